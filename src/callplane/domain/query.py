@@ -1,0 +1,158 @@
+"""`CallQuery`: the one list specification every dialect translates into.
+
+A dialect parses its vendor's filters into a `CallQuery`; the store compiles it to SQL once.
+Pagination is keyset: the cursor carries the last row's sort value and id (the tie-breaker),
+so pages neither repeat nor skip calls however many share a sort value, and a deep page costs
+what the first does. Page-number dialects (Zudu, Vocode) use `offset` instead, capped because
+an offset costs a row read per skipped row.
+
+Sort values that can be unknown (`end_at`, `duration_ms` of a call still running) sort last in
+either direction: "unknown" is not smaller or larger than a real value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+from dataclasses import dataclass, field, replace
+
+import orjson
+
+from callplane.domain.call import CallStatus, CallType, Direction, DisconnectionReason, Sentiment
+from callplane.domain.errors import ValidationFailed
+
+
+class SortField(enum.StrEnum):
+    START = "start"  #: when the call started, or was created if it never started
+    END = "end"  #: end_at; running calls last
+    DURATION = "duration"  #: duration_ms; running calls last
+    CREATED = "created"
+    ID = "id"
+
+    @property
+    def nullable(self) -> bool:
+        return self in (SortField.END, SortField.DURATION)
+
+
+class SortOrder(enum.StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class CountMode(enum.StrEnum):
+    NONE = "none"  #: no total
+    EXACT = "exact"  #: exact when cheap, otherwise capped/estimated and flagged
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Inclusive bounds; either may be open."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError("range low is above high")
+
+    @property
+    def is_open(self) -> bool:
+        return self.low is None and self.high is None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the previous page stopped: its last row's sort value (None = unknown) and id."""
+
+    value: int | None
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    organization_id: str
+    call_ids: tuple[str, ...] = ()
+    agent_ids: tuple[str, ...] = ()
+    statuses: tuple[CallStatus, ...] = ()
+    call_types: tuple[CallType, ...] = ()
+    directions: tuple[Direction, ...] = ()
+    disconnection_reasons: tuple[DisconnectionReason, ...] = ()
+    user_sentiments: tuple[Sentiment, ...] = ()
+    from_numbers: tuple[str, ...] = ()  #: E.164
+    to_numbers: tuple[str, ...] = ()
+    start_at: Range = field(default_factory=Range)
+    end_at: Range = field(default_factory=Range)
+    duration_ms: Range = field(default_factory=Range)
+    metadata: tuple[tuple[str, str | int | float | bool], ...] = ()  #: equality on scalar values
+    search: str | None = None  #: case-insensitive substring of the transcript text
+    sort: SortField = SortField.START
+    order: SortOrder = SortOrder.DESC
+    limit: int = 50
+    cursor: Cursor | None = None
+    offset: int = 0
+    include_transcript: bool = False
+    count: CountMode = CountMode.NONE
+
+    def filter_fingerprint(self) -> str:
+        """A short hash of everything that decides *which* calls match and in what order.
+
+        A cursor carries it, so a cursor replayed with other filters is refused instead of
+        silently returning a page of a different list.
+        """
+        material = orjson.dumps(
+            [
+                self.call_ids,
+                self.agent_ids,
+                self.statuses,
+                self.call_types,
+                self.directions,
+                self.disconnection_reasons,
+                self.user_sentiments,
+                self.from_numbers,
+                self.to_numbers,
+                [self.start_at.low, self.start_at.high],
+                [self.end_at.low, self.end_at.high],
+                [self.duration_ms.low, self.duration_ms.high],
+                self.metadata,
+                self.search,
+                self.sort,
+                self.order,
+            ]
+        )
+        return hashlib.blake2b(material, digest_size=6).hexdigest()
+
+    def next_page(self, cursor: Cursor) -> CallQuery:
+        return replace(self, cursor=cursor, offset=0)
+
+
+def encode_cursor(query: CallQuery, cursor: Cursor) -> str:
+    payload = orjson.dumps({"v": cursor.value, "i": cursor.id, "f": query.filter_fingerprint()})
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(token: str, query: CallQuery, field: str = "cursor") -> Cursor:
+    """Read a cursor made by `encode_cursor` for the same filters, or raise ValidationFailed."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise ValidationFailed.single(field, "is not a cursor returned by this API") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("i"), str)
+        or not (data.get("v") is None or (isinstance(data["v"], int) and not isinstance(data["v"], bool)))
+    ):
+        raise ValidationFailed.single(field, "is not a cursor returned by this API")
+    if data.get("f") != query.filter_fingerprint():
+        raise ValidationFailed.single(field, "was issued for different filters or sort order")
+    return Cursor(value=data["v"], id=data["i"])
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """A total count. `exact` False means `value` is a lower bound or an estimate."""
+
+    value: int
+    exact: bool
