@@ -1,0 +1,256 @@
+"""Call rows: insert, fetch, and forward-only status transitions.
+
+Every status change is one conditional UPDATE whose WHERE clause names the statuses the call may
+be in (`PREDECESSORS`) and, for a leased call, the attempt that holds the lease (the fence).
+`rowcount == 0` means someone else moved the call first; the caller decides what that means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Connection, delete, insert, select, update
+
+from callplane.domain.call import (
+    PREDECESSORS,
+    AgentRef,
+    Call,
+    CallAnalysis,
+    CallStatus,
+    CallType,
+    Direction,
+    DisconnectionReason,
+    Sentiment,
+)
+from callplane.domain.search import search_text
+from callplane.store.schema import call_meta, calls
+
+_SUMMARY_COLUMNS: tuple[Column[Any], ...] = tuple(
+    c for c in calls.c if c.name not in ("transcript", "search_text")
+)
+#: What a list page selects: everything but the transcript, which costs 7x the bytes.
+SUMMARY_COLUMNS = _SUMMARY_COLUMNS
+FULL_COLUMNS = (*_SUMMARY_COLUMNS, calls.c.transcript)
+
+
+def metadata_index_rows(
+    organization_id: str, call_id: str, listed_at: int, metadata: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """SQLite's metadata equality index: one row per scalar value, the value stored as JSON."""
+    return [
+        {
+            "organization_id": organization_id,
+            "key": key,
+            "value": orjson.dumps(value).decode(),
+            "listed_at": listed_at,
+            "call_id": call_id,
+        }
+        for key, value in metadata.items()
+        if isinstance(value, (str, int, float, bool)) and len(key) <= 200
+    ]
+
+
+def insert_call(conn: Connection, call: Call) -> None:
+    values = _values(call)
+    if call.transcript:
+        values["search_text"] = search_text(call.transcript)
+    conn.execute(insert(calls).values(**values))
+    if conn.dialect.name == "sqlite":
+        rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
+        if rows:
+            conn.execute(insert(call_meta), rows)
+
+
+def _listed_at(call: Call) -> int:
+    return call.start_at if call.start_at is not None else call.created_at
+
+
+def _values(call: Call) -> dict[str, Any]:
+    return {
+        "organization_id": call.organization_id,
+        "id": call.id,
+        "agent_id": call.agent.agent_id,
+        "agent_version": call.agent.version,
+        "agent_version_spec": call.agent.requested_version,
+        "call_type": call.call_type.value,
+        "direction": call.direction.value,
+        "status": call.status.value,
+        "from_number": call.from_number,
+        "to_number": call.to_number,
+        "presentation_number": call.presentation_number,
+        "variant_label": call.variant_label,
+        "created_at": call.created_at,
+        "updated_at": call.updated_at,
+        "due_at": call.due_at,
+        "listed_at": _listed_at(call),
+        "start_at": call.start_at,
+        "answered_at": call.answered_at,
+        "end_at": call.end_at,
+        "duration_ms": call.duration_ms,
+        "disconnection_reason": call.disconnection_reason.value if call.disconnection_reason else None,
+        "user_sentiment": (
+            call.analysis.user_sentiment.value if call.analysis and call.analysis.user_sentiment else None
+        ),
+        "metadata": call.metadata,
+        "dynamic_variables": call.dynamic_variables,
+        "transcript": call.transcript,
+        "recording_url": call.recording_url,
+        "analysis": analysis_to_json(call.analysis),
+        "cost_minor": call.cost_minor,
+        "opt_out": call.opt_out_sensitive_data_storage,
+        "error_detail": call.error_detail,
+        "telephony_id": call.telephony_id,
+        "attempt": call.attempt,
+        "postcall_attempts": 0,
+    }
+
+
+def analysis_to_json(analysis: CallAnalysis | None) -> dict[str, Any] | None:
+    if analysis is None:
+        return None
+    return {
+        "summary": analysis.summary,
+        "user_sentiment": analysis.user_sentiment.value if analysis.user_sentiment else None,
+        "custom_analysis_data": analysis.custom_analysis_data,
+        "call_successful": analysis.call_successful,
+        "in_voicemail": analysis.in_voicemail,
+    }
+
+
+def _analysis(data: dict[str, Any] | None) -> CallAnalysis | None:
+    if data is None:
+        return None
+    sentiment = data.get("user_sentiment")
+    return CallAnalysis(
+        summary=data.get("summary"),
+        user_sentiment=Sentiment(sentiment) if sentiment else None,
+        custom_analysis_data=data.get("custom_analysis_data") or [],
+        call_successful=data.get("call_successful"),
+        in_voicemail=data.get("in_voicemail"),
+    )
+
+
+def row_to_call(row: Any, *, with_transcript: bool) -> Call:
+    reason = row.disconnection_reason
+    return Call(
+        id=row.id,
+        organization_id=row.organization_id,
+        agent=AgentRef(row.agent_id, row.agent_version_spec, row.agent_version),
+        call_type=CallType(row.call_type),
+        direction=Direction(row.direction),
+        status=CallStatus(row.status),
+        from_number=row.from_number,
+        to_number=row.to_number,
+        presentation_number=row.presentation_number,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        due_at=row.due_at,
+        metadata=row.metadata,
+        dynamic_variables=row.dynamic_variables,
+        opt_out_sensitive_data_storage=bool(row.opt_out),
+        variant_label=row.variant_label,
+        disconnection_reason=DisconnectionReason(reason) if reason else None,
+        start_at=row.start_at,
+        answered_at=row.answered_at,
+        end_at=row.end_at,
+        duration_ms=row.duration_ms,
+        recording_url=row.recording_url,
+        transcript=row.transcript if with_transcript else None,
+        transcript_loaded=with_transcript,
+        analysis=_analysis(row.analysis),
+        cost_minor=row.cost_minor,
+        error_detail=row.error_detail,
+        attempt=row.attempt,
+        telephony_id=row.telephony_id,
+    )
+
+
+def get_call(
+    conn: Connection, organization_id: str, call_id: str, *, with_transcript: bool = True
+) -> Call | None:
+    """The call, or None — also when it belongs to another organisation."""
+    columns = FULL_COLUMNS if with_transcript else SUMMARY_COLUMNS
+    row = conn.execute(
+        select(*columns).where(calls.c.organization_id == organization_id, calls.c.id == call_id)
+    ).first()
+    return row_to_call(row, with_transcript=with_transcript) if row is not None else None
+
+
+def get_calls(conn: Connection, organization_id: str, call_ids: Sequence[str]) -> list[Call]:
+    if not call_ids:
+        return []
+    rows = conn.execute(
+        select(*FULL_COLUMNS).where(calls.c.organization_id == organization_id, calls.c.id.in_(call_ids))
+    ).all()
+    return [row_to_call(r, with_transcript=True) for r in rows]
+
+
+def move(
+    conn: Connection,
+    organization_id: str,
+    call_id: str,
+    new: CallStatus,
+    now: int,
+    *,
+    fence: int | None = None,
+    **values: Any,
+) -> bool:
+    """Move a call to `new` if the state machine allows it from where the call is now.
+
+    `fence` restricts the move to the lease holder's attempt. Extra keyword arguments are column
+    values to set in the same statement. Returns whether the call moved.
+    """
+    allowed = [s.value for s in PREDECESSORS[new]]
+    conditions = [
+        calls.c.organization_id == organization_id,
+        calls.c.id == call_id,
+        calls.c.status.in_(allowed),
+    ]
+    if fence is not None:
+        conditions.append(calls.c.attempt == fence)
+    result = conn.execute(update(calls).where(*conditions).values(status=new.value, updated_at=now, **values))
+    return bool(result.rowcount)
+
+
+def set_listed_at(conn: Connection, call: Call, listed_at: int) -> None:
+    """Move a call's list position (it started); SQLite's metadata index is keyed by it too."""
+    conn.execute(
+        update(calls)
+        .where(calls.c.organization_id == call.organization_id, calls.c.id == call.id)
+        .values(listed_at=listed_at)
+    )
+    if conn.dialect.name != "sqlite":
+        return
+    old_rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
+    for row in old_rows:
+        conn.execute(
+            delete(call_meta).where(
+                call_meta.c.organization_id == row["organization_id"],
+                call_meta.c.key == row["key"],
+                call_meta.c.value == row["value"],
+                call_meta.c.listed_at == row["listed_at"],
+                call_meta.c.call_id == row["call_id"],
+            )
+        )
+    new_rows = metadata_index_rows(call.organization_id, call.id, listed_at, call.metadata)
+    if new_rows:
+        conn.execute(insert(call_meta), new_rows)
+
+
+def request_end(conn: Connection, organization_id: str, call_id: str, now: int) -> None:
+    """Ask the worker running a live call to end it (it checks between turns)."""
+    conn.execute(
+        update(calls)
+        .where(
+            calls.c.organization_id == organization_id,
+            calls.c.id == call_id,
+            calls.c.end_requested_at.is_(None),
+        )
+        .values(end_requested_at=now, updated_at=now)
+    )
+
+
+def statuses(values: Iterable[CallStatus]) -> list[str]:
+    return [v.value for v in values]

@@ -1,0 +1,137 @@
+"""Connections and transactions for both databases.
+
+`Database.read()` and `Database.write()` are the only ways in. On SQLite a write transaction
+starts with `BEGIN IMMEDIATE`, taking the single write lock up front: a deferred transaction
+that reads and then writes fails with "database is locked" the moment another writer commits
+first, which `busy_timeout` cannot help with.
+
+On PostgreSQL, psycopg's automatic server-side prepared statements are switched off
+(`prepare_threshold=None`) and every session uses `plan_cache_mode = force_custom_plan`:
+a generic plan chosen for one search pattern can make another 100x slower.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseSetupError(RuntimeError):
+    """The database cannot hold callplane's data correctly; the message says how to fix it."""
+
+
+def normalize_url(url: str) -> str:
+    """Pick the driver for the user: `sqlite:///x.db` and `postgresql://…` both work."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+pysqlite")
+    else:
+        raise DatabaseSetupError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": _json_dumps,
+            "json_deserializer": orjson.loads,
+        }
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if make_url(self.url).database in (None, "", ":memory:"):
+                raise DatabaseSetupError("use a SQLite file: an in-memory database is one per connection")
+            kwargs["pool_size"] = pool_size
+        else:
+            kwargs["connect_args"] = {
+                "prepare_threshold": None,
+                "options": "-c plan_cache_mode=force_custom_plan",
+                "application_name": "callplane",
+            }
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+            # Close the read transaction promptly: an open SQLite read pins the WAL.
+            conn.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.info["immediate"] = True
+            try:
+                conn.begin()
+            finally:
+                conn.info["immediate"] = False
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy/we issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred and late).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB of page cache per connection
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Reads get a deferred BEGIN; write() flags its connection to take the lock up front.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
+
+
+def check_postgres(conn: Connection) -> None:
+    """Refuse a PostgreSQL database that would silently mangle or miss Korean text."""
+    encoding = conn.execute(text("SHOW server_encoding")).scalar_one()
+    if encoding.upper() not in ("UTF8", "UTF-8"):
+        raise DatabaseSetupError(
+            f"database encoding is {encoding}; callplane stores Korean text and needs UTF8. "
+            "Create it with: CREATE DATABASE name ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' "
+            "LC_CTYPE 'C.UTF-8' TEMPLATE template0"
+        )

@@ -1,0 +1,260 @@
+"""`CallQuery` → SQL: the one query path every list endpoint uses.
+
+Filters compile to indexable predicates: single values as `=` (PostgreSQL cannot walk an index
+in order through `= ANY`), ranges as inclusive bounds, the start-time range on `listed_at`
+(equal to `start_at` for every call that has one). Pages are keyset by `(sort column, id)`.
+
+A nullable sort column (`end_at`, `duration_ms`) is read in two segments — known values in
+order, then unknown values by id — so both use the same b-tree and "unknown" sorts last in
+either direction on both databases.
+
+`total_count` is honest and bounded: count up to `COUNT_CAP + 1` matches, within a time budget
+no longer than the page query took (plus a small floor). Past the cap, or past the budget, the
+total is a lower bound and says so (`Total.exact` is False); PostgreSQL then offers its
+planner's estimate when that is larger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.exc import OperationalError
+
+from callplane.domain.call import Call
+from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, Total
+from callplane.store import search
+from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, row_to_call
+from callplane.store.schema import call_meta, calls
+
+COUNT_CAP = 10_000
+#: A count may always take this long, however fast the page was (ms).
+COUNT_BUDGET_FLOOR_MS = 3.0
+
+SORT_COLUMNS: dict[SortField, Column[Any]] = {
+    SortField.START: calls.c.listed_at,
+    SortField.END: calls.c.end_at,
+    SortField.DURATION: calls.c.duration_ms,
+    SortField.CREATED: calls.c.created_at,
+    SortField.ID: calls.c.id,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    calls: list[Call]
+    next_cursor: Cursor | None  #: None on the last page
+    has_more: bool
+    total: Total | None
+
+
+def _in(column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    if len(values) == 1:
+        equal: ColumnElement[bool] = column == values[0]
+        return equal
+    return column.in_(list(values))
+
+
+def _range(column: Column[Any], bounds: Range) -> list[ColumnElement[bool]]:
+    out = []
+    if bounds.low is not None:
+        out.append(column >= bounds.low)
+    if bounds.high is not None:
+        out.append(column <= bounds.high)
+    return out
+
+
+def filters(q: CallQuery, dialect: str) -> list[ColumnElement[bool]]:
+    """Every predicate of the query except the cursor, tenant first."""
+    where: list[ColumnElement[bool]] = [calls.c.organization_id == q.organization_id]
+    for column, values in (
+        (calls.c.id, q.call_ids),
+        (calls.c.agent_id, q.agent_ids),
+        (calls.c.status, [v.value for v in q.statuses]),
+        (calls.c.call_type, [v.value for v in q.call_types]),
+        (calls.c.direction, [v.value for v in q.directions]),
+        (calls.c.disconnection_reason, [v.value for v in q.disconnection_reasons]),
+        (calls.c.user_sentiment, [v.value for v in q.user_sentiments]),
+        (calls.c.from_number, q.from_numbers),
+        (calls.c.to_number, q.to_numbers),
+    ):
+        if values:
+            where.append(_in(column, values))
+    if not q.start_at.is_open:
+        where.extend(_range(calls.c.listed_at, q.start_at))
+        where.append(calls.c.start_at.is_not(None))
+    where.extend(_range(calls.c.end_at, q.end_at))
+    where.extend(_range(calls.c.duration_ms, q.duration_ms))
+    for key, value in q.metadata:
+        where.append(_metadata_equals(key, value, dialect))
+    if q.search is not None:
+        where.append(search.condition(q.search, dialect))
+    return where
+
+
+def _metadata_equals(key: str, value: Any, dialect: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        # Served by the GIN jsonb_path_ops index.
+        return calls.c.metadata.op("@>")(
+            func.cast(literal(orjson.dumps({key: value}).decode()), calls.c.metadata.type)
+        )
+    # SQLite: a point lookup in the call_meta side table (its key includes listed_at and id).
+    return exists().where(
+        call_meta.c.organization_id == calls.c.organization_id,
+        call_meta.c.key == key,
+        call_meta.c.value == orjson.dumps(value).decode(),
+        call_meta.c.listed_at == calls.c.listed_at,
+        call_meta.c.call_id == calls.c.id,
+    )
+
+
+def _ordered(stmt: Select[Any], column: Column[Any], order: SortOrder) -> Select[Any]:
+    if order is SortOrder.DESC:
+        return stmt.order_by(column.desc(), calls.c.id.desc())
+    return stmt.order_by(column.asc(), calls.c.id.asc())
+
+
+def _after(column: Column[Any], order: SortOrder, value: Any, call_id: str) -> ColumnElement[bool]:
+    if column is calls.c.id:
+        return calls.c.id < call_id if order is SortOrder.DESC else calls.c.id > call_id
+    key = tuple_(column, calls.c.id)
+    bound = tuple_(literal(value), literal(call_id))
+    return key < bound if order is SortOrder.DESC else key > bound
+
+
+def _id_after(order: SortOrder, call_id: str) -> ColumnElement[bool]:
+    return calls.c.id < call_id if order is SortOrder.DESC else calls.c.id > call_id
+
+
+def list_calls(conn: Connection, q: CallQuery) -> Page:
+    dialect = conn.dialect.name
+    where = filters(q, dialect)
+    column = SORT_COLUMNS[q.sort]
+    columns = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
+    started = time.perf_counter()
+    rows = _page_rows(conn, q, where, column, columns)
+    page_ms = (time.perf_counter() - started) * 1000
+    has_more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    page = [row_to_call(r, with_transcript=q.include_transcript) for r in rows]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        next_cursor = Cursor(value=getattr(last, column.name), id=last.id)
+    total = None
+    if q.count.value != "none":
+        total = count_calls(
+            conn, q, where, budget_ms=max(page_ms, COUNT_BUDGET_FLOOR_MS), seen=q.offset + len(rows)
+        )
+    return Page(page, next_cursor, has_more, total)
+
+
+def _page_rows(
+    conn: Connection,
+    q: CallQuery,
+    where: list[ColumnElement[bool]],
+    column: Column[Any],
+    columns: Sequence[Any],
+) -> list[Any]:
+    want = q.limit + 1
+    base = select(*columns).where(*where)
+    if not q.sort.nullable:
+        stmt = _ordered(base, column, q.order)
+        if q.cursor is not None:
+            stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
+        return list(conn.execute(stmt.limit(want).offset(q.offset or None)).all())
+
+    known = _ordered(base.where(column.is_not(None)), column, q.order)
+    unknown = _ordered(base.where(column.is_(None)), calls.c.id, q.order)
+    if q.cursor is not None and q.cursor.value is None:
+        # Already in the unknown segment.
+        return list(conn.execute(unknown.where(_id_after(q.order, q.cursor.id)).limit(want)).all())
+    if q.cursor is not None:
+        known = known.where(_after(column, q.order, q.cursor.value, q.cursor.id))
+    rows = list(conn.execute(known.limit(want).offset(q.offset or None)).all())
+    if len(rows) >= want:
+        return rows
+    skip = 0
+    if q.offset and not rows:
+        # The offset reaches past every known value: skip the rest in the unknown segment.
+        known_total = conn.execute(
+            select(func.count()).select_from(calls).where(*where, column.is_not(None))
+        ).scalar_one()
+        skip = max(0, q.offset - known_total)
+    rows += conn.execute(unknown.limit(want - len(rows)).offset(skip or None)).all()
+    return rows
+
+
+def count_calls(
+    conn: Connection, q: CallQuery, where: list[ColumnElement[bool]], *, budget_ms: float, seen: int
+) -> Total:
+    """Count matches up to COUNT_CAP + 1 within `budget_ms`; see the module docstring."""
+    capped = select(func.count()).select_from(
+        select(literal(1)).where(*where).limit(COUNT_CAP + 1).subquery()
+    )
+    try:
+        with _time_limit(conn, budget_ms):
+            value = int(conn.execute(capped).scalar_one())
+    except OperationalError:
+        # Out of budget: the rows already seen are a lower bound.
+        return Total(seen, exact=False)
+    if value <= COUNT_CAP:
+        return Total(value, exact=True)
+    estimate = _planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
+    return Total(max(COUNT_CAP, estimate or 0), exact=False)
+
+
+class _time_limit:
+    """Abort the statement run inside after `budget_ms` (SQLite progress handler / PG timeout)."""
+
+    def __init__(self, conn: Connection, budget_ms: float) -> None:
+        self.conn = conn
+        self.budget_ms = budget_ms
+
+    def __enter__(self) -> None:
+        if self.conn.dialect.name == "sqlite":
+            deadline = time.perf_counter() + self.budget_ms / 1000
+            raw = self.conn.connection.driver_connection
+            assert raw is not None
+            raw.set_progress_handler(lambda: int(time.perf_counter() > deadline), 1000)
+        else:
+            self.savepoint = self.conn.begin_nested()
+            self.conn.execute(text(f"SET LOCAL statement_timeout = {max(1, round(self.budget_ms))}"))
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if self.conn.dialect.name == "sqlite":
+            raw = self.conn.connection.driver_connection
+            assert raw is not None
+            raw.set_progress_handler(None, 0)
+        elif exc_type is None:
+            self.conn.execute(text("SET LOCAL statement_timeout = 0"))
+            self.savepoint.commit()
+        else:
+            self.savepoint.rollback()
+
+
+def _planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
+    stmt = select(literal(1)).where(and_(*where))
+    compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
+    try:
+        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
+    except Exception:  # an estimate is a nicety; never fail a list for it
+        return None
+    data = plan if isinstance(plan, list) else orjson.loads(plan)
+    return int(data[0]["Plan"]["Plan Rows"])

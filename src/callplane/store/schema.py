@@ -1,0 +1,206 @@
+"""Table definitions (SQLAlchemy Core). The DDL itself lives in the Alembic migrations.
+
+Every table that belongs to an organisation leads its keys and indexes with `organization_id`,
+so every query can be tenant-scoped by an index prefix and the schema can later be sharded by
+organisation (Citus requires the distribution column in every unique key).
+
+Times are Unix ms (`BIGINT`), money is integer minor units (1/100 KRW), ids are UUID strings.
+
+`calls.listed_at` is the list's "start time" sort key: `start_at` once the call has been
+dialled, `created_at` before that. It is never null, so the default newest-first order and its
+keyset cursor use a plain b-tree.
+
+SQLite keeps an `INTEGER PRIMARY KEY` alias (`rid`) on `calls` for its search index (FTS5 rows
+are keyed by rowid, and an unaliased rowid can change on VACUUM); PostgreSQL keys `calls` by
+`(organization_id, id)` and has no `rid`. `rid` is therefore not part of this Table and is only
+named in SQLite-specific statements.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = String(36)
+Phone = String(20)
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # Calling rules, checked at dial time.
+    Column("timezone", String(64), nullable=False),
+    Column("window_start_min", Integer, nullable=False),  # minutes after local midnight
+    Column("window_end_min", Integer, nullable=False),  # exclusive; 1440 = midnight
+    Column("window_days", String(7), nullable=False),  # ISO weekdays allowed, e.g. "1234567"
+    Column("max_concurrent_calls", Integer, nullable=False),
+    Column("max_queue_wait_s", Integer),  # null: wait for a free slot forever
+    Column("hourly_call_limit", Integer),  # null: no cap
+    Column("daily_call_limit", Integer),
+    Column("balance_minor", BigInteger),  # null: postpaid, no balance check
+    Column("rate_per_minute_minor", BigInteger, nullable=False),
+    Column("analysis_llm", Json),  # optional {url, model, api_key} for the LLM analyser
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("organization_id", Id, nullable=False),
+    Column("kind", String(16), nullable=False),  # bearer | key_secret
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("secret_hash", String(64)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Column("last_used_at", BigInteger),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("production_version", Integer),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+agent_versions = Table(
+    "agent_versions",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("agent_id", Id, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("definition", Json, nullable=False),  # the whole agent file as given
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("number", Phone, primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+presentation_numbers = Table(
+    "presentation_numbers",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("number", Phone, primary_key=True),
+    Column("approved_at", BigInteger),  # null: requested, not approved
+    Column("created_at", BigInteger, nullable=False),
+)
+
+traffic_splits = Table(
+    "traffic_splits",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("from_number", Phone, nullable=False),
+    Column("variants", Json, nullable=False),  # [{agent_id, agent_version, weight, label}]
+    Column("active", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("number", Phone, primary_key=True),
+    Column("reason", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("call_id", Id, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("id", Id, nullable=False),
+    Column("agent_id", Id, nullable=False),
+    Column("agent_version", Integer, nullable=False),
+    Column("agent_version_spec", String(16), nullable=False),
+    Column("call_type", String(16), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("from_number", Phone),
+    Column("to_number", Phone),
+    Column("presentation_number", Phone),
+    Column("variant_label", String(100)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("listed_at", BigInteger, nullable=False),
+    Column("start_at", BigInteger),
+    Column("answered_at", BigInteger),
+    Column("end_at", BigInteger),
+    Column("duration_ms", BigInteger),
+    Column("disconnection_reason", String(32)),
+    Column("user_sentiment", String(16)),
+    Column("metadata", Json, nullable=False),
+    Column("dynamic_variables", Json, nullable=False),
+    Column("transcript", Json),
+    Column("search_text", Text),  # NFC + casefolded transcript text, for substring search
+    Column("recording_url", Text),
+    Column("analysis", Json),
+    Column("cost_minor", BigInteger),
+    Column("opt_out", Boolean, nullable=False),
+    Column("error_detail", Text),
+    Column("telephony_id", String(100)),
+    # Engine bookkeeping: the lease (fenced by attempt) and the durable post-call step.
+    Column("attempt", Integer, nullable=False),
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", BigInteger),
+    Column("end_requested_at", BigInteger),
+    Column("postcall_due_at", BigInteger),
+    Column("postcall_attempts", Integer, nullable=False),
+)
+
+#: SQLite only: metadata equality index, one row per scalar metadata value.
+call_meta = Table(
+    "call_meta",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("listed_at", BigInteger, primary_key=True),
+    Column("call_id", Id, primary_key=True),
+)
