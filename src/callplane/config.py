@@ -1,0 +1,32 @@
+"""Settings, read from `CALLPLANE_*` environment variables (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLPLANE_", env_file=".env", extra="ignore")
+
+    #: `sqlite:///path/to/file.db` or `postgresql://user@host/db`; the driver is chosen for you.
+    database_url: str = "sqlite:///callplane.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "info"
+
+    #: First start on an empty database creates a demo organisation. These fix its credentials
+    #: for scripted setups instead of generating them.
+    bootstrap_api_key: str | None = None
+    bootstrap_key_id: str | None = None
+    bootstrap_key_secret: str | None = None
+    #: Write the demo credentials to this file as well (mode 600) so scripts can pick them up.
+    bootstrap_credentials_file: Path | None = None
+
+    #: Page-number dialects (Zudu, Vocode) refuse pages past this many rows; use filters or cursors.
+    max_offset: int = Field(default=10_000, ge=100)
+
+    #: Run a worker inside `callplane serve` (set false when workers run as their own processes).
+    embedded_worker: bool = True

@@ -1,0 +1,236 @@
+"""Managing an organisation: keys, agents, numbers, policies, limits.
+
+Shared by the admin API and the CLI, so both enforce the same rules. Each function is one
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from callplane.domain.agent import Agent, AgentVersion, TrafficSplit, parse_definition, validate_variants
+from callplane.domain.errors import NotFound, ValidationFailed
+from callplane.domain.money import parse_krw, to_minor
+from callplane.domain.org import CallingWindow, Organization
+from callplane.store import agents as agent_store
+from callplane.store import numbers as number_store
+from callplane.store import orgs as org_store
+from callplane.store.db import Database
+from callplane.store.numbers import OwnedNumber, PresentationNumber, Suppression
+from callplane.store.orgs import CredentialInfo, IssuedCredential
+
+
+@dataclass
+class Admin:
+    db: Database
+    now: Callable[[], int]
+
+    # Organisations -------------------------------------------------------------------------
+
+    def create_organization(self, name: str, **settings: Any) -> Organization:
+        with self.db.write() as conn:
+            org = org_store.create_organization(conn, name=name, now=self.now())
+        if settings:
+            org = self.update_organization(org.id, settings)
+        return org
+
+    def organization(self, organization_id: str) -> Organization:
+        with self.db.read() as conn:
+            return org_store.get_organization(conn, organization_id)
+
+    def organizations(self) -> list[Organization]:
+        with self.db.read() as conn:
+            return org_store.list_organizations(conn)
+
+    def update_organization(self, organization_id: str, changes: dict[str, Any]) -> Organization:
+        """Apply a partial update: `calling_window`, limits, `balance`, `rate_per_minute`, `name`."""
+        with self.db.write() as conn:
+            org = org_store.get_organization(conn, organization_id)
+            org = _apply(org, changes)
+            org_store.save_organization(conn, org)
+        return org
+
+    # Credentials ---------------------------------------------------------------------------
+
+    def issue_key(
+        self,
+        organization_id: str,
+        name: str,
+        *,
+        kind: str = "bearer",
+        key: str | None = None,
+        secret: str | None = None,
+    ) -> IssuedCredential:
+        with self.db.write() as conn:
+            org_store.get_organization(conn, organization_id)
+            return org_store.issue_credential(
+                conn, organization_id, kind=kind, name=name, now=self.now(), key=key, secret=secret
+            )
+
+    def keys(self, organization_id: str) -> list[CredentialInfo]:
+        with self.db.read() as conn:
+            return org_store.list_credentials(conn, organization_id)
+
+    def revoke_key(self, organization_id: str, credential_id: str) -> None:
+        with self.db.write() as conn:
+            org_store.revoke_credential(conn, organization_id, credential_id, self.now())
+
+    # Agents --------------------------------------------------------------------------------
+
+    def create_agent(self, organization_id: str, raw: object, agent_id: str | None = None) -> Agent:
+        definition = parse_definition(raw)
+        with self.db.write() as conn:
+            return agent_store.create_agent(conn, organization_id, definition, self.now(), agent_id)
+
+    def add_version(self, organization_id: str, agent_id: str, raw: object) -> AgentVersion:
+        definition = parse_definition(raw)
+        with self.db.write() as conn:
+            number = agent_store.add_version(conn, organization_id, agent_id, definition, self.now())
+            agent = agent_store.get_agent(conn, organization_id, agent_id)
+            return agent_store.get_version(conn, organization_id, agent.id, number)
+
+    def publish(self, organization_id: str, agent_id: str, version: int) -> tuple[int, int | None]:
+        with self.db.write() as conn:
+            previous = agent_store.publish(conn, organization_id, agent_id, version)
+        return version, previous
+
+    def agents(self, organization_id: str) -> list[Agent]:
+        with self.db.read() as conn:
+            return agent_store.list_agents(conn, organization_id)
+
+    def agent(self, organization_id: str, agent_id: str) -> tuple[Agent, list[AgentVersion]]:
+        with self.db.read() as conn:
+            agent = agent_store.get_agent(conn, organization_id, agent_id)
+            return agent, agent_store.list_versions(conn, organization_id, agent.id)
+
+    # Numbers and policies ------------------------------------------------------------------
+
+    def add_number(self, organization_id: str, number: str, label: str = "") -> OwnedNumber:
+        with self.db.write() as conn:
+            return number_store.add_number(conn, organization_id, number, label, self.now())
+
+    def remove_number(self, organization_id: str, number: str) -> None:
+        with self.db.write() as conn:
+            number_store.remove_number(conn, organization_id, number)
+
+    def numbers(self, organization_id: str) -> list[OwnedNumber]:
+        with self.db.read() as conn:
+            return number_store.list_numbers(conn, organization_id)
+
+    def add_presentation_number(
+        self, organization_id: str, number: str, approved: bool = True
+    ) -> PresentationNumber:
+        with self.db.write() as conn:
+            return number_store.add_presentation_number(
+                conn, organization_id, number, self.now(), approved=approved
+            )
+
+    def presentation_numbers(self, organization_id: str) -> list[PresentationNumber]:
+        with self.db.read() as conn:
+            return number_store.list_presentation_numbers(conn, organization_id)
+
+    def set_traffic_split(
+        self, organization_id: str, from_number: str, variants: list[dict[str, Any]]
+    ) -> TrafficSplit:
+        parsed = validate_variants(variants)
+        with self.db.write() as conn:
+            if not number_store.owns_number(conn, organization_id, from_number):
+                raise ValidationFailed.single("from_number", "is not a number owned by this organization")
+            for i, variant in enumerate(parsed):
+                try:
+                    agent = agent_store.get_agent(conn, organization_id, variant.agent_id)
+                except NotFound:
+                    raise ValidationFailed.single(f"variants[{i}].agent_id", "no such agent") from None
+                agent.resolve(variant.version_spec, field=f"variants[{i}].agent_version")
+                parsed = (*parsed[:i], replace(variant, agent_id=agent.id), *parsed[i + 1 :])
+            return number_store.set_traffic_split(conn, organization_id, from_number, parsed, self.now())
+
+    def remove_traffic_split(self, organization_id: str, from_number: str) -> None:
+        with self.db.write() as conn:
+            number_store.deactivate_traffic_split(conn, organization_id, from_number)
+
+    def traffic_splits(self, organization_id: str) -> list[TrafficSplit]:
+        with self.db.read() as conn:
+            return number_store.list_traffic_splits(conn, organization_id)
+
+    def suppress(self, organization_id: str, number: str, reason: str) -> Suppression:
+        with self.db.write() as conn:
+            return number_store.suppress(conn, organization_id, number, reason, self.now())
+
+    def unsuppress(self, organization_id: str, number: str) -> None:
+        with self.db.write() as conn:
+            number_store.unsuppress(conn, organization_id, number)
+
+    def suppressions(self, organization_id: str) -> list[Suppression]:
+        with self.db.read() as conn:
+            return number_store.list_suppressions(conn, organization_id)
+
+
+_LIMIT_FIELDS = ("max_concurrent_calls", "max_queue_wait_s", "hourly_call_limit", "daily_call_limit")
+
+
+def _apply(org: Organization, changes: dict[str, Any]) -> Organization:
+    unknown = set(changes) - {"name", "calling_window", "balance", "rate_per_minute", *_LIMIT_FIELDS}
+    if unknown:
+        raise ValidationFailed.single(sorted(unknown)[0], "is not an organization setting")
+    if "name" in changes:
+        if not isinstance(changes["name"], str) or not changes["name"].strip():
+            raise ValidationFailed.single("name", "must be a non-empty string")
+        org = replace(org, name=changes["name"].strip())
+    if "calling_window" in changes:
+        org = replace(org, window=_window(changes["calling_window"], org.window))
+    limit_changes: dict[str, Any] = {}
+    for name in _LIMIT_FIELDS:
+        if name in changes:
+            value = changes[name]
+            nullable = name != "max_concurrent_calls"
+            valid = value is None and nullable
+            valid = valid or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+            if not valid:
+                raise ValidationFailed.single(
+                    name, "must be a positive integer" + (" or null" if nullable else "")
+                )
+            limit_changes[name] = value
+    org = replace(org, limits=replace(org.limits, **limit_changes))
+    if "balance" in changes:
+        balance = changes["balance"]
+        org = replace(org, balance_minor=None if balance is None else to_minor(parse_krw(balance, "balance")))
+    if "rate_per_minute" in changes:
+        org = replace(org, rate_per_minute=parse_krw(changes["rate_per_minute"], "rate_per_minute"))
+    return org
+
+
+def _window(raw: object, current: CallingWindow) -> CallingWindow:
+    """`{"timezone", "start": "08:00", "end": "20:00", "days": "12345"}`; omitted keys keep their value."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed.single("calling_window", "must be an object")
+    unknown = set(raw) - {"timezone", "start", "end", "days"}
+    if unknown:
+        raise ValidationFailed.single(f"calling_window.{sorted(unknown)[0]}", "is not a window setting")
+
+    def minutes(key: str, default: int) -> int:
+        value = raw.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+            raise ValidationFailed.single(
+                f"calling_window.{key}", "must be HH:MM, e.g. 08:00 (24:00 for midnight)"
+            )
+        try:
+            hours, mins = int(value[:2]), int(value[3:])
+        except ValueError:
+            raise ValidationFailed.single(f"calling_window.{key}", "must be HH:MM") from None
+        total = hours * 60 + mins
+        if not (0 <= mins < 60 and 0 <= total <= 1440):
+            raise ValidationFailed.single(f"calling_window.{key}", "must be between 00:00 and 24:00")
+        return total
+
+    days = raw.get("days", current.days)
+    if not isinstance(days, str):
+        raise ValidationFailed.single("calling_window.days", "must be a string of ISO weekdays, e.g. 12345")
+    timezone = raw.get("timezone", current.timezone)
+    if not isinstance(timezone, str):
+        raise ValidationFailed.single("calling_window.timezone", "must be an IANA time zone name")
+    return CallingWindow(timezone, minutes("start", current.start_min), minutes("end", current.end_min), days)

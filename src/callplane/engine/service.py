@@ -1,0 +1,204 @@
+"""What clients ask of calls, whatever dialect they speak: create, cancel, end.
+
+A dialect parses its request into a `NewCall` and renders what comes back; every rule lives
+here, once: the from_number must be owned, the presentation number approved, the agent resolved
+(explicitly or through the from_number's traffic split), the callee not suppressed, and an
+`Idempotency-Key` replay must carry the same request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction, DisconnectionReason
+from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
+from callplane.domain.ids import new_id, normalize_uuid
+from callplane.domain.query import CallQuery
+from callplane.store import agents as agent_store
+from callplane.store import calls as call_store
+from callplane.store import idempotency, listing
+from callplane.store import numbers as number_store
+from callplane.store.db import Database
+from callplane.store.listing import Page
+
+#: How long an Idempotency-Key is remembered (Stripe and the IETF draft: at least 24 h).
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    """A create request in no vendor's shape. Numbers are E.164 already."""
+
+    from_number: str
+    to_number: str
+    agent_id: str | None = None
+    agent_version: str = "current"
+    dynamic_variables: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    presentation_number: str | None = None
+    call_type: CallType = CallType.OUTBOUND
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        material = orjson.dumps(
+            [
+                self.from_number,
+                self.to_number,
+                self.agent_id,
+                self.agent_version,
+                self.dynamic_variables,
+                self.metadata,
+                self.presentation_number,
+                self.call_type,
+            ],
+            option=orjson.OPT_SORT_KEYS,
+        )
+        return hashlib.sha256(material).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    call: Call
+    replayed: bool  #: an Idempotency-Key replay: this call was created by an earlier request
+
+
+@dataclass
+class CallService:
+    db: Database
+    now: Callable[[], int]
+    draw: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
+    #: Called after a call is committed, so an in-process dispatcher can wake at once.
+    on_created: Callable[[], None] = lambda: None
+
+    def create(self, organization_id: str, request: NewCall) -> Created:
+        now = self.now()
+        with self.db.write() as conn:
+            if request.idempotency_key is not None:
+                replay = _replay(conn, organization_id, request, now)
+                if replay is not None:
+                    return Created(replay, replayed=True)
+            call = self._build(conn, organization_id, request, now)
+            call_store.insert_call(conn, call)
+            if request.idempotency_key is not None:
+                idempotency.remember(
+                    conn, organization_id, request.idempotency_key, request.fingerprint(), call.id, now
+                )
+        self.on_created()
+        return Created(call, replayed=False)
+
+    def _build(self, conn: Connection, organization_id: str, request: NewCall, now: int) -> Call:
+        if not number_store.owns_number(conn, organization_id, request.from_number):
+            raise ValidationFailed.single("from_number", "is not a number owned by this organization")
+        if request.presentation_number is not None and not number_store.is_approved_presentation(
+            conn, organization_id, request.presentation_number
+        ):
+            raise ValidationFailed.single(
+                "presentation_number", "is not an approved presentation number of this organization"
+            )
+        if number_store.is_suppressed(conn, organization_id, request.to_number):
+            raise ValidationFailed.single("to_number", "is on this organization's do-not-call list")
+        agent, label = self._resolve_agent(conn, organization_id, request)
+        version = agent_store.get_version(conn, organization_id, agent.agent_id, agent.version)
+        return Call(
+            id=new_id(),
+            organization_id=organization_id,
+            agent=agent,
+            call_type=request.call_type,
+            direction=Direction.INBOUND if request.call_type is CallType.INBOUND else Direction.OUTBOUND,
+            status=CallStatus.QUEUED,
+            from_number=request.from_number,
+            to_number=request.to_number,
+            presentation_number=request.presentation_number,
+            created_at=now,
+            updated_at=now,
+            due_at=now,
+            metadata=request.metadata,
+            dynamic_variables=request.dynamic_variables,
+            opt_out_sensitive_data_storage=version.opt_out_sensitive_data_storage,
+            variant_label=label,
+        )
+
+    def _resolve_agent(
+        self, conn: Connection, organization_id: str, request: NewCall
+    ) -> tuple[AgentRef, str | None]:
+        if request.agent_id is not None:
+            # An explicit agent bypasses any traffic split (Vox: variant_label stays null).
+            try:
+                agent = agent_store.get_agent(conn, organization_id, request.agent_id)
+            except NotFound:
+                raise ValidationFailed.single(
+                    "agent.agent_id", "no such agent in this organization"
+                ) from None
+            number = agent.resolve(request.agent_version)
+            return AgentRef(agent.id, request.agent_version, number), None
+        split = number_store.active_traffic_split(conn, organization_id, request.from_number)
+        if split is None:
+            raise ValidationFailed.single(
+                "agent", "is required: the from_number has no active traffic-split policy"
+            )
+        variant = split.pick(self.draw())
+        try:
+            agent = agent_store.get_agent(conn, organization_id, variant.agent_id)
+        except NotFound:
+            raise ValidationFailed.single(
+                "agent", f"traffic-split variant {variant.label!r} names a deleted agent"
+            ) from None
+        number = agent.resolve(variant.version_spec, field="agent")
+        return AgentRef(agent.id, variant.version_spec, number), variant.label
+
+    def cancel(self, organization_id: str, call_id: str) -> Call:
+        """Cancel a queued call, or ask the worker running a live call to end it."""
+        canonical = normalize_uuid(call_id)
+        now = self.now()
+        with self.db.write() as conn:
+            call = call_store.get_call(conn, organization_id, canonical or "", with_transcript=False)
+            if call is None:
+                raise NotFound(f"call {call_id} not found")
+            if call.status is CallStatus.QUEUED:
+                call_store.move(
+                    conn,
+                    organization_id,
+                    call.id,
+                    CallStatus.CANCELED,
+                    now,
+                    disconnection_reason=DisconnectionReason.CANCELED_BY_USER.value,
+                    end_at=now,
+                    postcall_due_at=now,
+                )
+            elif call.status.is_live:
+                call_store.request_end(conn, organization_id, call.id, now)
+            else:
+                raise Conflict(f"call {call_id} has already finished ({call.status})")
+        return self.get(organization_id, call_id)
+
+    def list(self, query: CallQuery) -> Page:
+        with self.db.read() as conn:
+            return listing.list_calls(conn, query)
+
+    def get(self, organization_id: str, call_id: str) -> Call:
+        canonical = normalize_uuid(call_id)
+        with self.db.read() as conn:
+            call = call_store.get_call(conn, organization_id, canonical) if canonical else None
+        if call is None:
+            raise NotFound(f"call {call_id} not found")
+        return call
+
+
+def _replay(conn: Connection, organization_id: str, request: NewCall, now: int) -> Call | None:
+    assert request.idempotency_key is not None
+    seen = idempotency.find(conn, organization_id, request.idempotency_key)
+    if seen is None:
+        return None
+    if now - seen.created_at > IDEMPOTENCY_TTL_MS:
+        idempotency.forget(conn, organization_id, request.idempotency_key)
+        return None
+    if seen.fingerprint != request.fingerprint():
+        raise IdempotencyMismatch("this Idempotency-Key was used with a different request body")
+    return call_store.get_call(conn, organization_id, seen.call_id)
