@@ -1,0 +1,3 @@
+from callplane.cli import main
+
+main()

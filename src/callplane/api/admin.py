@@ -1,0 +1,271 @@
+"""The admin API (`/admin/v1/...`): an organisation manages itself with its own API key.
+
+Errors use the native (Vox) error envelope. Numbers are accepted as Korean domestic digits or
+E.164 and returned in both forms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+
+from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.dialects.vox.errors import VoxRoute
+from callplane.api.responses import JSON
+from callplane.domain.agent import Agent, AgentVersion, TrafficSplit
+from callplane.domain.errors import ValidationFailed
+from callplane.domain.money import format_krw
+from callplane.domain.org import Organization
+from callplane.domain.phone import parse_any, to_domestic
+from callplane.engine.admin import Admin
+
+router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
+
+JsonObject = Body(default_factory=dict)
+
+
+def _admin(services: Any) -> Admin:
+    return Admin(services.db, services.clock.now_ms)
+
+
+def _number(e164: str) -> dict[str, str]:
+    return {"number": to_domestic(e164), "e164": e164}
+
+
+def org_view(org: Organization) -> dict[str, Any]:
+    w = org.window
+    return {
+        "id": org.id,
+        "name": org.name,
+        "created_at": org.created_at,
+        "calling_window": {
+            "timezone": w.timezone,
+            "start": f"{w.start_min // 60:02d}:{w.start_min % 60:02d}",
+            "end": f"{w.end_min // 60:02d}:{w.end_min % 60:02d}",
+            "days": w.days,
+        },
+        "max_concurrent_calls": org.limits.max_concurrent_calls,
+        "max_queue_wait_s": org.limits.max_queue_wait_s,
+        "hourly_call_limit": org.limits.hourly_call_limit,
+        "daily_call_limit": org.limits.daily_call_limit,
+        "balance": format_krw(org.balance_minor) if org.balance_minor is not None else None,
+        "rate_per_minute": str(org.rate_per_minute),
+    }
+
+
+def agent_view(agent: Agent, versions: list[AgentVersion] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": agent.id,
+        "name": agent.name,
+        "current_version": agent.current_version,
+        "production_version": agent.production_version,
+        "created_at": agent.created_at,
+    }
+    if versions is not None:
+        body["versions"] = [
+            {
+                "version": v.version,
+                "kind": v.kind.value,
+                "description": v.description,
+                "created_at": v.created_at,
+            }
+            for v in versions
+        ]
+    return body
+
+
+def _split(split: TrafficSplit) -> dict[str, Any]:
+    return {
+        "from_number": to_domestic(split.from_number),
+        "variants": [
+            {"agent_id": v.agent_id, "agent_version": v.version_spec, "weight": v.weight, "label": v.label}
+            for v in split.variants
+        ],
+    }
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    if name not in body:
+        raise ValidationFailed.single(name, "is required")
+    return body[name]
+
+
+@router.get("/organization")
+def get_organization(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON(org_view(_admin(services).organization(org)))
+
+
+@router.patch("/organization")
+def update_organization(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    return JSON(org_view(_admin(services).update_organization(org, body)))
+
+
+@router.post("/keys", status_code=201)
+def create_key(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    kind = body.get("kind", "bearer")
+    name = body.get("name", "api key")
+    if not isinstance(name, str) or not isinstance(kind, str):
+        raise ValidationFailed.single("name", "must be a string")
+    issued = _admin(services).issue_key(org, name, kind=kind)
+    return JSON(
+        {
+            "id": issued.id,
+            "kind": issued.kind,
+            "name": issued.name,
+            "key": issued.key,
+            "secret": issued.secret,
+        },
+        status_code=201,
+    )
+
+
+@router.get("/keys")
+def list_keys(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON(
+        [
+            {
+                "id": k.id,
+                "kind": k.kind,
+                "name": k.name,
+                "prefix": k.prefix,
+                "created_at": k.created_at,
+                "revoked_at": k.revoked_at,
+                "last_used_at": k.last_used_at,
+            }
+            for k in _admin(services).keys(org)
+        ]
+    )
+
+
+@router.delete("/keys/{credential_id}", status_code=204)
+def revoke_key(credential_id: str, org: BearerOrg, services: ServicesDep) -> Response:
+    _admin(services).revoke_key(org, credential_id)
+    return Response(status_code=204)
+
+
+@router.post("/agents", status_code=201)
+def create_agent(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    agent_id = body.get("id")
+    if agent_id is not None and not isinstance(agent_id, str):
+        raise ValidationFailed.single("id", "must be a UUID string")
+    agent = _admin(services).create_agent(org, body, agent_id)
+    return JSON(agent_view(agent), status_code=201)
+
+
+@router.get("/agents")
+def list_agents(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON([agent_view(a) for a in _admin(services).agents(org)])
+
+
+@router.get("/agents/{agent_id}")
+def get_agent(agent_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+    agent, versions = _admin(services).agent(org, agent_id)
+    return JSON(agent_view(agent, versions))
+
+
+@router.post("/agents/{agent_id}/versions", status_code=201)
+def add_version(
+    agent_id: str, org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject
+) -> JSON:
+    version = _admin(services).add_version(org, agent_id, body)
+    return JSON({"agent_id": version.agent_id, "version": version.version}, status_code=201)
+
+
+@router.post("/agents/{agent_id}/publish")
+def publish(agent_id: str, org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    version = _field(body, "version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValidationFailed.single("version", "must be an integer")
+    production, previous = _admin(services).publish(org, agent_id, version)
+    return JSON(
+        {"agent_id": agent_id, "production_version": production, "previous_production_version": previous}
+    )
+
+
+@router.post("/numbers", status_code=201)
+def add_number(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    number = parse_any(_field(body, "number"), "number")
+    label = body.get("label", "")
+    if not isinstance(label, str):
+        raise ValidationFailed.single("label", "must be a string")
+    owned = _admin(services).add_number(org, number, label)
+    return JSON({**_number(owned.number), "label": owned.label}, status_code=201)
+
+
+@router.get("/numbers")
+def list_numbers(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON([{**_number(n.number), "label": n.label} for n in _admin(services).numbers(org)])
+
+
+@router.delete("/numbers/{number}", status_code=204)
+def remove_number(number: str, org: BearerOrg, services: ServicesDep) -> Response:
+    _admin(services).remove_number(org, parse_any(number, "number"))
+    return Response(status_code=204)
+
+
+@router.post("/presentation-numbers", status_code=201)
+def add_presentation_number(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    number = parse_any(_field(body, "number"), "number")
+    approved = body.get("approved", True)
+    if not isinstance(approved, bool):
+        raise ValidationFailed.single("approved", "must be true or false")
+    added = _admin(services).add_presentation_number(org, number, approved)
+    return JSON({**_number(added.number), "approved": added.approved}, status_code=201)
+
+
+@router.get("/presentation-numbers")
+def list_presentation_numbers(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON(
+        [{**_number(p.number), "approved": p.approved} for p in _admin(services).presentation_numbers(org)]
+    )
+
+
+@router.put("/traffic-splits/{from_number}")
+def set_traffic_split(
+    from_number: str, org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject
+) -> JSON:
+    variants = _field(body, "variants")
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise ValidationFailed.single("variants", "must be a list of objects")
+    split = _admin(services).set_traffic_split(org, parse_any(from_number, "from_number"), variants)
+    return JSON(_split(split))
+
+
+@router.get("/traffic-splits")
+def list_traffic_splits(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON([_split(s) for s in _admin(services).traffic_splits(org)])
+
+
+@router.delete("/traffic-splits/{from_number}", status_code=204)
+def remove_traffic_split(from_number: str, org: BearerOrg, services: ServicesDep) -> Response:
+    _admin(services).remove_traffic_split(org, parse_any(from_number, "from_number"))
+    return Response(status_code=204)
+
+
+@router.post("/suppressions", status_code=201)
+def suppress(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    number = parse_any(_field(body, "number"), "number")
+    reason = body.get("reason", "do not call")
+    if not isinstance(reason, str):
+        raise ValidationFailed.single("reason", "must be a string")
+    entry = _admin(services).suppress(org, number, reason)
+    return JSON(
+        {**_number(entry.number), "reason": entry.reason, "created_at": entry.created_at}, status_code=201
+    )
+
+
+@router.get("/suppressions")
+def list_suppressions(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON(
+        [
+            {**_number(s.number), "reason": s.reason, "created_at": s.created_at}
+            for s in _admin(services).suppressions(org)
+        ]
+    )
+
+
+@router.delete("/suppressions/{number}", status_code=204)
+def unsuppress(number: str, org: BearerOrg, services: ServicesDep) -> Response:
+    _admin(services).unsuppress(org, parse_any(number, "number"))
+    return Response(status_code=204)

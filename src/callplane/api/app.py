@@ -1,0 +1,36 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from callplane import __version__
+from callplane.api import admin, health
+from callplane.api.dialects import vox
+from callplane.api.services import Services
+from callplane.config import Settings
+from callplane.engine.clock import Clock, SystemClock
+from callplane.engine.service import CallService
+from callplane.store.db import Database
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build the app. The database must already be migrated (`callplane db upgrade`)."""
+    settings = settings or Settings()
+    db = db or Database(settings.database_url)
+    clock = clock or SystemClock()
+    app = FastAPI(
+        title="callplane",
+        version=__version__,
+        description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
+    )
+    app.state.services = Services(settings=settings, db=db, clock=clock, calls=CallService(db, clock.now_ms))
+    app.include_router(health.router)
+    app.include_router(vox.router)
+    app.include_router(admin.router)
+    return app

@@ -1,0 +1,186 @@
+"""Vox requests → `NewCall` and `CallQuery`, with Vox's field names in every error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from callplane.domain.agent import parse_version_spec
+from callplane.domain.call import Call, CallStatus, CallType, DisconnectionReason, Sentiment
+from callplane.domain.errors import FieldError, ValidationFailed
+from callplane.domain.ids import normalize_uuid
+from callplane.domain.phone import parse_kr
+from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, decode_cursor
+from callplane.engine.service import NewCall
+
+MAX_FREEFORM_BYTES = 50_000
+VOX_REASONS = tuple(r.value for r in DisconnectionReason if r.is_vox)
+VOX_CALL_TYPES = ("web", "phone", "inbound", "outbound", "api", "unit_test", "scenario_test")
+#: v3 statuses → the internal statuses they render from (see render.py).
+V3_STATUS_FILTER: dict[str, tuple[CallStatus, ...]] = {
+    "queued": (CallStatus.QUEUED, CallStatus.DIALING, CallStatus.RINGING),
+    "ongoing": (CallStatus.ONGOING,),
+    "ended": (CallStatus.ENDED,),
+    "error": (CallStatus.ERROR,),
+    "canceled": (CallStatus.CANCELED,),
+    "not_connected": (CallStatus.NOT_CONNECTED,),
+}
+V2_STATUS_FILTER: dict[str, tuple[CallStatus, ...]] = {
+    **V3_STATUS_FILTER,
+    "queued": (CallStatus.QUEUED,),
+    "registered": (CallStatus.QUEUED,),
+    "ringing": (CallStatus.DIALING, CallStatus.RINGING),
+}
+SORT_ORDERS = {
+    "asc": SortOrder.ASC,
+    "ascending": SortOrder.ASC,
+    "desc": SortOrder.DESC,
+    "descending": SortOrder.DESC,
+}
+
+E = TypeVar("E")
+
+
+class AgentMapping(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    agent_id: str = Field(description="Agent UUID.")
+    agent_version: str | None = Field(default="current", description="`current`, `production` or `v<N>`.")
+
+
+class CreateCallV3(BaseModel):
+    """v3 outbound call request (seed 001)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    from_number: str = Field(description="Caller number, domestic digits, e.g. 07011112222.")
+    to_number: str = Field(description="Callee number, domestic digits, e.g. 01012345678.")
+    agent: AgentMapping | None = Field(
+        default=None, description="Omit to use the from_number's traffic split."
+    )
+    metadata: dict[str, Any] | None = None
+    dynamic_variables: dict[str, Any] | None = None
+    presentation_number: str | None = None
+
+
+def _freeform(value: dict[str, Any] | None, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if len(orjson.dumps(value)) > MAX_FREEFORM_BYTES:
+        raise ValidationFailed.single(field, f"must be at most {MAX_FREEFORM_BYTES} bytes of JSON")
+    return value
+
+
+def new_call(body: CreateCallV3, idempotency_key: str | None) -> NewCall:
+    errors: list[FieldError] = []
+
+    def attempt(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            return None
+
+    from_number = attempt(parse_kr, body.from_number, "from_number")
+    to_number = attempt(parse_kr, body.to_number, "to_number")
+    presentation = (
+        attempt(parse_kr, body.presentation_number, "presentation_number")
+        if body.presentation_number
+        else None
+    )
+    agent_id = None
+    version = "current"
+    if body.agent is not None:
+        agent_id = normalize_uuid(body.agent.agent_id)
+        if agent_id is None:
+            errors.append(FieldError("agent.agent_id", "must be a UUID"))
+        version = attempt(parse_version_spec, body.agent.agent_version or "current") or "current"
+    metadata = attempt(_freeform, body.metadata, "metadata")
+    variables = attempt(_freeform, body.dynamic_variables, "dynamic_variables")
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 255):
+        errors.append(FieldError("Idempotency-Key", "must be 1–255 characters"))
+    if errors:
+        raise ValidationFailed(errors)
+    return NewCall(
+        from_number=from_number,
+        to_number=to_number,
+        agent_id=agent_id,
+        agent_version=version,
+        dynamic_variables=variables,
+        metadata=metadata,
+        presentation_number=presentation,
+        idempotency_key=idempotency_key,
+    )
+
+
+def vocabulary(values: Iterable[str], allowed: Mapping[str, E], field: str) -> tuple[E, ...]:
+    """Map each value through `allowed` (case-insensitive), naming the allowed values on error."""
+    out: list[E] = []
+    for i, value in enumerate(values):
+        key = value.lower() if isinstance(value, str) else value
+        if key not in allowed:
+            raise ValidationFailed.single(f"{field}[{i}]", f"{value!r} is not allowed", list(allowed))
+        out.append(allowed[key])
+    return tuple(dict.fromkeys(out))
+
+
+def statuses(
+    values: Iterable[str], table: Mapping[str, tuple[CallStatus, ...]], field: str
+) -> tuple[CallStatus, ...]:
+    groups = vocabulary(values, table, field)
+    return tuple(dict.fromkeys(s for group in groups for s in group))
+
+
+REASONS = {r: DisconnectionReason(r) for r in VOX_REASONS}
+CALL_TYPES = {t: CallType(t) for t in VOX_CALL_TYPES}
+SENTIMENTS = {s.value: s for s in Sentiment}
+
+
+def agent_ids(values: Iterable[str]) -> tuple[str, ...]:
+    """Agent ids as stored; a value that is no UUID simply matches no call."""
+    return tuple(normalize_uuid(v) or v for v in values)
+
+
+def numbers(values: Iterable[str], field: str) -> tuple[str, ...]:
+    return tuple(parse_kr(v, f"{field}[{i}]") for i, v in enumerate(values))
+
+
+def sort_order(value: str, field: str = "sort_order") -> SortOrder:
+    order = SORT_ORDERS.get(value.lower()) if isinstance(value, str) else None
+    if order is None:
+        raise ValidationFailed.single(
+            field, f"{value!r} is not allowed", ["ascending", "descending", "asc", "desc"]
+        )
+    return order
+
+
+def threshold(lower: int | None, upper: int | None, field: str) -> Range:
+    if lower is not None and upper is not None and lower > upper:
+        raise ValidationFailed.single(field, "lower_threshold is above upper_threshold")
+    return Range(lower, upper)
+
+
+def cursor_from_call(call: Call, sort: SortField) -> Cursor:
+    """A keyset cursor that starts after `call` (v2's pagination_key may be a plain call id)."""
+    values = {
+        SortField.START: call.start_at if call.start_at is not None else call.created_at,
+        SortField.END: call.end_at,
+        SortField.DURATION: call.duration_ms,
+        SortField.CREATED: call.created_at,
+        SortField.ID: None,
+    }
+    return Cursor(values[sort], call.id)
+
+
+def cursor(token: str, query: CallQuery, field: str) -> Cursor:
+    return decode_cursor(token, query, field)
+
+
+def metadata_filters(raw: Mapping[str, Any], field: str) -> tuple[tuple[str, str | int | float | bool], ...]:
+    out = []
+    for key, value in raw.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise ValidationFailed.single(f"{field}.{key}", "metadata filters compare scalar values")
+        out.append((key, value))
+    return tuple(out)

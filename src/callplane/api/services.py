@@ -1,0 +1,18 @@
+"""What a request handler needs from the layers below, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callplane.config import Settings
+from callplane.engine.clock import Clock
+from callplane.engine.service import CallService
+from callplane.store.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    calls: CallService

@@ -1,0 +1,331 @@
+"""`callplane` command line: run the server and workers, migrate, and manage organisations.
+
+Management commands talk to the database directly (like `manage.py`), so they work before the
+server runs. `--org` may be omitted while the database holds a single organisation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from callplane.cli import calls as calls_cli
+from callplane.cli.context import Context, console, fail, org_option, print_json
+from callplane.domain.agent import TrafficSplit
+from callplane.domain.errors import DomainError
+from callplane.domain.phone import parse_any, to_domestic
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+orgs_app = typer.Typer(no_args_is_help=True, help="Organisations and their calling rules.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")
+agents_app = typer.Typer(no_args_is_help=True, help="Agents and their immutable versions.")
+numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisation owns.")
+presentation_app = typer.Typer(no_args_is_help=True, help="Approved presentation (caller-ID) numbers.")
+splits_app = typer.Typer(no_args_is_help=True, help="Traffic-split policies on a from_number.")
+suppress_app = typer.Typer(no_args_is_help=True, help="The do-not-call list.")
+for sub, name in (
+    (db_app, "db"),
+    (orgs_app, "orgs"),
+    (keys_app, "keys"),
+    (agents_app, "agents"),
+    (numbers_app, "numbers"),
+    (presentation_app, "presentation"),
+    (splits_app, "splits"),
+    (suppress_app, "suppress"),
+    (calls_cli.app, "calls"),
+):
+    app.add_typer(sub, name=name)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="CALLPLANE_DATABASE_URL", help="Overrides CALLPLANE_DATABASE_URL.")
+    ] = None,
+) -> None:
+    ctx.obj = Context(database_url)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Default 127.0.0.1 (CALLPLANE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Default 8080 (CALLPLANE_PORT).")] = None,
+) -> None:
+    """Migrate, create the demo organisation on an empty database, and serve the API."""
+    from callplane.cli.serve import run
+
+    c: Context = ctx.obj
+    run(c, host=host, port=port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Bring the schema to the newest revision."""
+    c: Context = ctx.obj
+    from callplane.store.migrate import upgrade
+
+    upgrade(c.db)
+    console.print(f"database at the newest revision ({c.settings.database_url})")
+
+
+# Organisations -------------------------------------------------------------------------------
+
+
+@orgs_app.command("list")
+def orgs_list(ctx: typer.Context) -> None:
+    c: Context = ctx.obj
+    for org in c.admin.organizations():
+        console.print(f"{org.id}  {org.name}")
+
+
+@orgs_app.command("create")
+def orgs_create(ctx: typer.Context, name: str) -> None:
+    """Create an organisation (default rules: 08:00–20:00 Asia/Seoul, 10 concurrent calls)."""
+    c: Context = ctx.obj
+    org = c.admin.create_organization(name)
+    console.print(org.id)
+
+
+@orgs_app.command("show")
+def orgs_show(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    from callplane.api.admin import org_view
+
+    print_json(org_view(c.admin.organization(c.org(org))))
+
+
+@orgs_app.command("update")
+def orgs_update(
+    ctx: typer.Context,
+    settings: Annotated[str, typer.Argument(help="JSON, e.g. '{\"max_concurrent_calls\": 3}'")],
+    org: org_option = None,
+) -> None:
+    """Change settings: calling_window, max_concurrent_calls, max_queue_wait_s, caps, balance, rate."""
+    c: Context = ctx.obj
+    from callplane.api.admin import org_view
+
+    try:
+        changes = json.loads(settings)
+    except json.JSONDecodeError as exc:
+        fail(f"settings must be JSON: {exc}")
+    print_json(org_view(c.admin.update_organization(c.org(org), changes)))
+
+
+# Keys ----------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
+    kind: Annotated[str, typer.Option(help="bearer, or key_secret for X-API-KEY + X-API-SECRET.")] = "bearer",
+    org: org_option = None,
+) -> None:
+    """Create a key. It is printed once and stored only as a hash."""
+    c: Context = ctx.obj
+    issued = c.admin.issue_key(c.org(org), name, kind=kind)
+    print(f"id:     {issued.id}")
+    print(f"key:    {issued.key}")
+    if issued.secret:
+        print(f"secret: {issued.secret}")
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for k in c.admin.keys(c.org(org)):
+        state = "revoked" if k.revoked_at else "active"
+        console.print(f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, key_id: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    c.admin.revoke_key(c.org(org), key_id)
+    console.print(f"revoked {key_id}")
+
+
+# Agents --------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        fail(f"cannot read {path}: {exc}")
+
+
+@agents_app.command("create")
+def agents_create(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Option("--file", "-f", help="Agent JSON file.")],
+    agent_id: Annotated[str | None, typer.Option("--id", help="Choose the agent's UUID.")] = None,
+    org: org_option = None,
+) -> None:
+    """Create an agent from a file; it gets version 1."""
+    c: Context = ctx.obj
+    agent = c.admin.create_agent(c.org(org), _read_json(file), agent_id)
+    console.print(f"{agent.id}  v1  {agent.name}")
+
+
+@agents_app.command("update")
+def agents_update(
+    ctx: typer.Context,
+    agent_id: str,
+    file: Annotated[Path, typer.Option("--file", "-f", help="Agent JSON file.")],
+    org: org_option = None,
+) -> None:
+    """Add a new version (versions are immutable)."""
+    c: Context = ctx.obj
+    version = c.admin.add_version(c.org(org), agent_id, _read_json(file))
+    console.print(f"{version.agent_id}  v{version.version}")
+
+
+@agents_app.command("publish")
+def agents_publish(
+    ctx: typer.Context, agent_id: str, version: Annotated[int, typer.Option()], org: org_option = None
+) -> None:
+    """Make a version the `production` version."""
+    c: Context = ctx.obj
+    current, previous = c.admin.publish(c.org(org), agent_id, version)
+    console.print(f"production: v{current} (was {'v' + str(previous) if previous else 'none'})")
+
+
+@agents_app.command("list")
+def agents_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for a in c.admin.agents(c.org(org)):
+        prod = f"v{a.production_version}" if a.production_version else "-"
+        console.print(f"{a.id}  current v{a.current_version}  production {prod}  {a.name}")
+
+
+@agents_app.command("show")
+def agents_show(ctx: typer.Context, agent_id: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    from callplane.api.admin import agent_view
+
+    agent, versions = c.admin.agent(c.org(org), agent_id)
+    print_json(agent_view(agent, versions))
+
+
+# Numbers and policies ------------------------------------------------------------------------
+
+
+@numbers_app.command("add")
+def numbers_add(ctx: typer.Context, number: str, label: str = "", org: org_option = None) -> None:
+    c: Context = ctx.obj
+    owned = c.admin.add_number(c.org(org), parse_any(number, "number"), label)
+    console.print(f"{to_domestic(owned.number)}  ({owned.number})")
+
+
+@numbers_app.command("list")
+def numbers_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for n in c.admin.numbers(c.org(org)):
+        console.print(f"{to_domestic(n.number):<14} {n.number:<15} {n.label}")
+
+
+@numbers_app.command("remove")
+def numbers_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    c.admin.remove_number(c.org(org), parse_any(number, "number"))
+
+
+@presentation_app.command("add")
+def presentation_add(
+    ctx: typer.Context,
+    number: str,
+    unapproved: Annotated[bool, typer.Option(help="Record it as requested, not approved.")] = False,
+    org: org_option = None,
+) -> None:
+    c: Context = ctx.obj
+    added = c.admin.add_presentation_number(c.org(org), parse_any(number, "number"), not unapproved)
+    console.print(f"{to_domestic(added.number)}  {'approved' if added.approved else 'not approved'}")
+
+
+@presentation_app.command("list")
+def presentation_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for p in c.admin.presentation_numbers(c.org(org)):
+        console.print(f"{to_domestic(p.number):<14} {'approved' if p.approved else 'not approved'}")
+
+
+def _print_split(split: TrafficSplit) -> None:
+    variants = ", ".join(f"{v.label}={v.agent_id}@{v.version_spec}×{v.weight}" for v in split.variants)
+    console.print(f"{to_domestic(split.from_number):<14} {variants}")
+
+
+@splits_app.command("set")
+def splits_set(
+    ctx: typer.Context,
+    from_number: str,
+    variant: Annotated[list[str], typer.Option(help="LABEL=AGENT_ID@VERSION:WEIGHT, repeat per variant.")],
+    org: org_option = None,
+) -> None:
+    """Route calls from a number that name no agent across weighted agent versions."""
+    c: Context = ctx.obj
+    variants = []
+    for item in variant:
+        try:
+            label, rest = item.split("=", 1)
+            target, weight = rest.rsplit(":", 1)
+            agent_id, _, version = target.partition("@")
+            variants.append(
+                {
+                    "label": label,
+                    "agent_id": agent_id,
+                    "agent_version": version or "current",
+                    "weight": int(weight),
+                }
+            )
+        except ValueError:
+            fail(f"--variant {item!r}: expected LABEL=AGENT_ID@VERSION:WEIGHT")
+    _print_split(c.admin.set_traffic_split(c.org(org), parse_any(from_number, "from_number"), variants))
+
+
+@splits_app.command("list")
+def splits_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for split in c.admin.traffic_splits(c.org(org)):
+        _print_split(split)
+
+
+@splits_app.command("remove")
+def splits_remove(ctx: typer.Context, from_number: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    c.admin.remove_traffic_split(c.org(org), parse_any(from_number, "from_number"))
+
+
+@suppress_app.command("add")
+def suppress_add(
+    ctx: typer.Context, number: str, reason: str = "do not call", org: org_option = None
+) -> None:
+    c: Context = ctx.obj
+    c.admin.suppress(c.org(org), parse_any(number, "number"), reason)
+
+
+@suppress_app.command("list")
+def suppress_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for s in c.admin.suppressions(c.org(org)):
+        console.print(f"{to_domestic(s.number):<14} {s.reason}")
+
+
+@suppress_app.command("remove")
+def suppress_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    c.admin.unsuppress(c.org(org), parse_any(number, "number"))
+
+
+def main() -> None:
+    try:
+        app()
+    except DomainError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise SystemExit(1) from None

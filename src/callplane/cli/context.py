@@ -1,0 +1,57 @@
+"""Shared CLI plumbing: settings, the database, picking the organisation, printing."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from callplane.config import Settings
+from callplane.engine.admin import Admin
+from callplane.engine.clock import SystemClock
+from callplane.store.db import Database
+
+console = Console(highlight=False, soft_wrap=True)
+
+org_option = Annotated[
+    str | None, typer.Option("--org", help="Organisation id; optional when there is only one.")
+]
+
+
+def fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class Context:
+    def __init__(self, database_url: str | None) -> None:
+        self.settings = Settings()
+        if database_url:
+            self.settings = self.settings.model_copy(update={"database_url": database_url})
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def admin(self) -> Admin:
+        return Admin(self.db, SystemClock().now_ms)
+
+    def org(self, given: str | None) -> str:
+        if given:
+            return given
+        orgs = self.admin.organizations()
+        if len(orgs) == 1:
+            return orgs[0].id
+        if not orgs:
+            fail(
+                "the database has no organisation yet: run `callplane serve` once or `callplane orgs create`"
+            )
+        fail("several organisations exist; pick one with --org (see `callplane orgs list`)")
