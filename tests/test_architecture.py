@@ -1,0 +1,72 @@
+"""Imports point one way: api/web/cli → engine/store → domain; domain imports nothing of ours."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import callplane
+
+PACKAGE = Path(callplane.__file__).parent
+FORBIDDEN = {
+    "domain": {"store", "engine", "api", "web", "cli", "config"},
+    "store": {"engine", "api", "web", "cli"},
+    "engine": {"api", "web", "cli"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("callplane."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("callplane.")}
+    return found
+
+
+def test_layers_import_in_one_direction() -> None:
+    offences = []
+    for layer, forbidden in FORBIDDEN.items():
+        for path in (PACKAGE / layer).rglob("*.py"):
+            bad = _imports(path) & forbidden
+            if bad:
+                offences.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
+    assert offences == []
+
+
+def test_sql_lives_in_the_store() -> None:
+    offences = []
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == "store":
+            continue
+        source = path.read_text(encoding="utf-8")
+        for needle in (
+            "from sqlalchemy import select",
+            "insert(",
+            "update(calls",
+            'text("SELECT',
+            "exec_driver_sql",
+        ):
+            if needle in source:
+                offences.append(f"{relative}: {needle}")
+    assert offences == []
+
+
+def test_dialects_hold_no_store_access() -> None:
+    offences = []
+    for path in (PACKAGE / "api" / "dialects").rglob("*.py"):
+        if "store" in set(_imports_full(path)):
+            offences.append(str(path.relative_to(PACKAGE)))
+    assert offences == []
+
+
+def _imports_full(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parts: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("callplane."):
+            parts.add(node.module.split(".")[1])
+    return parts

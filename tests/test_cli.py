@@ -1,0 +1,66 @@
+"""The management CLI against a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from callplane.cli import app
+from tests.factories import FLOW_AGENT
+
+runner = CliRunner()
+
+
+def invoke(db: Path, *args: str) -> str:
+    result = runner.invoke(app, ["--database-url", f"sqlite:///{db}", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_set_up_an_organization_from_scratch(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    invoke(db, "db", "upgrade")
+    org_id = invoke(db, "orgs", "create", "Acme").strip()
+    key = invoke(db, "keys", "create", "--name", "ci")
+    assert "key:    cp_" in key
+    pair = invoke(db, "keys", "create", "--kind", "key_secret")
+    assert "secret: cps_" in pair
+    agent_file = tmp_path / "agent.json"
+    agent_file.write_text(json.dumps(FLOW_AGENT), encoding="utf-8")
+    agent_id = invoke(db, "agents", "create", "--file", str(agent_file)).split()[0]
+    assert "v2" in invoke(db, "agents", "update", agent_id, "--file", str(agent_file))
+    assert "production: v2" in invoke(db, "agents", "publish", agent_id, "--version", "2")
+    invoke(db, "numbers", "add", "07011112222", "--label", "main")
+    assert "07011112222" in invoke(db, "numbers", "list")
+    invoke(db, "presentation", "add", "0212345678")
+    invoke(
+        db,
+        "splits",
+        "set",
+        "07011112222",
+        "--variant",
+        f"a={agent_id}@v1:1",
+        "--variant",
+        f"b={agent_id}@v2:1",
+    )
+    assert "a=" in invoke(db, "splits", "list")
+    invoke(db, "suppress", "add", "01099998888")
+    shown = json.loads(
+        invoke(db, "orgs", "update", '{"max_concurrent_calls": 3, "calling_window": {"start": "09:00"}}')
+    )
+    assert shown["id"] == org_id and shown["max_concurrent_calls"] == 3
+    assert shown["calling_window"]["start"] == "09:00"
+    assert "0 shown of 0" in invoke(db, "calls", "list")
+    assert invoke(db, "calls", "list", "-o", "csv").startswith("\ufeffid,status")
+
+
+def test_bad_agent_file_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    invoke(db, "db", "upgrade")
+    invoke(db, "orgs", "create", "Acme")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "type": "flow", "flow": {"nodes": {}}}', encoding="utf-8")
+    result = runner.invoke(app, ["--database-url", f"sqlite:///{db}", "agents", "create", "--file", str(bad)])
+    assert result.exit_code != 0
