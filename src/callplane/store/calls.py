@@ -24,7 +24,7 @@ from callplane.domain.call import (
     DisconnectionReason,
     Sentiment,
 )
-from callplane.domain.search import search_text
+from callplane.store import search
 from callplane.store.schema import call_meta, calls
 
 _SUMMARY_COLUMNS: tuple[Column[Any], ...] = tuple(
@@ -53,10 +53,9 @@ def metadata_index_rows(
 
 
 def insert_call(conn: Connection, call: Call) -> None:
-    values = _values(call)
+    conn.execute(insert(calls).values(**_values(call)))
     if call.transcript:
-        values["search_text"] = search_text(call.transcript)
-    conn.execute(insert(calls).values(**values))
+        search.index_transcript(conn, call.organization_id, call.id, call.transcript)
     if conn.dialect.name == "sqlite":
         rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
         if rows:

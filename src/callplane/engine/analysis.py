@@ -1,0 +1,137 @@
+"""Post-call analysis: a summary, the callee's sentiment and the custom fields the agent declares.
+
+Two analysers share one protocol. `OfflineAnalyser` needs no network and says what it is: its
+summary is extractive (the agent's opening, the callee's answers, what the agent collected and
+how the call ended), its sentiment a small Korean/English word list over what the callee said,
+and custom fields come from values the agent collected (flow `set`, tool arguments) or, for enum
+fields, the first option the callee named. `LLMAnalyser` asks an OpenAI-compatible endpoint and
+falls back to the offline result when the endpoint fails or answers nonsense.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import (
+    Call,
+    CallAnalysis,
+    CallStatus,
+    DisconnectionReason,
+    Sentiment,
+    TranscriptEntry,
+)
+
+POSITIVE = (
+    "감사",
+    "좋아",
+    "좋습니다",
+    "괜찮",
+    "네 ",
+    "네,",
+    "네.",
+    "알겠",
+    "갈게",
+    "가능",
+    "thank",
+    "great",
+    "good",
+    "yes",
+)
+NEGATIVE = (
+    "싫",
+    "안 돼",
+    "안돼",
+    "불만",
+    "짜증",
+    "화나",
+    "그만",
+    "전화하지 마",
+    "최악",
+    "no ",
+    "angry",
+    "stop calling",
+    "complain",
+)
+_SUCCESS_REASONS = (DisconnectionReason.AGENT_HANGUP, DisconnectionReason.CALL_TRANSFER)
+
+
+class Analyser(Protocol):
+    async def analyse(
+        self, call: Call, version: AgentVersion, collected: dict[str, Any]
+    ) -> CallAnalysis | None:
+        """The analysis of a finished call, or None when nothing may be stored (opt-out)."""
+        ...
+
+
+def _utterances(transcript: Sequence[TranscriptEntry] | None, role: str) -> list[str]:
+    return [str(e.get("content", "")) for e in transcript or [] if e.get("role") == role and e.get("content")]
+
+
+def sentiment(user_lines: Sequence[str]) -> Sentiment:
+    if not user_lines:
+        return Sentiment.UNKNOWN
+    text = " " + " ".join(user_lines).casefold() + " "
+    score = sum(text.count(w) for w in POSITIVE) - sum(text.count(w) for w in NEGATIVE)
+    if score > 0:
+        return Sentiment.POSITIVE
+    if score < 0:
+        return Sentiment.NEGATIVE
+    return Sentiment.NEUTRAL
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summary(call: Call, collected: dict[str, Any]) -> str:
+    reason = call.disconnection_reason.value if call.disconnection_reason else "unknown"
+    if call.status is not CallStatus.ENDED:
+        return f"Call not connected ({call.status.value}, {reason})."
+    agent_lines = _utterances(call.transcript, "agent")
+    user_lines = _utterances(call.transcript, "user")
+    parts = []
+    if agent_lines:
+        parts.append(f"Agent opened: \u201c{_clip(agent_lines[0])}\u201d")
+    if user_lines:
+        parts.append(
+            "Callee said: " + " / ".join(f"\u201c{_clip(line, 60)}\u201d" for line in user_lines[:3])
+        )
+    else:
+        parts.append("The callee said nothing.")
+    if collected:
+        parts.append("Collected: " + ", ".join(f"{k}={v}" for k, v in sorted(collected.items())))
+    parts.append(f"Ended by {reason}.")
+    return " ".join(parts)
+
+
+def custom_fields(
+    version: AgentVersion, collected: dict[str, Any], user_lines: Sequence[str]
+) -> list[dict[str, Any]]:
+    heard = " ".join(user_lines).casefold()
+    out = []
+    for spec in version.analysis_fields:
+        name = spec["name"]
+        value: Any = collected.get(name)
+        if value is None and spec["type"] == "enum":
+            value = next((o for o in spec["enum_options"] if o.casefold() in heard), None)
+        out.append({"name": name, "value": value})
+    return out
+
+
+class OfflineAnalyser:
+    async def analyse(
+        self, call: Call, version: AgentVersion, collected: dict[str, Any]
+    ) -> CallAnalysis | None:
+        if call.opt_out_sensitive_data_storage:
+            return None
+        user_lines = _utterances(call.transcript, "user")
+        connected = call.status is CallStatus.ENDED
+        return CallAnalysis(
+            summary="Offline analysis. " + summary(call, collected),
+            user_sentiment=sentiment(user_lines) if connected else None,
+            custom_analysis_data=custom_fields(version, collected, user_lines),
+            call_successful=connected and call.disconnection_reason in _SUCCESS_REASONS,
+            in_voicemail=call.disconnection_reason is DisconnectionReason.VOICEMAIL_REACHED,
+        )

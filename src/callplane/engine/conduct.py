@@ -1,0 +1,50 @@
+"""The seam between the durable machinery (worker, leases, database) and the live call.
+
+`Conductor` places one call through a telephony provider and lets the agent runtime hold the
+conversation. It knows nothing of the database: it reports progress through `CallHooks`
+(implemented by the worker, which turns each report into a forward-only status change) and
+returns an `Outcome` that the worker stores in the terminal transition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import Call, CallStatus, DisconnectionReason, TranscriptEntry
+
+
+class CallHooks(Protocol):
+    """What the conductor tells the worker while a call runs."""
+
+    async def ringing(self, telephony_id: str) -> None:
+        """The callee's phone rings."""
+
+    async def answered(self, at_ms: int) -> None:
+        """A person (or a machine the agent talks to) answered: the call is ongoing."""
+
+    def end_requested(self) -> bool:
+        """True once a client asked, through the API, to end this call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a call ended. `status` is terminal: ENDED, NOT_CONNECTED or ERROR."""
+
+    status: CallStatus
+    reason: DisconnectionReason
+    ended_at: int
+    answered_at: int | None = None
+    telephony_id: str | None = None
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    #: Values the agent collected during the call (flow `set`, LLM tool arguments): analysis input.
+    collected: dict[str, Any] = field(default_factory=dict)
+    error_detail: str | None = None
+    recording_url: str | None = None
+
+
+class Conductor(Protocol):
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        """Dial, converse, hang up. Never raises for a call-level failure: returns an Outcome."""
+        ...
