@@ -7,12 +7,15 @@ dialect's, and says when a filter can match no call at all.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
+from fastapi.exceptions import RequestValidationError
 
+from callplane.api.dialects.base import field_errors
 from callplane.domain.call import Call, CallStatus
 from callplane.domain.errors import FieldError, ValidationFailed
 from callplane.domain.query import Range
@@ -21,6 +24,30 @@ MAX_FREEFORM_BYTES = 50_000
 MAX_SEARCH_CHARS = 500
 
 T = TypeVar("T")
+
+
+#: What pydantic appends to an error's location to say which member of a union it tried.
+_UNION_TAG = re.compile(r"(int|str|bool|float|none|(list|dict|tuple|set)\[.*\]|[a-z-]+\[.*\])")
+
+
+def request_errors(exc: RequestValidationError) -> list[FieldError]:
+    """FastAPI's validation errors as FieldErrors, one per field.
+
+    A value that fits no member of a union (`int | str`) fails once per member, each with the
+    member's name appended to the location; a client sent one wrong value, so it gets one error.
+    """
+    merged: dict[str, FieldError] = {}
+    for error in field_errors(exc):
+        parts = error.field.split(".")
+        while len(parts) > 1 and _UNION_TAG.fullmatch(parts[-1]):
+            parts.pop()
+        field = ".".join(parts)
+        seen = merged.get(field)
+        if seen is None:
+            merged[field] = FieldError(field, error.reason, error.allowed)
+        elif error.reason not in seen.reason:
+            merged[field] = FieldError(field, f"{seen.reason}, or {error.reason}", seen.allowed)
+    return list(merged.values())
 
 
 class NoMatch(Exception):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from callplane.api.dialects.base import DialectRoute, field_errors, log_unexpected
+from callplane.api.dialects.base import DialectRoute, log_unexpected
+from callplane.api.dialects.common import request_errors
 from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
@@ -50,7 +51,7 @@ class RetellRoute(DialectRoute):
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):
-            return bad_request(field_errors(exc))
+            return bad_request(request_errors(exc))
         if isinstance(exc, ValidationFailed):
             return bad_request(exc.errors)
         if isinstance(exc, Unauthorized):

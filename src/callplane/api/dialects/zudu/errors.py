@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from callplane.api.dialects.base import DialectRoute, field_errors, log_unexpected
+from callplane.api.dialects.base import DialectRoute, log_unexpected
+from callplane.api.dialects.common import request_errors
 from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
@@ -41,7 +42,7 @@ class ZuduRoute(DialectRoute):
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):
-            return validation_error(field_errors(exc))
+            return validation_error(request_errors(exc))
         if isinstance(exc, ValidationFailed):
             return validation_error(exc.errors)
         if isinstance(exc, Unauthorized):
