@@ -102,6 +102,11 @@ def freeform(value: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
     return dict(value)
 
 
+def valid_idempotency_key(value: str) -> bool:
+    """1–255 printable characters (no control characters: they cannot be stored everywhere)."""
+    return 1 <= len(value) <= 255 and value.isprintable()
+
+
 def search_text(value: str | None, field: str) -> str | None:
     """A transcript search term, or None when empty (an empty search filters nothing)."""
     if value is None or value == "":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -106,8 +106,8 @@ def new_call(body: CreatePhoneCall) -> NewCall:
         errors.append(FieldError("agent_override", "per-call agent overrides are not supported by callplane"))
     if body.custom_sip_headers:
         errors.append(FieldError("custom_sip_headers", "SIP headers are not supported by callplane"))
-    if body.idempotency_key is not None and not (1 <= len(body.idempotency_key) <= 255):
-        errors.append(FieldError("idempotency_key", "must be 1–255 characters"))
+    if body.idempotency_key is not None and not common.valid_idempotency_key(body.idempotency_key):
+        errors.append(FieldError("idempotency_key", "must be 1–255 printable characters"))
     if errors:
         raise ValidationFailed(errors)
     return NewCall(
@@ -141,10 +141,14 @@ def call_ids(values: list[str]) -> tuple[str, ...]:
     return ids
 
 
+#: Bounds a database can compare against (and a response can echo).
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
 class Threshold(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    lower_threshold: int | None = None
-    upper_threshold: int | None = None
+    lower_threshold: Int64 | None = None
+    upper_threshold: Int64 | None = None
 
 
 class LegacyFilter(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from callplane.api.dialects.base import DialectRoute, log_unexpected
 from callplane.api.responses import JSON
@@ -24,6 +25,19 @@ from callplane.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _encodable(value: Any) -> Any:
+    """FastAPI echoes the offending `input`; JSON numbers past 64 bits are echoed as text."""
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _encodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    return value
 
 
 def detail(status: int, message: str, headers: dict[str, str] | None = None) -> JSON:
@@ -51,10 +65,14 @@ def unprocessable(errors: list[FieldError], root: str, kind: str = "value_error"
 class VocodeRoute(DialectRoute):
     dialect = "vocode"
 
+    def unreadable_body(self, request: Request, exc: HTTPException) -> Response:
+        # What FastAPI itself answers: `400 {"detail": "There was an error parsing the body"}`.
+        return detail(exc.status_code, str(exc.detail))
+
     def error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):
             # FastAPI's default answer, byte for byte in shape.
-            return JSON({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+            return JSON({"detail": _encodable(jsonable_encoder(exc.errors()))}, status_code=422)
         root = "body" if request.method == "POST" and request.url.path.endswith("/create") else "query"
         if isinstance(exc, ValidationFailed):
             return unprocessable(exc.errors, root)

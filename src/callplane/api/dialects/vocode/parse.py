@@ -81,8 +81,8 @@ def new_call(body: CreateCall, idempotency_key: str | None) -> NewCall:
             )
         )
     variables = attempt(common.freeform, body.context, "context")
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 255):
-        errors.append(FieldError("Idempotency-Key", "must be 1–255 characters"))
+    if idempotency_key is not None and not common.valid_idempotency_key(idempotency_key):
+        errors.append(FieldError("Idempotency-Key", "must be 1–255 printable characters"))
     if errors:
         raise ValidationFailed(errors)
     return NewCall(

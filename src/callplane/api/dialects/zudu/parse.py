@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,10 +52,14 @@ CORE_FIELDS = {
 StrOrList = list[str] | str | None
 
 
+#: Bounds a database can compare against (and a response can echo).
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
 class Threshold(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    lower_threshold: int | None = Field(default=None, description="Inclusive.")
-    upper_threshold: int | None = Field(default=None, description="Inclusive.")
+    lower_threshold: Int64 | None = Field(default=None, description="Inclusive.")
+    upper_threshold: Int64 | None = Field(default=None, description="Inclusive.")
 
 
 class FilterCriteria(BaseModel):
@@ -184,8 +188,8 @@ def new_call(body: CreatePhoneCall, idempotency_key: str | None) -> NewCall:
         )
     metadata = attempt(common.freeform, body.metadata, "metadata")
     variables = attempt(common.freeform, body.dynamic_variables, "dynamic_variables")
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 255):
-        errors.append(FieldError("Idempotency-Key", "must be 1–255 characters"))
+    if idempotency_key is not None and not common.valid_idempotency_key(idempotency_key):
+        errors.append(FieldError("Idempotency-Key", "must be 1–255 printable characters"))
     if errors:
         raise ValidationFailed(errors)
     return NewCall(
