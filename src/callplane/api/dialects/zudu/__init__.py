@@ -2,7 +2,7 @@
 `POST /api/calls/create-phone-call`.
 
 Auth: both `X-API-KEY` and `X-API-SECRET`, an organisation's key + secret pair (`callplane keys
-create --kind key_secret`, `POST /admin/keys {"kind": "key_secret"}`, or the demo pair printed at
+create --kind key_secret`, `POST /admin/v1/keys {"kind": "key_secret"}`, or the demo pair printed at
 first start). Every answer is the envelope `{message, status, error, data}`; errors in
 `errors.py`.
 
