@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -239,3 +240,22 @@ def test_stop_and_get(client: TestClient, tenant: Tenant, db: Database) -> None:
     assert client.get(f"/v2/get-call/{ongoing.id}", headers=tenant.headers).json()["call_status"] == "ongoing"
     missing = client.post("/v2/stop-call/nope", headers=tenant.headers)
     assert missing.status_code == 422
+
+
+def test_only_twilio_call_sids_are_labelled_as_such(client: TestClient, tenant: Tenant, db: Database) -> None:
+    ended = Shape(CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
+    simulated = replace(make_call(tenant, ended), telephony_id="sim-0193-1")
+    twilio = replace(make_call(tenant, ended), telephony_id="CA" + "0123456789abcdef" * 2)
+    insert_calls(db, [simulated, twilio])
+    assert (
+        "telephony_identifier"
+        not in client.get(f"/v2/get-call/{simulated.id}", headers=tenant.headers).json()
+    )
+    assert client.get(f"/v2/get-call/{twilio.id}", headers=tenant.headers).json()["telephony_identifier"] == {
+        "twilio_call_sid": twilio.telephony_id
+    }
+    # Vocode's and Zudu's fields are not Twilio's: they carry the line's id as it is.
+    assert (
+        client.get("/v1/calls", params={"id": simulated.id}, headers=tenant.headers).json()["telephony_id"]
+        == "sim-0193-1"
+    )

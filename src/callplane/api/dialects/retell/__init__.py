@@ -27,6 +27,8 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   the SDK parses it as a phone call. Web calls carry no `access_token` (callplane has no web
   rooms); the SDK still parses them as web calls.
 - **Times** are Unix ms (`start_timestamp`, `end_timestamp`, `duration_ms`), as in Retell.
+- **Telephony id.** `telephony_identifier.twilio_call_sid` only when the line's call id is a Twilio
+  call SID; the simulated line's `sim-…` ids are left out rather than mislabelled.
 - **Numbers** are E.164 in and out; a number that is not E.164 is a 400.
   `ignore_e164_validation` is accepted and has no effect (the line must dial the number);
   `honor_internal_dnc` is accepted and always in force (callplane refuses suppressed numbers).

@@ -11,6 +11,7 @@ Mapping choices are listed in the package docstring (`retell/__init__.py`) and i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -102,6 +103,7 @@ SENTIMENT: dict[Sentiment, str] = {
     Sentiment.UNKNOWN: "Unknown",
 }
 
+TWILIO_SID = re.compile(r"CA[0-9a-f]{32}")
 #: The `product` of callplane's single cost line (callplane prices talk time only).
 COST_PRODUCT = "callplane_talk_time"
 
@@ -226,7 +228,9 @@ def call_object(call: Call, *, with_transcript: bool = True) -> dict[str, Any]:
         body["direction"] = call.direction.value
         body["from_number"] = call.from_number or ""
         body["to_number"] = call.to_number or ""
-        if call.telephony_id is not None:
+        if call.telephony_id is not None and TWILIO_SID.fullmatch(call.telephony_id):
+            # Retell's identifier names Twilio; another line's id (the simulator's `sim-…`) is
+            # not a Twilio call SID, so it is left out rather than mislabelled.
             body["telephony_identifier"] = {"twilio_call_sid": call.telephony_id}
     if with_transcript and call.transcript_loaded:
         entries = None if call.opt_out_sensitive_data_storage else (call.transcript or [])
