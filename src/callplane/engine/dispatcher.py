@@ -1,0 +1,149 @@
+"""One claim pass: find due calls, check every rule at dial time, and claim what may be dialled.
+
+The whole pass is one write transaction (see `store.queue` for the locking on each database):
+
+1. organisations whose live calls already fill their limit are left out of the candidate scan,
+   so a full organisation's backlog can never crowd the others out of it; only its calls that
+   waited past `max_queue_wait_s` are fetched, to be refused;
+2. each remaining organisation is locked, its live calls counted and its caps read, then its
+   calls are decided by `domain.limits.decide` — round-robin across organisations, so one
+   organisation's backlog cannot take a worker's whole capacity while others wait;
+3. `DIAL` claims the call (`queued → dialing`, attempt + 1, lease) up to the worker's free
+   capacity; `DEFER` moves its due time to the window's next opening; `REFUSE` ends it with its
+   reason (post-call and `call_ended` included); `WAIT` leaves it queued.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from itertools import zip_longest
+
+from sqlalchemy import Connection
+
+from callplane.domain.call import Call, CallStatus
+from callplane.domain.limits import HOUR_MS, DialFacts, Verdict, decide, local_midnight_ms
+from callplane.domain.org import Organization
+from callplane.engine import lifecycle
+from callplane.store import queue
+from callplane.store.db import Database
+from callplane.store.lifecycle import Ending
+from callplane.store.queue import NumberFacts
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    call: Call  #: as it is now: dialing, with the new attempt and start_at
+    attempt: int  #: the fence for every later change of this run
+    claimed_at: int
+
+
+@dataclass
+class PassResult:
+    claimed: list[Claimed] = field(default_factory=list)
+    refused: int = 0
+    deferred: int = 0
+    waiting: int = 0
+    scanned: int = 0
+    #: The scan was cut at its limit: more due calls may be waiting behind it.
+    more: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.claimed or self.refused or self.deferred)
+
+
+@dataclass
+class _OrgState:
+    org: Organization
+    numbers: NumberFacts
+    live: int
+    dialed_last_hour: int
+    dialed_today: int
+
+
+def dispatch(
+    db: Database, *, owner: str, now: int, capacity: int, lease_ms: int, scan_limit: int
+) -> PassResult:
+    result = PassResult()
+    with db.write() as conn:
+        full = queue.full_organizations(conn)
+        due = queue.due_calls(conn, now, scan_limit, exclude=full)
+        overdue = queue.overdue_calls(conn, now, scan_limit, among=full)
+        result.scanned = len(due) + len(overdue)
+        result.more = len(due) >= scan_limit or len(overdue) >= scan_limit
+        batch: dict[str, list[Call]] = defaultdict(list)
+        for call in (*due, *overdue):
+            batch[call.organization_id].append(call)
+        orgs = queue.lock_organizations(conn, batch)
+        states = {org_id: _state(conn, org, batch[org_id], now) for org_id, org in orgs.items()}
+        for call in _round_robin([batch[org_id] for org_id in sorted(states)]):
+            _decide_one(conn, call, states[call.organization_id], result, owner, now, capacity, lease_ms)
+    return result
+
+
+def _state(conn: Connection, org: Organization, calls: list[Call], now: int) -> _OrgState:
+    limits = org.limits
+    hour = queue.dialed_since(conn, org.id, now - HOUR_MS) if limits.hourly_call_limit else 0
+    today = (
+        queue.dialed_since(conn, org.id, local_midnight_ms(now, org.window.timezone))
+        if limits.daily_call_limit
+        else 0
+    )
+    return _OrgState(
+        org, queue.number_facts(conn, org.id, calls), queue.live_count(conn, org.id), hour, today
+    )
+
+
+def _round_robin(groups: list[list[Call]]) -> Iterator[Call]:
+    for row in zip_longest(*groups):
+        yield from (c for c in row if c is not None)
+
+
+def _decide_one(
+    conn: Connection,
+    call: Call,
+    state: _OrgState,
+    result: PassResult,
+    owner: str,
+    now: int,
+    capacity: int,
+    lease_ms: int,
+) -> None:
+    facts = DialFacts(
+        due_at=call.due_at,
+        suppressed=call.to_number in state.numbers.suppressed,
+        from_number_owned=call.from_number in state.numbers.owned,
+        presentation_approved=(
+            call.presentation_number is None
+            or call.presentation_number in state.numbers.approved_presentations
+        ),
+        live=state.live,
+        dialed_last_hour=state.dialed_last_hour,
+        dialed_today=state.dialed_today,
+    )
+    decision = decide(state.org, facts, now)
+    if decision.verdict is Verdict.DIAL:
+        if len(result.claimed) >= capacity:
+            result.waiting += 1
+            return
+        attempt = queue.start_dialing(conn, call, owner=owner, now=now, lease_ms=lease_ms)
+        if attempt is None:
+            return
+        state.live += 1
+        state.dialed_last_hour += 1
+        state.dialed_today += 1
+        dialing = replace(call, status=CallStatus.DIALING, attempt=attempt, start_at=now, updated_at=now)
+        result.claimed.append(Claimed(dialing, attempt, now))
+    elif decision.verdict is Verdict.DEFER:
+        assert decision.due_at is not None
+        queue.defer(conn, call, decision.due_at, now)
+        result.deferred += 1
+    elif decision.verdict is Verdict.REFUSE:
+        assert decision.status is not None and decision.reason is not None
+        ending = Ending(decision.status, decision.reason, end_at=now, error_detail=decision.detail)
+        if lifecycle.ended(conn, call, ending, now=now, fence=call.attempt):
+            result.refused += 1
+    else:
+        result.waiting += 1
