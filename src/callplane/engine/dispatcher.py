@@ -68,24 +68,61 @@ def dispatch(
 ) -> PassResult:
     result = PassResult()
     with db.write() as conn:
-        full = queue.full_organizations(conn)
-        due = queue.due_calls(conn, now, scan_limit, exclude=full)
-        overdue = queue.overdue_calls(conn, now, scan_limit, among=full)
-        result.scanned = len(due) + len(overdue)
-        result.more = len(due) >= scan_limit or len(overdue) >= scan_limit
-        batch: dict[str, list[Call]] = defaultdict(list)
-        for call in (*due, *overdue):
-            batch[call.organization_id].append(call)
-        orgs = queue.lock_organizations(conn, batch)
-        states = {org_id: _state(conn, org, batch[org_id], now) for org_id, org in orgs.items()}
-        for call in _round_robin([batch[org_id] for org_id in sorted(states)]):
-            _decide_one(conn, call, states[call.organization_id], result, owner, now, capacity, lease_ms)
+        exclude = queue.full_organizations(conn)
+        overdue = queue.overdue_calls(conn, now, scan_limit, among=exclude)
+        states: dict[str, _OrgState] = {}
+        batch: list[Call] = list(overdue)
+        # Scan again, leaving out organisations this scan filled or could not lock, until the
+        # capacity is used or the queue holds nothing else that is due.
+        while True:
+            due = queue.due_calls(conn, now, scan_limit, exclude=exclude)
+            result.scanned += len(due) + len(batch)
+            result.more = len(due) >= scan_limit
+            _decide_batch(conn, [*batch, *due], states, result, owner, now, capacity, lease_ms)
+            batch = []
+            if not result.more or len(result.claimed) >= capacity:
+                break
+            seen = {c.organization_id for c in due}
+            done = {
+                o
+                for o in seen
+                if o not in states or states[o].live >= states[o].org.limits.max_concurrent_calls
+            }
+            if not done - exclude:
+                break
+            exclude |= done
     return result
+
+
+def _decide_batch(
+    conn: Connection,
+    found: list[Call],
+    states: dict[str, _OrgState],
+    result: PassResult,
+    owner: str,
+    now: int,
+    capacity: int,
+    lease_ms: int,
+) -> None:
+    by_org: dict[str, list[Call]] = defaultdict(list)
+    for call in found:
+        by_org[call.organization_id].append(call)
+    fresh = [o for o in by_org if o not in states]
+    for org_id, org in queue.lock_organizations(conn, fresh).items():
+        states[org_id] = _state(conn, org, by_org[org_id], now)
+    for org_id in by_org:
+        if org_id in states and org_id not in fresh:
+            # Seen in an earlier scan of this pass: its number facts need these calls too.
+            states[org_id].numbers = queue.number_facts(conn, org_id, by_org[org_id])
+    groups = [by_org[o] for o in sorted(by_org) if o in states]
+    for call in _round_robin(groups):
+        _decide_one(conn, call, states[call.organization_id], result, owner, now, capacity, lease_ms)
 
 
 def _state(conn: Connection, org: Organization, calls: list[Call], now: int) -> _OrgState:
     limits = org.limits
-    hour = queue.dialed_since(conn, org.id, now - HOUR_MS) if limits.hourly_call_limit else 0
+    # The last hour is (now - 1 h, now]: a call dialled exactly an hour ago no longer counts.
+    hour = queue.dialed_since(conn, org.id, now - HOUR_MS + 1) if limits.hourly_call_limit else 0
     today = (
         queue.dialed_since(conn, org.id, local_midnight_ms(now, org.window.timezone))
         if limits.daily_call_limit

@@ -63,6 +63,8 @@ class WorkerConfig:
     reaper_interval_s: float = 5.0
     scan_limit: int = 200  #: queued calls looked at per claim pass
     shutdown_grace_s: float = 30.0
+    #: Deliver webhooks from this worker (off: leave them to other workers' relays).
+    run_relay: bool = True
     postcall: PostCallConfig = field(default_factory=PostCallConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
 
@@ -180,8 +182,13 @@ class Worker:
             asyncio.create_task(
                 self._drain(self.postcall.run_due, self.config.postcall.batch), name="postcall"
             ),
-            asyncio.create_task(self._drain(self.relay.deliver_due, self.config.relay.batch), name="relay"),
         ]
+        if self.config.run_relay:
+            loops.append(
+                asyncio.create_task(
+                    self._drain(self.relay.deliver_due, self.config.relay.batch), name="relay"
+                )
+            )
         try:
             await self._stopping.wait()
             await self._shutdown()

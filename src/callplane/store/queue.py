@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, Connection, cast, func, select, update
 
 from callplane.domain.call import LIVE_STATUSES, Call, CallStatus
 from callplane.domain.org import Organization
@@ -75,7 +75,7 @@ def overdue_calls(conn: Connection, now: int, limit: int, among: Collection[str]
             calls.c.status == CallStatus.QUEUED.value,
             calls.c.organization_id.in_(sorted(among)),
             organizations.c.max_queue_wait_s.is_not(None),
-            calls.c.due_at < now - organizations.c.max_queue_wait_s * 1000,
+            calls.c.due_at + cast(organizations.c.max_queue_wait_s, BigInteger) * 1000 < now,
         )
         .order_by(calls.c.due_at, calls.c.organization_id, calls.c.id)
         .limit(limit)
