@@ -64,3 +64,26 @@ def test_bad_agent_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text('{"name": "x", "type": "flow", "flow": {"nodes": {}}}', encoding="utf-8")
     result = runner.invoke(app, ["--database-url", f"sqlite:///{db}", "agents", "create", "--file", str(bad)])
     assert result.exit_code != 0
+
+
+def test_try_an_agent_file_on_the_simulated_line(tmp_path: Path) -> None:
+    from callplane.cli.demo import demo_agent_file
+
+    agent_file = tmp_path / "demo.json"
+    agent_file.write_text(json.dumps(demo_agent_file()), encoding="utf-8")
+    out = invoke(
+        tmp_path / "unused.db",
+        "agents",
+        "try",
+        "-f",
+        str(agent_file),
+        "--to",
+        "01000000009",
+        "--var",
+        "customer_name=홍길동",
+        "--json",
+    )
+    outcome = json.loads(out[out.index("{") :])
+    assert outcome["reason"] == "agent_hangup"
+    assert outcome["collected"] == {"appointment_status": "cancel"}
+    assert any("홍길동" in e.get("content", "") for e in outcome["transcript"])

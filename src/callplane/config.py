@@ -31,6 +31,21 @@ class Settings(BaseSettings):
     #: Run a worker inside `callplane serve` (set false when workers run as their own processes).
     embedded_worker: bool = True
 
+    #: The simulated line's callee scripts (JSON, see engine/telephony/scenarios.py); tried before
+    #: the built-in ones.
+    simulator_scenarios: Path | None = None
+    #: How much faster than people the simulated line talks and rings (1 = real-time pacing).
+    simulator_speed: float = Field(default=4.0, gt=0, le=1000)
+
+    #: Default OpenAI-compatible chat-completions endpoint for LLM agents and the LLM analyser.
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    #: Analyse finished calls with that endpoint (when set); false keeps the offline analyser.
+    analysis_with_llm: bool = True
+    #: Let agents' HTTP tools reach loopback and private addresses (development only).
+    allow_private_tool_urls: bool = False
+
     #: Worker tunables. A live call's lease is renewed every heartbeat; a call whose lease runs
     #: out (its worker died) is ended by any worker's reaper within about one reaper interval.
     worker_capacity: int = Field(default=50, ge=1)  #: live calls per worker

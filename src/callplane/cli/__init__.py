@@ -197,6 +197,26 @@ def agents_publish(
     console.print(f"production: v{current} (was {'v' + str(previous) if previous else 'none'})")
 
 
+@agents_app.command("try")
+def agents_try(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Option("--file", "-f", help="Agent JSON file.")],
+    to: Annotated[str, typer.Option("--to", help="Callee; picks the simulator scenario.")] = "01012345678",
+    var: Annotated[list[str] | None, typer.Option(help="NAME=VALUE dynamic variable; repeat.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Run an agent file against the simulated line and print the conversation (no database)."""
+    from callplane.cli.try_agent import run
+
+    variables = {}
+    for item in var or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--var {item!r}: expected NAME=VALUE")
+        variables[name] = value
+    run(ctx.obj, _read_json(file), to, variables, as_json)
+
+
 @agents_app.command("list")
 def agents_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj

@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from callplane.domain.errors import ValidationFailed
+from callplane.domain.flow import parse_flow
+from callplane.domain.llm import parse_llm
 from callplane.domain.money import parse_krw
 
 _VERSION_SPEC = re.compile(r"current|production|v[1-9][0-9]{0,8}")
@@ -193,9 +195,10 @@ def parse_definition(raw: object) -> AgentDefinition:
     ):
         raise ValidationFailed.single("webhook_url", "must be an http(s) URL")
     _validate_analysis_fields(raw.get("analysis", {}))
-    from callplane.domain.agent_config import validate_config
-
-    validate_config(kind, config)
+    if kind is AgentKind.FLOW:
+        parse_flow(config)
+    else:
+        parse_llm(config)
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ValidationFailed.single("description", "must be a string")

@@ -10,9 +10,14 @@ falls back to the offline result when the endpoint fails or answers nonsense.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import httpx
+
+from callplane.config import Settings
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import (
     Call,
@@ -22,6 +27,9 @@ from callplane.domain.call import (
     Sentiment,
     TranscriptEntry,
 )
+from callplane.engine.agents.llm import ChatClient, LLMUnavailable
+
+log = logging.getLogger(__name__)
 
 POSITIVE = (
     "감사",
@@ -135,3 +143,71 @@ class OfflineAnalyser:
             call_successful=connected and call.disconnection_reason in _SUCCESS_REASONS,
             in_voicemail=call.disconnection_reason is DisconnectionReason.VOICEMAIL_REACHED,
         )
+
+
+_INSTRUCTIONS = """You analyse a finished phone call between an AI agent and a callee.
+Answer with one JSON object and nothing else:
+{"summary": "<two sentences, in the language of the call>",
+ "user_sentiment": "positive" | "neutral" | "negative" | "unknown",
+ "call_successful": true | false,
+ "custom": {<field name>: <value or null>}}
+Fields to fill in "custom" (name, type, description, allowed values):
+"""
+
+
+class LLMAnalyser:
+    """Asks an OpenAI-compatible endpoint; falls back to the offline analysis when that fails."""
+
+    def __init__(self, client: ChatClient, fallback: Analyser | None = None) -> None:
+        self.client = client
+        self.fallback = fallback or OfflineAnalyser()
+
+    async def analyse(
+        self, call: Call, version: AgentVersion, collected: dict[str, Any]
+    ) -> CallAnalysis | None:
+        if call.opt_out_sensitive_data_storage:
+            return None
+        offline = await self.fallback.analyse(call, version, collected)
+        if call.status is not CallStatus.ENDED or offline is None:
+            return offline
+        fields = "\n".join(
+            f"- {f['name']} ({f['type']}): {f.get('description', '')} {f.get('enum_options', '')}"
+            for f in version.analysis_fields
+        )
+        lines = "\n".join(
+            f"{e['role']}: {e['content']}"
+            for e in call.transcript or []
+            if e.get("role") in ("agent", "user")
+        )
+        messages = [
+            {"role": "system", "content": _INSTRUCTIONS + (fields or "(none)")},
+            {"role": "user", "content": f"Values the agent collected: {collected}\nTranscript:\n{lines}"},
+        ]
+        try:
+            reply = await self.client.complete(messages, [], 0.0, response_format={"type": "json_object"})
+            data = json.loads(reply.content or "")
+            custom = data.get("custom") or {}
+            sentiment_value = data.get("user_sentiment", "unknown")
+            return CallAnalysis(
+                summary=str(data["summary"]),
+                user_sentiment=Sentiment(sentiment_value)
+                if sentiment_value in Sentiment.__members__.values()
+                else Sentiment.UNKNOWN,
+                custom_analysis_data=[
+                    {"name": f["name"], "value": custom.get(f["name"], collected.get(f["name"]))}
+                    for f in version.analysis_fields
+                ],
+                call_successful=bool(data.get("call_successful")),
+                in_voicemail=offline.in_voicemail,
+            )
+        except (LLMUnavailable, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("LLM analysis of call %s failed (%s); keeping the offline analysis", call.id, exc)
+            return offline
+
+
+def build_analyser(settings: Settings) -> Analyser:
+    """The LLM analyser when an endpoint is configured (and not switched off), else offline."""
+    if settings.llm_base_url is None or not settings.analysis_with_llm:
+        return OfflineAnalyser()
+    client = ChatClient(httpx.AsyncClient(), settings.llm_base_url, settings.llm_api_key, settings.llm_model)
+    return LLMAnalyser(client)

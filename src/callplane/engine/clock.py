@@ -14,6 +14,7 @@ engine's database calls are synchronous and never leave the loop, so they are sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import selectors
 import time
 from typing import Any, Protocol
@@ -29,11 +30,16 @@ class SystemClock:
 
 
 class LoopClock:
-    """Wall time that follows the running loop's clock, starting from `epoch_ms`."""
+    """Wall time that follows the running loop's clock, starting from `epoch_ms`.
+
+    Create it inside the loop it follows (or it starts counting at its first reading).
+    """
 
     def __init__(self, epoch_ms: int | None = None) -> None:
         self._epoch_ms = SystemClock().now_ms() if epoch_ms is None else epoch_ms
         self._loop_start: float | None = None
+        with contextlib.suppress(RuntimeError):  # no running loop yet
+            self._loop_start = asyncio.get_running_loop().time()
 
     def now_ms(self) -> int:
         loop_time = asyncio.get_running_loop().time()

@@ -1,0 +1,231 @@
+"""The conductor: one call from dial to hang-up, with the agent runtime the call is pinned to.
+
+It follows the carrier (ringing → answered, or a not-connected outcome), then runs the runtime
+inside the call's limits — `max_duration_s` (`max_duration_reached`) and an end requested
+through the API (`agent_hangup`), checked every `end_check_s` — and turns however the
+conversation stopped into an `Outcome`:
+
+| stopped by | status | reason |
+|---|---|---|
+| busy, no answer, declined, carrier failure | not_connected | dial_busy, dial_no_answer, … |
+| a machine answered | ended | voicemail_reached |
+| the callee hung up | ended | user_hangup |
+| end node, `end_call` tool, API end | ended | agent_hangup |
+| transfer | ended | call_transfer |
+| silence after every re-prompt | ended | inactivity |
+| maximum duration | ended | max_duration_reached |
+| broken or stuck flow | error | flow_error |
+| LLM endpoint failure, any bug | error | error_voxai |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+import httpx
+
+from callplane.config import Settings
+from callplane.domain.agent import AgentKind, AgentVersion
+from callplane.domain.call import Call, CallStatus, DisconnectionReason
+from callplane.domain.flow import parse_flow
+from callplane.domain.llm import parse_llm
+from callplane.engine.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
+from callplane.engine.agents.flow import FlowRuntime
+from callplane.engine.agents.llm import ChatClient, LLMRuntime
+from callplane.engine.agents.tools import ToolRunner
+from callplane.engine.clock import Clock
+from callplane.engine.conduct import CallHooks, Outcome
+from callplane.engine.telephony.provider import CarrierEvent, DialRequest, Line, Provider
+from callplane.engine.telephony.scenarios import load_scenarios
+from callplane.engine.telephony.simulated import SimulatedProvider
+
+log = logging.getLogger(__name__)
+
+_ERROR_REASONS = frozenset({DisconnectionReason.FLOW_ERROR, DisconnectionReason.ERROR_VOXAI})
+
+
+class Runtime(Protocol):
+    def initial_variables(self, dynamic_variables: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def run(self, conv: Conversation) -> Ending: ...
+
+
+class _Unconfigured:
+    """An LLM agent with no endpoint anywhere: ends at once, saying why."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+    def initial_variables(self, dynamic_variables: dict[str, Any]) -> dict[str, Any]:
+        return dict(dynamic_variables)
+
+    async def run(self, conv: Conversation) -> Ending:
+        raise EndCall(DisconnectionReason.ERROR_VOXAI, self.detail)
+
+
+class Runtimes:
+    """Builds the runtime an agent version asks for (versions are immutable: parsed graphs are cached)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._http: httpx.AsyncClient | None = None
+        self._flows: dict[tuple[str, int], Any] = {}
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(follow_redirects=False)
+        return self._http
+
+    def tools(self) -> ToolRunner:
+        return ToolRunner(self.http, allow_private=self.settings.allow_private_tool_urls)
+
+    def build(self, version: AgentVersion) -> Runtime:
+        if version.kind is AgentKind.FLOW:
+            key = (version.agent_id, version.version)
+            if key not in self._flows:
+                if len(self._flows) > 1000:
+                    self._flows.clear()
+                self._flows[key] = parse_flow(version.config)
+            return FlowRuntime(self._flows[key], self.tools())
+        config = parse_llm(version.config)
+        base_url = config.base_url or self.settings.llm_base_url
+        if base_url is None:
+            return _Unconfigured("no LLM endpoint: set llm.base_url in the agent or CALLPLANE_LLM_BASE_URL")
+        client = ChatClient(
+            self.http,
+            base_url,
+            config.api_key or self.settings.llm_api_key,
+            config.model or self.settings.llm_model,
+        )
+        return LLMRuntime(config, client, self.tools())
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+class LineConductor:
+    def __init__(
+        self,
+        provider: Provider,
+        clock: Clock,
+        runtimes: Callable[[AgentVersion], Runtime],
+        *,
+        end_check_s: float = 0.5,
+    ) -> None:
+        self.provider = provider
+        self.clock = clock
+        self.runtimes = runtimes
+        self.end_check_s = end_check_s
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        assert call.from_number is not None and call.to_number is not None
+        request = DialRequest(
+            call.id,
+            call.attempt,
+            call.from_number,
+            call.to_number,
+            call.presentation_number,
+            version.ring_timeout_s,
+        )
+        try:
+            line = await self.provider.dial(request)
+            event = await line.next_event()
+            while event is CarrierEvent.RINGING:
+                await hooks.ringing(line.telephony_id)
+                event = await line.next_event()
+        except Exception as exc:  # a provider failure is this call's outcome, not the worker's crash
+            log.exception("dialing call %s failed", call.id)
+            return Outcome(
+                CallStatus.NOT_CONNECTED,
+                DisconnectionReason.DIAL_FAILED,
+                self.clock.now_ms(),
+                error_detail=repr(exc),
+            )
+        not_connected = event.not_connected_reason
+        if not_connected is not None:
+            return Outcome(
+                CallStatus.NOT_CONNECTED, not_connected, self.clock.now_ms(), telephony_id=line.telephony_id
+            )
+        answered_at = self.clock.now_ms()
+        await hooks.answered(answered_at)
+        runtime = self.runtimes(version)
+        conv = Conversation(
+            line,
+            self.clock,
+            runtime.initial_variables(dict(call.dynamic_variables)),
+            inactivity_timeout_s=version.inactivity_timeout_s,
+            reprompts=version.inactivity_reprompts,
+        )
+        if event is CarrierEvent.MACHINE:
+            ending = await self._voicemail(conv)
+        else:
+            ending = await self._converse(runtime, conv, version, hooks)
+        await _hang_up(line)
+        return Outcome(
+            CallStatus.ERROR if ending.reason in _ERROR_REASONS else CallStatus.ENDED,
+            ending.reason,
+            self.clock.now_ms(),
+            answered_at=answered_at,
+            telephony_id=line.telephony_id,
+            transcript=conv.transcript,
+            collected=conv.collected,
+            error_detail=ending.detail,
+        )
+
+    async def _voicemail(self, conv: Conversation) -> Ending:
+        with contextlib.suppress(CallerHungUp, EndCall):
+            await conv.hear()  # the machine's greeting, for the record
+        return Ending(DisconnectionReason.VOICEMAIL_REACHED)
+
+    async def _converse(
+        self, runtime: Runtime, conv: Conversation, version: AgentVersion, hooks: CallHooks
+    ) -> Ending:
+        try:
+            async with asyncio.timeout(version.max_duration_s):
+                return await self._watch_for_end_request(runtime.run(conv), hooks)
+        except TimeoutError:
+            return Ending(DisconnectionReason.MAX_DURATION_REACHED, f"reached {version.max_duration_s}s")
+        except CallerHungUp:
+            return Ending(DisconnectionReason.USER_HANGUP)
+        except EndCall as end:
+            return end.ending
+        except Exception as exc:
+            log.exception("agent runtime failed")
+            return Ending(DisconnectionReason.ERROR_VOXAI, f"{type(exc).__name__}: {exc}")
+
+    async def _watch_for_end_request(self, work: Coroutine[Any, Any, Ending], hooks: CallHooks) -> Ending:
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.end_check_s)
+                if done:
+                    return task.result()
+                if hooks.end_requested():
+                    return Ending(DisconnectionReason.AGENT_HANGUP, "ended through the API")
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+async def _hang_up(line: Line) -> None:
+    try:
+        await line.hangup()
+    except Exception:  # the call is over either way; a failed hang-up must not lose the outcome
+        log.exception("hang-up failed")
+
+
+def build_conductor(settings: Settings, clock: Clock) -> LineConductor:
+    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise."""
+    provider = SimulatedProvider(
+        load_scenarios(settings.simulator_scenarios), clock, speed=settings.simulator_speed
+    )
+    return LineConductor(provider, clock, Runtimes(settings).build)

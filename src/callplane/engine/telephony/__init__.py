@@ -1,0 +1,1 @@
+"""Telephony providers behind one protocol (`provider.py`); `simulated` is built in and the default."""

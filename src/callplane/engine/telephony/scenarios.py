@@ -1,0 +1,173 @@
+"""Scripted callees for the simulated line, chosen by the number dialled.
+
+A scenario file is JSON: `{"scenarios": [{"name", "numbers": [patterns], "answer", "rings",
+"persona": {…}}, …]}`. The first scenario with a pattern matching the callee's domestic digits
+or E.164 (shell-style `*`/`?` wildcards) decides how the call goes.
+
+`answer`: `human` (default), `voicemail`, `no_answer`, `busy`, `declined`, `failed`.
+`rings`: rings before the answer (a ring is `ring_s` seconds; more than the ring timeout allows
+is a no-answer).
+
+`persona` — how the callee talks once connected:
+- `keywords`: `[{"heard": ["방문", "오시"], "say": "네, 갈게요."}]` — a reply triggered by words in
+  what the agent said since the callee last spoke; checked first, in order;
+- `replies`: scripted replies used in order when no keyword fires;
+- `after_replies`: when the script runs out — `hangup` (default), `silent` or `repeat_last`;
+- `silent`: never says anything (the agent's inactivity handling ends the call);
+- `hangup_after_replies`: hang up instead of giving the next reply after N replies;
+- `hangup_during_agent_turn`: hang up halfway through the agent's N-th utterance;
+- `think_s` (default 0.7) and `chars_per_s` (default 8): pause before speaking and speaking rate;
+- `voicemail_greeting`: what the machine says (answer `voicemail`);
+- `transfer`: `accept` (default) or `reject`.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from callplane.domain.errors import ValidationFailed
+from callplane.domain.phone import to_domestic
+
+VOICEMAIL_GREETING = "지금은 전화를 받을 수 없습니다. 삐 소리가 나면 메시지를 남겨 주세요."
+
+
+class Answer(enum.StrEnum):
+    HUMAN = "human"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+class AfterReplies(enum.StrEnum):
+    HANGUP = "hangup"
+    SILENT = "silent"
+    REPEAT_LAST = "repeat_last"
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordReply:
+    heard: tuple[str, ...]
+    say: str
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    keywords: tuple[KeywordReply, ...] = ()
+    replies: tuple[str, ...] = ()
+    after_replies: AfterReplies = AfterReplies.HANGUP
+    silent: bool = False
+    hangup_after_replies: int | None = None
+    hangup_during_agent_turn: int | None = None
+    think_s: float = 0.7
+    chars_per_s: float = 8.0
+    voicemail_greeting: str = VOICEMAIL_GREETING
+    transfer_accepted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    numbers: tuple[str, ...]
+    answer: Answer = Answer.HUMAN
+    rings: int = 1
+    persona: Persona = field(default_factory=Persona)
+
+    def matches(self, e164: str) -> bool:
+        candidates = (e164, to_domestic(e164))
+        return any(fnmatch.fnmatchcase(n, pattern) for pattern in self.numbers for n in candidates)
+
+
+def _persona(raw: dict[str, Any], where: str) -> Persona:
+    known = {
+        "keywords",
+        "replies",
+        "after_replies",
+        "silent",
+        "hangup_after_replies",
+        "hangup_during_agent_turn",
+        "think_s",
+        "chars_per_s",
+        "voicemail_greeting",
+        "transfer",
+    }
+    unknown = set(raw) - known
+    if unknown:
+        raise ValidationFailed.single(
+            f"{where}.{sorted(unknown)[0]}", "is not a persona setting", sorted(known)
+        )
+    keywords = tuple(KeywordReply(tuple(k["heard"]), k["say"]) for k in raw.get("keywords", []))
+    try:
+        return Persona(
+            keywords=keywords,
+            replies=tuple(raw.get("replies", [])),
+            after_replies=AfterReplies(raw.get("after_replies", "hangup")),
+            silent=bool(raw.get("silent", False)),
+            hangup_after_replies=raw.get("hangup_after_replies"),
+            hangup_during_agent_turn=raw.get("hangup_during_agent_turn"),
+            think_s=float(raw.get("think_s", 0.7)),
+            chars_per_s=float(raw.get("chars_per_s", 8.0)),
+            voicemail_greeting=raw.get("voicemail_greeting", VOICEMAIL_GREETING),
+            transfer_accepted=raw.get("transfer", "accept") == "accept",
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationFailed.single(where, f"invalid persona: {exc}") from None
+
+
+def parse_scenarios(raw: object, source: str = "scenarios") -> tuple[Scenario, ...]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("scenarios"), list):
+        raise ValidationFailed.single(source, 'must be {"scenarios": [...]}')
+    out = []
+    for i, item in enumerate(raw["scenarios"]):
+        where = f"{source}.scenarios[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("numbers"), list) or not item["numbers"]:
+            raise ValidationFailed.single(f"{where}.numbers", "needs a list of number patterns")
+        try:
+            answer = Answer(item.get("answer", "human"))
+        except ValueError:
+            raise ValidationFailed.single(
+                f"{where}.answer", "is not an answer", [a.value for a in Answer]
+            ) from None
+        rings = item.get("rings", 1)
+        if isinstance(rings, bool) or not isinstance(rings, int) or rings < 0:
+            raise ValidationFailed.single(f"{where}.rings", "must be a non-negative integer")
+        out.append(
+            Scenario(
+                name=str(item.get("name", f"scenario {i}")),
+                numbers=tuple(str(n) for n in item["numbers"]),
+                answer=answer,
+                rings=rings,
+                persona=_persona(item.get("persona", {}), f"{where}.persona"),
+            )
+        )
+    return tuple(out)
+
+
+def builtin_scenarios() -> tuple[Scenario, ...]:
+    text = (
+        resources.files("callplane.engine.telephony").joinpath("scenarios.json").read_text(encoding="utf-8")
+    )
+    return parse_scenarios(json.loads(text), "built-in scenarios")
+
+
+def load_scenarios(path: Path | None) -> tuple[Scenario, ...]:
+    """The user's scenarios (if any) first, then the built-in ones as the fallback."""
+    builtin = builtin_scenarios()
+    if path is None:
+        return builtin
+    return parse_scenarios(json.loads(path.read_text(encoding="utf-8")), str(path)) + builtin
+
+
+def pick(scenarios: Sequence[Scenario], e164: str) -> Scenario:
+    for scenario in scenarios:
+        if scenario.matches(e164):
+            return scenario
+    return Scenario("unscripted", ("*",))

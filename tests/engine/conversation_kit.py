@@ -1,0 +1,102 @@
+"""Helpers to run one call through the real conductor and simulated line, on virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from callplane.cli.demo import demo_agent_file
+from callplane.config import Settings
+from callplane.domain.agent import AgentVersion, parse_definition
+from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
+from callplane.domain.phone import parse_kr
+from callplane.engine.clock import LoopClock, run_virtual
+from callplane.engine.conduct import Outcome
+from callplane.engine.conductor import LineConductor, Runtimes
+from callplane.engine.telephony.scenarios import builtin_scenarios, parse_scenarios
+from callplane.engine.telephony.simulated import SimulatedProvider
+
+EPOCH = 1_778_400_000_000
+
+
+@dataclass
+class RecordingHooks:
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    end_after_answer: bool = False
+
+    async def ringing(self, telephony_id: str) -> None:
+        self.events.append(("ringing", telephony_id))
+
+    async def answered(self, at_ms: int) -> None:
+        self.events.append(("answered", at_ms))
+
+    def end_requested(self) -> bool:
+        return self.end_after_answer and any(e[0] == "answered" for e in self.events)
+
+
+def version_of(agent_file: dict[str, Any], number: int = 1) -> AgentVersion:
+    return parse_definition(agent_file).version("7f3e9c12-4a8b-4d5e-9f1a-2b3c4d5e6f7a", number, EPOCH)
+
+
+def demo_version() -> AgentVersion:
+    return version_of(demo_agent_file())
+
+
+def a_call(to_number: str = "01012345678", **variables: Any) -> Call:
+    return Call(
+        id="01a1fefd-62e5-726b-a4c7-d18410724db0",
+        organization_id="org",
+        agent=AgentRef("7f3e9c12-4a8b-4d5e-9f1a-2b3c4d5e6f7a", "current", 1),
+        call_type=CallType.OUTBOUND,
+        direction=Direction.OUTBOUND,
+        status=CallStatus.DIALING,
+        from_number=parse_kr("07011112222", "n"),
+        to_number=parse_kr(to_number, "n"),
+        presentation_number=None,
+        created_at=EPOCH,
+        updated_at=EPOCH,
+        due_at=EPOCH,
+        metadata={},
+        dynamic_variables=variables or {"customer_name": "홍길동", "appointment_at": "2026-05-10 14:00"},
+        attempt=1,
+    )
+
+
+def conduct(
+    call: Call,
+    version: AgentVersion,
+    hooks: RecordingHooks | None = None,
+    *,
+    scenarios: list[dict[str, Any]] | None = None,
+    settings: Settings | None = None,
+    speed: float = 1.0,
+    virtual: bool = True,
+) -> tuple[Outcome, RecordingHooks]:
+    """Run the call on a VirtualTimeLoop (a ten-minute call takes milliseconds), or on a real
+    loop when it talks to real sockets (`virtual=False`)."""
+    hooks = hooks or RecordingHooks()
+    chosen = builtin_scenarios()
+    if scenarios:
+        chosen = parse_scenarios({"scenarios": scenarios}) + chosen
+    settings = settings or Settings()
+
+    async def run() -> Outcome:
+        clock = LoopClock(EPOCH)
+        runtimes = Runtimes(settings)
+        conductor = LineConductor(SimulatedProvider(chosen, clock, speed=speed), clock, runtimes.build)
+        try:
+            return await conductor.conduct(call, version, hooks)
+        finally:
+            await runtimes.close()
+
+    return (run_virtual(run()) if virtual else asyncio.run(run())), hooks
+
+
+def said(outcome: Outcome, role: str) -> list[str]:
+    return [e["content"] for e in outcome.transcript if e.get("role") == role]
+
+
+def dumps(outcome: Outcome) -> str:
+    return json.dumps(outcome.transcript, ensure_ascii=False, indent=1)

@@ -1,0 +1,201 @@
+"""Every way a call can end on the simulated line, through the real conductor and flow runtime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from callplane.domain.call import CallStatus, DisconnectionReason
+from tests.engine.conversation_kit import (
+    EPOCH,
+    RecordingHooks,
+    a_call,
+    conduct,
+    demo_version,
+    dumps,
+    said,
+    version_of,
+)
+
+
+def test_demo_call_converses_in_korean_with_a_tool_call() -> None:
+    outcome, hooks = conduct(a_call(), demo_version())
+    assert outcome.status is CallStatus.ENDED
+    assert outcome.reason is DisconnectionReason.AGENT_HANGUP, dumps(outcome)
+    agent = said(outcome, "agent")
+    assert "홍길동" in agent[0] and "2026-05-10 14:00" in agent[0]
+    assert said(outcome, "user") == ["네, 그 시간에 갈게요."]
+    assert "2026-05-10 14:00에 뵙겠습니다" in agent[-1]
+    invocation = next(e for e in outcome.transcript if e["role"] == "tool_call_invocation")
+    result = next(e for e in outcome.transcript if e["role"] == "tool_call_result")
+    assert invocation["name"] == "update_appointment" and invocation["arguments"] == {"decision": "confirmed"}
+    assert result["tool_call_id"] == invocation["tool_call_id"]
+    assert '"status": "confirmed"' in result["content"] and "2026-05-10 14:00" in result["content"]
+    assert outcome.collected == {"appointment_status": "confirmed"}
+    assert [e[0] for e in hooks.events] == ["ringing", "answered"]
+    utterances = [e for e in outcome.transcript if e["role"] in ("agent", "user")]
+    times = [t for e in utterances for t in (e["start_at"], e["end_at"])]
+    assert times == sorted(times) and times[0] >= outcome.answered_at  # one ordered timeline
+    assert all(e["end_at"] > e["start_at"] for e in utterances)
+    assert outcome.ended_at >= times[-1]
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("01000000001", DisconnectionReason.DIAL_BUSY),
+        ("01000000002", DisconnectionReason.DIAL_NO_ANSWER),
+        ("01000000003", DisconnectionReason.DIAL_DECLINED),
+        ("01000000004", DisconnectionReason.DIAL_FAILED),
+    ],
+)
+def test_carrier_outcomes_are_not_connected(number: str, reason: DisconnectionReason) -> None:
+    outcome, hooks = conduct(a_call(number), demo_version())
+    assert (outcome.status, outcome.reason) == (CallStatus.NOT_CONNECTED, reason)
+    assert outcome.answered_at is None and outcome.transcript == []
+    assert "answered" not in [e[0] for e in hooks.events]
+
+
+def test_no_answer_waits_for_the_ring_timeout_on_the_engine_clock() -> None:
+    outcome, _ = conduct(a_call("01000000002"), demo_version())
+    assert outcome.ended_at - EPOCH == pytest.approx(30_000, abs=50)  # the demo agent's ring_timeout_s
+
+
+def test_voicemail_is_reached_and_its_greeting_recorded() -> None:
+    outcome, _ = conduct(a_call("01000000005"), demo_version())
+    assert (outcome.status, outcome.reason) == (CallStatus.ENDED, DisconnectionReason.VOICEMAIL_REACHED)
+    assert "메시지를 남겨" in said(outcome, "user")[0]
+    assert said(outcome, "agent") == []
+
+
+def test_silence_re_prompts_then_ends_with_inactivity() -> None:
+    outcome, _ = conduct(a_call("01000000006"), demo_version())
+    assert outcome.reason is DisconnectionReason.INACTIVITY
+    agent = said(outcome, "agent")
+    assert len(agent) == 2 and "들리시나요" in agent[1]  # the greeting, then the node's re-prompt
+    # Two silences of the agent's inactivity_timeout_s (8 s) each.
+    assert outcome.ended_at - outcome.transcript[-1]["end_at"] == pytest.approx(8_000, abs=50)
+
+
+def test_hang_up_mid_sentence_keeps_what_was_said() -> None:
+    outcome, _ = conduct(a_call("01000000007"), demo_version())
+    assert outcome.reason is DisconnectionReason.USER_HANGUP
+    greeting = said(outcome, "agent")[0]
+    assert greeting.startswith("안녕하세요, 홍길동님") and not greeting.endswith("있을까요?")
+
+
+def test_hang_up_after_one_answer() -> None:
+    outcome, _ = conduct(a_call("01000000008"), demo_version())
+    assert outcome.reason is DisconnectionReason.USER_HANGUP
+    assert said(outcome, "user") == ["누구시라고요? 잘 안 들려요."]
+
+
+@pytest.mark.parametrize(
+    ("number", "decision", "last_words"),
+    [("01000000009", "cancel", "취소해 드렸습니다"), ("01000000010", "reschedule", "다시 연락드리겠습니다")],
+)
+def test_persona_choices_take_their_branch(number: str, decision: str, last_words: str) -> None:
+    outcome, _ = conduct(a_call(number), demo_version())
+    assert outcome.reason is DisconnectionReason.AGENT_HANGUP
+    assert outcome.collected == {"appointment_status": decision}
+    assert last_words in said(outcome, "agent")[-1]
+
+
+def test_off_script_callee_leaves_the_flow_stuck() -> None:
+    outcome, _ = conduct(a_call("01000000011"), demo_version())
+    assert (outcome.status, outcome.reason) == (CallStatus.ERROR, DisconnectionReason.FLOW_ERROR)
+    assert "stuck at node 'greet'" in (outcome.error_detail or "")
+    assert len(said(outcome, "user")) == 3  # max_fallbacks 2 → the third miss is fatal
+
+
+def test_transfer_to_staff() -> None:
+    outcome, _ = conduct(a_call("01000000012"), demo_version())
+    assert (outcome.status, outcome.reason) == (CallStatus.ENDED, DisconnectionReason.CALL_TRANSFER)
+    invocation = [e for e in outcome.transcript if e["role"] == "tool_call_invocation"]
+    assert [e["name"] for e in invocation] == ["transfer_to_staff"]
+
+
+def looping_agent(max_duration_s: int = 60) -> dict[str, Any]:
+    return {
+        "name": "loop",
+        "type": "flow",
+        "settings": {"max_duration_s": max_duration_s, "inactivity_timeout_s": 30},
+        "flow": {
+            "start": "ask",
+            "nodes": {
+                "ask": {
+                    "type": "conversation",
+                    "say": "계속 말씀하세요.",
+                    "edges": [{"to": "ask", "when": {"always": True}}],
+                }
+            },
+        },
+    }
+
+
+def test_max_duration_reached_on_virtual_time() -> None:
+    outcome, _ = conduct(a_call("01000000013"), version_of(looping_agent(600)))
+    assert outcome.reason is DisconnectionReason.MAX_DURATION_REACHED
+    assert outcome.answered_at is not None
+    assert outcome.ended_at - outcome.answered_at == pytest.approx(600_000, abs=50)
+    assert len(said(outcome, "user")) > 50  # a ten-minute conversation really happened
+
+
+def test_end_requested_through_the_api() -> None:
+    outcome, _ = conduct(
+        a_call("01000000013"), version_of(looping_agent()), RecordingHooks(end_after_answer=True)
+    )
+    assert outcome.reason is DisconnectionReason.AGENT_HANGUP
+    assert outcome.error_detail == "ended through the API"
+
+
+def test_condition_that_cannot_be_evaluated_is_a_flow_error() -> None:
+    agent = {
+        "name": "bad condition",
+        "type": "flow",
+        "flow": {
+            "start": "route",
+            "nodes": {
+                "route": {
+                    "type": "logic",
+                    "edges": [{"to": "bye", "when": {"variable": "age", "gt": 20}}],
+                    "else": "bye",
+                },
+                "bye": {"type": "end", "say": "안녕히 계세요."},
+            },
+        },
+    }
+    outcome, _ = conduct(a_call(customer_name="홍길동", age="스물"), version_of(agent))
+    assert outcome.reason is DisconnectionReason.FLOW_ERROR
+    assert "not a number" in (outcome.error_detail or "")
+
+
+def test_logic_loop_without_speech_is_a_flow_error() -> None:
+    agent = {
+        "name": "spin",
+        "type": "flow",
+        "flow": {
+            "start": "a",
+            "nodes": {
+                "a": {"type": "logic", "edges": [{"to": "b", "when": {"always": True}}], "else": "b"},
+                "b": {"type": "logic", "edges": [{"to": "a", "when": {"always": True}}], "else": "bye"},
+                "bye": {"type": "end"},
+            },
+        },
+    }
+    outcome, _ = conduct(a_call(), version_of(agent))
+    assert outcome.reason is DisconnectionReason.FLOW_ERROR
+    assert "without speaking" in (outcome.error_detail or "")
+
+
+def test_variables_default_from_the_flow_and_are_overridden_by_the_call() -> None:
+    outcome, _ = conduct(a_call(customer_name="김민수"), demo_version())
+    assert said(outcome, "agent")[0].startswith("안녕하세요, 김민수님")
+    assert "예약하신 시간에 예약하신" in said(outcome, "agent")[0]  # appointment_at fell back to the default
+
+
+def test_custom_scenario_by_number_pattern() -> None:
+    scenarios = [{"name": "mine", "numbers": ["0105555*"], "persona": {"replies": ["상담원 바꿔 주세요"]}}]
+    outcome, _ = conduct(a_call("01055551234"), demo_version(), scenarios=scenarios)
+    assert outcome.reason is DisconnectionReason.CALL_TRANSFER
