@@ -64,6 +64,16 @@ def serve(
     run(c, host=host, port=port)
 
 
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run a worker: claim queued calls, dial them, post-call, webhooks. Run several at once on
+    PostgreSQL; `serve` embeds one unless CALLPLANE_EMBEDDED_WORKER=false."""
+    from callplane.cli.worker import run
+
+    c: Context = ctx.obj
+    run(c)
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Bring the schema to the newest revision."""

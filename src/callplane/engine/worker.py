@@ -76,6 +76,7 @@ class WorkerConfig:
             heartbeat_s=settings.worker_heartbeat_s,
             poll_interval_s=settings.worker_poll_interval_s,
             reaper_interval_s=settings.worker_reaper_interval_s,
+            shutdown_grace_s=settings.worker_shutdown_grace_s,
             relay=RelayConfig(
                 timeout_s=settings.webhook_timeout_s, allow_private=settings.webhook_allow_private
             ),

@@ -28,7 +28,7 @@ from callplane.store import search
 from callplane.store.schema import call_meta, calls
 
 _SUMMARY_COLUMNS: tuple[Column[Any], ...] = tuple(
-    c for c in calls.c if c.name not in ("transcript", "search_text")
+    c for c in calls.c if c.name not in ("transcript", "search_text", "collected")
 )
 #: What a list page selects: everything but the transcript, which costs 7x the bytes.
 SUMMARY_COLUMNS = _SUMMARY_COLUMNS
