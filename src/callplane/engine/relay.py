@@ -141,13 +141,14 @@ class Relay:
 
         async def one(delivery: DueDelivery) -> None:
             async with gate:
-                result = await self._attempt(delivery)
-            self._record(delivery, result)
+                result = await self.attempt(delivery)
+            self.record(delivery, result)
 
         await asyncio.gather(*(one(d) for d in due))
         return len(due)
 
-    async def _attempt(self, delivery: DueDelivery) -> AttemptResult:
+    async def attempt(self, delivery: DueDelivery) -> AttemptResult:
+        """One POST of one delivery (or the reason not to make it); records nothing."""
         now = self.clock.now_ms()
         if delivery.secret is None or not delivery.enabled:
             why = "endpoint removed" if delivery.secret is None else "endpoint disabled"
@@ -200,7 +201,7 @@ class Relay:
             delay = max(delay, retry_after_s)
         return AttemptResult(now, elapsed_ms, status, error, DeliveryStatus.PENDING, now + int(delay * 1000))
 
-    def _record(self, delivery: DueDelivery, result: AttemptResult) -> None:
+    def record(self, delivery: DueDelivery, result: AttemptResult) -> None:
         with self.db.write() as conn:
             recorded = outbox.record_attempt(conn, delivery, result)
             if recorded and result.status_code == 410 and delivery.endpoint_id is not None:

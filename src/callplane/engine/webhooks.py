@@ -58,6 +58,8 @@ from callplane.store.outbox import Endpoint, Target
 
 WEBHOOK_VERSION = "v2"
 
+__all__ = ["ALL_EVENTS", "CreatedEndpoint", "Endpoint", "EventType", "WebhookAdmin", "emit", "payload"]
+
 
 class EventType(enum.StrEnum):
     CALL_STARTED = "call_started"
