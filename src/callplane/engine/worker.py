@@ -226,6 +226,7 @@ class Worker:
             scan_limit=self.config.scan_limit,
         )
         for claimed in result.claimed:
+            log.info("claimed call %s (attempt %d)", claimed.call.id, claimed.attempt)
             run = _Run(self, claimed)
             self._runs[claimed.call.id] = run
             run.task = asyncio.create_task(self._conduct(run), name=f"call {claimed.call.id}")
