@@ -67,6 +67,11 @@ def dispatch(
     db: Database, *, owner: str, now: int, capacity: int, lease_ms: int, scan_limit: int
 ) -> PassResult:
     result = PassResult()
+    with db.read() as conn:
+        # An idle worker polls: it must not take SQLite's write lock (or PostgreSQL row locks)
+        # every second just to find nothing.
+        if not queue.anything_due(conn, now):
+            return result
     with db.write() as conn:
         exclude = queue.full_organizations(conn)
         overdue = queue.overdue_calls(conn, now, scan_limit, among=exclude)

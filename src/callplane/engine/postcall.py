@@ -70,10 +70,12 @@ class PostCall:
 
     async def run_due(self) -> int:
         """Run one batch of due post-call steps; returns how many were claimed."""
+        now = self.clock.now_ms()
+        with self.db.read() as conn:
+            if not lifecycle.postcall_due(conn, now):
+                return 0
         with self.db.write() as conn:
-            claims = lifecycle.claim_postcall(
-                conn, self.clock.now_ms(), int(self.config.lease_s * 1000), self.config.batch
-            )
+            claims = lifecycle.claim_postcall(conn, now, int(self.config.lease_s * 1000), self.config.batch)
         await asyncio.gather(*(self._one(c) for c in claims))
         return len(claims)
 

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 def reap(db: Database, now: int, limit: int = 100) -> int:
     """End up to `limit` calls whose lease expired before `now`; returns how many were ended."""
     ended = 0
+    with db.read() as conn:
+        if not queue.any_expired(conn, now):
+            return 0
     with db.write() as conn:
         for call in queue.expired_leases(conn, now, limit):
             answered = call.status is CallStatus.ONGOING

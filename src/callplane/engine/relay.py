@@ -133,8 +133,12 @@ class Relay:
 
     async def deliver_due(self) -> int:
         """Deliver one batch of due deliveries; returns how many were attempted."""
+        now = self.clock.now_ms()
+        with self.db.read() as conn:
+            if not outbox.deliveries_due(conn, now):
+                return 0
         with self.db.write() as conn:
-            due = outbox.claim_deliveries(conn, self.clock.now_ms(), self.config.lease_ms, self.config.batch)
+            due = outbox.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
         if not due:
             return 0
         gate = asyncio.Semaphore(self.config.concurrency)

@@ -22,6 +22,10 @@ null, as in the API) and `opt_out_sensitive_data_storage`. In addition:
   `call_cost {total_cost: "<KRW decimal string>"}` and `duration_ms` (no transcript: `call_ended`
   carried it; keeps the payload small).
 
+Delivery is at least once and not ordered: each event is retried on its own schedule, so a
+`call_analyzed` can arrive before a `call_ended` that needed a retry. Deduplicate on
+`webhook-id`; order by `call.occurred_at`.
+
 An opted-out call (`opt_out_sensitive_data_storage`) carries `transcript`, `recording_url` and
 `call_analysis` as null: nothing that was not stored is sent.
 

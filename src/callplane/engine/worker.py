@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 _TERMINAL_OUTCOMES = frozenset({CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR})
 _ERROR_PAUSE_S = 1.0
+_VERSION_CACHE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,7 @@ class Worker:
         self.postcall = PostCall(db, clock, analyser or OfflineAnalyser(), self.config.postcall)
         self.relay = relay or Relay(db, clock, self.config.relay)
         self._runs: dict[str, _Run] = {}
+        self._versions: dict[tuple[str, str, int], AgentVersion] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -294,11 +296,7 @@ class Worker:
 
     async def _outcome(self, run: _Run) -> Outcome:
         try:
-            with self.db.read() as conn:
-                version: AgentVersion = agent_store.get_version(
-                    conn, run.call.organization_id, run.call.agent.agent_id, run.call.agent.version
-                )
-            return await self.conductor.conduct(run.call, version, run)
+            return await self.conductor.conduct(run.call, self._version(run), run)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -310,6 +308,19 @@ class Worker:
                 self.clock.now_ms(),
                 error_detail=f"internal error: {type(exc).__name__}",
             )
+
+    def _version(self, run: _Run) -> AgentVersion:
+        """The agent version the call is pinned to; versions are immutable, so they are cached."""
+        call = run.call
+        key = (call.organization_id, call.agent.agent_id, call.agent.version)
+        version = self._versions.get(key)
+        if version is None:
+            with self.db.read() as conn:
+                version = agent_store.get_version(conn, *key)
+            if len(self._versions) >= _VERSION_CACHE:
+                self._versions.clear()
+            self._versions[key] = version
+        return version
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
         call = run.call

@@ -107,6 +107,12 @@ class PostCallClaim:
     fence: int  #: postcall_attempts after the claim
 
 
+def postcall_due(conn: Connection, now: int) -> bool:
+    """A cheap read before taking the write lock: is any post-call step due?"""
+    query = select(calls.c.id).where(calls.c.postcall_due_at.is_not(None), calls.c.postcall_due_at <= now)
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> list[PostCallClaim]:
     """Take due post-call work: hide it for `lease_ms` and bump the attempt that fences it."""
     query = (

@@ -218,6 +218,13 @@ class DueDelivery:
     enabled: bool
 
 
+def deliveries_due(conn: Connection, now: int) -> bool:
+    """A cheap read before taking the write lock: is any delivery due?"""
+    d = webhook_deliveries
+    query = select(d.c.id).where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> list[DueDelivery]:
     """Due deliveries, hidden from other relays for `lease_ms` while this one posts them."""
     d = webhook_deliveries

@@ -33,6 +33,14 @@ def _skip_locked(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def anything_due(conn: Connection, now: int) -> bool:
+    """A cheap read before taking the write lock: is any queued call due?"""
+    query = (
+        select(calls.c.id).where(calls.c.status == CallStatus.QUEUED.value, calls.c.due_at <= now).limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
 def full_organizations(conn: Connection) -> set[str]:
     """Organisations whose live calls fill their concurrency limit (a hint; admission recounts)."""
     live = (
@@ -203,6 +211,11 @@ def renew_leases(conn: Connection, owner: str, now: int, lease_ms: int) -> list[
         .returning(calls.c.organization_id, calls.c.id, calls.c.attempt, calls.c.end_requested_at)
     ).all()
     return [Lease(r.organization_id, r.id, r.attempt, r.end_requested_at is not None) for r in rows]
+
+
+def any_expired(conn: Connection, now: int) -> bool:
+    query = select(calls.c.id).where(calls.c.status.in_(LIVE), calls.c.lease_expires_at < now)
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def expired_leases(conn: Connection, now: int, limit: int) -> list[Call]:
