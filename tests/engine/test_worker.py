@@ -19,9 +19,11 @@ from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.money import call_cost_minor
 from callplane.engine import lifecycle, reaper
 from callplane.engine.admin import Admin
-from callplane.engine.clock import LoopClock, run_virtual
+from callplane.engine.analysis import OfflineAnalyser
+from callplane.engine.clock import FixedClock, LoopClock, run_virtual
 from callplane.engine.conduct import CallHooks, Outcome
 from callplane.engine.dispatcher import dispatch
+from callplane.engine.postcall import PostCall
 from callplane.engine.service import CallService
 from callplane.engine.webhooks import WebhookAdmin
 from callplane.engine.worker import Worker, WorkerConfig
@@ -30,6 +32,7 @@ from callplane.store import ledger, queue
 from callplane.store import lifecycle as store_lifecycle
 from callplane.store import orgs as org_store
 from callplane.store.db import Database
+from callplane.store.lifecycle import Ending
 from callplane.store.schema import calls, webhook_events
 from tests.engine.scripted import Script, ScriptedConductor, create_calls, new_call, run_until
 from tests.factories import FLOW_AGENT, Tenant, make_tenant
@@ -382,3 +385,39 @@ def test_conductor_bugs_and_shortcuts_still_end_the_call_properly(db: Database, 
     assert silent.status is CallStatus.ENDED and silent.answered_at is not None
     assert silent.end_at is not None and silent.end_at - silent.answered_at == 7000
     assert silent.cost_minor == call_cost_minor(Decimal("100"), 7000)
+
+
+def test_balance_is_settled_exactly_once_however_often_post_call_runs(db: Database, tenant: Tenant) -> None:
+    clock = FixedClock(1_767_225_600_000)
+    WebhookAdmin(db, clock.now_ms).add(tenant.organization_id, "https://receiver.invalid/hooks")
+    [call_id] = create_calls(db, clock, tenant, 1)
+    [claimed] = dispatch(
+        db, owner="w", now=clock.now_ms(), capacity=1, lease_ms=30_000, scan_limit=10
+    ).claimed
+    with db.write() as conn:
+        lifecycle.answered(conn, claimed.call, fence=1, at=clock.now_ms(), now=clock.now_ms())
+    clock.advance(60_000)
+    ending = Ending(CallStatus.ENDED, DisconnectionReason.USER_HANGUP, end_at=clock.now_ms())
+    with db.write() as conn:
+        assert lifecycle.ended(conn, claimed.call, ending, now=clock.now_ms(), fence=1)
+    before = balance(db, tenant)
+    postcall = PostCall(db, clock, OfflineAnalyser())
+
+    # Two workers take the same step: the first one's claim lapses while it is still analysing.
+    with db.write() as conn:
+        [slow] = store_lifecycle.claim_postcall(conn, clock.now_ms(), 1_000, 10)
+    clock.advance(1_001)
+    with db.write() as conn:
+        [fast] = store_lifecycle.claim_postcall(conn, clock.now_ms(), 1_000, 10)
+    assert postcall.complete(fast, None, 10_000) is True
+    assert postcall.complete(slow, None, 10_000) is False  # fenced out
+    # An operator re-runs post-call: analysis again, the charge not again.
+    with db.write() as conn:
+        store_lifecycle.schedule_postcall(conn, tenant.organization_id, call_id, clock.now_ms())
+    assert asyncio.run(postcall.run_due()) == 1
+    assert before is not None and balance(db, tenant) == before - 10_000
+    with db.read() as conn:
+        assert [e.amount_minor for e in ledger.entries(conn, tenant.organization_id)] == [-10_000]
+    [call] = load(db, tenant, [call_id])
+    assert call.cost_minor == 10_000 and call.analysis is not None  # 60 s at 100.00 KRW a minute
+    assert [e["event"] for e in events(db, tenant, call_id)].count("call_analyzed") == 2

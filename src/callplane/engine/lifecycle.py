@@ -13,7 +13,6 @@ from sqlalchemy import ColumnElement, Connection
 
 from callplane.domain.call import Call
 from callplane.engine.webhooks import EventType, emit
-from callplane.store import calls as call_store
 from callplane.store import lifecycle
 from callplane.store.lifecycle import Ending
 
@@ -57,6 +56,4 @@ def duration_ms(call: Call, end_at: int) -> int | None:
 
 
 def _emit(conn: Connection, call: Call, event: EventType, now: int) -> None:
-    stored = call_store.get_call(conn, call.organization_id, call.id, with_transcript=True)
-    assert stored is not None, "the call was just moved in this transaction"
-    emit(conn, stored, event, now)
+    emit(conn, call.organization_id, call.id, call.agent, event, now)

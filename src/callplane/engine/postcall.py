@@ -113,9 +113,7 @@ class PostCall:
                 return False
             if cost_minor > 0:
                 ledger.settle(conn, claim.organization_id, claim.call_id, cost_minor, now)
-            call = call_store.get_call(conn, claim.organization_id, claim.call_id, with_transcript=False)
-            assert call is not None
-            emit(conn, call, EventType.CALL_ANALYZED, now)
+            emit(conn, claim.organization_id, claim.call_id, claim.agent, EventType.CALL_ANALYZED, now)
         return True
 
 

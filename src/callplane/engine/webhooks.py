@@ -50,12 +50,13 @@ import httpx
 import orjson
 from sqlalchemy import Connection
 
-from callplane.domain.call import Call, CallStatus, TranscriptEntry
+from callplane.domain.call import AgentRef, Call, CallStatus, TranscriptEntry
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import new_id
 from callplane.domain.money import format_krw
 from callplane.domain.phone import to_domestic
 from callplane.store import agents as agent_store
+from callplane.store import calls as call_store
 from callplane.store import outbox
 from callplane.store.db import Database
 from callplane.store.outbox import Endpoint, Target
@@ -160,35 +161,67 @@ def payload(call: Call, event: EventType, occurred_at: int) -> dict[str, Any]:
     return {"event": event.value, "webhook_version": WEBHOOK_VERSION, "call": body}
 
 
-def emit(conn: Connection, call: Call, event: EventType, now: int) -> str | None:
+def emit(
+    conn: Connection,
+    organization_id: str,
+    call_id: str,
+    agent: AgentRef,
+    event: EventType,
+    now: int,
+) -> str | None:
     """Write one event to the outbox with a delivery per destination, in the caller's transaction.
 
-    Returns the event id, or None when no destination wants it (nothing is written then)."""
-    org = call.organization_id
-    targets = [Target(e.url, e.id) for e in outbox.destinations(conn, org, call.agent.agent_id, event.value)]
-    try:
-        version = agent_store.get_version(conn, org, call.agent.agent_id, call.agent.version)
-    except NotFound:
-        version = None
-    if version is not None and version.webhook_url:
-        if outbox.signing_secret(conn, org) is None:
-            outbox.set_signing_secret(conn, org, new_secret(), now)
-        targets.append(Target(version.webhook_url, None))
+    The call is read (as the transaction sees it now) only when some destination wants the
+    event. Returns the event id, or None when none does (nothing is written then)."""
+    targets = _targets(conn, organization_id, agent, event, now)
     if not targets:
         return None
+    call = call_store.get_call(conn, organization_id, call_id, with_transcript=event is EventType.CALL_ENDED)
+    assert call is not None, "events are only emitted for calls that exist"
     event_id = new_event_id()
     body = orjson.dumps(payload(call, event, now)).decode()
     outbox.add_event(
         conn,
-        org,
+        organization_id,
         event_id=event_id,
-        call_id=call.id,
+        call_id=call_id,
         event_type=event.value,
         body=body,
         now=now,
         targets=targets,
     )
     return event_id
+
+
+def _targets(
+    conn: Connection, organization_id: str, agent: AgentRef, event: EventType, now: int
+) -> list[Target]:
+    targets = [
+        Target(e.url, e.id) for e in outbox.destinations(conn, organization_id, agent.agent_id, event.value)
+    ]
+    url = _agent_webhook_url(conn, organization_id, agent)
+    if url:
+        if outbox.signing_secret(conn, organization_id) is None:
+            outbox.set_signing_secret(conn, organization_id, new_secret(), now)
+        targets.append(Target(url, None))
+    return targets
+
+
+#: Agent versions are immutable, so the URL a version names can be remembered process-wide.
+_AGENT_URLS: dict[tuple[str, str, int], str | None] = {}
+
+
+def _agent_webhook_url(conn: Connection, organization_id: str, agent: AgentRef) -> str | None:
+    key = (organization_id, agent.agent_id, agent.version)
+    if key not in _AGENT_URLS:
+        try:
+            url = agent_store.get_version(conn, *key).webhook_url
+        except NotFound:
+            url = None
+        if len(_AGENT_URLS) > 10_000:
+            _AGENT_URLS.clear()
+        _AGENT_URLS[key] = url
+    return _AGENT_URLS[key]
 
 
 def validate_url(value: object, field: str = "url") -> str:

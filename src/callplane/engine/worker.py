@@ -158,6 +158,7 @@ class Worker:
     def _threadsafe(self, action: Callable[[], None]) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
+            action()  # not running (yet): nothing waits on the event, setting it is safe
             return
         try:
             running = asyncio.get_running_loop()
@@ -287,12 +288,19 @@ class Worker:
                 self.clock.now_ms(),
                 error_detail="the worker shut down during the call",
             )
-            self._finish(run, outcome)
+            self._store_outcome(run, outcome)
             raise
         finally:
             self._runs.pop(run.call.id, None)
             self._wake.set()
-        self._finish(run, outcome)
+        self._store_outcome(run, outcome)
+
+    def _store_outcome(self, run: _Run, outcome: Outcome) -> None:
+        try:
+            self._finish(run, outcome)
+        except Exception:
+            # The database is unreachable: the lease will lapse and a reaper ends the call.
+            log.exception("could not store the outcome of call %s (%s)", run.call.id, outcome.reason)
 
     async def _outcome(self, run: _Run) -> Outcome:
         try:

@@ -2,7 +2,8 @@
 
 `settle` inserts the call's charge and, only if that insert created the row, lowers the
 organisation's balance in the same transaction. UNIQUE(organization_id, call_id, kind) makes a
-second settlement of the same call a no-op on both databases (`ON CONFLICT DO NOTHING`), however
+second settlement of the same call a no-op on both databases (`ON CONFLICT DO NOTHING
+RETURNING`), however
 often post-call runs, and whichever worker runs it.
 """
 
@@ -44,8 +45,10 @@ def settle(conn: Connection, organization_id: str, call_id: str, cost_minor: int
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["organization_id", "call_id", "kind"])
+        .returning(ledger.c.id)
     )
-    if not conn.execute(statement).rowcount:
+    # RETURNING, not rowcount: psycopg reports a row for an INSERT that DO NOTHING skipped.
+    if conn.execute(statement).first() is None:
         return False
     # Postpaid organisations (balance NULL) keep NULL: NULL - x is NULL.
     conn.execute(

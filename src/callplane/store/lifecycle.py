@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, select, update
 
-from callplane.domain.call import CallAnalysis, CallStatus, DisconnectionReason, TranscriptEntry
+from callplane.domain.call import AgentRef, CallAnalysis, CallStatus, DisconnectionReason, TranscriptEntry
 from callplane.store import calls as call_store
 from callplane.store import search
 from callplane.store.schema import calls
@@ -104,6 +104,7 @@ def collected(conn: Connection, organization_id: str, call_id: str) -> dict[str,
 class PostCallClaim:
     organization_id: str
     call_id: str
+    agent: AgentRef
     fence: int  #: postcall_attempts after the claim
 
 
@@ -116,7 +117,14 @@ def postcall_due(conn: Connection, now: int) -> bool:
 def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> list[PostCallClaim]:
     """Take due post-call work: hide it for `lease_ms` and bump the attempt that fences it."""
     query = (
-        select(calls.c.organization_id, calls.c.id, calls.c.postcall_attempts)
+        select(
+            calls.c.organization_id,
+            calls.c.id,
+            calls.c.agent_id,
+            calls.c.agent_version_spec,
+            calls.c.agent_version,
+            calls.c.postcall_attempts,
+        )
         .where(calls.c.postcall_due_at.is_not(None), calls.c.postcall_due_at <= now)
         .order_by(calls.c.postcall_due_at)
         .limit(limit)
@@ -131,7 +139,8 @@ def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> lis
             .where(calls.c.organization_id == row.organization_id, calls.c.id == row.id)
             .values(postcall_due_at=now + lease_ms, postcall_attempts=fence)
         )
-        claims.append(PostCallClaim(row.organization_id, row.id, fence))
+        agent = AgentRef(row.agent_id, row.agent_version_spec, row.agent_version)
+        claims.append(PostCallClaim(row.organization_id, row.id, agent, fence))
     return claims
 
 
