@@ -67,6 +67,7 @@ class PostCall:
         self.clock = clock
         self.analyser = analyser
         self.config = config or PostCallConfig()
+        self._versions: dict[tuple[str, str, int], AgentVersion | None] = {}
 
     async def run_due(self) -> int:
         """Run one batch of due post-call steps; returns how many were claimed."""
@@ -86,7 +87,7 @@ class PostCall:
                 return
             collected = lifecycle.collected(conn, claim.organization_id, claim.call_id)
             org = org_store.get_organization(conn, claim.organization_id)
-            version = _version(conn, call)
+            version = self._version(conn, call)
         analysis: CallAnalysis | None = None
         if version is not None:
             try:
@@ -103,6 +104,19 @@ class PostCall:
             analysis = None
         self.complete(claim, analysis, price(call, version, org))
 
+    def _version(self, conn: Connection, call: Call) -> AgentVersion | None:
+        """The pinned agent version (immutable, so cached), or None if it is gone."""
+        key = (call.organization_id, call.agent.agent_id, call.agent.version)
+        if key not in self._versions:
+            try:
+                version: AgentVersion | None = agent_store.get_version(conn, *key)
+            except NotFound:
+                version = None
+            if len(self._versions) >= 1000:
+                self._versions.clear()
+            self._versions[key] = version
+        return self._versions[key]
+
     def complete(self, claim: PostCallClaim, analysis: CallAnalysis | None, cost_minor: int) -> bool:
         """Store, settle and announce, in one transaction; False if the claim was taken over."""
         now = self.clock.now_ms()
@@ -115,10 +129,3 @@ class PostCall:
                 ledger.settle(conn, claim.organization_id, claim.call_id, cost_minor, now)
             emit(conn, claim.organization_id, claim.call_id, claim.agent, EventType.CALL_ANALYZED, now)
         return True
-
-
-def _version(conn: Connection, call: Call) -> AgentVersion | None:
-    try:
-        return agent_store.get_version(conn, call.organization_id, call.agent.agent_id, call.agent.version)
-    except NotFound:
-        return None

@@ -176,7 +176,7 @@ def start_dialing(conn: Connection, call: Call, *, owner: str, now: int, lease_m
     )
     if not moved:
         return None
-    call_store.set_listed_at(conn, call, now)
+    call_store.set_listed_at(conn, call, now)  # the list's start-time key, and indexes keyed by it
     return attempt
 
 
