@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,8 +18,9 @@ from callplane.engine.dispatcher import PassResult, dispatch
 from callplane.engine.service import CallService
 from callplane.engine.webhooks import WebhookAdmin
 from callplane.store import calls as call_store
-from callplane.store import outbox
+from callplane.store import outbox, queue
 from callplane.store.db import Database
+from callplane.store.schema import calls
 from tests.engine.scripted import create_calls
 from tests.factories import Tenant, make_tenant
 
@@ -69,8 +71,6 @@ def test_a_due_call_is_claimed_once_with_a_lease_and_a_fence(
     call = get(db, tenant, call_id)
     assert call.status is CallStatus.DIALING
     assert call.attempt == 1 and call.start_at == clock.now_ms()
-    from callplane.store.schema import calls
-
     with db.read() as conn:
         row = conn.execute(
             calls.select().where(calls.c.organization_id == tenant.organization_id, calls.c.id == call_id)
@@ -298,3 +298,27 @@ def test_concurrent_claimers_never_share_a_call_or_exceed_the_limit(
         t.join()
     assert errors == []
     assert len(claimed) == len(set(claimed)) == 7
+
+
+def test_a_cancel_racing_a_claim_still_ends_the_call(db: Database, tenant: Tenant, clock: FixedClock) -> None:
+    """The claim holds the row; the cancel waits for it, then finds a dialing call and asks its end."""
+    [call_id] = create_calls(db, clock, tenant, 1)
+    outcome: list[Call] = []
+    with db.write() as conn:
+        [queued] = queue.due_calls(conn, clock.now_ms(), 10, exclude=())
+        assert queue.start_dialing(conn, queued, owner="w1", now=clock.now_ms(), lease_ms=LEASE_MS) == 1
+        canceler = threading.Thread(
+            target=lambda: outcome.append(
+                CallService(db, clock.now_ms).cancel(tenant.organization_id, call_id)
+            )
+        )
+        canceler.start()
+        time.sleep(0.3)  # let the cancel reach the locked row (either order ends the same way)
+    canceler.join(timeout=30)
+    [answer] = outcome
+    assert answer.status is CallStatus.DIALING
+    with db.read() as conn:
+        row = conn.execute(
+            calls.select().where(calls.c.organization_id == tenant.organization_id, calls.c.id == call_id)
+        ).one()
+    assert row.status == "dialing" and row.end_requested_at is not None

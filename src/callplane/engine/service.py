@@ -165,13 +165,16 @@ class CallService:
                 raise NotFound(f"call {call_id} not found")
             if call.status is CallStatus.QUEUED:
                 # With its post-call step and `call_ended` event, like every terminal call.
-                lifecycle.ended(
+                canceled = lifecycle.ended(
                     conn,
                     call,
                     Ending(CallStatus.CANCELED, DisconnectionReason.CANCELED_BY_USER, end_at=now),
                     now=now,
                     fence=None,
                 )
+                if not canceled:
+                    # A worker claimed it in the meantime (PostgreSQL): end it like a live call.
+                    call_store.request_end(conn, organization_id, call.id, now)
             elif call.status.is_live:
                 call_store.request_end(conn, organization_id, call.id, now)
             else:
