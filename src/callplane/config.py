@@ -45,3 +45,18 @@ class Settings(BaseSettings):
     analysis_with_llm: bool = True
     #: Let agents' HTTP tools reach loopback and private addresses (development only).
     allow_private_tool_urls: bool = False
+
+    #: Worker tunables. A live call's lease is renewed every heartbeat; a call whose lease runs
+    #: out (its worker died) is ended by any worker's reaper within about one reaper interval.
+    worker_capacity: int = Field(default=50, ge=1)  #: live calls per worker
+    worker_lease_s: float = Field(default=30.0, gt=0)
+    worker_heartbeat_s: float = Field(default=5.0, gt=0)
+    worker_poll_interval_s: float = Field(default=1.0, gt=0)
+    worker_reaper_interval_s: float = Field(default=5.0, gt=0)
+    #: On stop, live calls get this long to finish before they are ended as errors.
+    worker_shutdown_grace_s: float = Field(default=10.0, ge=0)
+
+    #: Webhook delivery: per-attempt timeout, and whether customer URLs may point at loopback or
+    #: private addresses (off by default: such URLs are refused; turn on for local receivers).
+    webhook_timeout_s: float = Field(default=15.0, gt=0)
+    webhook_allow_private: bool = False

@@ -19,6 +19,7 @@ from callplane.domain.money import format_krw
 from callplane.domain.org import Organization
 from callplane.domain.phone import parse_any, to_domestic
 from callplane.engine.admin import Admin
+from callplane.engine.webhooks import Endpoint, WebhookAdmin
 
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
 
@@ -269,3 +270,83 @@ def list_suppressions(org: BearerOrg, services: ServicesDep) -> JSON:
 def unsuppress(number: str, org: BearerOrg, services: ServicesDep) -> Response:
     _admin(services).unsuppress(org, parse_any(number, "number"))
     return Response(status_code=204)
+
+
+# Webhook endpoints ---------------------------------------------------------------------------
+
+
+def _webhooks(services: Any) -> WebhookAdmin:
+    return WebhookAdmin(services.db, services.clock.now_ms)
+
+
+def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "agent_id": endpoint.agent_id,
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "created_at": endpoint.created_at,
+    }
+
+
+@router.post("/webhook-endpoints", status_code=201)
+def add_webhook_endpoint(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    """Add an endpoint; the response carries its signing secret, shown this once."""
+    created = _webhooks(services).add(
+        org,
+        _field(body, "url"),
+        events=body.get("events"),
+        agent_id=body.get("agent_id"),
+        description=body.get("description", ""),
+    )
+    return JSON({**endpoint_view(created.endpoint), "secret": created.secret}, status_code=201)
+
+
+@router.get("/webhook-endpoints")
+def list_webhook_endpoints(org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON([endpoint_view(e) for e in _webhooks(services).endpoints(org)])
+
+
+@router.delete("/webhook-endpoints/{endpoint_id}", status_code=204)
+def remove_webhook_endpoint(endpoint_id: str, org: BearerOrg, services: ServicesDep) -> Response:
+    _webhooks(services).remove(org, endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post("/webhook-endpoints/agent-url-secret", status_code=201)
+def rotate_agent_url_secret(org: BearerOrg, services: ServicesDep) -> JSON:
+    """A new secret for agent versions' own `webhook_url` deliveries; shown this once."""
+    return JSON({"secret": _webhooks(services).rotate_agent_url_secret(org)}, status_code=201)
+
+
+@router.get("/calls/{call_id}/webhook-deliveries")
+def call_webhook_deliveries(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+    """Every webhook delivery of a call, with each attempt: what was sent where, and how it went."""
+    call = services.calls.get(org, call_id)
+    return JSON(
+        [
+            {
+                "id": d.id,
+                "event_id": d.event_id,
+                "event": d.event_type,
+                "endpoint_id": d.endpoint_id,
+                "url": d.url,
+                "status": d.status.value,
+                "attempts": [
+                    {
+                        "attempt": a.attempt,
+                        "at": a.at,
+                        "status_code": a.status_code,
+                        "error": a.error,
+                        "duration_ms": a.duration_ms,
+                    }
+                    for a in d.log
+                ],
+                "next_attempt_at": d.next_attempt_at if d.status.value == "pending" else None,
+            }
+            for d in _webhooks(services).deliveries(org, call.id)
+        ]
+    )

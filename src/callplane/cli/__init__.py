@@ -17,6 +17,7 @@ from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.agent import TrafficSplit
 from callplane.domain.errors import DomainError
 from callplane.domain.phone import parse_any, to_domestic
+from callplane.engine.webhooks import WebhookAdmin
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -27,6 +28,7 @@ numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisa
 presentation_app = typer.Typer(no_args_is_help=True, help="Approved presentation (caller-ID) numbers.")
 splits_app = typer.Typer(no_args_is_help=True, help="Traffic-split policies on a from_number.")
 suppress_app = typer.Typer(no_args_is_help=True, help="The do-not-call list.")
+webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints (signed per Standard Webhooks).")
 for sub, name in (
     (db_app, "db"),
     (orgs_app, "orgs"),
@@ -36,6 +38,7 @@ for sub, name in (
     (presentation_app, "presentation"),
     (splits_app, "splits"),
     (suppress_app, "suppress"),
+    (webhooks_app, "webhooks"),
     (calls_cli.app, "calls"),
 ):
     app.add_typer(sub, name=name)
@@ -62,6 +65,16 @@ def serve(
 
     c: Context = ctx.obj
     run(c, host=host, port=port)
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run a worker: claim queued calls, dial them, post-call, webhooks. Run several at once on
+    PostgreSQL; `serve` embeds one unless CALLPLANE_EMBEDDED_WORKER=false."""
+    from callplane.cli.worker import run
+
+    c: Context = ctx.obj
+    run(c)
 
 
 @db_app.command("upgrade")
@@ -341,6 +354,54 @@ def suppress_list(ctx: typer.Context, org: org_option = None) -> None:
 def suppress_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
     c: Context = ctx.obj
     c.admin.unsuppress(c.org(org), parse_any(number, "number"))
+
+
+# Webhooks ------------------------------------------------------------------------------------
+
+
+def _webhooks(c: Context) -> WebhookAdmin:
+    return WebhookAdmin(c.db, c.admin.now)
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    ctx: typer.Context,
+    url: str,
+    event: Annotated[
+        list[str] | None, typer.Option(help="call_started, call_ended, call_analyzed; repeat. Default: all.")
+    ] = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's calls.")] = None,
+    description: str = "",
+    org: org_option = None,
+) -> None:
+    """Add an endpoint. Its signing secret is printed once."""
+    c: Context = ctx.obj
+    created = _webhooks(c).add(c.org(org), url, events=event, agent_id=agent, description=description)
+    print(f"id:     {created.endpoint.id}")
+    print(f"events: {', '.join(created.endpoint.events)}")
+    print(f"secret: {created.secret}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for e in _webhooks(c).endpoints(c.org(org)):
+        state = "enabled" if e.enabled else f"disabled ({e.disabled_reason})"
+        scope = f"agent {e.agent_id}" if e.agent_id else "all agents"
+        console.print(f"{e.id}  {e.url}  [{', '.join(e.events)}]  {scope}  {state}")
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(ctx: typer.Context, endpoint_id: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    _webhooks(c).remove(c.org(org), endpoint_id)
+
+
+@webhooks_app.command("agent-secret")
+def webhooks_agent_secret(ctx: typer.Context, org: org_option = None) -> None:
+    """Rotate the secret that signs deliveries to agents' own webhook_url; printed once."""
+    c: Context = ctx.obj
+    print(f"secret: {_webhooks(c).rotate_agent_url_secret(c.org(org))}")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""`callplane serve`: migrate, bootstrap the demo on an empty database, run the API."""
+"""`callplane serve`: migrate, bootstrap the demo on an empty database, run the API (and, unless
+`CALLPLANE_EMBEDDED_WORKER=false`, one worker on its own thread)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,18 @@ def run(c: Context, *, host: str | None, port: int | None) -> None:
     if demo is not None:
         _announce(demo, f"http://{host}:{port}")
     app = create_app(settings, db=c.db)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    embedded = None
+    if settings.embedded_worker:
+        from callplane.cli.worker import EmbeddedWorker
+
+        embedded = EmbeddedWorker(c.db, settings)
+        embedded.start()
+        app.state.services.calls.on_created = embedded.wake
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        if embedded is not None:
+            embedded.stop(timeout_s=settings.worker_shutdown_grace_s + 5)
 
 
 def _announce(demo: Demo, base_url: str) -> None:

@@ -21,11 +21,13 @@ from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Directio
 from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.query import CallQuery
+from callplane.engine import lifecycle
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import idempotency, listing
 from callplane.store import numbers as number_store
 from callplane.store.db import Database
+from callplane.store.lifecycle import Ending
 from callplane.store.listing import Page
 
 #: How long an Idempotency-Key is remembered (Stripe and the IETF draft: at least 24 h).
@@ -168,16 +170,17 @@ class CallService:
             if call is None:
                 raise NotFound(f"call {call_id} not found")
             if call.status is CallStatus.QUEUED:
-                call_store.move(
+                # With its post-call step and `call_ended` event, like every terminal call.
+                canceled = lifecycle.ended(
                     conn,
-                    organization_id,
-                    call.id,
-                    CallStatus.CANCELED,
-                    now,
-                    disconnection_reason=DisconnectionReason.CANCELED_BY_USER.value,
-                    end_at=now,
-                    postcall_due_at=now,
+                    call,
+                    Ending(CallStatus.CANCELED, DisconnectionReason.CANCELED_BY_USER, end_at=now),
+                    now=now,
+                    fence=None,
                 )
+                if not canceled:
+                    # A worker claimed it in the meantime (PostgreSQL): end it like a live call.
+                    call_store.request_end(conn, organization_id, call.id, now)
             elif call.status.is_live:
                 call_store.request_end(conn, organization_id, call.id, now)
             else:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Connection, delete, insert, select, update
+from sqlalchemy import Column, ColumnElement, Connection, delete, insert, select, update
 
 from callplane.domain.call import (
     PREDECESSORS,
@@ -28,7 +28,7 @@ from callplane.store import search
 from callplane.store.schema import call_meta, calls
 
 _SUMMARY_COLUMNS: tuple[Column[Any], ...] = tuple(
-    c for c in calls.c if c.name not in ("transcript", "search_text")
+    c for c in calls.c if c.name not in ("transcript", "search_text", "collected")
 )
 #: What a list page selects: everything but the transcript, which costs 7x the bytes.
 SUMMARY_COLUMNS = _SUMMARY_COLUMNS
@@ -194,12 +194,14 @@ def move(
     now: int,
     *,
     fence: int | None = None,
+    also: Sequence[ColumnElement[bool]] = (),
     **values: Any,
 ) -> bool:
     """Move a call to `new` if the state machine allows it from where the call is now.
 
-    `fence` restricts the move to the lease holder's attempt. Extra keyword arguments are column
-    values to set in the same statement. Returns whether the call moved.
+    `fence` restricts the move to the lease holder's attempt; `also` adds conditions (the reaper:
+    "the lease is still expired"). Extra keyword arguments are column values to set in the same
+    statement. Returns whether the call moved.
     """
     allowed = [s.value for s in PREDECESSORS[new]]
     conditions = [
@@ -209,6 +211,7 @@ def move(
     ]
     if fence is not None:
         conditions.append(calls.c.attempt == fence)
+    conditions.extend(also)
     result = conn.execute(update(calls).where(*conditions).values(status=new.value, updated_at=now, **values))
     return bool(result.rowcount)
 

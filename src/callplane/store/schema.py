@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -192,6 +193,7 @@ calls = Table(
     Column("end_requested_at", BigInteger),
     Column("postcall_due_at", BigInteger),
     Column("postcall_attempts", Integer, nullable=False),
+    Column("collected", Json),  # values the agent collected (null when opted out)
 )
 
 #: SQLite only: metadata equality index, one row per scalar metadata value.
@@ -203,4 +205,83 @@ call_meta = Table(
     Column("value", Text, primary_key=True),
     Column("listed_at", BigInteger, primary_key=True),
     Column("call_id", Id, primary_key=True),
+)
+
+# Engine (migration 0002): webhook endpoints, the outbox and its delivery log, the ledger.
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(100), nullable=False),  # whsec_…, shown once at creation
+    Column("events", Json, nullable=False),  # event types it receives
+    Column("agent_id", Id),  # null: every agent's calls
+    Column("description", String(200), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled_reason", Text),
+)
+
+#: Signs deliveries to an agent version's own `webhook_url` (one secret per organisation).
+webhook_signing_secrets = Table(
+    "webhook_signing_secrets",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("secret", String(100), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+#: The transactional outbox: written in the transaction of the status change that causes it.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("id", String(40), primary_key=True),  # msg_…, the stable `webhook-id`
+    Column("call_id", Id, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("body", Text, nullable=False),  # the exact bytes signed and sent
+    Column("created_at", BigInteger, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("event_id", String(40), nullable=False),
+    Column("endpoint_id", Id),  # null: the agent version's webhook_url
+    Column("url", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("delivery_id", Id, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("call_id", Id, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # signed: a charge is negative
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("organization_id", "call_id", "kind", name="uq_ledger_call_kind"),
 )

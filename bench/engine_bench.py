@@ -1,0 +1,245 @@
+"""Engine benchmark: many concurrent simulated calls in one worker process.
+
+Creates an organisation with the demo agent, runs one `Worker` with the real Conductor on the
+simulated line and feeds it N calls (wall-clock time, the simulator's `speed` as given) until
+every call is terminal and post-called. Reports:
+
+- calls/s — calls finished (terminal + post-call) per second, first arrival to last finish;
+- queue-to-claim — `start_at - created_at`: how long a new call waited to be claimed (calls
+  arrive at `--rate` per second from another thread, like API requests, waking the worker);
+- claim-to-dial — from the claim to the Conductor starting to dial it (p50/p95);
+- memory per live call — process RSS above the idle worker's, divided by the live calls at the
+  moment with the most live calls.
+
+    python bench/engine_bench.py --calls 2000 --rate 100 --capacity 2000 --speed 1
+    python bench/engine_bench.py --database-url postgresql://postgres@127.0.0.1/bench
+
+The machine is usually shared: the report starts with `uptime`'s load averages. Figures seen:
+`bench/engine_bench.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from callplane.cli.demo import demo_agent_file
+from callplane.config import Settings
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import Call, CallStatus
+from callplane.domain.phone import parse_kr
+from callplane.engine.admin import Admin
+from callplane.engine.clock import SystemClock
+from callplane.engine.conduct import CallHooks, Conductor, Outcome
+from callplane.engine.conductor import build_conductor
+from callplane.engine.service import CallService, NewCall
+from callplane.engine.worker import Worker, WorkerConfig
+from callplane.store import queue
+from callplane.store.db import Database
+from callplane.store.migrate import upgrade
+from callplane.store.schema import calls
+
+
+class TimedConductor:
+    """Delegates to the real conductor; notes when each call starts to be dialled."""
+
+    def __init__(self, inner: Conductor, clock: SystemClock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.dial_at: dict[str, int] = {}
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        self.dial_at[call.id] = self.clock.now_ms()
+        return await self.inner.conduct(call, version, hooks)
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}\nuptime: {load}"
+    )
+
+
+def setup(db: Database) -> tuple[str, str, str]:
+    clock = SystemClock()
+    admin = Admin(db, clock.now_ms)
+    org = admin.create_organization(
+        "bench",
+        calling_window={"start": "00:00", "end": "24:00"},
+        max_concurrent_calls=100_000,
+        max_queue_wait_s=None,
+        balance=None,
+    )
+    number = parse_kr("07011112222", "n")
+    admin.add_number(org.id, number)
+    agent = admin.create_agent(org.id, demo_agent_file())
+    return org.id, agent.id, number
+
+
+def arrivals(
+    db: Database,
+    org_id: str,
+    agent_id: str,
+    number: str,
+    args: argparse.Namespace,
+    worker: Worker,
+    ids: list[str],
+) -> None:
+    """Create the calls at `--rate` per second, as the API would: another thread, waking the worker."""
+    service = CallService(db, SystemClock().now_ms, on_created=worker.wake)
+    start = time.perf_counter()
+    for i in range(args.calls):
+        delay = start + i / args.rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        call = service.create(
+            org_id,
+            NewCall(
+                from_number=number,
+                to_number=parse_kr(f"010{20_000_000 + i:08d}", "n"),
+                agent_id=agent_id,
+                dynamic_variables={"customer_name": "홍길동", "appointment_at": "2026-05-10 14:00"},
+            ),
+        ).call
+        ids.append(call.id)
+
+
+async def run(
+    db: Database, org_id: str, agent_id: str, number: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    clock = SystemClock()
+    settings = Settings(simulator_speed=args.speed)
+    conductor = TimedConductor(build_conductor(settings, clock), clock)
+    config = WorkerConfig(capacity=args.capacity, poll_interval_s=0.2, run_relay=False)
+    worker = Worker(db, conductor, clock=clock, config=config)
+    base_rss = rss_bytes()
+    started = time.perf_counter()
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0)
+    ids: list[str] = []
+    feeder = threading.Thread(target=arrivals, args=(db, org_id, agent_id, number, args, worker, ids))
+    feeder.start()
+    peak_live, peak_rss_delta, per_call = 0, 0, 0.0
+    while True:
+        await asyncio.sleep(0.25)
+        live = worker.live_calls
+        if live > peak_live:
+            peak_live = live
+            peak_rss_delta = rss_bytes() - base_rss
+            per_call = peak_rss_delta / live
+        with db.read() as conn:
+            pending = conn.execute(
+                select(calls.c.id)
+                .where(
+                    calls.c.organization_id == org_id,
+                    (calls.c.status.not_in([s.value for s in CallStatus if s.is_terminal]))
+                    | calls.c.postcall_due_at.is_not(None),
+                )
+                .limit(1)
+            ).first()
+        if pending is None and not feeder.is_alive():
+            break
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    await task
+    with db.read() as conn:
+        rows = conn.execute(
+            select(calls.c.id, calls.c.created_at, calls.c.start_at, calls.c.status).where(
+                calls.c.organization_id == org_id
+            )
+        ).all()
+        still_live = queue.live_count(conn, org_id)
+    queue_ms = [r.start_at - r.created_at for r in rows if r.start_at is not None]
+    dial_ms = [conductor.dial_at[r.id] - r.start_at for r in rows if r.id in conductor.dial_at and r.start_at]
+    statuses: dict[str, int] = {}
+    for r in rows:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    return {
+        "calls": len(ids),
+        "elapsed_s": elapsed,
+        "calls_per_s": len(ids) / elapsed,
+        "peak_live": peak_live,
+        "rss_delta_mb": peak_rss_delta / 2**20,
+        "kb_per_live_call": per_call / 1024,
+        "queue_to_claim_ms": (statistics.median(queue_ms), pct(queue_ms, 95)),
+        "claim_to_dial_ms": (statistics.median(dial_ms), pct(dial_ms, 95)),
+        "statuses": statuses,
+        "still_live": still_live,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--capacity", type=int, default=1000, help="the worker's live-call capacity")
+    parser.add_argument("--rate", type=float, default=100.0, help="calls created per second")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulator speed (1 = people's pace)")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(args.database_url or f"sqlite:///{tmp}/bench.db", pool_size=20)
+        upgrade(db)
+        print(machine())
+        print(
+            f"database: {db.dialect}; {args.calls} calls arriving at {args.rate}/s, "
+            f"worker capacity {args.capacity}, simulator speed {args.speed}"
+        )
+        result = asyncio.run(run(db, *setup(db), args))
+        db.dispose()
+    q50, q95 = result["queue_to_claim_ms"]
+    d50, d95 = result["claim_to_dial_ms"]
+    print(
+        f"finished {result['calls']} calls in {result['elapsed_s']:.1f} s: "
+        f"{result['calls_per_s']:.1f} calls/s"
+    )
+    print(f"statuses: {result['statuses']} (still live: {result['still_live']})")
+    print(f"queue-to-claim: p50 {q50:.0f} ms, p95 {q95:.0f} ms")
+    print(f"claim-to-dial:  p50 {d50:.1f} ms, p95 {d95:.1f} ms")
+    print(
+        f"memory: peak {result['peak_live']} live calls, RSS +{result['rss_delta_mb']:.1f} MiB, "
+        f"{result['kb_per_live_call']:.1f} KiB per live call"
+    )
+    print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Running workers: `callplane worker` (a process of its own) and the one `serve` embeds.
+
+A worker needs nothing but the database: start as many `callplane worker` processes as the
+load needs, on as many machines, against one PostgreSQL database (SQLite has one writer, so one
+machine). `serve` runs one worker in a thread with its own event loop, so a busy worker never
+stalls the API, and wakes it the moment the API creates a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+
+from callplane.cli.context import Context, console
+from callplane.config import Settings
+from callplane.engine.analysis import build_analyser
+from callplane.engine.clock import SystemClock
+from callplane.engine.conductor import build_conductor
+from callplane.engine.worker import Worker, WorkerConfig
+from callplane.store.db import Database
+from callplane.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(db: Database, settings: Settings) -> Worker:
+    clock = SystemClock()
+    return Worker(
+        db,
+        build_conductor(settings, clock),
+        clock=clock,
+        analyser=build_analyser(settings),
+        config=WorkerConfig.from_settings(settings),
+    )
+
+
+def run(c: Context) -> None:
+    """`callplane worker`: migrate, then run one worker until SIGINT/SIGTERM."""
+    settings = c.settings
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    upgrade(c.db)
+
+    async def main() -> None:
+        worker = build_worker(c.db, settings)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, worker.stop)
+        console.print(f"worker {worker.id} running against {c.db.dialect}; Ctrl-C stops it")
+        await worker.run()
+
+    asyncio.run(main())
+
+
+class EmbeddedWorker:
+    """One worker on its own thread and event loop, inside the API process."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.worker = build_worker(db, settings)
+        self._thread = threading.Thread(target=self._main, name="callplane-worker", daemon=True)
+        self._started = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait(timeout=10)
+
+    def _main(self) -> None:
+        async def main() -> None:
+            task = asyncio.create_task(self.worker.run())
+            await asyncio.sleep(0)  # let run() bind the loop before anyone wakes or stops it
+            self._started.set()
+            await task
+
+        try:
+            asyncio.run(main())
+        except Exception:
+            log.exception("the embedded worker stopped")
+
+    def wake(self) -> None:
+        self.worker.wake()
+
+    def stop(self, timeout_s: float) -> None:
+        self.worker.stop()
+        self._thread.join(timeout_s)

@@ -1,0 +1,59 @@
+"""Status changes that clients hear about: each moves the call and writes its webhook event in the
+same transaction (the transactional outbox), so an event exists exactly when its change does.
+
+Used by the worker (answered, finished), the dispatcher (refusals at dial time), the reaper
+(lost workers) and `CallService.cancel` (a queued call withdrawn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, Connection
+
+from callplane.domain.call import Call
+from callplane.engine.webhooks import EventType, emit
+from callplane.store import lifecycle
+from callplane.store.lifecycle import Ending
+
+
+def answered(conn: Connection, call: Call, *, fence: int, at: int, now: int) -> bool:
+    """`dialing|ringing → ongoing` and the `call_started` event."""
+    if not lifecycle.answer(conn, call.organization_id, call.id, fence=fence, at=at, now=now):
+        return False
+    _emit(conn, call, EventType.CALL_STARTED, now)
+    return True
+
+
+def ended(
+    conn: Connection,
+    call: Call,
+    ending: Ending,
+    *,
+    now: int,
+    fence: int | None,
+    also: Sequence[ColumnElement[bool]] = (),
+) -> bool:
+    """The terminal transition (post-call becomes due) and the `call_ended` event."""
+    moved = lifecycle.finish(
+        conn,
+        call.organization_id,
+        call.id,
+        ending,
+        now=now,
+        opt_out=call.opt_out_sensitive_data_storage,
+        fence=fence,
+        also=also,
+    )
+    if moved:
+        _emit(conn, call, EventType.CALL_ENDED, now)
+    return moved
+
+
+def duration_ms(call: Call, end_at: int) -> int | None:
+    """Vox `duration_ms`: from the start of dialling to the end; None for a call never dialled."""
+    return max(0, end_at - call.start_at) if call.start_at is not None else None
+
+
+def _emit(conn: Connection, call: Call, event: EventType, now: int) -> None:
+    emit(conn, call.organization_id, call.id, call.agent, event, now)

@@ -1,0 +1,131 @@
+"""Post-call: a durable step for every terminal call, connected or not.
+
+The terminal transition sets `postcall_due_at`; a worker claims the step (see `store.lifecycle`),
+and then:
+
+1. analysis — through the `Analyser` given to the worker (offline by default; nothing is stored
+   for an opted-out call);
+2. cost — talk time from `answered_at` to `end_at`, billed per started second at the agent
+   version's per-minute KRW rate (`pricing.rate_per_minute` in the agent file), else the
+   organisation's, rounded half-up to 0.01 KRW (`domain.money`). A call never answered costs
+   nothing, and neither does a call the platform lost (`orphaned_no_agent_pickup`,
+   `error_voxai`): the customer does not pay for our failure;
+3. one transaction: store analysis and cost (fenced by the claim), settle the balance through the
+   ledger — exactly once per call, whatever runs twice — and write the `call_analyzed` event.
+
+An analyser that raises is retried with backoff; after `MAX_ATTEMPTS` the step completes without
+analysis so cost, balance and the webhook are not held hostage by a broken analysis endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import Call, CallAnalysis, DisconnectionReason
+from callplane.domain.errors import NotFound
+from callplane.domain.money import call_cost_minor
+from callplane.domain.org import Organization
+from callplane.engine.analysis import Analyser
+from callplane.engine.clock import Clock
+from callplane.engine.webhooks import EventType, emit
+from callplane.store import agents as agent_store
+from callplane.store import calls as call_store
+from callplane.store import ledger, lifecycle
+from callplane.store import orgs as org_store
+from callplane.store.db import Database
+from callplane.store.lifecycle import PostCallClaim
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+_UNBILLED = frozenset({DisconnectionReason.ORPHANED_NO_AGENT_PICKUP, DisconnectionReason.ERROR_VOXAI})
+
+
+def price(call: Call, version: AgentVersion | None, org: Organization) -> int:
+    """The call's cost in minor units (1/100 KRW)."""
+    if call.answered_at is None or call.end_at is None or call.disconnection_reason in _UNBILLED:
+        return 0
+    rate = version.rate_per_minute if version is not None and version.rate_per_minute is not None else None
+    return call_cost_minor(rate if rate is not None else org.rate_per_minute, call.end_at - call.answered_at)
+
+
+@dataclass(frozen=True, slots=True)
+class PostCallConfig:
+    batch: int = 20
+    lease_s: float = 120.0
+    retry_base_s: float = 10.0
+
+
+class PostCall:
+    def __init__(self, db: Database, clock: Clock, analyser: Analyser, config: PostCallConfig | None = None):
+        self.db = db
+        self.clock = clock
+        self.analyser = analyser
+        self.config = config or PostCallConfig()
+        self._versions: dict[tuple[str, str, int], AgentVersion | None] = {}
+
+    async def run_due(self) -> int:
+        """Run one batch of due post-call steps; returns how many were claimed."""
+        now = self.clock.now_ms()
+        with self.db.read() as conn:
+            if not lifecycle.postcall_due(conn, now):
+                return 0
+        with self.db.write() as conn:
+            claims = lifecycle.claim_postcall(conn, now, int(self.config.lease_s * 1000), self.config.batch)
+        await asyncio.gather(*(self._one(c) for c in claims))
+        return len(claims)
+
+    async def _one(self, claim: PostCallClaim) -> None:
+        with self.db.read() as conn:
+            call = call_store.get_call(conn, claim.organization_id, claim.call_id)
+            if call is None:
+                return
+            collected = lifecycle.collected(conn, claim.organization_id, claim.call_id)
+            org = org_store.get_organization(conn, claim.organization_id)
+            version = self._version(conn, call)
+        analysis: CallAnalysis | None = None
+        if version is not None:
+            try:
+                analysis = await self.analyser.analyse(call, version, collected)
+            except Exception:
+                if claim.fence < MAX_ATTEMPTS:
+                    delay = self.config.retry_base_s * 2 ** (claim.fence - 1)
+                    log.exception("analysis of call %s failed; retrying in %.0f s", call.id, delay)
+                    with self.db.write() as conn:
+                        lifecycle.retry_postcall(conn, claim, self.clock.now_ms() + int(delay * 1000))
+                    return
+                log.exception("analysis of call %s failed %d times; completing without", call.id, claim.fence)
+        if call.opt_out_sensitive_data_storage:
+            analysis = None
+        self.complete(claim, analysis, price(call, version, org))
+
+    def _version(self, conn: Connection, call: Call) -> AgentVersion | None:
+        """The pinned agent version (immutable, so cached), or None if it is gone."""
+        key = (call.organization_id, call.agent.agent_id, call.agent.version)
+        if key not in self._versions:
+            try:
+                version: AgentVersion | None = agent_store.get_version(conn, *key)
+            except NotFound:
+                version = None
+            if len(self._versions) >= 1000:
+                self._versions.clear()
+            self._versions[key] = version
+        return self._versions[key]
+
+    def complete(self, claim: PostCallClaim, analysis: CallAnalysis | None, cost_minor: int) -> bool:
+        """Store, settle and announce, in one transaction; False if the claim was taken over."""
+        now = self.clock.now_ms()
+        with self.db.write() as conn:
+            if not lifecycle.complete_postcall(
+                conn, claim, analysis=analysis, cost_minor=cost_minor, now=now
+            ):
+                return False
+            if cost_minor > 0:
+                ledger.settle(conn, claim.organization_id, claim.call_id, cost_minor, now)
+            emit(conn, claim.organization_id, claim.call_id, claim.agent, EventType.CALL_ANALYZED, now)
+        return True

@@ -1,0 +1,58 @@
+"""The reaper: ends calls whose worker died (their lease expired), and never dials them again.
+
+A live call's lease is renewed by its worker's heartbeat. When it runs out, the worker is gone
+(killed, partitioned from the database, or stuck) and nobody is holding the line, so any worker's
+reaper ends the call — status `error` in both cases, because the platform failed the call, not
+the callee:
+
+- never answered (`dialing`/`ringing`) → `error` + `orphaned_no_agent_pickup`;
+- answered (`ongoing`) → `error` + `error_voxai` (Vox's "platform failure").
+
+`error_detail` says the worker was lost and whether the call had been answered.
+
+`end_at` is when the reaper noticed. Neither costs anything (see `engine.postcall`). Post-call and
+the `call_ended` webhook follow as for any terminal call. The end is fenced on the attempt the
+reaper saw *and* on the lease still being expired, so a worker that renews at the last moment
+keeps its call; a worker that comes back after its call was reaped finds it terminal and its
+heartbeat cancels the run. Calls are claimed only from `queued`, so a reaped call is never
+redialled.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.engine import lifecycle
+from callplane.store import queue
+from callplane.store.db import Database
+from callplane.store.lifecycle import Ending
+
+log = logging.getLogger(__name__)
+
+
+def reap(db: Database, now: int, limit: int = 100) -> int:
+    """End up to `limit` calls whose lease expired before `now`; returns how many were ended."""
+    ended = 0
+    with db.read() as conn:
+        if not queue.any_expired(conn, now):
+            return 0
+    with db.write() as conn:
+        for call in queue.expired_leases(conn, now, limit):
+            answered = call.status is CallStatus.ONGOING
+            reason = (
+                DisconnectionReason.ERROR_VOXAI if answered else DisconnectionReason.ORPHANED_NO_AGENT_PICKUP
+            )
+            ending = Ending(
+                CallStatus.ERROR,
+                reason,
+                end_at=now,
+                duration_ms=lifecycle.duration_ms(call, now),
+                error_detail=f"worker lost: its lease expired ({'answered' if answered else 'not answered'})",
+            )
+            if lifecycle.ended(
+                conn, call, ending, now=now, fence=call.attempt, also=queue.lease_still_expired(now)
+            ):
+                ended += 1
+                log.warning("reaped call %s (%s, attempt %d): %s", call.id, call.status, call.attempt, reason)
+    return ended

@@ -1,0 +1,233 @@
+"""The webhook relay: claims due deliveries from the outbox, signs them, POSTs them, records each try.
+
+Signing follows Standard Webhooks 1.0 through its reference library (`standardwebhooks`):
+headers `webhook-id` (the event id, the same on every retry, so receivers can deduplicate),
+`webhook-timestamp` (this attempt, Unix seconds) and `webhook-signature` (`v1,<base64
+HMAC-SHA256 of "{id}.{timestamp}.{body}">`). The body bytes are stored once with the event and
+sent unchanged on every attempt.
+
+Delivery rules (Standard Webhooks' recommendations):
+- any 2xx is delivered; anything else — 3xx included (redirects are not followed), a timeout or
+  a connection error — is retried;
+- 410 Gone gives up at once and disables the endpoint;
+- retries follow `RETRY_SCHEDULE_S` after the first attempt (5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+  14 h, 20 h, 24 h: ten attempts over about three days), each delay with ±20 % jitter; a
+  `Retry-After` on 429/503 pushes the next attempt later, never earlier; after the last one the
+  delivery is `failed`;
+- the response body is never read; the timeout is 15 s by default.
+
+Destination guard: unless `allow_private` is set, the host is resolved before every attempt and
+the delivery fails (without a request) when any address is not globally routable — loopback,
+RFC 1918, link-local (cloud metadata), CGNAT, ULA, and IPv4-mapped forms of those. httpx
+resolves the name again when it connects, so a DNS answer that changes in between is not caught;
+production deployments that accept untrusted URLs should also send through an egress proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from callplane import __version__
+from callplane.engine.clock import Clock
+from callplane.store import outbox
+from callplane.store.db import Database
+from callplane.store.outbox import AttemptResult, DeliveryStatus, DueDelivery
+
+log = logging.getLogger(__name__)
+
+#: Delays before attempts 2, 3, … (seconds); Standard Webhooks' suggested schedule.
+RETRY_SCHEDULE_S: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+_THROTTLED = (429, 503)
+_MAX_RETRY_AFTER_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    timeout_s: float = 15.0
+    allow_private: bool = False  #: deliver to loopback/private addresses (tests, local setups)
+    schedule_s: tuple[float, ...] = RETRY_SCHEDULE_S
+    jitter: float = 0.2
+    batch: int = 50
+    concurrency: int = 16
+
+    @property
+    def lease_ms(self) -> int:
+        # Long enough that a claimed delivery is never re-claimed while its POST can still run.
+        return int((self.timeout_s * 2 + 10) * 1000)
+
+
+def next_attempt_delay_s(
+    attempts_made: int, schedule: tuple[float, ...], rng: random.Random, jitter: float
+) -> float | None:
+    """Seconds until the next attempt after `attempts_made` attempts, or None: give up."""
+    if attempts_made > len(schedule):
+        return None
+    base = schedule[attempts_made - 1]
+    return base * (1 + rng.uniform(-jitter, jitter))
+
+
+def sign(secret: str, event_id: str, timestamp_s: int, body: str) -> dict[str, str]:
+    signature = Webhook(secret).sign(event_id, datetime.fromtimestamp(timestamp_s, tz=UTC), body)
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp_s),
+        "webhook-signature": signature,
+    }
+
+
+async def refused_destination(url: str) -> str | None:
+    """Why a URL must not be called (a non-public address), or None when it may be."""
+    host = httpx.URL(url).host
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        mapped = getattr(address, "ipv4_mapped", None)
+        if not address.is_global or (mapped is not None and not mapped.is_global):
+            return f"destination {host} resolves to {address}, which is not a public address"
+    return None
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: RelayConfig | None = None,
+        *,
+        rng: random.Random | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.config = config or RelayConfig()
+        self._rng = rng or random.Random()
+        self._client = client
+        self._own_client = client is None
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._own_client:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self.config.timeout_s,
+                follow_redirects=False,
+                headers={"user-agent": f"callplane-webhooks/{__version__}"},
+            )
+        return self._client
+
+    async def deliver_due(self) -> int:
+        """Deliver one batch of due deliveries; returns how many were attempted."""
+        now = self.clock.now_ms()
+        with self.db.read() as conn:
+            if not outbox.deliveries_due(conn, now):
+                return 0
+        with self.db.write() as conn:
+            due = outbox.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
+        if not due:
+            return 0
+        gate = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(delivery: DueDelivery) -> None:
+            async with gate:
+                result = await self.attempt(delivery)
+            self.record(delivery, result)
+
+        await asyncio.gather(*(one(d) for d in due))
+        return len(due)
+
+    async def attempt(self, delivery: DueDelivery) -> AttemptResult:
+        """One POST of one delivery (or the reason not to make it); records nothing."""
+        now = self.clock.now_ms()
+        if delivery.secret is None or not delivery.enabled:
+            why = "endpoint removed" if delivery.secret is None else "endpoint disabled"
+            return AttemptResult(now, 0, None, why, DeliveryStatus.FAILED)
+        if not self.config.allow_private:
+            try:
+                refusal = await refused_destination(delivery.url)
+            except OSError as exc:
+                return self._retry(delivery, now, 0, None, f"cannot resolve destination: {exc}", None)
+            if refusal is not None:
+                return AttemptResult(now, 0, None, refusal, DeliveryStatus.FAILED)
+        headers = {
+            "content-type": "application/json",
+            **sign(delivery.secret, delivery.event_id, now // 1000, delivery.body),
+        }
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with self._http().stream(
+                "POST", delivery.url, content=delivery.body.encode(), headers=headers
+            ) as response:
+                status = response.status_code
+                retry_after = response.headers.get("retry-after")
+        except httpx.HTTPError as exc:
+            elapsed = int((loop.time() - started) * 1000)
+            return self._retry(delivery, now, elapsed, None, f"{type(exc).__name__}: {exc}"[:500], None)
+        elapsed = int((loop.time() - started) * 1000)
+        if 200 <= status < 300:
+            return AttemptResult(now, elapsed, status, None, DeliveryStatus.DELIVERED)
+        if status == 410:
+            return AttemptResult(now, elapsed, status, "410 Gone: endpoint disabled", DeliveryStatus.FAILED)
+        hint = _retry_after_s(retry_after) if status in _THROTTLED else None
+        return self._retry(delivery, now, elapsed, status, f"HTTP {status}", hint)
+
+    def _retry(
+        self,
+        delivery: DueDelivery,
+        now: int,
+        elapsed_ms: int,
+        status: int | None,
+        error: str,
+        retry_after_s: float | None,
+    ) -> AttemptResult:
+        delay = next_attempt_delay_s(
+            delivery.attempts + 1, self.config.schedule_s, self._rng, self.config.jitter
+        )
+        if delay is None:
+            return AttemptResult(now, elapsed_ms, status, error, DeliveryStatus.FAILED)
+        if retry_after_s is not None:
+            delay = max(delay, retry_after_s)
+        return AttemptResult(now, elapsed_ms, status, error, DeliveryStatus.PENDING, now + int(delay * 1000))
+
+    def record(self, delivery: DueDelivery, result: AttemptResult) -> None:
+        with self.db.write() as conn:
+            recorded = outbox.record_attempt(conn, delivery, result)
+            if recorded and result.status_code == 410 and delivery.endpoint_id is not None:
+                outbox.disable_endpoint(
+                    conn, delivery.organization_id, delivery.endpoint_id, "the receiver answered 410 Gone"
+                )
+        if result.outcome is not DeliveryStatus.DELIVERED:
+            log.info(
+                "webhook %s to %s attempt %d: %s (%s)",
+                delivery.event_id,
+                delivery.url,
+                delivery.attempts + 1,
+                result.error,
+                result.outcome.value,
+            )
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # HTTP-date form: ignored, the schedule applies
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)

@@ -1,0 +1,368 @@
+"""The worker: claims calls, runs each through the Conductor, and keeps the durable steps moving.
+
+One asyncio loop runs five tasks, plus one task per live call:
+
+- dispatcher — a claim pass (`engine.dispatcher`) for up to the worker's free capacity; it runs
+  again at once when woken (a call was created in this process, or a call finished and freed
+  capacity) and otherwise every `poll_interval_s`;
+- heartbeat — every `heartbeat_s`, one statement renews the lease of every live call this worker
+  holds; calls it no longer holds (reaped) are cancelled, and end requests from the API are
+  picked up here (`CallHooks.end_requested`);
+- reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.reaper`);
+- post-call — runs due post-call steps (`engine.postcall`);
+- relay — delivers due webhooks (`engine.relay`).
+
+Database calls are synchronous and run inline on the loop: they are short, and it keeps the
+whole worker runnable on a `VirtualTimeLoop`, where a ten-minute call takes milliseconds. Every
+time comes from the injected clock. Several workers — in one process or many, on PostgreSQL —
+share the work safely: every claim is exclusive and every change fenced.
+
+Stopping: no new claims; live calls get `shutdown_grace_s` to finish, then they are cancelled
+and ended as `error` + `error_voxai` by this worker itself (not left for a reaper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from callplane.config import Settings
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.engine import dispatcher, lifecycle, reaper
+from callplane.engine.analysis import Analyser, OfflineAnalyser
+from callplane.engine.clock import Clock
+from callplane.engine.conduct import Conductor, Outcome
+from callplane.engine.dispatcher import Claimed
+from callplane.engine.postcall import PostCall, PostCallConfig
+from callplane.engine.relay import Relay, RelayConfig
+from callplane.store import agents as agent_store
+from callplane.store import lifecycle as store_lifecycle
+from callplane.store import queue
+from callplane.store.db import Database
+from callplane.store.lifecycle import Ending
+
+log = logging.getLogger(__name__)
+
+_TERMINAL_OUTCOMES = frozenset({CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR})
+_ERROR_PAUSE_S = 1.0
+_VERSION_CACHE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    capacity: int = 50  #: live calls this worker runs at once
+    lease_s: float = 30.0
+    heartbeat_s: float = 5.0
+    poll_interval_s: float = 1.0
+    reaper_interval_s: float = 5.0
+    scan_limit: int = 200  #: queued calls looked at per claim pass
+    shutdown_grace_s: float = 30.0
+    #: Deliver webhooks from this worker (off: leave them to other workers' relays).
+    run_relay: bool = True
+    postcall: PostCallConfig = field(default_factory=PostCallConfig)
+    relay: RelayConfig = field(default_factory=RelayConfig)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerConfig:
+        return cls(
+            capacity=settings.worker_capacity,
+            lease_s=settings.worker_lease_s,
+            heartbeat_s=settings.worker_heartbeat_s,
+            poll_interval_s=settings.worker_poll_interval_s,
+            reaper_interval_s=settings.worker_reaper_interval_s,
+            shutdown_grace_s=settings.worker_shutdown_grace_s,
+            relay=RelayConfig(
+                timeout_s=settings.webhook_timeout_s, allow_private=settings.webhook_allow_private
+            ),
+        )
+
+
+class _Run:
+    """One live call on this worker: the claim, its task, and the hooks the Conductor calls."""
+
+    def __init__(self, worker: Worker, claimed: Claimed) -> None:
+        self.worker = worker
+        self.claimed = claimed
+        self.call = claimed.call
+        self.attempt = claimed.attempt
+        self.is_answered = False
+        self.end_flag = False
+        self.lost = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def ringing(self, telephony_id: str) -> None:
+        w = self.worker
+        with w.db.write() as conn:
+            store_lifecycle.ring(
+                conn,
+                self.call.organization_id,
+                self.call.id,
+                fence=self.attempt,
+                telephony_id=telephony_id,
+                now=w.clock.now_ms(),
+            )
+
+    async def answered(self, at_ms: int) -> None:
+        w = self.worker
+        with w.db.write() as conn:
+            self.is_answered = lifecycle.answered(
+                conn, self.call, fence=self.attempt, at=at_ms, now=w.clock.now_ms()
+            )
+
+    def end_requested(self) -> bool:
+        return self.end_flag
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        conductor: Conductor,
+        *,
+        clock: Clock,
+        analyser: Analyser | None = None,
+        config: WorkerConfig | None = None,
+        worker_id: str | None = None,
+        relay: Relay | None = None,
+    ) -> None:
+        self.db = db
+        self.conductor = conductor
+        self.clock = clock
+        self.config = config or WorkerConfig()
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.postcall = PostCall(db, clock, analyser or OfflineAnalyser(), self.config.postcall)
+        self.relay = relay or Relay(db, clock, self.config.relay)
+        self._runs: dict[str, _Run] = {}
+        self._versions: dict[tuple[str, str, int], AgentVersion] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.dialed = 0  #: calls claimed since start (for benchmarks and logs)
+
+    # Control, safe from any thread ---------------------------------------------------------
+
+    def wake(self) -> None:
+        """Run a claim pass now (CallService.on_created calls this, possibly from another thread)."""
+        self._threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        self._threadsafe(self._stopping.set)
+
+    def _threadsafe(self, action: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            action()  # not running (yet): nothing waits on the event, setting it is safe
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            action()
+        else:
+            loop.call_soon_threadsafe(action)
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._runs)
+
+    # The loops -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until `stop()`; then finish or end live calls and return."""
+        self._loop = asyncio.get_running_loop()
+        log.info("worker %s started (capacity %d)", self.id, self.config.capacity)
+        loops = [
+            asyncio.create_task(self._dispatch_loop(), name="dispatcher"),
+            asyncio.create_task(self._every(self.config.heartbeat_s, self._heartbeat), name="heartbeat"),
+            asyncio.create_task(self._every(self.config.reaper_interval_s, self._reap), name="reaper"),
+            asyncio.create_task(
+                self._drain(self.postcall.run_due, self.config.postcall.batch), name="postcall"
+            ),
+        ]
+        if self.config.run_relay:
+            loops.append(
+                asyncio.create_task(
+                    self._drain(self.relay.deliver_due, self.config.relay.batch), name="relay"
+                )
+            )
+        try:
+            await self._stopping.wait()
+            await self._shutdown()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self.relay.aclose()
+            log.info("worker %s stopped", self.id)
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                result = self._dispatch_once()
+            except Exception:
+                log.exception("claim pass failed")
+                await asyncio.sleep(_ERROR_PAUSE_S)
+                continue
+            again = result.more and result.changed and self.config.capacity > len(self._runs)
+            if again:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
+
+    def _dispatch_once(self) -> dispatcher.PassResult:
+        result = dispatcher.dispatch(
+            self.db,
+            owner=self.id,
+            now=self.clock.now_ms(),
+            capacity=max(0, self.config.capacity - len(self._runs)),
+            lease_ms=int(self.config.lease_s * 1000),
+            scan_limit=self.config.scan_limit,
+        )
+        for claimed in result.claimed:
+            log.info("claimed call %s (attempt %d)", claimed.call.id, claimed.attempt)
+            run = _Run(self, claimed)
+            self._runs[claimed.call.id] = run
+            run.task = asyncio.create_task(self._conduct(run), name=f"call {claimed.call.id}")
+            self.dialed += 1
+        return result
+
+    async def _every(self, interval_s: float, step: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                step()
+            except Exception:
+                log.exception("%s failed", getattr(step, "__name__", step))
+
+    async def _drain(self, step: Callable[[], Awaitable[int]], batch: int) -> None:
+        """Run a batch step; again at once while it finds full batches, else every poll interval."""
+        while True:
+            try:
+                done = await step()
+            except Exception:
+                log.exception("%s failed", getattr(step, "__qualname__", step))
+                done = 0
+            if done < batch:
+                await asyncio.sleep(self.config.poll_interval_s)
+
+    def _heartbeat(self) -> None:
+        if not self._runs:
+            return
+        with self.db.write() as conn:
+            held = queue.renew_leases(conn, self.id, self.clock.now_ms(), int(self.config.lease_s * 1000))
+        still = {lease.call_id: lease for lease in held}
+        for call_id, run in list(self._runs.items()):
+            lease = still.get(call_id)
+            if lease is None or lease.attempt != run.attempt:
+                if not run.lost and run.task is not None:
+                    log.warning("lost the lease of call %s; abandoning it", call_id)
+                    run.lost = True
+                    run.task.cancel()
+            elif lease.end_requested:
+                run.end_flag = True
+
+    def _reap(self) -> None:
+        reaper.reap(self.db, self.clock.now_ms())
+
+    # One call ------------------------------------------------------------------------------
+
+    async def _conduct(self, run: _Run) -> None:
+        try:
+            outcome = await self._outcome(run)
+        except asyncio.CancelledError:
+            if run.lost:
+                return  # someone else ended it
+            outcome = Outcome(
+                CallStatus.ERROR,
+                DisconnectionReason.ERROR_VOXAI,
+                self.clock.now_ms(),
+                error_detail="the worker shut down during the call",
+            )
+            self._store_outcome(run, outcome)
+            raise
+        finally:
+            self._runs.pop(run.call.id, None)
+            self._wake.set()
+        self._store_outcome(run, outcome)
+
+    def _store_outcome(self, run: _Run, outcome: Outcome) -> None:
+        try:
+            self._finish(run, outcome)
+        except Exception:
+            # The database is unreachable: the lease will lapse and a reaper ends the call.
+            log.exception("could not store the outcome of call %s (%s)", run.call.id, outcome.reason)
+
+    async def _outcome(self, run: _Run) -> Outcome:
+        try:
+            return await self.conductor.conduct(run.call, self._version(run), run)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The Conductor promises not to raise for call-level failures; this is a bug.
+            log.exception("call %s failed inside the worker", run.call.id)
+            return Outcome(
+                CallStatus.ERROR,
+                DisconnectionReason.ERROR_VOXAI,
+                self.clock.now_ms(),
+                error_detail=f"internal error: {type(exc).__name__}",
+            )
+
+    def _version(self, run: _Run) -> AgentVersion:
+        """The agent version the call is pinned to; versions are immutable, so they are cached."""
+        call = run.call
+        key = (call.organization_id, call.agent.agent_id, call.agent.version)
+        version = self._versions.get(key)
+        if version is None:
+            with self.db.read() as conn:
+                version = agent_store.get_version(conn, *key)
+            if len(self._versions) >= _VERSION_CACHE:
+                self._versions.clear()
+            self._versions[key] = version
+        return version
+
+    def _finish(self, run: _Run, outcome: Outcome) -> None:
+        call = run.call
+        now = self.clock.now_ms()
+        status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
+        answered_at = outcome.answered_at
+        with self.db.write() as conn:
+            if status is CallStatus.ENDED and not run.is_answered:
+                # The conductor reported a connected call without the `answered` hook.
+                answered_at = answered_at if answered_at is not None else outcome.ended_at
+                run.is_answered = lifecycle.answered(conn, call, fence=run.attempt, at=answered_at, now=now)
+            ending = Ending(
+                status,
+                outcome.reason,
+                end_at=outcome.ended_at,
+                duration_ms=lifecycle.duration_ms(call, outcome.ended_at),
+                answered_at=answered_at,
+                telephony_id=outcome.telephony_id,
+                transcript=list(outcome.transcript),
+                collected=dict(outcome.collected),
+                recording_url=outcome.recording_url,
+                error_detail=outcome.error_detail,
+            )
+            moved = lifecycle.ended(conn, call, ending, now=now, fence=run.attempt)
+        if not moved:
+            log.warning(
+                "call %s was ended elsewhere before its outcome (%s) was stored", call.id, outcome.reason
+            )
+
+    async def _shutdown(self) -> None:
+        runs = [r.task for r in self._runs.values() if r.task is not None]
+        if runs:
+            log.info("waiting up to %.0f s for %d live calls", self.config.shutdown_grace_s, len(runs))
+            _done, pending = await asyncio.wait(runs, timeout=self.config.shutdown_grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

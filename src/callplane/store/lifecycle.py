@@ -1,0 +1,195 @@
+"""Status changes that carry data: answering, the terminal transition, and the post-call step.
+
+Each is one fenced, forward-only `calls.move()`. The terminal transition stores how the call
+ended (transcript through `search.index_transcript`, so the search index stays in step), clears
+the lease and sets `postcall_due_at`: post-call is a durable step created in the same
+transaction as the end, for every terminal call. The caller writes the outbox rows in that same
+transaction.
+
+Post-call is claimed like a queue entry with a visibility timeout: the claim pushes
+`postcall_due_at` forward by a lease and bumps `postcall_attempts`, which fences the completion —
+a post-call run whose claim was taken over by another worker cannot complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, select, update
+
+from callplane.domain.call import AgentRef, CallAnalysis, CallStatus, DisconnectionReason, TranscriptEntry
+from callplane.store import calls as call_store
+from callplane.store import search
+from callplane.store.schema import calls
+
+
+def answer(conn: Connection, organization_id: str, call_id: str, *, fence: int, at: int, now: int) -> bool:
+    return call_store.move(
+        conn, organization_id, call_id, CallStatus.ONGOING, now, fence=fence, answered_at=at
+    )
+
+
+def ring(
+    conn: Connection, organization_id: str, call_id: str, *, fence: int, telephony_id: str, now: int
+) -> bool:
+    return call_store.move(
+        conn, organization_id, call_id, CallStatus.RINGING, now, fence=fence, telephony_id=telephony_id
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """What the terminal transition stores. Sensitive parts are dropped here when opted out."""
+
+    status: CallStatus
+    reason: DisconnectionReason
+    end_at: int
+    duration_ms: int | None = None
+    answered_at: int | None = None
+    telephony_id: str | None = None
+    transcript: list[TranscriptEntry] | None = None
+    collected: dict[str, Any] | None = None
+    recording_url: str | None = None
+    error_detail: str | None = None
+
+
+def finish(
+    conn: Connection,
+    organization_id: str,
+    call_id: str,
+    ending: Ending,
+    *,
+    now: int,
+    opt_out: bool,
+    fence: int | None,
+    also: Sequence[ColumnElement[bool]] = (),
+) -> bool:
+    """Move a call to its terminal status and store how it ended; False if it was not ours to end."""
+    values: dict[str, Any] = {
+        "disconnection_reason": ending.reason.value,
+        "end_at": ending.end_at,
+        "duration_ms": ending.duration_ms,
+        "error_detail": ending.error_detail,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "postcall_due_at": now,
+    }
+    if ending.answered_at is not None:
+        values["answered_at"] = ending.answered_at
+    if ending.telephony_id is not None:
+        values["telephony_id"] = ending.telephony_id
+    if not opt_out:
+        # Opted out: transcript, recording and collected values are never stored (they stay NULL).
+        values["transcript"] = ending.transcript
+        values["collected"] = ending.collected
+        values["recording_url"] = ending.recording_url
+    moved = call_store.move(
+        conn, organization_id, call_id, ending.status, now, fence=fence, also=also, **values
+    )
+    if moved and not opt_out and ending.transcript:
+        search.index_transcript(conn, organization_id, call_id, ending.transcript)
+    return moved
+
+
+def collected(conn: Connection, organization_id: str, call_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        select(calls.c.collected).where(calls.c.organization_id == organization_id, calls.c.id == call_id)
+    ).first()
+    return dict(row.collected or {}) if row is not None else {}
+
+
+@dataclass(frozen=True, slots=True)
+class PostCallClaim:
+    organization_id: str
+    call_id: str
+    agent: AgentRef
+    fence: int  #: postcall_attempts after the claim
+
+
+def postcall_due(conn: Connection, now: int) -> bool:
+    """A cheap read before taking the write lock: is any post-call step due?"""
+    query = select(calls.c.id).where(calls.c.postcall_due_at.is_not(None), calls.c.postcall_due_at <= now)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> list[PostCallClaim]:
+    """Take due post-call work: hide it for `lease_ms` and bump the attempt that fences it."""
+    query = (
+        select(
+            calls.c.organization_id,
+            calls.c.id,
+            calls.c.agent_id,
+            calls.c.agent_version_spec,
+            calls.c.agent_version,
+            calls.c.postcall_attempts,
+        )
+        .where(calls.c.postcall_due_at.is_not(None), calls.c.postcall_due_at <= now)
+        .order_by(calls.c.postcall_due_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=calls)
+    claims = []
+    for row in conn.execute(query).all():
+        fence = row.postcall_attempts + 1
+        conn.execute(
+            update(calls)
+            .where(calls.c.organization_id == row.organization_id, calls.c.id == row.id)
+            .values(postcall_due_at=now + lease_ms, postcall_attempts=fence)
+        )
+        agent = AgentRef(row.agent_id, row.agent_version_spec, row.agent_version)
+        claims.append(PostCallClaim(row.organization_id, row.id, agent, fence))
+    return claims
+
+
+def complete_postcall(
+    conn: Connection,
+    claim: PostCallClaim,
+    *,
+    analysis: CallAnalysis | None,
+    cost_minor: int,
+    now: int,
+) -> bool:
+    """Store analysis and cost and close the post-call step; False if the claim was taken over."""
+    result = conn.execute(
+        update(calls)
+        .where(
+            calls.c.organization_id == claim.organization_id,
+            calls.c.id == claim.call_id,
+            calls.c.postcall_attempts == claim.fence,
+            calls.c.postcall_due_at.is_not(None),
+        )
+        .values(
+            analysis=call_store.analysis_to_json(analysis),
+            user_sentiment=(
+                analysis.user_sentiment.value if analysis is not None and analysis.user_sentiment else None
+            ),
+            cost_minor=cost_minor,
+            postcall_due_at=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+def retry_postcall(conn: Connection, claim: PostCallClaim, due_at: int) -> None:
+    conn.execute(
+        update(calls)
+        .where(
+            calls.c.organization_id == claim.organization_id,
+            calls.c.id == claim.call_id,
+            calls.c.postcall_attempts == claim.fence,
+        )
+        .values(postcall_due_at=due_at)
+    )
+
+
+def schedule_postcall(conn: Connection, organization_id: str, call_id: str, due_at: int) -> None:
+    """Make a terminal call's post-call due again (operators re-running analysis; tests)."""
+    conn.execute(
+        update(calls)
+        .where(calls.c.organization_id == organization_id, calls.c.id == call_id)
+        .values(postcall_due_at=due_at)
+    )

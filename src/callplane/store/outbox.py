@@ -1,0 +1,403 @@
+"""Webhook endpoints, the transactional outbox, deliveries and their attempt log.
+
+An event row and one delivery row per destination are inserted by the caller in the same
+transaction as the status change that causes the event, so an event exists if and only if the
+change committed. The relay claims due deliveries with a visibility timeout (`next_attempt_at`
+pushed forward by a lease; PostgreSQL: `FOR UPDATE SKIP LOCKED`), posts them, and records each
+attempt. A relay that dies mid-POST leaves the delivery to be claimed again after its lease:
+delivery is at least once, and the `webhook-id` (the event id) is the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from callplane.domain.errors import NotFound
+from callplane.domain.ids import new_id
+from callplane.store.schema import (
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+    webhook_events,
+    webhook_signing_secrets,
+)
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  #: gave up: retries exhausted, refused destination, endpoint gone or 410
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    organization_id: str
+    url: str
+    events: list[str]
+    agent_id: str | None
+    description: str
+    enabled: bool
+    created_at: int
+    disabled_reason: str | None = None
+
+
+def _endpoint(r: Any) -> Endpoint:
+    return Endpoint(
+        r.id,
+        r.organization_id,
+        r.url,
+        list(r.events),
+        r.agent_id,
+        r.description,
+        bool(r.enabled),
+        r.created_at,
+        r.disabled_reason,
+    )
+
+
+def create_endpoint(
+    conn: Connection,
+    organization_id: str,
+    *,
+    url: str,
+    secret: str,
+    events: Sequence[str],
+    agent_id: str | None,
+    description: str,
+    now: int,
+) -> Endpoint:
+    endpoint = Endpoint(new_id(), organization_id, url, list(events), agent_id, description, True, now)
+    conn.execute(
+        insert(webhook_endpoints).values(
+            organization_id=organization_id,
+            id=endpoint.id,
+            url=url,
+            secret=secret,
+            events=list(events),
+            agent_id=agent_id,
+            description=description,
+            enabled=True,
+            created_at=now,
+        )
+    )
+    return endpoint
+
+
+def list_endpoints(conn: Connection, organization_id: str) -> list[Endpoint]:
+    rows = conn.execute(
+        select(webhook_endpoints)
+        .where(webhook_endpoints.c.organization_id == organization_id)
+        .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+    ).all()
+    return [_endpoint(r) for r in rows]
+
+
+def remove_endpoint(conn: Connection, organization_id: str, endpoint_id: str, now: int) -> None:
+    """Delete an endpoint; its pending deliveries fail with a clear error instead of lingering."""
+    result = conn.execute(
+        delete(webhook_endpoints).where(
+            webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.id == endpoint_id
+        )
+    )
+    if not result.rowcount:
+        raise NotFound(f"webhook endpoint {endpoint_id} not found")
+    conn.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.organization_id == organization_id,
+            webhook_deliveries.c.endpoint_id == endpoint_id,
+            webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
+        )
+        .values(status=DeliveryStatus.FAILED.value, last_error="endpoint removed", finished_at=now)
+    )
+
+
+def disable_endpoint(conn: Connection, organization_id: str, endpoint_id: str, reason: str) -> None:
+    conn.execute(
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.id == endpoint_id)
+        .values(enabled=False, disabled_reason=reason)
+    )
+
+
+def signing_secret(conn: Connection, organization_id: str) -> str | None:
+    row = conn.execute(
+        select(webhook_signing_secrets.c.secret).where(
+            webhook_signing_secrets.c.organization_id == organization_id
+        )
+    ).first()
+    return row.secret if row is not None else None
+
+
+def set_signing_secret(conn: Connection, organization_id: str, secret: str, now: int) -> None:
+    conn.execute(
+        delete(webhook_signing_secrets).where(webhook_signing_secrets.c.organization_id == organization_id)
+    )
+    conn.execute(
+        insert(webhook_signing_secrets).values(organization_id=organization_id, secret=secret, created_at=now)
+    )
+
+
+def destinations(conn: Connection, organization_id: str, agent_id: str, event_type: str) -> list[Endpoint]:
+    """Enabled endpoints that want this event for this agent's calls."""
+    rows = conn.execute(
+        select(webhook_endpoints).where(
+            webhook_endpoints.c.organization_id == organization_id,
+            webhook_endpoints.c.enabled.is_(True),
+        )
+    ).all()
+    found = [_endpoint(r) for r in rows]
+    return [e for e in found if event_type in e.events and e.agent_id in (None, agent_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    endpoint_id: str | None  #: None: the agent version's webhook_url
+
+
+def add_event(
+    conn: Connection,
+    organization_id: str,
+    *,
+    event_id: str,
+    call_id: str,
+    event_type: str,
+    body: str,
+    now: int,
+    targets: Sequence[Target],
+) -> None:
+    conn.execute(
+        insert(webhook_events).values(
+            organization_id=organization_id,
+            id=event_id,
+            call_id=call_id,
+            type=event_type,
+            body=body,
+            created_at=now,
+        )
+    )
+    if targets:
+        conn.execute(
+            insert(webhook_deliveries),
+            [
+                {
+                    "organization_id": organization_id,
+                    "id": new_id(),
+                    "event_id": event_id,
+                    "endpoint_id": t.endpoint_id,
+                    "url": t.url,
+                    "status": DeliveryStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for t in targets
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    organization_id: str
+    id: str
+    event_id: str
+    event_type: str
+    endpoint_id: str | None
+    url: str
+    body: str
+    attempts: int  #: attempts made before this one
+    secret: str | None  #: None: the endpoint is gone and there is nothing to sign with
+    enabled: bool
+
+
+def deliveries_due(conn: Connection, now: int) -> bool:
+    """A cheap read before taking the write lock: is any delivery due?"""
+    d = webhook_deliveries
+    query = select(d.c.id).where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> list[DueDelivery]:
+    """Due deliveries, hidden from other relays for `lease_ms` while this one posts them."""
+    d = webhook_deliveries
+    query = (
+        select(d.c.organization_id, d.c.id, d.c.event_id, d.c.endpoint_id, d.c.url, d.c.attempts)
+        .where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
+        .order_by(d.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).all()
+    found = []
+    for row in rows:
+        conn.execute(
+            update(d)
+            .where(d.c.organization_id == row.organization_id, d.c.id == row.id)
+            .values(next_attempt_at=now + lease_ms)
+        )
+        event = conn.execute(
+            select(webhook_events.c.type, webhook_events.c.body).where(
+                webhook_events.c.organization_id == row.organization_id,
+                webhook_events.c.id == row.event_id,
+            )
+        ).one()
+        secret, enabled = _secret(conn, row.organization_id, row.endpoint_id)
+        found.append(
+            DueDelivery(
+                row.organization_id,
+                row.id,
+                row.event_id,
+                event.type,
+                row.endpoint_id,
+                row.url,
+                event.body,
+                row.attempts,
+                secret,
+                enabled,
+            )
+        )
+    return found
+
+
+def _secret(conn: Connection, organization_id: str, endpoint_id: str | None) -> tuple[str | None, bool]:
+    if endpoint_id is None:
+        return signing_secret(conn, organization_id), True
+    row = conn.execute(
+        select(webhook_endpoints.c.secret, webhook_endpoints.c.enabled).where(
+            webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.id == endpoint_id
+        )
+    ).first()
+    return (row.secret, bool(row.enabled)) if row is not None else (None, False)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    at: int
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    #: What happens next: DELIVERED, FAILED (give up) or PENDING (retry at `next_attempt_at`).
+    outcome: DeliveryStatus
+    next_attempt_at: int | None = None
+
+
+def record_attempt(conn: Connection, delivery: DueDelivery, result: AttemptResult) -> bool:
+    """Log the attempt and move the delivery on; False when another relay recorded this attempt."""
+    number = delivery.attempts + 1
+    d = webhook_deliveries
+    values: dict[str, object] = {
+        "attempts": number,
+        "last_status_code": result.status_code,
+        "last_error": result.error,
+        "status": result.outcome.value,
+    }
+    if result.outcome is DeliveryStatus.PENDING:
+        assert result.next_attempt_at is not None
+        values["next_attempt_at"] = result.next_attempt_at
+    else:
+        values["finished_at"] = result.at
+    moved = conn.execute(
+        update(d)
+        .where(
+            d.c.organization_id == delivery.organization_id,
+            d.c.id == delivery.id,
+            d.c.attempts == delivery.attempts,
+            d.c.status == DeliveryStatus.PENDING.value,
+        )
+        .values(**values)
+    ).rowcount
+    if not moved:
+        return False
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        insert_(webhook_attempts)
+        .values(
+            organization_id=delivery.organization_id,
+            delivery_id=delivery.id,
+            attempt=number,
+            at=result.at,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+        )
+        .on_conflict_do_nothing()
+    )
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    attempt: int
+    at: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLog:
+    id: str
+    event_id: str
+    event_type: str
+    endpoint_id: str | None
+    url: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: int
+    log: list[Attempt] = field(default_factory=list)
+
+
+def deliveries_for_call(conn: Connection, organization_id: str, call_id: str) -> list[DeliveryLog]:
+    """Every delivery of every event of a call, oldest event first, with its attempts."""
+    d, e, a = webhook_deliveries, webhook_events, webhook_attempts
+    rows = conn.execute(
+        select(d, e.c.type)
+        .join(e, (e.c.organization_id == d.c.organization_id) & (e.c.id == d.c.event_id))
+        .where(e.c.organization_id == organization_id, e.c.call_id == call_id)
+        .order_by(e.c.created_at, e.c.id, d.c.id)
+    ).all()
+    out = []
+    for r in rows:
+        attempts = conn.execute(
+            select(a)
+            .where(a.c.organization_id == organization_id, a.c.delivery_id == r.id)
+            .order_by(a.c.attempt)
+        ).all()
+        out.append(
+            DeliveryLog(
+                r.id,
+                r.event_id,
+                r.type,
+                r.endpoint_id,
+                r.url,
+                DeliveryStatus(r.status),
+                r.attempts,
+                r.next_attempt_at,
+                r.last_status_code,
+                r.last_error,
+                r.created_at,
+                [Attempt(x.attempt, x.at, x.status_code, x.error, x.duration_ms) for x in attempts],
+            )
+        )
+    return out
+
+
+def event_types_for_call(conn: Connection, organization_id: str, call_id: str) -> list[str]:
+    rows = conn.execute(
+        select(webhook_events.c.type)
+        .where(webhook_events.c.organization_id == organization_id, webhook_events.c.call_id == call_id)
+        .order_by(webhook_events.c.created_at, webhook_events.c.id)
+    ).all()
+    return [r.type for r in rows]

@@ -1,0 +1,213 @@
+"""Real `callplane worker` processes against PostgreSQL, on the real simulated line.
+
+- Several workers share one queue and never claim the same call.
+- A worker killed with SIGKILL mid-call leaves nothing stuck: another worker's reaper ends its
+  calls, their webhooks are delivered, and none is dialled again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from callplane.cli.demo import demo_agent_file
+from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.engine.admin import Admin
+from callplane.engine.clock import SystemClock
+from callplane.engine.webhooks import WebhookAdmin
+from callplane.store import queue
+from callplane.store.db import Database
+from callplane.store.schema import calls
+from tests.conftest import _truncate
+from tests.engine.scripted import new_call
+from tests.engine.test_webhooks import all_delivered
+from tests.engine.test_worker import settled
+from tests.factories import Tenant, make_tenant
+from tests.fakes.server import serve_in_thread
+from tests.fakes.webhook_receiver import WebhookReceiver
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+SILENT = "01000000006"  # answers, then says nothing: the call lasts about a minute
+NO_ANSWER = "01000000002"  # rings for the agent's 30 s ring timeout
+
+
+@pytest.fixture
+def pg(postgres_db: Database) -> Database:
+    _truncate(postgres_db)
+    return postgres_db
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def claimed(self) -> list[str]:
+        return re.findall(r"claimed call (\S+) \(attempt", self.log())
+
+
+@pytest.fixture
+def start_worker(pg: Database, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(name: str, **env: str) -> WorkerProcess:
+        log_path = tmp_path / f"{name}.log"
+        handle = log_path.open("wb")
+        settings = {
+            "CALLPLANE_DATABASE_URL": pg.url,
+            "CALLPLANE_LOG_LEVEL": "info",
+            "CALLPLANE_WORKER_LEASE_S": "2",
+            "CALLPLANE_WORKER_HEARTBEAT_S": "0.5",
+            "CALLPLANE_WORKER_POLL_INTERVAL_S": "0.2",
+            "CALLPLANE_WORKER_REAPER_INTERVAL_S": "0.5",
+            "CALLPLANE_WEBHOOK_ALLOW_PRIVATE": "true",
+            "CALLPLANE_WORKER_SHUTDOWN_GRACE_S": "0",
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "callplane", "worker"],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **settings},
+            cwd=tmp_path,
+        )
+        handle.close()
+        worker = WorkerProcess(name, process, log_path)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.terminate()
+            try:
+                worker.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+
+
+def wait_for(what: str, done: Callable[[], bool], workers: list[WorkerProcess], limit_s: float = 120) -> None:
+    deadline = time.monotonic() + limit_s
+    while not done():
+        for w in workers:
+            if w.process.poll() not in (None, -signal.SIGKILL):
+                raise AssertionError(f"{w.name} exited with {w.process.returncode}:\n{w.log()}")
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {w.name}\n{w.log()[-3000:]}" for w in workers)
+            raise AssertionError(f"{what}: not within {limit_s} s\n{logs}")
+        time.sleep(0.2)
+
+
+def demo_tenant(db: Database) -> Tenant:
+    return make_tenant(db, SystemClock().now_ms(), agent=demo_agent_file())
+
+
+def create(db: Database, tenant: Tenant, to: str, count: int) -> list[str]:
+    from callplane.engine.service import CallService
+
+    service = CallService(db, SystemClock().now_ms)
+    return [service.create(tenant.organization_id, new_call(tenant, to)).call.id for _ in range(count)]
+
+
+def rows(db: Database, tenant: Tenant, ids: list[str]) -> dict[str, tuple[str, str | None, int, str | None]]:
+    with db.read() as conn:
+        found = conn.execute(
+            select(
+                calls.c.id, calls.c.status, calls.c.disconnection_reason, calls.c.attempt, calls.c.lease_owner
+            ).where(calls.c.organization_id == tenant.organization_id, calls.c.id.in_(ids))
+        ).all()
+    return {r.id: (r.status, r.disconnection_reason, r.attempt, r.lease_owner) for r in found}
+
+
+def test_worker_processes_never_claim_the_same_call(
+    pg: Database, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    tenant = demo_tenant(pg)
+    Admin(pg, SystemClock().now_ms).update_organization(tenant.organization_id, {"max_concurrent_calls": 12})
+    env = {"CALLPLANE_WORKER_CAPACITY": "6", "CALLPLANE_SIMULATOR_SPEED": "20"}
+    workers = [start_worker(f"worker-{i}", **env) for i in range(3)]
+    ids = create(pg, tenant, "01012345678", 60)
+    live: list[int] = []
+
+    def done() -> bool:
+        with pg.read() as conn:
+            live.append(queue.live_count(conn, tenant.organization_id))
+        return settled(pg, tenant, ids)
+
+    wait_for("all 60 calls settled", done, workers, limit_s=240)
+    claims = Counter(call_id for w in workers for call_id in w.claimed())
+    assert set(claims) == set(ids) and set(claims.values()) == {1}
+    assert sum(1 for w in workers if w.claimed()) >= 2
+    found = rows(pg, tenant, ids)
+    assert {v[2] for v in found.values()} == {1}  # every call claimed exactly once (attempt 1)
+    assert {(v[0], v[1]) for v in found.values()} == {("ended", "agent_hangup")}
+    assert max(live) <= 12
+
+
+def test_a_killed_worker_leaves_no_call_stuck_and_none_redialled(
+    pg: Database, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    receiver = WebhookReceiver()
+    with serve_in_thread(receiver.app) as receiver_url:
+        tenant = demo_tenant(pg)
+        secret = (
+            WebhookAdmin(pg, SystemClock().now_ms).add(tenant.organization_id, f"{receiver_url}/hooks").secret
+        )
+        doomed = start_worker("doomed", CALLPLANE_SIMULATOR_SPEED="1")
+        answered = create(pg, tenant, SILENT, 3)
+        ringing = create(pg, tenant, NO_ANSWER, 2)
+        ids = answered + ringing
+
+        def all_live_on_doomed() -> bool:
+            found = rows(pg, tenant, ids)
+            return (
+                len(found) == 5
+                and all(found[i][0] == "ongoing" for i in answered)
+                and all(found[i][0] == "ringing" for i in ringing)
+            )
+
+        wait_for("the doomed worker holds every call", all_live_on_doomed, [doomed])
+        owner = {v[3] for v in rows(pg, tenant, ids).values()}
+        assert len(owner) == 1
+        rescuer = start_worker("rescuer", CALLPLANE_SIMULATOR_SPEED="1")
+        wait_for("the rescuer is up", lambda: "running against" in rescuer.log(), [rescuer])
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait(timeout=10)
+
+        wait_for(
+            "reaped, post-called and delivered",
+            lambda: settled(pg, tenant, ids) and all_delivered(pg, tenant, ids),
+            [rescuer],
+            limit_s=60,
+        )
+        found = rows(pg, tenant, ids)
+        for call_id in answered:
+            assert found[call_id][:3] == ("error", DisconnectionReason.ERROR_VOXAI.value, 1)
+        for call_id in ringing:
+            assert found[call_id][:3] == ("error", DisconnectionReason.ORPHANED_NO_AGENT_PICKUP.value, 1)
+        assert rescuer.claimed() == []  # never dialled again
+        events = receiver.verified(secret)
+        seen = {(e["call"]["call_id"], e["event"]) for e in events}
+        for call_id in ids:
+            assert {(call_id, "call_ended"), (call_id, "call_analyzed")} <= seen
+            ended = next(e for e in events if e["call"]["call_id"] == call_id and e["event"] == "call_ended")
+            assert ended["call"]["call_status"] == CallStatus.ERROR.value
+        for call_id in answered:
+            assert (call_id, "call_started") in seen

@@ -1,0 +1,423 @@
+"""The worker on a virtual-time loop, against both databases, with a scripted stand-in Conductor.
+
+Calls last tens of seconds to minutes of loop time; the VirtualTimeLoop runs them in
+milliseconds. Every assertion is about what the database says afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import Call, CallStatus, DisconnectionReason
+from callplane.domain.money import call_cost_minor
+from callplane.engine import lifecycle, reaper
+from callplane.engine.admin import Admin
+from callplane.engine.analysis import OfflineAnalyser
+from callplane.engine.clock import FixedClock, LoopClock, run_virtual
+from callplane.engine.conduct import CallHooks, Outcome
+from callplane.engine.dispatcher import dispatch
+from callplane.engine.postcall import PostCall
+from callplane.engine.service import CallService
+from callplane.engine.webhooks import WebhookAdmin
+from callplane.engine.worker import Worker, WorkerConfig
+from callplane.store import calls as call_store
+from callplane.store import ledger, queue
+from callplane.store import lifecycle as store_lifecycle
+from callplane.store import orgs as org_store
+from callplane.store.db import Database
+from callplane.store.lifecycle import Ending
+from callplane.store.schema import calls, webhook_events
+from tests.engine.scripted import Script, ScriptedConductor, create_calls, new_call, run_until
+from tests.factories import FLOW_AGENT, Tenant, make_tenant
+
+CONFIG = WorkerConfig(
+    capacity=10, lease_s=30, heartbeat_s=5, poll_interval_s=1, reaper_interval_s=5, run_relay=False
+)
+
+
+def load(db: Database, tenant: Tenant, ids: list[str]) -> list[Call]:
+    with db.read() as conn:
+        found = call_store.get_calls(conn, tenant.organization_id, ids)
+    order = {call_id: i for i, call_id in enumerate(ids)}
+    return sorted(found, key=lambda c: order[c.id])
+
+
+def settled(db: Database, tenant: Tenant, ids: list[str]) -> bool:
+    """Every call terminal and its post-call step done."""
+    with db.read() as conn:
+        rows = conn.execute(
+            select(calls.c.status, calls.c.postcall_due_at).where(
+                calls.c.organization_id == tenant.organization_id, calls.c.id.in_(ids)
+            )
+        ).all()
+    return len(rows) == len(ids) and all(
+        CallStatus(r.status).is_terminal and r.postcall_due_at is None for r in rows
+    )
+
+
+def balance(db: Database, tenant: Tenant) -> int | None:
+    with db.read() as conn:
+        return org_store.get_organization(conn, tenant.organization_id).balance_minor
+
+
+def events(db: Database, tenant: Tenant, call_id: str) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(webhook_events.c.body)
+            .where(
+                webhook_events.c.organization_id == tenant.organization_id,
+                webhook_events.c.call_id == call_id,
+            )
+            .order_by(webhook_events.c.created_at, webhook_events.c.id)
+        ).all()
+    return [orjson.loads(r.body) for r in rows]
+
+
+def test_calls_live_their_whole_life_and_are_priced_once(db: Database, tenant: Tenant) -> None:
+    def script(call: Call) -> Script:
+        return Script(answer=False) if call.to_number.endswith("1") else Script(talk_s=61.2)
+
+    async def main() -> list[str]:
+        clock = LoopClock()
+        conductor = ScriptedConductor(clock, script)
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        ids = create_calls(db, clock, tenant, 4)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=600)
+        assert sorted(conductor.dialed.values()) == [1, 1, 1, 1]
+        return ids
+
+    before = balance(db, tenant)
+    ids = run_virtual(main())
+    found = load(db, tenant, ids)
+    answered = [c for c in found if c.status is CallStatus.ENDED]
+    missed = [c for c in found if c.status is CallStatus.NOT_CONNECTED]
+    assert len(answered) == 3 and len(missed) == 1
+    for call in answered:
+        assert call.disconnection_reason is DisconnectionReason.USER_HANGUP
+        assert call.start_at is not None and call.answered_at is not None and call.end_at is not None
+        assert call.answered_at - call.start_at == 2000  # the scripted two seconds of ringing
+        assert call.end_at - call.answered_at == 61_200
+        assert call.duration_ms == call.end_at - call.start_at
+        assert call.transcript and "홍길동" in call.transcript[0]["content"]
+        assert call.telephony_id == f"sim-{call.id[:8]}"
+        assert call.analysis is not None and call.analysis.summary
+        # 62 started seconds at 100.00 KRW a minute: 103.33 KRW.
+        assert call.cost_minor == 10_333
+    [miss] = missed
+    assert miss.disconnection_reason is DisconnectionReason.DIAL_NO_ANSWER
+    assert miss.cost_minor == 0 and miss.answered_at is None
+    assert miss.analysis is not None and miss.analysis.summary is not None
+    assert "not connected" in miss.analysis.summary
+    assert before is not None and balance(db, tenant) == before - 3 * 10_333
+    with db.read() as conn:
+        entries = ledger.entries(conn, tenant.organization_id)
+        collected = store_lifecycle.collected(conn, tenant.organization_id, answered[0].id)
+    assert sorted(e.call_id for e in entries) == sorted(c.id for c in answered)
+    assert collected == {"confirmed": True}
+
+
+def test_with_a_limit_of_3_no_more_than_3_calls_are_ever_live_and_all_50_end(
+    db: Database, tenant: Tenant
+) -> None:
+    Admin(db, lambda: 0).update_organization(tenant.organization_id, {"max_concurrent_calls": 3})
+    samples: list[int] = []
+
+    async def main() -> ScriptedConductor:
+        clock = LoopClock()
+        conductor = ScriptedConductor(clock, Script(talk_s=45))
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        ids = create_calls(db, clock, tenant, 50)
+
+        def sample() -> None:
+            with db.read() as conn:
+                samples.append(queue.live_count(conn, tenant.organization_id))
+            assert conductor.live <= 3
+
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=3600, every_s=0.5, on_tick=sample)
+        assert len(conductor.dialed) == 50 and set(conductor.dialed.values()) == {1}
+        return conductor
+
+    conductor = run_virtual(main())
+    assert max(samples) == 3 and conductor.max_live == 3
+    assert len(samples) > 500  # ~17 rounds of 47 s, sampled twice a second
+
+
+def test_an_api_end_request_ends_a_live_call(db: Database, tenant: Tenant) -> None:
+    async def main() -> tuple[str, int]:
+        clock = LoopClock()
+        worker = Worker(db, ScriptedConductor(clock, Script(talk_s=600)), clock=clock, config=CONFIG)
+        service = CallService(db, clock.now_ms)
+        [call_id] = create_calls(db, clock, tenant, 1)
+        asked: list[int] = []
+
+        async def end_when_ongoing() -> None:
+            call = service.get(tenant.organization_id, call_id)
+            if call.status is CallStatus.ONGOING and not asked:
+                assert service.cancel(tenant.organization_id, call_id).status is CallStatus.ONGOING
+                asked.append(clock.now_ms())
+
+        await run_until(worker, lambda: settled(db, tenant, [call_id]), limit_s=900, on_tick=end_when_ongoing)
+        return call_id, asked[0]
+
+    call_id, asked_at = run_virtual(main())
+    [call] = load(db, tenant, [call_id])
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)
+    assert call.end_at is not None and asked_at <= call.end_at <= asked_at + 6000  # within one heartbeat
+
+
+def test_a_canceled_queued_call_is_never_dialled(db: Database, tenant: Tenant) -> None:
+    Admin(db, lambda: 0).update_organization(
+        tenant.organization_id, {"calling_window": {"timezone": "UTC", "start": "00:00", "end": "00:01"}}
+    )
+
+    async def main() -> tuple[str, ScriptedConductor]:
+        clock = LoopClock(epoch_ms=1_767_268_800_000)  # 2026-01-01 12:00 UTC: the window is closed
+        conductor = ScriptedConductor(clock)
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        [call_id] = create_calls(db, clock, tenant, 1)
+        service = CallService(db, clock.now_ms)
+
+        async def cancel_after_a_while() -> None:
+            if clock.now_ms() > 1_767_268_800_000 + 10_000:
+                call = service.get(tenant.organization_id, call_id)
+                if call.status is CallStatus.QUEUED:
+                    service.cancel(tenant.organization_id, call_id)
+
+        await run_until(
+            worker, lambda: settled(db, tenant, [call_id]), limit_s=60, on_tick=cancel_after_a_while
+        )
+        return call_id, conductor
+
+    call_id, conductor = run_virtual(main())
+    assert conductor.dialed == {}
+    [call] = load(db, tenant, [call_id])
+    assert (call.status, call.disconnection_reason) == (
+        CallStatus.CANCELED,
+        DisconnectionReason.CANCELED_BY_USER,
+    )
+    assert call.cost_minor == 0 and call.analysis is not None
+
+
+def test_the_reaper_ends_a_dead_workers_calls_and_never_redials_them(db: Database, tenant: Tenant) -> None:
+    WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
+
+    async def main() -> tuple[list[str], ScriptedConductor]:
+        clock = LoopClock()
+        ids = create_calls(db, clock, tenant, 2)
+        # A worker claims both, answers one, then dies: nobody renews the leases.
+        result = dispatch(db, owner="ghost", now=clock.now_ms(), capacity=5, lease_ms=30_000, scan_limit=10)
+        assert len(result.claimed) == 2
+        with db.write() as conn:
+            lifecycle.answered(conn, result.claimed[0].call, fence=1, at=clock.now_ms(), now=clock.now_ms())
+        conductor = ScriptedConductor(clock)
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=120)
+        return [c.call.id for c in result.claimed], conductor
+
+    (mid_call, unanswered), conductor = run_virtual(main())
+    assert conductor.dialed == {}
+    found = {c.id: c for c in load(db, tenant, [mid_call, unanswered])}
+    assert (found[mid_call].status, found[mid_call].disconnection_reason) == (
+        CallStatus.ERROR,
+        DisconnectionReason.ERROR_VOXAI,
+    )
+    assert (found[unanswered].status, found[unanswered].disconnection_reason) == (
+        CallStatus.ERROR,
+        DisconnectionReason.ORPHANED_NO_AGENT_PICKUP,
+    )
+    for call in found.values():
+        assert call.attempt == 1 and call.cost_minor == 0
+        assert call.end_at is not None and call.start_at is not None
+        assert 30_000 < call.end_at - call.start_at <= 40_000  # lease + one reaper interval
+    assert [e["event"] for e in events(db, tenant, mid_call)] == [
+        "call_started",
+        "call_ended",
+        "call_analyzed",
+    ]
+    assert [e["event"] for e in events(db, tenant, unanswered)] == ["call_ended", "call_analyzed"]
+
+
+def test_a_worker_abandons_a_call_it_no_longer_holds(db: Database, tenant: Tenant) -> None:
+    async def main() -> tuple[str, ScriptedConductor]:
+        clock = LoopClock()
+        conductor = ScriptedConductor(clock, Script(talk_s=600))
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        [call_id] = create_calls(db, clock, tenant, 1)
+
+        reaped: list[int] = []
+
+        def reap_it_from_afar() -> None:
+            # Another worker, whose clock runs an hour ahead, decides this one is dead.
+            [call] = load(db, tenant, [call_id])
+            if call.status is CallStatus.ONGOING and not reaped:
+                reaped.append(reaper.reap(db, clock.now_ms() + 3_600_000))
+
+        await run_until(
+            worker, lambda: bool(reaped) and conductor.live == 0, limit_s=120, on_tick=reap_it_from_afar
+        )
+        assert reaped == [1]
+        return call_id, conductor
+
+    call_id, conductor = run_virtual(main())
+    [call] = load(db, tenant, [call_id])
+    assert (call.status, call.disconnection_reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
+    assert conductor.dialed[call_id] == 1
+
+
+def test_opted_out_calls_store_nothing_sensitive_but_are_priced(db: Database) -> None:
+    agent = {
+        **FLOW_AGENT,
+        "settings": {"opt_out_sensitive_data_storage": True},
+        "pricing": {"rate_per_minute": "300"},
+    }
+    tenant = make_tenant(db, 0, agent=agent)
+    WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
+
+    async def main() -> str:
+        clock = LoopClock()
+        worker = Worker(db, ScriptedConductor(clock, Script(talk_s=10)), clock=clock, config=CONFIG)
+        [call_id] = create_calls(db, clock, tenant, 1)
+        await run_until(worker, lambda: settled(db, tenant, [call_id]), limit_s=120)
+        return call_id
+
+    call_id = run_virtual(main())
+    with db.read() as conn:
+        row = conn.execute(
+            select(calls).where(calls.c.organization_id == tenant.organization_id, calls.c.id == call_id)
+        ).one()
+    assert row.status == "ended"
+    assert row.transcript is None and row.search_text is None and row.collected is None
+    assert row.analysis is None and row.recording_url is None
+    assert row.cost_minor == 5000  # 10 s at the agent's 300.00 KRW a minute
+    bodies = events(db, tenant, call_id)
+    assert [b["event"] for b in bodies] == ["call_started", "call_ended", "call_analyzed"]
+    assert bodies[1]["call"]["transcript"] is None and bodies[2]["call"]["call_analysis"] is None
+    assert bodies[2]["call"]["call_cost"] == {"total_cost": "50.00"}
+    assert all("네 감사합니다" not in orjson.dumps(b).decode() for b in bodies)
+
+
+def test_a_created_call_wakes_an_idle_worker_at_once(db: Database, tenant: Tenant) -> None:
+    async def main() -> tuple[Call, int]:
+        clock = LoopClock()
+        worker = Worker(
+            db, ScriptedConductor(clock), clock=clock, config=replace(CONFIG, poll_interval_s=300)
+        )
+        service = CallService(db, clock.now_ms, on_created=worker.wake)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(1)
+        created = service.create(tenant.organization_id, new_call(tenant)).call
+        await asyncio.sleep(0.001)
+        call = service.get(tenant.organization_id, created.id)
+        worker.stop()
+        await task
+        return call, created.created_at
+
+    call, created_at = run_virtual(main())
+    assert call.status is not CallStatus.QUEUED
+    assert call.start_at is not None and call.start_at - created_at <= 1
+
+
+def test_stopping_ends_live_calls_after_the_grace_period(db: Database, tenant: Tenant) -> None:
+    async def main() -> str:
+        clock = LoopClock()
+        worker = Worker(
+            db,
+            ScriptedConductor(clock, Script(talk_s=600)),
+            clock=clock,
+            config=replace(CONFIG, shutdown_grace_s=5),
+        )
+        [call_id] = create_calls(db, clock, tenant, 1)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(20)
+        worker.stop()
+        await task
+        return call_id
+
+    call_id = run_virtual(main())
+    [call] = load(db, tenant, [call_id])
+    assert (call.status, call.disconnection_reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
+    assert call.error_detail == "the worker shut down during the call"
+    assert call.end_at is not None and call.start_at is not None and call.end_at - call.start_at == 25_000
+
+
+class _Broken:
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        raise RuntimeError("bug")
+
+
+class _Silent:
+    """Reports a connected call without ever calling the hooks."""
+
+    def __init__(self, clock: LoopClock) -> None:
+        self.clock = clock
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        await asyncio.sleep(3)
+        answered = self.clock.now_ms()
+        await asyncio.sleep(7)
+        return Outcome(
+            CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP, self.clock.now_ms(), answered_at=answered
+        )
+
+
+def test_conductor_bugs_and_shortcuts_still_end_the_call_properly(db: Database, tenant: Tenant) -> None:
+    async def main() -> list[str]:
+        clock = LoopClock()
+        broken = create_calls(db, clock, tenant, 1)
+        worker = Worker(db, _Broken(), clock=clock, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, broken), limit_s=60)
+        silent = create_calls(db, clock, tenant, 1)
+        worker = Worker(db, _Silent(clock), clock=clock, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, silent), limit_s=60)
+        return broken + silent
+
+    broken_id, silent_id = run_virtual(main())
+    broken, silent = load(db, tenant, [broken_id, silent_id])
+    assert (broken.status, broken.disconnection_reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
+    assert broken.error_detail == "internal error: RuntimeError"
+    assert silent.status is CallStatus.ENDED and silent.answered_at is not None
+    assert silent.end_at is not None and silent.end_at - silent.answered_at == 7000
+    assert silent.cost_minor == call_cost_minor(Decimal("100"), 7000)
+
+
+def test_balance_is_settled_exactly_once_however_often_post_call_runs(db: Database, tenant: Tenant) -> None:
+    clock = FixedClock(1_767_225_600_000)
+    WebhookAdmin(db, clock.now_ms).add(tenant.organization_id, "https://receiver.invalid/hooks")
+    [call_id] = create_calls(db, clock, tenant, 1)
+    [claimed] = dispatch(
+        db, owner="w", now=clock.now_ms(), capacity=1, lease_ms=30_000, scan_limit=10
+    ).claimed
+    with db.write() as conn:
+        lifecycle.answered(conn, claimed.call, fence=1, at=clock.now_ms(), now=clock.now_ms())
+    clock.advance(60_000)
+    ending = Ending(CallStatus.ENDED, DisconnectionReason.USER_HANGUP, end_at=clock.now_ms())
+    with db.write() as conn:
+        assert lifecycle.ended(conn, claimed.call, ending, now=clock.now_ms(), fence=1)
+    before = balance(db, tenant)
+    postcall = PostCall(db, clock, OfflineAnalyser())
+
+    # Two workers take the same step: the first one's claim lapses while it is still analysing.
+    with db.write() as conn:
+        [slow] = store_lifecycle.claim_postcall(conn, clock.now_ms(), 1_000, 10)
+    clock.advance(1_001)
+    with db.write() as conn:
+        [fast] = store_lifecycle.claim_postcall(conn, clock.now_ms(), 1_000, 10)
+    assert postcall.complete(fast, None, 10_000) is True
+    assert postcall.complete(slow, None, 10_000) is False  # fenced out
+    # An operator re-runs post-call: analysis again, the charge not again.
+    with db.write() as conn:
+        store_lifecycle.schedule_postcall(conn, tenant.organization_id, call_id, clock.now_ms())
+    assert asyncio.run(postcall.run_due()) == 1
+    assert before is not None and balance(db, tenant) == before - 10_000
+    with db.read() as conn:
+        assert [e.amount_minor for e in ledger.entries(conn, tenant.organization_id)] == [-10_000]
+    [call] = load(db, tenant, [call_id])
+    assert call.cost_minor == 10_000 and call.analysis is not None  # 60 s at 100.00 KRW a minute
+    assert [e["event"] for e in events(db, tenant, call_id)].count("call_analyzed") == 2
