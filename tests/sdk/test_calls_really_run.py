@@ -4,14 +4,10 @@
 organisation, the simulated line sped up): the official `vocode-api` and `retell-sdk` clients and
 a Zudu request each create a call to the simulator's friendly callee, then read it back through
 their own dialect until it reaches a terminal status, with a transcript.
-
-Needs the worker (`callplane.engine.worker`); until it is on this branch the test is skipped and
-says so.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,13 +25,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # vocode-api's pydantic v1-style config, see test_vocode_sdk.py
     from vocode import Vocode
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("callplane.engine.worker") is None,
-        reason="the worker that dials queued calls (callplane.engine.worker) is not on this branch yet",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 API_KEY = "cp_sdk_run_demo_key_0001"
 KEY_ID = "cpk_sdk_run_demo_pair_01"
@@ -82,6 +72,9 @@ def test_calls_created_through_each_client_run_to_the_end(server: Server) -> Non
         vocode = Vocode(token=API_KEY, base_url=server.base_url, httpx_client=http)
         by_vocode = vocode.calls.create_call(
             from_number=FROM, to_number=TO, agent=DEMO_AGENT, context=VARIABLES
+        )
+        private = vocode.calls.create_call(
+            from_number=FROM, to_number=TO, agent=DEMO_AGENT, context=VARIABLES, hipaa_compliant=True
         )
         by_retell = retell.call.create_phone_call(
             from_number=FROM,
@@ -132,6 +125,16 @@ def test_calls_created_through_each_client_run_to_the_end(server: Server) -> Non
             "Zudu call",
         )
         assert zudu_call["call_status"] == "ENDED" and zudu_call["transcript"]
+
+        # hipaa_compliant: the call ran, and nothing of what was said was kept.
+        kept = until(
+            lambda: vocode.calls.get_call(id=private.id),
+            lambda c: c.status in ("ended", "error"),
+            "private call",
+        )
+        assert kept.status == "ended" and kept.stage == "picked_up" and kept.hipaa_compliant is True
+        assert kept.transcript is None and kept.recording_available is False
+        assert retell.call.retrieve(private.id).transcript is None
 
         # Each finished call reads the same through the other clients.
         listed = {c.id: c for c in vocode.calls.list_calls(size=10).items}
