@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from callplane import __version__
 from callplane.api import admin, health
-from callplane.api.dialects import vox
+from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.services import Services
 from callplane.config import Settings
 from callplane.engine.clock import Clock, SystemClock
@@ -32,5 +32,8 @@ def create_app(
     app.state.services = Services(settings=settings, db=db, clock=clock, calls=CallService(db, clock.now_ms))
     app.include_router(health.router)
     app.include_router(vox.router)
+    app.include_router(zudu.router)
+    app.include_router(vocode.router)
+    app.include_router(retell.router)
     app.include_router(admin.router)
     return app

@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 
 from callplane.config import Settings
+from callplane.domain.errors import FieldError, ValidationFailed
 from callplane.domain.phone import parse_kr
 from callplane.engine.admin import Admin
-from callplane.store.orgs import IssuedCredential
+from callplane.store.orgs import PREFIX_LENGTH, IssuedCredential
 
 DEMO_AGENT_ID = "7f3e9c12-4a8b-4d5e-9f1a-2b3c4d5e6f7a"
 DEMO_NUMBERS = ("07011112222", "07033334444")
@@ -37,10 +38,41 @@ def demo_agent_file() -> dict[str, object]:
     return data
 
 
+def check_bootstrap_credentials(settings: Settings) -> None:
+    """Refuse scripted demo credentials the store would refuse, before anything is created.
+
+    Checked first because the demo is made in several steps: a credential refused halfway would
+    leave an organisation without its key pair, and the next start (the database no longer
+    empty) would never create it.
+    """
+    given = {
+        "CALLPLANE_BOOTSTRAP_API_KEY": settings.bootstrap_api_key,
+        "CALLPLANE_BOOTSTRAP_KEY_ID": settings.bootstrap_key_id,
+        "CALLPLANE_BOOTSTRAP_KEY_SECRET": settings.bootstrap_key_secret,
+    }
+    errors = [
+        FieldError(name, "must be at least 16 characters")
+        for name, value in given.items()
+        if value is not None and len(value) < 16
+    ]
+    key, pair = settings.bootstrap_api_key, settings.bootstrap_key_id
+    if key and pair and key[:PREFIX_LENGTH] == pair[:PREFIX_LENGTH]:
+        errors.append(
+            FieldError(
+                "CALLPLANE_BOOTSTRAP_KEY_ID",
+                f"must differ from CALLPLANE_BOOTSTRAP_API_KEY in its first {PREFIX_LENGTH} characters "
+                "(credentials are looked up by that prefix)",
+            )
+        )
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def bootstrap(admin: Admin, settings: Settings) -> Demo | None:
     """Create the demo organisation if the database has no organisation yet."""
     if admin.organizations():
         return None
+    check_bootstrap_credentials(settings)
     org = admin.create_organization(
         "Demo organization",
         calling_window={"timezone": "Asia/Seoul", "start": "00:00", "end": "24:00", "days": "1234567"},

@@ -47,21 +47,25 @@ class NewCall:
     presentation_number: str | None = None
     call_type: CallType = CallType.OUTBOUND
     idempotency_key: str | None = None
+    #: Keep no transcript, recording or analysis for this call even if its agent would
+    #: (Vocode's per-call `hipaa_compliant`). It can only add privacy, never remove it.
+    opt_out_sensitive_data_storage: bool = False
 
     def fingerprint(self) -> str:
-        material = orjson.dumps(
-            [
-                self.from_number,
-                self.to_number,
-                self.agent_id,
-                self.agent_version,
-                self.dynamic_variables,
-                self.metadata,
-                self.presentation_number,
-                self.call_type,
-            ],
-            option=orjson.OPT_SORT_KEYS,
-        )
+        parts: list[Any] = [
+            self.from_number,
+            self.to_number,
+            self.agent_id,
+            self.agent_version,
+            self.dynamic_variables,
+            self.metadata,
+            self.presentation_number,
+            self.call_type,
+        ]
+        if self.opt_out_sensitive_data_storage:
+            # Appended only when set, so fingerprints stored before the flag existed still match.
+            parts.append("opt_out_sensitive_data_storage")
+        material = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(material).hexdigest()
 
 
@@ -123,7 +127,9 @@ class CallService:
             due_at=now,
             metadata=request.metadata,
             dynamic_variables=request.dynamic_variables,
-            opt_out_sensitive_data_storage=version.opt_out_sensitive_data_storage,
+            opt_out_sensitive_data_storage=(
+                version.opt_out_sensitive_data_storage or request.opt_out_sensitive_data_storage
+            ),
             variant_label=label,
         )
 

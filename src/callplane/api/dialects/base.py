@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
@@ -9,8 +10,9 @@ from typing import Any, ClassVar
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-from callplane.domain.errors import FieldError
+from callplane.domain.errors import FieldError, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +29,77 @@ class DialectRoute(APIRoute):
     def error_response(self, request: Request, exc: Exception) -> Response:
         raise NotImplementedError
 
+    def unreadable_body(self, request: Request, exc: HTTPException) -> Response:
+        """FastAPI could not even read the body (bytes that are no text, e.g. a UTF-16 BOM).
+
+        It raises an HTTPException for that, which is neither a validation error nor a bug:
+        answered as invalid input in the dialect's shape.
+        """
+        return self.error_response(request, ValidationFailed.single("body", "could not be read as JSON text"))
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
             try:
+                await reject_unstorable(request)
                 return await original(request)
+            except HTTPException as exc:
+                if 400 <= exc.status_code < 500:
+                    return self.unreadable_body(request, exc)
+                return self.error_response(request, exc)
             except Exception as exc:
                 return self.error_response(request, exc)
 
         return handler
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _unstorable(data: Any) -> str | None:
+    """Why a parsed JSON body cannot be stored or answered, or None.
+
+    PostgreSQL rejects text holding U+0000; neither database nor the UTF-8 JSON writer takes a
+    lone surrogate (`"\\ud800"`); the JSON writer takes no integer past 64 bits. Every
+    dialect would fail on these deep inside a query or a render, so they are refused here.
+    """
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "must not contain NUL characters (\\u0000)"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "must not contain unpaired surrogate escapes (\\ud800–\\udfff)"
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            return "must not contain integers beyond 64 bits"
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
+async def reject_unstorable(request: Request) -> None:
+    """Refuse input no dialect could store or answer (see `_unstorable`) with a clear 4xx."""
+    if b"%00" in request.scope.get("query_string", b""):
+        raise ValidationFailed.single("query", "must not contain NUL characters (%00)")
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    body = await request.body()  # Starlette keeps it: the handler reads the same bytes
+    if not body:
+        return
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return  # not JSON: the handler's own parsing answers that, in the dialect's shape
+    problem = _unstorable(data)
+    if problem is not None:
+        raise ValidationFailed.single("body", problem)
 
 
 def field_errors(exc: RequestValidationError) -> list[FieldError]:

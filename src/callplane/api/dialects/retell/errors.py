@@ -1,0 +1,66 @@
+"""Retell's error body: `{"status": "error", "message": "..."}` (its OpenAPI `responses`).
+
+Status codes are the ones Retell documents for its call endpoints: 400 bad input (and a stop of
+a call that already finished), 401, 422 "Cannot find requested asset under given api key." for
+an unknown call (Retell answers 422, not 404), 500. callplane adds `errors` — the field-level
+list — to 400 bodies; Retell's schema allows extra keys and its SDK keeps the whole body.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from callplane.api.dialects.base import DialectRoute, log_unexpected
+from callplane.api.dialects.common import request_errors
+from callplane.api.responses import JSON
+from callplane.domain.errors import (
+    Conflict,
+    FieldError,
+    IdempotencyMismatch,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+
+NOT_FOUND = "Cannot find requested asset under given api key."
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSON:
+    return JSON({"status": "error", "message": message}, status_code=status, headers=headers)
+
+
+def bad_request(errors: list[FieldError]) -> JSON:
+    body = {
+        "status": "error",
+        "message": "; ".join(e.describe() for e in errors),
+        "errors": [
+            {
+                "field": e.field,
+                "reason": e.reason,
+                **({"allowed_values": list(e.allowed)} if e.allowed else {}),
+            }
+            for e in errors
+        ],
+    }
+    return JSON(body, status_code=400)
+
+
+class RetellRoute(DialectRoute):
+    dialect = "retell"
+
+    def error_response(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, RequestValidationError):
+            return bad_request(request_errors(exc))
+        if isinstance(exc, ValidationFailed):
+            return bad_request(exc.errors)
+        if isinstance(exc, Unauthorized):
+            return error(401, "API key is missing or invalid.", {"WWW-Authenticate": "Bearer"})
+        if isinstance(exc, NotFound):
+            return error(422, NOT_FOUND)
+        if isinstance(exc, (Conflict, IdempotencyMismatch)):
+            # 400, not 409: Retell documents no 409, and its SDK retries a 409 by default.
+            return error(400, exc.message)
+        log_unexpected(self.dialect, request, exc)
+        # The SDK retries 5xx unless told not to; a bug will not go away on retry.
+        return error(500, "An unexpected server error occurred.", {"x-should-retry": "false"})

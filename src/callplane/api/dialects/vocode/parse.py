@@ -1,0 +1,105 @@
+"""Vocode requests → `NewCall` and `CallQuery`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from callplane.api.dialects import common
+from callplane.domain.errors import FieldError, ValidationFailed
+from callplane.domain.ids import normalize_uuid
+from callplane.domain.phone import parse_any
+from callplane.domain.query import SortField
+from callplane.engine.service import NewCall
+
+DEFAULT_SIZE = 10
+MAX_SIZE = 100
+SORT_COLUMNS = {
+    "start_time": SortField.START,
+    "end_time": SortField.END,
+    "created_at": SortField.CREATED,
+    "id": SortField.ID,
+}
+CORE_FIELDS = {"agent": "agent", "agent.agent_id": "agent", "agent.agent_version": "agent"}
+
+
+class CreateCall(BaseModel):
+    """`POST /v1/calls/create` — Vocode's body; FastAPI's usual (lax) parsing, as Vocode's."""
+
+    from_number: str = Field(description="A number this organization owns: E.164 or Korean domestic digits.")
+    to_number: str = Field(description="The callee: E.164 or Korean domestic digits.")
+    agent: str | dict[str, Any] = Field(
+        description="The id (UUID) of a callplane agent. Inline agent definitions are refused (422)."
+    )
+    on_no_human_answer: Literal["continue", "hangup"] | None = Field(
+        default=None, description="Only `hangup`: callplane ends a call a machine answers."
+    )
+    run_do_not_call_detection: bool | None = Field(
+        default=None, description="Accepted; the do-not-call list is always checked."
+    )
+    hipaa_compliant: bool | None = Field(
+        default=None, description="true: keep no transcript, recording or analysis of this call."
+    )
+    context: dict[str, str | None] | None = Field(default=None, description="The agent's prompt variables.")
+    telephony_params: dict[str, str | None] | None = Field(
+        default=None, description="Accepted and unused (the simulated line takes no parameters)."
+    )
+
+
+def new_call(body: CreateCall, idempotency_key: str | None) -> NewCall:
+    errors: list[FieldError] = []
+
+    def attempt(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            return None
+
+    from_number = attempt(parse_any, body.from_number, "from_number")
+    to_number = attempt(parse_any, body.to_number, "to_number")
+    agent_id = None
+    if isinstance(body.agent, dict):
+        errors.append(
+            FieldError(
+                "agent",
+                "inline agent definitions are not supported: create the agent with "
+                "`callplane agents create` and pass its id",
+            )
+        )
+    else:
+        agent_id = normalize_uuid(body.agent)
+        if agent_id is None:
+            errors.append(FieldError("agent", "must be the id (UUID) of an agent of this organization"))
+    if body.on_no_human_answer == "continue":
+        errors.append(
+            FieldError(
+                "on_no_human_answer",
+                "only 'hangup' is supported: callplane ends a call that a machine answers",
+                ["hangup"],
+            )
+        )
+    variables = attempt(common.freeform, body.context, "context")
+    if idempotency_key is not None and not common.valid_idempotency_key(idempotency_key):
+        errors.append(FieldError("Idempotency-Key", "must be 1–255 printable characters"))
+    if errors:
+        raise ValidationFailed(errors)
+    return NewCall(
+        from_number=from_number,
+        to_number=to_number,
+        agent_id=agent_id,
+        dynamic_variables=variables,
+        idempotency_key=idempotency_key,
+        opt_out_sensitive_data_storage=bool(body.hipaa_compliant),
+    )
+
+
+def sort_column(value: str | None) -> SortField:
+    if value is None:
+        return SortField.START
+    if value not in SORT_COLUMNS:
+        raise ValidationFailed.single(
+            "sort_column", f"{value!r} is not a sortable column", list(SORT_COLUMNS)
+        )
+    return SORT_COLUMNS[value]

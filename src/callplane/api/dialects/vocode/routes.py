@@ -1,0 +1,93 @@
+"""Vocode's call endpoints, over the one CallService."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel
+
+from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.dialects import common
+from callplane.api.dialects.vocode import parse, render
+from callplane.api.dialects.vocode.errors import VocodeRoute
+from callplane.api.responses import JSON
+from callplane.domain.errors import Conflict, ValidationFailed
+from callplane.domain.query import CallQuery, CountMode, SortOrder
+
+router = APIRouter(route_class=VocodeRoute, tags=["Vocode"])
+
+
+class Detail(BaseModel):
+    detail: Any
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Detail, "description": "Missing or invalid bearer token"},
+    404: {"model": Detail, "description": "Call not found"},
+    422: {"model": Detail, "description": "Validation error (FastAPI's shape)"},
+}
+
+
+@router.get("/v1/calls/list", summary="List calls", responses=ERRORS)
+def list_calls(
+    org: BearerOrg,
+    services: ServicesDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=parse.MAX_SIZE)] = parse.DEFAULT_SIZE,
+    sort_column: str | None = None,
+    sort_desc: bool = False,
+) -> JSON:
+    offset = (page - 1) * size
+    common.check_offset(offset, services.settings.max_offset, "page")
+    query = CallQuery(
+        organization_id=org,
+        sort=parse.sort_column(sort_column),
+        order=SortOrder.DESC if sort_desc else SortOrder.ASC,
+        limit=size,
+        offset=offset,
+        include_transcript=True,
+        count=CountMode.EXACT,
+    )
+    found = services.calls.list(query)
+    assert found.total is not None  # the query asks for a count
+    return JSON(
+        {
+            "items": [render.normalized_call(c) for c in found.calls],
+            "page": page,
+            "size": size,
+            "has_more": found.has_more,
+            "total": found.total.value,
+            "total_is_estimated": not found.total.exact,
+        }
+    )
+
+
+@router.get("/v1/calls", summary="Get a call", responses=ERRORS)
+def get_call(id: Annotated[str, Query()], org: BearerOrg, services: ServicesDep) -> JSON:
+    return JSON(render.full_call(services.calls.get(org, id)))
+
+
+@router.post("/v1/calls/create", summary="Create an outbound call", responses=ERRORS)
+def create_call(
+    body: parse.CreateCall,
+    org: BearerOrg,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSON:
+    try:
+        created = services.calls.create(org, parse.new_call(body, idempotency_key))
+    except ValidationFailed as exc:
+        raise common.renamed(exc, parse.CORE_FIELDS) from None
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else None
+    return JSON(render.full_call(created.call), headers=headers)
+
+
+@router.post("/v1/calls/end", summary="End a call", responses=ERRORS)
+def end_call(id: Annotated[str, Query()], org: BearerOrg, services: ServicesDep) -> JSON:
+    try:
+        call = services.calls.cancel(org, id)
+    except Conflict:
+        # Ending a call that has already ended leaves it ended: answer it as it is.
+        call = services.calls.get(org, id)
+    return JSON(render.full_call(call))
