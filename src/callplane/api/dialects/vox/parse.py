@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from callplane.api.dialects.common import freeform, valid_idempotency_key
 from callplane.domain.agent import parse_version_spec
 from callplane.domain.call import Call, CallStatus, CallType, DisconnectionReason, Sentiment
 from callplane.domain.errors import FieldError, ValidationFailed
@@ -16,7 +16,6 @@ from callplane.domain.phone import parse_kr
 from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, decode_cursor
 from callplane.engine.service import NewCall
 
-MAX_FREEFORM_BYTES = 50_000
 VOX_REASONS = tuple(r.value for r in DisconnectionReason if r.is_vox)
 VOX_CALL_TYPES = ("web", "phone", "inbound", "outbound", "api", "unit_test", "scenario_test")
 #: v3 statuses → the internal statuses they render from (see render.py).
@@ -64,14 +63,6 @@ class CreateCallV3(BaseModel):
     presentation_number: str | None = None
 
 
-def _freeform(value: dict[str, Any] | None, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if len(orjson.dumps(value)) > MAX_FREEFORM_BYTES:
-        raise ValidationFailed.single(field, f"must be at most {MAX_FREEFORM_BYTES} bytes of JSON")
-    return value
-
-
 def new_call(body: CreateCallV3, idempotency_key: str | None) -> NewCall:
     errors: list[FieldError] = []
 
@@ -96,10 +87,10 @@ def new_call(body: CreateCallV3, idempotency_key: str | None) -> NewCall:
         if agent_id is None:
             errors.append(FieldError("agent.agent_id", "must be a UUID"))
         version = attempt(parse_version_spec, body.agent.agent_version or "current") or "current"
-    metadata = attempt(_freeform, body.metadata, "metadata")
-    variables = attempt(_freeform, body.dynamic_variables, "dynamic_variables")
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 255):
-        errors.append(FieldError("Idempotency-Key", "must be 1–255 characters"))
+    metadata = attempt(freeform, body.metadata, "metadata")
+    variables = attempt(freeform, body.dynamic_variables, "dynamic_variables")
+    if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
+        errors.append(FieldError("Idempotency-Key", "must be 1–255 printable characters"))
     if errors:
         raise ValidationFailed(errors)
     return NewCall(
