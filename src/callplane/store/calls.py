@@ -53,13 +53,31 @@ def metadata_index_rows(
 
 
 def insert_call(conn: Connection, call: Call) -> None:
-    conn.execute(insert(calls).values(**_values(call)))
-    if call.transcript:
-        search.index_transcript(conn, call.organization_id, call.id, call.transcript)
-    if conn.dialect.name == "sqlite":
-        rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
-        if rows:
-            conn.execute(insert(call_meta), rows)
+    insert_calls(conn, [call])
+
+
+def insert_calls(conn: Connection, batch: Sequence[Call]) -> None:
+    """Insert new calls with their search text and index terms: one statement per table."""
+    if not batch:
+        return
+    dialect = conn.dialect.name
+    rows = []
+    for call in batch:
+        values = _values(call)
+        values["search_text"] = search.text_of(call.transcript)
+        if dialect == "postgresql":
+            values.update(search.pg_insert_values(call.organization_id, values["search_text"]))
+        rows.append(values)
+    conn.execute(insert(search.insert_target(dialect, calls)), rows)
+    search.index_new_calls(conn, [(r["organization_id"], r["id"], r["search_text"]) for r in rows])
+    if dialect == "sqlite":
+        meta = [
+            row
+            for call in batch
+            for row in metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
+        ]
+        if meta:
+            conn.execute(insert(call_meta), meta)
 
 
 def _listed_at(call: Call) -> int:

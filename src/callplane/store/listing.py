@@ -32,7 +32,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
     tuple_,
 )
 from sqlalchemy.exc import OperationalError
@@ -44,8 +43,11 @@ from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, row_to_call
 from callplane.store.schema import call_meta, calls
 
 COUNT_CAP = 10_000
-#: A count may always take this long, however fast the page was (ms).
+#: A count may take as long as the page did, but at least the floor and at most the ceiling (ms):
+#: sub-millisecond pages would otherwise never get an exact count, and the ceiling keeps what a
+#: total adds to a request under 5 ms.
 COUNT_BUDGET_FLOOR_MS = 3.0
+COUNT_BUDGET_CEILING_MS = 4.0
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {
     SortField.START: calls.c.listed_at,
@@ -80,8 +82,11 @@ def _range(column: Column[Any], bounds: Range) -> list[ColumnElement[bool]]:
     return out
 
 
-def filters(q: CallQuery, dialect: str) -> list[ColumnElement[bool]]:
-    """Every predicate of the query except the cursor, tenant first."""
+def filters(q: CallQuery, dialect: str, plan: search.SearchPlan | None = None) -> list[ColumnElement[bool]]:
+    """Every predicate of the query except the cursor, tenant first.
+
+    `plan` says how to run `q.search` (see `search.plan`); without one the search walks.
+    """
     where: list[ColumnElement[bool]] = [calls.c.organization_id == q.organization_id]
     for column, values in (
         (calls.c.id, q.call_ids),
@@ -104,7 +109,10 @@ def filters(q: CallQuery, dialect: str) -> list[ColumnElement[bool]]:
     for key, value in q.metadata:
         where.append(_metadata_equals(key, value, dialect))
     if q.search is not None:
-        where.append(search.condition(q.search, dialect))
+        if plan is None:
+            plan = search.walk_plan(q.search)
+        if plan is not None:
+            where.extend(search.conditions(plan, dialect))
     return where
 
 
@@ -144,10 +152,11 @@ def _id_after(order: SortOrder, call_id: str) -> ColumnElement[bool]:
 
 def list_calls(conn: Connection, q: CallQuery) -> Page:
     dialect = conn.dialect.name
-    where = filters(q, dialect)
+    started = time.perf_counter()
+    plan = search.plan(conn, q.organization_id, q.search) if q.search is not None else None
+    where = filters(q, dialect, plan)
     column = SORT_COLUMNS[q.sort]
     columns = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
-    started = time.perf_counter()
     rows = _page_rows(conn, q, where, column, columns)
     page_ms = (time.perf_counter() - started) * 1000
     has_more = len(rows) > q.limit
@@ -159,9 +168,8 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
         next_cursor = Cursor(value=getattr(last, column.name), id=last.id)
     total = None
     if q.count.value != "none":
-        total = count_calls(
-            conn, q, where, budget_ms=max(page_ms, COUNT_BUDGET_FLOOR_MS), seen=q.offset + len(rows)
-        )
+        budget = min(max(page_ms, COUNT_BUDGET_FLOOR_MS), COUNT_BUDGET_CEILING_MS)
+        total = count_calls(conn, q, where, budget_ms=budget, seen=q.offset + len(rows), plan=plan)
     return Page(page, next_cursor, has_more, total)
 
 
@@ -202,9 +210,23 @@ def _page_rows(
 
 
 def count_calls(
-    conn: Connection, q: CallQuery, where: list[ColumnElement[bool]], *, budget_ms: float, seen: int
+    conn: Connection,
+    q: CallQuery,
+    where: list[ColumnElement[bool]],
+    *,
+    budget_ms: float,
+    seen: int,
+    plan: search.SearchPlan | None = None,
 ) -> Total:
     """Count matches up to COUNT_CAP + 1 within `budget_ms`; see the module docstring."""
+    if plan is not None and plan.gram_exact and _only_searched(q):
+        # Index candidates are the matches: count them in the index (exact up to the cap).
+        if plan.use_index:
+            return Total(plan.candidates, exact=True)
+        found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
+        if found <= COUNT_CAP:
+            return Total(found, exact=True)
+        return Total(max(COUNT_CAP, _estimate(conn, where) or 0), exact=False)
     capped = select(func.count()).select_from(
         select(literal(1)).where(*where).limit(COUNT_CAP + 1).subquery()
     )
@@ -212,16 +234,36 @@ def count_calls(
         with _time_limit(conn, budget_ms):
             value = int(conn.execute(capped).scalar_one())
     except OperationalError:
-        # Out of budget: the rows already seen are a lower bound.
-        return Total(seen, exact=False)
+        # Out of budget: the rows already seen are a lower bound; PostgreSQL may estimate better.
+        return Total(max(seen, _estimate(conn, where) or 0), exact=False)
     if value <= COUNT_CAP:
         return Total(value, exact=True)
-    estimate = _planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
-    return Total(max(COUNT_CAP, estimate or 0), exact=False)
+    return Total(max(COUNT_CAP, _estimate(conn, where) or 0), exact=False)
+
+
+def _only_searched(q: CallQuery) -> bool:
+    """The query filters on nothing but the tenant and the search."""
+    plain = CallQuery(
+        organization_id=q.organization_id,
+        search=q.search,
+        sort=q.sort,
+        order=q.order,
+        limit=q.limit,
+        cursor=q.cursor,
+        offset=q.offset,
+        include_transcript=q.include_transcript,
+        count=q.count,
+    )
+    return plain == q
 
 
 class _time_limit:
-    """Abort the statement run inside after `budget_ms` (SQLite progress handler / PG timeout)."""
+    """Abort the statement run inside after `budget_ms` (SQLite progress handler / PG timeout).
+
+    PostgreSQL: a savepoint keeps the read transaction usable after a timeout, and rolling back
+    to it also undoes the `SET LOCAL`. Each side is one round trip (the statements are sent as
+    one simple-protocol string).
+    """
 
     def __init__(self, conn: Connection, budget_ms: float) -> None:
         self.conn = conn
@@ -234,8 +276,9 @@ class _time_limit:
             assert raw is not None
             raw.set_progress_handler(lambda: int(time.perf_counter() > deadline), 1000)
         else:
-            self.savepoint = self.conn.begin_nested()
-            self.conn.execute(text(f"SET LOCAL statement_timeout = {max(1, round(self.budget_ms))}"))
+            self.conn.exec_driver_sql(
+                f"SAVEPOINT cp_count; SET LOCAL statement_timeout = {max(1, round(self.budget_ms))}"
+            )
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if self.conn.dialect.name == "sqlite":
@@ -243,10 +286,13 @@ class _time_limit:
             assert raw is not None
             raw.set_progress_handler(None, 0)
         elif exc_type is None:
-            self.conn.execute(text("SET LOCAL statement_timeout = 0"))
-            self.savepoint.commit()
+            self.conn.exec_driver_sql("SET LOCAL statement_timeout = 0; RELEASE SAVEPOINT cp_count")
         else:
-            self.savepoint.rollback()
+            self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT cp_count; RELEASE SAVEPOINT cp_count")
+
+
+def _estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
+    return _planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
 
 
 def _planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
