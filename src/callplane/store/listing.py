@@ -31,6 +31,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
     tuple_,
 )
@@ -48,6 +49,8 @@ COUNT_CAP = 10_000
 #: total adds to a request under 5 ms.
 COUNT_BUDGET_FLOOR_MS = 3.0
 COUNT_BUDGET_CEILING_MS = 4.0
+#: SQLite: VM instructions a count may always run (about a millisecond of work here).
+SQLITE_MIN_WORK = 300_000
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {
     SortField.START: calls.c.listed_at,
@@ -82,12 +85,58 @@ def _range(column: Column[Any], bounds: Range) -> list[ColumnElement[bool]]:
     return out
 
 
-def filters(q: CallQuery, dialect: str, plan: search.SearchPlan | None = None) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How to run a query's selective filters, decided per query by cheap, capped index counts.
+
+    `search`: the transcript search plan (`search.plan`). `metadata_driver` (SQLite only): the
+    position in `q.metadata` of an equality filter matched by at most `DRIVE_MAX` calls, which
+    then drives the query. Whenever a few candidates drive (this, or a search through the
+    index), SQLite gets an unindexable tenant term (`+organization_id`): without statistics its
+    planner takes any tenant for ~10 rows and would rather walk the tenant's newest-first b-tree,
+    probing every call of a 300k-call tenant for a rare word or value.
+    """
+
+    search: search.SearchPlan | None = None
+    metadata_driver: int | None = None
+
+    def driven(self, dialect: str) -> bool:
+        using_index = self.search is not None and self.search.use_index
+        return dialect == "sqlite" and (using_index or self.metadata_driver is not None)
+
+
+#: SQLite: a metadata value held by at most this many of the tenant's calls drives the query.
+DRIVE_MAX = 2_000
+
+
+def route(conn: Connection, q: CallQuery) -> Route:
+    plan = search.plan(conn, q.organization_id, q.search) if q.search is not None else None
+    driver = None
+    if conn.dialect.name == "sqlite" and q.metadata and not (plan is not None and plan.use_index):
+        for i, (key, value) in enumerate(q.metadata):
+            capped = select(func.count()).select_from(
+                select(literal(1))
+                .where(*_meta_key(q.organization_id, key, value))
+                .limit(DRIVE_MAX + 1)
+                .subquery()
+            )
+            if conn.execute(capped).scalar_one() <= DRIVE_MAX:
+                driver = i
+                break
+    return Route(plan, driver)
+
+
+def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[ColumnElement[bool]]:
     """Every predicate of the query except the cursor, tenant first.
 
-    `plan` says how to run `q.search` (see `search.plan`); without one the search walks.
+    `how` says how to run the search and which filter drives (see `Route`); without one every
+    filter is a plain predicate and the search walks.
     """
-    where: list[ColumnElement[bool]] = [calls.c.organization_id == q.organization_id]
+    how = how or Route()
+    tenant_column: ColumnElement[Any] = (
+        literal_column("+calls.organization_id") if how.driven(dialect) else calls.c.organization_id
+    )
+    where: list[ColumnElement[bool]] = [tenant_column == q.organization_id]
     for column, values in (
         (calls.c.id, q.call_ids),
         (calls.c.agent_id, q.agent_ids),
@@ -106,14 +155,38 @@ def filters(q: CallQuery, dialect: str, plan: search.SearchPlan | None = None) -
         where.append(calls.c.start_at.is_not(None))
     where.extend(_range(calls.c.end_at, q.end_at))
     where.extend(_range(calls.c.duration_ms, q.duration_ms))
-    for key, value in q.metadata:
-        where.append(_metadata_equals(key, value, dialect))
+    for i, (key, value) in enumerate(q.metadata):
+        if i == how.metadata_driver:
+            where.append(_metadata_driver(q.organization_id, key, value))
+        else:
+            where.append(_metadata_equals(key, value, dialect))
     if q.search is not None:
-        if plan is None:
-            plan = search.walk_plan(q.search)
+        plan = how.search or search.walk_plan(q.search)
         if plan is not None:
             where.extend(search.conditions(plan, dialect))
     return where
+
+
+def _meta_key(
+    organization_id: str, key: str, value: Any, table: Any = call_meta
+) -> list[ColumnElement[bool]]:
+    return [
+        table.c.organization_id == organization_id,
+        table.c.key == key,
+        table.c.value == orjson.dumps(value).decode(),
+    ]
+
+
+def _metadata_driver(organization_id: str, key: str, value: Any) -> ColumnElement[bool]:
+    """SQLite: the calls holding a rare metadata value, as rowids to look up (see `Route`)."""
+    m, c = call_meta.alias("m"), calls.alias("c")
+    rids: Select[Any] = (
+        select(literal_column("c.rid"))
+        .select_from(m.join(c, and_(c.c.organization_id == m.c.organization_id, c.c.id == m.c.call_id)))
+        .where(*_meta_key(organization_id, key, value, m))
+    )
+    driver: ColumnElement[bool] = literal_column("calls.rid").in_(rids)
+    return driver
 
 
 def _metadata_equals(key: str, value: Any, dialect: str) -> ColumnElement[bool]:
@@ -153,8 +226,8 @@ def _id_after(order: SortOrder, call_id: str) -> ColumnElement[bool]:
 def list_calls(conn: Connection, q: CallQuery) -> Page:
     dialect = conn.dialect.name
     started = time.perf_counter()
-    plan = search.plan(conn, q.organization_id, q.search) if q.search is not None else None
-    where = filters(q, dialect, plan)
+    how = route(conn, q)
+    where = filters(q, dialect, how)
     column = SORT_COLUMNS[q.sort]
     columns = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
     rows = _page_rows(conn, q, where, column, columns)
@@ -169,7 +242,7 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     total = None
     if q.count.value != "none":
         budget = min(max(page_ms, COUNT_BUDGET_FLOOR_MS), COUNT_BUDGET_CEILING_MS)
-        total = count_calls(conn, q, where, budget_ms=budget, seen=q.offset + len(rows), plan=plan)
+        total = count_calls(conn, q, where, budget_ms=budget, seen=q.offset + len(rows), plan=how.search)
     return Page(page, next_cursor, has_more, total)
 
 
@@ -228,12 +301,14 @@ def count_calls(
             return Total(found, exact=True)
         return Total(max(COUNT_CAP, _estimate(conn, where) or 0), exact=False)
     capped = select(func.count()).select_from(
-        select(literal(1)).where(*where).limit(COUNT_CAP + 1).subquery()
+        select(literal(1)).select_from(calls).where(*where).limit(COUNT_CAP + 1).subquery()
     )
     try:
         with _time_limit(conn, budget_ms):
             value = int(conn.execute(capped).scalar_one())
-    except OperationalError:
+    except OperationalError as exc:
+        if not _cut_off(exc):
+            raise
         # Out of budget: the rows already seen are a lower bound; PostgreSQL may estimate better.
         return Total(max(seen, _estimate(conn, where) or 0), exact=False)
     if value <= COUNT_CAP:
@@ -272,9 +347,17 @@ class _time_limit:
     def __enter__(self) -> None:
         if self.conn.dialect.name == "sqlite":
             deadline = time.perf_counter() + self.budget_ms / 1000
+            calls_left = [SQLITE_MIN_WORK // 1000]
+
+            def over() -> int:
+                # Cut off only a count that has done real work: a process descheduled on a busy
+                # machine must not lose a count of a few hundred rows to the wall clock.
+                calls_left[0] -= 1
+                return int(calls_left[0] < 0 and time.perf_counter() > deadline)
+
             raw = self.conn.connection.driver_connection
             assert raw is not None
-            raw.set_progress_handler(lambda: int(time.perf_counter() > deadline), 1000)
+            raw.set_progress_handler(over, 1000)
         else:
             self.conn.exec_driver_sql(
                 f"SAVEPOINT cp_count; SET LOCAL statement_timeout = {max(1, round(self.budget_ms))}"
@@ -291,12 +374,17 @@ class _time_limit:
             self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT cp_count; RELEASE SAVEPOINT cp_count")
 
 
+def _cut_off(exc: OperationalError) -> bool:
+    """Whether the error is `_time_limit` stopping a statement (and not a real failure)."""
+    return "interrupted" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "57014"
+
+
 def _estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
     return _planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
 
 
 def _planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
-    stmt = select(literal(1)).where(and_(*where))
+    stmt = select(literal(1)).select_from(calls).where(and_(*where))
     compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
     try:
         plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
