@@ -129,8 +129,14 @@ def test_every_query_matches_a_brute_force_scan(
         assert sorted(_page_through(db, q)) == sorted(expected), query
         assert _page_through(db, q) == brute_force(found, q), query
         with db.read() as conn:
+            plan = search.plan(conn, org, query)
             total = listing.list_calls(conn, q).total
-        assert total is not None and total.exact and total.value == len(expected), query
+        assert plan is not None and total is not None
+        if plan.use_index or plan.gram_exact or plan.only_token:
+            assert total.exact and total.value == len(expected), query
+        else:
+            # A common search is counted by its index candidates: an upper bound, flagged.
+            assert not total.exact and total.value >= len(expected), query
         nonempty += bool(expected)
     assert nonempty >= 30  # most queries do find something
 

@@ -292,14 +292,11 @@ def count_calls(
     plan: search.SearchPlan | None = None,
 ) -> Total:
     """Count matches up to COUNT_CAP + 1 within `budget_ms`; see the module docstring."""
-    if plan is not None and plan.gram_exact and _only_searched(q):
-        # Index candidates are the matches: count them in the index (exact up to the cap).
-        if plan.use_index:
+    if plan is not None and not plan.only_token and _only_searched(q):
+        if plan.use_index and plan.gram_exact:
             return Total(plan.candidates, exact=True)
-        found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
-        if found <= COUNT_CAP:
-            return Total(found, exact=True)
-        return Total(max(COUNT_CAP, _estimate(conn, where) or 0), exact=False)
+        if not plan.use_index:
+            return _count_searched(conn, plan)
     capped = select(func.count()).select_from(
         select(literal(1)).select_from(calls).where(*where).limit(COUNT_CAP + 1).subquery()
     )
@@ -314,6 +311,20 @@ def count_calls(
     if value <= COUNT_CAP:
         return Total(value, exact=True)
     return Total(max(COUNT_CAP, _estimate(conn, where) or 0), exact=False)
+
+
+def _count_searched(conn: Connection, plan: search.SearchPlan) -> Total:
+    """Count a common search with no other filter through its index candidates.
+
+    A gram-exact query's candidates are its matches. Otherwise candidates are a close upper
+    bound, reported as an estimate: rechecking thousands of transcripts would cost far more than
+    the page. (A rare search, through the index, is counted exactly: its candidates are few.)
+    """
+    found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
+    if found <= COUNT_CAP:
+        return Total(found, exact=plan.gram_exact)
+    estimate = search.estimate_candidates(conn, plan.terms) if conn.dialect.name == "postgresql" else None
+    return Total(max(COUNT_CAP, estimate or 0), exact=False)
 
 
 def _only_searched(q: CallQuery) -> bool:
