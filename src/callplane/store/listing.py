@@ -40,7 +40,7 @@ from sqlalchemy.exc import OperationalError
 from callplane.domain.call import Call
 from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, Total
 from callplane.store import search
-from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, row_to_call
+from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, rows_to_calls
 from callplane.store.schema import call_meta, calls
 
 COUNT_CAP = 10_000
@@ -49,8 +49,9 @@ COUNT_CAP = 10_000
 #: total adds to a request under 5 ms.
 COUNT_BUDGET_FLOOR_MS = 3.0
 COUNT_BUDGET_CEILING_MS = 4.0
-#: SQLite: VM instructions a count may always run (about a millisecond of work here).
-SQLITE_MIN_WORK = 300_000
+#: SQLite: VM instructions a count may always run (a few hundred rows; a row's `instr` over a
+#: transcript is one instruction, so this is no measure of time).
+SQLITE_MIN_WORK = 20_000
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {
     SortField.START: calls.c.listed_at,
@@ -114,16 +115,18 @@ def route(conn: Connection, q: CallQuery) -> Route:
     driver = None
     if conn.dialect.name == "sqlite" and q.metadata and not (plan is not None and plan.use_index):
         for i, (key, value) in enumerate(q.metadata):
-            capped = select(func.count()).select_from(
-                select(literal(1))
-                .where(*_meta_key(q.organization_id, key, value))
-                .limit(DRIVE_MAX + 1)
-                .subquery()
-            )
-            if conn.execute(capped).scalar_one() <= DRIVE_MAX:
+            if _capped_meta_count(conn, q.organization_id, key, value, DRIVE_MAX + 1) <= DRIVE_MAX:
                 driver = i
                 break
     return Route(plan, driver)
+
+
+def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: Any, cap: int) -> int:
+    """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only)."""
+    capped = select(func.count()).select_from(
+        select(literal(1)).where(*_meta_key(organization_id, key, value)).limit(cap).subquery()
+    )
+    return int(conn.execute(capped).scalar_one())
 
 
 def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[ColumnElement[bool]]:
@@ -234,7 +237,7 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     page_ms = (time.perf_counter() - started) * 1000
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
-    page = [row_to_call(r, with_transcript=q.include_transcript) for r in rows]
+    page = rows_to_calls(rows, with_transcript=q.include_transcript)
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
@@ -292,6 +295,11 @@ def count_calls(
     plan: search.SearchPlan | None = None,
 ) -> Total:
     """Count matches up to COUNT_CAP + 1 within `budget_ms`; see the module docstring."""
+    if conn.dialect.name == "sqlite" and len(q.metadata) == 1 and _filters_only(q, metadata=q.metadata):
+        # One metadata value: its side-table entries are the matches, counted in the index alone.
+        key, value = q.metadata[0]
+        found = _capped_meta_count(conn, q.organization_id, key, value, COUNT_CAP + 1)
+        return Total(min(found, COUNT_CAP), exact=found <= COUNT_CAP)
     if plan is not None and not plan.only_token and _only_searched(q):
         if plan.use_index and plan.gram_exact:
             return Total(plan.candidates, exact=True)
@@ -327,11 +335,10 @@ def _count_searched(conn: Connection, plan: search.SearchPlan) -> Total:
     return Total(max(COUNT_CAP, estimate or 0), exact=False)
 
 
-def _only_searched(q: CallQuery) -> bool:
-    """The query filters on nothing but the tenant and the search."""
+def _filters_only(q: CallQuery, **kept: Any) -> bool:
+    """The query filters on nothing but the tenant and the given fields."""
     plain = CallQuery(
         organization_id=q.organization_id,
-        search=q.search,
         sort=q.sort,
         order=q.order,
         limit=q.limit,
@@ -339,8 +346,13 @@ def _only_searched(q: CallQuery) -> bool:
         offset=q.offset,
         include_transcript=q.include_transcript,
         count=q.count,
+        **kept,
     )
     return plain == q
+
+
+def _only_searched(q: CallQuery) -> bool:
+    return _filters_only(q, search=q.search)
 
 
 class _time_limit:
