@@ -8,14 +8,16 @@ checks of test_listing.py through it.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import event
 
 from callplane.domain.call import Call
 from callplane.domain.query import CallQuery, CountMode
 from callplane.store import listing, search
-from callplane.store.db import Database
+from callplane.store.db import Database, DatabaseSetupError, check_postgres
 from tests.factories import insert_calls, random_call
 from tests.store.test_listing import BASE, brute_force, corpus, page_through, random_query
 
@@ -68,3 +70,42 @@ def test_a_rare_metadata_value_drives_sqlite_and_a_common_one_walks(
     assert sum(c.metadata["campaign"] == "fall" for c in found) > 5
     assert rare.metadata_driver == 0 and rare.driven("sqlite")
     assert common.metadata_driver is None and not common.driven("sqlite")
+
+
+@pytest.mark.parametrize("with_transcript", [False, True])
+def test_list_pages_read_transcripts_only_when_asked(
+    db: Database, corpus: tuple[str, list[Call]], with_transcript: bool
+) -> None:
+    org, _ = corpus
+    statements: list[str] = []
+
+    def seen(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        for search_for in (None, "예약", "없는말"):
+            q = CallQuery(
+                organization_id=org,
+                search=search_for,
+                include_transcript=with_transcript,
+                count=CountMode.EXACT,
+            )
+            with db.read() as conn:
+                page = listing.list_calls(conn, q)
+            assert all(c.transcript_loaded is with_transcript for c in page.calls)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    reading = [s for s in statements if "calls.transcript" in s]
+    assert bool(reading) is with_transcript
+    # The search text is only ever tested, never fetched.
+    assert not any("search_text" in re.split(r"\sFROM\s", s)[0] for s in statements)
+
+
+@pytest.mark.postgres
+def test_postgres_setup_check_refuses_generic_plans(postgres_db: Database) -> None:
+    with postgres_db.read() as conn:
+        check_postgres(conn)  # the store's own connections pass
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")  # undone by the rollback
+        with pytest.raises(DatabaseSetupError, match="plan_cache_mode"):
+            check_postgres(conn)
