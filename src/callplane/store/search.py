@@ -256,26 +256,35 @@ def backfill(conn: Connection, batch: int = 2_000) -> int:
         rows = conn.execute(stmt.limit(batch)).all()
         if not rows:
             return done
-        for row in rows:
-            value = text_of(row.transcript)
-            if sqlite:
-                conn.execute(
-                    update(calls)
-                    .where(calls.c.organization_id == row.organization_id, calls.c.id == row.id)
-                    .values(search_text=value)
-                )
-                if value:
-                    conn.execute(
-                        text(f"INSERT INTO {FTS_TABLE}(rowid, terms) VALUES (:r, :d)"),
-                        {"r": row.k, "d": _fts_document(terms(row.organization_id, value))},
-                    )
-            else:
-                conn.execute(
-                    update(_pg_calls)
-                    .where(_pg_calls.c.organization_id == row.organization_id, _pg_calls.c.id == row.id)
-                    .values(search_text=value, **pg_insert_values(row.organization_id, value))
-                )
-            done += bool(value)
+        texts = [(row, text_of(row.transcript)) for row in rows]
+        if sqlite:
+            conn.execute(
+                text("UPDATE calls SET search_text = :t WHERE rid = :r"),
+                [{"t": value, "r": row.k} for row, value in texts],
+            )
+            documents = [
+                {"r": row.k, "d": _fts_document(terms(row.organization_id, value))}
+                for row, value in texts
+                if value
+            ]
+            if documents:
+                conn.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, terms) VALUES (:r, :d)"), documents)
+        else:
+            conn.execute(
+                text(
+                    "UPDATE calls SET search_text = :t, search_grams = :g WHERE organization_id = :o AND id = :i"
+                ),
+                [
+                    {
+                        "t": value,
+                        "g": pg_insert_values(row.organization_id, value)["search_grams"],
+                        "o": row.organization_id,
+                        "i": row.id,
+                    }
+                    for row, value in texts
+                ],  # fmt: skip
+            )
+        done += sum(1 for _, value in texts if value)
         last, last_org = rows[-1].k, rows[-1].organization_id
 
 
