@@ -270,19 +270,21 @@ def backfill(conn: Connection, batch: int = 2_000) -> int:
             if documents:
                 conn.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, terms) VALUES (:r, :d)"), documents)
         else:
+            params = [
+                {
+                    "t": value,
+                    "o": row.organization_id,
+                    "i": row.id,
+                    **pg_insert_values(row.organization_id, value),
+                }
+                for row, value in texts
+            ]
             conn.execute(
                 text(
-                    "UPDATE calls SET search_text = :t, search_grams = :g WHERE organization_id = :o AND id = :i"
+                    "UPDATE calls SET search_text = :t, search_grams = :search_grams "
+                    "WHERE organization_id = :o AND id = :i"
                 ),
-                [
-                    {
-                        "t": value,
-                        "g": pg_insert_values(row.organization_id, value)["search_grams"],
-                        "o": row.organization_id,
-                        "i": row.id,
-                    }
-                    for row, value in texts
-                ],  # fmt: skip
+                params,
             )
         done += sum(1 for _, value in texts if value)
         last, last_org = rows[-1].k, rows[-1].organization_id
