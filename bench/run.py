@@ -116,6 +116,7 @@ def shapes(tenant: dict[str, Any], deep_cursor: str) -> list[Shape]:
     ):
         word = gen.TARGETS[key]
         out.append(Shape(f"search {label} '{word}'", "v3", {"search": word}, group))
+    out.append(Shape("search medium 3 chars '재약정' (~1.3%)", "v3", {"search": "재약정"}, "search3"))
     out.append(Shape("search 1 char '누'", "v3", {"search": "누"}, "search1"))
     out.append(Shape("search 1 char, absent '뷁'", "v3", {"search": "뷁"}, "search1"))
     out.append(

@@ -304,7 +304,7 @@ def count_calls(
         if plan.use_index and plan.gram_exact:
             return Total(plan.candidates, exact=True)
         if not plan.use_index:
-            return _count_searched(conn, plan)
+            return _count_searched(conn, plan, budget_ms, seen)
     capped = select(func.count()).select_from(
         select(literal(1)).select_from(calls).where(*where).limit(COUNT_CAP + 1).subquery()
     )
@@ -321,17 +321,25 @@ def count_calls(
     return Total(max(COUNT_CAP, _estimate(conn, where) or 0), exact=False)
 
 
-def _count_searched(conn: Connection, plan: search.SearchPlan) -> Total:
+def _count_searched(conn: Connection, plan: search.SearchPlan, budget_ms: float, seen: int) -> Total:
     """Count a common search with no other filter through its index candidates.
 
     A gram-exact query's candidates are its matches. Otherwise candidates are a close upper
     bound, reported as an estimate: rechecking thousands of transcripts would cost far more than
     the page. (A rare search, through the index, is counted exactly: its candidates are few.)
     """
-    found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
+    postgres = conn.dialect.name == "postgresql"
+    try:
+        with _time_limit(conn, budget_ms):
+            found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
+    except OperationalError as exc:
+        if not _cut_off(exc):
+            raise
+        estimate = search.estimate_candidates(conn, plan.terms) if postgres else None
+        return Total(max(seen, estimate or 0), exact=False)
     if found <= COUNT_CAP:
         return Total(found, exact=plan.gram_exact)
-    estimate = search.estimate_candidates(conn, plan.terms) if conn.dialect.name == "postgresql" else None
+    estimate = search.estimate_candidates(conn, plan.terms) if postgres else None
     return Total(max(COUNT_CAP, estimate or 0), exact=False)
 
 
