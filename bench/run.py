@@ -73,6 +73,7 @@ class Measured:
     total: Any = None
     statements: int = 0
     plan: str = ""
+    path: str = ""
 
 
 def p(values: list[float], q: float) -> float:
@@ -262,6 +263,17 @@ class Replayer:
 JSON_COLUMNS = ("metadata", "dynamic_variables", "analysis", "transcript")
 
 
+def path_of(statement: str) -> str:
+    """Which route the store took, read off the page statement."""
+    if "MATCH" in statement or "@@" in statement:
+        return "gram index"
+    if "call_meta AS m" in statement:
+        return "metadata-driven"
+    if "instr(" in statement or "strpos(" in statement:
+        return "walk + substring"
+    return "b-tree"
+
+
 def serialize(
     shape: Shape, rows: list[Any], query: CallQuery, page: listing.Page, raw: tuple[list[str], list[Any]]
 ) -> bytes:
@@ -405,6 +417,7 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
             m.statements = len(statements)
             page_statement = max(statements, key=lambda s: len(s.statement))
             m.plan = replayer.explain(page_statement)
+            m.path = path_of(page_statement.statement)
             results[shape.name] = m
             print(f"  {kind:8} {shape.name:55} raw {p(m.raw, .5):7.2f}  ser {p(m.ser, .5):5.2f}  "
                   f"api {p(m.api, .5):7.2f} ms  rows {m.rows}  total {m.total}", flush=True)  # fmt: skip
@@ -428,6 +441,7 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
                 "ser": [p(results[s.name].ser, 0.5), p(results[s.name].ser, 0.95)],
                 "api": [p(results[s.name].api, 0.5), p(results[s.name].api, 0.95)],
                 "plan": results[s.name].plan,
+                "path": results[s.name].path,
             }
             for s in all_shapes
         ],
@@ -583,8 +597,8 @@ def report(run: dict[str, Any]) -> str:
             + (f". Server settings (untuned defaults): {facts['settings']}" if "settings" in facts else "")
             + f". `/healthz` round trip p50 {db['healthz']['p50']:.2f} ms.",
             "",
-            "| shape | rows | total | raw | ser | API | bound | target | ok |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| shape | path | rows | total | raw | ser | API | bound | target | ok |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s in db["shapes"]:
             bound = 1.5 * (s["raw"][0] + s["ser"][0]) + 1
@@ -596,7 +610,8 @@ def report(run: dict[str, Any]) -> str:
                 else ("" if s["total"]["exact"] else "≈") + f"{s['total']['value']:,}"
             )
             lines.append(
-                f"| {s['name']} | {s['rows']} | {total} | {s['raw'][0]:.2f} / {s['raw'][1]:.2f} | "
+                f"| {s['name']} | {s['path']} | {s['rows']} | {total} | "
+                f"{s['raw'][0]:.2f} / {s['raw'][1]:.2f} | "
                 f"{s['ser'][0]:.2f} | {s['api'][0]:.2f} / {s['api'][1]:.2f} | {bound:.2f} | ≤ {target:.0f} | "
                 f"{'yes' if ok else '**no**'} |"
             )
