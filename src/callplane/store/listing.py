@@ -8,10 +8,11 @@ A nullable sort column (`end_at`, `duration_ms`) is read in two segments — kno
 order, then unknown values by id — so both use the same b-tree and "unknown" sorts last in
 either direction on both databases.
 
-`total_count` is honest and bounded: count up to `COUNT_CAP + 1` matches, within a time budget
-no longer than the page query took (plus a small floor). Past the cap, or past the budget, the
-total is a lower bound and says so (`Total.exact` is False); PostgreSQL then offers its
-planner's estimate when that is larger.
+`total_count` is honest and bounded: count up to `COUNT_CAP + 1` matches within a time budget:
+the page's own time, clamped to [floor, ceiling]. Past the cap, or past the budget, the total is
+a lower bound and says so (`Total.exact` is False); PostgreSQL then offers its planner's estimate
+when that is larger. Cheaper exact forms: one metadata value on SQLite is counted in its side
+table, a search with no other filter through its gram index (`_count_searched`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from callplane.domain.call import Call
 from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, Total
 from callplane.store import search
 from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, rows_to_calls
+from callplane.store.counting import cut_off, planner_estimate, time_limit
 from callplane.store.schema import call_meta, calls
 
 COUNT_CAP = 10_000
@@ -49,9 +51,6 @@ COUNT_CAP = 10_000
 #: total adds to a request under 5 ms.
 COUNT_BUDGET_FLOOR_MS = 3.0
 COUNT_BUDGET_CEILING_MS = 4.0
-#: SQLite: VM instructions a count may always run (a few hundred rows; a row's `instr` over a
-#: transcript is one instruction, so this is no measure of time).
-SQLITE_MIN_WORK = 20_000
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {
     SortField.START: calls.c.listed_at,
@@ -243,7 +242,10 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
         last = rows[-1]
         next_cursor = Cursor(value=getattr(last, column.name), id=last.id)
     total = None
-    if q.count.value != "none":
+    if q.count.value != "none" and q.cursor is None and not has_more:
+        # The first page holds every match (after the offset): the total is known.
+        total = Total(q.offset + len(rows), exact=True) if rows or not q.offset else None
+    if q.count.value != "none" and total is None:
         budget = min(max(page_ms, COUNT_BUDGET_FLOOR_MS), COUNT_BUDGET_CEILING_MS)
         total = count_calls(conn, q, where, budget_ms=budget, seen=q.offset + len(rows), plan=how.search)
     return Page(page, next_cursor, has_more, total)
@@ -309,10 +311,10 @@ def count_calls(
         select(literal(1)).select_from(calls).where(*where).limit(COUNT_CAP + 1).subquery()
     )
     try:
-        with _time_limit(conn, budget_ms):
+        with time_limit(conn, budget_ms):
             value = int(conn.execute(capped).scalar_one())
     except OperationalError as exc:
-        if not _cut_off(exc):
+        if not cut_off(exc):
             raise
         # Out of budget: the rows already seen are a lower bound; PostgreSQL may estimate better.
         return Total(max(seen, _estimate(conn, where) or 0), exact=False)
@@ -330,10 +332,10 @@ def _count_searched(conn: Connection, plan: search.SearchPlan, budget_ms: float,
     """
     postgres = conn.dialect.name == "postgresql"
     try:
-        with _time_limit(conn, budget_ms):
+        with time_limit(conn, budget_ms):
             found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
     except OperationalError as exc:
-        if not _cut_off(exc):
+        if not cut_off(exc):
             raise
         estimate = search.estimate_candidates(conn, plan.terms) if postgres else None
         return Total(max(seen, estimate or 0), exact=False)
@@ -363,63 +365,5 @@ def _only_searched(q: CallQuery) -> bool:
     return _filters_only(q, search=q.search)
 
 
-class _time_limit:
-    """Abort the statement run inside after `budget_ms` (SQLite progress handler / PG timeout).
-
-    PostgreSQL: a savepoint keeps the read transaction usable after a timeout, and rolling back
-    to it also undoes the `SET LOCAL`. Each side is one round trip (the statements are sent as
-    one simple-protocol string).
-    """
-
-    def __init__(self, conn: Connection, budget_ms: float) -> None:
-        self.conn = conn
-        self.budget_ms = budget_ms
-
-    def __enter__(self) -> None:
-        if self.conn.dialect.name == "sqlite":
-            deadline = time.perf_counter() + self.budget_ms / 1000
-            calls_left = [SQLITE_MIN_WORK // 1000]
-
-            def over() -> int:
-                # Cut off only a count that has done real work: a process descheduled on a busy
-                # machine must not lose a count of a few hundred rows to the wall clock.
-                calls_left[0] -= 1
-                return int(calls_left[0] < 0 and time.perf_counter() > deadline)
-
-            raw = self.conn.connection.driver_connection
-            assert raw is not None
-            raw.set_progress_handler(over, 1000)
-        else:
-            self.conn.exec_driver_sql(
-                f"SAVEPOINT cp_count; SET LOCAL statement_timeout = {max(1, round(self.budget_ms))}"
-            )
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if self.conn.dialect.name == "sqlite":
-            raw = self.conn.connection.driver_connection
-            assert raw is not None
-            raw.set_progress_handler(None, 0)
-        elif exc_type is None:
-            self.conn.exec_driver_sql("SET LOCAL statement_timeout = 0; RELEASE SAVEPOINT cp_count")
-        else:
-            self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT cp_count; RELEASE SAVEPOINT cp_count")
-
-
-def _cut_off(exc: OperationalError) -> bool:
-    """Whether the error is `_time_limit` stopping a statement (and not a real failure)."""
-    return "interrupted" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "57014"
-
-
 def _estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
-    return _planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
-
-
-def _planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
-    stmt = select(literal(1)).select_from(calls).where(and_(*where))
-    compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
-    try:
-        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
-    except Exception:  # an estimate is a nicety; never fail a list for it
-        return None
-    data = plan if isinstance(plan, list) else orjson.loads(plan)
-    return int(data[0]["Plan"]["Plan Rows"])
+    return planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
