@@ -109,12 +109,17 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     """
     monkeypatch.setattr(listing, "COUNT_BUDGET_FLOOR_MS", 60_000.0)
     monkeypatch.setattr(listing, "COUNT_BUDGET_CEILING_MS", 60_000.0)
+    # SQLite decides by its FTS5 candidate count, PostgreSQL by sampling the walk's first rows.
     if request.param == "index":
         monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
+        monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
     elif request.param == "walk":
         monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", -1)
+        monkeypatch.setattr(listing, "SAMPLE_MATCHES", 0)
     else:
         monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 12)
+        monkeypatch.setattr(listing, "SAMPLE_ROWS", 20)
+        monkeypatch.setattr(listing, "SAMPLE_MATCHES", 3)
     return str(request.param)
 
 
@@ -129,7 +134,7 @@ def test_every_query_matches_a_brute_force_scan(
         assert sorted(_page_through(db, q)) == sorted(expected), query
         assert _page_through(db, q) == brute_force(found, q), query
         with db.read() as conn:
-            plan = search.plan(conn, org, query)
+            plan = listing.route(conn, q).search
             total = listing.list_calls(conn, q).total
         assert plan is not None and total is not None
         if plan.use_index or plan.gram_exact or plan.only_token or len(expected) <= q.limit:
@@ -195,6 +200,7 @@ def test_the_plan_follows_the_tenants_candidate_count(
 
 def test_reindexing_a_transcript_forgets_the_old_words(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
+    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
     rng = random.Random(1)
     org = new_id()
     call = replace(
@@ -224,6 +230,7 @@ def test_reindexing_a_transcript_forgets_the_old_words(db: Database, monkeypatch
 
 def test_the_migration_indexes_calls_stored_before_it(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
+    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
     rng = random.Random(2)
     org = new_id()
     found = [
@@ -247,7 +254,7 @@ def test_the_migration_indexes_calls_stored_before_it(db: Database, monkeypatch:
     for query in ("예약", "누수", "각", "%", "refund", "o'b"):
         q = CallQuery(organization_id=org, search=query, limit=100)
         with db.read() as conn:
-            plan = search.plan(conn, org, query)
+            plan = listing.route(conn, q).search
             got = [c.id for c in listing.list_calls(conn, q).calls]
         assert plan is not None and (plan.use_index or plan.only_token)
         assert got == brute_force(found, q), query
@@ -255,6 +262,7 @@ def test_the_migration_indexes_calls_stored_before_it(db: Database, monkeypatch:
 
 def test_bulk_insert_indexes_like_single_inserts(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
+    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
     rng = random.Random(4)
     org = new_id()
     found = [
@@ -299,3 +307,21 @@ def test_a_count_over_its_time_budget_is_cut_off_and_the_read_goes_on(db: Databa
             assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
         if db.is_postgres:
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "0"
+
+
+def test_the_route_walks_for_common_words_and_indexes_rare_ones(
+    db: Database, corpus: tuple[str, list[Call]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org, found = corpus
+    monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 3)  # SQLite: by candidate count
+    monkeypatch.setattr(listing, "SAMPLE_ROWS", 200)  # PostgreSQL: by the walk's first rows
+    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 3)
+    newest = sorted(
+        (c for c in found if c.organization_id == org), key=lambda c: (c.start_at or c.created_at, c.id)
+    )
+    assert sum(_matches("예약", c) for c in newest[-200:]) >= 3
+    with db.read() as conn:
+        common = listing.route(conn, CallQuery(organization_id=org, search="예약")).search
+        rare = listing.route(conn, CallQuery(organization_id=org, search="없는말")).search
+    assert common is not None and not common.use_index
+    assert rare is not None and rare.use_index

@@ -35,6 +35,7 @@ def test_routes_match_brute_force(
 ) -> None:
     monkeypatch.setattr(listing, "DRIVE_MAX", drive_max)
     monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", index_max)
+    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 0 if index_max < 0 else 10**9)
     monkeypatch.setattr(listing, "COUNT_BUDGET_FLOOR_MS", 60_000.0)
     monkeypatch.setattr(listing, "COUNT_BUDGET_CEILING_MS", 60_000.0)
     org, found = corpus

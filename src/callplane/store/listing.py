@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -109,8 +109,21 @@ class Route:
 DRIVE_MAX = 2_000
 
 
+#: PostgreSQL: sample this many of the newest calls the walk would read first; a search matching
+#: at least SAMPLE_MATCHES of them (2%) walks, one that is rarer goes through the GIN index.
+SAMPLE_ROWS = 400
+SAMPLE_MATCHES = 8
+
+
 def route(conn: Connection, q: CallQuery) -> Route:
-    plan = search.plan(conn, q.organization_id, q.search) if q.search is not None else None
+    plan = None
+    if q.search is not None and conn.dialect.name == "postgresql":
+        plan = search.prepare(q.organization_id, q.search)
+        if plan is not None and not plan.only_token:
+            dense = _sampled_matches(conn, q, plan) >= SAMPLE_MATCHES
+            plan = replace(plan, use_index=not dense)
+    elif q.search is not None:
+        plan = search.plan(conn, q.organization_id, q.search)
     driver = None
     if conn.dialect.name == "sqlite" and q.metadata and not (plan is not None and plan.use_index):
         for i, (key, value) in enumerate(q.metadata):
@@ -126,6 +139,32 @@ def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: 
         select(literal(1)).where(*_meta_key(organization_id, key, value)).limit(cap).subquery()
     )
     return int(conn.execute(capped).scalar_one())
+
+
+def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) -> int:
+    """How many of the first SAMPLE_ROWS calls the walk would read match the search.
+
+    The same filters, cursor and order as the page (the known-value segment of a nullable
+    sort): the sample reads exactly the rows a walk starts with, so its density is the walk's.
+    """
+    dialect = conn.dialect.name
+    column = SORT_COLUMNS[q.sort]
+    stmt = select(calls.c.search_text).where(*filters(replace(q, search=None), dialect))
+    if q.sort.nullable:
+        stmt = stmt.where(column.is_not(None))
+    if q.cursor is not None and q.cursor.value is None and q.sort.nullable:
+        stmt = _ordered(stmt.where(column.is_(None)), calls.c.id, q.order).where(
+            _id_after(q.order, q.cursor.id)
+        )
+    else:
+        stmt = _ordered(stmt, column, q.order)
+        if q.cursor is not None:
+            stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
+    sample = stmt.limit(SAMPLE_ROWS).offset(q.offset or None).subquery()
+    counted = (
+        select(func.count()).select_from(sample).where(search.substring(plan, dialect, sample.c.search_text))
+    )
+    return int(conn.execute(counted).scalar_one())
 
 
 def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[ColumnElement[bool]]:
@@ -231,18 +270,32 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     how = route(conn, q)
     where = filters(q, dialect, how)
     column = SORT_COLUMNS[q.sort]
-    columns = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
+    columns: Sequence[Any] = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
+    # PostgreSQL through the GIN index fetches and sorts every candidate anyway: counting them in
+    # the same statement is free, where a separate count would repeat the index scan.
+    windowed = (
+        dialect == "postgresql"
+        and how.search is not None
+        and how.search.use_index
+        and q.count.value != "none"
+        and q.cursor is None
+        and not q.offset
+        and not q.sort.nullable
+    )
+    if windowed:
+        columns = (*columns, func.count().over().label("cp_total"))
     rows = _page_rows(conn, q, where, column, columns)
     page_ms = (time.perf_counter() - started) * 1000
     has_more = len(rows) > q.limit
+    window_total = Total(rows[0].cp_total if rows else 0, exact=True) if windowed else None
     rows = rows[: q.limit]
     page = rows_to_calls(rows, with_transcript=q.include_transcript)
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
         next_cursor = Cursor(value=getattr(last, column.name), id=last.id)
-    total = None
-    if q.count.value != "none" and q.cursor is None and not has_more:
+    total = window_total
+    if q.count.value != "none" and total is None and q.cursor is None and not has_more:
         # The first page holds every match (after the offset): the total is known.
         total = Total(q.offset + len(rows), exact=True) if rows or not q.offset else None
     if q.count.value != "none" and total is None:
@@ -303,7 +356,7 @@ def count_calls(
         found = _capped_meta_count(conn, q.organization_id, key, value, COUNT_CAP + 1)
         return Total(min(found, COUNT_CAP), exact=found <= COUNT_CAP)
     if plan is not None and not plan.only_token and _only_searched(q):
-        if plan.use_index and plan.gram_exact:
+        if plan.use_index and plan.gram_exact and plan.candidates is not None:
             return Total(plan.candidates, exact=True)
         if not plan.use_index:
             return _count_searched(conn, plan, budget_ms, seen)
