@@ -113,6 +113,9 @@ DRIVE_MAX = 2_000
 #: at least SAMPLE_MATCHES of them (2%) walks, one that is rarer goes through the GIN index.
 SAMPLE_ROWS = 400
 SAMPLE_MATCHES = 8
+#: PostgreSQL: a common search is counted exactly (within the time budget) only when the other
+#: filters leave at most this many calls to recheck.
+RECHECK_MAX = 5_000
 
 
 def route(conn: Connection, q: CallQuery) -> Route:
@@ -120,8 +123,9 @@ def route(conn: Connection, q: CallQuery) -> Route:
     if q.search is not None and conn.dialect.name == "postgresql":
         plan = search.prepare(q.organization_id, q.search)
         if plan is not None and not plan.only_token:
-            dense = _sampled_matches(conn, q, plan) >= SAMPLE_MATCHES
-            plan = replace(plan, use_index=not dense)
+            matched, sampled = _sampled_matches(conn, q, plan)
+            dense = matched >= SAMPLE_MATCHES
+            plan = replace(plan, use_index=not dense, density=matched / sampled if sampled else None)
     elif q.search is not None:
         plan = search.plan(conn, q.organization_id, q.search)
     driver = None
@@ -141,7 +145,7 @@ def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: 
     return int(conn.execute(capped).scalar_one())
 
 
-def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) -> int:
+def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) -> tuple[int, int]:
     """How many of the first SAMPLE_ROWS calls the walk would read match the search.
 
     The same filters, cursor and order as the page (the known-value segment of a nullable
@@ -161,10 +165,10 @@ def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) ->
         if q.cursor is not None:
             stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
     sample = stmt.limit(SAMPLE_ROWS).offset(q.offset or None).subquery()
-    counted = (
-        select(func.count()).select_from(sample).where(search.substring(plan, dialect, sample.c.search_text))
-    )
-    return int(conn.execute(counted).scalar_one())
+    hit = search.substring(plan, dialect, sample.c.search_text)
+    counted = select(func.count(), func.count().filter(hit)).select_from(sample)
+    sampled, matched = conn.execute(counted).one()
+    return int(matched), int(sampled)
 
 
 def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[ColumnElement[bool]]:
@@ -312,21 +316,33 @@ def _page_rows(
     columns: Sequence[Any],
 ) -> list[Any]:
     want = q.limit + 1
-    base = select(*columns).where(*where)
+    # SQLite, pages with transcripts: choose the rows by key first, then read the (multi-page)
+    # rows of just those. A sort would otherwise carry every candidate's transcript.
+    late = conn.dialect.name == "sqlite" and any(c is calls.c.transcript for c in columns)
+
+    def run(stmt: Select[Any]) -> list[Any]:
+        if not late:
+            return list(conn.execute(stmt).all())
+        rid: ColumnElement[Any] = literal_column("calls.rid")
+        keys = stmt.with_only_columns(rid)
+        full = select(*columns).select_from(calls).where(rid.in_(keys)).order_by(*stmt._order_by_clauses)
+        return list(conn.execute(full).all())
+
+    base = select(*columns).select_from(calls).where(*where)
     if not q.sort.nullable:
         stmt = _ordered(base, column, q.order)
         if q.cursor is not None:
             stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
-        return list(conn.execute(stmt.limit(want).offset(q.offset or None)).all())
+        return run(stmt.limit(want).offset(q.offset or None))
 
     known = _ordered(base.where(column.is_not(None)), column, q.order)
     unknown = _ordered(base.where(column.is_(None)), calls.c.id, q.order)
     if q.cursor is not None and q.cursor.value is None:
         # Already in the unknown segment.
-        return list(conn.execute(unknown.where(_id_after(q.order, q.cursor.id)).limit(want)).all())
+        return run(unknown.where(_id_after(q.order, q.cursor.id)).limit(want))
     if q.cursor is not None:
         known = known.where(_after(column, q.order, q.cursor.value, q.cursor.id))
-    rows = list(conn.execute(known.limit(want).offset(q.offset or None)).all())
+    rows = run(known.limit(want).offset(q.offset or None))
     if len(rows) >= want:
         return rows
     skip = 0
@@ -336,7 +352,7 @@ def _page_rows(
             select(func.count()).select_from(calls).where(*where, column.is_not(None))
         ).scalar_one()
         skip = max(0, q.offset - known_total)
-    rows += conn.execute(unknown.limit(want - len(rows)).offset(skip or None)).all()
+    rows += run(unknown.limit(want - len(rows)).offset(skip or None))
     return rows
 
 
@@ -355,6 +371,13 @@ def count_calls(
         key, value = q.metadata[0]
         found = _capped_meta_count(conn, q.organization_id, key, value, COUNT_CAP + 1)
         return Total(min(found, COUNT_CAP), exact=found <= COUNT_CAP)
+    if plan is not None and plan.density is not None and not plan.use_index:
+        # PostgreSQL, a common search over many calls: counting it means rechecking thousands of
+        # transcripts, or a GIN scan that cannot stop early. The sampled density times the
+        # planner's count of the other filters is a fair estimate, for the price of one EXPLAIN.
+        rest = _estimate(conn, filters(replace(q, search=None), conn.dialect.name)) or 0
+        if rest > RECHECK_MAX:
+            return Total(max(seen, round(plan.density * rest)), exact=False)
     if plan is not None and not plan.only_token and _only_searched(q):
         if plan.use_index and plan.gram_exact and plan.candidates is not None:
             return Total(plan.candidates, exact=True)

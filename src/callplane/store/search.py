@@ -305,6 +305,7 @@ class SearchPlan:
     use_index: bool  #: fetch candidates through the index (else walk with the substring filter)
     gram_exact: bool  #: the query is one 1–2 character word run: a candidate is a match
     candidates: int | None  #: tenant candidates, capped at INDEX_MAX_CANDIDATES + 1 (None: not counted)
+    density: float | None = None  #: PostgreSQL: share of the sampled rows that matched
 
     @property
     def only_token(self) -> bool:
