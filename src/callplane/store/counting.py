@@ -18,10 +18,10 @@ from callplane.store.schema import calls
 
 #: SQLite: VM instructions a count may always run (a few hundred rows; a row's `instr` over a
 #: transcript is one instruction, so this is no measure of time).
-SQLITE_MIN_WORK = 20_000
+SQLITE_MIN_WORK = 5_000
 #: PostgreSQL: `statement_timeout` also runs while the count is planned, which after a cache
 #: reload (a new connection, a truncated table) alone can take a few milliseconds.
-PG_PLANNING_MS = 1.5
+PG_PLANNING_MS = 1.0
 
 
 class time_limit:

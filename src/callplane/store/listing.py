@@ -49,8 +49,8 @@ COUNT_CAP = 10_000
 #: A count may take as long as the page did, but at least the floor and at most the ceiling (ms):
 #: sub-millisecond pages would otherwise never get an exact count, and the ceiling keeps what a
 #: total adds to a request under 5 ms.
-COUNT_BUDGET_FLOOR_MS = 3.0
-COUNT_BUDGET_CEILING_MS = 4.0
+COUNT_BUDGET_FLOOR_MS = 2.5
+COUNT_BUDGET_CEILING_MS = 3.0
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {
     SortField.START: calls.c.listed_at,
