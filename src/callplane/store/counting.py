@@ -19,6 +19,9 @@ from callplane.store.schema import calls
 #: SQLite: VM instructions a count may always run (a few hundred rows; a row's `instr` over a
 #: transcript is one instruction, so this is no measure of time).
 SQLITE_MIN_WORK = 5_000
+#: SQLite: look at the clock every this many instructions. A row lookup in a file larger than
+#: the cache can take 10 µs, so a thousand instructions may already be 10 ms.
+SQLITE_CHECK_EVERY = 100
 #: PostgreSQL: `statement_timeout` also runs while the count is planned, which after a cache
 #: reload (a new connection, a truncated table) alone can take a few milliseconds.
 PG_PLANNING_MS = 1.0
@@ -39,7 +42,7 @@ class time_limit:
     def __enter__(self) -> None:
         if self.conn.dialect.name == "sqlite":
             deadline = time.perf_counter() + self.budget_ms / 1000
-            calls_left = [SQLITE_MIN_WORK // 1000]
+            calls_left = [SQLITE_MIN_WORK // SQLITE_CHECK_EVERY]
 
             def over() -> int:
                 # Cut off only a count that has done real work: a process descheduled on a busy
@@ -49,7 +52,7 @@ class time_limit:
 
             raw = self.conn.connection.driver_connection
             assert raw is not None
-            raw.set_progress_handler(over, 1000)
+            raw.set_progress_handler(over, SQLITE_CHECK_EVERY)
         else:
             self.conn.exec_driver_sql(
                 f"SAVEPOINT cp_count; SET LOCAL statement_timeout = {round(self.budget_ms + PG_PLANNING_MS)}"
