@@ -79,7 +79,8 @@ def cut_off(exc: OperationalError) -> bool:
     return "interrupted" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "57014"
 
 
-def planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
+def planner_plan(conn: Connection, where: list[ColumnElement[bool]]) -> tuple[int, float] | None:
+    """PostgreSQL's estimate for the matching calls: (rows, total cost), None if unavailable."""
     stmt = select(literal(1)).select_from(calls).where(and_(*where))
     compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
     try:
@@ -87,4 +88,9 @@ def planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int 
     except Exception:  # an estimate is a nicety; never fail a list for it
         return None
     data = plan if isinstance(plan, list) else orjson.loads(plan)
-    return int(data[0]["Plan"]["Plan Rows"])
+    return int(data[0]["Plan"]["Plan Rows"]), float(data[0]["Plan"]["Total Cost"])
+
+
+def planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
+    found = planner_plan(conn, where)
+    return found[0] if found is not None else None
