@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, and_, literal, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import CompileError, DBAPIError, OperationalError
 
 from callplane.store.schema import calls
 
@@ -82,10 +82,16 @@ def cut_off(exc: OperationalError) -> bool:
 def planner_plan(conn: Connection, where: list[ColumnElement[bool]]) -> tuple[int, float] | None:
     """PostgreSQL's estimate for the matching calls: (rows, total cost), None if unavailable."""
     stmt = select(literal(1)).select_from(calls).where(and_(*where))
-    compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
+    try:
+        compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
+    except CompileError:  # a value without a literal form: no estimate
+        return None
     try:
         plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
-    except Exception:  # an estimate is a nicety; never fail a list for it
+    except DBAPIError:
+        # An estimate is a nicety; never fail a list for it. The failed statement aborted the
+        # read transaction: end it, so the connection's next statement starts a fresh one.
+        conn.rollback()
         return None
     data = plan if isinstance(plan, list) else orjson.loads(plan)
     return int(data[0]["Plan"]["Plan Rows"]), float(data[0]["Plan"]["Total Cost"])
