@@ -23,15 +23,19 @@ A query's terms are the tenant token plus `query_grams` of the query: every text
 query holds them all (tests/domain/test_search_grams.py), so the index gives a superset and a
 substring recheck (`instr`/`strpos`) makes it exact. A query that is a single word run of one or
 two characters is answered by its gram alone: candidates and matches are the same set, so the
-recheck is skipped. A query with no letters or digits at all (`%`, `'`) has only the tenant token.
+recheck is skipped. A query with no letters or digits at all (`%`, `'`) has only the tenant token:
+it always walks, which for a rare one means reading the whole tenant (or the other filters' range).
 
-Choosing the path. `plan()` counts the tenant's candidates through the index, capped at
-`INDEX_MAX_CANDIDATES + 1` (a cheap, bounded lookup). At most that many: fetch them through the
-index, recheck, sort — cost bounded by the cap. More: the query is common in this tenant, and a
-newest-first walk of the tenant's ordered b-tree with the substring filter fills a page after
-roughly `(limit + 1) × tenant size / candidates` rows, which the cap keeps small (at 313k calls
-and a cap of 2,000, about 8k rows at worst for evenly spread matches). Either way PostgreSQL
-sees the literal values at plan time (no server-side prepares, `force_custom_plan`, see db.py).
+Choosing the path (`listing.route`). A rare search fetches its candidates through the index,
+rechecks and sorts them: cost bounded by the candidates. A common one walks the tenant's
+newest-first b-tree with the substring filter and stops after the page: cost about
+`(limit + 1) / density` rows, whatever the tenant's size. SQLite tells them apart with a capped
+FTS5 count of the tenant's candidates (FTS5 stops counting at the cap; ≤ INDEX_MAX_CANDIDATES →
+index). PostgreSQL cannot: a GIN bitmap scan always completes, 50–80 ms at 1M calls for a common
+word, so it samples the first rows the walk would read instead (`listing.SAMPLE_ROWS`; dense →
+walk). Either way PostgreSQL sees the literal values at plan time (no server-side prepares,
+`force_custom_plan`, see db.py). A 1-character query is a gram like any other: indexed when
+rare, walked when common.
 
 Every path that stores a transcript goes through `index_transcript` (or `insert_calls` for new
 rows), so the index changes in the same transaction as the text. Calls are never deleted today;
