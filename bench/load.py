@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,12 @@ def database_name(url: str) -> str:
 
 
 def tenants_path(url: str) -> Path:
-    return DATA / f"{database_name(url)}.tenants.json"
+    """Where the loader keeps tenants and keys: beside a SQLite file, else in $BENCH_DATA
+    (default bench/data), so another checkout can measure an existing data set."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return Path(parsed.database or "bench").with_suffix(".tenants.json")
+    return Path(os.environ.get("BENCH_DATA", DATA)) / f"{database_name(url)}.tenants.json"
 
 
 def ensure_postgres_database(url: str) -> None:
