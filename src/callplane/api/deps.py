@@ -19,7 +19,9 @@ from callplane.store import orgs
 log = logging.getLogger(__name__)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in the thread pool, a hop per request for a
+    # lookup that does no I/O.
     services: Services = request.app.state.services
     return services
 

@@ -127,11 +127,26 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def check_postgres(conn: Connection) -> None:
-    """Refuse a PostgreSQL database that would silently mangle or miss Korean text."""
+    """Refuse a PostgreSQL database that would silently mangle or miss Korean text, or a
+    connection that would plan searches generically.
+
+    Transcript search does not depend on the database's LC_CTYPE: it uses no pg_trgm and no text
+    search parser; grams are computed in Python and stored as opaque tsvector lexemes (see
+    `store.search`). It does need UTF8, and per-execution (custom) plans: a connection pooler that
+    drops the `options` startup parameter would silently lose `plan_cache_mode`.
+    """
     encoding = conn.execute(text("SHOW server_encoding")).scalar_one()
     if encoding.upper() not in ("UTF8", "UTF-8"):
         raise DatabaseSetupError(
             f"database encoding is {encoding}; callplane stores Korean text and needs UTF8. "
             "Create it with: CREATE DATABASE name ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' "
             "LC_CTYPE 'C.UTF-8' TEMPLATE template0"
+        )
+    mode = conn.execute(text("SHOW plan_cache_mode")).scalar_one()
+    if mode != "force_custom_plan":
+        raise DatabaseSetupError(
+            f"plan_cache_mode is {mode!r} on callplane's connections (it sets force_custom_plan as a "
+            "startup option, which something between callplane and PostgreSQL dropped, e.g. a "
+            "pooler). Set it for the database instead: ALTER DATABASE name SET plan_cache_mode = "
+            "force_custom_plan"
         )

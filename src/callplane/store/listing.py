@@ -8,17 +8,18 @@ A nullable sort column (`end_at`, `duration_ms`) is read in two segments — kno
 order, then unknown values by id — so both use the same b-tree and "unknown" sorts last in
 either direction on both databases.
 
-`total_count` is honest and bounded: count up to `COUNT_CAP + 1` matches, within a time budget
-no longer than the page query took (plus a small floor). Past the cap, or past the budget, the
-total is a lower bound and says so (`Total.exact` is False); PostgreSQL then offers its
-planner's estimate when that is larger.
+`total_count` is honest and bounded: count up to `COUNT_CAP + 1` matches within a time budget:
+the page's own time, clamped to [floor, ceiling]. Past the cap, or past the budget, the total is
+a lower bound and says so (`Total.exact` is False); PostgreSQL then offers its planner's estimate
+when that is larger. Cheaper exact forms: one metadata value on SQLite is counted in its side
+table, a search with no other filter through its gram index (`_count_searched`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -31,8 +32,8 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
-    text,
     tuple_,
 )
 from sqlalchemy.exc import OperationalError
@@ -40,12 +41,19 @@ from sqlalchemy.exc import OperationalError
 from callplane.domain.call import Call
 from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, Total
 from callplane.store import search
-from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, row_to_call
+from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, rows_to_calls
+from callplane.store.counting import cut_off, planner_estimate, planner_plan, time_limit
 from callplane.store.schema import call_meta, calls
 
 COUNT_CAP = 10_000
-#: A count may always take this long, however fast the page was (ms).
-COUNT_BUDGET_FLOOR_MS = 3.0
+#: A count may take as long as the page did, but at least the floor and at most the ceiling (ms):
+#: sub-millisecond pages would otherwise never get an exact count, and the ceiling keeps what a
+#: total adds to a request under 5 ms.
+COUNT_BUDGET_FLOOR_MS = 2.5
+COUNT_BUDGET_CEILING_MS = 3.0
+#: PostgreSQL: above this planner cost a capped count rarely fits the budget (measured at 1M:
+#: cost ~1,000 → 3 ms, ~16,000 → 90 ms for bitmap heap scans); the estimate is given instead.
+PG_COUNT_COST_MAX = 5_000.0
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {
     SortField.START: calls.c.listed_at,
@@ -80,9 +88,103 @@ def _range(column: Column[Any], bounds: Range) -> list[ColumnElement[bool]]:
     return out
 
 
-def filters(q: CallQuery, dialect: str) -> list[ColumnElement[bool]]:
-    """Every predicate of the query except the cursor, tenant first."""
-    where: list[ColumnElement[bool]] = [calls.c.organization_id == q.organization_id]
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How to run a query's selective filters, decided per query by cheap, capped index counts.
+
+    `search`: the transcript search plan (`search.plan`). `metadata_driver` (SQLite only): the
+    position in `q.metadata` of an equality filter matched by at most `DRIVE_MAX` calls, which
+    then drives the query. Whenever a few candidates drive (this, or a search through the
+    index), SQLite gets an unindexable tenant term (`+organization_id`): without statistics its
+    planner takes any tenant for ~10 rows and would rather walk the tenant's newest-first b-tree,
+    probing every call of a 300k-call tenant for a rare word or value.
+    """
+
+    search: search.SearchPlan | None = None
+    metadata_driver: int | None = None
+
+    def driven(self, dialect: str) -> bool:
+        using_index = self.search is not None and self.search.use_index
+        return dialect == "sqlite" and (using_index or self.metadata_driver is not None)
+
+
+#: SQLite: a metadata value held by at most this many of the tenant's calls drives the query.
+DRIVE_MAX = 2_000
+
+
+#: PostgreSQL: sample this many of the newest calls the walk would read first; a search matching
+#: at least SAMPLE_MATCHES of them (2%) walks, one that is rarer goes through the GIN index.
+SAMPLE_ROWS = 400
+SAMPLE_MATCHES = 8
+#: PostgreSQL: a common search is counted exactly (within the time budget) only when the other
+#: filters leave at most this many calls to recheck.
+RECHECK_MAX = 5_000
+
+
+def route(conn: Connection, q: CallQuery) -> Route:
+    plan = None
+    if q.search is not None and conn.dialect.name == "postgresql":
+        plan = search.prepare(q.organization_id, q.search)
+        if plan is not None and not plan.only_token:
+            matched, sampled = _sampled_matches(conn, q, plan)
+            dense = matched >= SAMPLE_MATCHES
+            plan = replace(plan, use_index=not dense, density=matched / sampled if sampled else None)
+    elif q.search is not None:
+        plan = search.plan(conn, q.organization_id, q.search)
+    driver = None
+    if conn.dialect.name == "sqlite" and q.metadata and not (plan is not None and plan.use_index):
+        for i, (key, value) in enumerate(q.metadata):
+            if _capped_meta_count(conn, q.organization_id, key, value, DRIVE_MAX + 1) <= DRIVE_MAX:
+                driver = i
+                break
+    return Route(plan, driver)
+
+
+def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: Any, cap: int) -> int:
+    """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only)."""
+    capped = select(func.count()).select_from(
+        select(literal(1)).where(*_meta_key(organization_id, key, value)).limit(cap).subquery()
+    )
+    return int(conn.execute(capped).scalar_one())
+
+
+def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) -> tuple[int, int]:
+    """How many of the first SAMPLE_ROWS calls the walk would read match the search.
+
+    The same filters, cursor and order as the page (the known-value segment of a nullable
+    sort): the sample reads exactly the rows a walk starts with, so its density is the walk's.
+    """
+    dialect = conn.dialect.name
+    column = SORT_COLUMNS[q.sort]
+    stmt = select(calls.c.search_text).where(*filters(replace(q, search=None), dialect))
+    if q.sort.nullable:
+        stmt = stmt.where(column.is_not(None))
+    if q.cursor is not None and q.cursor.value is None and q.sort.nullable:
+        stmt = _ordered(stmt.where(column.is_(None)), calls.c.id, q.order).where(
+            _id_after(q.order, q.cursor.id)
+        )
+    else:
+        stmt = _ordered(stmt, column, q.order)
+        if q.cursor is not None:
+            stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
+    sample = stmt.limit(SAMPLE_ROWS).offset(q.offset or None).subquery()
+    hit = search.substring(plan, dialect, sample.c.search_text)
+    counted = select(func.count(), func.count().filter(hit)).select_from(sample)
+    sampled, matched = conn.execute(counted).one()
+    return int(matched), int(sampled)
+
+
+def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[ColumnElement[bool]]:
+    """Every predicate of the query except the cursor, tenant first.
+
+    `how` says how to run the search and which filter drives (see `Route`); without one every
+    filter is a plain predicate and the search walks.
+    """
+    how = how or Route()
+    tenant_column: ColumnElement[Any] = (
+        literal_column("+calls.organization_id") if how.driven(dialect) else calls.c.organization_id
+    )
+    where: list[ColumnElement[bool]] = [tenant_column == q.organization_id]
     for column, values in (
         (calls.c.id, q.call_ids),
         (calls.c.agent_id, q.agent_ids),
@@ -101,11 +203,38 @@ def filters(q: CallQuery, dialect: str) -> list[ColumnElement[bool]]:
         where.append(calls.c.start_at.is_not(None))
     where.extend(_range(calls.c.end_at, q.end_at))
     where.extend(_range(calls.c.duration_ms, q.duration_ms))
-    for key, value in q.metadata:
-        where.append(_metadata_equals(key, value, dialect))
+    for i, (key, value) in enumerate(q.metadata):
+        if i == how.metadata_driver:
+            where.append(_metadata_driver(q.organization_id, key, value))
+        else:
+            where.append(_metadata_equals(key, value, dialect))
     if q.search is not None:
-        where.append(search.condition(q.search, dialect))
+        plan = how.search or search.walk_plan(q.search)
+        if plan is not None:
+            where.extend(search.conditions(plan, dialect))
     return where
+
+
+def _meta_key(
+    organization_id: str, key: str, value: Any, table: Any = call_meta
+) -> list[ColumnElement[bool]]:
+    return [
+        table.c.organization_id == organization_id,
+        table.c.key == key,
+        table.c.value == orjson.dumps(value).decode(),
+    ]
+
+
+def _metadata_driver(organization_id: str, key: str, value: Any) -> ColumnElement[bool]:
+    """SQLite: the calls holding a rare metadata value, as rowids to look up (see `Route`)."""
+    m, c = call_meta.alias("m"), calls.alias("c")
+    rids: Select[Any] = (
+        select(literal_column("c.rid"))
+        .select_from(m.join(c, and_(c.c.organization_id == m.c.organization_id, c.c.id == m.c.call_id)))
+        .where(*_meta_key(organization_id, key, value, m))
+    )
+    driver: ColumnElement[bool] = literal_column("calls.rid").in_(rids)
+    return driver
 
 
 def _metadata_equals(key: str, value: Any, dialect: str) -> ColumnElement[bool]:
@@ -144,24 +273,41 @@ def _id_after(order: SortOrder, call_id: str) -> ColumnElement[bool]:
 
 def list_calls(conn: Connection, q: CallQuery) -> Page:
     dialect = conn.dialect.name
-    where = filters(q, dialect)
-    column = SORT_COLUMNS[q.sort]
-    columns = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
     started = time.perf_counter()
+    how = route(conn, q)
+    where = filters(q, dialect, how)
+    column = SORT_COLUMNS[q.sort]
+    columns: Sequence[Any] = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
+    # PostgreSQL through the GIN index fetches and sorts every candidate anyway: counting them in
+    # the same statement is free, where a separate count would repeat the index scan.
+    windowed = (
+        dialect == "postgresql"
+        and how.search is not None
+        and how.search.use_index
+        and q.count.value != "none"
+        and q.cursor is None
+        and not q.offset
+        and not q.sort.nullable
+    )
+    if windowed:
+        columns = (*columns, func.count().over().label("cp_total"))
     rows = _page_rows(conn, q, where, column, columns)
     page_ms = (time.perf_counter() - started) * 1000
     has_more = len(rows) > q.limit
+    window_total = Total(rows[0].cp_total if rows else 0, exact=True) if windowed else None
     rows = rows[: q.limit]
-    page = [row_to_call(r, with_transcript=q.include_transcript) for r in rows]
+    page = rows_to_calls(rows, with_transcript=q.include_transcript)
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
         next_cursor = Cursor(value=getattr(last, column.name), id=last.id)
-    total = None
-    if q.count.value != "none":
-        total = count_calls(
-            conn, q, where, budget_ms=max(page_ms, COUNT_BUDGET_FLOOR_MS), seen=q.offset + len(rows)
-        )
+    total = window_total
+    if q.count.value != "none" and total is None and q.cursor is None and not has_more:
+        # The first page holds every match (after the offset): the total is known.
+        total = Total(q.offset + len(rows), exact=True) if rows or not q.offset else None
+    if q.count.value != "none" and total is None:
+        budget = min(max(page_ms, COUNT_BUDGET_FLOOR_MS), COUNT_BUDGET_CEILING_MS)
+        total = count_calls(conn, q, where, budget_ms=budget, seen=q.offset + len(rows), plan=how.search)
     return Page(page, next_cursor, has_more, total)
 
 
@@ -173,21 +319,33 @@ def _page_rows(
     columns: Sequence[Any],
 ) -> list[Any]:
     want = q.limit + 1
-    base = select(*columns).where(*where)
+    # SQLite, pages with transcripts: choose the rows by key first, then read the (multi-page)
+    # rows of just those. A sort would otherwise carry every candidate's transcript.
+    late = conn.dialect.name == "sqlite" and any(c is calls.c.transcript for c in columns)
+
+    def run(stmt: Select[Any]) -> list[Any]:
+        if not late:
+            return list(conn.execute(stmt).all())
+        rid: ColumnElement[Any] = literal_column("calls.rid")
+        keys = stmt.with_only_columns(rid)
+        full = select(*columns).select_from(calls).where(rid.in_(keys)).order_by(*stmt._order_by_clauses)
+        return list(conn.execute(full).all())
+
+    base = select(*columns).select_from(calls).where(*where)
     if not q.sort.nullable:
         stmt = _ordered(base, column, q.order)
         if q.cursor is not None:
             stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
-        return list(conn.execute(stmt.limit(want).offset(q.offset or None)).all())
+        return run(stmt.limit(want).offset(q.offset or None))
 
     known = _ordered(base.where(column.is_not(None)), column, q.order)
     unknown = _ordered(base.where(column.is_(None)), calls.c.id, q.order)
     if q.cursor is not None and q.cursor.value is None:
         # Already in the unknown segment.
-        return list(conn.execute(unknown.where(_id_after(q.order, q.cursor.id)).limit(want)).all())
+        return run(unknown.where(_id_after(q.order, q.cursor.id)).limit(want))
     if q.cursor is not None:
         known = known.where(_after(column, q.order, q.cursor.value, q.cursor.id))
-    rows = list(conn.execute(known.limit(want).offset(q.offset or None)).all())
+    rows = run(known.limit(want).offset(q.offset or None))
     if len(rows) >= want:
         return rows
     skip = 0
@@ -197,64 +355,105 @@ def _page_rows(
             select(func.count()).select_from(calls).where(*where, column.is_not(None))
         ).scalar_one()
         skip = max(0, q.offset - known_total)
-    rows += conn.execute(unknown.limit(want - len(rows)).offset(skip or None)).all()
+    rows += run(unknown.limit(want - len(rows)).offset(skip or None))
     return rows
 
 
 def count_calls(
-    conn: Connection, q: CallQuery, where: list[ColumnElement[bool]], *, budget_ms: float, seen: int
+    conn: Connection,
+    q: CallQuery,
+    where: list[ColumnElement[bool]],
+    *,
+    budget_ms: float,
+    seen: int,
+    plan: search.SearchPlan | None = None,
 ) -> Total:
     """Count matches up to COUNT_CAP + 1 within `budget_ms`; see the module docstring."""
+    if conn.dialect.name == "sqlite" and len(q.metadata) == 1 and _filters_only(q, metadata=q.metadata):
+        # One metadata value: its side-table entries are the matches, counted in the index alone.
+        key, value = q.metadata[0]
+        found = _capped_meta_count(conn, q.organization_id, key, value, COUNT_CAP + 1)
+        return Total(min(found, COUNT_CAP), exact=found <= COUNT_CAP)
+    if plan is not None and plan.density is not None and not plan.use_index:
+        # PostgreSQL, a common search over many calls: counting it means rechecking thousands of
+        # transcripts, or a GIN scan that cannot stop early. The sampled density times the
+        # planner's count of the other filters is a fair estimate, for the price of one EXPLAIN.
+        rest = _estimate(conn, filters(replace(q, search=None), conn.dialect.name)) or 0
+        if rest > RECHECK_MAX:
+            return Total(max(seen, round(plan.density * rest)), exact=False)
+    if plan is not None and not plan.only_token and _only_searched(q):
+        if plan.use_index and plan.gram_exact and plan.candidates is not None:
+            return Total(plan.candidates, exact=True)
+        if not plan.use_index:
+            return _count_searched(conn, plan, budget_ms, seen)
+    estimate: int | None = None
+    if conn.dialect.name == "postgresql":
+        # Ask the planner first (one EXPLAIN, under a millisecond): past the cap, or too costly to
+        # finish within the budget, its estimate is the answer and no count runs at all.
+        planned = planner_plan(conn, where)
+        if planned is not None:
+            estimate, cost = planned
+            if estimate > COUNT_CAP:
+                return Total(estimate, exact=False)
+            if cost > PG_COUNT_COST_MAX:
+                return Total(max(seen, estimate), exact=False)
     capped = select(func.count()).select_from(
-        select(literal(1)).where(*where).limit(COUNT_CAP + 1).subquery()
+        select(literal(1)).select_from(calls).where(*where).limit(COUNT_CAP + 1).subquery()
     )
     try:
-        with _time_limit(conn, budget_ms):
+        with time_limit(conn, budget_ms):
             value = int(conn.execute(capped).scalar_one())
-    except OperationalError:
-        # Out of budget: the rows already seen are a lower bound.
-        return Total(seen, exact=False)
+    except OperationalError as exc:
+        if not cut_off(exc):
+            raise
+        # Out of budget: the rows already seen are a lower bound, or the planner's estimate.
+        return Total(max(seen, estimate or 0), exact=False)
     if value <= COUNT_CAP:
         return Total(value, exact=True)
-    estimate = _planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
     return Total(max(COUNT_CAP, estimate or 0), exact=False)
 
 
-class _time_limit:
-    """Abort the statement run inside after `budget_ms` (SQLite progress handler / PG timeout)."""
+def _count_searched(conn: Connection, plan: search.SearchPlan, budget_ms: float, seen: int) -> Total:
+    """Count a common search with no other filter through its index candidates.
 
-    def __init__(self, conn: Connection, budget_ms: float) -> None:
-        self.conn = conn
-        self.budget_ms = budget_ms
-
-    def __enter__(self) -> None:
-        if self.conn.dialect.name == "sqlite":
-            deadline = time.perf_counter() + self.budget_ms / 1000
-            raw = self.conn.connection.driver_connection
-            assert raw is not None
-            raw.set_progress_handler(lambda: int(time.perf_counter() > deadline), 1000)
-        else:
-            self.savepoint = self.conn.begin_nested()
-            self.conn.execute(text(f"SET LOCAL statement_timeout = {max(1, round(self.budget_ms))}"))
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if self.conn.dialect.name == "sqlite":
-            raw = self.conn.connection.driver_connection
-            assert raw is not None
-            raw.set_progress_handler(None, 0)
-        elif exc_type is None:
-            self.conn.execute(text("SET LOCAL statement_timeout = 0"))
-            self.savepoint.commit()
-        else:
-            self.savepoint.rollback()
-
-
-def _planner_estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
-    stmt = select(literal(1)).where(and_(*where))
-    compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
+    A gram-exact query's candidates are its matches. Otherwise candidates are a close upper
+    bound, reported as an estimate: rechecking thousands of transcripts would cost far more than
+    the page. (A rare search, through the index, is counted exactly: its candidates are few.)
+    """
+    postgres = conn.dialect.name == "postgresql"
     try:
-        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
-    except Exception:  # an estimate is a nicety; never fail a list for it
-        return None
-    data = plan if isinstance(plan, list) else orjson.loads(plan)
-    return int(data[0]["Plan"]["Plan Rows"])
+        with time_limit(conn, budget_ms):
+            found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
+    except OperationalError as exc:
+        if not cut_off(exc):
+            raise
+        estimate = search.estimate_candidates(conn, plan.terms) if postgres else None
+        return Total(max(seen, estimate or 0), exact=False)
+    if found <= COUNT_CAP:
+        return Total(found, exact=plan.gram_exact)
+    estimate = search.estimate_candidates(conn, plan.terms) if postgres else None
+    return Total(max(COUNT_CAP, estimate or 0), exact=False)
+
+
+def _filters_only(q: CallQuery, **kept: Any) -> bool:
+    """The query filters on nothing but the tenant and the given fields."""
+    plain = CallQuery(
+        organization_id=q.organization_id,
+        sort=q.sort,
+        order=q.order,
+        limit=q.limit,
+        cursor=q.cursor,
+        offset=q.offset,
+        include_transcript=q.include_transcript,
+        count=q.count,
+        **kept,
+    )
+    return plain == q
+
+
+def _only_searched(q: CallQuery) -> bool:
+    return _filters_only(q, search=q.search)
+
+
+def _estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
+    return planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None
