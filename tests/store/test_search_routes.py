@@ -107,8 +107,8 @@ def test_list_pages_read_transcripts_only_when_asked(
 
 @pytest.mark.postgres
 def test_postgres_setup_check_refuses_generic_plans(postgres_db: Database) -> None:
-    with postgres_db.read() as conn:
+    with postgres_db.write() as conn:
         check_postgres(conn)  # the store's own connections pass
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")  # undone by the rollback
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")  # gone when the transaction ends
         with pytest.raises(DatabaseSetupError, match="plan_cache_mode"):
             check_postgres(conn)

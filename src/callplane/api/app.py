@@ -30,10 +30,6 @@ def create_app(
         description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
     )
     app.state.services = Services(settings=settings, db=db, clock=clock, calls=CallService(db, clock.now_ms))
-    app.include_router(health.router)
-    app.include_router(vox.router)
-    app.include_router(zudu.router)
-    app.include_router(vocode.router)
-    app.include_router(retell.router)
-    app.include_router(admin.router)
+    for router in (health.router, *vox.routers, zudu.router, vocode.router, retell.router, admin.router):
+        app.include_router(router)
     return app

@@ -54,24 +54,25 @@ class time_limit:
             assert raw is not None
             raw.set_progress_handler(over, SQLITE_CHECK_EVERY)
         else:
-            self.conn.exec_driver_sql(
-                f"SAVEPOINT cp_count; SET LOCAL statement_timeout = {round(self.budget_ms + PG_PLANNING_MS)}"
-            )
+            # Reads run in autocommit (Database.read): a transaction of its own scopes the
+            # SET LOCAL. Inside a caller's transaction a savepoint does the same.
+            raw = self.conn.connection.driver_connection
+            self.own = bool(getattr(raw, "autocommit", False))
+            opening = "BEGIN" if self.own else "SAVEPOINT cp_count"
+            timeout = round(self.budget_ms + PG_PLANNING_MS)
+            self.conn.exec_driver_sql(f"{opening}; SET LOCAL statement_timeout = {timeout}")
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if self.conn.dialect.name == "sqlite":
             raw = self.conn.connection.driver_connection
             assert raw is not None
             raw.set_progress_handler(None, 0)
+        elif self.own:
+            self.conn.exec_driver_sql("COMMIT" if exc_type is None else "ROLLBACK")
         elif exc_type is None:
             self.conn.exec_driver_sql("SET LOCAL statement_timeout = 0; RELEASE SAVEPOINT cp_count")
         else:
             self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT cp_count; RELEASE SAVEPOINT cp_count")
-
-
-def _cut_off(exc: OperationalError) -> bool:
-    """Whether the error is `_time_limit` stopping a statement (and not a real failure)."""
-    return "interrupted" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "57014"
 
 
 def cut_off(exc: OperationalError) -> bool:

@@ -82,7 +82,11 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A connection for reads. PostgreSQL: autocommit — each statement is its own snapshot,
+        and no BEGIN/ROLLBACK round trips surround a request's one or two queries."""
         with self.engine.connect() as conn:
+            if self.is_postgres:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
             # Close the read transaction promptly: an open SQLite read pins the WAL.
             conn.rollback()

@@ -311,6 +311,18 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     return Page(page, next_cursor, has_more, total)
 
 
+_SELECTS: dict[tuple[int, ...], Select[Any]] = {}
+
+
+def _select(columns: Sequence[Any]) -> Select[Any]:
+    """`SELECT columns FROM calls`, built once per column list: coercing ~45 columns on every
+    request cost a tenth of a millisecond."""
+    key = tuple(id(c) for c in columns)
+    if key not in _SELECTS:
+        _SELECTS[key] = select(*columns).select_from(calls)
+    return _SELECTS[key]
+
+
 def _page_rows(
     conn: Connection,
     q: CallQuery,
@@ -319,19 +331,27 @@ def _page_rows(
     columns: Sequence[Any],
 ) -> list[Any]:
     want = q.limit + 1
-    # SQLite, pages with transcripts: choose the rows by key first, then read the (multi-page)
-    # rows of just those. A sort would otherwise carry every candidate's transcript.
-    late = conn.dialect.name == "sqlite" and any(c is calls.c.transcript for c in columns)
+    # Pages with transcripts: choose the rows by key first, then read the wide rows of just
+    # those. A sort over many candidates would otherwise carry (SQLite) or fetch (PostgreSQL,
+    # TOAST) every candidate's transcript.
+    late = any(c is calls.c.transcript for c in columns)
 
     def run(stmt: Select[Any]) -> list[Any]:
         if not late:
             return list(conn.execute(stmt).all())
-        rid: ColumnElement[Any] = literal_column("calls.rid")
-        keys = stmt.with_only_columns(rid)
-        full = select(*columns).select_from(calls).where(rid.in_(keys)).order_by(*stmt._order_by_clauses)
-        return list(conn.execute(full).all())
+        if conn.dialect.name == "sqlite":
+            # By rowid alone: an organisation condition here tempts SQLite into scanning the
+            # organisation's index instead of probing the chosen rowids (measured 2x slower).
+            rid: ColumnElement[Any] = literal_column("calls.rid")
+            full = _select(columns).where(rid.in_(stmt.with_only_columns(rid)))
+        else:
+            # PostgreSQL plans `id IN (subquery)` as a semi-join; the organisation condition lets
+            # it use the organisation's index for the probe side.
+            keys = stmt.with_only_columns(calls.c.id)
+            full = _select(columns).where(calls.c.organization_id == q.organization_id, calls.c.id.in_(keys))
+        return list(conn.execute(full.order_by(*stmt._order_by_clauses)).all())
 
-    base = select(*columns).select_from(calls).where(*where)
+    base = _select(columns).where(*where)
     if not q.sort.nullable:
         stmt = _ordered(base, column, q.order)
         if q.cursor is not None:

@@ -44,7 +44,7 @@ def create_phone_call(body: parse.CreatePhoneCall, org: BearerOrg, services: Ser
 
 
 @router.get("/v2/get-call/{call_id}", summary="Retrieve a call", responses=ERRORS)
-def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
     return JSON(render.call_object(services.calls.get(org, call_id)))
 
 
@@ -55,7 +55,7 @@ def stop_call(call_id: str, org: BearerOrg, services: ServicesDep) -> Response:
 
 
 @router.post("/v2/list-calls", summary="List calls (legacy: a bare array)", responses=ERRORS)
-def list_calls_v2(org: BearerOrg, services: ServicesDep, body: parse.LegacyList | None = None) -> JSON:
+async def list_calls_v2(org: BearerOrg, services: ServicesDep, body: parse.LegacyList | None = None) -> JSON:
     body = body or parse.LegacyList()
     try:
         query = CallQuery(
@@ -99,7 +99,7 @@ class ListCalls(BaseModel):
 
 
 @router.post("/v3/list-calls", summary="List calls", responses=ERRORS)
-def list_calls_v3(org: BearerOrg, services: ServicesDep, body: ListCalls | None = None) -> JSON:
+async def list_calls_v3(org: BearerOrg, services: ServicesDep, body: ListCalls | None = None) -> JSON:
     body = body or ListCalls()
     if body.skip is not None and body.pagination_key is not None:
         raise ValidationFailed.single("skip", "cannot be combined with pagination_key")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from callplane.api.dialects.vox import v2, v3
 
-router = APIRouter()
-router.include_router(v3.router)
-router.include_router(v2.router)
+#: Included one by one by the app: every level of router nesting is matched on every request.
+routers = (v3.router, v2.router)

@@ -90,7 +90,7 @@ def to_query(body: ListCallsV2, org: str) -> CallQuery:
 
 
 @router.post("/v2/calls/list", response_model=CallListV2Out, summary="List calls (통화 목록 조회)")
-def list_calls(org: BearerOrg, services: ServicesDep, body: ListCallsV2 | None = None) -> JSON:
+async def list_calls(org: BearerOrg, services: ServicesDep, body: ListCallsV2 | None = None) -> JSON:
     body = body or ListCallsV2()
     query = to_query(body, org)
     if body.pagination_key:
@@ -117,5 +117,5 @@ def _cursor(token: str, query: CallQuery, org: str, services: Any) -> Any:
 
 
 @router.get("/v2/calls/{call_id}", response_model=CallV2Out, summary="Get a call (통화 조회)")
-def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
     return JSON(render.v2_call(services.calls.get(org, call_id)))

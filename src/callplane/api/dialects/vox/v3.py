@@ -66,7 +66,7 @@ def cancel_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
 
 
 @router.get("/v3/calls/{call_id}", response_model=CallV3Out, summary="Get a call")
-def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
     return JSON(render.v3_call(services.calls.get(org, call_id)))
 
 
@@ -155,7 +155,7 @@ def list_query(request: Request, org: str) -> tuple[CallQuery, str | None]:
         ]
     },
 )
-def list_calls(request: Request, org: BearerOrg, services: ServicesDep) -> JSON:
+async def list_calls(request: Request, org: BearerOrg, services: ServicesDep) -> JSON:
     query, token = list_query(request, org)
     if token:
         query = query.next_page(parse.cursor(token, query, "cursor"))
