@@ -1,4 +1,4 @@
-"""Small translation helpers the Zudu, Vocode and Retell dialects share.
+"""Small translation helpers the dialects share.
 
 Nothing here knows a vendor: it maps vocabularies, renames the core's field names into a
 dialect's, and says when a filter can match no call at all.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from callplane.api.dialects.base import field_errors
 from callplane.domain.call import Call, CallStatus
 from callplane.domain.errors import FieldError, ValidationFailed
+from callplane.domain.ids import normalize_uuid
 from callplane.domain.query import Range
 
 MAX_FREEFORM_BYTES = 50_000
@@ -102,9 +103,43 @@ def freeform(value: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
     return dict(value)
 
 
-def valid_idempotency_key(value: str) -> bool:
+class Mistakes:
+    """Collects every field's error, so that one answer names all of a request's mistakes."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def attempt(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """`fn(*args)`, or None with its errors collected."""
+        try:
+            return fn(*args)
+        except ValidationFailed as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    def add(self, field: str, reason: str, allowed: Sequence[str] | None = None) -> None:
+        self.errors.append(FieldError(field, reason, allowed))
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)
+
+
+def idempotency_key(value: str | None, field: str) -> str | None:
     """1–255 printable characters (no control characters: they cannot be stored everywhere)."""
-    return 1 <= len(value) <= 255 and value.isprintable()
+    if value is not None and not (1 <= len(value) <= 255 and value.isprintable()):
+        raise ValidationFailed.single(field, "must be 1–255 printable characters")
+    return value
+
+
+_NOT_AN_AGENT = "must be the UUID of an agent of this organization"
+
+
+def agent_uuid(value: str, field: str, reason: str = _NOT_AN_AGENT) -> str:
+    agent_id = normalize_uuid(value)
+    if agent_id is None:
+        raise ValidationFailed.single(field, reason)
+    return agent_id
 
 
 def search_text(value: str | None, field: str) -> str | None:

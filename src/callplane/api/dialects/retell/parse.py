@@ -10,7 +10,7 @@ from callplane.api.dialects import common
 from callplane.api.dialects.retell import render
 from callplane.domain.agent import parse_version_spec
 from callplane.domain.call import CallType, Direction, DisconnectionReason, Sentiment
-from callplane.domain.errors import FieldError, ValidationFailed
+from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_e164
 from callplane.domain.query import SortOrder
@@ -81,35 +81,24 @@ def agent_version(value: int | str | None) -> str:
 
 
 def new_call(body: CreatePhoneCall) -> NewCall:
-    errors: list[FieldError] = []
-
-    def attempt(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-            return None
-
-    from_number = attempt(parse_e164, body.from_number, "from_number")
-    to_number = attempt(parse_e164, body.to_number, "to_number")
+    m = common.Mistakes()
+    from_number = m.attempt(parse_e164, body.from_number, "from_number")
+    to_number = m.attempt(parse_e164, body.to_number, "to_number")
     agent_id = None
     if body.override_agent_id is not None:
-        agent_id = normalize_uuid(body.override_agent_id)
-        if agent_id is None:
-            errors.append(
-                FieldError("override_agent_id", "must be the UUID of an agent of this organization")
-            )
-    version = attempt(agent_version, body.override_agent_version) or "current"
-    metadata = attempt(common.freeform, body.metadata, "metadata")
-    variables = attempt(common.freeform, body.retell_llm_dynamic_variables, "retell_llm_dynamic_variables")
+        agent_id = m.attempt(common.agent_uuid, body.override_agent_id, "override_agent_id")
+    version = m.attempt(agent_version, body.override_agent_version) or "current"
+    metadata = m.attempt(common.freeform, body.metadata, "metadata") or {}
+    variables = (
+        m.attempt(common.freeform, body.retell_llm_dynamic_variables, "retell_llm_dynamic_variables") or {}
+    )
     if body.agent_override:
-        errors.append(FieldError("agent_override", "per-call agent overrides are not supported by callplane"))
+        m.add("agent_override", "per-call agent overrides are not supported by callplane")
     if body.custom_sip_headers:
-        errors.append(FieldError("custom_sip_headers", "SIP headers are not supported by callplane"))
-    if body.idempotency_key is not None and not common.valid_idempotency_key(body.idempotency_key):
-        errors.append(FieldError("idempotency_key", "must be 1–255 printable characters"))
-    if errors:
-        raise ValidationFailed(errors)
+        m.add("custom_sip_headers", "SIP headers are not supported by callplane")
+    m.attempt(common.idempotency_key, body.idempotency_key, "idempotency_key")
+    m.raise_any()
+    assert from_number is not None and to_number is not None, "raise_any() would have raised"
     return NewCall(
         from_number=from_number,
         to_number=to_number,

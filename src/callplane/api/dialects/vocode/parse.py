@@ -7,8 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from callplane.api.dialects import common
-from callplane.domain.errors import FieldError, ValidationFailed
-from callplane.domain.ids import normalize_uuid
+from callplane.domain.errors import ValidationFailed
 from callplane.domain.phone import parse_any
 from callplane.domain.query import SortField
 from callplane.engine.service import NewCall
@@ -48,43 +47,30 @@ class CreateCall(BaseModel):
 
 
 def new_call(body: CreateCall, idempotency_key: str | None) -> NewCall:
-    errors: list[FieldError] = []
-
-    def attempt(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-            return None
-
-    from_number = attempt(parse_any, body.from_number, "from_number")
-    to_number = attempt(parse_any, body.to_number, "to_number")
+    m = common.Mistakes()
+    from_number = m.attempt(parse_any, body.from_number, "from_number")
+    to_number = m.attempt(parse_any, body.to_number, "to_number")
     agent_id = None
     if isinstance(body.agent, dict):
-        errors.append(
-            FieldError(
-                "agent",
-                "inline agent definitions are not supported: create the agent with "
-                "`callplane agents create` and pass its id",
-            )
+        m.add(
+            "agent",
+            "inline agent definitions are not supported: create the agent with "
+            "`callplane agents create` and pass its id",
         )
     else:
-        agent_id = normalize_uuid(body.agent)
-        if agent_id is None:
-            errors.append(FieldError("agent", "must be the id (UUID) of an agent of this organization"))
-    if body.on_no_human_answer == "continue":
-        errors.append(
-            FieldError(
-                "on_no_human_answer",
-                "only 'hangup' is supported: callplane ends a call that a machine answers",
-                ["hangup"],
-            )
+        agent_id = m.attempt(
+            common.agent_uuid, body.agent, "agent", "must be the id (UUID) of an agent of this organization"
         )
-    variables = attempt(common.freeform, body.context, "context")
-    if idempotency_key is not None and not common.valid_idempotency_key(idempotency_key):
-        errors.append(FieldError("Idempotency-Key", "must be 1–255 printable characters"))
-    if errors:
-        raise ValidationFailed(errors)
+    if body.on_no_human_answer == "continue":
+        m.add(
+            "on_no_human_answer",
+            "only 'hangup' is supported: callplane ends a call that a machine answers",
+            ["hangup"],
+        )
+    variables = m.attempt(common.freeform, body.context, "context") or {}
+    m.attempt(common.idempotency_key, idempotency_key, "Idempotency-Key")
+    m.raise_any()
+    assert from_number is not None and to_number is not None, "raise_any() would have raised"
     return NewCall(
         from_number=from_number,
         to_number=to_number,

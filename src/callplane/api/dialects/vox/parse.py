@@ -7,10 +7,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from callplane.api.dialects.common import freeform, valid_idempotency_key
+from callplane.api.dialects.common import Mistakes, agent_uuid, freeform
+from callplane.api.dialects.common import idempotency_key as checked_idempotency_key
 from callplane.domain.agent import parse_version_spec
 from callplane.domain.call import Call, CallStatus, CallType, DisconnectionReason, Sentiment
-from callplane.domain.errors import FieldError, ValidationFailed
+from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_kr
 from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, decode_cursor
@@ -64,35 +65,24 @@ class CreateCallV3(BaseModel):
 
 
 def new_call(body: CreateCallV3, idempotency_key: str | None) -> NewCall:
-    errors: list[FieldError] = []
-
-    def attempt(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-            return None
-
-    from_number = attempt(parse_kr, body.from_number, "from_number")
-    to_number = attempt(parse_kr, body.to_number, "to_number")
+    m = Mistakes()
+    from_number = m.attempt(parse_kr, body.from_number, "from_number")
+    to_number = m.attempt(parse_kr, body.to_number, "to_number")
     presentation = (
-        attempt(parse_kr, body.presentation_number, "presentation_number")
+        m.attempt(parse_kr, body.presentation_number, "presentation_number")
         if body.presentation_number
         else None
     )
     agent_id = None
     version = "current"
     if body.agent is not None:
-        agent_id = normalize_uuid(body.agent.agent_id)
-        if agent_id is None:
-            errors.append(FieldError("agent.agent_id", "must be a UUID"))
-        version = attempt(parse_version_spec, body.agent.agent_version or "current") or "current"
-    metadata = attempt(freeform, body.metadata, "metadata")
-    variables = attempt(freeform, body.dynamic_variables, "dynamic_variables")
-    if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
-        errors.append(FieldError("Idempotency-Key", "must be 1–255 printable characters"))
-    if errors:
-        raise ValidationFailed(errors)
+        agent_id = m.attempt(agent_uuid, body.agent.agent_id, "agent.agent_id", "must be a UUID")
+        version = m.attempt(parse_version_spec, body.agent.agent_version or "current") or "current"
+    metadata = m.attempt(freeform, body.metadata, "metadata") or {}
+    variables = m.attempt(freeform, body.dynamic_variables, "dynamic_variables") or {}
+    m.attempt(checked_idempotency_key, idempotency_key, "Idempotency-Key")
+    m.raise_any()
+    assert from_number is not None and to_number is not None, "raise_any() would have raised"
     return NewCall(
         from_number=from_number,
         to_number=to_number,

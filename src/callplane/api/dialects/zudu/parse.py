@@ -11,7 +11,7 @@ from callplane.api.dialects import common
 from callplane.api.dialects.zudu import render
 from callplane.domain.agent import parse_version_spec
 from callplane.domain.call import CallStatus, CallType, Direction
-from callplane.domain.errors import FieldError, ValidationFailed
+from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_e164
 from callplane.domain.query import CallQuery, CountMode, SortField, SortOrder
@@ -162,36 +162,22 @@ class CreatePhoneCall(BaseModel):
 
 
 def new_call(body: CreatePhoneCall, idempotency_key: str | None) -> NewCall:
-    errors: list[FieldError] = []
-
-    def attempt(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-            return None
-
-    from_number = attempt(parse_e164, body.from_number, "from_number")
-    to_number = attempt(parse_e164, body.to_number, "to_number")
+    m = common.Mistakes()
+    from_number = m.attempt(parse_e164, body.from_number, "from_number")
+    to_number = m.attempt(parse_e164, body.to_number, "to_number")
     agent_id = None
     if body.override_agent_id is not None:
-        agent_id = normalize_uuid(body.override_agent_id)
-        if agent_id is None:
-            errors.append(
-                FieldError("override_agent_id", "must be the UUID of an agent of this organization")
-            )
+        agent_id = m.attempt(common.agent_uuid, body.override_agent_id, "override_agent_id")
     version = "current"
     if body.override_agent_version is not None:
         raw = body.override_agent_version
-        version = attempt(
-            parse_version_spec, f"v{raw}" if str(raw).isdigit() else raw, "override_agent_version"
-        )
-    metadata = attempt(common.freeform, body.metadata, "metadata")
-    variables = attempt(common.freeform, body.dynamic_variables, "dynamic_variables")
-    if idempotency_key is not None and not common.valid_idempotency_key(idempotency_key):
-        errors.append(FieldError("Idempotency-Key", "must be 1–255 printable characters"))
-    if errors:
-        raise ValidationFailed(errors)
+        spec = f"v{raw}" if str(raw).isdigit() else raw
+        version = m.attempt(parse_version_spec, spec, "override_agent_version") or version
+    metadata = m.attempt(common.freeform, body.metadata, "metadata") or {}
+    variables = m.attempt(common.freeform, body.dynamic_variables, "dynamic_variables") or {}
+    m.attempt(common.idempotency_key, idempotency_key, "Idempotency-Key")
+    m.raise_any()
+    assert from_number is not None and to_number is not None, "raise_any() would have raised"
     return NewCall(
         from_number=from_number,
         to_number=to_number,
