@@ -60,3 +60,6 @@ class Settings(BaseSettings):
     #: private addresses (off by default: such URLs are refused; turn on for local receivers).
     webhook_timeout_s: float = Field(default=15.0, gt=0)
     webhook_allow_private: bool = False
+    #: Finished webhook deliveries (and their attempts and events) are deleted this many days
+    #: after they finished; 0 keeps them for ever. Pending deliveries are never deleted.
+    webhook_retention_days: float = Field(default=30.0, ge=0)

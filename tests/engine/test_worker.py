@@ -33,9 +33,12 @@ from callplane.store import lifecycle as store_lifecycle
 from callplane.store import orgs as org_store
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
+from callplane.store.outbox import DeliveryStatus
 from callplane.store.schema import calls, webhook_events
 from tests.engine.scripted import Script, ScriptedConductor, create_calls, new_call, run_until
 from tests.factories import FLOW_AGENT, Tenant, make_tenant
+from tests.store.test_retention import left as webhook_log
+from tests.store.test_retention import seed as seed_webhook_log
 
 CONFIG = WorkerConfig(
     capacity=10, lease_s=30, heartbeat_s=5, poll_interval_s=1, reaper_interval_s=5, run_relay=False
@@ -421,3 +424,32 @@ def test_balance_is_settled_exactly_once_however_often_post_call_runs(db: Databa
     [call] = load(db, tenant, [call_id])
     assert call.cost_minor == 10_000 and call.analysis is not None  # 60 s at 100.00 KRW a minute
     assert [e["event"] for e in events(db, tenant, call_id)].count("call_analyzed") == 2
+
+
+def test_a_worker_purges_the_webhook_log_once_its_retention_has_passed(db: Database, tenant: Tenant) -> None:
+    day = 86_400_000
+    quiet = replace(
+        CONFIG, poll_interval_s=60, heartbeat_s=600, reaper_interval_s=600, run_relay=False,
+        webhook_retention_s=86_400, retention_interval_s=3600,
+    )  # fmt: skip
+    gone_after: dict[str, float] = {}
+
+    async def main() -> tuple[str, str, str]:
+        clock = LoopClock()
+        start, org = clock.now_ms(), tenant.organization_id
+        stale = seed_webhook_log(db, org, [(DeliveryStatus.DELIVERED, start - 2 * day)])
+        fresh = seed_webhook_log(db, org, [(DeliveryStatus.FAILED, start - day // 2)])
+        waiting = seed_webhook_log(db, org, [(DeliveryStatus.PENDING, start - 2 * day)])
+        worker = Worker(db, ScriptedConductor(clock), clock=clock, config=quiet)
+
+        def watch() -> None:
+            for event_id in {stale, fresh} - webhook_log(db)[0] - gone_after.keys():
+                gone_after[event_id] = (clock.now_ms() - start) / 3_600_000
+
+        await run_until(worker, lambda: len(gone_after) == 2, limit_s=86_400, every_s=60, on_tick=watch)
+        return stale, fresh, waiting
+
+    stale, fresh, waiting = run_virtual(main())
+    assert gone_after[stale] < 0.1  # at the worker's first pass
+    assert 12 <= gone_after[fresh] <= 13.1  # at the first hourly pass after it turned a day old
+    assert webhook_log(db)[0] == {waiting}  # a pending delivery stays, however old

@@ -44,7 +44,7 @@ from callplane.engine.postcall import PostCall, PostCallConfig
 from callplane.engine.relay import Relay, RelayConfig
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
-from callplane.store import queue
+from callplane.store import queue, retention
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
 
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 _TERMINAL_OUTCOMES = frozenset({CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR})
 _ERROR_PAUSE_S = 1.0
 _VERSION_CACHE = 1000
+_PURGE_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,10 @@ class WorkerConfig:
     shutdown_grace_s: float = 30.0
     #: Deliver webhooks from this worker (off: leave them to other workers' relays).
     run_relay: bool = True
+    #: Delete finished webhook deliveries this long after they finished (None: keep them),
+    #: looking every `retention_interval_s`.
+    webhook_retention_s: float | None = 30 * 86_400.0
+    retention_interval_s: float = 3600.0
     postcall: PostCallConfig = field(default_factory=PostCallConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
 
@@ -81,6 +86,7 @@ class WorkerConfig:
             relay=RelayConfig(
                 timeout_s=settings.webhook_timeout_s, allow_private=settings.webhook_allow_private
             ),
+            webhook_retention_s=settings.webhook_retention_days * 86_400 or None,
         )
 
 
@@ -193,6 +199,8 @@ class Worker:
                     self._drain(self.relay.deliver_due, self.config.relay.batch), name="relay"
                 )
             )
+        if self.config.webhook_retention_s is not None:
+            loops.append(asyncio.create_task(self._retain(), name="retention"))
         try:
             await self._stopping.wait()
             await self._shutdown()
@@ -273,6 +281,19 @@ class Worker:
 
     def _reap(self) -> None:
         reaper.reap(self.db, self.clock.now_ms())
+
+    async def _retain(self) -> None:
+        """Purge the webhook log in batches, yielding between them so live calls keep going."""
+        assert self.config.webhook_retention_s is not None
+        while True:
+            try:
+                before = self.clock.now_ms() - int(self.config.webhook_retention_s * 1000)
+                with self.db.write() as conn:
+                    purged = retention.purge_webhook_log(conn, before, _PURGE_BATCH)
+            except Exception:
+                log.exception("webhook log purge failed")
+                purged = 0
+            await asyncio.sleep(0 if purged == _PURGE_BATCH else self.config.retention_interval_s)
 
     # One call ------------------------------------------------------------------------------
 

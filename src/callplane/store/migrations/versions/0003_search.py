@@ -4,7 +4,7 @@ Stored calls are indexed here too (their search text recomputed from the transcr
 upgraded database finds old calls as well as new ones. See `callplane.store.search`.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
