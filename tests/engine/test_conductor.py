@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.engine.clock import LoopClock, run_virtual
+from callplane.engine.conductor import LineConductor, Runtimes
+from callplane.engine.telephony.provider import DialRequest, Line
+from callplane.engine.telephony.scenarios import builtin_scenarios
+from callplane.engine.telephony.simulated import SimulatedProvider
 from tests.engine.conversation_kit import (
     EPOCH,
     RecordingHooks,
@@ -199,3 +206,57 @@ def test_custom_scenario_by_number_pattern() -> None:
     scenarios = [{"name": "mine", "numbers": ["0105555*"], "persona": {"replies": ["상담원 바꿔 주세요"]}}]
     outcome, _ = conduct(a_call("01055551234"), demo_version(), scenarios=scenarios)
     assert outcome.reason is DisconnectionReason.CALL_TRANSFER
+
+
+class CountedLine:
+    """A simulated line that records our hang-ups."""
+
+    def __init__(self, inner: Line, hangups: list[str]) -> None:
+        self._inner = inner
+        self._hangups = hangups
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def hangup(self) -> None:
+        self._hangups.append(self._inner.telephony_id)
+        await self._inner.hangup()
+
+
+class CountingProvider:
+    name = "simulated"
+
+    def __init__(self, inner: SimulatedProvider) -> None:
+        self.inner = inner
+        self.hangups: list[str] = []
+
+    async def dial(self, request: DialRequest) -> Line:
+        return CountedLine(await self.inner.dial(request), self.hangups)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(("number", "after"), [("01012345678", "answered"), ("01000000002", "ringing")])
+def test_a_cancelled_call_hangs_up_the_line(number: str, after: str) -> None:
+    """A worker that stops or loses the lease cancels the call: the carrier's call must end too."""
+
+    async def run() -> tuple[list[str], RecordingHooks]:
+        clock = LoopClock(EPOCH)
+        provider = CountingProvider(SimulatedProvider(builtin_scenarios(), clock, speed=1.0))
+        runtimes = Runtimes(Settings())
+        hooks = RecordingHooks()
+        task = asyncio.create_task(
+            LineConductor(provider, clock, runtimes.build).conduct(a_call(number), demo_version(), hooks)
+        )
+        for _ in range(600):  # a minute of virtual time
+            if after in [e[0] for e in hooks.events]:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        assert not task.done() and provider.hangups == []
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await runtimes.close()
+        return provider.hangups, hooks
+
+    hangups, hooks = run_virtual(run())
+    assert len(hangups) == 1 and hangups[0] == hooks.events[0][1]  # the line that rang

@@ -136,18 +136,34 @@ class LineConductor:
         )
         try:
             line = await self.provider.dial(request)
+        except Exception as exc:  # a provider failure is this call's outcome, not the worker's crash
+            return self._dial_failed(call, exc)
+        try:
+            return await self._on_the_line(line, call, version, hooks)
+        except BaseException:
+            # Cancelled (the worker stops or lost the call's lease) or a bug: either way the
+            # carrier's call must not outlive our interest in it.
+            await _hang_up(line)
+            raise
+
+    def _dial_failed(self, call: Call, exc: Exception) -> Outcome:
+        log.error("dialing call %s failed", call.id, exc_info=exc)
+        return Outcome(
+            CallStatus.NOT_CONNECTED,
+            DisconnectionReason.DIAL_FAILED,
+            self.clock.now_ms(),
+            error_detail=repr(exc),
+        )
+
+    async def _on_the_line(self, line: Line, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        try:
             event = await line.next_event()
             while event is CarrierEvent.RINGING:
                 await hooks.ringing(line.telephony_id)
                 event = await line.next_event()
-        except Exception as exc:  # a provider failure is this call's outcome, not the worker's crash
-            log.exception("dialing call %s failed", call.id)
-            return Outcome(
-                CallStatus.NOT_CONNECTED,
-                DisconnectionReason.DIAL_FAILED,
-                self.clock.now_ms(),
-                error_detail=repr(exc),
-            )
+        except Exception as exc:
+            await _hang_up(line)
+            return self._dial_failed(call, exc)
         not_connected = event.not_connected_reason
         if not_connected is not None:
             return Outcome(
