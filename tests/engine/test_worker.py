@@ -175,6 +175,35 @@ def test_an_api_end_request_ends_a_live_call(db: Database, tenant: Tenant) -> No
     assert call.end_at is not None and asked_at <= call.end_at <= asked_at + 6000  # within one heartbeat
 
 
+def test_an_end_request_reaches_a_worker_in_the_same_process_at_once(db: Database, tenant: Tenant) -> None:
+    """`serve` wires CallService.on_end_requested to its embedded worker: no heartbeat to wait for."""
+    slow_heartbeat = replace(CONFIG, heartbeat_s=600, lease_s=1800)
+
+    async def main() -> tuple[str, int]:
+        clock = LoopClock()
+        worker = Worker(db, ScriptedConductor(clock, Script(talk_s=600)), clock=clock, config=slow_heartbeat)
+        service = CallService(db, clock.now_ms, on_end_requested=worker.request_end)
+        [call_id] = create_calls(db, clock, tenant, 1)
+        asked: list[int] = []
+
+        async def end_when_ongoing() -> None:
+            if service.get(tenant.organization_id, call_id).status is CallStatus.ONGOING and not asked:
+                service.cancel(tenant.organization_id, call_id)
+                asked.append(clock.now_ms())
+
+        await run_until(
+            worker, lambda: settled(db, tenant, [call_id]), limit_s=900, every_s=0.1, on_tick=end_when_ongoing
+        )
+        return call_id, asked[0]
+
+    call_id, asked_at = run_virtual(main())
+    [call] = load(db, tenant, [call_id])
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)
+    assert (
+        call.end_at is not None and asked_at <= call.end_at <= asked_at + 1100
+    )  # the conductor's next check
+
+
 def test_a_canceled_queued_call_is_never_dialled(db: Database, tenant: Tenant) -> None:
     Admin(db, lambda: 0).update_organization(
         tenant.organization_id, {"calling_window": {"timezone": "UTC", "start": "00:00", "end": "00:01"}}

@@ -32,6 +32,7 @@ def run(c: Context, *, host: str | None, port: int | None) -> None:
         embedded = EmbeddedWorker(c.db, settings)
         embedded.start()
         app.state.services.calls.on_created = embedded.wake
+        app.state.services.calls.on_end_requested = embedded.request_end
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     finally:

@@ -82,6 +82,9 @@ class EmbeddedWorker:
     def wake(self) -> None:
         self.worker.wake()
 
+    def request_end(self, call_id: str) -> None:
+        self.worker.request_end(call_id)
+
     def stop(self, timeout_s: float) -> None:
         self.worker.stop()
         self._thread.join(timeout_s)

@@ -82,6 +82,9 @@ class CallService:
     draw: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
     #: Called after a call is committed, so an in-process dispatcher can wake at once.
     on_created: Callable[[], None] = lambda: None
+    #: Called with a live call's id after its end request is committed, so an in-process worker
+    #: running it ends it at once (other workers see the request at their next heartbeat).
+    on_end_requested: Callable[[str], None] = lambda call_id: None
 
     def create(self, organization_id: str, request: NewCall) -> Created:
         now = self.now()
@@ -165,6 +168,7 @@ class CallService:
         """Cancel a queued call, or ask the worker running a live call to end it."""
         canonical = normalize_uuid(call_id)
         now = self.now()
+        end_requested = False
         with self.db.write() as conn:
             call = call_store.get_call(conn, organization_id, canonical or "", with_transcript=False)
             if call is None:
@@ -181,10 +185,14 @@ class CallService:
                 if not canceled:
                     # A worker claimed it in the meantime (PostgreSQL): end it like a live call.
                     call_store.request_end(conn, organization_id, call.id, now)
+                    end_requested = True
             elif call.status.is_live:
                 call_store.request_end(conn, organization_id, call.id, now)
+                end_requested = True
             else:
                 raise Conflict(f"call {call_id} has already finished ({call.status})")
+        if end_requested:
+            self.on_end_requested(call.id)
         return self.get(organization_id, call_id)
 
     def list(self, query: CallQuery) -> Page:

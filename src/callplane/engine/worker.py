@@ -7,7 +7,8 @@ One asyncio loop runs five tasks, plus one task per live call:
   capacity) and otherwise every `poll_interval_s`;
 - heartbeat — every `heartbeat_s`, one statement renews the lease of every live call this worker
   holds; calls it no longer holds (reaped) are cancelled, and end requests from the API are
-  picked up here (`CallHooks.end_requested`);
+  picked up here (`CallHooks.end_requested`) unless the API's process told this worker at once
+  (`request_end`);
 - reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.reaper`);
 - post-call — runs due post-call steps (`engine.postcall`);
 - relay — delivers due webhooks (`engine.relay`).
@@ -160,6 +161,16 @@ class Worker:
 
     def stop(self) -> None:
         self._threadsafe(self._stopping.set)
+
+    def request_end(self, call_id: str) -> None:
+        """End this live call now if this worker runs it; its end request is already stored
+        (CallService.on_end_requested calls this, possibly from another thread)."""
+        self._threadsafe(lambda: self._flag_end(call_id))
+
+    def _flag_end(self, call_id: str) -> None:
+        run = self._runs.get(call_id)
+        if run is not None:
+            run.end_flag = True
 
     def _threadsafe(self, action: Callable[[], None]) -> None:
         loop = self._loop
