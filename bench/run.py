@@ -48,7 +48,7 @@ from callplane.api.dialects.vox import render, v2, v3
 from callplane.domain.phone import parse_kr
 from callplane.domain.query import CallQuery, encode_cursor
 from callplane.engine.admin import Admin
-from callplane.store import counting, listing
+from callplane.store import counting, listing, predicates
 from callplane.store.calls import rows_to_calls
 from callplane.store.db import Database
 
@@ -304,8 +304,8 @@ def page_rows(db: Database, query: CallQuery) -> list[Any]:
     """The page's rows as the store reads them (for the serialization measurement)."""
     with db.read() as conn:
         how = listing.route(conn, query)
-        where = listing.filters(query, conn.dialect.name, how)
-        column = listing.SORT_COLUMNS[query.sort]
+        where = predicates.filters(query, conn.dialect.name, how)
+        column = predicates.SORT_COLUMNS[query.sort]
         columns = listing.FULL_COLUMNS if query.include_transcript else listing.SUMMARY_COLUMNS
         return listing._page_rows(conn, query, where, column, columns)[: query.limit]
 

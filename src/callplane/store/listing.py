@@ -1,8 +1,7 @@
-"""`CallQuery` → SQL: the one query path every list endpoint uses.
+"""`CallQuery` → a page of calls and an honest total: the one query path every list endpoint uses.
 
-Filters compile to indexable predicates: single values as `=` (PostgreSQL cannot walk an index
-in order through `= ANY`), ranges as inclusive bounds, the start-time range on `listed_at`
-(equal to `start_at` for every call that has one). Pages are keyset by `(sort column, id)`.
+The predicates and order are built in `store.predicates`; this module chooses how to run the
+selective ones (`route`), fetches the page and counts.
 
 A nullable sort column (`end_at`, `duration_ms`) is read in two segments — known values in
 order, then unknown values by id — so both use the same b-tree and "unknown" sorts last in
@@ -22,28 +21,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
     Select,
-    and_,
-    exists,
     func,
     literal,
     literal_column,
     select,
-    tuple_,
 )
 from sqlalchemy.exc import OperationalError
 
 from callplane.domain.call import Call
-from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, Total
-from callplane.store import search
+from callplane.domain.query import CallQuery, Cursor, Total
+from callplane.store import predicates, search
 from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, rows_to_calls
 from callplane.store.counting import cut_off, planner_estimate, planner_plan, time_limit
-from callplane.store.schema import call_meta, calls
+from callplane.store.schema import calls
 
 COUNT_CAP = 10_000
 #: A count may take as long as the page did, but at least the floor and at most the ceiling (ms):
@@ -55,14 +50,6 @@ COUNT_BUDGET_CEILING_MS = 3.0
 #: cost ~1,000 → 3 ms, ~16,000 → 90 ms for bitmap heap scans); the estimate is given instead.
 PG_COUNT_COST_MAX = 5_000.0
 
-SORT_COLUMNS: dict[SortField, Column[Any]] = {
-    SortField.START: calls.c.listed_at,
-    SortField.END: calls.c.end_at,
-    SortField.DURATION: calls.c.duration_ms,
-    SortField.CREATED: calls.c.created_at,
-    SortField.ID: calls.c.id,
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Page:
@@ -70,42 +57,6 @@ class Page:
     next_cursor: Cursor | None  #: None on the last page
     has_more: bool
     total: Total | None
-
-
-def _in(column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
-    if len(values) == 1:
-        equal: ColumnElement[bool] = column == values[0]
-        return equal
-    return column.in_(list(values))
-
-
-def _range(column: Column[Any], bounds: Range) -> list[ColumnElement[bool]]:
-    out = []
-    if bounds.low is not None:
-        out.append(column >= bounds.low)
-    if bounds.high is not None:
-        out.append(column <= bounds.high)
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """How to run a query's selective filters, decided per query by cheap, capped index counts.
-
-    `search`: the transcript search plan (`search.plan`). `metadata_driver` (SQLite only): the
-    position in `q.metadata` of an equality filter matched by at most `DRIVE_MAX` calls, which
-    then drives the query. Whenever a few candidates drive (this, or a search through the
-    index), SQLite gets an unindexable tenant term (`+organization_id`): without statistics its
-    planner takes any tenant for ~10 rows and would rather walk the tenant's newest-first b-tree,
-    probing every call of a 300k-call tenant for a rare word or value.
-    """
-
-    search: search.SearchPlan | None = None
-    metadata_driver: int | None = None
-
-    def driven(self, dialect: str) -> bool:
-        using_index = self.search is not None and self.search.use_index
-        return dialect == "sqlite" and (using_index or self.metadata_driver is not None)
 
 
 #: SQLite: a metadata value held by at most this many of the tenant's calls drives the query.
@@ -121,7 +72,7 @@ SAMPLE_MATCHES = 8
 RECHECK_MAX = 5_000
 
 
-def route(conn: Connection, q: CallQuery) -> Route:
+def route(conn: Connection, q: CallQuery) -> predicates.Route:
     plan = None
     if q.search is not None and conn.dialect.name == "postgresql":
         plan = search.prepare(q.organization_id, q.search)
@@ -137,13 +88,13 @@ def route(conn: Connection, q: CallQuery) -> Route:
             if _capped_meta_count(conn, q.organization_id, key, value, DRIVE_MAX + 1) <= DRIVE_MAX:
                 driver = i
                 break
-    return Route(plan, driver)
+    return predicates.Route(plan, driver)
 
 
 def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: Any, cap: int) -> int:
     """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only)."""
     capped = select(func.count()).select_from(
-        select(literal(1)).where(*_meta_key(organization_id, key, value)).limit(cap).subquery()
+        select(literal(1)).where(*predicates.meta_key(organization_id, key, value)).limit(cap).subquery()
     )
     return int(conn.execute(capped).scalar_one())
 
@@ -155,18 +106,18 @@ def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) ->
     sort): the sample reads exactly the rows a walk starts with, so its density is the walk's.
     """
     dialect = conn.dialect.name
-    column = SORT_COLUMNS[q.sort]
-    stmt = select(calls.c.search_text).where(*filters(replace(q, search=None), dialect))
+    column = predicates.SORT_COLUMNS[q.sort]
+    stmt = select(calls.c.search_text).where(*predicates.filters(replace(q, search=None), dialect))
     if q.sort.nullable:
         stmt = stmt.where(column.is_not(None))
     if q.cursor is not None and q.cursor.value is None and q.sort.nullable:
-        stmt = _ordered(stmt.where(column.is_(None)), calls.c.id, q.order).where(
-            _id_after(q.order, q.cursor.id)
+        stmt = predicates.ordered(stmt.where(column.is_(None)), calls.c.id, q.order).where(
+            predicates.id_after(q.order, q.cursor.id)
         )
     else:
-        stmt = _ordered(stmt, column, q.order)
+        stmt = predicates.ordered(stmt, column, q.order)
         if q.cursor is not None:
-            stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
+            stmt = stmt.where(predicates.after(column, q.order, q.cursor.value, q.cursor.id))
     sample = stmt.limit(SAMPLE_ROWS).offset(q.offset or None).subquery()
     hit = search.substring(plan, dialect, sample.c.search_text)
     counted = select(func.count(), func.count().filter(hit)).select_from(sample)
@@ -174,109 +125,12 @@ def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) ->
     return int(matched), int(sampled)
 
 
-def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[ColumnElement[bool]]:
-    """Every predicate of the query except the cursor, tenant first.
-
-    `how` says how to run the search and which filter drives (see `Route`); without one every
-    filter is a plain predicate and the search walks.
-    """
-    how = how or Route()
-    tenant_column: ColumnElement[Any] = (
-        literal_column("+calls.organization_id") if how.driven(dialect) else calls.c.organization_id
-    )
-    where: list[ColumnElement[bool]] = [tenant_column == q.organization_id]
-    for column, values in (
-        (calls.c.id, q.call_ids),
-        (calls.c.agent_id, q.agent_ids),
-        (calls.c.status, [v.value for v in q.statuses]),
-        (calls.c.call_type, [v.value for v in q.call_types]),
-        (calls.c.direction, [v.value for v in q.directions]),
-        (calls.c.disconnection_reason, [v.value for v in q.disconnection_reasons]),
-        (calls.c.user_sentiment, [v.value for v in q.user_sentiments]),
-        (calls.c.from_number, q.from_numbers),
-        (calls.c.to_number, q.to_numbers),
-    ):
-        if values:
-            where.append(_in(column, values))
-    if not q.start_at.is_open:
-        where.extend(_range(calls.c.listed_at, q.start_at))
-        where.append(calls.c.start_at.is_not(None))
-    where.extend(_range(calls.c.end_at, q.end_at))
-    where.extend(_range(calls.c.duration_ms, q.duration_ms))
-    for i, (key, value) in enumerate(q.metadata):
-        if i == how.metadata_driver:
-            where.append(_metadata_driver(q.organization_id, key, value))
-        else:
-            where.append(_metadata_equals(key, value, dialect))
-    if q.search is not None:
-        plan = how.search or search.walk_plan(q.search)
-        if plan is not None:
-            where.extend(search.conditions(plan, dialect))
-    return where
-
-
-def _meta_key(
-    organization_id: str, key: str, value: Any, table: Any = call_meta
-) -> list[ColumnElement[bool]]:
-    return [
-        table.c.organization_id == organization_id,
-        table.c.key == key,
-        table.c.value == orjson.dumps(value).decode(),
-    ]
-
-
-def _metadata_driver(organization_id: str, key: str, value: Any) -> ColumnElement[bool]:
-    """SQLite: the calls holding a rare metadata value, as rowids to look up (see `Route`)."""
-    m, c = call_meta.alias("m"), calls.alias("c")
-    rids: Select[Any] = (
-        select(literal_column("c.rid"))
-        .select_from(m.join(c, and_(c.c.organization_id == m.c.organization_id, c.c.id == m.c.call_id)))
-        .where(*_meta_key(organization_id, key, value, m))
-    )
-    driver: ColumnElement[bool] = literal_column("calls.rid").in_(rids)
-    return driver
-
-
-def _metadata_equals(key: str, value: Any, dialect: str) -> ColumnElement[bool]:
-    if dialect == "postgresql":
-        # Served by the GIN jsonb_path_ops index.
-        return calls.c.metadata.op("@>")(
-            func.cast(literal(orjson.dumps({key: value}).decode()), calls.c.metadata.type)
-        )
-    # SQLite: a point lookup in the call_meta side table (its key includes listed_at and id).
-    return exists().where(
-        call_meta.c.organization_id == calls.c.organization_id,
-        call_meta.c.key == key,
-        call_meta.c.value == orjson.dumps(value).decode(),
-        call_meta.c.listed_at == calls.c.listed_at,
-        call_meta.c.call_id == calls.c.id,
-    )
-
-
-def _ordered(stmt: Select[Any], column: Column[Any], order: SortOrder) -> Select[Any]:
-    if order is SortOrder.DESC:
-        return stmt.order_by(column.desc(), calls.c.id.desc())
-    return stmt.order_by(column.asc(), calls.c.id.asc())
-
-
-def _after(column: Column[Any], order: SortOrder, value: Any, call_id: str) -> ColumnElement[bool]:
-    if column is calls.c.id:
-        return calls.c.id < call_id if order is SortOrder.DESC else calls.c.id > call_id
-    key = tuple_(column, calls.c.id)
-    bound = tuple_(literal(value), literal(call_id))
-    return key < bound if order is SortOrder.DESC else key > bound
-
-
-def _id_after(order: SortOrder, call_id: str) -> ColumnElement[bool]:
-    return calls.c.id < call_id if order is SortOrder.DESC else calls.c.id > call_id
-
-
 def list_calls(conn: Connection, q: CallQuery) -> Page:
     dialect = conn.dialect.name
     started = time.perf_counter()
     how = route(conn, q)
-    where = filters(q, dialect, how)
-    column = SORT_COLUMNS[q.sort]
+    where = predicates.filters(q, dialect, how)
+    column = predicates.SORT_COLUMNS[q.sort]
     columns: Sequence[Any] = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
     # PostgreSQL through the GIN index fetches and sorts every candidate anyway: counting them in
     # the same statement is free, where a separate count would repeat the index scan.
@@ -353,18 +207,18 @@ def _page_rows(
 
     base = _select(columns).where(*where)
     if not q.sort.nullable:
-        stmt = _ordered(base, column, q.order)
+        stmt = predicates.ordered(base, column, q.order)
         if q.cursor is not None:
-            stmt = stmt.where(_after(column, q.order, q.cursor.value, q.cursor.id))
+            stmt = stmt.where(predicates.after(column, q.order, q.cursor.value, q.cursor.id))
         return run(stmt.limit(want).offset(q.offset or None))
 
-    known = _ordered(base.where(column.is_not(None)), column, q.order)
-    unknown = _ordered(base.where(column.is_(None)), calls.c.id, q.order)
+    known = predicates.ordered(base.where(column.is_not(None)), column, q.order)
+    unknown = predicates.ordered(base.where(column.is_(None)), calls.c.id, q.order)
     if q.cursor is not None and q.cursor.value is None:
         # Already in the unknown segment.
-        return run(unknown.where(_id_after(q.order, q.cursor.id)).limit(want))
+        return run(unknown.where(predicates.id_after(q.order, q.cursor.id)).limit(want))
     if q.cursor is not None:
-        known = known.where(_after(column, q.order, q.cursor.value, q.cursor.id))
+        known = known.where(predicates.after(column, q.order, q.cursor.value, q.cursor.id))
     rows = run(known.limit(want).offset(q.offset or None))
     if len(rows) >= want:
         return rows
@@ -398,7 +252,7 @@ def count_calls(
         # PostgreSQL, a common search over many calls: counting it means rechecking thousands of
         # transcripts, or a GIN scan that cannot stop early. The sampled density times the
         # planner's count of the other filters is a fair estimate, for the price of one EXPLAIN.
-        rest = _estimate(conn, filters(replace(q, search=None), conn.dialect.name)) or 0
+        rest = _estimate(conn, predicates.filters(replace(q, search=None), conn.dialect.name)) or 0
         if rest > RECHECK_MAX:
             return Total(max(seen, round(plan.density * rest)), exact=False)
     if plan is not None and not plan.only_token and _only_searched(q):
