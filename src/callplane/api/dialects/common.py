@@ -51,6 +51,19 @@ def request_errors(exc: RequestValidationError) -> list[FieldError]:
     return list(merged.values())
 
 
+def described(errors: Sequence[FieldError]) -> str:
+    """One line naming every mistake, for a dialect's `message`."""
+    return "; ".join(e.describe() for e in errors)
+
+
+def listed(errors: Sequence[FieldError]) -> list[dict[str, Any]]:
+    """The field-level list callplane adds to each dialect's 400 body."""
+    return [
+        {"field": e.field, "reason": e.reason, **({"allowed_values": list(e.allowed)} if e.allowed else {})}
+        for e in errors
+    ]
+
+
 class NoMatch(Exception):
     """A filter names only values no callplane call can have (e.g. Retell's `ivr_reached`).
 

@@ -12,7 +12,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from callplane.api.dialects.base import DialectRoute, log_unexpected
-from callplane.api.dialects.common import request_errors
+from callplane.api.dialects.common import described, listed, request_errors
 from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
@@ -31,18 +31,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 
 
 def bad_request(errors: list[FieldError]) -> JSON:
-    body = {
-        "status": "error",
-        "message": "; ".join(e.describe() for e in errors),
-        "errors": [
-            {
-                "field": e.field,
-                "reason": e.reason,
-                **({"allowed_values": list(e.allowed)} if e.allowed else {}),
-            }
-            for e in errors
-        ],
-    }
+    body = {"status": "error", "message": described(errors), "errors": listed(errors)}
     return JSON(body, status_code=400)
 
 

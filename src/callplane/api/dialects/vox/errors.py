@@ -8,6 +8,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from callplane.api.dialects.base import DialectRoute, field_errors, log_unexpected
+from callplane.api.dialects.common import described, listed
 from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
@@ -28,11 +29,8 @@ def validation_error(errors: list[FieldError]) -> JSON:
     details: dict[str, Any] = {"field": first.field, "reason": first.reason}
     if first.allowed:
         details["allowed_values"] = list(first.allowed)
-    details["errors"] = [
-        {"field": e.field, "reason": e.reason, **({"allowed_values": list(e.allowed)} if e.allowed else {})}
-        for e in errors
-    ]
-    return error(400, "VALIDATION_ERROR", "; ".join(e.describe() for e in errors), details)
+    details["errors"] = listed(errors)
+    return error(400, "VALIDATION_ERROR", described(errors), details)
 
 
 class VoxRoute(DialectRoute):

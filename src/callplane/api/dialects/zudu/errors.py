@@ -13,7 +13,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from callplane.api.dialects.base import DialectRoute, log_unexpected
-from callplane.api.dialects.common import request_errors
+from callplane.api.dialects.common import described, listed, request_errors
 from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
@@ -30,11 +30,7 @@ def error(status: int, message: str, error: str, data: Any = None) -> JSON:
 
 
 def validation_error(errors: list[FieldError]) -> JSON:
-    listed = [
-        {"field": e.field, "reason": e.reason, **({"allowed_values": list(e.allowed)} if e.allowed else {})}
-        for e in errors
-    ]
-    return error(400, "Validation error", "; ".join(e.describe() for e in errors), {"errors": listed})
+    return error(400, "Validation error", described(errors), {"errors": listed(errors)})
 
 
 class ZuduRoute(DialectRoute):
