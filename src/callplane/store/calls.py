@@ -36,6 +36,11 @@ SUMMARY_COLUMNS = _SUMMARY_COLUMNS
 FULL_COLUMNS = (*_SUMMARY_COLUMNS, calls.c.transcript)
 
 
+def meta_value(value: Any) -> str:
+    """A metadata value as SQLite's `call_meta` side table holds it, and filters compare it."""
+    return orjson.dumps(value).decode()
+
+
 def metadata_index_rows(
     organization_id: str, call_id: str, listed_at: int, metadata: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -44,7 +49,7 @@ def metadata_index_rows(
         {
             "organization_id": organization_id,
             "key": key,
-            "value": orjson.dumps(value).decode(),
+            "value": meta_value(value),
             "listed_at": listed_at,
             "call_id": call_id,
         }

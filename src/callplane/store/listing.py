@@ -26,6 +26,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -36,9 +37,9 @@ from sqlalchemy.exc import OperationalError
 from callplane.domain.call import Call
 from callplane.domain.query import CallQuery, Cursor, Total
 from callplane.store import predicates, search
-from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, rows_to_calls
+from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, meta_value, rows_to_calls
 from callplane.store.counting import cut_off, planner_estimate, planner_plan, time_limit
-from callplane.store.schema import calls
+from callplane.store.schema import call_meta, calls
 
 COUNT_CAP = 10_000
 #: A count may take as long as the page did, but at least the floor and at most the ceiling (ms):
@@ -91,12 +92,24 @@ def route(conn: Connection, q: CallQuery) -> predicates.Route:
     return predicates.Route(plan, driver)
 
 
+# Built once (it runs for every SQLite list with a metadata filter, and building it cost more
+# than running it).
+_META_COUNT = select(func.count()).select_from(
+    select(literal(1))
+    .where(
+        call_meta.c.organization_id == bindparam("organization_id"),
+        call_meta.c.key == bindparam("key"),
+        call_meta.c.value == bindparam("value"),
+    )
+    .limit(bindparam("cap"))
+    .subquery()
+)
+
+
 def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: Any, cap: int) -> int:
     """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only)."""
-    capped = select(func.count()).select_from(
-        select(literal(1)).where(*predicates.meta_key(organization_id, key, value)).limit(cap).subquery()
-    )
-    return int(conn.execute(capped).scalar_one())
+    params = {"organization_id": organization_id, "key": key, "value": meta_value(value), "cap": cap}
+    return int(conn.execute(_META_COUNT, params).scalar_one())
 
 
 def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) -> tuple[int, int]:
@@ -188,7 +201,7 @@ def _page_rows(
     # Pages with transcripts: choose the rows by key first, then read the wide rows of just
     # those. A sort over many candidates would otherwise carry (SQLite) or fetch (PostgreSQL,
     # TOAST) every candidate's transcript.
-    late = any(c is calls.c.transcript for c in columns)
+    late = q.include_transcript
 
     def run(stmt: Select[Any]) -> list[Any]:
         if not late:

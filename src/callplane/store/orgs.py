@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from callplane.domain import money
 from callplane.domain.errors import NotFound, Unauthorized, ValidationFailed
@@ -188,22 +188,24 @@ class Authenticated:
     needs_touch: bool  #: last_used_at is stale; the caller refreshes it in its own transaction
 
 
+# Built once: every request runs it, and building the statement cost as much as executing it.
+_BY_PREFIX = select(
+    credentials.c.id,
+    credentials.c.organization_id,
+    credentials.c.kind,
+    credentials.c.key_hash,
+    credentials.c.secret_hash,
+    credentials.c.revoked_at,
+    credentials.c.last_used_at,
+).where(credentials.c.prefix == bindparam("prefix"))
+
+
 def authenticate(conn: Connection, key: str, secret: str | None, now: int) -> Authenticated:
     """Who a credential belongs to, or Unauthorized. Reads only.
 
     `secret` None: a bearer key. Otherwise a key + secret pair; each kind only opens its own door.
     """
-    row = conn.execute(
-        select(
-            credentials.c.id,
-            credentials.c.organization_id,
-            credentials.c.kind,
-            credentials.c.key_hash,
-            credentials.c.secret_hash,
-            credentials.c.revoked_at,
-            credentials.c.last_used_at,
-        ).where(credentials.c.prefix == key[:PREFIX_LENGTH])
-    ).first()
+    row = conn.execute(_BY_PREFIX, {"prefix": key[:PREFIX_LENGTH]}).first()
     expected_kind = "bearer" if secret is None else "key_secret"
     # Compare even when nothing matched, so timing does not tell a near miss from a miss.
     key_ok = hmac.compare_digest(_hash(key), row.key_hash if row else "0" * 64)

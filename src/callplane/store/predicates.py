@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from callplane.domain.query import CallQuery, Range, SortField, SortOrder
 from callplane.store import search
+from callplane.store.calls import meta_value
 from callplane.store.schema import call_meta, calls
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {
@@ -117,21 +118,17 @@ def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[Column
     return where
 
 
-def meta_key(organization_id: str, key: str, value: Any, table: Any = call_meta) -> list[ColumnElement[bool]]:
-    return [
-        table.c.organization_id == organization_id,
-        table.c.key == key,
-        table.c.value == orjson.dumps(value).decode(),
-    ]
+# Aliased once: an alias of `calls` proxies its ~45 columns, which cost ~0.3 ms per request.
+_META, _CALLS = call_meta.alias("m"), calls.alias("c")
 
 
 def _metadata_driver(organization_id: str, key: str, value: Any) -> ColumnElement[bool]:
     """SQLite: the calls holding a rare metadata value, as rowids to look up (see `Route`)."""
-    m, c = call_meta.alias("m"), calls.alias("c")
+    m, c = _META, _CALLS
     rids: Select[Any] = (
         select(literal_column("c.rid"))
         .select_from(m.join(c, and_(c.c.organization_id == m.c.organization_id, c.c.id == m.c.call_id)))
-        .where(*meta_key(organization_id, key, value, m))
+        .where(m.c.organization_id == organization_id, m.c.key == key, m.c.value == meta_value(value))
     )
     driver: ColumnElement[bool] = literal_column("calls.rid").in_(rids)
     return driver
@@ -147,7 +144,7 @@ def _metadata_equals(key: str, value: Any, dialect: str) -> ColumnElement[bool]:
     return exists().where(
         call_meta.c.organization_id == calls.c.organization_id,
         call_meta.c.key == key,
-        call_meta.c.value == orjson.dumps(value).decode(),
+        call_meta.c.value == meta_value(value),
         call_meta.c.listed_at == calls.c.listed_at,
         call_meta.c.call_id == calls.c.id,
     )
