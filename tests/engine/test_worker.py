@@ -7,11 +7,14 @@ milliseconds. Every assertion is about what the database says afterwards.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import orjson
+import psycopg
+import pytest
 from sqlalchemy import select
 
 from callplane.domain.agent import AgentVersion
@@ -20,7 +23,7 @@ from callplane.domain.money import call_cost_minor
 from callplane.engine import lifecycle, reaper
 from callplane.engine.admin import Admin
 from callplane.engine.analysis import OfflineAnalyser
-from callplane.engine.clock import FixedClock, LoopClock, run_virtual
+from callplane.engine.clock import FixedClock, LoopClock, SystemClock, run_virtual
 from callplane.engine.conduct import CallHooks, Outcome
 from callplane.engine.dispatcher import dispatch
 from callplane.engine.postcall import PostCall
@@ -28,6 +31,7 @@ from callplane.engine.service import CallService
 from callplane.engine.webhooks import WebhookAdmin
 from callplane.engine.worker import Worker, WorkerConfig
 from callplane.store import calls as call_store
+from callplane.store import db as db_module
 from callplane.store import ledger, queue
 from callplane.store import lifecycle as store_lifecycle
 from callplane.store import orgs as org_store
@@ -482,3 +486,49 @@ def test_a_worker_purges_the_webhook_log_once_its_retention_has_passed(db: Datab
     assert gone_after[stale] < 0.1  # at the worker's first pass
     assert 12 <= gone_after[fresh] <= 13.1  # at the first hourly pass after it turned a day old
     assert webhook_log(db)[0] == {waiting}  # a pending delivery stays, however old
+
+
+class _DropsConnectionsAtHangUp(ScriptedConductor):
+    """Ends each call as the database server drops every pooled connection (a restart)."""
+
+    def __init__(self, clock: LoopClock, db: Database) -> None:
+        super().__init__(clock, Script(talk_s=20))
+        self.db = db
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        outcome = await super().conduct(call, version, hooks)
+        _drop_connections(self.db)
+        return outcome
+
+
+def _drop_connections(db: Database) -> None:
+    """Terminate the database's callplane connections and wait (in real time) until they are gone."""
+    database = db.engine.url.database
+    plain = db.engine.url.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as admin:
+        mine = "FROM pg_stat_activity WHERE datname = %s AND application_name = 'callplane'"
+        admin.execute(f"SELECT pg_terminate_backend(pid) {mine}", (database,))
+        while admin.execute(f"SELECT count(*) {mine}", (database,)).fetchone() != (0,):
+            time.sleep(0.01)
+
+
+@pytest.mark.postgres
+def test_an_outcome_survives_the_database_dropping_the_workers_connections(
+    postgres_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Connections used a moment ago are not pinged (store.db): the outcome's write meets a dead one.
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
+    db = postgres_db
+    tenant = make_tenant(db, SystemClock().now_ms())
+
+    async def main() -> list[str]:
+        clock = LoopClock()
+        worker = Worker(db, _DropsConnectionsAtHangUp(clock, db), clock=clock, config=CONFIG)
+        ids = create_calls(db, clock, tenant, 1)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=600)
+        return ids
+
+    [call] = load(db, tenant, run_virtual(main()))
+    assert call.status is CallStatus.ENDED
+    assert call.disconnection_reason is DisconnectionReason.USER_HANGUP
+    assert call.transcript and "홍길동" in call.transcript[0]["content"]

@@ -33,6 +33,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError
+
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import CallStatus, DisconnectionReason
@@ -329,7 +331,15 @@ class Worker:
 
     def _store_outcome(self, run: _Run, outcome: Outcome) -> None:
         try:
-            self._finish(run, outcome)
+            try:
+                self._finish(run, outcome)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # A pooled connection the server had dropped (a restart): SQLAlchemy has now
+                # invalidated the pool. Once more on a fresh connection; the transition is fenced,
+                # so it cannot apply twice. Losing the transcript here would be the worse outcome.
+                self._finish(run, outcome)
         except Exception:
             # The database is unreachable: the lease will lapse and a reaper ends the call.
             log.exception("could not store the outcome of call %s (%s)", run.call.id, outcome.reason)
