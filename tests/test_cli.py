@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import random
+from dataclasses import replace
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from callplane.cli import app
-from tests.factories import FLOW_AGENT
+from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.store.db import Database
+from tests.factories import FLOW_AGENT, insert_calls, make_tenant, random_call
 
 runner = CliRunner()
 
@@ -87,3 +93,42 @@ def test_try_an_agent_file_on_the_simulated_line(tmp_path: Path) -> None:
     assert outcome["reason"] == "agent_hangup"
     assert outcome["collected"] == {"appointment_status": "cancel"}
     assert any("홍길동" in e.get("content", "") for e in outcome["transcript"])
+
+
+def test_calls_list_searches_pages_and_exports(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    invoke(path, "db", "upgrade")
+    db = Database(f"sqlite:///{path}")
+    tenant = make_tenant(db, 1_767_225_600_000)
+    rng = random.Random(7)
+    found = [
+        random_call(rng, tenant.organization_id, [tenant.agent_id], start_at=1_767_225_600_000 + i * 1000)
+        for i in range(40)
+    ]
+    phrase = ["예약 변경 부탁드립니다", "환불 문의", "배송 확인"]
+    found = [
+        replace(
+            c,
+            status=CallStatus.ENDED,
+            disconnection_reason=DisconnectionReason.USER_HANGUP,
+            end_at=c.start_at,
+            duration_ms=0,
+            transcript=[{"role": "user", "content": phrase[i % 3], "start_at": 0, "end_at": 1}],
+        )
+        if c.start_at is not None
+        else c
+        for i, c in enumerate(found)
+    ]
+    insert_calls(db, found)
+    db.dispose()
+    expected = sum(1 for c in found if c.transcript and "예약" in c.transcript[0]["content"])
+    assert expected > 3
+
+    page = invoke(path, "calls", "list", "--search", "예약", "--limit", "2")
+    assert f"2 shown of {expected} matching" in page
+    everything = invoke(path, "calls", "list", "--search", "예약", "--limit", "2", "--all", "-o", "csv")
+    rows = list(csv.DictReader(io.StringIO(everything.lstrip("\ufeff"))))
+    wanted = {c.id for c in found if c.transcript and "예약" in c.transcript[0]["content"]}
+    assert {r["id"] for r in rows} == wanted
+    listed = invoke(path, "calls", "list", "--all", "--limit", "7")
+    assert f"{len(found)} shown of {len(found)} matching" in listed

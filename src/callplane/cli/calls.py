@@ -23,7 +23,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.money import format_krw
 from callplane.domain.phone import parse_any, to_domestic
-from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder
+from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder, Total
 from callplane.engine.clock import SystemClock
 from callplane.engine.service import CallService
 
@@ -121,11 +121,14 @@ def list_calls(
     while everything and page.next_cursor is not None:
         page = service.list(query.next_page(page.next_cursor))
         found.extend(page.calls)
-    total = service.list(query).total if everything else page.total
+    # Every page was read: the count is what was found.
+    total = Total(len(found), exact=True) if everything else page.total
     _print(found, output)
     if output == "table" and total is not None:
-        exact = "" if total.exact else " (at least)"
-        console.print(f"{len(found)} shown of {total.value}{exact} matching")
+        # An inexact total is a cap, the rows counted before the time budget ran out, or
+        # PostgreSQL's estimate: "about", not "at least".
+        about = "" if total.exact else "about "
+        console.print(f"{len(found)} shown of {about}{total.value:,} matching")
 
 
 def _print(found: list[Call], output: str) -> None:
