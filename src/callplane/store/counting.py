@@ -11,9 +11,10 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, literal, select
-from sqlalchemy.exc import CompileError, DBAPIError, OperationalError
+from sqlalchemy import ColumnElement, Connection, Select, and_, literal_column, select
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from callplane.store.db import EXPLAIN
 from callplane.store.schema import calls
 
 #: SQLite: VM instructions a count may always run (a few hundred rows; a row's `instr` over a
@@ -81,14 +82,15 @@ def cut_off(exc: OperationalError) -> bool:
 
 
 def planner_plan(conn: Connection, where: list[ColumnElement[bool]]) -> tuple[int, float] | None:
-    """PostgreSQL's estimate for the matching calls: (rows, total cost), None if unavailable."""
-    stmt = select(literal(1)).select_from(calls).where(and_(*where))
+    """PostgreSQL's estimate for the matching calls: (rows, total cost), None if unavailable.
+
+    The statement runs with the `explain` execution option, which the engine turns into
+    `EXPLAIN (FORMAT JSON) …` (`store.db`): it goes through SQLAlchemy's compiled-statement
+    cache with bound values, where compiling it afresh with literal values cost ~70 µs.
+    """
+    stmt: Select[Any] = select(literal_column("1")).select_from(calls).where(and_(*where))
     try:
-        compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
-    except CompileError:  # a value without a literal form: no estimate
-        return None
-    try:
-        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
+        plan = conn.execute(stmt, execution_options={EXPLAIN: True}).scalar_one()
     except DBAPIError:
         # An estimate is a nicety; never fail a list for it. The failed statement aborted the
         # read transaction: end it, so the connection's next statement starts a fresh one.
