@@ -12,7 +12,8 @@ from callplane.domain.call import Call, CallStatus, CallType, DisconnectionReaso
 from callplane.domain.ids import new_id
 from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder
 from callplane.domain.search import matches as search_matches
-from callplane.store import listing
+from callplane.store import calls as call_store
+from callplane.store import listing, predicates
 from callplane.store.db import Database
 from tests.factories import insert_calls, random_call
 
@@ -236,3 +237,24 @@ def test_other_organizations_calls_never_appear(db: Database, corpus: tuple[str,
     theirs = {c.id for c in found if c.organization_id != org}
     got = page_through(db, CallQuery(organization_id=org, limit=50))
     assert got and not theirs & set(got)
+
+
+def test_a_sqlite_count_out_of_time_estimates_from_its_first_stage(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(9)
+    org = new_id()
+    found = [random_call(rng, org, [new_id()], start_at=BASE + i) for i in range(3000)]
+    with sqlite_db.write() as conn:
+        call_store.insert_calls(conn, found)
+    monkeypatch.setattr(listing, "FIRST_STAGE", 10)
+    q = CallQuery(organization_id=org, count=CountMode.EXACT)
+    with sqlite_db.read() as conn:
+        where = predicates.filters(q, "sqlite")
+        # No time at all: the first stage (11 rows) still runs within the guaranteed minimum
+        # of work, the second (3,000 rows) is cut off.
+        total = listing.count_calls(conn, q, where, budget_ms=0.0, seen=5)
+        generous = listing.count_calls(conn, q, where, budget_ms=60_000.0, seen=5)
+    assert not total.exact
+    assert 10 <= total.value <= 3000  # the rows the cut-off count had reached, not the page's 5
+    assert generous.exact and generous.value == 3000
