@@ -258,3 +258,25 @@ def test_a_sqlite_count_out_of_time_estimates_from_its_first_stage(
     assert not total.exact
     assert 10 <= total.value <= 3000  # the rows the cut-off count had reached, not the page's 5
     assert generous.exact and generous.value == 3000
+
+
+def test_a_sqlite_search_count_out_of_time_estimates_from_its_first_stage(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(10)
+    org = new_id()
+    said = [{"role": "user", "content": "예약 변경 부탁드려요", "start_at": 0, "end_at": 1}]
+    calls = [random_call(rng, org, [new_id()], start_at=BASE + i) for i in range(3000)]
+    found = [replace(c, status=CallStatus.ENDED, transcript=said) for c in calls]
+    with sqlite_db.write() as conn:
+        call_store.insert_calls(conn, found)
+    monkeypatch.setattr(listing, "FIRST_STAGE", 10)
+    q = CallQuery(organization_id=org, search="예약", count=CountMode.EXACT)
+    with sqlite_db.read() as conn:
+        plan = listing.route(conn, q).search
+        assert plan is not None and not plan.use_index  # common: the page walks, the count uses the index
+        where = predicates.filters(q, "sqlite", listing.route(conn, q))
+        total = listing.count_calls(conn, q, where, budget_ms=0.0, seen=5, plan=plan)
+        generous = listing.count_calls(conn, q, where, budget_ms=60_000.0, seen=5, plan=plan)
+    assert not total.exact and 10 <= total.value <= 3000
+    assert generous.exact and generous.value == 3000

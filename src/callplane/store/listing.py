@@ -18,8 +18,9 @@ other filter through its gram index (`_count_searched`).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -288,7 +289,7 @@ def count_calls(
             if cost > PG_COUNT_COST_MAX:
                 return Total(max(seen, estimate), exact=False)
     if conn.dialect.name == "sqlite":
-        return _staged_count(conn, where, budget_ms, seen)
+        return _staged_count(conn, partial(_capped_count, conn, where), budget_ms, seen)
     try:
         with time_limit(conn, budget_ms):
             value = _capped_count(conn, where, COUNT_CAP + 1)
@@ -309,38 +310,41 @@ def _capped_count(conn: Connection, where: list[ColumnElement[bool]], cap: int) 
     return int(conn.execute(capped).scalar_one())
 
 
-def _staged_count(conn: Connection, where: list[ColumnElement[bool]], budget_ms: float, seen: int) -> Total:
-    """SQLite: count up to FIRST_STAGE + 1, then up to COUNT_CAP + 1 in what is left of the budget.
+def _staged_count(
+    conn: Connection, count: Callable[[int], int], budget_ms: float, seen: int, *, exact: bool = True
+) -> Total:
+    """SQLite: `count` up to FIRST_STAGE + 1, then up to COUNT_CAP + 1 in what is left of the budget.
 
     SQLite has no planner estimate to offer when a count runs out of time, and "the rows on the
     page" badly undersells a filter matching thousands. The first stage measures how fast this
     filter's matches are read; when the second is cut off, the rows it had reached by then at
     that rate are the estimate (it re-reads the first stage's rows: never less than FIRST_STAGE).
+    `exact` False: what `count` counts is only close to the matches (search candidates).
     """
     started = time.perf_counter()
     stage = min(FIRST_STAGE, COUNT_CAP)
     try:
         with time_limit(conn, budget_ms):
-            first = _capped_count(conn, where, stage + 1)
+            first = count(stage + 1)
     except OperationalError as exc:
         if not cut_off(exc):
             raise
         return Total(seen, exact=False)
     if first <= stage:
-        return Total(first, exact=True)
+        return Total(first, exact=exact)
     if stage == COUNT_CAP:
         return Total(COUNT_CAP, exact=False)
     first_s = time.perf_counter() - started
     second = time.perf_counter()
     try:
         with time_limit(conn, budget_ms - first_s * 1000):
-            value = _capped_count(conn, where, COUNT_CAP + 1)
+            value = count(COUNT_CAP + 1)
     except OperationalError as exc:
         if not cut_off(exc):
             raise
         reached = round(FIRST_STAGE * (time.perf_counter() - second) / first_s)
         return Total(min(COUNT_CAP, max(seen, FIRST_STAGE, reached)), exact=False)
-    return Total(min(value, COUNT_CAP), exact=value <= COUNT_CAP)
+    return Total(min(value, COUNT_CAP), exact=exact and value <= COUNT_CAP)
 
 
 def _count_searched(conn: Connection, plan: search.SearchPlan, budget_ms: float, seen: int) -> Total:
@@ -350,19 +354,19 @@ def _count_searched(conn: Connection, plan: search.SearchPlan, budget_ms: float,
     bound, reported as an estimate: rechecking thousands of transcripts would cost far more than
     the page. (A rare search, through the index, is counted exactly: its candidates are few.)
     """
-    postgres = conn.dialect.name == "postgresql"
+    if conn.dialect.name == "sqlite":
+        candidates = partial(search.count_candidates, conn, plan.terms)
+        return _staged_count(conn, candidates, budget_ms, seen, exact=plan.gram_exact)
     try:
         with time_limit(conn, budget_ms):
             found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
     except OperationalError as exc:
         if not cut_off(exc):
             raise
-        estimate = search.estimate_candidates(conn, plan.terms) if postgres else None
-        return Total(max(seen, estimate or 0), exact=False)
+        return Total(max(seen, search.estimate_candidates(conn, plan.terms) or 0), exact=False)
     if found <= COUNT_CAP:
         return Total(found, exact=plan.gram_exact)
-    estimate = search.estimate_candidates(conn, plan.terms) if postgres else None
-    return Total(max(COUNT_CAP, estimate or 0), exact=False)
+    return Total(max(COUNT_CAP, search.estimate_candidates(conn, plan.terms) or 0), exact=False)
 
 
 def _filters_only(q: CallQuery, **kept: Any) -> bool:
