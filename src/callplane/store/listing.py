@@ -289,10 +289,10 @@ def count_calls(
             if cost > PG_COUNT_COST_MAX:
                 return Total(max(seen, estimate), exact=False)
     if conn.dialect.name == "sqlite":
-        return _staged_count(conn, partial(_capped_count, conn, where), budget_ms, seen)
+        return _staged_count(conn, _capped_count(conn, where), budget_ms, seen)
     try:
         with time_limit(conn, budget_ms):
-            value = _capped_count(conn, where, COUNT_CAP + 1)
+            value = _capped_count(conn, where)(COUNT_CAP + 1)
     except OperationalError as exc:
         if not cut_off(exc):
             raise
@@ -303,11 +303,13 @@ def count_calls(
     return Total(max(COUNT_CAP, estimate or 0), exact=False)
 
 
-def _capped_count(conn: Connection, where: list[ColumnElement[bool]], cap: int) -> int:
+def _capped_count(conn: Connection, where: list[ColumnElement[bool]]) -> Callable[[int], int]:
+    """Count the matches up to a cap; one statement for every cap (the second stage of a staged
+    count reuses the first's compiled form)."""
     capped = select(func.count()).select_from(
-        select(literal(1)).select_from(calls).where(*where).limit(cap).subquery()
+        select(literal(1)).select_from(calls).where(*where).limit(bindparam("cap")).subquery()
     )
-    return int(conn.execute(capped).scalar_one())
+    return lambda cap: int(conn.execute(capped, {"cap": cap}).scalar_one())
 
 
 def _staged_count(
