@@ -87,6 +87,25 @@ def test_outside_the_window_the_call_waits_for_the_next_opening() -> None:
 
 def test_postpaid_organisations_are_never_refused_for_balance() -> None:
     assert decide(replace(ORG, balance_minor=None), OK, NOON).verdict is Verdict.DIAL
+    postpaid = replace(ORG, balance_minor=None, limits=replace(ORG.limits, max_concurrent_calls=50))
+    assert decide(postpaid, replace(OK, live=40), NOON).verdict is Verdict.DIAL
+
+
+def test_a_prepaid_balance_is_held_a_minute_for_each_live_call() -> None:
+    # 250.00 KRW at 100.00 KRW a minute: two calls may run beside each other, not three.
+    org = replace(ORG, balance_minor=25_000, limits=replace(ORG.limits, max_concurrent_calls=10))
+    assert decide(org, replace(OK, live=0), NOON).verdict is Verdict.DIAL
+    assert decide(org, replace(OK, live=1), NOON).verdict is Verdict.DIAL
+    assert decide(org, replace(OK, live=2), NOON).verdict is Verdict.WAIT
+    # A single call starts on any positive balance, as before.
+    assert decide(replace(org, balance_minor=1), OK, NOON).verdict is Verdict.DIAL
+    late = decide(org, replace(OK, live=2, due_at=NOON - 601_000), NOON)
+    assert (late.verdict, late.status, late.reason) == (
+        Verdict.REFUSE,
+        CallStatus.ERROR,
+        DisconnectionReason.INSUFFICIENT_BALANCE,
+    )
+    assert late.detail and "2 live calls" in late.detail
 
 
 def test_local_midnight_follows_the_zone_and_its_daylight_saving() -> None:
@@ -111,7 +130,7 @@ facts_strategy = st.builds(
 
 
 @settings(max_examples=500, deadline=None)
-@given(facts=facts_strategy, balance=st.one_of(st.none(), st.integers(-10, 10)), hour=st.integers(0, 23))
+@given(facts=facts_strategy, balance=st.one_of(st.none(), st.integers(-10, 50_000)), hour=st.integers(0, 23))
 def test_a_dial_never_breaks_any_rule(facts: DialFacts, balance: int | None, hour: int) -> None:
     now = NOON + (hour - 12) * 3_600_000
     org = replace(ORG, balance_minor=balance)
@@ -120,6 +139,7 @@ def test_a_dial_never_breaks_any_rule(facts: DialFacts, balance: int | None, hou
         assert not facts.suppressed and facts.from_number_owned and facts.presentation_approved
         assert org.window.is_open(now)
         assert balance is None or balance > 0
+        assert balance is None or facts.live == 0 or balance >= (facts.live + 1) * 10_000
         assert facts.live < 3 and facts.dialed_last_hour < 10 and facts.dialed_today < 50
     if decision.verdict is Verdict.DEFER:
         assert decision.due_at is not None and decision.due_at > now and org.window.is_open(decision.due_at)

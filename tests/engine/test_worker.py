@@ -156,6 +156,29 @@ def test_with_a_limit_of_3_no_more_than_3_calls_are_ever_live_and_all_50_end(
     assert len(samples) > 500  # ~17 rounds of 47 s, sampled twice a second
 
 
+def test_a_prepaid_balance_for_two_minutes_runs_two_calls_at_a_time_and_all_five_end(
+    db: Database, tenant: Tenant
+) -> None:
+    # 250.00 KRW at 100.00 KRW a minute, 30 s calls (50.00 KRW each, ringing is free).
+    changes = {"balance": "250.00", "rate_per_minute": "100.00", "max_concurrent_calls": 10}
+    Admin(db, lambda: 0).update_organization(tenant.organization_id, changes)
+
+    async def main() -> tuple[ScriptedConductor, list[str]]:
+        clock = LoopClock()
+        conductor = ScriptedConductor(clock, Script(talk_s=30))
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        ids = create_calls(db, clock, tenant, 5)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=3600)
+        return conductor, ids
+
+    conductor, ids = run_virtual(main())
+    found = load(db, tenant, ids)
+    assert [c.status for c in found] == [CallStatus.ENDED] * 5
+    # Without the hold all five would have started at once, for the same 250.00 KRW.
+    assert conductor.max_live == 2
+    assert balance(db, tenant) == 0
+
+
 def test_an_api_end_request_ends_a_live_call(db: Database, tenant: Tenant) -> None:
     async def main() -> tuple[str, int]:
         clock = LoopClock()

@@ -17,7 +17,12 @@ order matters and is what a user would expect:
    `hourly_call_limit_reached` / `daily_call_limit_reached`;
 6. no free concurrency slot → stays `queued`; once it has waited longer than
    `max_queue_wait_s` past its due time → `error` + `concurrency_limit_reached`;
-7. otherwise: dial.
+7. prepaid, with calls live: the balance must cover a minute of each live call and of this one
+   at the organisation's rate (`balance_held`), else → stays `queued` until live calls end and
+   release their minute (or the balance is topped up); past `max_queue_wait_s` → `error` +
+   `insufficient_balance`. Without it a prepaid organisation with 1,000 KRW could start fifty
+   calls at once and end thousands in debt; a single call still starts on any positive balance;
+8. otherwise: dial.
 
 Capped and refused calls never held a line: they are not "dialled" and count towards no cap.
 """
@@ -30,6 +35,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.money import to_minor
 from callplane.domain.org import Limits, Organization
 
 HOUR_MS = 3_600_000
@@ -127,7 +133,22 @@ def decide(org: Organization, facts: DialFacts, now_ms: int) -> Decision:
         if queue_wait_exceeded(facts.due_at, limits, now_ms):
             return concurrency_refusal(limits)
         return WAIT
+    if balance_held(org, facts.live):
+        if queue_wait_exceeded(facts.due_at, limits, now_ms):
+            return Decision.refuse(
+                CallStatus.ERROR,
+                DisconnectionReason.INSUFFICIENT_BALANCE,
+                f"the organization's balance is held for its {facts.live} live calls",
+            )
+        return WAIT
     return DIAL
+
+
+def balance_held(org: Organization, live: int) -> bool:
+    """Prepaid, with calls live: the balance does not cover a minute of each and of one more."""
+    if org.balance_minor is None or live == 0:
+        return False
+    return org.balance_minor < (live + 1) * to_minor(org.rate_per_minute)
 
 
 def concurrency_refusal(limits: Limits) -> Decision:
