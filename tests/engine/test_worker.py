@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -555,3 +556,55 @@ def test_an_outcome_survives_the_database_dropping_the_workers_connections(
     assert call.status is CallStatus.ENDED
     assert call.disconnection_reason is DisconnectionReason.USER_HANGUP
     assert call.transcript and "홍길동" in call.transcript[0]["content"]
+
+
+async def _until(done: Callable[[], bool], limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while not done():
+        assert time.monotonic() < deadline, f"not within {limit_s} s"
+        await asyncio.sleep(0.05)
+
+
+def _listening(db: Database) -> bool:
+    with db.read() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'callplane-listen'"
+            " AND datname = current_database() AND starts_with(query, 'LISTEN')"
+        ).scalar_one()
+    return bool(found)
+
+
+@pytest.mark.postgres
+def test_a_worker_hears_new_calls_and_end_requests_from_other_processes_at_once(
+    postgres_db: Database,
+) -> None:
+    """Real time: polls and heartbeats every two minutes, so only a notification can be fast."""
+    db = postgres_db
+    tenant = make_tenant(db, SystemClock().now_ms())
+    slow = WorkerConfig(
+        capacity=10, lease_s=600, heartbeat_s=120, poll_interval_s=120, reaper_interval_s=120, run_relay=False
+    )
+
+    async def main() -> str:
+        clock = LoopClock()
+        conductor = ScriptedConductor(clock, Script(ring_s=0.1, talk_s=60))
+        worker = Worker(db, conductor, clock=clock, config=slow)
+        # Another process's API: its hooks are not wired to this worker.
+        api = CallService(db, clock.now_ms)
+        running = asyncio.create_task(worker.run())
+        try:
+            await _until(lambda: _listening(db), 10)
+            await asyncio.sleep(0.2)  # the worker's first claim pass found nothing
+            call_id = api.create(tenant.organization_id, new_call(tenant)).call.id
+            await _until(lambda: conductor.dialed[call_id] == 1 and conductor.live == 1, 5)
+            await asyncio.sleep(0.3)  # answered
+            api.cancel(tenant.organization_id, call_id)
+            await _until(lambda: load(db, tenant, [call_id])[0].status.is_terminal, 5)
+        finally:
+            worker.stop()
+            await running
+        return call_id
+
+    [call] = load(db, tenant, [asyncio.run(main())])
+    assert call.status is CallStatus.ENDED
+    assert call.disconnection_reason is DisconnectionReason.AGENT_HANGUP

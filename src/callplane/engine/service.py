@@ -24,7 +24,7 @@ from callplane.domain.query import CallQuery
 from callplane.engine import lifecycle
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
-from callplane.store import idempotency, listing
+from callplane.store import idempotency, listing, notify
 from callplane.store import numbers as number_store
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
@@ -95,6 +95,7 @@ class CallService:
                     return Created(replay, replayed=True)
             call = self._build(conn, organization_id, request, now)
             call_store.insert_call(conn, call)
+            notify.notify(conn, notify.CREATED)
             if request.idempotency_key is not None:
                 idempotency.remember(
                     conn, organization_id, request.idempotency_key, request.fingerprint(), call.id, now
@@ -168,7 +169,6 @@ class CallService:
         """Cancel a queued call, or ask the worker running a live call to end it."""
         canonical = normalize_uuid(call_id)
         now = self.now()
-        end_requested = False
         with self.db.write() as conn:
             call = call_store.get_call(conn, organization_id, canonical or "", with_transcript=False)
             if call is None:
@@ -182,15 +182,15 @@ class CallService:
                     now=now,
                     fence=None,
                 )
-                if not canceled:
-                    # A worker claimed it in the meantime (PostgreSQL): end it like a live call.
-                    call_store.request_end(conn, organization_id, call.id, now)
-                    end_requested = True
+                # A worker claimed it in the meantime (PostgreSQL): end it like a live call.
+                end_requested = not canceled
             elif call.status.is_live:
-                call_store.request_end(conn, organization_id, call.id, now)
                 end_requested = True
             else:
                 raise Conflict(f"call {call_id} has already finished ({call.status})")
+            if end_requested:
+                call_store.request_end(conn, organization_id, call.id, now)
+                notify.notify(conn, notify.END_PREFIX + call.id)
         if end_requested:
             self.on_end_requested(call.id)
         return self.get(organization_id, call_id)

@@ -3,12 +3,12 @@
 One asyncio loop runs five tasks, plus one task per live call:
 
 - dispatcher — a claim pass (`engine.dispatcher`) for up to the worker's free capacity; it runs
-  again at once when woken (a call was created in this process, or a call finished and freed
-  capacity) and otherwise every `poll_interval_s`;
+  again at once when woken (a call was created — in this process, or on PostgreSQL in any, see
+  `store.notify` — or a call finished and freed capacity) and otherwise every `poll_interval_s`;
 - heartbeat — every `heartbeat_s`, one statement renews the lease of every live call this worker
   holds; calls it no longer holds (reaped) are cancelled, and end requests from the API are
-  picked up here (`CallHooks.end_requested`) unless the API's process told this worker at once
-  (`request_end`);
+  picked up here (`CallHooks.end_requested`) unless the API told this worker at once
+  (`request_end`: in-process, or on PostgreSQL by a notification from any process);
 - reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.reaper`);
 - post-call — runs due post-call steps (`engine.postcall`);
 - relay — delivers due webhooks (`engine.relay`).
@@ -47,7 +47,7 @@ from callplane.engine.postcall import PostCall, PostCallConfig
 from callplane.engine.relay import Relay, RelayConfig
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
-from callplane.store import queue, retention
+from callplane.store import notify, queue, retention
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
 
@@ -74,6 +74,9 @@ class WorkerConfig:
     #: looking every `retention_interval_s`.
     webhook_retention_s: float | None = 30 * 86_400.0
     retention_interval_s: float = 3600.0
+    #: PostgreSQL: hear new calls and end requests at once (`store.notify`), not at the next
+    #: poll or heartbeat.
+    listen: bool = True
     postcall: PostCallConfig = field(default_factory=PostCallConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
 
@@ -174,6 +177,17 @@ class Worker:
         if run is not None:
             run.end_flag = True
 
+    @property
+    def _listens(self) -> bool:
+        return self.config.listen and self.db.is_postgres
+
+    def _on_notice(self, message: str) -> None:
+        # From the listener's thread; both actions are thread-safe.
+        if message == notify.CREATED:
+            self.wake()
+        elif message.startswith(notify.END_PREFIX):
+            self.request_end(message.removeprefix(notify.END_PREFIX))
+
     def _threadsafe(self, action: Callable[[], None]) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -214,10 +228,15 @@ class Worker:
             )
         if self.config.webhook_retention_s is not None:
             loops.append(asyncio.create_task(self._retain(), name="retention"))
+        listener = notify.Listener(self.db.url, self._on_notice) if self._listens else None
+        if listener is not None:
+            listener.start()
         try:
             await self._stopping.wait()
             await self._shutdown()
         finally:
+            if listener is not None:
+                listener.stop()  # within notify.POLL_S
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
