@@ -13,32 +13,26 @@ from typing import Annotated, Any
 import typer
 
 from callplane.cli import calls as calls_cli
+from callplane.cli import numbers as numbers_cli
+from callplane.cli import webhooks as webhooks_cli
 from callplane.cli.context import Context, console, fail, org_option, print_json
-from callplane.domain.agent import TrafficSplit
 from callplane.domain.errors import DomainError
-from callplane.domain.phone import parse_any, to_domestic
-from callplane.engine.webhooks import WebhookAdmin
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 orgs_app = typer.Typer(no_args_is_help=True, help="Organisations and their calling rules.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")
 agents_app = typer.Typer(no_args_is_help=True, help="Agents and their immutable versions.")
-numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisation owns.")
-presentation_app = typer.Typer(no_args_is_help=True, help="Approved presentation (caller-ID) numbers.")
-splits_app = typer.Typer(no_args_is_help=True, help="Traffic-split policies on a from_number.")
-suppress_app = typer.Typer(no_args_is_help=True, help="The do-not-call list.")
-webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints (signed per Standard Webhooks).")
 for sub, name in (
     (db_app, "db"),
     (orgs_app, "orgs"),
     (keys_app, "keys"),
     (agents_app, "agents"),
-    (numbers_app, "numbers"),
-    (presentation_app, "presentation"),
-    (splits_app, "splits"),
-    (suppress_app, "suppress"),
-    (webhooks_app, "webhooks"),
+    (numbers_cli.numbers_app, "numbers"),
+    (numbers_cli.presentation_app, "presentation"),
+    (numbers_cli.splits_app, "splits"),
+    (numbers_cli.suppress_app, "suppress"),
+    (webhooks_cli.app, "webhooks"),
     (calls_cli.app, "calls"),
 ):
     app.add_typer(sub, name=name)
@@ -245,163 +239,6 @@ def agents_show(ctx: typer.Context, agent_id: str, org: org_option = None) -> No
 
     agent, versions = c.admin.agent(c.org(org), agent_id)
     print_json(agent_view(agent, versions))
-
-
-# Numbers and policies ------------------------------------------------------------------------
-
-
-@numbers_app.command("add")
-def numbers_add(ctx: typer.Context, number: str, label: str = "", org: org_option = None) -> None:
-    c: Context = ctx.obj
-    owned = c.admin.add_number(c.org(org), parse_any(number, "number"), label)
-    console.print(f"{to_domestic(owned.number)}  ({owned.number})")
-
-
-@numbers_app.command("list")
-def numbers_list(ctx: typer.Context, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    for n in c.admin.numbers(c.org(org)):
-        console.print(f"{to_domestic(n.number):<14} {n.number:<15} {n.label}")
-
-
-@numbers_app.command("remove")
-def numbers_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    c.admin.remove_number(c.org(org), parse_any(number, "number"))
-
-
-@presentation_app.command("add")
-def presentation_add(
-    ctx: typer.Context,
-    number: str,
-    unapproved: Annotated[bool, typer.Option(help="Record it as requested, not approved.")] = False,
-    org: org_option = None,
-) -> None:
-    c: Context = ctx.obj
-    added = c.admin.add_presentation_number(c.org(org), parse_any(number, "number"), not unapproved)
-    console.print(f"{to_domestic(added.number)}  {'approved' if added.approved else 'not approved'}")
-
-
-@presentation_app.command("list")
-def presentation_list(ctx: typer.Context, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    for p in c.admin.presentation_numbers(c.org(org)):
-        console.print(f"{to_domestic(p.number):<14} {'approved' if p.approved else 'not approved'}")
-
-
-def _print_split(split: TrafficSplit) -> None:
-    variants = ", ".join(f"{v.label}={v.agent_id}@{v.version_spec}×{v.weight}" for v in split.variants)
-    console.print(f"{to_domestic(split.from_number):<14} {variants}")
-
-
-@splits_app.command("set")
-def splits_set(
-    ctx: typer.Context,
-    from_number: str,
-    variant: Annotated[list[str], typer.Option(help="LABEL=AGENT_ID@VERSION:WEIGHT, repeat per variant.")],
-    org: org_option = None,
-) -> None:
-    """Route calls from a number that name no agent across weighted agent versions."""
-    c: Context = ctx.obj
-    variants = []
-    for item in variant:
-        try:
-            label, rest = item.split("=", 1)
-            target, weight = rest.rsplit(":", 1)
-            agent_id, _, version = target.partition("@")
-            variants.append(
-                {
-                    "label": label,
-                    "agent_id": agent_id,
-                    "agent_version": version or "current",
-                    "weight": int(weight),
-                }
-            )
-        except ValueError:
-            fail(f"--variant {item!r}: expected LABEL=AGENT_ID@VERSION:WEIGHT")
-    _print_split(c.admin.set_traffic_split(c.org(org), parse_any(from_number, "from_number"), variants))
-
-
-@splits_app.command("list")
-def splits_list(ctx: typer.Context, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    for split in c.admin.traffic_splits(c.org(org)):
-        _print_split(split)
-
-
-@splits_app.command("remove")
-def splits_remove(ctx: typer.Context, from_number: str, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    c.admin.remove_traffic_split(c.org(org), parse_any(from_number, "from_number"))
-
-
-@suppress_app.command("add")
-def suppress_add(
-    ctx: typer.Context, number: str, reason: str = "do not call", org: org_option = None
-) -> None:
-    c: Context = ctx.obj
-    c.admin.suppress(c.org(org), parse_any(number, "number"), reason)
-
-
-@suppress_app.command("list")
-def suppress_list(ctx: typer.Context, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    for s in c.admin.suppressions(c.org(org)):
-        console.print(f"{to_domestic(s.number):<14} {s.reason}")
-
-
-@suppress_app.command("remove")
-def suppress_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    c.admin.unsuppress(c.org(org), parse_any(number, "number"))
-
-
-# Webhooks ------------------------------------------------------------------------------------
-
-
-def _webhooks(c: Context) -> WebhookAdmin:
-    return WebhookAdmin(c.db, c.admin.now)
-
-
-@webhooks_app.command("add")
-def webhooks_add(
-    ctx: typer.Context,
-    url: str,
-    event: Annotated[
-        list[str] | None, typer.Option(help="call_started, call_ended, call_analyzed; repeat. Default: all.")
-    ] = None,
-    agent: Annotated[str | None, typer.Option(help="Only this agent's calls.")] = None,
-    description: str = "",
-    org: org_option = None,
-) -> None:
-    """Add an endpoint. Its signing secret is printed once."""
-    c: Context = ctx.obj
-    created = _webhooks(c).add(c.org(org), url, events=event, agent_id=agent, description=description)
-    print(f"id:     {created.endpoint.id}")
-    print(f"events: {', '.join(created.endpoint.events)}")
-    print(f"secret: {created.secret}")
-
-
-@webhooks_app.command("list")
-def webhooks_list(ctx: typer.Context, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    for e in _webhooks(c).endpoints(c.org(org)):
-        state = "enabled" if e.enabled else f"disabled ({e.disabled_reason})"
-        scope = f"agent {e.agent_id}" if e.agent_id else "all agents"
-        console.print(f"{e.id}  {e.url}  [{', '.join(e.events)}]  {scope}  {state}")
-
-
-@webhooks_app.command("remove")
-def webhooks_remove(ctx: typer.Context, endpoint_id: str, org: org_option = None) -> None:
-    c: Context = ctx.obj
-    _webhooks(c).remove(c.org(org), endpoint_id)
-
-
-@webhooks_app.command("agent-secret")
-def webhooks_agent_secret(ctx: typer.Context, org: org_option = None) -> None:
-    """Rotate the secret that signs deliveries to agents' own webhook_url; printed once."""
-    c: Context = ctx.obj
-    print(f"secret: {_webhooks(c).rotate_agent_url_secret(c.org(org))}")
 
 
 def main() -> None:

@@ -1,0 +1,123 @@
+"""`callplane numbers|presentation|splits|suppress …`: the numbers an organisation calls from and
+the rules on the numbers it calls."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from callplane.cli.context import Context, console, fail, org_option
+from callplane.domain.agent import TrafficSplit
+from callplane.domain.phone import parse_any, to_domestic
+
+numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisation owns.")
+presentation_app = typer.Typer(no_args_is_help=True, help="Approved presentation (caller-ID) numbers.")
+splits_app = typer.Typer(no_args_is_help=True, help="Traffic-split policies on a from_number.")
+suppress_app = typer.Typer(no_args_is_help=True, help="The do-not-call list.")
+
+
+@numbers_app.command("add")
+def numbers_add(ctx: typer.Context, number: str, label: str = "", org: org_option = None) -> None:
+    c: Context = ctx.obj
+    owned = c.admin.add_number(c.org(org), parse_any(number, "number"), label)
+    console.print(f"{to_domestic(owned.number)}  ({owned.number})")
+
+
+@numbers_app.command("list")
+def numbers_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for n in c.admin.numbers(c.org(org)):
+        console.print(f"{to_domestic(n.number):<14} {n.number:<15} {n.label}")
+
+
+@numbers_app.command("remove")
+def numbers_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    c.admin.remove_number(c.org(org), parse_any(number, "number"))
+
+
+@presentation_app.command("add")
+def presentation_add(
+    ctx: typer.Context,
+    number: str,
+    unapproved: Annotated[bool, typer.Option(help="Record it as requested, not approved.")] = False,
+    org: org_option = None,
+) -> None:
+    c: Context = ctx.obj
+    added = c.admin.add_presentation_number(c.org(org), parse_any(number, "number"), not unapproved)
+    console.print(f"{to_domestic(added.number)}  {'approved' if added.approved else 'not approved'}")
+
+
+@presentation_app.command("list")
+def presentation_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for p in c.admin.presentation_numbers(c.org(org)):
+        console.print(f"{to_domestic(p.number):<14} {'approved' if p.approved else 'not approved'}")
+
+
+def _print_split(split: TrafficSplit) -> None:
+    variants = ", ".join(f"{v.label}={v.agent_id}@{v.version_spec}×{v.weight}" for v in split.variants)
+    console.print(f"{to_domestic(split.from_number):<14} {variants}")
+
+
+@splits_app.command("set")
+def splits_set(
+    ctx: typer.Context,
+    from_number: str,
+    variant: Annotated[list[str], typer.Option(help="LABEL=AGENT_ID@VERSION:WEIGHT, repeat per variant.")],
+    org: org_option = None,
+) -> None:
+    """Route calls from a number that name no agent across weighted agent versions."""
+    c: Context = ctx.obj
+    variants = []
+    for item in variant:
+        try:
+            label, rest = item.split("=", 1)
+            target, weight = rest.rsplit(":", 1)
+            agent_id, _, version = target.partition("@")
+            variants.append(
+                {
+                    "label": label,
+                    "agent_id": agent_id,
+                    "agent_version": version or "current",
+                    "weight": int(weight),
+                }
+            )
+        except ValueError:
+            fail(f"--variant {item!r}: expected LABEL=AGENT_ID@VERSION:WEIGHT")
+    _print_split(c.admin.set_traffic_split(c.org(org), parse_any(from_number, "from_number"), variants))
+
+
+@splits_app.command("list")
+def splits_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for split in c.admin.traffic_splits(c.org(org)):
+        _print_split(split)
+
+
+@splits_app.command("remove")
+def splits_remove(ctx: typer.Context, from_number: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    c.admin.remove_traffic_split(c.org(org), parse_any(from_number, "from_number"))
+
+
+@suppress_app.command("add")
+def suppress_add(
+    ctx: typer.Context, number: str, reason: str = "do not call", org: org_option = None
+) -> None:
+    c: Context = ctx.obj
+    c.admin.suppress(c.org(org), parse_any(number, "number"), reason)
+
+
+@suppress_app.command("list")
+def suppress_list(ctx: typer.Context, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    for s in c.admin.suppressions(c.org(org)):
+        console.print(f"{to_domestic(s.number):<14} {s.reason}")
+
+
+@suppress_app.command("remove")
+def suppress_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
+    c: Context = ctx.obj
+    c.admin.unsuppress(c.org(org), parse_any(number, "number"))
