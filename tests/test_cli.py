@@ -132,3 +132,17 @@ def test_calls_list_searches_pages_and_exports(tmp_path: Path) -> None:
     assert {r["id"] for r in rows} == wanted
     listed = invoke(path, "calls", "list", "--all", "--limit", "7")
     assert f"{len(found)} shown of {len(found)} matching" in listed
+
+
+def test_webhook_endpoints_are_added_listed_and_removed(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    invoke(path, "db", "upgrade")
+    invoke(path, "orgs", "create", "Acme")
+    added = invoke(path, "webhooks", "add", "https://crm.example.com/hooks", "--event", "call_ended")
+    endpoint_id = added.split("id:", 1)[1].split()[0]
+    assert "events: call_ended" in added and "secret: whsec_" in added
+    listed = invoke(path, "webhooks", "list")
+    assert endpoint_id in listed and "https://crm.example.com/hooks" in listed and "enabled" in listed
+    invoke(path, "webhooks", "remove", endpoint_id)
+    assert endpoint_id not in invoke(path, "webhooks", "list")
+    assert "secret: " in invoke(path, "webhooks", "agent-secret")
