@@ -230,6 +230,21 @@ def test_a_full_organisation_does_not_starve_the_others(db: Database, clock: Fix
     assert get(db, quiet, late).status is CallStatus.DIALING
 
 
+def test_a_prepaid_organisation_waiting_for_its_balance_does_not_starve_the_others(
+    db: Database, clock: FixedClock
+) -> None:
+    broke = make_tenant(db, clock.now_ms(), "broke")
+    quiet = make_tenant(db, clock.now_ms(), "quiet")
+    # 150.00 KRW at 100.00 KRW a minute: one call at a time; its backlog fills every scan of 5.
+    configure(db, clock, broke, balance="150.00", rate_per_minute="100.00", max_concurrent_calls=10)
+    create_calls(db, clock, broke, 10)
+    clock.advance(1000)
+    [late] = create_calls(db, clock, quiet, 1)
+    assert len(claim(db, clock, scan=5).claimed) == 2  # broke's first call, and quiet's
+    assert get(db, quiet, late).status is CallStatus.DIALING
+    assert len(claim(db, clock, scan=5).claimed) == 0  # broke still waits for its balance
+
+
 def test_capacity_is_shared_round_robin_across_organisations(db: Database, clock: FixedClock) -> None:
     a = make_tenant(db, clock.now_ms(), "a")
     b = make_tenant(db, clock.now_ms(), "b")

@@ -23,7 +23,7 @@ from itertools import zip_longest
 from sqlalchemy import Connection
 
 from callplane.domain.call import Call, CallStatus
-from callplane.domain.limits import HOUR_MS, DialFacts, Verdict, decide, local_midnight_ms
+from callplane.domain.limits import HOUR_MS, DialFacts, Verdict, balance_held, decide, local_midnight_ms
 from callplane.domain.org import Organization
 from callplane.engine import lifecycle
 from callplane.store import queue
@@ -88,11 +88,7 @@ def dispatch(
             if not result.more or len(result.claimed) >= capacity:
                 break
             seen = {c.organization_id for c in due}
-            done = {
-                o
-                for o in seen
-                if o not in states or states[o].live >= states[o].org.limits.max_concurrent_calls
-            }
+            done = {o for o in seen if o not in states or _cannot_start_more(states[o])}
             if not done - exclude:
                 break
             exclude |= done
@@ -136,6 +132,12 @@ def _state(conn: Connection, org: Organization, calls: list[Call], now: int) -> 
     return _OrgState(
         org, queue.number_facts(conn, org.id, calls), queue.live_count(conn, org.id), hour, today
     )
+
+
+def _cannot_start_more(state: _OrgState) -> bool:
+    """Every further call of this organisation would wait: leave it out of the next scan, so
+    its backlog cannot fill every scan while other organisations' calls fall due behind it."""
+    return state.live >= state.org.limits.max_concurrent_calls or balance_held(state.org, state.live)
 
 
 def _round_robin(groups: list[list[Call]]) -> Iterator[Call]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, cast, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, Connection, and_, cast, func, or_, select, update
 
 from callplane.domain.call import LIVE_STATUSES, Call, CallStatus
 from callplane.domain.org import Organization
@@ -42,17 +42,23 @@ def anything_due(conn: Connection, now: int) -> bool:
 
 
 def full_organizations(conn: Connection) -> set[str]:
-    """Organisations whose live calls fill their concurrency limit (a hint; admission recounts)."""
+    """Organisations that cannot start another call now (a hint; admission recounts): their live
+    calls fill their concurrency limit, or hold their whole prepaid balance
+    (`domain.limits.balance_held`)."""
     live = (
         select(calls.c.organization_id, func.count().label("live"))
         .where(calls.c.status.in_(LIVE))
         .group_by(calls.c.organization_id)
         .subquery()
     )
+    held = and_(
+        organizations.c.balance_minor.is_not(None),
+        organizations.c.balance_minor < (live.c.live + 1) * organizations.c.rate_per_minute_minor,
+    )
     rows = conn.execute(
         select(live.c.organization_id)
         .join(organizations, organizations.c.id == live.c.organization_id)
-        .where(live.c.live >= organizations.c.max_concurrent_calls)
+        .where(or_(live.c.live >= organizations.c.max_concurrent_calls, held))
     ).all()
     return {r.organization_id for r in rows}
 
