@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
@@ -608,3 +608,50 @@ def test_a_worker_hears_new_calls_and_end_requests_from_other_processes_at_once(
     [call] = load(db, tenant, [asyncio.run(main())])
     assert call.status is CallStatus.ENDED
     assert call.disconnection_reason is DisconnectionReason.AGENT_HANGUP
+
+
+class _AnsweredWithoutTheHook:
+    """Reports a connected call without ever calling `answered` (the worker records it itself)."""
+
+    def __init__(self, clock: LoopClock) -> None:
+        self.clock = clock
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        await hooks.ringing(f"sim-{call.id[:8]}")
+        await asyncio.sleep(20)
+        now = self.clock.now_ms()
+        said = [{"role": "agent", "content": "안녕하세요 홍길동님", "start_at": 0, "end_at": 1500}]
+        return Outcome(
+            CallStatus.ENDED, DisconnectionReason.USER_HANGUP, now, answered_at=now - 15_000, transcript=said
+        )
+
+
+@pytest.mark.postgres
+def test_an_outcome_retried_after_a_drop_mid_transaction_records_the_answer_again(
+    postgres_db: Database,
+) -> None:
+    db = postgres_db
+    tenant = make_tenant(db, SystemClock().now_ms())
+    dropped: list[int] = []
+
+    def drop_before_ending(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        # The transaction has recorded the answer; the connection dies before the ending.
+        if not dropped and statement.startswith("UPDATE calls") and "'ended'" in repr(parameters):
+            dropped.append(cursor.connection.info.backend_pid)
+            _drop_connections(db)
+
+    async def main() -> list[str]:
+        clock = LoopClock()
+        worker = Worker(db, _AnsweredWithoutTheHook(clock), clock=clock, config=CONFIG)
+        ids = create_calls(db, clock, tenant, 1)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=600)
+        return ids
+
+    event.listen(db.engine, "before_cursor_execute", drop_before_ending)
+    try:
+        [call] = load(db, tenant, run_virtual(main()))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", drop_before_ending)
+    assert dropped
+    assert call.status is CallStatus.ENDED and call.answered_at is not None
+    assert call.transcript and "홍길동" in call.transcript[0]["content"]

@@ -396,11 +396,14 @@ class Worker:
         now = self.clock.now_ms()
         status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
         answered_at = outcome.answered_at
+        # Kept aside until the commit: a retry after a dropped connection (`_store_outcome`)
+        # must not believe a rolled-back "answered" happened.
+        answered = run.is_answered
         with self.db.write() as conn:
-            if status is CallStatus.ENDED and not run.is_answered:
+            if status is CallStatus.ENDED and not answered:
                 # The conductor reported a connected call without the `answered` hook.
                 answered_at = answered_at if answered_at is not None else outcome.ended_at
-                run.is_answered = lifecycle.answered(conn, call, fence=run.attempt, at=answered_at, now=now)
+                answered = lifecycle.answered(conn, call, fence=run.attempt, at=answered_at, now=now)
             ending = Ending(
                 status,
                 outcome.reason,
@@ -414,6 +417,7 @@ class Worker:
                 error_detail=outcome.error_detail,
             )
             moved = lifecycle.ended(conn, call, ending, now=now, fence=run.attempt)
+        run.is_answered = answered
         if not moved:
             log.warning(
                 "call %s was ended elsewhere before its outcome (%s) was stored", call.id, outcome.reason
