@@ -26,6 +26,7 @@ from callplane.domain.phone import parse_any, to_domestic
 from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder, Total
 from callplane.engine.clock import SystemClock
 from callplane.engine.service import CallService
+from callplane.store.listing import COUNT_CAP
 
 app = typer.Typer(no_args_is_help=True, help="Calls: list, search, export, show, cancel.")
 
@@ -125,10 +126,10 @@ def list_calls(
     total = Total(len(found), exact=True) if everything else page.total
     _print(found, output)
     if output == "table" and total is not None:
-        # An inexact total is a cap, the rows counted before the time budget ran out, or
-        # PostgreSQL's estimate: "about", not "at least".
-        about = "" if total.exact else "about "
-        console.print(f"{len(found)} shown of {about}{total.value:,} matching")
+        # Inexact: the count stopped at its cap (a lower bound), or it is an estimate (the rows a
+        # count reached in its time, or PostgreSQL's planner).
+        qualifier = "" if total.exact else "at least " if total.value == COUNT_CAP else "about "
+        console.print(f"{len(found)} shown of {qualifier}{total.value:,} matching")
 
 
 def _print(found: list[Call], output: str) -> None:

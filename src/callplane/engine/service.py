@@ -95,11 +95,11 @@ class CallService:
                     return Created(replay, replayed=True)
             call = self._build(conn, organization_id, request, now)
             call_store.insert_call(conn, call)
-            notify.notify(conn, notify.CREATED)
             if request.idempotency_key is not None:
                 idempotency.remember(
                     conn, organization_id, request.idempotency_key, request.fingerprint(), call.id, now
                 )
+        notify.send(self.db, notify.CREATED)
         self.on_created()
         return Created(call, replayed=False)
 
@@ -190,8 +190,8 @@ class CallService:
                 raise Conflict(f"call {call_id} has already finished ({call.status})")
             if end_requested:
                 call_store.request_end(conn, organization_id, call.id, now)
-                notify.notify(conn, notify.END_PREFIX + call.id)
         if end_requested:
+            notify.send(self.db, notify.END_PREFIX + call.id)
             self.on_end_requested(call.id)
         return self.get(organization_id, call_id)
 

@@ -20,11 +20,12 @@ from callplane.store.schema import calls
 #: SQLite: VM instructions a count may always run (a few hundred rows; a row's `instr` over a
 #: transcript is one instruction, so this is no measure of time).
 SQLITE_MIN_WORK = 5_000
-#: SQLite: look at the clock every this many instructions. Measured at 1M calls: a count reads
-#: ~9 instructions per row, 1,000 take ~4 µs warm, and even at ~10 µs per row lookup outside the
-#: cache a check comes within ~1 ms. The check is a Python call: every 100 instructions it cost
-#: a 10,000-row count ~0.3 ms, as much as the count itself.
-SQLITE_CHECK_EVERY = 1_000
+#: SQLite: look at the clock every this many instructions. The check is a Python call: every 100
+#: instructions it cost a 10,000-row count ~0.2 ms (measured at 1M calls), as much as the count.
+#: A count reads ~9 instructions per row, so 500 are ~55 rows: a few µs warm, and even when each
+#: row is a lookup outside the cache (~10 µs) or an `instr` over a long transcript (tens of µs),
+#: the budget is overrun by about a millisecond at most.
+SQLITE_CHECK_EVERY = 500
 #: PostgreSQL: `statement_timeout` also runs while the count is planned, which after a cache
 #: reload (a new connection, a truncated table) alone can take a few milliseconds.
 PG_PLANNING_MS = 1.0

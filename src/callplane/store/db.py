@@ -167,9 +167,10 @@ def _ping_after_idle(engine: Engine) -> None:
 
     `pool_pre_ping` would ping on every checkout: a round trip (~30 µs, more on a busy machine)
     twice per API request. A connection back in the pool less than a second ago is handed out
-    as is; if the server went away in that second, the statement fails once and SQLAlchemy,
-    seeing a disconnect, invalidates the whole pool, so the next checkout reconnects. A failed
-    ping makes the pool discard the connection and try another (SQLAlchemy's documented
+    as is; if the server went away in that second, that request's statement fails (the API
+    answers it with an error; the worker retries a call's outcome) and SQLAlchemy, seeing a
+    disconnect, invalidates the whole pool, so later checkouts reconnect. A failed ping makes the
+    pool reconnect that connection before handing it out (SQLAlchemy's documented
     `DisconnectionError` protocol).
     """
 

@@ -2,10 +2,12 @@
 
 Two messages on one channel: `created` (a call was queued: run a claim pass now, not at the next
 poll) and `end:<call id>` (an end request was stored: the worker running that call ends it now,
-not at its next heartbeat). `notify` sends with `pg_notify` inside the writing transaction, so a
-listener hears of a change only once it is committed, and never of a rolled-back one. Messages
-are hints: a worker that misses one (not listening yet, reconnecting) still finds the change by
-polling, as it did before.
+not at its next heartbeat). `send` runs after the change committed, as a statement of its own: a
+NOTIFY inside the writing transaction would make PostgreSQL commit all such transactions one at a
+time (it holds a global lock from pre-commit through the WAL flush), and a full notification
+queue would fail the create itself. Messages are hints, sent best effort: a worker that misses
+one (not listening yet, reconnecting, the sender died after its commit) still finds the change
+by polling, as it did before.
 
 SQLite has no such thing: there `serve`'s embedded worker is told in-process (the CallService
 hooks) and other workers poll.
@@ -18,8 +20,11 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from callplane.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +38,15 @@ POLL_S = 0.1
 RETRY_S = 2.0
 
 
-def notify(conn: Connection, message: str) -> None:
-    """Send `message` when this transaction commits (PostgreSQL; nothing on SQLite)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_notify(CHANNEL, message)))
+def send(db: Database, message: str) -> None:
+    """Tell the listeners `message` now (PostgreSQL; nothing on SQLite). Never raises."""
+    if not db.is_postgres:
+        return
+    try:
+        with db.read() as conn:  # autocommit: delivered as soon as the statement ends
+            conn.execute(select(func.pg_notify(CHANNEL, message)))
+    except SQLAlchemyError as exc:
+        log.warning("could not notify workers of %r (%s); they will find it by polling", message, exc)
 
 
 class Listener:
@@ -69,9 +79,9 @@ class Listener:
                     while not self._stop.is_set():
                         for message in conn.notifies(timeout=POLL_S):
                             self._deliver(message.payload)
-            except psycopg.Error as exc:
+            except Exception as exc:  # whatever it was, polling covers for it: retry, never die
                 self.listening.clear()
-                log.warning("notification listener lost its connection (%s); retrying", exc)
+                log.warning("notification listener failed (%s); retrying in %.0f s", exc, RETRY_S)
                 self._stop.wait(RETRY_S)
         self.listening.clear()
 
