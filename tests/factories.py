@@ -169,3 +169,8 @@ def insert_calls(db: Database, found: list[Call]) -> None:
 
 def with_status(call: Call, status: CallStatus) -> Call:
     return replace(call, status=status)
+
+
+def ended_saying(call: Call, transcript: list[dict[str, Any]]) -> Call:
+    """The call, ended with this transcript (for search tests)."""
+    return replace(call, status=CallStatus.ENDED, transcript=transcript)

@@ -15,7 +15,7 @@ from callplane.domain.search import matches as search_matches
 from callplane.store import calls as call_store
 from callplane.store import listing, predicates
 from callplane.store.db import Database
-from tests.factories import insert_calls, random_call
+from tests.factories import ended_saying, insert_calls, random_call
 
 BASE = 1_767_225_600_000
 PHRASES = [
@@ -155,13 +155,8 @@ def random_query(rng: random.Random, org: str, found: list[Call]) -> CallQuery:
     )
 
 
-def test_every_filter_and_sort_matches_brute_force(
-    db: Database, corpus: tuple[str, list[Call]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # This checks what is counted, not how fast: lift the time budget (tested on its own) so a
-    # busy machine cannot turn an exact count into a flagged estimate.
-    monkeypatch.setattr(listing, "COUNT_BUDGET_FLOOR_MS", 60_000.0)
-    monkeypatch.setattr(listing, "COUNT_BUDGET_CEILING_MS", 60_000.0)
+@pytest.mark.usefixtures("unhurried_counts")
+def test_every_filter_and_sort_matches_brute_force(db: Database, corpus: tuple[str, list[Call]]) -> None:
     org, found = corpus
     rng = random.Random(11)
     nonempty = 0
@@ -267,7 +262,7 @@ def test_a_sqlite_search_count_out_of_time_estimates_from_its_first_stage(
     org = new_id()
     said = [{"role": "user", "content": "예약 변경 부탁드려요", "start_at": 0, "end_at": 1}]
     calls = [random_call(rng, org, [new_id()], start_at=BASE + i) for i in range(3000)]
-    found = [replace(c, status=CallStatus.ENDED, transcript=said) for c in calls]
+    found = [ended_saying(c, said) for c in calls]
     with sqlite_db.write() as conn:
         call_store.insert_calls(conn, found)
     monkeypatch.setattr(listing, "FIRST_STAGE", 10)

@@ -24,8 +24,8 @@ from callplane.store import calls as call_store
 from callplane.store import counting, listing, search
 from callplane.store.db import Database
 from callplane.store.migrate import _config
-from tests.factories import insert_calls, random_call
-from tests.store.test_listing import BASE, brute_force
+from tests.factories import ended_saying, insert_calls, random_call
+from tests.store.test_listing import BASE, brute_force, page_through
 
 PHRASES = [
     "예약 변경 부탁드려요",
@@ -80,7 +80,7 @@ def corpus(db: Database) -> tuple[str, list[Call]]:
     # Another tenant says the same things: its calls must never show up.
     for _ in range(60):
         call = random_call(rng, other, agents, start_at=BASE)
-        found.append(replace(call, status=CallStatus.ENDED, transcript=_transcript(rng)))
+        found.append(ended_saying(call, _transcript(rng)))
     insert_calls(db, found)
     return org, found
 
@@ -89,16 +89,11 @@ def _text(call: Call) -> str:
     return "\n".join(e["content"] for e in call.transcript or [])
 
 
-def _page_through(db: Database, q: CallQuery) -> list[str]:
-    seen: list[str] = []
-    with db.read() as conn:
-        page = listing.list_calls(conn, q)
-        seen += [c.id for c in page.calls]
-        while page.next_cursor is not None:
-            page = listing.list_calls(conn, q.next_page(page.next_cursor))
-            seen += [c.id for c in page.calls]
-            assert len(seen) <= 1000
-    return seen
+def _always_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every search goes through the gram index (any candidate count qualifies)."""
+    # SQLite decides by its FTS5 candidate count, PostgreSQL by sampling the walk's first rows.
+    monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
+    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
 
 
 @pytest.fixture(params=["index", "walk", "auto"])
@@ -107,12 +102,9 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
     Counts get all the time they need: these tests are about exactness, not speed.
     """
-    monkeypatch.setattr(listing, "COUNT_BUDGET_FLOOR_MS", 60_000.0)
-    monkeypatch.setattr(listing, "COUNT_BUDGET_CEILING_MS", 60_000.0)
-    # SQLite decides by its FTS5 candidate count, PostgreSQL by sampling the walk's first rows.
+    request.getfixturevalue("unhurried_counts")
     if request.param == "index":
-        monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
-        monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
+        _always_index(monkeypatch)
     elif request.param == "walk":
         monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", -1)
         monkeypatch.setattr(listing, "SAMPLE_MATCHES", 0)
@@ -131,8 +123,8 @@ def test_every_query_matches_a_brute_force_scan(
     for query in QUERIES:
         expected = [c.id for c in found if c.organization_id == org and _matches(query, c)]
         q = CallQuery(organization_id=org, search=query, limit=7, count=CountMode.EXACT)
-        assert sorted(_page_through(db, q)) == sorted(expected), query
-        assert _page_through(db, q) == brute_force(found, q), query
+        assert sorted(page_through(db, q)) == sorted(expected), query
+        assert page_through(db, q) == brute_force(found, q), query
         with db.read() as conn:
             plan = listing.route(conn, q).search
             total = listing.list_calls(conn, q).total
@@ -175,7 +167,7 @@ def test_search_with_other_filters_sorts_and_page_sizes(
             **options,
         )
         expected = brute_force(found, q)
-        assert _page_through(db, q) == expected, q
+        assert page_through(db, q) == expected, q
         with db.read() as conn:
             total = listing.list_calls(conn, replace(q, count=CountMode.EXACT)).total
         assert total is not None and total.exact and total.value == len(expected), q
@@ -199,14 +191,11 @@ def test_the_plan_follows_the_tenants_candidate_count(
 
 
 def test_reindexing_a_transcript_forgets_the_old_words(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
-    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
+    _always_index(monkeypatch)
     rng = random.Random(1)
     org = new_id()
-    call = replace(
-        random_call(rng, org, [new_id()], start_at=BASE),
-        status=CallStatus.ENDED,
-        transcript=[{"role": "user", "content": "누수가 있어요"}],
+    call = ended_saying(
+        random_call(rng, org, [new_id()], start_at=BASE), [{"role": "user", "content": "누수가 있어요"}]
     )
     insert_calls(db, [call])
 
@@ -229,17 +218,12 @@ def test_reindexing_a_transcript_forgets_the_old_words(db: Database, monkeypatch
 
 
 def test_the_migration_indexes_calls_stored_before_it(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
-    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
+    _always_index(monkeypatch)
     rng = random.Random(2)
     org = new_id()
     found = [
-        replace(
-            random_call(rng, org, [new_id()], start_at=BASE + i),
-            status=CallStatus.ENDED,
-            transcript=[{"role": "user", "content": phrase}],
-        )
-        for i, phrase in enumerate(PHRASES)
+        ended_saying(random_call(rng, org, [new_id()], start_at=BASE + i), [{"role": "user", "content": p}])
+        for i, p in enumerate(PHRASES)
     ]
     insert_calls(db, found)
     before = ScriptDirectory.from_config(_config()).get_revision("0003").down_revision
@@ -261,16 +245,11 @@ def test_the_migration_indexes_calls_stored_before_it(db: Database, monkeypatch:
 
 
 def test_bulk_insert_indexes_like_single_inserts(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", 10**9)
-    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)
+    _always_index(monkeypatch)
     rng = random.Random(4)
     org = new_id()
     found = [
-        replace(
-            random_call(rng, org, [new_id()], start_at=BASE + i),
-            status=CallStatus.ENDED,
-            transcript=_transcript(rng),
-        )
+        ended_saying(random_call(rng, org, [new_id()], start_at=BASE + i), _transcript(rng))
         for i in range(30)
     ]
     with db.write() as conn:

@@ -24,6 +24,7 @@ from tests.store.test_listing import BASE, brute_force, corpus, page_through, ra
 __all__ = ["corpus"]  # the fixture, shared with test_listing.py
 
 
+@pytest.mark.usefixtures("unhurried_counts")
 @pytest.mark.parametrize("drive_max", [-1, 10**9], ids=["walk", "drive"])
 @pytest.mark.parametrize("index_max", [-1, 10**9], ids=["search-walk", "search-index"])
 def test_routes_match_brute_force(
@@ -36,8 +37,6 @@ def test_routes_match_brute_force(
     monkeypatch.setattr(listing, "DRIVE_MAX", drive_max)
     monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", index_max)
     monkeypatch.setattr(listing, "SAMPLE_MATCHES", 0 if index_max < 0 else 10**9)
-    monkeypatch.setattr(listing, "COUNT_BUDGET_FLOOR_MS", 60_000.0)
-    monkeypatch.setattr(listing, "COUNT_BUDGET_CEILING_MS", 60_000.0)
     org, found = corpus
     rng = random.Random(23)
     driven = 0
