@@ -288,19 +288,7 @@ def count_calls(
                 return Total(estimate, exact=False)
             if cost > PG_COUNT_COST_MAX:
                 return Total(max(seen, estimate), exact=False)
-    if conn.dialect.name == "sqlite":
-        return _staged_count(conn, _capped_count(conn, where), budget_ms, seen)
-    try:
-        with time_limit(conn, budget_ms):
-            value = _capped_count(conn, where)(COUNT_CAP + 1)
-    except OperationalError as exc:
-        if not cut_off(exc):
-            raise
-        # Out of budget: the rows already seen are a lower bound, or the planner's estimate.
-        return Total(max(seen, estimate or 0), exact=False)
-    if value <= COUNT_CAP:
-        return Total(value, exact=True)
-    return Total(max(COUNT_CAP, estimate or 0), exact=False)
+    return _bounded_count(conn, _capped_count(conn, where), budget_ms, seen, estimate=lambda: estimate)
 
 
 def _capped_count(conn: Connection, where: list[ColumnElement[bool]]) -> Callable[[int], int]:
@@ -312,8 +300,43 @@ def _capped_count(conn: Connection, where: list[ColumnElement[bool]]) -> Callabl
     return lambda cap: int(conn.execute(capped, {"cap": cap}).scalar_one())
 
 
+def _bounded_count(
+    conn: Connection,
+    count: Callable[[int], int],
+    budget_ms: float,
+    seen: int,
+    *,
+    exact: bool = True,
+    estimate: Callable[[], int | None] = lambda: None,
+) -> Total:
+    """`count` up to COUNT_CAP + 1 within `budget_ms`.
+
+    PostgreSQL: one timed count; past the cap or the budget, `estimate()` (the planner's) when it
+    is larger than what is known. SQLite: `_staged_count`. `exact` False: what `count` counts is
+    only close to the matches (search candidates).
+    """
+    if conn.dialect.name == "sqlite":
+        return _staged_count(conn, count, budget_ms, seen, exact=exact)
+    value = _timed(conn, budget_ms, count, COUNT_CAP + 1)
+    if value is not None and value <= COUNT_CAP:
+        return Total(value, exact=exact)
+    known = seen if value is None else COUNT_CAP
+    return Total(max(known, estimate() or 0), exact=False)
+
+
+def _timed(conn: Connection, budget_ms: float, count: Callable[[int], int], cap: int) -> int | None:
+    """`count(cap)` within `budget_ms`; None when the budget cut it off."""
+    try:
+        with time_limit(conn, budget_ms):
+            return count(cap)
+    except OperationalError as exc:
+        if not cut_off(exc):
+            raise
+        return None
+
+
 def _staged_count(
-    conn: Connection, count: Callable[[int], int], budget_ms: float, seen: int, *, exact: bool = True
+    conn: Connection, count: Callable[[int], int], budget_ms: float, seen: int, exact: bool
 ) -> Total:
     """SQLite: `count` up to FIRST_STAGE + 1, then up to COUNT_CAP + 1 in what is left of the budget.
 
@@ -321,16 +344,11 @@ def _staged_count(
     page" badly undersells a filter matching thousands. The first stage measures how fast this
     filter's matches are read; when the second is cut off, the rows it had reached by then at
     that rate are the estimate (it re-reads the first stage's rows: never less than FIRST_STAGE).
-    `exact` False: what `count` counts is only close to the matches (search candidates).
     """
     started = time.perf_counter()
     stage = min(FIRST_STAGE, COUNT_CAP)
-    try:
-        with time_limit(conn, budget_ms):
-            first = count(stage + 1)
-    except OperationalError as exc:
-        if not cut_off(exc):
-            raise
+    first = _timed(conn, budget_ms, count, stage + 1)
+    if first is None:
         return Total(seen, exact=False)
     if first <= stage:
         return Total(first, exact=exact)
@@ -338,12 +356,8 @@ def _staged_count(
         return Total(COUNT_CAP, exact=False)
     first_s = time.perf_counter() - started
     second = time.perf_counter()
-    try:
-        with time_limit(conn, budget_ms - first_s * 1000):
-            value = count(COUNT_CAP + 1)
-    except OperationalError as exc:
-        if not cut_off(exc):
-            raise
+    value = _timed(conn, budget_ms - first_s * 1000, count, COUNT_CAP + 1)
+    if value is None:
         reached = round(FIRST_STAGE * (time.perf_counter() - second) / first_s)
         return Total(min(COUNT_CAP, max(seen, FIRST_STAGE, reached)), exact=False)
     return Total(min(value, COUNT_CAP), exact=exact and value <= COUNT_CAP)
@@ -356,19 +370,14 @@ def _count_searched(conn: Connection, plan: search.SearchPlan, budget_ms: float,
     bound, reported as an estimate: rechecking thousands of transcripts would cost far more than
     the page. (A rare search, through the index, is counted exactly: its candidates are few.)
     """
-    if conn.dialect.name == "sqlite":
-        candidates = partial(search.count_candidates, conn, plan.terms)
-        return _staged_count(conn, candidates, budget_ms, seen, exact=plan.gram_exact)
-    try:
-        with time_limit(conn, budget_ms):
-            found = search.count_candidates(conn, plan.terms, COUNT_CAP + 1)
-    except OperationalError as exc:
-        if not cut_off(exc):
-            raise
-        return Total(max(seen, search.estimate_candidates(conn, plan.terms) or 0), exact=False)
-    if found <= COUNT_CAP:
-        return Total(found, exact=plan.gram_exact)
-    return Total(max(COUNT_CAP, search.estimate_candidates(conn, plan.terms) or 0), exact=False)
+    return _bounded_count(
+        conn,
+        partial(search.count_candidates, conn, plan.terms),
+        budget_ms,
+        seen,
+        exact=plan.gram_exact,
+        estimate=partial(search.estimate_candidates, conn, plan.terms),
+    )
 
 
 def _filters_only(q: CallQuery, **kept: Any) -> bool:
