@@ -83,7 +83,8 @@ class CallService:
     #: Called after a call is committed, so an in-process dispatcher can wake at once.
     on_created: Callable[[], None] = lambda: None
     #: Called with a live call's id after its end request is committed, so an in-process worker
-    #: running it ends it at once (other workers see the request at their next heartbeat).
+    #: running it ends it at once (on PostgreSQL `store.notify` tells the other workers too; on
+    #: SQLite they see the request at their next heartbeat).
     on_end_requested: Callable[[str], None] = lambda call_id: None
 
     def create(self, organization_id: str, request: NewCall) -> Created:
