@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import sqlite3
 import subprocess
@@ -31,7 +30,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,17 +39,18 @@ import httpx
 import orjson
 import psycopg
 import psycopg.types.json
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from starlette.requests import Request
 
 from bench import gen
 from bench.load import AGENT_FILE, tenants_path
+from bench.replay import Captured, Replayer, capture, page_rows, path_of
+from bench.report import machine, report
 from callplane.api.dialects.vox import render, v2, v3
 from callplane.domain.phone import parse_kr
 from callplane.domain.query import CallQuery, encode_cursor
 from callplane.engine.admin import Admin
-from callplane.store import counting, listing, predicates
+from callplane.store import listing
 from callplane.store.calls import rows_to_calls
 from callplane.store.db import Database
 
@@ -155,129 +154,7 @@ def to_query(shape: Shape, org: str) -> CallQuery:
     return query
 
 
-# --- raw SQL ------------------------------------------------------------------------------
-
-
-@dataclass
-class Captured:
-    statement: str
-    parameters: Any
-    started: float = 0.0
-    #: A count the store cut off at its time budget: how long it ran (ms), replayed the same.
-    cut_after_ms: float | None = None
-
-
-@contextmanager
-def capture(db: Database) -> Iterator[list[Captured]]:
-    found: list[Captured] = []
-
-    def before(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
-        found.append(Captured(statement, parameters, time.perf_counter()))
-
-    def failed(_ctx: Any) -> None:
-        if found:
-            found[-1].cut_after_ms = (time.perf_counter() - found[-1].started) * 1000
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    event.listen(db.engine, "handle_error", failed)
-    try:
-        yield found
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-        event.remove(db.engine, "handle_error", failed)
-
-
-class Replayer:
-    """Runs captured statements with the bare driver, configured like the store's connections."""
-
-    def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        self.sqlite = parsed.get_backend_name() == "sqlite"
-        if self.sqlite:
-            self.conn: Any = sqlite3.connect(
-                parsed.database or "", isolation_level=None, check_same_thread=False
-            )
-            pragmas = (
-                "journal_mode=WAL synchronous=NORMAL busy_timeout=30000 cache_size=-262144 temp_store=MEMORY"
-            )
-            for pragma in pragmas.split():
-                self.conn.execute(f"PRAGMA {pragma}")
-        else:
-            plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.conn = psycopg.connect(
-                plain, prepare_threshold=None, options="-c plan_cache_mode=force_custom_plan"
-            )
-            # Decode jsonb as the store does (orjson), so raw includes what the store's fetch does.
-            psycopg.types.json.set_json_loads(orjson.loads, self.conn)
-
-    def run(self, statements: list[Captured]) -> tuple[float, list[str], list[Any]]:
-        """Run the statements; the time, and the column names and rows of the widest result."""
-        widest: tuple[list[str], list[Any]] = ([], [])
-        started = time.perf_counter()
-        if self.sqlite:
-            for s in statements:
-                if s.cut_after_ms is not None:
-                    self._sqlite_budgeted(s, s.cut_after_ms)
-                    continue
-                cur = self.conn.execute(s.statement, s.parameters or ())
-                rows = cur.fetchall()
-                if cur.description and len(cur.description) > len(widest[0]):
-                    widest = ([d[0] for d in cur.description], rows)
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-        else:
-            for s in statements:
-                try:
-                    cur = self.conn.execute(s.statement, s.parameters or None)
-                    if cur.description is not None:
-                        rows = cur.fetchall()
-                        if len(cur.description) > len(widest[0]):
-                            widest = ([d.name for d in cur.description], rows)
-                except psycopg.errors.QueryCanceled:
-                    self.conn.execute("ROLLBACK TO SAVEPOINT cp_count")
-                except psycopg.errors.InFailedSqlTransaction:
-                    pass
-            self.conn.rollback()
-        return (time.perf_counter() - started) * 1000, *widest
-
-    def _sqlite_budgeted(self, s: Captured, budget_ms: float) -> None:
-        # The store cut this count off with a progress handler: replay it for as long.
-        deadline = time.perf_counter() + budget_ms / 1000
-        every = counting.SQLITE_CHECK_EVERY
-        self.conn.set_progress_handler(lambda: int(time.perf_counter() > deadline), every)
-        try:
-            self.conn.execute(s.statement, s.parameters or ()).fetchall()
-        except sqlite3.OperationalError:
-            pass
-        finally:
-            self.conn.set_progress_handler(None, 0)
-
-    def explain(self, statement: Captured) -> str:
-        if self.sqlite:
-            rows = self.conn.execute(
-                "EXPLAIN QUERY PLAN " + statement.statement, statement.parameters or ()
-            ).fetchall()
-            return "\n".join(str(r[-1]) for r in rows)
-        rows = self.conn.execute("EXPLAIN " + statement.statement, statement.parameters or None).fetchall()
-        self.conn.rollback()
-        return "\n".join(r[0] for r in rows)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 JSON_COLUMNS = ("metadata", "dynamic_variables", "analysis", "transcript")
-
-
-def path_of(statement: str) -> str:
-    """Which route the store took, read off the page statement."""
-    if "MATCH" in statement or "@@" in statement:
-        return "gram index"
-    if "call_meta AS m" in statement:
-        return "metadata-driven"
-    if "instr(" in statement or "strpos(" in statement:
-        return "walk + substring"
-    return "b-tree"
 
 
 def serialize(
@@ -303,16 +180,6 @@ def serialize(
             "next_cursor": encode_cursor(query, page.next_cursor) if page.next_cursor else None,
         }
     return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-
-
-def page_rows(db: Database, query: CallQuery) -> list[Any]:
-    """The page's rows as the store reads them (for the serialization measurement)."""
-    with db.read() as conn:
-        how = listing.route(conn, query)
-        where = predicates.filters(query, conn.dialect.name, how)
-        column = predicates.SORT_COLUMNS[query.sort]
-        columns = listing.FULL_COLUMNS if query.include_transcript else listing.SUMMARY_COLUMNS
-        return listing._page_rows(conn, query, where, column, columns)[: query.limit]
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -565,145 +432,6 @@ def data_facts(url: str, state: dict[str, Any]) -> dict[str, Any]:
             names = ("shared_buffers", "work_mem", "random_page_cost", "jit", "server_version")
             facts["settings"] = {k: conn.execute(f"SHOW {k}").fetchone()[0] for k in names}
     return facts
-
-
-# --- report -------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    def sh(cmd: str) -> str:
-        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
-
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
-        "cores": os.cpu_count(),
-        "ram": sh("free -g | awk '/Mem:/{print $2\" GiB\"}'"),
-        "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "psycopg": psycopg.__version__,
-        "loadavg": os.getloadavg(),
-    }
-
-
-TARGETS: dict[str, float] = {"list": 25.0, "search3": 30.0, "search2": 50.0, "search1": 50.0}
-
-
-def report(run: dict[str, Any]) -> str:
-    m = run["machine"]
-    lines = [
-        "# Benchmark results: listing and searching calls",
-        "",
-        f"Run {m['date']} by `python -m bench.run` (see bench/README.md). Machine: {m['cores']} cores "
-        f"({m['cpu']}), {m['ram']} RAM, {m['os']}; Python {m['python']}, SQLite {m['sqlite']}, "
-        f"psycopg {m['psycopg']}, PostgreSQL {run.get('pg_version', '?')}. Load average at start "
-        f"{_load(m['loadavg'])}, at end {_load(run['loadavg_end'])} (the machine is shared with other "
-        "agents' test suites; treat single figures as ±30%).",
-        "",
-        "Columns: p50 / p95 in ms. *raw* = the statements the store emitted for the request (search "
-        "plan probe, page, count), replayed with the bare driver, fetch included; *ser* = rows → calls → "
-        "dialect JSON → bytes; *API* = client-side wall time of the HTTP request to `callplane serve` "
-        "on loopback (keep-alive); *bound* = 1.5 × (raw p50 + ser p50) + 1 ms; *target* = the issue's "
-        "API p50 target for the shape. `total` is what the response said (≈ = flagged inexact). "
-        "Measured in rounds over all shapes (a burst of load on the shared machine hits every shape "
-        "alike), each measurement 10 times back-to-back within a round: an idle server on this VM "
-        "answers its next request 0.3–3 ms later (its CPU and its PostgreSQL backend wake up), which "
-        "a server under traffic does not pay.",
-        "",
-    ]
-    for db in run["databases"]:
-        facts = db["data"]
-        lines += [
-            f"## {db['kind']}: {facts['calls']:,} calls, largest organisation {facts['largest_org_calls']:,}",
-            "",
-            f"Database size {facts['size_bytes'] / 2**30:.2f} GiB"
-            + (
-                f" (calls with indexes {facts['calls_total_bytes'] / 2**30:.2f} GiB, search GIN "
-                f"{facts['gin_bytes'] / 2**20:.0f} MiB)"
-                if "gin_bytes" in facts
-                else ""
-            )
-            + ". Matches in the largest organisation: "
-            + ", ".join(f"`{w}` {n:,}" for w, n in facts["matches"].items())
-            + (f". Server settings (untuned defaults): {facts['settings']}" if "settings" in facts else "")
-            + f". `/healthz` round trip p50 {db['healthz']['p50']:.2f} ms.",
-            "",
-            "| shape | path | rows | total | raw | ser | API | bound | API ≤ bound | target | API ≤ target |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for s in db["shapes"]:
-            bound = 1.5 * (s["raw"][0] + s["ser"][0]) + 1
-            target = TARGETS[s["group"]]
-            within_bound = "yes" if s["api"][0] <= bound else "**no**"
-            within_target = "yes" if s["api"][0] <= target else "**no**"
-            total = (
-                ""
-                if s["total"] is None
-                else ("" if s["total"]["exact"] else "≈") + f"{s['total']['value']:,}"
-            )
-            lines.append(
-                f"| {s['name']} | {s['path']} | {s['rows']} | {total} | "
-                f"{s['raw'][0]:.2f} / {s['raw'][1]:.2f} | "
-                f"{s['ser'][0]:.2f} | {s['api'][0]:.2f} / {s['api'][1]:.2f} | {bound:.2f} | {within_bound} | "
-                f"≤ {target:.0f} | {within_target} |"
-            )
-        by_name = {s["name"]: s for s in db["shapes"]}
-        deltas = [
-            f"{name}: {by_name[name + ' + total']['api'][0] - s['api'][0]:+.2f}"
-            for name, s in by_name.items()
-            if not name.endswith(" + total") and name + " + total" in by_name
-        ]
-        first, deep = by_name["first page"]["api"][0], by_name["deep keyset page (row 10,000)"]["api"][0]
-        ing = db["ingest"]
-        n = len(db["shapes"])
-        met_target = sum(x["api"][0] <= TARGETS[x["group"]] for x in db["shapes"])
-        met_bound = sum(x["api"][0] <= 1.5 * (x["raw"][0] + x["ser"][0]) + 1 for x in db["shapes"])
-        overhead = sorted(x["api"][0] - x["raw"][0] - x["ser"][0] for x in db["shapes"])
-        lines += [
-            "",
-            f"Summary: API p50 within the issue's target for {met_target} of {n} shapes, within "
-            f"1.5 × (raw + ser) + 1 ms for {met_bound} of {n}. API − raw − ser (HTTP, auth, framework, "
-            f"SQLAlchemy) has a median of {overhead[n // 2]:.2f} ms; the `/healthz` round trip alone is "
-            f"{db['healthz']['p50']:.2f} ms.",
-            "",
-            "What `total_count` adds to the API p50 (ms; target ≤ 5): " + "; ".join(deltas) + ".",
-            "",
-            f"Deep keyset page / first page (API p50): {deep / first:.2f} (target ≤ 1.3).",
-            "",
-            f"Create call through `POST /v3/calls` (all indexes, {facts['calls']:,} calls in the table): one "
-            f"client {ing['single_client_per_s']:.0f} calls/s (p50 {ing['single_p50']:.2f} ms, p99 "
-            f"{ing['single_p99']:.2f} ms); {ing['concurrent_clients']} clients {ing['concurrent_per_s']:.0f} "
-            f"calls/s (p50 {ing['concurrent_p50']:.2f} ms, p99 {ing['concurrent_p99']:.2f} ms). "
-            "Target ≥ 300/s.",
-            "",
-        ]
-    lines += [
-        "## How to read this",
-        "",
-        "- *path*: `b-tree` = an ordered index walk or range; `walk + substring` = newest-first walk "
-        "with `instr`/`strpos` (common words); `gram index` = candidates from the tenant-scoped gram "
-        "index (SQLite FTS5 / PostgreSQL GIN), rechecked unless the query is one 1–2 character word; "
-        "`metadata-driven` = SQLite's rare metadata value drives through `call_meta`. SQLite chooses "
-        "by a capped FTS5 count of the tenant's candidates (≤ 2,000 → index), PostgreSQL by sampling "
-        "the first 400 rows the walk would read (≥ 8 matches → walk): a GIN bitmap scan cannot stop "
-        "early, so counting a common word's candidates there costs 50–80 ms at 1M.",
-        "- Totals: exact when cheap; `≈` = capped at 10,000, cut off by the count's time budget "
-        "(2.5–3 ms, +1 ms for PostgreSQL planning; then PostgreSQL's planner estimate, or on SQLite "
-        "the rows a two-stage count had reached, at least 1,000 once its first stage finished), or "
-        "for a common PostgreSQL search the sampled density × the planner's row estimate of the "
-        "other filters. Vocode's `total_is_estimated` reads this flag.",
-        "- The `/healthz` round trip (client + uvicorn + FastAPI, no database) is a floor every API "
-        "figure contains; for sub-millisecond queries it alone uses most of the `+ 1 ms` of the bound.",
-        "- PostgreSQL runs with its packaged defaults (nothing tuned server-wide); the bench database "
-        "is UTF8 / C.UTF-8. The server under test logs at `warning` (no access log).",
-        "",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _load(avg: Any) -> str:
-    return " / ".join(f"{x:.2f}" for x in avg)
 
 
 def main() -> None:
