@@ -55,3 +55,24 @@ class IdempotencyMismatch(DomainError):
 
 class Conflict(DomainError):
     """The request conflicts with the object's current state (e.g. canceling an ended call)."""
+
+
+class Forbidden(DomainError):
+    """The credential is valid but lacks the scope (or the principal kind) this action needs."""
+
+
+class TooLarge(DomainError):
+    """The request is larger than callplane accepts (body bytes, list sizes past their cap)."""
+
+
+class RateLimited(DomainError):
+    """Too many requests for one key, organisation or source address; retry after `retry_after_s`.
+
+    `headers` are sent with the error whatever the dialect: `Retry-After` and the IETF
+    `RateLimit-Policy` / `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers).
+    """
+
+    def __init__(self, message: str, retry_after_s: int, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+        self.headers = {"Retry-After": str(self.retry_after_s), **(headers or {})}

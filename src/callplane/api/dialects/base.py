@@ -49,7 +49,11 @@ class DialectRoute(APIRoute):
                     return self.unreadable_body(request, exc)
                 return self.error_response(request, exc)
             except Exception as exc:
-                return self.error_response(request, exc)
+                response = self.error_response(request, exc)
+                # An error that carries headers (Retry-After and RateLimit on a 429) keeps them
+                # whatever the dialect's body shape.
+                response.headers.update(getattr(exc, "headers", None) or {})
+                return response
 
         return handler
 

@@ -17,8 +17,11 @@ from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     IdempotencyMismatch,
     NotFound,
+    RateLimited,
+    TooLarge,
     Unauthorized,
     ValidationFailed,
 )
@@ -45,6 +48,13 @@ class RetellRoute(DialectRoute):
             return bad_request(exc.errors)
         if isinstance(exc, Unauthorized):
             return error(401, "API key is missing or invalid.", {"WWW-Authenticate": "Bearer"})
+        if isinstance(exc, Forbidden):
+            return error(403, exc.message)
+        if isinstance(exc, TooLarge):
+            return error(413, exc.message)
+        if isinstance(exc, RateLimited):
+            # The SDK honours Retry-After on a 429 (set by the route for every dialect).
+            return error(429, exc.message)
         if isinstance(exc, NotFound):
             return error(422, NOT_FOUND)
         if isinstance(exc, (Conflict, IdempotencyMismatch)):

@@ -20,8 +20,11 @@ from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     IdempotencyMismatch,
     NotFound,
+    RateLimited,
+    TooLarge,
     Unauthorized,
     ValidationFailed,
 )
@@ -82,6 +85,12 @@ class VocodeRoute(DialectRoute):
             )
         if isinstance(exc, Unauthorized):
             return detail(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+        if isinstance(exc, Forbidden):
+            return detail(403, exc.message)
+        if isinstance(exc, TooLarge):
+            return detail(413, exc.message)
+        if isinstance(exc, RateLimited):
+            return detail(429, exc.message)
         if isinstance(exc, NotFound):
             return detail(404, "Call not found")
         if isinstance(exc, Conflict):

@@ -13,8 +13,11 @@ from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     IdempotencyMismatch,
     NotFound,
+    RateLimited,
+    TooLarge,
     Unauthorized,
     ValidationFailed,
 )
@@ -43,6 +46,12 @@ class VoxRoute(DialectRoute):
             return validation_error(exc.errors)
         if isinstance(exc, Unauthorized):
             return error(401, "UNAUTHORIZED", exc.message)
+        if isinstance(exc, Forbidden):
+            return error(403, "FORBIDDEN", exc.message)
+        if isinstance(exc, TooLarge):
+            return error(413, "PAYLOAD_TOO_LARGE", exc.message)
+        if isinstance(exc, RateLimited):
+            return error(429, "RATE_LIMITED", exc.message, {"retry_after_s": exc.retry_after_s})
         if isinstance(exc, NotFound):
             return error(404, "NOT_FOUND", exc.message)
         if isinstance(exc, IdempotencyMismatch):

@@ -18,8 +18,11 @@ from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     IdempotencyMismatch,
     NotFound,
+    RateLimited,
+    TooLarge,
     Unauthorized,
     ValidationFailed,
 )
@@ -43,6 +46,12 @@ class ZuduRoute(DialectRoute):
             return validation_error(exc.errors)
         if isinstance(exc, Unauthorized):
             return error(401, "Unauthorized", exc.message)
+        if isinstance(exc, Forbidden):
+            return error(403, "Forbidden", exc.message)
+        if isinstance(exc, TooLarge):
+            return error(413, "Payload too large", exc.message)
+        if isinstance(exc, RateLimited):
+            return error(429, "Too many requests", exc.message)
         if isinstance(exc, NotFound):
             call_id = request.path_params.get("call_id", "")
             return error(404, "Call not found", f"Call with ID '{call_id}' does not exist")
