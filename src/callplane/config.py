@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callplane.domain import bounds
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLPLANE_", env_file=".env", extra="ignore")
@@ -63,3 +65,10 @@ class Settings(BaseSettings):
     #: Finished webhook deliveries (and their attempts and events) are deleted this many days
     #: after they finished; 0 keeps them for ever. Pending deliveries are never deleted.
     webhook_retention_days: float = Field(default=30.0, ge=0)
+
+    #: Bounded work per request (see domain/bounds.py). A request body past this many bytes is
+    #: refused with a 413 before it is read.
+    max_body_bytes: int = Field(default=bounds.MAX_BODY_BYTES, ge=1024)
+    #: The key list cursors are signed with; unset, every process reads the deployment's random
+    #: secret from the database (written by migration 0007).
+    cursor_secret: str | None = Field(default=None, min_length=16)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 
 import pytest
 
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.money import call_cost_minor, format_krw, parse_krw
-from callplane.domain.query import CallQuery, Cursor, decode_cursor, encode_cursor
+from callplane.domain.query import CallQuery, Cursor, _signature, decode_cursor, encode_cursor
 from callplane.domain.template import render, variables_in
 
 
@@ -33,12 +35,50 @@ def test_template_substitutes_korean_names_and_keeps_missing_ones() -> None:
     assert variables_in(text) == {"customer_name", "appointment_at", "unknown"}
 
 
+KEY = b"k" * 32
+
+
 def test_cursor_round_trip_and_binding_to_filters() -> None:
     query = CallQuery(organization_id="o", statuses=())
-    token = encode_cursor(query, Cursor(123, "abc"))
-    assert decode_cursor(token, query) == Cursor(123, "abc")
+    token = encode_cursor(query, Cursor(123, "abc"), KEY)
+    assert decode_cursor(token, query, KEY) == Cursor(123, "abc")
     with pytest.raises(ValidationFailed):
-        decode_cursor(token, CallQuery(organization_id="o", search="x"))
-    for bad in ("", "!!", "e30", "bnVsbA"):
+        decode_cursor(token, CallQuery(organization_id="o", search="x"), KEY)
+    for bad in ("", "!!", "e30", "bnVsbA", "e30.", ".", "bnVsbA.AAAA"):
         with pytest.raises(ValidationFailed):
-            decode_cursor(bad, query)
+            decode_cursor(bad, query, KEY)
+
+
+def _unsigned(payload: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def test_a_forged_or_altered_cursor_is_refused() -> None:
+    query = CallQuery(organization_id="o")
+    token = encode_cursor(query, Cursor(123, "abc"), KEY)
+    payload, _, signature = token.partition(".")
+    forged = _unsigned({"v": 2**64, "i": "abc", "f": query.filter_fingerprint()})
+    for bad in (
+        forged,  # the unsigned form cursors had before they were signed
+        f"{forged}.{signature}",  # another position under a copied signature
+        f"{payload}.{signature[:-1]}A" if signature[-1] != "A" else f"{payload}.{signature[:-1]}B",
+    ):
+        with pytest.raises(ValidationFailed, match="not a cursor returned by this API"):
+            decode_cursor(bad, query, KEY)
+    with pytest.raises(ValidationFailed):
+        decode_cursor(token, query, b"another deployment's key")
+
+
+def test_a_signed_cursor_past_any_time_is_still_refused() -> None:
+    # Defence in depth: even a cursor signed with our key carries only a storable value.
+    query = CallQuery(organization_id="o")
+    payload = _unsigned({"v": 2**64, "i": "abc", "f": query.filter_fingerprint()}).encode()
+    token = f"{payload.decode()}.{_signature(payload, KEY)}"
+    with pytest.raises(ValidationFailed):
+        decode_cursor(token, query, KEY)
+
+
+def test_parse_krw_refuses_amounts_no_column_can_hold() -> None:
+    for bad in ("1e400", "-1e400", "Infinity", "-Infinity", "sNaN", 1e300, "1" + "0" * 20, "1E+999999999"):
+        with pytest.raises(ValidationFailed):
+            parse_krw(bad, "balance")

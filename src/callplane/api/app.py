@@ -10,6 +10,7 @@ from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.services import Services
 from callplane.config import Settings
 from callplane.engine.clock import Clock, SystemClock
+from callplane.engine.cursors import Cursors
 from callplane.engine.service import CallService
 from callplane.store.db import Database
 
@@ -29,7 +30,13 @@ def create_app(
         version=__version__,
         description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
     )
-    app.state.services = Services(settings=settings, db=db, clock=clock, calls=CallService(db, clock.now_ms))
+    app.state.services = Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        calls=CallService(db, clock.now_ms),
+        cursors=Cursors(db, clock.now_ms, settings.cursor_secret),
+    )
     for router in (health.router, *vox.routers, zudu.router, vocode.router, retell.router, admin.router):
         app.include_router(router)
     return app

@@ -3,11 +3,11 @@
 Credentials are checked here and nowhere else; the organisation id handlers receive comes only
 from the credential, never from the request.
 
-Threads: the credential lookup (one primary-key read) and the dialects' read endpoints are
-`async` and query the database inline on the event loop. They are indexed and bounded (a count
-has a time budget) and reads never wait for locks (SQLite WAL, PostgreSQL MVCC), while a hop to
-the thread pool costs more than most of them (~0.6 ms measured per request). Endpoints that
-write — and may wait for SQLite's single write lock — stay plain `def` and run in the pool.
+Threads: no database work runs on the event loop. The credential lookup runs in the thread
+pool, and every endpoint is a plain `def` (FastAPI runs it there). A hop to the pool costs
+~0.6 ms a request, but a read on the loop stalls every other request for as long as it runs:
+one tenant's heaviest allowed list would then be every tenant's latency
+(tests/api/test_isolation.py measures the difference).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import logging
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
 from callplane.api.services import Services
@@ -36,10 +37,14 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _authenticate(services: Services, key: str, secret: str | None) -> str:
-    now = services.clock.now_ms()
+def _lookup(services: Services, key: str, secret: str | None, now: int) -> orgs.Authenticated:
     with services.db.read() as conn:
-        found = orgs.authenticate(conn, key, secret, now)
+        return orgs.authenticate(conn, key, secret, now)
+
+
+async def _authenticate(services: Services, key: str, secret: str | None) -> str:
+    now = services.clock.now_ms()
+    found = await run_in_threadpool(_lookup, services, key, secret, now)
     if found.needs_touch:
         # The "last used" stamp is a write: off the loop, and not awaited by the request.
         asyncio.get_running_loop().run_in_executor(None, _touch, services, found.credential_id, now)
@@ -60,7 +65,7 @@ async def bearer_organization(request: Request, services: ServicesDep) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send the organization's API key as 'Authorization: Bearer <key>'")
-    return _authenticate(services, token.strip(), None)
+    return await _authenticate(services, token.strip(), None)
 
 
 async def key_secret_organization(request: Request, services: ServicesDep) -> str:
@@ -68,7 +73,7 @@ async def key_secret_organization(request: Request, services: ServicesDep) -> st
     secret = request.headers.get("x-api-secret", "").strip()
     if not key or not secret:
         raise Unauthorized("send both X-API-KEY and X-API-SECRET")
-    return _authenticate(services, key, secret)
+    return await _authenticate(services, key, secret)
 
 
 BearerOrg = Annotated[str, Depends(bearer_organization)]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from callplane.config import Settings
 from callplane.engine.clock import Clock
+from callplane.engine.cursors import Cursors
 from callplane.engine.service import CallService
 from callplane.store.db import Database
 
@@ -16,3 +17,4 @@ class Services:
     db: Database
     clock: Clock
     calls: CallService
+    cursors: Cursors

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from callplane.domain import bounds
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.flow import parse_flow
 from callplane.domain.llm import parse_llm
@@ -161,9 +162,7 @@ def parse_definition(raw: object) -> AgentDefinition:
     """Validate an agent file. Kind-specific checks (the flow graph, the LLM block) run here too."""
     if not isinstance(raw, dict):
         raise ValidationFailed.single("agent", "must be a JSON object")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise ValidationFailed.single("name", "is required (1–200 characters)")
+    name = bounds.name(raw.get("name"))
     try:
         kind = AgentKind(raw.get("type", ""))
     except ValueError:
@@ -199,10 +198,8 @@ def parse_definition(raw: object) -> AgentDefinition:
         parse_flow(config)
     else:
         parse_llm(config)
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise ValidationFailed.single("description", "must be a string")
-    return AgentDefinition(name.strip(), kind, config, description, raw)
+    description = bounds.description(raw.get("description", ""))
+    return AgentDefinition(name, kind, config, description, raw)
 
 
 ANALYSIS_FIELD_TYPES = ("string", "enum", "boolean", "number")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
+from callplane.domain import bounds
 from callplane.domain.errors import ValidationFailed
 
 MINOR_PER_KRW = 100
@@ -47,6 +48,11 @@ def parse_krw(value: object, field: str) -> Decimal:
         amount = Decimal(str(value))
     except ArithmeticError:
         raise ValidationFailed.single(field, 'must be a KRW amount such as "120.50"') from None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(_CENT):
+    if not amount.is_finite() or amount < 0:
+        raise ValidationFailed.single(field, "must be a non-negative amount with at most 2 decimals")
+    # Before quantize: 1e400 has no cents to quantize to (decimal raises InvalidOperation).
+    if amount > bounds.MAX_KRW:
+        raise ValidationFailed.single(field, f"must be at most {bounds.MAX_KRW} KRW")
+    if amount != amount.quantize(_CENT):
         raise ValidationFailed.single(field, "must be a non-negative amount with at most 2 decimals")
     return amount

@@ -16,10 +16,12 @@ import base64
 import binascii
 import enum
 import hashlib
+import hmac
 from dataclasses import dataclass, field, replace
 
 import orjson
 
+from callplane.domain import bounds
 from callplane.domain.call import CallStatus, CallType, Direction, DisconnectionReason, Sentiment
 from callplane.domain.errors import ValidationFailed
 
@@ -70,6 +72,24 @@ class Cursor:
     id: str
 
 
+_LIST_FILTERS = (
+    "call_ids",
+    "agent_ids",
+    "statuses",
+    "call_types",
+    "directions",
+    "disconnection_reasons",
+    "user_sentiments",
+    "from_numbers",
+    "to_numbers",
+)
+#: The largest page any dialect serves (Retell's legacy list allows 1,000).
+MAX_LIMIT = 1000
+#: The deepest offset a query may carry whatever `CALLPLANE_MAX_OFFSET` says (dialects check the
+#: setting, which is lower): an offset costs a row read per skipped row.
+MAX_OFFSET = 1_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class CallQuery:
     organization_id: str
@@ -94,6 +114,27 @@ class CallQuery:
     offset: int = 0
     include_transcript: bool = False
     count: CountMode = CountMode.NONE
+
+    def __post_init__(self) -> None:
+        # Dialects check these first, under their own field names; this is the rule itself, so
+        # that no entry point (another dialect, the CLI) can build a query the store cannot bound.
+        for name in _LIST_FILTERS:
+            bounds.check_count(getattr(self, name), bounds.MAX_FILTER_VALUES, name)
+        bounds.check_count(self.metadata, bounds.MAX_METADATA_FILTERS, "metadata")
+        for key, value in self.metadata:
+            bounds.check_chars(key, bounds.MAX_METADATA_FILTER_CHARS, "metadata")
+            if isinstance(value, str):
+                bounds.check_chars(value, bounds.MAX_METADATA_FILTER_CHARS, f"metadata.{key}")
+        if self.search is not None:
+            bounds.check_chars(self.search, bounds.MAX_SEARCH_CHARS, "search")
+        for name in ("start_at", "end_at", "duration_ms"):
+            span: Range = getattr(self, name)
+            if any(b is not None and not 0 <= b <= bounds.MAX_UNIX_MS for b in (span.low, span.high)):
+                raise ValidationFailed.single(name, f"bounds must be between 0 and {bounds.MAX_UNIX_MS}")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValidationFailed.single("limit", f"must be between 1 and {MAX_LIMIT}")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise ValidationFailed.single("offset", f"must be between 0 and {MAX_OFFSET}")
 
     def filter_fingerprint(self) -> str:
         """A short hash of everything that decides *which* calls match and in what order.
@@ -127,27 +168,48 @@ class CallQuery:
         return replace(self, cursor=cursor, offset=0)
 
 
-def encode_cursor(query: CallQuery, cursor: Cursor) -> str:
-    payload = orjson.dumps({"v": cursor.value, "i": cursor.id, "f": query.filter_fingerprint()})
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+def encode_cursor(query: CallQuery, cursor: Cursor, key: bytes) -> str:
+    """An opaque cursor token: the position and the filters' fingerprint, signed with `key`.
+
+    The signature (HMAC-SHA256, 128 bits) makes a cursor something only this deployment can
+    write: a client cannot forge a position, so `decode_cursor` never reads a value it did not
+    issue. `key` is the deployment's cursor secret (`engine.cursors`).
+    """
+    payload = base64.urlsafe_b64encode(
+        orjson.dumps({"v": cursor.value, "i": cursor.id, "f": query.filter_fingerprint()})
+    ).rstrip(b"=")
+    return f"{payload.decode()}.{_signature(payload, key)}"
 
 
-def decode_cursor(token: str, query: CallQuery, field: str = "cursor") -> Cursor:
-    """Read a cursor made by `encode_cursor` for the same filters, or raise ValidationFailed."""
+def _signature(payload: bytes, key: bytes) -> str:
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+_NOT_OURS = "is not a cursor returned by this API"
+
+
+def decode_cursor(token: str, query: CallQuery, key: bytes, field: str = "cursor") -> Cursor:
+    """Read a cursor made by `encode_cursor` with the same key for the same filters, or raise
+    ValidationFailed (a forged, altered or truncated cursor included)."""
+    payload, dot, signature = token.rpartition(".")
+    if not dot or not hmac.compare_digest(signature.encode(), _signature(payload.encode(), key).encode()):
+        raise ValidationFailed.single(field, _NOT_OURS)
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = orjson.loads(raw)
+        data = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        raise ValidationFailed.single(field, "is not a cursor returned by this API") from None
+        raise ValidationFailed.single(field, _NOT_OURS) from None
+    value = data.get("v") if isinstance(data, dict) else None
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("i"), str)
-        or not (data.get("v") is None or (isinstance(data["v"], int) and not isinstance(data["v"], bool)))
+        or not (value is None or (isinstance(value, int) and not isinstance(value, bool)))
+        or (value is not None and not 0 <= value <= bounds.MAX_UNIX_MS)
     ):
-        raise ValidationFailed.single(field, "is not a cursor returned by this API")
+        raise ValidationFailed.single(field, _NOT_OURS)
     if data.get("f") != query.filter_fingerprint():
         raise ValidationFailed.single(field, "was issued for different filters or sort order")
-    return Cursor(value=data["v"], id=data["i"])
+    return Cursor(value=value, id=data["i"])
 
 
 @dataclass(frozen=True, slots=True)

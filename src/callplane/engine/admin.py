@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from callplane.domain import bounds
 from callplane.domain.agent import Agent, AgentVersion, TrafficSplit, parse_definition, validate_variants
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.money import parse_krw, to_minor
@@ -30,6 +31,7 @@ class Admin:
     # Organisations -------------------------------------------------------------------------
 
     def create_organization(self, name: str, **settings: Any) -> Organization:
+        name = bounds.name(name)
         with self.db.write() as conn:
             org = org_store.create_organization(conn, name=name, now=self.now())
         if settings:
@@ -63,6 +65,7 @@ class Admin:
         key: str | None = None,
         secret: str | None = None,
     ) -> IssuedCredential:
+        name = bounds.name(name)
         with self.db.write() as conn:
             org_store.get_organization(conn, organization_id)
             return org_store.issue_credential(
@@ -108,6 +111,7 @@ class Admin:
     # Numbers and policies ------------------------------------------------------------------
 
     def add_number(self, organization_id: str, number: str, label: str = "") -> OwnedNumber:
+        bounds.check_chars(label, bounds.MAX_NAME_CHARS, "label")
         with self.db.write() as conn:
             return number_store.add_number(conn, organization_id, number, label, self.now())
 
@@ -156,6 +160,7 @@ class Admin:
             return number_store.list_traffic_splits(conn, organization_id)
 
     def suppress(self, organization_id: str, number: str, reason: str) -> Suppression:
+        bounds.check_chars(reason, bounds.MAX_NAME_CHARS, "reason")
         with self.db.write() as conn:
             return number_store.suppress(conn, organization_id, number, reason, self.now())
 
@@ -176,9 +181,7 @@ def _apply(org: Organization, changes: dict[str, Any]) -> Organization:
     if unknown:
         raise ValidationFailed.single(sorted(unknown)[0], "is not an organization setting")
     if "name" in changes:
-        if not isinstance(changes["name"], str) or not changes["name"].strip():
-            raise ValidationFailed.single("name", "must be a non-empty string")
-        org = replace(org, name=changes["name"].strip())
+        org = replace(org, name=bounds.name(changes["name"]))
     if "calling_window" in changes:
         org = replace(org, window=_window(changes["calling_window"], org.window))
     limit_changes: dict[str, Any] = {}

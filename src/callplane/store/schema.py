@@ -285,3 +285,13 @@ ledger = Table(
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("organization_id", "call_id", "kind", name="uq_ledger_call_kind"),
 )
+
+#: Secrets of the deployment, shared by every API process through the database (not per
+#: organisation): `cursor` signs list cursors. Written by migration 0007.
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from callplane.domain.errors import FieldError, ValidationFailed
+from callplane.domain.errors import FieldError, TooLarge, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,36 @@ def _unstorable(data: Any) -> str | None:
     return None
 
 
+async def read_body(request: Request, cap: int) -> bytes:
+    """The request body, refused with TooLarge (413) past `cap` bytes before more is read.
+
+    A declared Content-Length past the cap is refused without reading anything; a chunked or
+    lying body is counted as it arrives and dropped at the first chunk past the cap.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
+        raise TooLarge(f"the request body is larger than {cap} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise TooLarge(f"the request body is larger than {cap} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    # Where Starlette caches what `request.body()` read: the handler parses these same bytes.
+    request._body = body
+    return body
+
+
 async def reject_unstorable(request: Request) -> None:
-    """Refuse input no dialect could store or answer (see `_unstorable`) with a clear 4xx."""
+    """Refuse input no dialect could store or answer (see `_unstorable`) with a clear 4xx,
+    and a body past `CALLPLANE_MAX_BODY_BYTES` with a 413."""
     if b"%00" in request.scope.get("query_string", b""):
         raise ValidationFailed.single("query", "must not contain NUL characters (%00)")
     if request.method not in ("POST", "PUT", "PATCH"):
         return
-    body = await request.body()  # Starlette keeps it: the handler reads the same bytes
+    body = await read_body(request, request.app.state.services.settings.max_body_bytes)
     if not body:
         return
     try:

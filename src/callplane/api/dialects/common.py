@@ -16,13 +16,13 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 
 from callplane.api.dialects.base import field_errors
+from callplane.domain import bounds
 from callplane.domain.call import Call, CallStatus
 from callplane.domain.errors import FieldError, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.query import Range
 
 MAX_FREEFORM_BYTES = 50_000
-MAX_SEARCH_CHARS = 500
 
 T = TypeVar("T")
 
@@ -159,9 +159,26 @@ def search_text(value: str | None, field: str) -> str | None:
     """A transcript search term, or None when empty (an empty search filters nothing)."""
     if value is None or value == "":
         return None
-    if len(value) > MAX_SEARCH_CHARS:
-        raise ValidationFailed.single(field, f"must be at most {MAX_SEARCH_CHARS} characters")
+    bounds.check_chars(value, bounds.MAX_SEARCH_CHARS, field)
     return value
+
+
+def capped(values: Sequence[T], field: str) -> Sequence[T]:
+    """A list filter's values, refused past `bounds.MAX_FILTER_VALUES` before any is parsed."""
+    bounds.check_count(values, bounds.MAX_FILTER_VALUES, field)
+    return values
+
+
+def metadata_filter(
+    pairs: Sequence[tuple[str, str | int | float | bool]], field: str
+) -> tuple[tuple[str, str | int | float | bool], ...]:
+    """Metadata equality filters, refused past their count and length caps (`domain.bounds`)."""
+    bounds.check_count(pairs, bounds.MAX_METADATA_FILTERS, field)
+    for key, value in pairs:
+        bounds.check_chars(key, bounds.MAX_METADATA_FILTER_CHARS, f"{field} key")
+        if isinstance(value, str):
+            bounds.check_chars(value, bounds.MAX_METADATA_FILTER_CHARS, f"{field}.{key}")
+    return tuple(pairs)
 
 
 def int_range(
@@ -169,29 +186,29 @@ def int_range(
 ) -> Range:
     """Inclusive integer bounds from possibly fractional, possibly exclusive ones.
 
-    Bounds beyond a 64-bit integer are clamped: no stored time or duration reaches them, and the
-    databases cannot compare against a larger number.
+    Times and durations are never negative nor past `bounds.MAX_UNIX_MS`, so bounds outside that
+    span are clamped to it (the databases cannot compare against a number past 64 bits), and a
+    span that lies wholly outside it matches no call.
     """
     lo = hi = None
     for bound in (low, high):
         if bound is not None and (isinstance(bound, bool) or not math.isfinite(bound)):
             raise ValidationFailed.single(field, "bounds must be finite numbers")
     if low is not None:
-        lo = _clamp(math.floor(low) + 1 if low_open else math.ceil(low))
+        lo = math.floor(low) + 1 if low_open else math.ceil(low)
     if high is not None:
-        hi = _clamp(math.ceil(high) - 1 if high_open else math.floor(high))
+        hi = math.ceil(high) - 1 if high_open else math.floor(high)
     if lo is not None and hi is not None and lo > hi:
         if low is not None and high is not None and low > high:
             raise ValidationFailed.single(field, "the lower bound is above the upper bound")
         raise NoMatch(field)
-    return Range(lo, hi)
-
-
-_INT64 = 2**63 - 1
+    if (lo is not None and lo > bounds.MAX_UNIX_MS) or (hi is not None and hi < 0):
+        raise NoMatch(field)
+    return Range(None if lo is None else _clamp(lo), None if hi is None else _clamp(hi))
 
 
 def _clamp(value: int) -> int:
-    return max(-_INT64, min(_INT64, value))
+    return max(0, min(bounds.MAX_UNIX_MS, value))
 
 
 def check_offset(offset: int, max_offset: int, field: str) -> None:

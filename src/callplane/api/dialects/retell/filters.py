@@ -27,6 +27,7 @@ from typing import Any
 
 from callplane.api.dialects import common
 from callplane.api.dialects.retell import parse
+from callplane.domain import bounds
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.phone import parse_e164
 from callplane.domain.query import Range
@@ -73,7 +74,7 @@ def _enum(raw: object, field: str) -> list[str]:
     values = cond.get("value")
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
         raise _fail(f"{field}.value", "must be a non-empty list of strings")
-    return values
+    return list(common.capped(values, f"{field}.value"))
 
 
 def _string_eq(raw: object, field: str) -> str:
@@ -119,6 +120,7 @@ def _call_id(raw: object, field: str) -> tuple[str, ...]:
 def _agents(raw: object, field: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
         raise _fail(field, "must be a non-empty list of {agent_id, version}")
+    common.capped(raw, field)
     ids = []
     for i, item in enumerate(raw):
         where = f"{field}[{i}]"
@@ -136,6 +138,7 @@ def _agents(raw: object, field: str) -> tuple[str, ...]:
 def _metadata(raw: object, field: str) -> tuple[tuple[str, str | int | float | bool], ...]:
     if not isinstance(raw, list):
         raise _fail(field, "must be a list of {key, type, op, value}")
+    bounds.check_count(raw, bounds.MAX_METADATA_FILTERS, field)
     out: list[tuple[str, str | int | float | bool]] = []
     for i, item in enumerate(raw):
         where = f"{field}[{i}]"
@@ -153,7 +156,7 @@ def _metadata(raw: object, field: str) -> tuple[tuple[str, str | int | float | b
             if value.is_integer():
                 value = int(value)  # stored JSON compares 5 and 5.0 differently
         out.append((key, value))
-    return tuple(out)
+    return common.metadata_filter(out, field)
 
 
 def _transcript(raw: object, field: str) -> str | None:

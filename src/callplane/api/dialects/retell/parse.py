@@ -174,6 +174,9 @@ def legacy_filters(f: LegacyFilter) -> dict[str, Any]:
             raise ValidationFailed.single(
                 f"{where}.{name}", "filtering on this field is not supported by callplane"
             )
+    for name in LegacyFilter.model_fields:
+        if isinstance(getattr(f, name), list):
+            common.capped(getattr(f, name), f"{where}.{name}")
     duration = f.duration_ms or Threshold()
     start = f.start_timestamp or Threshold()
     return {

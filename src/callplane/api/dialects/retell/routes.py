@@ -14,7 +14,7 @@ from callplane.api.dialects.retell.errors import RetellRoute
 from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import normalize_uuid
-from callplane.domain.query import CallQuery, CountMode, Cursor, SortField, decode_cursor, encode_cursor
+from callplane.domain.query import CallQuery, CountMode, Cursor, SortField
 
 router = APIRouter(route_class=RetellRoute, tags=["Retell"])
 
@@ -44,7 +44,7 @@ def create_phone_call(body: parse.CreatePhoneCall, org: BearerOrg, services: Ser
 
 
 @router.get("/v2/get-call/{call_id}", summary="Retrieve a call", responses=ERRORS)
-async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
     return JSON(render.call_object(services.calls.get(org, call_id)))
 
 
@@ -55,7 +55,7 @@ def stop_call(call_id: str, org: BearerOrg, services: ServicesDep) -> Response:
 
 
 @router.post("/v2/list-calls", summary="List calls (legacy: a bare array)", responses=ERRORS)
-async def list_calls_v2(org: BearerOrg, services: ServicesDep, body: parse.LegacyList | None = None) -> JSON:
+def list_calls_v2(org: BearerOrg, services: ServicesDep, body: parse.LegacyList | None = None) -> JSON:
     body = body or parse.LegacyList()
     try:
         query = CallQuery(
@@ -99,7 +99,7 @@ class ListCalls(BaseModel):
 
 
 @router.post("/v3/list-calls", summary="List calls", responses=ERRORS)
-async def list_calls_v3(org: BearerOrg, services: ServicesDep, body: ListCalls | None = None) -> JSON:
+def list_calls_v3(org: BearerOrg, services: ServicesDep, body: ListCalls | None = None) -> JSON:
     body = body or ListCalls()
     if body.skip is not None and body.pagination_key is not None:
         raise ValidationFailed.single("skip", "cannot be combined with pagination_key")
@@ -117,14 +117,14 @@ async def list_calls_v3(org: BearerOrg, services: ServicesDep, body: ListCalls |
     except common.NoMatch:
         return JSON({"items": [], "has_more": False, **({"total": 0} if body.include_total else {})})
     if body.pagination_key:
-        query = query.next_page(decode_cursor(body.pagination_key, query, "pagination_key"))
+        query = query.next_page(services.cursors.decode(body.pagination_key, query, "pagination_key"))
     page = services.calls.list(query)
     out: dict[str, Any] = {
         "items": [render.call_object(c, with_transcript=False) for c in page.calls],
         "has_more": page.has_more,
     }
     if page.next_cursor is not None:
-        out["pagination_key"] = encode_cursor(query, page.next_cursor)
+        out["pagination_key"] = services.cursors.encode(query, page.next_cursor)
     if page.total is not None:
         # Retell has no "estimated" flag; callplane says so in its own key.
         out["total"] = page.total.value

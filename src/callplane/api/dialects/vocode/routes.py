@@ -30,7 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/v1/calls/list", summary="List calls", responses=ERRORS)
-async def list_calls(
+def list_calls(
     org: BearerOrg,
     services: ServicesDep,
     page: Annotated[int, Query(ge=1)] = 1,
@@ -64,7 +64,7 @@ async def list_calls(
 
 
 @router.get("/v1/calls", summary="Get a call", responses=ERRORS)
-async def get_call(id: Annotated[str, Query()], org: BearerOrg, services: ServicesDep) -> JSON:
+def get_call(id: Annotated[str, Query()], org: BearerOrg, services: ServicesDep) -> JSON:
     return JSON(render.full_call(services.calls.get(org, id)))
 
 

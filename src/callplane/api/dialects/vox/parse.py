@@ -7,14 +7,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from callplane.api.dialects import common
 from callplane.api.dialects.common import Mistakes, agent_uuid, freeform
 from callplane.api.dialects.common import idempotency_key as checked_idempotency_key
+from callplane.domain import bounds
 from callplane.domain.agent import parse_version_spec
 from callplane.domain.call import Call, CallStatus, CallType, DisconnectionReason, Sentiment
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_kr
-from callplane.domain.query import CallQuery, Cursor, Range, SortField, SortOrder, decode_cursor
+from callplane.domain.query import Cursor, Range, SortField, SortOrder
 from callplane.engine.service import NewCall
 
 VOX_REASONS = tuple(r.value for r in DisconnectionReason if r.is_vox)
@@ -137,9 +139,10 @@ def sort_order(value: str, field: str = "sort_order") -> SortOrder:
 
 
 def threshold(lower: int | None, upper: int | None, field: str) -> Range:
+    """Inclusive bounds; past what a time or duration can be, clamped (or NoMatch)."""
     if lower is not None and upper is not None and lower > upper:
         raise ValidationFailed.single(field, "lower_threshold is above upper_threshold")
-    return Range(lower, upper)
+    return common.int_range(lower, upper, field)
 
 
 def cursor_from_call(call: Call, sort: SortField) -> Cursor:
@@ -154,14 +157,11 @@ def cursor_from_call(call: Call, sort: SortField) -> Cursor:
     return Cursor(values[sort], call.id)
 
 
-def cursor(token: str, query: CallQuery, field: str) -> Cursor:
-    return decode_cursor(token, query, field)
-
-
 def metadata_filters(raw: Mapping[str, Any], field: str) -> tuple[tuple[str, str | int | float | bool], ...]:
+    bounds.check_count(raw, bounds.MAX_METADATA_FILTERS, field)
     out = []
     for key, value in raw.items():
         if isinstance(value, (dict, list)) or value is None:
             raise ValidationFailed.single(f"{field}.{key}", "metadata filters compare scalar values")
         out.append((key, value))
-    return tuple(out)
+    return common.metadata_filter(out, field)

@@ -16,13 +16,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.dialects import common
 from callplane.api.dialects.vox import parse, render
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.dialects.vox.schemas import ERRORS, CallListV2Out, CallV2Out
 from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import normalize_uuid
-from callplane.domain.query import CallQuery, CountMode, SortField, encode_cursor
+from callplane.domain.query import CallQuery, CountMode, SortField
 
 router = APIRouter(route_class=VoxRoute, tags=["Vox v2"], responses=ERRORS)
 
@@ -58,30 +59,32 @@ class ListCallsV2(BaseModel):
 
 
 def to_query(body: ListCallsV2, org: str) -> CallQuery:
+    """The CallQuery of a list body; raises ValidationFailed, or NoMatch for an empty span."""
     f = body.filter_criteria or FilterCriteria()
     duration = f.duration or Threshold()
     start = f.start_timestamp or Threshold()
+    where = "filter_criteria"
+
+    def values(name: str) -> list[str]:
+        return list(common.capped(getattr(f, name) or [], f"{where}.{name}"))
+
     return CallQuery(
         organization_id=org,
-        agent_ids=parse.agent_ids(f.agent_id or ()),
-        call_types=parse.vocabulary(f.call_type or (), parse.CALL_TYPES, "filter_criteria.call_type"),
-        statuses=parse.statuses(f.call_status or (), parse.V2_STATUS_FILTER, "filter_criteria.call_status"),
+        agent_ids=parse.agent_ids(values("agent_id")),
+        call_types=parse.vocabulary(values("call_type"), parse.CALL_TYPES, f"{where}.call_type"),
+        statuses=parse.statuses(values("call_status"), parse.V2_STATUS_FILTER, f"{where}.call_status"),
         disconnection_reasons=parse.vocabulary(
-            f.disconnection_reason or (), parse.REASONS, "filter_criteria.disconnection_reason"
+            values("disconnection_reason"), parse.REASONS, f"{where}.disconnection_reason"
         ),
         user_sentiments=parse.vocabulary(
-            f.user_sentiment or (), parse.SENTIMENTS, "filter_criteria.user_sentiment"
+            values("user_sentiment"), parse.SENTIMENTS, f"{where}.user_sentiment"
         ),
-        from_numbers=parse.numbers(f.call_from or (), "filter_criteria.call_from"),
-        to_numbers=parse.numbers(f.call_to or (), "filter_criteria.call_to"),
-        duration_ms=parse.threshold(
-            duration.lower_threshold, duration.upper_threshold, "filter_criteria.duration"
-        ),
-        start_at=parse.threshold(
-            start.lower_threshold, start.upper_threshold, "filter_criteria.start_timestamp"
-        ),
-        metadata=parse.metadata_filters(f.metadata or {}, "filter_criteria.metadata"),
-        search=f.transcript_search,
+        from_numbers=parse.numbers(values("call_from"), f"{where}.call_from"),
+        to_numbers=parse.numbers(values("call_to"), f"{where}.call_to"),
+        duration_ms=parse.threshold(duration.lower_threshold, duration.upper_threshold, f"{where}.duration"),
+        start_at=parse.threshold(start.lower_threshold, start.upper_threshold, f"{where}.start_timestamp"),
+        metadata=parse.metadata_filters(f.metadata or {}, f"{where}.metadata"),
+        search=common.search_text(f.transcript_search, f"{where}.transcript_search"),
         order=parse.sort_order(body.sort_order),
         limit=body.limit,
         include_transcript=True,
@@ -90,16 +93,19 @@ def to_query(body: ListCallsV2, org: str) -> CallQuery:
 
 
 @router.post("/v2/calls/list", response_model=CallListV2Out, summary="List calls (통화 목록 조회)")
-async def list_calls(org: BearerOrg, services: ServicesDep, body: ListCallsV2 | None = None) -> JSON:
+def list_calls(org: BearerOrg, services: ServicesDep, body: ListCallsV2 | None = None) -> JSON:
     body = body or ListCallsV2()
-    query = to_query(body, org)
+    try:
+        query = to_query(body, org)
+    except common.NoMatch:
+        return JSON({"calls": [], "next_cursor": None, "total_count": 0 if body.include_total else None})
     if body.pagination_key:
         query = query.next_page(_cursor(body.pagination_key, query, org, services))
     page = services.calls.list(query)
     return JSON(
         {
             "calls": [render.v2_call(c) for c in page.calls],
-            "next_cursor": encode_cursor(query, page.next_cursor) if page.next_cursor else None,
+            "next_cursor": services.cursors.encode(query, page.next_cursor) if page.next_cursor else None,
             "total_count": page.total.value if page.total is not None else None,
         }
     )
@@ -108,7 +114,7 @@ async def list_calls(org: BearerOrg, services: ServicesDep, body: ListCallsV2 | 
 def _cursor(token: str, query: CallQuery, org: str, services: Any) -> Any:
     call_id = normalize_uuid(token)
     if call_id is None:
-        return parse.cursor(token, query, "pagination_key")
+        return services.cursors.decode(token, query, "pagination_key")
     try:
         after = services.calls.get(org, call_id)
     except NotFound:
@@ -117,5 +123,5 @@ def _cursor(token: str, query: CallQuery, org: str, services: Any) -> Any:
 
 
 @router.get("/v2/calls/{call_id}", response_model=CallV2Out, summary="Get a call (통화 조회)")
-async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
     return JSON(render.v2_call(services.calls.get(org, call_id)))

@@ -17,12 +17,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.dialects import common
 from callplane.api.dialects.vox import parse, render
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.dialects.vox.schemas import ERRORS, CallListV3Out, CallV3Out
 from callplane.api.responses import JSON
+from callplane.domain import bounds
 from callplane.domain.errors import FieldError, ValidationFailed
-from callplane.domain.query import CallQuery, CountMode, Range, encode_cursor
+from callplane.domain.query import CallQuery, CountMode, Range
 
 router = APIRouter(route_class=VoxRoute, tags=["Vox v3"], responses=ERRORS)
 
@@ -66,7 +68,7 @@ def cancel_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
 
 
 @router.get("/v3/calls/{call_id}", response_model=CallV3Out, summary="Get a call")
-async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
     return JSON(render.v3_call(services.calls.get(org, call_id)))
 
 
@@ -111,11 +113,17 @@ def list_query(request: Request, org: str) -> tuple[CallQuery, str | None]:
             ]
         )
     p = {name: _single(request, name) for name in LIST_PARAMS}
-    after = _int(p["start_at_after"], "start_at_after")
-    before = _int(p["start_at_before"], "start_at_before")
+    # Exclusive bounds: one past the last instant a date can show is still a valid "before".
+    after = _int(p["start_at_after"], "start_at_after", -1, bounds.MAX_UNIX_MS)
+    before = _int(p["start_at_before"], "start_at_before", 1, bounds.MAX_UNIX_MS + 1)
     if after is not None and before is not None and after + 1 > before - 1:
         raise ValidationFailed.single("start_at_before", "must be later than start_at_after")
-    search = p["search"] if p["search"] is not None else p["transcript_search"]
+    search_field = "search" if p["search"] is not None else "transcript_search"
+    metadata = [
+        (name[len("metadata.") :], request.query_params[name])
+        for name in request.query_params
+        if name.startswith("metadata.")
+    ]
     query = CallQuery(
         organization_id=org,
         agent_ids=parse.agent_ids([p["agent_id"]]) if p["agent_id"] else (),
@@ -131,12 +139,8 @@ def list_query(request: Request, org: str) -> tuple[CallQuery, str | None]:
         from_numbers=parse.numbers([p["call_from"]], "call_from") if p["call_from"] else (),
         to_numbers=parse.numbers([p["call_to"]], "call_to") if p["call_to"] else (),
         start_at=Range(after + 1 if after is not None else None, before - 1 if before is not None else None),
-        metadata=tuple(
-            (name[len("metadata.") :], request.query_params[name])
-            for name in request.query_params
-            if name.startswith("metadata.")
-        ),
-        search=search,
+        metadata=common.metadata_filter(metadata, "metadata"),
+        search=common.search_text(p[search_field], search_field),
         order=parse.sort_order(p["sort_order"]) if p["sort_order"] else parse.SORT_ORDERS["desc"],
         limit=_int(p["limit"], "limit", 1, 100) or 50,
         count=CountMode.NONE if _bool(p["include_total"], "include_total") is False else CountMode.EXACT,
@@ -155,15 +159,15 @@ def list_query(request: Request, org: str) -> tuple[CallQuery, str | None]:
         ]
     },
 )
-async def list_calls(request: Request, org: BearerOrg, services: ServicesDep) -> JSON:
+def list_calls(request: Request, org: BearerOrg, services: ServicesDep) -> JSON:
     query, token = list_query(request, org)
     if token:
-        query = query.next_page(parse.cursor(token, query, "cursor"))
+        query = query.next_page(services.cursors.decode(token, query, "cursor"))
     page = services.calls.list(query)
     return JSON(
         {
             "items": [render.v3_call(c, with_transcript=False) for c in page.calls],
             "total_count": page.total.value if page.total is not None else None,
-            "next_cursor": encode_cursor(query, page.next_cursor) if page.next_cursor else None,
+            "next_cursor": services.cursors.encode(query, page.next_cursor) if page.next_cursor else None,
         }
     )

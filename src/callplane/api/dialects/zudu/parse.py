@@ -110,6 +110,7 @@ def listing(body: ListCalls, org: str, max_offset: int) -> Listing:
     applied: dict[str, Any] = {}
     for name in ("call_status", "agent_id", "call_type", "direction"):
         values = common.strings(getattr(f, name))
+        common.capped(values, f"{where}.{name}")
         if values:
             applied[name] = values
     duration = f.duration_ms or Threshold()

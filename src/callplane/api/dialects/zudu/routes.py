@@ -72,7 +72,7 @@ def _list(listing: parse.Listing, org: str, services: Any) -> JSON:
 
 
 @router.post("/api/calls", summary="List calls with pagination and filtering", responses=ERRORS)
-async def list_calls(org: KeySecretOrg, services: ServicesDep, body: parse.ListCalls | None = None) -> JSON:
+def list_calls(org: KeySecretOrg, services: ServicesDep, body: parse.ListCalls | None = None) -> JSON:
     listing = parse.listing(body or parse.ListCalls(), org, services.settings.max_offset)
     return _list(listing, org, services)
 
@@ -84,7 +84,7 @@ def _many(values: list[str]) -> list[str] | None:
 
 
 @router.get("/api/calls", summary="List calls (query parameters, Zudu's defaults)", responses=ERRORS)
-async def list_calls_get(
+def list_calls_get(
     request: Request,
     org: KeySecretOrg,
     services: ServicesDep,
@@ -140,7 +140,7 @@ def create_phone_call(
 
 
 @router.get("/api/calls/{call_id}", summary="Get a call", responses=ERRORS)
-async def get_call(call_id: str, org: KeySecretOrg, services: ServicesDep) -> JSON:
+def get_call(call_id: str, org: KeySecretOrg, services: ServicesDep) -> JSON:
     return JSON(
         render.envelope("Call retrieved successfully", render.detail(services.calls.get(org, call_id)))
     )
