@@ -257,3 +257,26 @@ def test_every_process_of_a_deployment_shares_the_cursor_key(db: Database, tenan
     token = one.get("/v3/calls", params={"limit": "2"}, headers=h).json()["next_cursor"]
     assert two.get("/v3/calls", params={"limit": "2", "cursor": token}, headers=h).status_code == 200
     refused(other.get("/v3/calls", params={"limit": "2", "cursor": token}, headers=h), mentioning="cursor")
+
+
+def test_a_declared_oversize_body_is_refused_before_it_is_sent(db: Database, tenant: Tenant) -> None:
+    """A real socket: the client declares 1 GB and sends none of it; the answer comes at once.
+
+    A server that read the body first would sit waiting for the gigabyte (the socket times out).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from tests.fakes.server import serve_in_thread
+
+    with serve_in_thread(create_app(Settings(database_url=db.url), db=db)) as base:
+        address = urlsplit(base)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v2/calls/list HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {tenant.api_key}\r\n".encode()
+                + b"Content-Length: 1000000000\r\n\r\n"
+            )
+            answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert "PAYLOAD_TOO_LARGE" in answer
