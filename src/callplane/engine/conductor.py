@@ -29,9 +29,9 @@ from typing import Any, Protocol
 import httpx
 
 from callplane.config import Settings
-from callplane.domain.agent import AgentKind, AgentVersion
+from callplane.domain.agent import AgentKind, AgentVersion, VersionKey
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
-from callplane.domain.flow import parse_flow
+from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
 from callplane.engine.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
 from callplane.engine.agents.flow import FlowRuntime
@@ -39,6 +39,7 @@ from callplane.engine.agents.llm import ChatClient, LLMRuntime
 from callplane.engine.agents.tools import ToolRunner
 from callplane.engine.clock import Clock
 from callplane.engine.conduct import CallHooks, Outcome
+from callplane.engine.memo import Memo
 from callplane.engine.telephony.provider import CarrierEvent, DialRequest, Line, Provider
 from callplane.engine.telephony.scenarios import load_scenarios
 from callplane.engine.telephony.simulated import SimulatedProvider
@@ -73,7 +74,7 @@ class Runtimes:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._http: httpx.AsyncClient | None = None
-        self._flows: dict[tuple[str, int], Any] = {}
+        self._flows: Memo[VersionKey, Flow] = Memo()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -86,12 +87,8 @@ class Runtimes:
 
     def build(self, version: AgentVersion) -> Runtime:
         if version.kind is AgentKind.FLOW:
-            key = (version.agent_id, version.version)
-            if key not in self._flows:
-                if len(self._flows) > 1000:
-                    self._flows.clear()
-                self._flows[key] = parse_flow(version.config)
-            return FlowRuntime(self._flows[key], self.tools())
+            flow = self._flows.get(version.key, lambda: parse_flow(version.config))
+            return FlowRuntime(flow, self.tools())
         config = parse_llm(version.config)
         base_url = config.base_url or self.settings.llm_base_url
         if base_url is None:

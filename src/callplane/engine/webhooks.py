@@ -50,11 +50,13 @@ import httpx
 import orjson
 from sqlalchemy import Connection
 
+from callplane.domain.agent import VersionKey
 from callplane.domain.call import AgentRef, Call, CallStatus, TranscriptEntry
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import new_id
 from callplane.domain.money import format_krw
 from callplane.domain.phone import to_domestic
+from callplane.engine.memo import Memo
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import outbox
@@ -208,20 +210,19 @@ def _targets(
 
 
 #: Agent versions are immutable, so the URL a version names can be remembered process-wide.
-_AGENT_URLS: dict[tuple[str, str, int], str | None] = {}
+_AGENT_URLS: Memo[VersionKey, str | None] = Memo(10_000)
 
 
 def _agent_webhook_url(conn: Connection, organization_id: str, agent: AgentRef) -> str | None:
     key = (organization_id, agent.agent_id, agent.version)
-    if key not in _AGENT_URLS:
+
+    def read() -> str | None:
         try:
-            url = agent_store.get_version(conn, *key).webhook_url
+            return agent_store.get_version(conn, *key).webhook_url
         except NotFound:
-            url = None
-        if len(_AGENT_URLS) > 10_000:
-            _AGENT_URLS.clear()
-        _AGENT_URLS[key] = url
-    return _AGENT_URLS[key]
+            return None
+
+    return _AGENT_URLS.get(key, read)
 
 
 def validate_url(value: object, field: str = "url") -> str:
