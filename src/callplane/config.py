@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(default=5.0, gt=0)
     worker_poll_interval_s: float = Field(default=1.0, gt=0)
     worker_reaper_interval_s: float = Field(default=5.0, gt=0)
-    #: On stop, live calls get this long to finish before they are ended as errors.
-    worker_shutdown_grace_s: float = Field(default=10.0, ge=0)
+    #: On SIGTERM/SIGINT, live calls get this long to finish before they are ended as errors:
+    #: long enough for an ordinary phone call, so a rolling restart cuts none short. Give the
+    #: orchestrator's kill timeout (Kubernetes terminationGracePeriodSeconds) a little more.
+    worker_shutdown_grace_s: float = Field(default=600.0, ge=0)
 
     #: Webhook delivery: per-attempt timeout, and whether customer URLs may point at loopback or
     #: private addresses (off by default: such URLs are refused; turn on for local receivers).
