@@ -15,6 +15,7 @@ from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.money import parse_krw, to_minor
 from callplane.domain.org import CallingWindow, Organization
 from callplane.store import agents as agent_store
+from callplane.store import notify, queue
 from callplane.store import numbers as number_store
 from callplane.store import orgs as org_store
 from callplane.store.db import Database
@@ -50,6 +51,9 @@ class Admin:
             org = org_store.get_organization(conn, organization_id)
             org = _apply(org, changes)
             org_store.save_organization(conn, org)
+            reopened = "calling_window" in changes and queue.due_now(conn, organization_id, self.now()) > 0
+        if reopened:
+            notify.send(self.db, notify.CREATED)  # workers in other processes look at once
         return org
 
     # Credentials ---------------------------------------------------------------------------
