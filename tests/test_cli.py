@@ -146,3 +146,10 @@ def test_webhook_endpoints_are_added_listed_and_removed(tmp_path: Path) -> None:
     invoke(path, "webhooks", "remove", endpoint_id)
     assert endpoint_id not in invoke(path, "webhooks", "list")
     assert "secret: " in invoke(path, "webhooks", "agent-secret")
+
+
+def test_version_is_the_package_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"callplane {version('callplane')}"

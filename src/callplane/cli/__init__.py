@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from callplane import __version__
 from callplane.cli import calls as calls_cli
 from callplane.cli import numbers as numbers_cli
 from callplane.cli import webhooks as webhooks_cli
@@ -38,12 +39,21 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"callplane {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     database_url: Annotated[
         str | None, typer.Option(envvar="CALLPLANE_DATABASE_URL", help="Overrides CALLPLANE_DATABASE_URL.")
     ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     ctx.obj = Context(database_url)
 
