@@ -46,6 +46,14 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and {reason}")
         pytest.skip(reason)
+    try:
+        yield from _scratch_database(admin, admin_url)
+    finally:
+        admin.close()
+
+
+def _scratch_database(admin: psycopg.Connection[tuple[object, ...]], admin_url: str) -> Iterator[str]:
+    """A new, empty database on the server for as long as the generator runs."""
     name = f"callplane_test_{uuid.uuid4().hex[:10]}"
     admin.execute(
         f"CREATE DATABASE {name} ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' TEMPLATE template0"
@@ -54,7 +62,13 @@ def postgres_url() -> Iterator[str]:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> Iterator[str]:
+    """An unmigrated PostgreSQL database of its own (for migration tests)."""
+    with psycopg.connect(_postgres_admin_url(), autocommit=True) as admin:
+        yield from _scratch_database(admin, _postgres_admin_url())
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,28 @@ def db_upgrade(ctx: typer.Context) -> None:
     console.print(f"database at the newest revision ({c.settings.database_url})")
 
 
+@db_app.command("downgrade")
+def db_downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help='A revision ("0003") or a step back ("-1").')],
+) -> None:
+    """Take the schema back to an older revision (data only newer revisions hold is lost)."""
+    c: Context = ctx.obj
+    from callplane.store.migrate import current, downgrade
+
+    downgrade(c.db, revision)
+    console.print(f"database at revision {current(c.db)} ({c.settings.database_url})")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Print the schema's revision."""
+    c: Context = ctx.obj
+    from callplane.store.migrate import current
+
+    print(current(c.db))
+
+
 # Organisations -------------------------------------------------------------------------------
 
 
