@@ -156,7 +156,9 @@ def keys_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for k in c.admin.keys(c.org(org)):
         state = "revoked" if k.revoked_at else "active"
-        console.print(f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}  [{format_scopes(k.scopes)}]")
+        console.print(
+            f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}  (scopes: {format_scopes(k.scopes)})"
+        )
 
 
 @keys_app.command("revoke")
