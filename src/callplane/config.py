@@ -65,3 +65,9 @@ class Settings(BaseSettings):
     #: Finished webhook deliveries (and their attempts and events) are deleted this many days
     #: after they finished; 0 keeps them for ever. Pending deliveries are never deleted.
     webhook_retention_days: float = Field(default=30.0, ge=0)
+
+    # Principals (issue 15) ------------------------------------------------------------------
+    #: The operator's bearer token for `/operator/v1` (organisations, billing, limits, number
+    #: ownership, caller-ID approval). Unset: that API is off and only the CLI is the operator.
+    #: At least 32 characters: it holds every organisation's billing.
+    operator_token: str | None = Field(default=None, min_length=32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from callplane import __version__
-from callplane.api import admin, health
+from callplane.api import admin, health, operator
 from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.services import Services
 from callplane.config import Settings
@@ -30,6 +30,14 @@ def create_app(
         description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
     )
     app.state.services = Services(settings=settings, db=db, clock=clock, calls=CallService(db, clock.now_ms))
-    for router in (health.router, *vox.routers, zudu.router, vocode.router, retell.router, admin.router):
+    for router in (
+        health.router,
+        *vox.routers,
+        zudu.router,
+        vocode.router,
+        retell.router,
+        admin.router,
+        operator.router,
+    ):
         app.include_router(router)
     return app

@@ -18,6 +18,7 @@ from callplane.cli import numbers as numbers_cli
 from callplane.cli import webhooks as webhooks_cli
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.errors import DomainError
+from callplane.domain.principal import format_scopes, parse_scopes
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -164,12 +165,19 @@ def keys_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
     kind: Annotated[str, typer.Option(help="bearer, or key_secret for X-API-KEY + X-API-SECRET.")] = "bearer",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A scope the key holds (repeat); default calls:read and calls:write.", metavar="SCOPE"
+        ),
+    ] = None,
     org: org_option = None,
 ) -> None:
     """Create a key. It is printed once and stored only as a hash."""
     c: Context = ctx.obj
-    issued = c.admin.issue_key(c.org(org), name, kind=kind)
+    issued = c.admin.issue_key(c.org(org), name, kind=kind, scopes=parse_scopes(scope))
     print(f"id:     {issued.id}")
+    print(f"scopes: {format_scopes(issued.scopes)}")
     print(f"key:    {issued.key}")
     if issued.secret:
         print(f"secret: {issued.secret}")
@@ -180,7 +188,9 @@ def keys_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for k in c.admin.keys(c.org(org)):
         state = "revoked" if k.revoked_at else "active"
-        console.print(f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}")
+        console.print(
+            f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}  (scopes: {format_scopes(k.scopes)})"
+        )
 
 
 @keys_app.command("revoke")
