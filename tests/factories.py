@@ -53,7 +53,7 @@ class Tenant:
 def make_tenant(
     db: Database, now: int, name: str = "test org", agent: dict[str, Any] | None = None
 ) -> Tenant:
-    admin = Admin(db, lambda: now)
+    admin = Admin(db, lambda: now, allow_private_destinations=True)  # agents may name local fakes
     org = admin.create_organization(
         name, calling_window={"start": "00:00", "end": "24:00"}, balance="100000.00", rate_per_minute="100.00"
     )

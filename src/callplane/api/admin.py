@@ -27,7 +27,7 @@ JsonObject = Body(default_factory=dict)
 
 
 def _admin(services: Any) -> Admin:
-    return Admin(services.db, services.clock.now_ms)
+    return Admin(services.db, services.clock.now_ms, services.settings.allow_private_destinations)
 
 
 def _number(e164: str) -> dict[str, str]:
@@ -276,7 +276,7 @@ def unsuppress(number: str, org: BearerOrg, services: ServicesDep) -> Response:
 
 
 def _webhooks(services: Any) -> WebhookAdmin:
-    return WebhookAdmin(services.db, services.clock.now_ms)
+    return WebhookAdmin(services.db, services.clock.now_ms, services.settings.allow_private_destinations)
 
 
 def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:

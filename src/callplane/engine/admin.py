@@ -14,6 +14,7 @@ from callplane.domain.agent import Agent, AgentVersion, TrafficSplit, parse_defi
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.money import parse_krw, to_minor
 from callplane.domain.org import CallingWindow, Organization
+from callplane.engine import egress
 from callplane.store import agents as agent_store
 from callplane.store import numbers as number_store
 from callplane.store import orgs as org_store
@@ -26,6 +27,8 @@ from callplane.store.orgs import CredentialInfo, IssuedCredential
 class Admin:
     db: Database
     now: Callable[[], int]
+    #: Let agent files name internal addresses (`CALLPLANE_ALLOW_PRIVATE_DESTINATIONS`).
+    allow_private_destinations: bool = False
 
     # Organisations -------------------------------------------------------------------------
 
@@ -81,11 +84,13 @@ class Admin:
 
     def create_agent(self, organization_id: str, raw: object, agent_id: str | None = None) -> Agent:
         definition = parse_definition(raw)
+        egress.vet_agent(definition, allow_private=self.allow_private_destinations)
         with self.db.write() as conn:
             return agent_store.create_agent(conn, organization_id, definition, self.now(), agent_id)
 
     def add_version(self, organization_id: str, agent_id: str, raw: object) -> AgentVersion:
         definition = parse_definition(raw)
+        egress.vet_agent(definition, allow_private=self.allow_private_destinations)
         with self.db.write() as conn:
             number = agent_store.add_version(conn, organization_id, agent_id, definition, self.now())
             agent = agent_store.get_agent(conn, organization_id, agent_id)
