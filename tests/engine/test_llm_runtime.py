@@ -134,3 +134,29 @@ def test_unknown_tool_is_reported_back_to_the_model() -> None:
     assert outcome.reason is DisconnectionReason.AGENT_HANGUP
     failed = [e for e in outcome.transcript if e["role"] == "tool_call_result" and not e["successful"]]
     assert failed and "launch_rocket" in failed[0]["content"]
+
+
+
+def test_an_agents_own_base_url_on_an_internal_address_gets_no_request() -> None:
+    """Issue 15, defect 3: an agent whose `llm.base_url` names loopback (here it slipped past
+    registration: the version is built directly) ends its call without POSTing the prompt there,
+    and such a server's answer never becomes the agent's words."""
+    internal = FakeLLM(lambda messages, tools: {"content": "internal secret"})
+    with serve_in_thread(internal.app) as url:
+        outcome, _ = conduct(a_call(), version_of(llm_agent(f"{url}/v1")), speed=FAST, virtual=False)
+    assert (outcome.status, outcome.reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
+    assert (outcome.error_detail or "").startswith("destination not allowed")
+    assert said(outcome, "agent") == []
+    assert internal.requests == []
+
+
+def test_the_operators_own_endpoint_is_trusted_configuration() -> None:
+    """`CALLPLANE_LLM_BASE_URL` may be on the operator's private network: it is not guarded."""
+    operators = FakeLLM(
+        lambda messages, tools: {"content": "네.", "tool_calls": [tool_call("t", "end_call", "{}")]}
+    )
+    with serve_in_thread(operators.app) as url:
+        settings = Settings(llm_base_url=f"{url}/v1")
+        agent = version_of(llm_agent(None))
+        outcome, _ = conduct(a_call(), agent, settings=settings, speed=FAST, virtual=False)
+    assert outcome.reason is DisconnectionReason.AGENT_HANGUP and len(operators.requests) == 1

@@ -191,8 +191,10 @@ async def _system_resolver(host: str, port: int) -> list[str]:
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves, vets and connects to the vetted address; TLS above it still uses the name."""
 
-    def __init__(self, resolve: Resolver = _system_resolver) -> None:
-        self._inner = httpcore.AnyIOBackend()
+    def __init__(
+        self, resolve: Resolver = _system_resolver, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
+        self._inner = inner or httpcore.AnyIOBackend()
         self._resolve = resolve
 
     async def connect_tcp(
