@@ -74,3 +74,13 @@ class Settings(BaseSettings):
             "CALLPLANE_WEBHOOK_ALLOW_PRIVATE",
         ),
     )
+
+    # Rate limits (api/ratelimit.py) -------------------------------------------------------------
+    #: Shared storage for the counters, e.g. `redis://127.0.0.1:6379/0`, so that several API
+    #: processes count together; unset: each process counts in memory.
+    redis_url: str | None = None
+    #: Windows in the `limits` notation, `;` between them (why these: api/ratelimit.py).
+    rate_limit_per_key: str = "50/second;1000/minute"
+    rate_limit_per_organization: str = "100/second;3000/minute"
+    #: Wrong credentials per source address; past it the address gets 429s before any lookup.
+    rate_limit_auth_failures: str = "10/minute"
