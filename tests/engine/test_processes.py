@@ -168,7 +168,9 @@ def test_a_killed_worker_leaves_no_call_stuck_and_none_redialled(
     with serve_in_thread(receiver.app) as receiver_url:
         tenant = demo_tenant(pg)
         secret = (
-            WebhookAdmin(pg, SystemClock().now_ms).add(tenant.organization_id, f"{receiver_url}/hooks").secret
+            WebhookAdmin(pg, SystemClock().now_ms, allow_private=True)
+            .add(tenant.organization_id, f"{receiver_url}/hooks")
+            .secret
         )
         doomed = start_worker("doomed", CALLPLANE_SIMULATOR_SPEED="1")
         answered = create(pg, tenant, SILENT, 3)

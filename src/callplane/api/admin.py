@@ -39,7 +39,7 @@ JsonObject = Body(default_factory=dict)
 
 
 def _admin(services: Any) -> Admin:
-    return Admin(services.db, services.clock.now_ms)
+    return Admin(services.db, services.clock.now_ms, services.settings.allow_private_destinations)
 
 
 def number_view(e164: str) -> dict[str, str]:
@@ -304,7 +304,7 @@ def unsuppress(number: str, org: NumbersAdmin, services: ServicesDep) -> Respons
 
 
 def _webhooks(services: Any) -> WebhookAdmin:
-    return WebhookAdmin(services.db, services.clock.now_ms)
+    return WebhookAdmin(services.db, services.clock.now_ms, services.settings.allow_private_destinations)
 
 
 def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
+from callplane.api.ratelimit import limits_of
 from callplane.api.services import Services
 from callplane.domain.errors import Unauthorized
 from callplane.domain.principal import Principal, Scope
@@ -40,10 +41,17 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _authenticate(services: Services, key: str, secret: str | None) -> Principal:
+async def _authenticate(request: Request, services: Services, key: str, secret: str | None) -> Principal:
+    limits = limits_of(request)
+    await limits.before_credentials(request)
     now = services.clock.now_ms()
-    with services.db.read() as conn:
-        found = orgs.authenticate(conn, key, secret, now)
+    try:
+        with services.db.read() as conn:
+            found = orgs.authenticate(conn, key, secret, now)
+    except Unauthorized:
+        await limits.credential_failed(request)
+        raise
+    await limits.admit(found.principal.credential_id, found.principal.organization_id)
     if found.needs_touch:
         # The "last used" stamp is a write: off the loop, and not awaited by the request.
         asyncio.get_running_loop().run_in_executor(None, _touch, services, found.principal.credential_id, now)
@@ -64,7 +72,7 @@ async def bearer_principal(request: Request, services: ServicesDep) -> Principal
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send the organization's API key as 'Authorization: Bearer <key>'")
-    return _authenticate(services, token.strip(), None)
+    return await _authenticate(request, services, token.strip(), None)
 
 
 async def key_secret_principal(request: Request, services: ServicesDep) -> Principal:
@@ -72,7 +80,7 @@ async def key_secret_principal(request: Request, services: ServicesDep) -> Princ
     secret = request.headers.get("x-api-secret", "").strip()
     if not key or not secret:
         raise Unauthorized("send both X-API-KEY and X-API-SECRET")
-    return _authenticate(services, key, secret)
+    return await _authenticate(request, services, key, secret)
 
 
 Authenticate = Callable[[Request, Services], Awaitable[Principal]]

@@ -17,6 +17,7 @@ from callplane.domain.errors import Forbidden, NotFound, ValidationFailed
 from callplane.domain.money import parse_krw, to_minor
 from callplane.domain.org import CallingWindow, Organization
 from callplane.domain.principal import DEFAULT_SCOPES, TENANT_SETTINGS, Principal, Scope
+from callplane.engine import egress
 from callplane.store import agents as agent_store
 from callplane.store import notify, queue
 from callplane.store import numbers as number_store
@@ -30,6 +31,8 @@ from callplane.store.orgs import CredentialInfo, IssuedCredential
 class Admin:
     db: Database
     now: Callable[[], int]
+    #: Let agent files name internal addresses (`CALLPLANE_ALLOW_PRIVATE_DESTINATIONS`).
+    allow_private_destinations: bool = False
 
     # Organisations -------------------------------------------------------------------------
 
@@ -114,11 +117,13 @@ class Admin:
 
     def create_agent(self, organization_id: str, raw: object, agent_id: str | None = None) -> Agent:
         definition = parse_definition(raw)
+        egress.vet_agent(definition, allow_private=self.allow_private_destinations)
         with self.db.write() as conn:
             return agent_store.create_agent(conn, organization_id, definition, self.now(), agent_id)
 
     def add_version(self, organization_id: str, agent_id: str, raw: object) -> AgentVersion:
         definition = parse_definition(raw)
+        egress.vet_agent(definition, allow_private=self.allow_private_destinations)
         with self.db.write() as conn:
             number = agent_store.add_version(conn, organization_id, agent_id, definition, self.now())
             agent = agent_store.get_agent(conn, organization_id, agent_id)
