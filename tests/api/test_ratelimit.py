@@ -21,9 +21,10 @@ from callplane.engine.clock import SystemClock
 from callplane.store.db import Database
 from tests.factories import Tenant, make_tenant
 
-DEFAULTS = {name: Settings.model_fields[name].default for name in (
-    "rate_limit_per_key", "rate_limit_per_organization", "rate_limit_auth_failures"
-)}
+DEFAULTS = {
+    name: Settings.model_fields[name].default
+    for name in ("rate_limit_per_key", "rate_limit_per_organization", "rate_limit_auth_failures")
+}
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -164,3 +165,26 @@ def test_an_unreachable_redis_fails_open_with_a_warning(
     assert answers == [200, 200, 200] and wrong == [401, 401, 401]
     assert "rate-limit storage unavailable" in caplog.text
     assert caplog.text.count("rate-limit storage unavailable") == 1  # once a minute, not per request
+
+
+def test_guessing_the_operator_token_is_throttled_per_source_address(
+    sqlite_db: Database, storage: str | None
+) -> None:
+    token = "op_" + "x" * 40
+    app = create_app(
+        settings(sqlite_db, storage, rate_limit_auth_failures="3/minute").model_copy(
+            update={"operator_token": token}
+        ),
+        db=sqlite_db,
+    )
+    with TestClient(app, client=("203.0.113.8", 40000)) as attacker:
+        tries = [
+            attacker.get("/operator/v1/organizations", headers=bearer(f"guess-{i}")).status_code
+            for i in range(4)
+        ]
+        right_from_there = attacker.get("/operator/v1/organizations", headers=bearer(token))
+    with TestClient(app, client=("198.51.100.10", 40000)) as operator:
+        right_elsewhere = operator.get("/operator/v1/organizations", headers=bearer(token))
+    assert tries == [401] * 3 + [429]
+    assert right_from_there.status_code == 429 and "retry-after" in right_from_there.headers
+    assert right_elsewhere.status_code == 200

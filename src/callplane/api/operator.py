@@ -26,6 +26,7 @@ from callplane.api.admin import (
 )
 from callplane.api.deps import ServicesDep
 from callplane.api.dialects.vox.errors import VoxRoute
+from callplane.api.ratelimit import limits_of
 from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, Unauthorized, ValidationFailed
 from callplane.domain.phone import parse_any
@@ -37,9 +38,14 @@ async def operator(request: Request, services: ServicesDep) -> None:
     expected = services.settings.operator_token
     if expected is None:
         raise NotFound("the operator API is off; set CALLPLANE_OPERATOR_TOKEN to turn it on")
+    # The token holds every organisation's billing: guessing it is throttled per source address
+    # like an organisation key (429 before the comparison once an address has failed too often).
+    limits = limits_of(request)
+    await limits.before_credentials(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     given = token.strip() if scheme.lower() == "bearer" else ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
+        await limits.credential_failed(request)
         raise Unauthorized("send the operator token as 'Authorization: Bearer <CALLPLANE_OPERATOR_TOKEN>'")
 
 
