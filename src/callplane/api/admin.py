@@ -6,12 +6,13 @@ E.164 and returned in both forms.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
 from callplane.api.deps import BearerOrg, ServicesDep
 from callplane.api.dialects.vox.errors import VoxRoute
+from callplane.api.idempotent import IdempotentRequest
 from callplane.api.responses import JSON
 from callplane.domain.agent import Agent, AgentVersion, TrafficSplit
 from callplane.domain.errors import ValidationFailed
@@ -24,6 +25,7 @@ from callplane.engine.webhooks import Endpoint, WebhookAdmin
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
 
 JsonObject = Body(default_factory=dict)
+JsonBody = Annotated[dict[str, Any], JsonObject]
 
 
 def _admin(services: Any) -> Admin:
@@ -103,7 +105,11 @@ def update_organization(org: BearerOrg, services: ServicesDep, body: dict[str, A
 
 
 @router.post("/keys", status_code=201)
-def create_key(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def create_key(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
+    return idem.run(org, lambda: _create_key(org, services, body), secrets=("key", "secret"))
+
+
+def _create_key(org: str, services: Any, body: dict[str, Any]) -> JSON:
     kind = body.get("kind", "bearer")
     name = body.get("name", "api key")
     if not isinstance(name, str) or not isinstance(kind, str):
@@ -146,7 +152,11 @@ def revoke_key(credential_id: str, org: BearerOrg, services: ServicesDep) -> Res
 
 
 @router.post("/agents", status_code=201)
-def create_agent(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def create_agent(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
+    return idem.run(org, lambda: _create_agent(org, services, body))
+
+
+def _create_agent(org: str, services: Any, body: dict[str, Any]) -> JSON:
     agent_id = body.get("id")
     if agent_id is not None and not isinstance(agent_id, str):
         raise ValidationFailed.single("id", "must be a UUID string")
@@ -167,8 +177,12 @@ def get_agent(agent_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
 
 @router.post("/agents/{agent_id}/versions", status_code=201)
 def add_version(
-    agent_id: str, org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject
-) -> JSON:
+    agent_id: str, org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
+    return idem.run(org, lambda: _add_version(agent_id, org, services, body))
+
+
+def _add_version(agent_id: str, org: str, services: Any, body: dict[str, Any]) -> JSON:
     version = _admin(services).add_version(org, agent_id, body)
     return JSON({"agent_id": version.agent_id, "version": version.version}, status_code=201)
 
@@ -185,7 +199,11 @@ def publish(agent_id: str, org: BearerOrg, services: ServicesDep, body: dict[str
 
 
 @router.post("/numbers", status_code=201)
-def add_number(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def add_number(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
+    return idem.run(org, lambda: _add_number(org, services, body))
+
+
+def _add_number(org: str, services: Any, body: dict[str, Any]) -> JSON:
     number = parse_any(_field(body, "number"), "number")
     label = body.get("label", "")
     if not isinstance(label, str):
@@ -206,7 +224,13 @@ def remove_number(number: str, org: BearerOrg, services: ServicesDep) -> Respons
 
 
 @router.post("/presentation-numbers", status_code=201)
-def add_presentation_number(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def add_presentation_number(
+    org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
+    return idem.run(org, lambda: _add_presentation_number(org, services, body))
+
+
+def _add_presentation_number(org: str, services: Any, body: dict[str, Any]) -> JSON:
     number = parse_any(_field(body, "number"), "number")
     approved = body.get("approved", True)
     if not isinstance(approved, bool):
@@ -245,7 +269,11 @@ def remove_traffic_split(from_number: str, org: BearerOrg, services: ServicesDep
 
 
 @router.post("/suppressions", status_code=201)
-def suppress(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def suppress(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
+    return idem.run(org, lambda: _suppress(org, services, body))
+
+
+def _suppress(org: str, services: Any, body: dict[str, Any]) -> JSON:
     number = parse_any(_field(body, "number"), "number")
     reason = body.get("reason", "do not call")
     if not isinstance(reason, str):
@@ -293,8 +321,14 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
 
 
 @router.post("/webhook-endpoints", status_code=201)
-def add_webhook_endpoint(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def add_webhook_endpoint(
+    org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
     """Add an endpoint; the response carries its signing secret, shown this once."""
+    return idem.run(org, lambda: _add_webhook_endpoint(org, services, body), secrets=("secret",))
+
+
+def _add_webhook_endpoint(org: str, services: Any, body: dict[str, Any]) -> JSON:
     created = _webhooks(services).add(
         org,
         _field(body, "url"),
