@@ -1,7 +1,9 @@
 """The admin API (`/admin/v1/...`): an organisation manages itself with its own API key.
 
 Errors use the native (Vox) error envelope. Numbers are accepted as Korean domestic digits or
-E.164 and returned in both forms.
+E.164 and returned in both forms. Create bodies with a top-level field they do not define are a
+400 naming it. Creates take an `Idempotency-Key` header (`api/idempotent.py`,
+`engine/idempotency.py`): a repeat replays the first response with `Idempotent-Replayed: true`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response
 
 from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.dialects.common import known_fields
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.idempotent import IdempotentRequest
 from callplane.api.responses import JSON
@@ -26,6 +29,19 @@ router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
 
 JsonObject = Body(default_factory=dict)
 JsonBody = Annotated[dict[str, Any], JsonObject]
+#: Top-level fields of an agent file (docs/agents.md); anything else in a create body is a 400.
+AGENT_FIELDS = (
+    "name",
+    "type",
+    "description",
+    "settings",
+    "pricing",
+    "analysis",
+    "webhook_url",
+    "flow",
+    "llm",
+)
+KEY_FIELDS = ("name", "kind")
 
 
 def _admin(services: Any) -> Admin:
@@ -110,6 +126,7 @@ def create_key(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, b
 
 
 def _create_key(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, KEY_FIELDS)
     kind = body.get("kind", "bearer")
     name = body.get("name", "api key")
     if not isinstance(name, str) or not isinstance(kind, str):
@@ -157,6 +174,7 @@ def create_agent(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest,
 
 
 def _create_agent(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, (*AGENT_FIELDS, "id"))
     agent_id = body.get("id")
     if agent_id is not None and not isinstance(agent_id, str):
         raise ValidationFailed.single("id", "must be a UUID string")
@@ -183,6 +201,7 @@ def add_version(
 
 
 def _add_version(agent_id: str, org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, AGENT_FIELDS)
     version = _admin(services).add_version(org, agent_id, body)
     return JSON({"agent_id": version.agent_id, "version": version.version}, status_code=201)
 
@@ -204,6 +223,7 @@ def add_number(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, b
 
 
 def _add_number(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, ("number", "label"))
     number = parse_any(_field(body, "number"), "number")
     label = body.get("label", "")
     if not isinstance(label, str):
@@ -231,6 +251,7 @@ def add_presentation_number(
 
 
 def _add_presentation_number(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, ("number", "approved"))
     number = parse_any(_field(body, "number"), "number")
     approved = body.get("approved", True)
     if not isinstance(approved, bool):
@@ -274,6 +295,7 @@ def suppress(org: BearerOrg, services: ServicesDep, idem: IdempotentRequest, bod
 
 
 def _suppress(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, ("number", "reason"))
     number = parse_any(_field(body, "number"), "number")
     reason = body.get("reason", "do not call")
     if not isinstance(reason, str):
@@ -329,6 +351,7 @@ def add_webhook_endpoint(
 
 
 def _add_webhook_endpoint(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, ("url", "events", "agent_id", "description"))
     created = _webhooks(services).add(
         org,
         _field(body, "url"),
