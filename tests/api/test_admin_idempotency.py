@@ -22,7 +22,7 @@ from callplane.engine.idempotency import RequestIdempotency, fingerprint, purge_
 from callplane.engine.service import IDEMPOTENCY_TTL_MS
 from callplane.store.db import Database
 from callplane.store.schema import idempotent_requests
-from tests.factories import FLOW_AGENT, Tenant, make_tenant
+from tests.factories import FLOW_AGENT, Tenant, call_body, make_tenant
 from tests.fakes.server import serve_in_thread
 
 
@@ -154,8 +154,10 @@ def test_records_expire_after_24_hours(admin_client: TestClient, db: Database, c
     clock.advance(IDEMPOTENCY_TTL_MS + 1)
     later = admin_client.post("/admin/v1/agents", json=FLOW_AGENT, headers=keyed(tenant, "a"))
     assert later.status_code == 201 and later.json()["id"] != first.json()["id"]
+    call = admin_client.post("/v3/calls", json=call_body(tenant), headers=keyed(tenant, "c"))
+    assert call.status_code == 201
     clock.advance(IDEMPOTENCY_TTL_MS + 1)
-    assert purge_expired(db, clock.now_ms()) == 1
+    assert purge_expired(db, clock.now_ms()) == 2  # the admin key and the call key
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(idempotent_requests)).scalar_one() == 0
 
