@@ -37,7 +37,8 @@ class RecordingHooks:
 
 
 def version_of(agent_file: dict[str, Any], number: int = 1) -> AgentVersion:
-    return parse_definition(agent_file).version("7f3e9c12-4a8b-4d5e-9f1a-2b3c4d5e6f7a", number, EPOCH)
+    agent_id = "7f3e9c12-4a8b-4d5e-9f1a-2b3c4d5e6f7a"
+    return parse_definition(agent_file).version("org-test", agent_id, number, EPOCH)
 
 
 def demo_version() -> AgentVersion:

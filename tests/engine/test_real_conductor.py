@@ -7,7 +7,9 @@ runs `callplane serve` as a user would and follows the README's demo call to its
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from callplane.cli.demo import demo_agent_file
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.phone import parse_kr
 from callplane.engine.admin import Admin
 from callplane.engine.clock import LoopClock, run_virtual
 from callplane.engine.conductor import build_conductor
@@ -26,7 +29,7 @@ from callplane.store.db import Database
 from callplane.store.schema import webhook_events
 from tests.engine.scripted import create_calls, new_call, run_until
 from tests.engine.test_worker import CONFIG, load, settled
-from tests.factories import make_tenant
+from tests.factories import FLOW_AGENT, make_tenant
 from tests.test_serve import SEED_001, start_server
 
 
@@ -98,6 +101,42 @@ def test_scenarios_end_with_their_reasons_through_the_worker(db: Database) -> No
         assert types == (["call_started"] if connected else []) + ["call_ended", "call_analyzed"], number
         # Talk time is billed, the flow's own error included; a call never answered is free.
         assert ((call.cost_minor or 0) > 0) == connected, number
+
+
+def _saying(words: str) -> dict[str, Any]:
+    return {**FLOW_AGENT, "flow": {"start": "hi", "nodes": {"hi": {"type": "end", "say": words}}}}
+
+
+def test_two_organizations_with_one_agent_id_each_speak_their_own_flow(db: Database) -> None:
+    """Agent ids are chosen by clients and unique only per organisation: B may reuse A's (public,
+    demo) agent id. B's call runs first, so a runtime cache keyed without the organisation would
+    hand A's call B's parsed flow."""
+    first = make_tenant(db, 0, agent=_saying("A 회사입니다"))
+    admin = Admin(db, lambda: 0)
+    org = admin.create_organization("second", calling_window={"start": "00:00", "end": "24:00"})
+    from_number, presentation = parse_kr("07055556666", "n"), parse_kr("0298765432", "n")
+    admin.add_number(org.id, from_number)
+    admin.approve_presentation_number(org.id, presentation)
+    admin.create_agent(org.id, _saying("B 회사입니다"), first.agent_id)
+    second = replace(first, organization_id=org.id, from_number=from_number, presentation_number=presentation)
+
+    async def main() -> tuple[str, str]:
+        clock = LoopClock()
+        worker = Worker(db, build_conductor(Settings(), clock), clock=clock, config=CONFIG)
+        [b_call] = create_calls(db, clock, second, 1)
+        await run_until(worker, lambda: settled(db, second, [b_call]), limit_s=600)
+        worker = Worker(db, worker.conductor, clock=clock, config=CONFIG)
+        [a_call] = create_calls(db, clock, first, 1)
+        await run_until(worker, lambda: settled(db, first, [a_call]), limit_s=600)
+        return a_call, b_call
+
+    a_call, b_call = run_virtual(main())
+    heard = {
+        tenant.organization_id: " ".join(e["content"] for e in call.transcript or [] if e["role"] == "agent")
+        for tenant, call_id in ((first, a_call), (second, b_call))
+        for call in load(db, tenant, [call_id])
+    }
+    assert heard == {first.organization_id: "A 회사입니다", second.organization_id: "B 회사입니다"}
 
 
 def test_the_readme_demo_call_ends_with_transcript_analysis_and_cost(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ class _Hooks:
 
 def run(c: Context, raw: dict[str, Any], to_number: str, variables: dict[str, str], as_json: bool) -> Outcome:
     definition = parse_definition(raw)
-    version = definition.version(new_id(), 1, SystemClock().now_ms())
+    version = definition.version("", new_id(), 1, SystemClock().now_ms())
     now = SystemClock().now_ms()
     call = Call(
         id=new_id(),

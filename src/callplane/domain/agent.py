@@ -22,6 +22,9 @@ from callplane.domain.money import parse_krw
 _VERSION_SPEC = re.compile(r"current|production|v[1-9][0-9]{0,8}")
 VERSION_SPEC_FORMS = ("current", "production", "v<N>")
 
+#: What identifies an agent version: (organization_id, agent_id, version).
+VersionKey = tuple[str, str, int]
+
 
 class AgentKind(enum.StrEnum):
     FLOW = "flow"  #: a validated JSON node graph; runs offline
@@ -66,8 +69,15 @@ class Agent:
 
 @dataclass(frozen=True, slots=True)
 class AgentVersion:
-    """One immutable version of an agent: what it does and how it is billed and limited."""
+    """One immutable version of an agent: what it does and how it is billed and limited.
 
+    Agent ids are unique only within an organisation (clients may choose them), so a version is
+    identified by `key` — organisation, agent, number — and anything remembered about a version
+    is keyed by it: a key without the organisation once let one tenant's flow speak in another's
+    calls.
+    """
+
+    organization_id: str
     agent_id: str
     version: int
     kind: AgentKind
@@ -82,6 +92,10 @@ class AgentVersion:
     analysis_fields: list[dict[str, Any]] = field(default_factory=list)
     webhook_url: str | None = None
     created_at: int = 0
+
+    @property
+    def key(self) -> VersionKey:
+        return (self.organization_id, self.agent_id, self.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +167,8 @@ class AgentDefinition:
     description: str
     raw: dict[str, Any]
 
-    def version(self, agent_id: str, number: int, created_at: int) -> AgentVersion:
-        return version_from_definition(agent_id, number, self.raw, created_at)
+    def version(self, organization_id: str, agent_id: str, number: int, created_at: int) -> AgentVersion:
+        return version_from_definition(organization_id, agent_id, number, self.raw, created_at)
 
 
 def parse_definition(raw: object) -> AgentDefinition:
@@ -232,12 +246,15 @@ def _validate_analysis_fields(analysis: object) -> None:
                 )
 
 
-def version_from_definition(agent_id: str, number: int, raw: dict[str, Any], created_at: int) -> AgentVersion:
+def version_from_definition(
+    organization_id: str, agent_id: str, number: int, raw: dict[str, Any], created_at: int
+) -> AgentVersion:
     kind = AgentKind(raw["type"])
     settings = raw.get("settings", {})
     pricing = raw.get("pricing") or {}
     rate = pricing.get("rate_per_minute")
     return AgentVersion(
+        organization_id=organization_id,
         agent_id=agent_id,
         version=number,
         kind=kind,

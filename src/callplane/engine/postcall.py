@@ -25,13 +25,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from callplane.domain.agent import AgentVersion
+from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import Call, CallAnalysis, DisconnectionReason
 from callplane.domain.errors import NotFound
 from callplane.domain.money import call_cost_minor
 from callplane.domain.org import Organization
 from callplane.engine.analysis import Analyser
 from callplane.engine.clock import Clock
+from callplane.engine.memo import Memo
 from callplane.engine.webhooks import EventType, emit
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
@@ -67,7 +68,7 @@ class PostCall:
         self.clock = clock
         self.analyser = analyser
         self.config = config or PostCallConfig()
-        self._versions: dict[tuple[str, str, int], AgentVersion | None] = {}
+        self._versions: Memo[VersionKey, AgentVersion | None] = Memo()
 
     async def run_due(self) -> int:
         """Run one batch of due post-call steps; returns how many were claimed."""
@@ -107,15 +108,14 @@ class PostCall:
     def _version(self, conn: Connection, call: Call) -> AgentVersion | None:
         """The pinned agent version (immutable, so cached), or None if it is gone."""
         key = (call.organization_id, call.agent.agent_id, call.agent.version)
-        if key not in self._versions:
+
+        def read() -> AgentVersion | None:
             try:
-                version: AgentVersion | None = agent_store.get_version(conn, *key)
+                return agent_store.get_version(conn, *key)
             except NotFound:
-                version = None
-            if len(self._versions) >= 1000:
-                self._versions.clear()
-            self._versions[key] = version
-        return self._versions[key]
+                return None
+
+        return self._versions.get(key, read)
 
     def complete(self, claim: PostCallClaim, analysis: CallAnalysis | None, cost_minor: int) -> bool:
         """Store, settle and announce, in one transaction; False if the claim was taken over."""

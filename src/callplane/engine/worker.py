@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError
 
 from callplane.config import Settings
-from callplane.domain.agent import AgentVersion
+from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine import dispatcher, idempotency, lifecycle, reaper
 from callplane.engine.analysis import Analyser, OfflineAnalyser
 from callplane.engine.clock import Clock
 from callplane.engine.conduct import Conductor, Outcome
 from callplane.engine.dispatcher import Claimed
+from callplane.engine.memo import Memo
 from callplane.engine.postcall import PostCall, PostCallConfig
 from callplane.engine.relay import Relay, RelayConfig
 from callplane.store import agents as agent_store
@@ -90,7 +91,7 @@ class WorkerConfig:
             reaper_interval_s=settings.worker_reaper_interval_s,
             shutdown_grace_s=settings.worker_shutdown_grace_s,
             relay=RelayConfig(
-                timeout_s=settings.webhook_timeout_s, allow_private=settings.webhook_allow_private
+                timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_destinations
             ),
             webhook_retention_s=settings.webhook_retention_days * 86_400 or None,
         )
@@ -152,7 +153,7 @@ class Worker:
         self.postcall = PostCall(db, clock, analyser or OfflineAnalyser(), self.config.postcall)
         self.relay = relay or Relay(db, clock, self.config.relay)
         self._runs: dict[str, _Run] = {}
-        self._versions: dict[tuple[str, str, int], AgentVersion] = {}
+        self._versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -393,14 +394,12 @@ class Worker:
         """The agent version the call is pinned to; versions are immutable, so they are cached."""
         call = run.call
         key = (call.organization_id, call.agent.agent_id, call.agent.version)
-        version = self._versions.get(key)
-        if version is None:
+
+        def read() -> AgentVersion:
             with self.db.read() as conn:
-                version = agent_store.get_version(conn, *key)
-            if len(self._versions) >= _VERSION_CACHE:
-                self._versions.clear()
-            self._versions[key] = version
-        return version
+                return agent_store.get_version(conn, *key)
+
+        return self._versions.get(key, read)
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
         call = run.call

@@ -119,7 +119,9 @@ def get_version(conn: Connection, organization_id: str, agent_id: str, version: 
     ).first()
     if row is None:
         raise NotFound(f"agent {agent_id} has no version {version}")
-    return version_from_definition(row.agent_id, row.version, row.definition, row.created_at)
+    return version_from_definition(
+        row.organization_id, row.agent_id, row.version, row.definition, row.created_at
+    )
 
 
 def list_versions(conn: Connection, organization_id: str, agent_id: str) -> list[AgentVersion]:
@@ -128,4 +130,7 @@ def list_versions(conn: Connection, organization_id: str, agent_id: str) -> list
         .where(agent_versions.c.organization_id == organization_id, agent_versions.c.agent_id == agent_id)
         .order_by(agent_versions.c.version)
     ).all()
-    return [version_from_definition(r.agent_id, r.version, r.definition, r.created_at) for r in rows]
+    return [
+        version_from_definition(r.organization_id, r.agent_id, r.version, r.definition, r.created_at)
+        for r in rows
+    ]

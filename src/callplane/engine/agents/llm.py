@@ -21,6 +21,7 @@ from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
 from callplane.engine.agents.conversation import Conversation, EndCall, Ending
 from callplane.engine.agents.tools import ToolFailed, ToolRunner
+from callplane.engine.egress import DestinationRefused
 
 END_CALL = ToolSpec(
     name="end_call",
@@ -82,6 +83,8 @@ class ChatClient:
             ]
         try:
             response = await self.http.post(self.url, json=body, headers=self.headers, timeout=self.timeout_s)
+        except DestinationRefused as exc:
+            raise LLMUnavailable(f"{exc}: {self.url}") from None
         except httpx.HTTPError as exc:
             raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
         if not response.is_success:
