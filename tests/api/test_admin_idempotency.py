@@ -47,7 +47,6 @@ def creates(tenant: Tenant) -> list[tuple[str, dict[str, Any], str]]:
     return [
         ("/admin/v1/agents", {**FLOW_AGENT, "name": "keyed"}, "/admin/v1/agents"),
         (f"/admin/v1/agents/{tenant.agent_id}/versions", FLOW_AGENT, f"/admin/v1/agents/{tenant.agent_id}"),
-        ("/admin/v1/numbers", {"number": "07055556666", "label": "x"}, "/admin/v1/numbers"),
         ("/admin/v1/presentation-numbers", {"number": "0311234567"}, "/admin/v1/presentation-numbers"),
         ("/admin/v1/suppressions", {"number": "01099998888"}, "/admin/v1/suppressions"),
     ]
@@ -73,7 +72,7 @@ def test_each_admin_create_replays_its_first_response(admin_client: TestClient, 
         other = admin_client.post(path, json={**body, "extra": 1}, headers=keyed(tenant, f"k{i}"))
         assert other.status_code == 422 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     elsewhere = admin_client.post(
-        "/admin/v1/numbers", json={"number": "07077778888"}, headers=keyed(tenant, "k0")
+        "/admin/v1/suppressions", json={"number": "01077778888"}, headers=keyed(tenant, "k0")
     )
     assert elsewhere.status_code == 422
 
@@ -134,18 +133,21 @@ def test_a_repeat_while_the_first_is_in_flight_is_a_409(
     admin_client: TestClient, db: Database, clock: FixedClock
 ) -> None:
     tenant = make_tenant(db, SystemClock().now_ms())
-    body = {"number": "07055556666"}
+    body = {"number": "01055556666"}
     # The first request has marked the key and is still working.
     in_flight = RequestIdempotency(db, clock.now_ms)
     assert (
-        in_flight.begin(tenant.organization_id, "n", fingerprint("POST", "/admin/v1/numbers", body)) is None
+        in_flight.begin(tenant.organization_id, "n", fingerprint("POST", "/admin/v1/suppressions", body))
+        is None
     )
-    repeat = admin_client.post("/admin/v1/numbers", json=body, headers=keyed(tenant, "n"))
+    repeat = admin_client.post("/admin/v1/suppressions", json=body, headers=keyed(tenant, "n"))
     assert repeat.status_code == 409 and repeat.json()["error"]["code"] == "CONFLICT"
     assert "in progress" in repeat.json()["error"]["message"]
     # A marker whose process died is taken over after a minute.
     clock.advance(61_000)
-    assert admin_client.post("/admin/v1/numbers", json=body, headers=keyed(tenant, "n")).status_code == 201
+    assert (
+        admin_client.post("/admin/v1/suppressions", json=body, headers=keyed(tenant, "n")).status_code == 201
+    )
 
 
 def test_records_expire_after_24_hours(admin_client: TestClient, db: Database, clock: FixedClock) -> None:

@@ -121,7 +121,6 @@ def test_retell_create_honours_the_idempotency_key_header(
     [
         ("/admin/v1/agents", {**FLOW_AGENT, "descripton": "typo"}, "descripton"),
         ("/admin/v1/keys", {"name": "k", "scope": "all"}, "scope"),
-        ("/admin/v1/numbers", {"number": "07055556666", "lable": "x"}, "lable"),
         ("/admin/v1/presentation-numbers", {"number": "0311234567", "aproved": True}, "aproved"),
         ("/admin/v1/suppressions", {"number": "01099998888", "reasn": "x"}, "reasn"),
         ("/admin/v1/webhook-endpoints", {"url": "https://hooks.example.com/x", "event": ["x"]}, "event"),
