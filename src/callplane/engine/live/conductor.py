@@ -33,16 +33,16 @@ from callplane.domain.agent import AgentKind, AgentVersion, VersionKey
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
-from callplane.engine.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
-from callplane.engine.agents.flow import FlowRuntime
-from callplane.engine.agents.llm import ChatClient, LLMRuntime
-from callplane.engine.agents.tools import ToolRunner
 from callplane.engine.clock import Clock
-from callplane.engine.conduct import CallHooks, Outcome
+from callplane.engine.live.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
+from callplane.engine.live.agents.flow import FlowRuntime
+from callplane.engine.live.agents.llm import ChatClient, LLMRuntime
+from callplane.engine.live.agents.tools import ToolRunner
+from callplane.engine.live.conduct import CallHooks, Outcome
+from callplane.engine.live.telephony.provider import CarrierEvent, DialRequest, Line, Provider
+from callplane.engine.live.telephony.scenarios import load_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
 from callplane.engine.memo import Memo
-from callplane.engine.telephony.provider import CarrierEvent, DialRequest, Line, Provider
-from callplane.engine.telephony.scenarios import load_scenarios
-from callplane.engine.telephony.simulated import SimulatedProvider
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from callplane.domain.agent import AgentVersion, parse_definition
 from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import LoopClock, run_virtual
-from callplane.engine.conduct import Outcome
-from callplane.engine.conductor import LineConductor, Runtimes
-from callplane.engine.telephony.scenarios import builtin_scenarios, parse_scenarios
-from callplane.engine.telephony.simulated import SimulatedProvider
+from callplane.engine.live.conduct import Outcome
+from callplane.engine.live.conductor import LineConductor, Runtimes
+from callplane.engine.live.telephony.scenarios import builtin_scenarios, parse_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
 
 EPOCH = 1_778_400_000_000
 

@@ -153,7 +153,9 @@ def parse_scenarios(raw: object, source: str = "scenarios") -> tuple[Scenario, .
 
 def builtin_scenarios() -> tuple[Scenario, ...]:
     text = (
-        resources.files("callplane.engine.telephony").joinpath("scenarios.json").read_text(encoding="utf-8")
+        resources.files("callplane.engine.live.telephony")
+        .joinpath("scenarios.json")
+        .read_text(encoding="utf-8")
     )
     return parse_scenarios(json.loads(text), "built-in scenarios")
 

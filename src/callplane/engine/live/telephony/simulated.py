@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from callplane.engine.clock import Clock
-from callplane.engine.telephony.provider import CarrierEvent, DialRequest, Heard, HeardKind, Said
-from callplane.engine.telephony.scenarios import AfterReplies, Answer, Persona, Scenario, pick
+from callplane.engine.live.telephony.provider import CarrierEvent, DialRequest, Heard, HeardKind, Said
+from callplane.engine.live.telephony.scenarios import AfterReplies, Answer, Persona, Scenario, pick
 
 RING_S = 3.0
 AGENT_CHARS_PER_S = 10.0

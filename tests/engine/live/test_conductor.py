@@ -10,11 +10,11 @@ import pytest
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine.clock import LoopClock, run_virtual
-from callplane.engine.conductor import LineConductor, Runtimes
-from callplane.engine.telephony.provider import DialRequest, Line
-from callplane.engine.telephony.scenarios import builtin_scenarios
-from callplane.engine.telephony.simulated import SimulatedProvider
-from tests.engine.conversation_kit import (
+from callplane.engine.live.conductor import LineConductor, Runtimes
+from callplane.engine.live.telephony.provider import DialRequest, Line
+from callplane.engine.live.telephony.scenarios import builtin_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
+from tests.engine.live.conversation_kit import (
     EPOCH,
     RecordingHooks,
     a_call,

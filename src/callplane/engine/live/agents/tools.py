@@ -22,7 +22,7 @@ import httpx
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
-from callplane.engine.agents.conversation import Conversation, EndCall
+from callplane.engine.live.agents.conversation import Conversation, EndCall
 
 MAX_RESULT_CHARS = 4000
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from callplane.domain.call import DisconnectionReason, TranscriptEntry
 from callplane.engine.clock import Clock
-from callplane.engine.telephony.provider import HeardKind, Line
+from callplane.engine.live.telephony.provider import HeardKind, Line
 
 DEFAULT_REPROMPT = "여보세요, 제 말씀 들리시나요?"
 

@@ -19,8 +19,8 @@ from callplane.domain.call import DisconnectionReason
 from callplane.domain.llm import LLMConfig
 from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
-from callplane.engine.agents.conversation import Conversation, EndCall, Ending
-from callplane.engine.agents.tools import ToolFailed, ToolRunner
+from callplane.engine.live.agents.conversation import Conversation, EndCall, Ending
+from callplane.engine.live.agents.tools import ToolFailed, ToolRunner
 
 END_CALL = ToolSpec(
     name="end_call",

@@ -6,7 +6,7 @@ from typing import Any
 
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
-from tests.engine.conversation_kit import a_call, conduct, said, version_of
+from tests.engine.live.conversation_kit import a_call, conduct, said, version_of
 from tests.fakes.openai_server import FakeLLM, Message, tool_call
 from tests.fakes.server import free_port, serve_in_thread
 
