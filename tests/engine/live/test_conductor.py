@@ -11,7 +11,8 @@ from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine.clock import LoopClock, run_virtual
 from callplane.engine.live.conductor import LineConductor, Runtimes
-from callplane.engine.live.telephony.provider import DialRequest, Line
+from callplane.engine.live.session import Command, Event, HangUp, Transport
+from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import builtin_scenarios
 from callplane.engine.live.telephony.simulated import SimulatedProvider
 from tests.engine.live.conversation_kit import (
@@ -211,16 +212,21 @@ def test_custom_scenario_by_number_pattern() -> None:
 class CountedLine:
     """A simulated line that records our hang-ups."""
 
-    def __init__(self, inner: Line, hangups: list[str]) -> None:
+    def __init__(self, inner: Transport, hangups: list[str]) -> None:
         self._inner = inner
         self._hangups = hangups
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    @property
+    def telephony_id(self) -> str:
+        return self._inner.telephony_id
 
-    async def hangup(self) -> None:
-        self._hangups.append(self._inner.telephony_id)
-        await self._inner.hangup()
+    async def receive(self) -> Event:
+        return await self._inner.receive()
+
+    async def send(self, command: Command) -> None:
+        if isinstance(command, HangUp):
+            self._hangups.append(self._inner.telephony_id)
+        await self._inner.send(command)
 
 
 class CountingProvider:
@@ -230,8 +236,8 @@ class CountingProvider:
         self.inner = inner
         self.hangups: list[str] = []
 
-    async def dial(self, request: DialRequest) -> Line:
-        return CountedLine(await self.inner.dial(request), self.hangups)  # type: ignore[return-value]
+    async def dial(self, request: DialRequest) -> Transport:
+        return CountedLine(await self.inner.dial(request), self.hangups)
 
 
 @pytest.mark.parametrize(("number", "after"), [("01012345678", "answered"), ("01000000002", "ringing")])

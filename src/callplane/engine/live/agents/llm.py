@@ -5,11 +5,18 @@ calls (run, recorded, and fed back as `tool` messages, up to `max_tool_rounds` p
 `end_call` tool is always offered, so the model can hang up. The endpoint failing — refused,
 timing out, answering something that is not a chat completion — ends the call with status
 `error` and reason `error_voxai` (a platform failure), with the cause in `error_detail`.
+
+Answers are streamed (`stream: true`, server-sent events) and spoken sentence by sentence: the
+first sentence plays while the model is still writing the rest. When the callee talks over the
+answer, the stream is dropped, the history keeps only what the callee heard (so the model knows
+where it was cut), and tool calls of that answer are not run.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +27,7 @@ from callplane.domain.llm import LLMConfig
 from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
 from callplane.engine.live.agents.conversation import Conversation, EndCall, Ending
+from callplane.engine.live.agents.sentences import SentenceSplitter
 from callplane.engine.live.agents.tools import ToolFailed, ToolRunner
 
 END_CALL = ToolSpec(
@@ -62,6 +70,54 @@ class ChatClient:
     async def complete(
         self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float, **extra: Any
     ) -> Reply:
+        body = self._body(messages, tools, temperature, **extra)
+        try:
+            response = await self.http.post(self.url, json=body, headers=self.headers, timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
+        if not response.is_success:
+            raise LLMUnavailable(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
+        try:
+            message = response.json()["choices"][0]["message"]
+            calls = tuple(
+                ToolCall(c["id"], c["function"]["name"], _arguments(c["function"].get("arguments")))
+                for c in message.get("tool_calls") or []
+            )
+            return Reply(message.get("content"), calls, message)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMUnavailable(f"not a chat completion from {self.url}: {exc!r}") from None
+
+    async def stream(
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float
+    ) -> AsyncGenerator[str | Reply, None]:
+        """The answer as it is written: text pieces, then the whole `Reply` (with its tool calls).
+
+        Use under `contextlib.aclosing`, so that leaving early closes the HTTP stream."""
+        body = self._body(messages, tools, temperature, stream=True)
+        reply = _StreamedReply()
+        try:
+            async with self.http.stream(
+                "POST", self.url, json=body, headers=self.headers, timeout=self.timeout_s
+            ) as response:
+                if not response.is_success:
+                    text = (await response.aread()).decode("utf-8", "replace")
+                    raise LLMUnavailable(f"HTTP {response.status_code} from {self.url}: {text[:200]}")
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue  # blank separators, `: keep-alive` comments, `event:` lines
+                    data = line[len("data:") :].strip()
+                    if data == "[DONE]":
+                        break
+                    piece = reply.add(data, self.url)
+                    if piece:
+                        yield piece
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
+        yield reply.finish(self.url)
+
+    def _body(
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float, **extra: Any
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -80,21 +136,58 @@ class ChatClient:
                 }
                 for t in tools
             ]
+        return body
+
+
+class _StreamedReply:
+    """Puts a chat.completion.chunk stream back together: content deltas, and tool calls whose
+    id and name come first and whose arguments arrive in pieces, keyed by their `index`."""
+
+    def __init__(self) -> None:
+        self.content = ""
+        self.calls: dict[int, dict[str, str]] = {}
+
+    def add(self, data: str, url: str) -> str:
         try:
-            response = await self.http.post(self.url, json=body, headers=self.headers, timeout=self.timeout_s)
-        except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
-        if not response.is_success:
-            raise LLMUnavailable(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
+            choices = json.loads(data)["choices"]
+            if not choices:  # a usage-only chunk
+                return ""
+            delta = choices[0].get("delta") or {}
+            for call in delta.get("tool_calls") or []:
+                slot = self.calls.setdefault(
+                    int(call.get("index", 0)), {"id": "", "name": "", "arguments": ""}
+                )
+                function = call.get("function") or {}
+                slot["id"] = call.get("id") or slot["id"]
+                slot["name"] += function.get("name") or ""
+                slot["arguments"] += function.get("arguments") or ""
+            piece = delta.get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise LLMUnavailable(f"not a chat completion chunk from {url}: {exc!r}") from None
+        if not isinstance(piece, str):
+            raise LLMUnavailable(f"not a chat completion chunk from {url}: content is not text")
+        self.content += piece
+        return piece
+
+    def finish(self, url: str) -> Reply:
         try:
-            message = response.json()["choices"][0]["message"]
             calls = tuple(
-                ToolCall(c["id"], c["function"]["name"], _arguments(c["function"].get("arguments")))
-                for c in message.get("tool_calls") or []
+                ToolCall(c["id"], c["name"], _arguments(c["arguments"]))
+                for _, c in sorted(self.calls.items())
             )
-            return Reply(message.get("content"), calls, message)
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise LLMUnavailable(f"not a chat completion from {self.url}: {exc!r}") from None
+        except (ValueError, TypeError) as exc:
+            raise LLMUnavailable(f"bad tool call arguments from {url}: {exc!r}") from None
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
+                }
+                for _, c in sorted(self.calls.items())
+            ]
+        return Reply(self.content or None, calls, message)
 
 
 def _arguments(raw: object) -> dict[str, Any]:
@@ -139,9 +232,10 @@ class LLMRuntime:
 
     async def _respond(self, conv: Conversation, messages: list[dict[str, Any]]) -> None:
         for _ in range(self.config.max_tool_rounds):
-            reply = await self.client.complete(messages, list(self.specs.values()), self.config.temperature)
-            if reply.content:
-                await conv.say(reply.content)
+            reply, heard = await self._speak_answer(conv, messages)
+            if heard is not None:  # the callee talked over it: what they heard is what was said
+                messages.append({"role": "assistant", "content": heard})
+                return
             if not reply.tool_calls:
                 messages.append({"role": "assistant", "content": reply.content or ""})
                 return
@@ -167,6 +261,26 @@ class LLMRuntime:
             DisconnectionReason.ERROR_VOXAI,
             f"the model called tools {self.config.max_tool_rounds} times in a row",
         )
+
+    async def _speak_answer(
+        self, conv: Conversation, messages: list[dict[str, Any]]
+    ) -> tuple[Reply, str | None]:
+        """Stream one answer into speech, a sentence at a time; returns the reply, and what the
+        callee heard of it when they interrupted (None when it was heard to the end)."""
+        sentences = SentenceSplitter()
+        reply = Reply(None, (), {})
+        stream = self.client.stream(messages, list(self.specs.values()), self.config.temperature)
+        async with aclosing(stream) as parts, conv.utterance() as utterance:
+            async for part in parts:
+                if isinstance(part, Reply):
+                    reply = part
+                    break
+                for sentence in sentences.feed(part):
+                    await utterance.add(sentence)
+                if utterance.interrupted:
+                    break
+            await utterance.add(sentences.flush())
+        return reply, utterance.heard if utterance.interrupted else None
 
     async def _use(self, conv: Conversation, call: ToolCall) -> str:
         spec = self.specs.get(call.name)

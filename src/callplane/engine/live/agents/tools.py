@@ -73,7 +73,7 @@ class ToolRunner:
             raise EndCall(DisconnectionReason.AGENT_HANGUP, "end_call tool")
         if spec.kind is ToolKind.TRANSFER_CALL:
             assert spec.number is not None
-            if await conv.line.transfer(spec.number):
+            if await conv.transfer(spec.number):
                 raise EndCall(DisconnectionReason.CALL_TRANSFER, f"transferred to {spec.number}")
             raise ToolFailed("the transfer was not accepted")
         return await self._http(spec, arguments)
