@@ -47,10 +47,6 @@ class CarrierStatus(enum.StrEnum):
     def not_connected_reason(self) -> DisconnectionReason | None:
         return _NOT_CONNECTED.get(self)
 
-    @property
-    def connected(self) -> bool:
-        return self in (CarrierStatus.ANSWERED, CarrierStatus.MACHINE)
-
 
 _NOT_CONNECTED = {
     CarrierStatus.BUSY: DisconnectionReason.DIAL_BUSY,
