@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -28,7 +29,14 @@ from callplane.store.schema import metadata
 from tests.factories import Tenant, make_tenant
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 _pg_problem: list[str] = []
+
+# Tests that are not about rate limits send many requests fast with one key and from one address
+# (fuzzing, the vendors' SDKs, servers started as processes, which inherit this environment):
+# they get limits no test reaches. tests/api/test_ratelimit.py passes its own to Settings.
+for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_ORGANIZATION", "RATE_LIMIT_AUTH_FAILURES"):
+    os.environ.setdefault(f"CALLPLANE_{_name}", "1000000/second")
 
 
 def _postgres_admin_url() -> str:
@@ -46,6 +54,14 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and {reason}")
         pytest.skip(reason)
+    try:
+        yield from _scratch_database(admin, admin_url)
+    finally:
+        admin.close()
+
+
+def _scratch_database(admin: psycopg.Connection[tuple[object, ...]], admin_url: str) -> Iterator[str]:
+    """A new, empty database on the server for as long as the generator runs."""
     name = f"callplane_test_{uuid.uuid4().hex[:10]}"
     admin.execute(
         f"CREATE DATABASE {name} ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' TEMPLATE template0"
@@ -54,7 +70,30 @@ def postgres_url() -> Iterator[str]:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> Iterator[str]:
+    """An unmigrated PostgreSQL database of its own (for migration tests)."""
+    with psycopg.connect(_postgres_admin_url(), autocommit=True) as admin:
+        yield from _scratch_database(admin, _postgres_admin_url())
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis (`CALLPLANE_TEST_REDIS_URL`); skipped when none answers, failed under CI=true."""
+    url = os.environ.get("CALLPLANE_TEST_REDIS_URL", DEFAULT_REDIS)
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = f"no Redis at {url} ({exc})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    finally:
+        client.close()
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from callplane.domain.call import (
     Sentiment,
 )
 from callplane.domain.ids import new_id
-from callplane.domain.phone import parse_kr
+from callplane.domain.phone import parse_kr, to_domestic
+from callplane.domain.principal import TENANT_SCOPES
 from callplane.engine.admin import Admin
 from callplane.store import calls as call_store
 from callplane.store.db import Database
@@ -53,19 +54,25 @@ class Tenant:
 def make_tenant(
     db: Database, now: int, name: str = "test org", agent: dict[str, Any] | None = None
 ) -> Tenant:
-    admin = Admin(db, lambda: now)
+    """An organisation set up like the demo: numbers, an approved caller ID, keys with every scope.
+
+    The first in a database gets the demo's numbers (07011112222, 07033334444, 0212345678); a
+    number has one owner, so each later one gets its own.
+    """
+    admin = Admin(db, lambda: now, allow_private_destinations=True)  # agents may name local fakes
+    n = len(admin.organizations())
     org = admin.create_organization(
         name, calling_window={"start": "00:00", "end": "24:00"}, balance="100000.00", rate_per_minute="100.00"
     )
-    from_number = parse_kr("07011112222", "n")
-    second = parse_kr("07033334444", "n")
-    presentation = parse_kr("0212345678", "n")
+    from_number = parse_kr("07011112222" if n == 0 else f"0701{n:03d}2222", "n")
+    second = parse_kr("07033334444" if n == 0 else f"0703{n:03d}4444", "n")
+    presentation = parse_kr("0212345678" if n == 0 else f"029{n:03d}5678", "n")
     admin.add_number(org.id, from_number, "main")
     admin.add_number(org.id, second, "second")
-    admin.add_presentation_number(org.id, presentation, approved=True)
+    admin.approve_presentation_number(org.id, presentation)
     created = admin.create_agent(org.id, agent or FLOW_AGENT)
-    key = admin.issue_key(org.id, "test")
-    pair = admin.issue_key(org.id, "test pair", kind="key_secret")
+    key = admin.issue_key(org.id, "test", scopes=TENANT_SCOPES)
+    pair = admin.issue_key(org.id, "test pair", kind="key_secret", scopes=TENANT_SCOPES)
     assert pair.secret is not None
     return Tenant(org.id, key.key, pair.key, pair.secret, created.id, from_number, second, presentation)
 
@@ -73,7 +80,7 @@ def make_tenant(
 def call_body(tenant: Tenant, **overrides: Any) -> dict[str, Any]:
     """Seed 001's example request, for this tenant's agent."""
     body: dict[str, Any] = {
-        "from_number": "07011112222",
+        "from_number": to_domestic(tenant.from_number),
         "to_number": "01012345678",
         "agent": {"agent_id": tenant.agent_id, "agent_version": "current"},
         "dynamic_variables": {"customer_name": "홍길동", "appointment_at": "2026-05-10 14:00"},

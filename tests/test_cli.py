@@ -146,3 +146,39 @@ def test_webhook_endpoints_are_added_listed_and_removed(tmp_path: Path) -> None:
     invoke(path, "webhooks", "remove", endpoint_id)
     assert endpoint_id not in invoke(path, "webhooks", "list")
     assert "secret: " in invoke(path, "webhooks", "agent-secret")
+
+
+def test_version_is_the_package_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"callplane {version('callplane')}"
+
+
+def test_the_cli_is_the_operator_keys_with_scopes_numbers_with_one_owner(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    invoke(path, "db", "upgrade")
+    a = invoke(path, "orgs", "create", "A").strip()
+    b = invoke(path, "orgs", "create", "B").strip()
+    default = invoke(path, "keys", "create", "--org", a)
+    assert "scopes: calls:read calls:write" in default
+    scoped = invoke(path, "keys", "create", "--org", a, "--scope", "agents:admin", "--scope", "calls:read")
+    assert "scopes: agents:admin calls:read" in scoped
+    assert "(scopes: agents:admin calls:read)" in invoke(path, "keys", "list", "--org", a)
+    unknown = runner.invoke(
+        app, ["--database-url", f"sqlite:///{path}", "keys", "create", "--org", a, "--scope", "root"]
+    )
+    assert unknown.exit_code != 0
+    invoke(path, "numbers", "add", "07011112222", "--org", a)
+    taken = runner.invoke(
+        app, ["--database-url", f"sqlite:///{path}", "numbers", "add", "07011112222", "--org", b]
+    )
+    assert taken.exit_code != 0
+    assert "07011112222" in invoke(path, "numbers", "list", "--org", a)
+    assert "07011112222" not in invoke(path, "numbers", "list", "--org", b)
+    assert "approved" in invoke(path, "presentation", "add", "0212345678", "--org", a)
+    again = runner.invoke(
+        app, ["--database-url", f"sqlite:///{path}", "presentation", "add", "0212345678", "--org", b]
+    )
+    assert again.exit_code != 0
+    assert "not approved" in invoke(path, "presentation", "add", "0212345678", "--org", b, "--unapproved")

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,10 @@ from typing import BinaryIO
 
 import httpx
 import pytest
+from sqlalchemy import select
+
+from callplane.store.db import Database
+from callplane.store.schema import calls
 
 SEED_000 = {
     "filter_criteria": {"agent_id": ["agent_123"], "call_type": ["outbound"]},
@@ -123,3 +128,35 @@ def test_seed_bodies_replayed_verbatim(tmp_path: Path) -> None:
         assert httpx.get(f"{again.base_url}/v3/calls", headers=headers).json()["total_count"] == 1
     finally:
         again.stop()
+
+
+def test_sigterm_lets_a_live_call_finish_then_exits_0(tmp_path: Path) -> None:
+    """A rolling restart: SIGTERM while a call is live. The API stops, the embedded worker drains
+    (the call ends as it would have), and the process exits 0 — uvicorn's habit of re-raising the
+    signal once had the process die in 0.3 s and leave the call to the reaper as an error."""
+    running = start_server(
+        tmp_path,
+        {"CALLPLANE_BOOTSTRAP_API_KEY": "cp_scripted_demo_key_0001", "CALLPLANE_SIMULATOR_SPEED": "2"},
+    )
+    headers = {"Authorization": "Bearer cp_scripted_demo_key_0001"}
+    try:
+        call_id = httpx.post(f"{running.base_url}/v3/calls", json=SEED_001, headers=headers).json()["id"]
+        deadline = time.monotonic() + 30
+        while (
+            httpx.get(f"{running.base_url}/v3/calls/{call_id}", headers=headers).json()["status"] != "ongoing"
+        ):
+            assert time.monotonic() < deadline, "the call never went live"
+            time.sleep(0.05)
+        running.process.send_signal(signal.SIGTERM)
+        code = running.process.wait(timeout=120)
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+        running.log.close()
+    assert code == 0, running.text()
+    db = Database(f"sqlite:///{tmp_path / 'demo.db'}")
+    with db.read() as conn:
+        row = conn.execute(
+            select(calls.c.status, calls.c.disconnection_reason).where(calls.c.id == call_id)
+        ).one()
+    assert (row.status, row.disconnection_reason) == ("ended", "agent_hangup"), running.text()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CALLPLANE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CALLPLANE_", env_file=".env", extra="ignore", validate_by_name=True
+    )
 
     #: `sqlite:///path/to/file.db` or `postgresql://user@host/db`; the driver is chosen for you.
     database_url: str = "sqlite:///callplane.db"
@@ -43,8 +45,6 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     #: Analyse finished calls with that endpoint (when set); false keeps the offline analyser.
     analysis_with_llm: bool = True
-    #: Let agents' HTTP tools reach loopback and private addresses (development only).
-    allow_private_tool_urls: bool = False
 
     #: Worker tunables. A live call's lease is renewed every heartbeat; a call whose lease runs
     #: out (its worker died) is ended by any worker's reaper within about one reaper interval.
@@ -53,13 +53,42 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(default=5.0, gt=0)
     worker_poll_interval_s: float = Field(default=1.0, gt=0)
     worker_reaper_interval_s: float = Field(default=5.0, gt=0)
-    #: On stop, live calls get this long to finish before they are ended as errors.
-    worker_shutdown_grace_s: float = Field(default=10.0, ge=0)
+    #: On SIGTERM/SIGINT, live calls get this long to finish before they are ended as errors:
+    #: long enough for an ordinary phone call, so a rolling restart cuts none short. Give the
+    #: orchestrator's kill timeout (Kubernetes terminationGracePeriodSeconds) a little more.
+    worker_shutdown_grace_s: float = Field(default=600.0, ge=0)
 
-    #: Webhook delivery: per-attempt timeout, and whether customer URLs may point at loopback or
-    #: private addresses (off by default: such URLs are refused; turn on for local receivers).
+    #: Webhook delivery: per-attempt timeout.
     webhook_timeout_s: float = Field(default=15.0, gt=0)
-    webhook_allow_private: bool = False
     #: Finished webhook deliveries (and their attempts and events) are deleted this many days
     #: after they finished; 0 keeps them for ever. Pending deliveries are never deleted.
     webhook_retention_days: float = Field(default=30.0, ge=0)
+
+    # Principals (issue 15) ------------------------------------------------------------------
+    #: The operator's bearer token for `/operator/v1` (organisations, billing, limits, number
+    #: ownership, caller-ID approval). Unset: that API is off and only the CLI is the operator.
+    #: At least 32 characters: it holds every organisation's billing.
+    operator_token: str | None = Field(default=None, min_length=32)
+
+    # Outbound destinations (engine/egress.py) ---------------------------------------------------
+    #: Let customer-supplied URLs (HTTP tools, webhooks, an agent's `llm.base_url`) be loopback,
+    #: private or other internal addresses: development and local receivers only. The two
+    #: settings it replaces still work as aliases.
+    allow_private_destinations: bool = Field(
+        default=False,
+        validation_alias=AliasChoices(
+            "CALLPLANE_ALLOW_PRIVATE_DESTINATIONS",
+            "CALLPLANE_ALLOW_PRIVATE_TOOL_URLS",
+            "CALLPLANE_WEBHOOK_ALLOW_PRIVATE",
+        ),
+    )
+
+    # Rate limits (api/ratelimit.py) -------------------------------------------------------------
+    #: Shared storage for the counters, e.g. `redis://127.0.0.1:6379/0`, so that several API
+    #: processes count together; unset: each process counts in memory.
+    redis_url: str | None = None
+    #: Windows in the `limits` notation, `;` between them (why these: api/ratelimit.py).
+    rate_limit_per_key: str = "50/second;1000/minute"
+    rate_limit_per_organization: str = "100/second;3000/minute"
+    #: Wrong credentials per source address; past it the address gets 429s before any lookup.
+    rate_limit_auth_failures: str = "10/minute"

@@ -218,7 +218,7 @@ def test_presentation_number_must_be_approved(client: TestClient, tenant: Tenant
         "/v3/calls", json=call_body(tenant, presentation_number="0212345678"), headers=tenant.headers
     )
     assert ok.status_code == 201 and ok.json()["presentation_number"] == "0212345678"
-    Admin(db, SystemClock().now_ms).add_presentation_number(
+    Admin(db, SystemClock().now_ms).approve_presentation_number(
         tenant.organization_id, parse_kr("0211112222", "n"), approved=False
     )
     pending = client.post(

@@ -168,7 +168,9 @@ def test_a_killed_worker_leaves_no_call_stuck_and_none_redialled(
     with serve_in_thread(receiver.app) as receiver_url:
         tenant = demo_tenant(pg)
         secret = (
-            WebhookAdmin(pg, SystemClock().now_ms).add(tenant.organization_id, f"{receiver_url}/hooks").secret
+            WebhookAdmin(pg, SystemClock().now_ms, allow_private=True)
+            .add(tenant.organization_id, f"{receiver_url}/hooks")
+            .secret
         )
         doomed = start_worker("doomed", CALLPLANE_SIMULATOR_SPEED="1")
         answered = create(pg, tenant, SILENT, 3)
@@ -211,3 +213,18 @@ def test_a_killed_worker_leaves_no_call_stuck_and_none_redialled(
             assert ended["call"]["call_status"] == CallStatus.ERROR.value
         for call_id in answered:
             assert (call_id, "call_started") in seen
+
+
+def test_sigterm_lets_live_calls_finish_then_exits_0(
+    pg: Database, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    tenant = demo_tenant(pg)
+    worker = start_worker("stopping", CALLPLANE_SIMULATOR_SPEED="2", CALLPLANE_WORKER_SHUTDOWN_GRACE_S="600")
+    ids = create(pg, tenant, "01012345678", 3)
+    wait_for(
+        "every call live", lambda: {v[0] for v in rows(pg, tenant, ids).values()} == {"ongoing"}, [worker]
+    )
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=120) == 0, worker.log()
+    found = rows(pg, tenant, ids)
+    assert {(v[0], v[1]) for v in found.values()} == {("ended", "agent_hangup")}, worker.log()

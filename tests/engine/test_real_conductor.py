@@ -116,7 +116,7 @@ def test_two_organizations_with_one_agent_id_each_speak_their_own_flow(db: Datab
     org = admin.create_organization("second", calling_window={"start": "00:00", "end": "24:00"})
     from_number, presentation = parse_kr("07055556666", "n"), parse_kr("0298765432", "n")
     admin.add_number(org.id, from_number)
-    admin.add_presentation_number(org.id, presentation, approved=True)
+    admin.approve_presentation_number(org.id, presentation)
     admin.create_agent(org.id, _saying("B 회사입니다"), first.agent_id)
     second = replace(first, organization_id=org.id, from_number=from_number, presentation_number=presentation)
 

@@ -9,13 +9,14 @@ import asyncio
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callplane.domain.call import Call
+from callplane.domain.errors import ValidationFailed
 from callplane.engine.admin import Admin
 from callplane.engine.clock import FixedClock, SystemClock
 from callplane.engine.relay import RETRY_SCHEDULE_S, Relay, RelayConfig, next_attempt_delay_s, sign
@@ -35,6 +36,11 @@ FAST = RelayConfig(timeout_s=5, allow_private=True, schedule_s=(0.05, 0.05, 0.05
 CONFIG = WorkerConfig(
     capacity=10, lease_s=30, heartbeat_s=0.5, poll_interval_s=0.05, reaper_interval_s=1, relay=FAST
 )
+
+
+def local_webhooks(db: Database, now: Callable[[], int]) -> WebhookAdmin:
+    """Endpoints may be on loopback: the receiver listens there."""
+    return WebhookAdmin(db, now, allow_private=True)
 
 
 @pytest.fixture
@@ -81,7 +87,7 @@ def test_every_event_arrives_signed_at_least_once_through_failures(
     db: Database, tenant: Tenant, receiver: WebhookReceiver, receiver_url: str
 ) -> None:
     receiver.fail_first = 2
-    created = WebhookAdmin(db, SystemClock().now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
+    created = local_webhooks(db, SystemClock().now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
     assert created.secret.startswith("whsec_")
 
     def script(call: Call) -> Script:
@@ -115,7 +121,7 @@ def test_every_event_arrives_signed_at_least_once_through_failures(
 def test_payloads_follow_the_vox_v2_envelope(
     db: Database, tenant: Tenant, receiver: WebhookReceiver, receiver_url: str
 ) -> None:
-    created = WebhookAdmin(db, SystemClock().now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
+    created = local_webhooks(db, SystemClock().now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
     ids: list[str] = []
     run_worker(db, tenant, ids, Script(ring_s=0.05, talk_s=1.5), 1)
     received = {e["event"]: e for e in receiver.verified(created.secret)}
@@ -159,7 +165,7 @@ def test_an_agents_own_webhook_url_is_signed_with_the_organisation_secret(
     db: Database, receiver: WebhookReceiver, receiver_url: str
 ) -> None:
     tenant = make_tenant(db, 0, agent={**FLOW_AGENT, "webhook_url": f"{receiver_url}/agent"})
-    secret = WebhookAdmin(db, SystemClock().now_ms).rotate_agent_url_secret(tenant.organization_id)
+    secret = local_webhooks(db, SystemClock().now_ms).rotate_agent_url_secret(tenant.organization_id)
     ids: list[str] = []
     run_worker(db, tenant, ids, Script(ring_s=0.05, talk_s=0.1), 1)
     events = receiver.verified(secret)
@@ -198,7 +204,7 @@ def test_throttling_gone_and_redirects(
         "/moved": (302, {"location": "/elsewhere"}),
     }
     receiver.answer = lambda path, _id, _n: answers.get(path, (204, {}))
-    admin = WebhookAdmin(db, clock.now_ms)
+    admin = local_webhooks(db, clock.now_ms)
     for path in answers:
         admin.add(tenant.organization_id, f"{receiver_url}{path}")
     call_id = canceled_call(db, clock, tenant)
@@ -218,7 +224,7 @@ def test_retries_follow_the_schedule_then_give_up(
 ) -> None:
     clock = FixedClock(SystemClock().now_ms())
     receiver.answer = lambda _path, _id, _n: (503, {})
-    WebhookAdmin(db, clock.now_ms).add(tenant.organization_id, f"{receiver_url}/down")
+    local_webhooks(db, clock.now_ms).add(tenant.organization_id, f"{receiver_url}/down")
     call_id = canceled_call(db, clock, tenant)
     config = RelayConfig(timeout_s=5, allow_private=True, schedule_s=(5, 300), jitter=0.0)
     assert relay_run(Relay(db, clock, config)) == 1
@@ -238,7 +244,7 @@ def test_a_relay_that_dies_after_posting_leads_to_a_redelivery_with_the_same_id(
     db: Database, tenant: Tenant, receiver: WebhookReceiver, receiver_url: str
 ) -> None:
     clock = FixedClock(SystemClock().now_ms())
-    created = WebhookAdmin(db, clock.now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
+    created = local_webhooks(db, clock.now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
     call_id = canceled_call(db, clock, tenant)
     relay = Relay(db, clock, FAST)
 
@@ -259,22 +265,25 @@ def test_a_relay_that_dies_after_posting_leads_to_a_redelivery_with_the_same_id(
     assert delivery.status is DeliveryStatus.DELIVERED and delivery.attempts == 1
 
 
-def test_private_destinations_are_refused_unless_allowed(
+def test_private_destinations_are_refused_at_registration_and_at_delivery(
     db: Database, tenant: Tenant, receiver: WebhookReceiver, receiver_url: str
 ) -> None:
     clock = FixedClock(SystemClock().now_ms())
-    WebhookAdmin(db, clock.now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
+    with pytest.raises(ValidationFailed, match="destination not allowed"):
+        WebhookAdmin(db, clock.now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
+    # One that got in anyway (registered while allowed, or a name that now resolves inside):
+    local_webhooks(db, clock.now_ms).add(tenant.organization_id, f"{receiver_url}/hooks")
     call_id = canceled_call(db, clock, tenant)
     assert relay_run(Relay(db, clock, RelayConfig(allow_private=False))) == 1
     [delivery] = deliveries(db, tenant, [call_id])
     assert delivery.status is DeliveryStatus.FAILED
-    assert delivery.last_error is not None and "not a public address" in delivery.last_error
+    assert delivery.last_error == "destination not allowed"  # never what the name resolved to
     assert receiver.received == []
 
 
 def test_endpoints_receive_only_their_agent_and_events(db: Database, tenant: Tenant) -> None:
     clock = FixedClock(SystemClock().now_ms())
-    admin = WebhookAdmin(db, clock.now_ms)
+    admin = local_webhooks(db, clock.now_ms)
     other = make_tenant(db, 0, "other org")
     second_agent = Admin(db, clock.now_ms).create_agent(tenant.organization_id, FLOW_AGENT).id
     admin.add(tenant.organization_id, "https://a.example.com/all")
@@ -289,7 +298,7 @@ def test_endpoints_receive_only_their_agent_and_events(db: Database, tenant: Ten
 
 def test_removing_an_endpoint_fails_its_pending_deliveries(db: Database, tenant: Tenant) -> None:
     clock = FixedClock(SystemClock().now_ms())
-    admin = WebhookAdmin(db, clock.now_ms)
+    admin = local_webhooks(db, clock.now_ms)
     endpoint = admin.add(tenant.organization_id, "https://a.example.com/x").endpoint
     call_id = canceled_call(db, clock, tenant)
     admin.remove(tenant.organization_id, endpoint.id)

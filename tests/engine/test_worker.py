@@ -232,6 +232,39 @@ def test_an_end_request_reaches_a_worker_in_the_same_process_at_once(db: Databas
     )  # the conductor's next check
 
 
+def test_a_call_held_by_the_window_is_dialled_when_a_new_window_opens(db: Database, tenant: Tenant) -> None:
+    admin = Admin(db, lambda: 0)
+    admin.update_organization(
+        tenant.organization_id, {"calling_window": {"timezone": "UTC", "start": "00:00", "end": "00:01"}}
+    )
+    opened: list[int] = []
+
+    async def main() -> tuple[str, ScriptedConductor]:
+        clock = LoopClock(epoch_ms=1_767_268_800_000)  # 2026-01-01 12:00 UTC: the window is closed
+        conductor = ScriptedConductor(clock)
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        [call_id] = create_calls(db, clock, tenant, 1)
+
+        def widen_after_a_while() -> None:
+            if not opened and clock.now_ms() > 1_767_268_800_000 + 10_000:
+                opened.append(clock.now_ms())
+                Admin(db, clock.now_ms).update_organization(
+                    tenant.organization_id, {"calling_window": {"start": "00:00", "end": "24:00"}}
+                )
+
+        await run_until(
+            worker, lambda: settled(db, tenant, [call_id]), limit_s=600, on_tick=widen_after_a_while
+        )
+        return call_id, conductor
+
+    call_id, conductor = run_virtual(main())
+    assert list(conductor.dialed.values()) == [1]
+    [call] = load(db, tenant, [call_id])
+    # Dialled at the worker's next poll after the change, not at the old window's next opening.
+    assert call.start_at is not None and call.start_at - opened[0] <= 2_000
+    assert call.status is CallStatus.ENDED
+
+
 def test_a_canceled_queued_call_is_never_dialled(db: Database, tenant: Tenant) -> None:
     Admin(db, lambda: 0).update_organization(
         tenant.organization_id, {"calling_window": {"timezone": "UTC", "start": "00:00", "end": "00:01"}}

@@ -202,7 +202,7 @@ def test_a_suppressed_callee_is_canceled_at_dial_time(
 def test_lost_caller_ids_are_refused(db: Database, tenant: Tenant, clock: FixedClock) -> None:
     admin = Admin(db, clock.now_ms)
     [presented] = create_calls(db, clock, tenant, 1, presentation_number=tenant.presentation_number)
-    admin.add_presentation_number(tenant.organization_id, tenant.presentation_number, approved=False)
+    admin.approve_presentation_number(tenant.organization_id, tenant.presentation_number, approved=False)
     [from_second] = create_calls(db, clock, tenant, 1, from_number=tenant.second_number)
     admin.remove_number(tenant.organization_id, tenant.second_number)
     assert claim(db, clock).refused == 2

@@ -1,7 +1,9 @@
 """The admin API (`/admin/v1/...`): an organisation manages itself with its own API key.
 
-Errors use the native (Vox) error envelope. Numbers are accepted as Korean domestic digits or
-E.164 and returned in both forms.
+Each area needs its scope (`domain.principal.Scope`); billing, limits, number ownership and
+caller-ID approval are the operator's (`api/operator.py`), so here they are a 403. Errors use
+the native (Vox) error envelope. Numbers are accepted as Korean domestic digits or E.164 and
+returned in both forms.
 """
 
 from __future__ import annotations
@@ -10,16 +12,26 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Response
 
-from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.deps import (
+    AgentsAdmin,
+    AnyKey,
+    KeysAdmin,
+    NumbersAdmin,
+    OrganizationAdmin,
+    ServicesDep,
+    WebhooksAdmin,
+)
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.responses import JSON
 from callplane.domain.agent import Agent, AgentVersion, TrafficSplit
-from callplane.domain.errors import ValidationFailed
+from callplane.domain.errors import Forbidden, ValidationFailed
 from callplane.domain.money import format_krw
 from callplane.domain.org import Organization
 from callplane.domain.phone import parse_any, to_domestic
+from callplane.domain.principal import CALLER_IDS_ARE_APPROVED, NUMBERS_ARE_ASSIGNED, parse_scopes
 from callplane.engine.admin import Admin
 from callplane.engine.webhooks import Endpoint, WebhookAdmin
+from callplane.store.orgs import CredentialInfo, IssuedCredential
 
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
 
@@ -27,10 +39,10 @@ JsonObject = Body(default_factory=dict)
 
 
 def _admin(services: Any) -> Admin:
-    return Admin(services.db, services.clock.now_ms)
+    return Admin(services.db, services.clock.now_ms, services.settings.allow_private_destinations)
 
 
-def _number(e164: str) -> dict[str, str]:
+def number_view(e164: str) -> dict[str, str]:
     return {"number": to_domestic(e164), "e164": e164}
 
 
@@ -93,60 +105,72 @@ def _field(body: dict[str, Any], name: str) -> Any:
 
 
 @router.get("/organization")
-def get_organization(org: BearerOrg, services: ServicesDep) -> JSON:
+def get_organization(org: AnyKey, services: ServicesDep) -> JSON:
     return JSON(org_view(_admin(services).organization(org)))
 
 
 @router.patch("/organization")
-def update_organization(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
-    return JSON(org_view(_admin(services).update_organization(org, body)))
+def update_organization(
+    org: OrganizationAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
+) -> JSON:
+    """Only `name` and `calling_window`: balance, rate and limits are the operator's (403)."""
+    return JSON(org_view(_admin(services).tenant_update_organization(org, body)))
 
 
-@router.post("/keys", status_code=201)
-def create_key(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def issued_view(issued: IssuedCredential) -> dict[str, Any]:
+    return {
+        "id": issued.id,
+        "kind": issued.kind,
+        "name": issued.name,
+        "key": issued.key,
+        "secret": issued.secret,
+        "scopes": sorted(issued.scopes),
+    }
+
+
+def key_view(k: CredentialInfo) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "kind": k.kind,
+        "name": k.name,
+        "prefix": k.prefix,
+        "scopes": sorted(k.scopes),
+        "created_at": k.created_at,
+        "revoked_at": k.revoked_at,
+        "last_used_at": k.last_used_at,
+    }
+
+
+def key_request(body: dict[str, Any]) -> tuple[str, str, Any]:
+    """`name`, `kind` and the raw `scopes` of a key-creation body."""
     kind = body.get("kind", "bearer")
     name = body.get("name", "api key")
     if not isinstance(name, str) or not isinstance(kind, str):
         raise ValidationFailed.single("name", "must be a string")
-    issued = _admin(services).issue_key(org, name, kind=kind)
-    return JSON(
-        {
-            "id": issued.id,
-            "kind": issued.kind,
-            "name": issued.name,
-            "key": issued.key,
-            "secret": issued.secret,
-        },
-        status_code=201,
-    )
+    return name, kind, body.get("scopes")
+
+
+@router.post("/keys", status_code=201)
+def create_key(creator: KeysAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+    """A key for this organisation, with `scopes` (default calls:read + calls:write) it holds itself."""
+    name, kind, scopes = key_request(body)
+    issued = _admin(services).tenant_issue_key(creator, name, kind=kind, scopes=parse_scopes(scopes))
+    return JSON(issued_view(issued), status_code=201)
 
 
 @router.get("/keys")
-def list_keys(org: BearerOrg, services: ServicesDep) -> JSON:
-    return JSON(
-        [
-            {
-                "id": k.id,
-                "kind": k.kind,
-                "name": k.name,
-                "prefix": k.prefix,
-                "created_at": k.created_at,
-                "revoked_at": k.revoked_at,
-                "last_used_at": k.last_used_at,
-            }
-            for k in _admin(services).keys(org)
-        ]
-    )
+def list_keys(creator: KeysAdmin, services: ServicesDep) -> JSON:
+    return JSON([key_view(k) for k in _admin(services).keys(creator.organization_id)])
 
 
 @router.delete("/keys/{credential_id}", status_code=204)
-def revoke_key(credential_id: str, org: BearerOrg, services: ServicesDep) -> Response:
-    _admin(services).revoke_key(org, credential_id)
+def revoke_key(credential_id: str, creator: KeysAdmin, services: ServicesDep) -> Response:
+    _admin(services).revoke_key(creator.organization_id, credential_id)
     return Response(status_code=204)
 
 
 @router.post("/agents", status_code=201)
-def create_agent(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def create_agent(org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
     agent_id = body.get("id")
     if agent_id is not None and not isinstance(agent_id, str):
         raise ValidationFailed.single("id", "must be a UUID string")
@@ -155,26 +179,28 @@ def create_agent(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = J
 
 
 @router.get("/agents")
-def list_agents(org: BearerOrg, services: ServicesDep) -> JSON:
+def list_agents(org: AgentsAdmin, services: ServicesDep) -> JSON:
     return JSON([agent_view(a) for a in _admin(services).agents(org)])
 
 
 @router.get("/agents/{agent_id}")
-def get_agent(agent_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+def get_agent(agent_id: str, org: AgentsAdmin, services: ServicesDep) -> JSON:
     agent, versions = _admin(services).agent(org, agent_id)
     return JSON(agent_view(agent, versions))
 
 
 @router.post("/agents/{agent_id}/versions", status_code=201)
 def add_version(
-    agent_id: str, org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject
+    agent_id: str, org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
 ) -> JSON:
     version = _admin(services).add_version(org, agent_id, body)
     return JSON({"agent_id": version.agent_id, "version": version.version}, status_code=201)
 
 
 @router.post("/agents/{agent_id}/publish")
-def publish(agent_id: str, org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def publish(
+    agent_id: str, org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
+) -> JSON:
     version = _field(body, "version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise ValidationFailed.single("version", "must be an integer")
@@ -185,46 +211,48 @@ def publish(agent_id: str, org: BearerOrg, services: ServicesDep, body: dict[str
 
 
 @router.post("/numbers", status_code=201)
-def add_number(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
-    number = parse_any(_field(body, "number"), "number")
-    label = body.get("label", "")
-    if not isinstance(label, str):
-        raise ValidationFailed.single("label", "must be a string")
-    owned = _admin(services).add_number(org, number, label)
-    return JSON({**_number(owned.number), "label": owned.label}, status_code=201)
+def add_number(org: NumbersAdmin) -> JSON:
+    raise Forbidden(NUMBERS_ARE_ASSIGNED)
 
 
 @router.get("/numbers")
-def list_numbers(org: BearerOrg, services: ServicesDep) -> JSON:
-    return JSON([{**_number(n.number), "label": n.label} for n in _admin(services).numbers(org)])
+def list_numbers(org: NumbersAdmin, services: ServicesDep) -> JSON:
+    return JSON([{**number_view(n.number), "label": n.label} for n in _admin(services).numbers(org)])
 
 
 @router.delete("/numbers/{number}", status_code=204)
-def remove_number(number: str, org: BearerOrg, services: ServicesDep) -> Response:
-    _admin(services).remove_number(org, parse_any(number, "number"))
-    return Response(status_code=204)
+def remove_number(number: str, org: NumbersAdmin) -> Response:
+    raise Forbidden(NUMBERS_ARE_ASSIGNED)
 
 
 @router.post("/presentation-numbers", status_code=201)
-def add_presentation_number(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def request_presentation_number(
+    org: NumbersAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
+) -> JSON:
+    """Ask for a caller ID: recorded as requested; calls may present it once the operator approves."""
     number = parse_any(_field(body, "number"), "number")
-    approved = body.get("approved", True)
+    approved = body.get("approved", False)
     if not isinstance(approved, bool):
         raise ValidationFailed.single("approved", "must be true or false")
-    added = _admin(services).add_presentation_number(org, number, approved)
-    return JSON({**_number(added.number), "approved": added.approved}, status_code=201)
+    if approved:
+        raise Forbidden(CALLER_IDS_ARE_APPROVED)
+    added = _admin(services).request_presentation_number(org, number)
+    return JSON({**number_view(added.number), "approved": added.approved}, status_code=201)
 
 
 @router.get("/presentation-numbers")
-def list_presentation_numbers(org: BearerOrg, services: ServicesDep) -> JSON:
+def list_presentation_numbers(org: NumbersAdmin, services: ServicesDep) -> JSON:
     return JSON(
-        [{**_number(p.number), "approved": p.approved} for p in _admin(services).presentation_numbers(org)]
+        [
+            {**number_view(p.number), "approved": p.approved}
+            for p in _admin(services).presentation_numbers(org)
+        ]
     )
 
 
 @router.put("/traffic-splits/{from_number}")
 def set_traffic_split(
-    from_number: str, org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject
+    from_number: str, org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
 ) -> JSON:
     variants = _field(body, "variants")
     if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
@@ -234,40 +262,40 @@ def set_traffic_split(
 
 
 @router.get("/traffic-splits")
-def list_traffic_splits(org: BearerOrg, services: ServicesDep) -> JSON:
+def list_traffic_splits(org: AgentsAdmin, services: ServicesDep) -> JSON:
     return JSON([_split(s) for s in _admin(services).traffic_splits(org)])
 
 
 @router.delete("/traffic-splits/{from_number}", status_code=204)
-def remove_traffic_split(from_number: str, org: BearerOrg, services: ServicesDep) -> Response:
+def remove_traffic_split(from_number: str, org: AgentsAdmin, services: ServicesDep) -> Response:
     _admin(services).remove_traffic_split(org, parse_any(from_number, "from_number"))
     return Response(status_code=204)
 
 
 @router.post("/suppressions", status_code=201)
-def suppress(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def suppress(org: NumbersAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
     number = parse_any(_field(body, "number"), "number")
     reason = body.get("reason", "do not call")
     if not isinstance(reason, str):
         raise ValidationFailed.single("reason", "must be a string")
     entry = _admin(services).suppress(org, number, reason)
     return JSON(
-        {**_number(entry.number), "reason": entry.reason, "created_at": entry.created_at}, status_code=201
+        {**number_view(entry.number), "reason": entry.reason, "created_at": entry.created_at}, status_code=201
     )
 
 
 @router.get("/suppressions")
-def list_suppressions(org: BearerOrg, services: ServicesDep) -> JSON:
+def list_suppressions(org: NumbersAdmin, services: ServicesDep) -> JSON:
     return JSON(
         [
-            {**_number(s.number), "reason": s.reason, "created_at": s.created_at}
+            {**number_view(s.number), "reason": s.reason, "created_at": s.created_at}
             for s in _admin(services).suppressions(org)
         ]
     )
 
 
 @router.delete("/suppressions/{number}", status_code=204)
-def unsuppress(number: str, org: BearerOrg, services: ServicesDep) -> Response:
+def unsuppress(number: str, org: NumbersAdmin, services: ServicesDep) -> Response:
     _admin(services).unsuppress(org, parse_any(number, "number"))
     return Response(status_code=204)
 
@@ -276,7 +304,7 @@ def unsuppress(number: str, org: BearerOrg, services: ServicesDep) -> Response:
 
 
 def _webhooks(services: Any) -> WebhookAdmin:
-    return WebhookAdmin(services.db, services.clock.now_ms)
+    return WebhookAdmin(services.db, services.clock.now_ms, services.settings.allow_private_destinations)
 
 
 def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
@@ -293,7 +321,9 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
 
 
 @router.post("/webhook-endpoints", status_code=201)
-def add_webhook_endpoint(org: BearerOrg, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def add_webhook_endpoint(
+    org: WebhooksAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
+) -> JSON:
     """Add an endpoint; the response carries its signing secret, shown this once."""
     created = _webhooks(services).add(
         org,
@@ -306,24 +336,24 @@ def add_webhook_endpoint(org: BearerOrg, services: ServicesDep, body: dict[str, 
 
 
 @router.get("/webhook-endpoints")
-def list_webhook_endpoints(org: BearerOrg, services: ServicesDep) -> JSON:
+def list_webhook_endpoints(org: WebhooksAdmin, services: ServicesDep) -> JSON:
     return JSON([endpoint_view(e) for e in _webhooks(services).endpoints(org)])
 
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=204)
-def remove_webhook_endpoint(endpoint_id: str, org: BearerOrg, services: ServicesDep) -> Response:
+def remove_webhook_endpoint(endpoint_id: str, org: WebhooksAdmin, services: ServicesDep) -> Response:
     _webhooks(services).remove(org, endpoint_id)
     return Response(status_code=204)
 
 
 @router.post("/webhook-endpoints/agent-url-secret", status_code=201)
-def rotate_agent_url_secret(org: BearerOrg, services: ServicesDep) -> JSON:
+def rotate_agent_url_secret(org: WebhooksAdmin, services: ServicesDep) -> JSON:
     """A new secret for agent versions' own `webhook_url` deliveries; shown this once."""
     return JSON({"secret": _webhooks(services).rotate_agent_url_secret(org)}, status_code=201)
 
 
 @router.get("/calls/{call_id}/webhook-deliveries")
-def call_webhook_deliveries(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+def call_webhook_deliveries(call_id: str, org: WebhooksAdmin, services: ServicesDep) -> JSON:
     """Every webhook delivery of a call, with each attempt: what was sent where, and how it went."""
     call = services.calls.get(org, call_id)
     return JSON(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from callplane import __version__
-from callplane.api import admin, health
+from callplane.api import admin, health, operator
 from callplane.api.dialects import retell, vocode, vox, zudu
+from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
 from callplane.engine.clock import Clock, SystemClock
@@ -24,12 +28,29 @@ def create_app(
     settings = settings or Settings()
     db = db or Database(settings.database_url)
     clock = clock or SystemClock()
+    rate_limits = RateLimits.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await rate_limits.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="callplane",
         version=__version__,
         description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
     )
     app.state.services = Services(settings=settings, db=db, clock=clock, calls=CallService(db, clock.now_ms))
-    for router in (health.router, *vox.routers, zudu.router, vocode.router, retell.router, admin.router):
+    app.state.rate_limits = rate_limits
+    for router in (
+        health.router,
+        *vox.routers,
+        zudu.router,
+        vocode.router,
+        retell.router,
+        admin.router,
+        operator.router,
+    ):
         app.include_router(router)
     return app

@@ -1,7 +1,9 @@
-"""Typed request dependencies: `ServicesDep`, and the organisation a credential opens.
+"""Typed request dependencies: `ServicesDep`, and the principal a credential opens.
 
 Credentials are checked here and nowhere else; the organisation id handlers receive comes only
-from the credential, never from the request.
+from the credential, never from the request. Each route names the scope it needs in its
+parameter's type (`CallsWrite`, `NumbersAdmin`, …); a valid key without it is a 403 in the
+route's dialect. The scopes come in the same row as the key's hash, so checking one costs no query.
 
 Threads: the credential lookup (one primary-key read) and the dialects' read endpoints are
 `async` and query the database inline on the event loop. They are indexed and bounded (a count
@@ -14,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
+from callplane.api.ratelimit import limits_of
 from callplane.api.services import Services
 from callplane.domain.errors import Unauthorized
+from callplane.domain.principal import Principal, Scope
 from callplane.store import orgs
 
 log = logging.getLogger(__name__)
@@ -36,14 +41,21 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _authenticate(services: Services, key: str, secret: str | None) -> str:
+async def _authenticate(request: Request, services: Services, key: str, secret: str | None) -> Principal:
+    limits = limits_of(request)
+    await limits.before_credentials(request)
     now = services.clock.now_ms()
-    with services.db.read() as conn:
-        found = orgs.authenticate(conn, key, secret, now)
+    try:
+        with services.db.read() as conn:
+            found = orgs.authenticate(conn, key, secret, now)
+    except Unauthorized:
+        await limits.credential_failed(request)
+        raise
+    await limits.admit(found.principal.credential_id, found.principal.organization_id)
     if found.needs_touch:
         # The "last used" stamp is a write: off the loop, and not awaited by the request.
-        asyncio.get_running_loop().run_in_executor(None, _touch, services, found.credential_id, now)
-    return found.organization_id
+        asyncio.get_running_loop().run_in_executor(None, _touch, services, found.principal.credential_id, now)
+    return found.principal
 
 
 def _touch(services: Services, credential_id: str, now: int) -> None:
@@ -55,21 +67,64 @@ def _touch(services: Services, credential_id: str, now: int) -> None:
         log.warning("could not record last use of credential %s", credential_id)
 
 
-async def bearer_organization(request: Request, services: ServicesDep) -> str:
+async def bearer_principal(request: Request, services: ServicesDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send the organization's API key as 'Authorization: Bearer <key>'")
-    return _authenticate(services, token.strip(), None)
+    return await _authenticate(request, services, token.strip(), None)
 
 
-async def key_secret_organization(request: Request, services: ServicesDep) -> str:
+async def key_secret_principal(request: Request, services: ServicesDep) -> Principal:
     key = request.headers.get("x-api-key", "").strip()
     secret = request.headers.get("x-api-secret", "").strip()
     if not key or not secret:
         raise Unauthorized("send both X-API-KEY and X-API-SECRET")
-    return _authenticate(services, key, secret)
+    return await _authenticate(request, services, key, secret)
 
 
-BearerOrg = Annotated[str, Depends(bearer_organization)]
-KeySecretOrg = Annotated[str, Depends(key_secret_organization)]
+Authenticate = Callable[[Request, Services], Awaitable[Principal]]
+
+
+def requires(
+    scope: Scope, credential: Authenticate = bearer_principal
+) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the principal of a valid `credential` holding `scope`, else 403."""
+
+    # A default, not `Annotated`: with postponed annotations FastAPI could not resolve the
+    # closure's `credential` from a string.
+    async def dependency(principal: Principal = Depends(credential)) -> Principal:  # noqa: B008
+        principal.require(scope)
+        return principal
+
+    return dependency
+
+
+def organization_of(
+    scope: Scope, credential: Authenticate = bearer_principal
+) -> Callable[..., Awaitable[str]]:
+    """Like `requires`, for handlers that need only the organisation id (every dialect's)."""
+
+    async def dependency(principal: Principal = Depends(requires(scope, credential))) -> str:  # noqa: B008
+        return principal.organization_id
+
+    return dependency
+
+
+async def any_key_organization(principal: Annotated[Principal, Depends(bearer_principal)]) -> str:
+    return principal.organization_id
+
+
+#: The organisation id of a bearer key, whatever its scopes (reading the organisation itself).
+AnyKey = Annotated[str, Depends(any_key_organization)]
+CallsRead = Annotated[str, Depends(organization_of(Scope.CALLS_READ))]
+CallsWrite = Annotated[str, Depends(organization_of(Scope.CALLS_WRITE))]
+#: The same, for the key + secret pair of the Zudu dialect.
+PairCallsRead = Annotated[str, Depends(organization_of(Scope.CALLS_READ, key_secret_principal))]
+PairCallsWrite = Annotated[str, Depends(organization_of(Scope.CALLS_WRITE, key_secret_principal))]
+AgentsAdmin = Annotated[str, Depends(organization_of(Scope.AGENTS_ADMIN))]
+NumbersAdmin = Annotated[str, Depends(organization_of(Scope.NUMBERS_ADMIN))]
+WebhooksAdmin = Annotated[str, Depends(organization_of(Scope.WEBHOOKS_ADMIN))]
+OrganizationAdmin = Annotated[str, Depends(organization_of(Scope.ORGANIZATION_ADMIN))]
+#: The whole principal: creating a key needs the creator's own scopes (no escalation).
+KeysAdmin = Annotated[Principal, Depends(requires(Scope.KEYS_ADMIN))]

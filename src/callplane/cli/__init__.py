@@ -12,11 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
+from callplane import __version__
 from callplane.cli import calls as calls_cli
 from callplane.cli import numbers as numbers_cli
 from callplane.cli import webhooks as webhooks_cli
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.errors import DomainError
+from callplane.domain.principal import format_scopes, parse_scopes
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -38,12 +40,21 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"callplane {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     database_url: Annotated[
         str | None, typer.Option(envvar="CALLPLANE_DATABASE_URL", help="Overrides CALLPLANE_DATABASE_URL.")
     ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     ctx.obj = Context(database_url)
 
@@ -79,6 +90,28 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     upgrade(c.db)
     console.print(f"database at the newest revision ({c.settings.database_url})")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help='A revision ("0003") or a step back ("-1").')],
+) -> None:
+    """Take the schema back to an older revision (data only newer revisions hold is lost)."""
+    c: Context = ctx.obj
+    from callplane.store.migrate import current, downgrade
+
+    downgrade(c.db, revision)
+    console.print(f"database at revision {current(c.db)} ({c.settings.database_url})")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Print the schema's revision."""
+    c: Context = ctx.obj
+    from callplane.store.migrate import current
+
+    print(current(c.db))
 
 
 # Organisations -------------------------------------------------------------------------------
@@ -132,12 +165,19 @@ def keys_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
     kind: Annotated[str, typer.Option(help="bearer, or key_secret for X-API-KEY + X-API-SECRET.")] = "bearer",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A scope the key holds (repeat); default calls:read and calls:write.", metavar="SCOPE"
+        ),
+    ] = None,
     org: org_option = None,
 ) -> None:
     """Create a key. It is printed once and stored only as a hash."""
     c: Context = ctx.obj
-    issued = c.admin.issue_key(c.org(org), name, kind=kind)
+    issued = c.admin.issue_key(c.org(org), name, kind=kind, scopes=parse_scopes(scope))
     print(f"id:     {issued.id}")
+    print(f"scopes: {format_scopes(issued.scopes)}")
     print(f"key:    {issued.key}")
     if issued.secret:
         print(f"secret: {issued.secret}")
@@ -148,7 +188,9 @@ def keys_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for k in c.admin.keys(c.org(org)):
         state = "revoked" if k.revoked_at else "active"
-        console.print(f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}")
+        console.print(
+            f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}  (scopes: {format_scopes(k.scopes)})"
+        )
 
 
 @keys_app.command("revoke")

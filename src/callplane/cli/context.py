@@ -42,7 +42,7 @@ class Context:
 
     @cached_property
     def admin(self) -> Admin:
-        return Admin(self.db, SystemClock().now_ms)
+        return Admin(self.db, SystemClock().now_ms, self.settings.allow_private_destinations)
 
     def org(self, given: str | None) -> str:
         if given:

@@ -3,7 +3,9 @@
 It owns `07011112222` (the example's from_number) and `07033334444`, has the approved
 presentation number `0212345678`, and the appointment-reminder flow agent
 `7f3e9c12-4a8b-4d5e-9f1a-2b3c4d5e6f7a`. Its calling window is open around the clock so the demo
-works at any hour; new organisations get the default 08:00–20:00 Asia/Seoul window.
+works at any hour; new organisations get the default 08:00–20:00 Asia/Seoul window. Its two
+credentials hold every tenant scope (the README's demo uses the admin API with them); none holds
+an operator power.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from callplane.config import Settings
 from callplane.domain.errors import FieldError, ValidationFailed
 from callplane.domain.phone import parse_kr
+from callplane.domain.principal import TENANT_SCOPES
 from callplane.engine.admin import Admin
 from callplane.store.orgs import PREFIX_LENGTH, IssuedCredential
 
@@ -82,13 +85,14 @@ def bootstrap(admin: Admin, settings: Settings) -> Demo | None:
     )
     for number, label in zip(DEMO_NUMBERS, ("demo line", "second demo line"), strict=True):
         admin.add_number(org.id, parse_kr(number, "number"), label)
-    admin.add_presentation_number(org.id, parse_kr(DEMO_PRESENTATION_NUMBER, "number"), approved=True)
+    admin.approve_presentation_number(org.id, parse_kr(DEMO_PRESENTATION_NUMBER, "number"))
     admin.create_agent(org.id, demo_agent_file(), agent_id=DEMO_AGENT_ID)
-    api_key = admin.issue_key(org.id, "demo api key", key=settings.bootstrap_api_key)
+    api_key = admin.issue_key(org.id, "demo api key", scopes=TENANT_SCOPES, key=settings.bootstrap_api_key)
     pair = admin.issue_key(
         org.id,
         "demo key pair",
         kind="key_secret",
+        scopes=TENANT_SCOPES,
         key=settings.bootstrap_key_id,
         secret=settings.bootstrap_key_secret,
     )

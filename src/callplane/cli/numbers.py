@@ -1,5 +1,8 @@
 """`callplane numbers|presentation|splits|suppress …`: the numbers an organisation calls from and
-the rules on the numbers it calls."""
+the rules on the numbers it calls.
+
+The CLI is the operator: `numbers add` assigns a number (refused while another organisation owns
+it) and `presentation add` approves a caller ID, which an organisation's key cannot do."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from callplane.cli.context import Context, console, fail, org_option
 from callplane.domain.agent import TrafficSplit
 from callplane.domain.phone import parse_any, to_domestic
 
-numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisation owns.")
+numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisation owns (one owner each).")
 presentation_app = typer.Typer(no_args_is_help=True, help="Approved presentation (caller-ID) numbers.")
 splits_app = typer.Typer(no_args_is_help=True, help="Traffic-split policies on a from_number.")
 suppress_app = typer.Typer(no_args_is_help=True, help="The do-not-call list.")
@@ -41,11 +44,14 @@ def numbers_remove(ctx: typer.Context, number: str, org: org_option = None) -> N
 def presentation_add(
     ctx: typer.Context,
     number: str,
-    unapproved: Annotated[bool, typer.Option(help="Record it as requested, not approved.")] = False,
+    unapproved: Annotated[
+        bool, typer.Option(help="Record it as requested, not approved (withdraws an approval).")
+    ] = False,
     org: org_option = None,
 ) -> None:
+    """Approve a caller ID for the organisation (refused while approved for another)."""
     c: Context = ctx.obj
-    added = c.admin.add_presentation_number(c.org(org), parse_any(number, "number"), not unapproved)
+    added = c.admin.approve_presentation_number(c.org(org), parse_any(number, "number"), not unapproved)
     console.print(f"{to_domestic(added.number)}  {'approved' if added.approved else 'not approved'}")
 
 

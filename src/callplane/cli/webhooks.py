@@ -13,7 +13,7 @@ app = typer.Typer(no_args_is_help=True, help="Webhook endpoints (signed per Stan
 
 
 def _webhooks(c: Context) -> WebhookAdmin:
-    return WebhookAdmin(c.db, c.admin.now)
+    return WebhookAdmin(c.db, c.admin.now, c.settings.allow_private_destinations)
 
 
 @app.command("add")

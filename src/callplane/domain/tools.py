@@ -3,7 +3,7 @@
 - `static`: answers with a fixed JSON `result` in which `{{variables}}` are substituted — for
   demos, tests and lookups that never change;
 - `http`: a webhook — POST (or `method`) the arguments as JSON to `url`, answer with the
-  response body; bounded by `timeout_s` and refused for private addresses unless allowed;
+  response body; bounded by `timeout_s`; internal addresses are refused (engine/egress.py);
 - `end_call`: the agent hangs up (`agent_hangup`);
 - `transfer_call`: hand the callee to `number` (`call_transfer`).
 

@@ -1,7 +1,9 @@
 """Managing an organisation: keys, agents, numbers, policies, limits.
 
-Shared by the admin API and the CLI, so both enforce the same rules. Each function is one
-transaction.
+Shared by the admin API, the operator API and the CLI, so all enforce the same rules. Each
+function is one transaction. Most methods act with the operator's full power (the CLI and the
+operator API); the `tenant_*` methods, and the rules in `domain.principal`, are what an
+organisation's own key may do (`api/admin.py`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from callplane.domain.agent import Agent, AgentVersion, TrafficSplit, parse_definition, validate_variants
-from callplane.domain.errors import NotFound, ValidationFailed
+from callplane.domain.errors import Forbidden, NotFound, ValidationFailed
 from callplane.domain.money import parse_krw, to_minor
 from callplane.domain.org import CallingWindow, Organization
+from callplane.domain.principal import DEFAULT_SCOPES, TENANT_SETTINGS, Principal, Scope
+from callplane.engine import egress
 from callplane.store import agents as agent_store
+from callplane.store import notify, queue
 from callplane.store import numbers as number_store
 from callplane.store import orgs as org_store
 from callplane.store.db import Database
@@ -26,14 +31,18 @@ from callplane.store.orgs import CredentialInfo, IssuedCredential
 class Admin:
     db: Database
     now: Callable[[], int]
+    #: Let agent files name internal addresses (`CALLPLANE_ALLOW_PRIVATE_DESTINATIONS`).
+    allow_private_destinations: bool = False
 
     # Organisations -------------------------------------------------------------------------
 
     def create_organization(self, name: str, **settings: Any) -> Organization:
+        # One transaction: a setting refused leaves no half-made organisation behind.
         with self.db.write() as conn:
             org = org_store.create_organization(conn, name=name, now=self.now())
-        if settings:
-            org = self.update_organization(org.id, settings)
+            if settings:
+                org = _apply(org, settings)
+                org_store.save_organization(conn, org)
         return org
 
     def organization(self, organization_id: str) -> Organization:
@@ -50,7 +59,20 @@ class Admin:
             org = org_store.get_organization(conn, organization_id)
             org = _apply(org, changes)
             org_store.save_organization(conn, org)
+            reopened = "calling_window" in changes and queue.due_now(conn, organization_id, self.now()) > 0
+        if reopened:
+            notify.send(self.db, notify.CREATED)  # workers in other processes look at once
         return org
+
+    def tenant_update_organization(self, organization_id: str, changes: dict[str, Any]) -> Organization:
+        """An organisation changing itself: its name and calling window, never billing or limits."""
+        reserved = sorted(set(changes) & _OPERATOR_SETTINGS)
+        if reserved:
+            raise Forbidden(
+                f"{', '.join(reserved)}: set by the operator, not by an organization's API key; "
+                f"an organization may change only {', '.join(sorted(TENANT_SETTINGS))}"
+            )
+        return self.update_organization(organization_id, changes)
 
     # Credentials ---------------------------------------------------------------------------
 
@@ -60,14 +82,28 @@ class Admin:
         name: str,
         *,
         kind: str = "bearer",
+        scopes: frozenset[Scope] = DEFAULT_SCOPES,
         key: str | None = None,
         secret: str | None = None,
     ) -> IssuedCredential:
         with self.db.write() as conn:
             org_store.get_organization(conn, organization_id)
             return org_store.issue_credential(
-                conn, organization_id, kind=kind, name=name, now=self.now(), key=key, secret=secret
+                conn,
+                organization_id,
+                kind=kind,
+                name=name,
+                now=self.now(),
+                scopes=scopes,
+                key=key,
+                secret=secret,
             )
+
+    def tenant_issue_key(
+        self, creator: Principal, name: str, *, kind: str, scopes: frozenset[Scope]
+    ) -> IssuedCredential:
+        """A key creating a key for its organisation: with no scope the creator does not hold."""
+        return self.issue_key(creator.organization_id, name, kind=kind, scopes=creator.grant(scopes))
 
     def keys(self, organization_id: str) -> list[CredentialInfo]:
         with self.db.read() as conn:
@@ -81,11 +117,13 @@ class Admin:
 
     def create_agent(self, organization_id: str, raw: object, agent_id: str | None = None) -> Agent:
         definition = parse_definition(raw)
+        egress.vet_agent(definition, allow_private=self.allow_private_destinations)
         with self.db.write() as conn:
             return agent_store.create_agent(conn, organization_id, definition, self.now(), agent_id)
 
     def add_version(self, organization_id: str, agent_id: str, raw: object) -> AgentVersion:
         definition = parse_definition(raw)
+        egress.vet_agent(definition, allow_private=self.allow_private_destinations)
         with self.db.write() as conn:
             number = agent_store.add_version(conn, organization_id, agent_id, definition, self.now())
             agent = agent_store.get_agent(conn, organization_id, agent_id)
@@ -108,7 +146,9 @@ class Admin:
     # Numbers and policies ------------------------------------------------------------------
 
     def add_number(self, organization_id: str, number: str, label: str = "") -> OwnedNumber:
+        """Assign a number to an organisation (operator): 409 while another organisation owns it."""
         with self.db.write() as conn:
+            org_store.get_organization(conn, organization_id)
             return number_store.add_number(conn, organization_id, number, label, self.now())
 
     def remove_number(self, organization_id: str, number: str) -> None:
@@ -119,11 +159,18 @@ class Admin:
         with self.db.read() as conn:
             return number_store.list_numbers(conn, organization_id)
 
-    def add_presentation_number(
+    def request_presentation_number(self, organization_id: str, number: str) -> PresentationNumber:
+        """An organisation asks for a caller ID; it is used only once the operator approves it."""
+        with self.db.write() as conn:
+            return number_store.request_presentation_number(conn, organization_id, number, self.now())
+
+    def approve_presentation_number(
         self, organization_id: str, number: str, approved: bool = True
     ) -> PresentationNumber:
+        """Approve (operator) or withdraw a caller ID: 409 while it is approved for another."""
         with self.db.write() as conn:
-            return number_store.add_presentation_number(
+            org_store.get_organization(conn, organization_id)
+            return number_store.set_presentation_approval(
                 conn, organization_id, number, self.now(), approved=approved
             )
 
@@ -169,10 +216,11 @@ class Admin:
 
 
 _LIMIT_FIELDS = ("max_concurrent_calls", "max_queue_wait_s", "hourly_call_limit", "daily_call_limit")
+_OPERATOR_SETTINGS = frozenset({"balance", "rate_per_minute", *_LIMIT_FIELDS})
 
 
 def _apply(org: Organization, changes: dict[str, Any]) -> Organization:
-    unknown = set(changes) - {"name", "calling_window", "balance", "rate_per_minute", *_LIMIT_FIELDS}
+    unknown = set(changes) - TENANT_SETTINGS - _OPERATOR_SETTINGS
     if unknown:
         raise ValidationFailed.single(sorted(unknown)[0], "is not an organization setting")
     if "name" in changes:

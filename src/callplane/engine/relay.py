@@ -16,20 +16,19 @@ Delivery rules (Standard Webhooks' recommendations):
   delivery is `failed`;
 - the response body is never read; the timeout is 15 s by default.
 
-Destination guard: unless `allow_private` is set, the host is resolved before every attempt and
-the delivery fails (without a request) when any address is not globally routable — loopback,
-RFC 1918, link-local (cloud metadata), CGNAT, ULA, and IPv4-mapped forms of those. httpx
-resolves the name again when it connects, so a DNS answer that changes in between is not caught;
-production deployments that accept untrusted URLs should also send through an egress proxy.
+Destination guard: deliveries go through `engine.egress.guarded_client`, which resolves the
+host, refuses internal addresses and connects to the address it vetted (no second lookup, so no
+DNS-rebinding window). A refused destination fails the delivery at once with the error
+"destination not allowed"; a name that does not resolve ("cannot resolve") is retried. The log
+never says what an internal name resolved to. `allow_private` turns the guard off (tests, local
+receivers: `CALLPLANE_ALLOW_PRIVATE_DESTINATIONS`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import random
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +36,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from callplane import __version__
+from callplane.engine import egress
 from callplane.engine.clock import Clock
 from callplane.store import outbox
 from callplane.store.db import Database
@@ -84,22 +84,6 @@ def sign(secret: str, event_id: str, timestamp_s: int, body: str) -> dict[str, s
     }
 
 
-async def refused_destination(url: str) -> str | None:
-    """Why a URL must not be called (a non-public address), or None when it may be."""
-    host = httpx.URL(url).host
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    for address in addresses:
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not address.is_global or (mapped is not None and not mapped.is_global):
-            return f"destination {host} resolves to {address}, which is not a public address"
-    return None
-
-
 class Relay:
     def __init__(
         self,
@@ -124,9 +108,9 @@ class Relay:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
+            self._client = egress.guarded_client(
+                allow_private=self.config.allow_private,
                 timeout=self.config.timeout_s,
-                follow_redirects=False,
                 headers={"user-agent": f"callplane-webhooks/{__version__}"},
             )
         return self._client
@@ -157,13 +141,6 @@ class Relay:
         if delivery.secret is None or not delivery.enabled:
             why = "endpoint removed" if delivery.secret is None else "endpoint disabled"
             return AttemptResult(now, 0, None, why, DeliveryStatus.FAILED)
-        if not self.config.allow_private:
-            try:
-                refusal = await refused_destination(delivery.url)
-            except OSError as exc:
-                return self._retry(delivery, now, 0, None, f"cannot resolve destination: {exc}", None)
-            if refusal is not None:
-                return AttemptResult(now, 0, None, refusal, DeliveryStatus.FAILED)
         headers = {
             "content-type": "application/json",
             **sign(delivery.secret, delivery.event_id, now // 1000, delivery.body),
@@ -176,6 +153,10 @@ class Relay:
             ) as response:
                 status = response.status_code
                 retry_after = response.headers.get("retry-after")
+        except egress.DestinationRefused as exc:
+            if str(exc) == egress.NOT_ALLOWED:
+                return AttemptResult(now, 0, None, egress.NOT_ALLOWED, DeliveryStatus.FAILED)
+            return self._retry(delivery, now, 0, None, str(exc), None)
         except httpx.HTTPError as exc:
             elapsed = int((loop.time() - started) * 1000)
             return self._retry(delivery, now, elapsed, None, f"{type(exc).__name__}: {exc}"[:500], None)

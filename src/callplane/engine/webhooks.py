@@ -46,7 +46,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import Connection
 
@@ -56,6 +55,7 @@ from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import new_id
 from callplane.domain.money import format_krw
 from callplane.domain.phone import to_domestic
+from callplane.engine import egress
 from callplane.engine.memo import Memo
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
@@ -225,16 +225,10 @@ def _agent_webhook_url(conn: Connection, organization_id: str, agent: AgentRef) 
     return _AGENT_URLS.get(key, read)
 
 
-def validate_url(value: object, field: str = "url") -> str:
+def validate_url(value: object, field: str = "url", *, allow_private: bool = False) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed.single(field, "is required: an http(s) URL")
-    try:
-        url = httpx.URL(value.strip())
-    except httpx.InvalidURL:
-        raise ValidationFailed.single(field, "is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValidationFailed.single(field, "must be an http:// or https:// URL with a host")
-    return str(url)
+    return egress.vet_url(value, field, allow_private=allow_private)
 
 
 def validate_events(value: object) -> list[str]:
@@ -260,6 +254,8 @@ class WebhookAdmin:
 
     db: Database
     now: Callable[[], int]
+    #: Let endpoints be internal addresses (`CALLPLANE_ALLOW_PRIVATE_DESTINATIONS`).
+    allow_private: bool = False
 
     def add(
         self,
@@ -270,7 +266,7 @@ class WebhookAdmin:
         agent_id: object = None,
         description: object = "",
     ) -> CreatedEndpoint:
-        checked_url = validate_url(url)
+        checked_url = validate_url(url, allow_private=self.allow_private)
         checked_events = validate_events(events)
         if not isinstance(description, str) or len(description) > 200:
             raise ValidationFailed.single("description", "must be a string of at most 200 characters")

@@ -91,7 +91,7 @@ class WorkerConfig:
             reaper_interval_s=settings.worker_reaper_interval_s,
             shutdown_grace_s=settings.worker_shutdown_grace_s,
             relay=RelayConfig(
-                timeout_s=settings.webhook_timeout_s, allow_private=settings.webhook_allow_private
+                timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_destinations
             ),
             webhook_retention_s=settings.webhook_retention_days * 86_400 or None,
         )

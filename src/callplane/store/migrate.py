@@ -20,18 +20,39 @@ def _config() -> Config:
     return config
 
 
-def upgrade(db: Database) -> None:
-    """Bring the schema to the newest revision; a no-op when it is already there."""
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to `revision` (the newest by default); a no-op when it is already there."""
     config = _config()
     with db.write() as conn:
         if db.is_postgres:
             check_postgres(conn)
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Take the schema back to `revision` (e.g. "0003", or "-1"), in one transaction.
+
+    Data that only the newer schema could hold goes with it: back up first.
+    """
+    config = _config()
+    with db.write() as conn:
+        if db.is_postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def current(db: Database) -> str | None:
+    with db.read() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head() -> str | None:
+    """The newest revision this version of callplane knows."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def is_current(db: Database) -> bool:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    with db.read() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head
+    return current(db) == head()

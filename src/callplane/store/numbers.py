@@ -1,4 +1,9 @@
-"""Owned phone numbers, approved presentation numbers, traffic splits and the suppression list."""
+"""Owned phone numbers, approved presentation numbers, traffic splits and the suppression list.
+
+An owned number, and an approved presentation number, belong to one organisation at most (unique
+indexes, migration 0005). A second claim is a `Conflict`: checked first for a clear message, and
+the index settles a race between two claims (its violation becomes the same `Conflict`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from callplane.domain.agent import SplitVariant, TrafficSplit
-from callplane.domain.errors import NotFound, ValidationFailed
+from callplane.domain.errors import Conflict, NotFound, ValidationFailed
 from callplane.domain.ids import new_id
 from callplane.store.schema import phone_numbers, presentation_numbers, suppressions, traffic_splits
 
@@ -35,14 +41,26 @@ class Suppression:
     created_at: int
 
 
+def _owned_elsewhere(number: str) -> Conflict:
+    return Conflict(f"number {number} is owned by another organization; remove it there first")
+
+
 def add_number(conn: Connection, organization_id: str, number: str, label: str, now: int) -> OwnedNumber:
-    if owns_number(conn, organization_id, number):
+    owner = conn.execute(
+        select(phone_numbers.c.organization_id).where(phone_numbers.c.number == number)
+    ).first()
+    if owner is not None and owner.organization_id == organization_id:
         raise ValidationFailed.single("number", "the organization already owns this number")
-    conn.execute(
-        insert(phone_numbers).values(
-            organization_id=organization_id, number=number, label=label, created_at=now
+    if owner is not None:
+        raise _owned_elsewhere(number)
+    try:
+        conn.execute(
+            insert(phone_numbers).values(
+                organization_id=organization_id, number=number, label=label, created_at=now
+            )
         )
-    )
+    except IntegrityError:
+        raise _owned_elsewhere(number) from None
     return OwnedNumber(number, label, now)
 
 
@@ -74,23 +92,61 @@ def list_numbers(conn: Connection, organization_id: str) -> list[OwnedNumber]:
     return [OwnedNumber(r.number, r.label, r.created_at) for r in rows]
 
 
-def add_presentation_number(
-    conn: Connection, organization_id: str, number: str, now: int, *, approved: bool
-) -> PresentationNumber:
-    conn.execute(
-        delete(presentation_numbers).where(
+def _approved_elsewhere(number: str) -> Conflict:
+    return Conflict(f"presentation number {number} is approved for another organization")
+
+
+def _presentation(conn: Connection, organization_id: str, number: str) -> PresentationNumber | None:
+    row = conn.execute(
+        select(presentation_numbers).where(
             presentation_numbers.c.organization_id == organization_id, presentation_numbers.c.number == number
         )
-    )
+    ).first()
+    return PresentationNumber(row.number, row.approved_at is not None, row.created_at) if row else None
+
+
+def request_presentation_number(
+    conn: Connection, organization_id: str, number: str, now: int
+) -> PresentationNumber:
+    """Record a caller ID the organisation asks for; one it already has is left as it is."""
+    existing = _presentation(conn, organization_id, number)
+    if existing is not None:
+        return existing
     conn.execute(
         insert(presentation_numbers).values(
-            organization_id=organization_id,
-            number=number,
-            approved_at=now if approved else None,
-            created_at=now,
+            organization_id=organization_id, number=number, approved_at=None, created_at=now
         )
     )
-    return PresentationNumber(number, approved, now)
+    return PresentationNumber(number, False, now)
+
+
+def set_presentation_approval(
+    conn: Connection, organization_id: str, number: str, now: int, *, approved: bool
+) -> PresentationNumber:
+    """Approve (or withdraw) a caller ID for the organisation, recording it first if needed."""
+    if approved:
+        taken = conn.execute(
+            select(presentation_numbers.c.organization_id).where(
+                presentation_numbers.c.number == number,
+                presentation_numbers.c.organization_id != organization_id,
+                presentation_numbers.c.approved_at.is_not(None),
+            )
+        ).first()
+        if taken is not None:
+            raise _approved_elsewhere(number)
+    existing = request_presentation_number(conn, organization_id, number, now)
+    try:
+        conn.execute(
+            update(presentation_numbers)
+            .where(
+                presentation_numbers.c.organization_id == organization_id,
+                presentation_numbers.c.number == number,
+            )
+            .values(approved_at=now if approved else None)
+        )
+    except IntegrityError:  # only an approval can break the index: a concurrent one won
+        raise _approved_elsewhere(number) from None
+    return PresentationNumber(number, approved, existing.created_at)
 
 
 def is_approved_presentation(conn: Connection, organization_id: str, number: str) -> bool:

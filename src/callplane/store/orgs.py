@@ -23,6 +23,7 @@ from callplane.domain import money
 from callplane.domain.errors import NotFound, Unauthorized, ValidationFailed
 from callplane.domain.ids import new_id
 from callplane.domain.org import CallingWindow, Limits, Organization
+from callplane.domain.principal import Principal, Scope, format_scopes, stored_scopes
 from callplane.store.schema import credentials, organizations
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -48,6 +49,7 @@ class IssuedCredential:
     name: str
     key: str
     secret: str | None
+    scopes: frozenset[Scope]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class CredentialInfo:
     created_at: int
     revoked_at: int | None
     last_used_at: int | None
+    scopes: frozenset[Scope]
 
 
 def create_organization(
@@ -147,6 +150,7 @@ def issue_credential(
     kind: str,
     name: str,
     now: int,
+    scopes: frozenset[Scope],
     key: str | None = None,
     secret: str | None = None,
 ) -> IssuedCredential:
@@ -176,15 +180,15 @@ def issue_credential(
             key_hash=_hash(key),
             secret_hash=_hash(secret) if secret is not None else None,
             created_at=now,
+            scopes=format_scopes(scopes),
         )
     )
-    return IssuedCredential(credential_id, organization_id, kind, name, key, secret)
+    return IssuedCredential(credential_id, organization_id, kind, name, key, secret, scopes)
 
 
 @dataclass(frozen=True, slots=True)
 class Authenticated:
-    organization_id: str
-    credential_id: str
+    principal: Principal
     needs_touch: bool  #: last_used_at is stale; the caller refreshes it in its own transaction
 
 
@@ -197,6 +201,7 @@ _BY_PREFIX = select(
     credentials.c.secret_hash,
     credentials.c.revoked_at,
     credentials.c.last_used_at,
+    credentials.c.scopes,  # in the same row: checking a scope costs no query
 ).where(credentials.c.prefix == bindparam("prefix"))
 
 
@@ -213,7 +218,8 @@ def authenticate(conn: Connection, key: str, secret: str | None, now: int) -> Au
     if row is None or not key_ok or not secret_ok or row.kind != expected_kind or row.revoked_at is not None:
         raise Unauthorized("invalid or revoked credentials")
     stale = row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY_MS
-    return Authenticated(str(row.organization_id), str(row.id), stale)
+    principal = Principal(str(row.organization_id), str(row.id), stored_scopes(row.scopes))
+    return Authenticated(principal, stale)
 
 
 def touch_credential(conn: Connection, credential_id: str, now: int) -> None:
@@ -238,7 +244,15 @@ def list_credentials(conn: Connection, organization_id: str) -> list[CredentialI
     ).all()
     return [
         CredentialInfo(
-            r.id, r.organization_id, r.kind, r.name, r.prefix, r.created_at, r.revoked_at, r.last_used_at
+            r.id,
+            r.organization_id,
+            r.kind,
+            r.name,
+            r.prefix,
+            r.created_at,
+            r.revoked_at,
+            r.last_used_at,
+            stored_scopes(r.scopes),
         )
         for r in rows
     ]

@@ -199,6 +199,25 @@ def defer(conn: Connection, call: Call, due_at: int, now: int) -> None:
     )
 
 
+def due_now(conn: Connection, organization_id: str, now: int) -> int:
+    """Make the organisation's waiting calls due now, so the dispatcher judges them afresh.
+
+    For a changed calling window: a call deferred to the old window's next opening would
+    otherwise sleep until then even when the new window is open now. A call the new window still
+    keeps out is simply deferred again at its next look. (Every queued call's future due time is
+    a deferral today; a scheduled start, when campaigns bring one, must be kept apart from it.)
+    """
+    return conn.execute(
+        update(calls)
+        .where(
+            calls.c.organization_id == organization_id,
+            calls.c.status == CallStatus.QUEUED.value,
+            calls.c.due_at > now,
+        )
+        .values(due_at=now, updated_at=now)
+    ).rowcount
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     organization_id: str

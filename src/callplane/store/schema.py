@@ -78,6 +78,7 @@ credentials = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Column("last_used_at", BigInteger),
+    Column("scopes", String(200), nullable=False),  # space-separated `domain.principal.Scope` names
 )
 
 agents = Table(
@@ -103,6 +104,9 @@ agent_versions = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# An owned number and an approved presentation number belong to one organisation at most (unique
+# indexes on `number` alone, migration 0005): numbers are the deployment's, not a tenant's, data,
+# so these two keys are the deliberate exception to leading with `organization_id`.
 phone_numbers = Table(
     "phone_numbers",
     metadata,

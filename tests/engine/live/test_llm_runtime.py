@@ -35,6 +35,8 @@ from tests.fakes.openai_server import FakeLLM, Message, tool_call
 from tests.fakes.server import free_port, serve_in_thread
 
 FAST = 200.0  # the simulated line talks 200x faster than people: real-time loop, short test
+#: The fake LLM listens on loopback, which an agent's own `llm.base_url` may name only when allowed.
+LOCAL = Settings(allow_private_destinations=True)
 
 
 def llm_agent(base_url: str | None, **extra: Any) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def test_llm_agent_converses_calls_tools_and_hangs_up() -> None:
     fake = FakeLLM(booking_script, api_key="sk-test")
     with serve_in_thread(fake.app) as url:
         agent = llm_agent(f"{url}/v1", api_key="sk-test", model="fake-model")
-        outcome, _ = conduct(a_call(), version_of(agent), speed=FAST, virtual=False)
+        outcome, _ = conduct(a_call(), version_of(agent), settings=LOCAL, speed=FAST, virtual=False)
     assert (outcome.status, outcome.reason) == (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)
     assert said(outcome, "agent") == [
         "안녕하세요, 예약 확인 전화입니다. 내일 오후 2시에 오실 수 있나요?",
@@ -120,14 +122,16 @@ def test_settings_provide_the_endpoint_and_first_message_is_spoken_first() -> No
 def test_llm_endpoint_errors_end_the_call_as_platform_errors() -> None:
     fake = FakeLLM(booking_script, status=500)
     with serve_in_thread(fake.app) as url:
-        outcome, _ = conduct(a_call(), version_of(llm_agent(f"{url}/v1")), speed=FAST, virtual=False)
+        outcome, _ = conduct(
+            a_call(), version_of(llm_agent(f"{url}/v1")), settings=LOCAL, speed=FAST, virtual=False
+        )
     assert (outcome.status, outcome.reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
     assert "HTTP 500" in (outcome.error_detail or "")
 
 
 def test_unreachable_or_missing_llm_endpoint() -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    outcome, _ = conduct(a_call(), version_of(llm_agent(dead)), speed=FAST, virtual=False)
+    outcome, _ = conduct(a_call(), version_of(llm_agent(dead)), settings=LOCAL, speed=FAST, virtual=False)
     assert outcome.reason is DisconnectionReason.ERROR_VOXAI and "ConnectError" in (
         outcome.error_detail or ""
     )
@@ -148,7 +152,9 @@ def test_unknown_tool_is_reported_back_to_the_model() -> None:
 
     fake = FakeLLM(script)
     with serve_in_thread(fake.app) as url:
-        outcome, _ = conduct(a_call(), version_of(llm_agent(f"{url}/v1")), speed=FAST, virtual=False)
+        outcome, _ = conduct(
+            a_call(), version_of(llm_agent(f"{url}/v1")), settings=LOCAL, speed=FAST, virtual=False
+        )
     assert outcome.reason is DisconnectionReason.AGENT_HANGUP
     failed = [e for e in outcome.transcript if e["role"] == "tool_call_result" and not e["successful"]]
     assert failed and "launch_rocket" in failed[0]["content"]
@@ -212,7 +218,7 @@ def test_the_first_sentence_is_spoken_before_the_answer_is_complete() -> None:
     )
     with serve_in_thread(fake.app) as url:
         outcome, _ = conduct(
-            a_call(), version_of(llm_agent(f"{url}/v1")), speed=FAST, virtual=False, seen=seen
+            a_call(), version_of(llm_agent(f"{url}/v1")), settings=LOCAL, speed=FAST, virtual=False, seen=seen
         )
     assert order[:3] == [
         "speak 안녕하세요, 예약 확인 전화입니다. ",
@@ -289,3 +295,28 @@ def test_a_callee_talking_over_a_streamed_answer_cuts_it_and_the_model_hears_whe
         "call_1"
     ]
     assert [e["name"] for e in outcome.transcript if e["role"] == "tool_call_invocation"] == ["end_call"]
+
+
+def test_an_agents_own_base_url_on_an_internal_address_gets_no_request() -> None:
+    """Issue 15, defect 3: an agent whose `llm.base_url` names loopback (here it slipped past
+    registration: the version is built directly) ends its call without POSTing the prompt there,
+    and such a server's answer never becomes the agent's words."""
+    internal = FakeLLM(lambda messages, tools: {"content": "internal secret"})
+    with serve_in_thread(internal.app) as url:
+        outcome, _ = conduct(a_call(), version_of(llm_agent(f"{url}/v1")), speed=FAST, virtual=False)
+    assert (outcome.status, outcome.reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
+    assert (outcome.error_detail or "").startswith("destination not allowed")
+    assert said(outcome, "agent") == []
+    assert internal.requests == []
+
+
+def test_the_operators_own_endpoint_is_trusted_configuration() -> None:
+    """`CALLPLANE_LLM_BASE_URL` may be on the operator's private network: it is not guarded."""
+    operators = FakeLLM(
+        lambda messages, tools: {"content": "네.", "tool_calls": [tool_call("t", "end_call", "{}")]}
+    )
+    with serve_in_thread(operators.app) as url:
+        settings = Settings(llm_base_url=f"{url}/v1")
+        agent = version_of(llm_agent(None))
+        outcome, _ = conduct(a_call(), agent, settings=settings, speed=FAST, virtual=False)
+    assert outcome.reason is DisconnectionReason.AGENT_HANGUP and len(operators.requests) >= 1

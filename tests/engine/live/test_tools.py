@@ -70,7 +70,7 @@ def results(outcome: Any) -> list[dict[str, Any]]:
     return [e for e in outcome.transcript if e["role"] == "tool_call_result"]
 
 
-ALLOW = Settings(allow_private_tool_urls=True)
+ALLOW = Settings(allow_private_destinations=True)
 
 
 def test_http_tool_posts_arguments_and_records_the_response() -> None:
@@ -121,4 +121,4 @@ def test_private_addresses_are_refused_by_default() -> None:
             a_call(), version_of(tool_flow(f"{url}/lookup", on_error=True)), speed=100, virtual=False
         )
     assert received == []  # the request never left
-    assert "non-public address" in results(outcome)[0]["content"]
+    assert results(outcome)[0]["content"] == "destination not allowed"

@@ -34,6 +34,7 @@ from callplane.domain.agent import AgentKind, AgentVersion, VersionKey
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
+from callplane.engine import egress
 from callplane.engine.clock import Clock
 from callplane.engine.live.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
 from callplane.engine.live.agents.flow import FlowRuntime
@@ -76,16 +77,25 @@ class Runtimes:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._http: httpx.AsyncClient | None = None
+        self._guarded: httpx.AsyncClient | None = None
         self._flows: Memo[VersionKey, Flow] = Memo()
 
     @property
     def http(self) -> httpx.AsyncClient:
+        """For the operator's own endpoint (`CALLPLANE_LLM_BASE_URL`): trusted, not guarded."""
         if self._http is None:
             self._http = httpx.AsyncClient(follow_redirects=False)
         return self._http
 
+    @property
+    def guarded(self) -> httpx.AsyncClient:
+        """For every URL a tenant wrote (tools, `llm.base_url`): through the egress guard."""
+        if self._guarded is None:
+            self._guarded = egress.guarded_client(allow_private=self.settings.allow_private_destinations)
+        return self._guarded
+
     def tools(self) -> ToolRunner:
-        return ToolRunner(self.http, allow_private=self.settings.allow_private_tool_urls)
+        return ToolRunner(self.guarded)
 
     def build(self, version: AgentVersion) -> Runtime:
         if version.kind is AgentKind.FLOW:
@@ -96,7 +106,7 @@ class Runtimes:
         if base_url is None:
             return _Unconfigured("no LLM endpoint: set llm.base_url in the agent or CALLPLANE_LLM_BASE_URL")
         client = ChatClient(
-            self.http,
+            self.guarded if config.base_url else self.http,
             base_url,
             config.api_key or self.settings.llm_api_key,
             config.model or self.settings.llm_model,
@@ -104,9 +114,10 @@ class Runtimes:
         return LLMRuntime(config, client, self.tools())
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        for client in (self._http, self._guarded):
+            if client is not None:
+                await client.aclose()
+        self._http = self._guarded = None
 
 
 class LineConductor:

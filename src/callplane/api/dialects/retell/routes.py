@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.retell import filters, parse, render
 from callplane.api.dialects.retell.errors import RetellRoute
@@ -34,7 +34,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v2/create-phone-call", status_code=201, summary="Create an outbound phone call", responses=ERRORS
 )
-def create_phone_call(body: parse.CreatePhoneCall, org: BearerOrg, services: ServicesDep) -> JSON:
+def create_phone_call(body: parse.CreatePhoneCall, org: CallsWrite, services: ServicesDep) -> JSON:
     request = parse.new_call(body)
     try:
         created = services.calls.create(org, request)
@@ -44,18 +44,18 @@ def create_phone_call(body: parse.CreatePhoneCall, org: BearerOrg, services: Ser
 
 
 @router.get("/v2/get-call/{call_id}", summary="Retrieve a call", responses=ERRORS)
-async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+async def get_call(call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
     return JSON(render.call_object(services.calls.get(org, call_id)))
 
 
 @router.post("/v2/stop-call/{call_id}", status_code=204, summary="Stop a call", responses=ERRORS)
-def stop_call(call_id: str, org: BearerOrg, services: ServicesDep) -> Response:
+def stop_call(call_id: str, org: CallsWrite, services: ServicesDep) -> Response:
     services.calls.cancel(org, call_id)
     return Response(status_code=204)
 
 
 @router.post("/v2/list-calls", summary="List calls (legacy: a bare array)", responses=ERRORS)
-async def list_calls_v2(org: BearerOrg, services: ServicesDep, body: parse.LegacyList | None = None) -> JSON:
+async def list_calls_v2(org: CallsRead, services: ServicesDep, body: parse.LegacyList | None = None) -> JSON:
     body = body or parse.LegacyList()
     try:
         query = CallQuery(
@@ -99,7 +99,7 @@ class ListCalls(BaseModel):
 
 
 @router.post("/v3/list-calls", summary="List calls", responses=ERRORS)
-async def list_calls_v3(org: BearerOrg, services: ServicesDep, body: ListCalls | None = None) -> JSON:
+async def list_calls_v3(org: CallsRead, services: ServicesDep, body: ListCalls | None = None) -> JSON:
     body = body or ListCalls()
     if body.skip is not None and body.pagination_key is not None:
         raise ValidationFailed.single("skip", "cannot be combined with pagination_key")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel
 
-from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.vocode import parse, render
 from callplane.api.dialects.vocode.errors import VocodeRoute
@@ -31,7 +31,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/v1/calls/list", summary="List calls", responses=ERRORS)
 async def list_calls(
-    org: BearerOrg,
+    org: CallsRead,
     services: ServicesDep,
     page: Annotated[int, Query(ge=1)] = 1,
     size: Annotated[int, Query(ge=1, le=parse.MAX_SIZE)] = parse.DEFAULT_SIZE,
@@ -64,14 +64,14 @@ async def list_calls(
 
 
 @router.get("/v1/calls", summary="Get a call", responses=ERRORS)
-async def get_call(id: Annotated[str, Query()], org: BearerOrg, services: ServicesDep) -> JSON:
+async def get_call(id: Annotated[str, Query()], org: CallsRead, services: ServicesDep) -> JSON:
     return JSON(render.full_call(services.calls.get(org, id)))
 
 
 @router.post("/v1/calls/create", summary="Create an outbound call", responses=ERRORS)
 def create_call(
     body: parse.CreateCall,
-    org: BearerOrg,
+    org: CallsWrite,
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSON:
@@ -84,7 +84,7 @@ def create_call(
 
 
 @router.post("/v1/calls/end", summary="End a call", responses=ERRORS)
-def end_call(id: Annotated[str, Query()], org: BearerOrg, services: ServicesDep) -> JSON:
+def end_call(id: Annotated[str, Query()], org: CallsWrite, services: ServicesDep) -> JSON:
     try:
         call = services.calls.cancel(org, id)
     except Conflict:

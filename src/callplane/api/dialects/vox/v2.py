@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.deps import CallsRead, ServicesDep
 from callplane.api.dialects.vox import parse, render
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.dialects.vox.schemas import ERRORS, CallListV2Out, CallV2Out
@@ -90,7 +90,7 @@ def to_query(body: ListCallsV2, org: str) -> CallQuery:
 
 
 @router.post("/v2/calls/list", response_model=CallListV2Out, summary="List calls (통화 목록 조회)")
-async def list_calls(org: BearerOrg, services: ServicesDep, body: ListCallsV2 | None = None) -> JSON:
+async def list_calls(org: CallsRead, services: ServicesDep, body: ListCallsV2 | None = None) -> JSON:
     body = body or ListCallsV2()
     query = to_query(body, org)
     if body.pagination_key:
@@ -117,5 +117,5 @@ def _cursor(token: str, query: CallQuery, org: str, services: Any) -> Any:
 
 
 @router.get("/v2/calls/{call_id}", response_model=CallV2Out, summary="Get a call (통화 조회)")
-async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+async def get_call(call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
     return JSON(render.v2_call(services.calls.get(org, call_id)))

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from callplane.api.deps import BearerOrg, ServicesDep
+from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects.vox import parse, render
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.dialects.vox.schemas import ERRORS, CallListV3Out, CallV3Out
@@ -47,7 +47,7 @@ LIST_PARAMS = (
 @router.post("/v3/calls", status_code=201, response_model=CallV3Out, summary="Create an outbound call")
 def create_call(
     body: parse.CreateCallV3,
-    org: BearerOrg,
+    org: CallsWrite,
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSON:
@@ -61,12 +61,12 @@ def create_call(
     response_model=CallV3Out,
     summary="Cancel a queued call or end a live one (callplane extension)",
 )
-def cancel_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+def cancel_call(call_id: str, org: CallsWrite, services: ServicesDep) -> JSON:
     return JSON(render.v3_call(services.calls.cancel(org, call_id)))
 
 
 @router.get("/v3/calls/{call_id}", response_model=CallV3Out, summary="Get a call")
-async def get_call(call_id: str, org: BearerOrg, services: ServicesDep) -> JSON:
+async def get_call(call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
     return JSON(render.v3_call(services.calls.get(org, call_id)))
 
 
@@ -155,7 +155,7 @@ def list_query(request: Request, org: str) -> tuple[CallQuery, str | None]:
         ]
     },
 )
-async def list_calls(request: Request, org: BearerOrg, services: ServicesDep) -> JSON:
+async def list_calls(request: Request, org: CallsRead, services: ServicesDep) -> JSON:
     query, token = list_query(request, org)
     if token:
         query = query.next_page(parse.cursor(token, query, "cursor"))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 
-from callplane.api.deps import KeySecretOrg, ServicesDep
+from callplane.api.deps import PairCallsRead, PairCallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.zudu import parse, render
 from callplane.api.dialects.zudu.errors import ZuduRoute
@@ -72,7 +72,7 @@ def _list(listing: parse.Listing, org: str, services: Any) -> JSON:
 
 
 @router.post("/api/calls", summary="List calls with pagination and filtering", responses=ERRORS)
-async def list_calls(org: KeySecretOrg, services: ServicesDep, body: parse.ListCalls | None = None) -> JSON:
+async def list_calls(org: PairCallsRead, services: ServicesDep, body: parse.ListCalls | None = None) -> JSON:
     listing = parse.listing(body or parse.ListCalls(), org, services.settings.max_offset)
     return _list(listing, org, services)
 
@@ -86,7 +86,7 @@ def _many(values: list[str]) -> list[str] | None:
 @router.get("/api/calls", summary="List calls (query parameters, Zudu's defaults)", responses=ERRORS)
 async def list_calls_get(
     request: Request,
-    org: KeySecretOrg,
+    org: PairCallsRead,
     services: ServicesDep,
     page: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=parse.MAX_LIMIT)] = parse.DEFAULT_LIMIT,
@@ -124,7 +124,7 @@ async def list_calls_get(
 )
 def create_phone_call(
     body: parse.CreatePhoneCall,
-    org: KeySecretOrg,
+    org: PairCallsWrite,
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSON:
@@ -140,7 +140,7 @@ def create_phone_call(
 
 
 @router.get("/api/calls/{call_id}", summary="Get a call", responses=ERRORS)
-async def get_call(call_id: str, org: KeySecretOrg, services: ServicesDep) -> JSON:
+async def get_call(call_id: str, org: PairCallsRead, services: ServicesDep) -> JSON:
     return JSON(
         render.envelope("Call retrieved successfully", render.detail(services.calls.get(org, call_id)))
     )

@@ -26,6 +26,7 @@ from callplane.domain.call import DisconnectionReason
 from callplane.domain.llm import LLMConfig
 from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
+from callplane.engine.egress import DestinationRefused
 from callplane.engine.live.agents.conversation import Conversation, EndCall, Ending
 from callplane.engine.live.agents.sentences import SentenceSplitter
 from callplane.engine.live.agents.tools import ToolFailed, ToolRunner
@@ -73,6 +74,8 @@ class ChatClient:
         body = self._body(messages, tools, temperature, **extra)
         try:
             response = await self.http.post(self.url, json=body, headers=self.headers, timeout=self.timeout_s)
+        except DestinationRefused as exc:
+            raise LLMUnavailable(f"{exc}: {self.url}") from None
         except httpx.HTTPError as exc:
             raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
         if not response.is_success:
@@ -111,6 +114,8 @@ class ChatClient:
                     piece = reply.add(data, self.url)
                     if piece:
                         yield piece
+        except DestinationRefused as exc:
+            raise LLMUnavailable(f"{exc}: {self.url}") from None
         except httpx.HTTPError as exc:
             raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
         yield reply.finish(self.url)

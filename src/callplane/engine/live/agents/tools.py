@@ -1,27 +1,22 @@
 """Running tools during a call, and recording each call and result in the transcript.
 
 HTTP tools are customer webhooks: they get the arguments as JSON, a hard timeout, no redirects,
-a capped response, and — unless `allow_private` — a refusal when the host resolves to a
-loopback, private, link-local or otherwise non-global address (an agent file must not become a
-way to reach the machine's own network). The address is checked when the tool runs; a DNS
-answer that changes between the check and the connection is outside this guard, so production
-setups should also send tool traffic through an egress proxy.
+and a capped response. The client they are given is `engine.egress.guarded_client`, so a tool
+never reaches an internal address (an agent file must not become a way into the machine's own
+network); such a tool fails with "destination not allowed".
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
-import socket
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
+from callplane.engine.egress import DestinationRefused
 from callplane.engine.live.agents.conversation import Conversation, EndCall
 
 MAX_RESULT_CHARS = 4000
@@ -47,9 +42,8 @@ def render_arguments(arguments: dict[str, Any], variables: dict[str, Any]) -> di
 
 
 class ToolRunner:
-    def __init__(self, http: httpx.AsyncClient, *, allow_private: bool = False) -> None:
-        self.http = http
-        self.allow_private = allow_private
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http  #: an egress-guarded client
 
     async def call(self, conv: Conversation, spec: ToolSpec, arguments: dict[str, Any]) -> str:
         """Run a tool and record it. Raises ToolFailed (recorded) or EndCall for end/transfer tools."""
@@ -80,8 +74,6 @@ class ToolRunner:
 
     async def _http(self, spec: ToolSpec, arguments: dict[str, Any]) -> str:
         assert spec.url is not None
-        if not self.allow_private:
-            await _refuse_private(spec.url)
         try:
             if spec.method == "GET":
                 response = await self.http.get(
@@ -93,6 +85,8 @@ class ToolRunner:
                 )
         except httpx.TimeoutException:
             raise ToolFailed(f"timed out after {spec.timeout_s:g}s") from None
+        except DestinationRefused as exc:
+            raise ToolFailed(str(exc)) from None
         except httpx.HTTPError as exc:
             raise ToolFailed(f"request failed: {type(exc).__name__}") from None
         body = response.text[:MAX_RESULT_CHARS]
@@ -100,18 +94,3 @@ class ToolRunner:
             raise ToolFailed(f"HTTP {response.status_code}: {body}")
         return body
 
-
-async def _refuse_private(url: str) -> None:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        raise ToolFailed(f"cannot resolve {host}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if not address.is_global:
-            raise ToolFailed(f"{host} resolves to a non-public address; tool calls there are not allowed")
