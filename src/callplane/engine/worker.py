@@ -41,8 +41,8 @@ from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine import dispatcher, idempotency, lifecycle, reaper
 from callplane.engine.analysis import Analyser, OfflineAnalyser
 from callplane.engine.clock import Clock
-from callplane.engine.conduct import Conductor, Outcome
 from callplane.engine.dispatcher import Claimed
+from callplane.engine.live.conduct import Conductor, Outcome
 from callplane.engine.memo import Memo
 from callplane.engine.postcall import PostCall, PostCallConfig
 from callplane.engine.relay import Relay, RelayConfig
