@@ -43,8 +43,8 @@ from callplane.domain.call import Call, CallStatus
 from callplane.domain.phone import parse_kr
 from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
-from callplane.engine.conduct import CallHooks, Conductor, Outcome
-from callplane.engine.conductor import build_conductor
+from callplane.engine.live.conduct import CallHooks, Conductor, Outcome
+from callplane.engine.live.conductor import build_conductor
 from callplane.engine.service import CallService, NewCall
 from callplane.engine.worker import Worker, WorkerConfig
 from callplane.store import queue

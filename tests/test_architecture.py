@@ -36,6 +36,17 @@ def test_layers_import_in_one_direction() -> None:
     assert offences == []
 
 
+def test_the_live_call_never_touches_the_database() -> None:
+    """A live call must not wait on the database on the loop that carries it: the worker does
+    that, through the hooks and the returned Outcome (engine/live/conduct.py is the seam)."""
+    offences = [
+        str(path.relative_to(PACKAGE))
+        for path in (PACKAGE / "engine" / "live").rglob("*.py")
+        if "store" in _imports(path)
+    ]
+    assert offences == []
+
+
 def test_sql_lives_in_the_store() -> None:
     offences = []
     for path in PACKAGE.rglob("*.py"):

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     #: Run a worker inside `callplane serve` (set false when workers run as their own processes).
     embedded_worker: bool = True
 
-    #: The simulated line's callee scripts (JSON, see engine/telephony/scenarios.py); tried before
+    #: The simulated line's callee scripts (JSON, see engine/live/telephony/scenarios.py); tried before
     #: the built-in ones.
     simulator_scenarios: Path | None = None
     #: How much faster than people the simulated line talks and rings (1 = real-time pacing).

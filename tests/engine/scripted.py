@@ -17,7 +17,7 @@ from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import Clock
-from callplane.engine.conduct import CallHooks, Outcome
+from callplane.engine.live.conduct import CallHooks, Outcome
 from callplane.engine.service import CallService, NewCall
 from callplane.engine.worker import Worker
 from callplane.store.db import Database

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 
 from callplane.domain.call import Sentiment
-from callplane.engine.agents.llm import ChatClient
 from callplane.engine.analysis import LLMAnalyser, OfflineAnalyser, sentiment
-from callplane.engine.conduct import Outcome
-from tests.engine.conversation_kit import a_call, conduct, demo_version
+from callplane.engine.live.agents.llm import ChatClient
+from callplane.engine.live.conduct import Outcome
+from tests.engine.live.conversation_kit import a_call, conduct, demo_version
 from tests.fakes.openai_server import FakeLLM, Message
 from tests.fakes.server import serve_in_thread
 

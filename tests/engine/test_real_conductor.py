@@ -20,7 +20,7 @@ from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.phone import parse_kr
 from callplane.engine.admin import Admin
 from callplane.engine.clock import LoopClock, run_virtual
-from callplane.engine.conductor import build_conductor
+from callplane.engine.live.conductor import build_conductor
 from callplane.engine.service import CallService
 from callplane.engine.webhooks import WebhookAdmin
 from callplane.engine.worker import Worker

@@ -25,8 +25,8 @@ from callplane.engine import lifecycle, reaper
 from callplane.engine.admin import Admin
 from callplane.engine.analysis import OfflineAnalyser
 from callplane.engine.clock import FixedClock, LoopClock, SystemClock, run_virtual
-from callplane.engine.conduct import CallHooks, Outcome
 from callplane.engine.dispatcher import dispatch
+from callplane.engine.live.conduct import CallHooks, Outcome
 from callplane.engine.postcall import PostCall
 from callplane.engine.service import CallService
 from callplane.engine.webhooks import WebhookAdmin

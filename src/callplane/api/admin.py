@@ -3,12 +3,14 @@
 Each area needs its scope (`domain.principal.Scope`); billing, limits, number ownership and
 caller-ID approval are the operator's (`api/operator.py`), so here they are a 403. Errors use
 the native (Vox) error envelope. Numbers are accepted as Korean domestic digits or E.164 and
-returned in both forms.
+returned in both forms. Create bodies with a top-level field they do not define are a 400
+naming it. Creates take an `Idempotency-Key` header (`api/idempotent.py`,
+`engine/idempotency.py`): a repeat replays the first response with `Idempotent-Replayed: true`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
@@ -21,14 +23,16 @@ from callplane.api.deps import (
     ServicesDep,
     WebhooksAdmin,
 )
+from callplane.api.dialects.common import known_fields
 from callplane.api.dialects.vox.errors import VoxRoute
+from callplane.api.idempotent import IdempotentRequest
 from callplane.api.responses import JSON
 from callplane.domain.agent import Agent, AgentVersion, TrafficSplit
 from callplane.domain.errors import Forbidden, ValidationFailed
 from callplane.domain.money import format_krw
 from callplane.domain.org import Organization
 from callplane.domain.phone import parse_any, to_domestic
-from callplane.domain.principal import CALLER_IDS_ARE_APPROVED, NUMBERS_ARE_ASSIGNED, parse_scopes
+from callplane.domain.principal import CALLER_IDS_ARE_APPROVED, NUMBERS_ARE_ASSIGNED, Principal, parse_scopes
 from callplane.engine.admin import Admin
 from callplane.engine.webhooks import Endpoint, WebhookAdmin
 from callplane.store.orgs import CredentialInfo, IssuedCredential
@@ -36,6 +40,20 @@ from callplane.store.orgs import CredentialInfo, IssuedCredential
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
 
 JsonObject = Body(default_factory=dict)
+JsonBody = Annotated[dict[str, Any], JsonObject]
+#: Top-level fields of an agent file (docs/agents.md); anything else in a create body is a 400.
+AGENT_FIELDS = (
+    "name",
+    "type",
+    "description",
+    "settings",
+    "pricing",
+    "analysis",
+    "webhook_url",
+    "flow",
+    "llm",
+)
+KEY_FIELDS = ("name", "kind", "scopes")
 
 
 def _admin(services: Any) -> Admin:
@@ -151,8 +169,17 @@ def key_request(body: dict[str, Any]) -> tuple[str, str, Any]:
 
 
 @router.post("/keys", status_code=201)
-def create_key(creator: KeysAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def create_key(
+    creator: KeysAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
     """A key for this organisation, with `scopes` (default calls:read + calls:write) it holds itself."""
+    return idem.run(
+        creator.organization_id, lambda: _create_key(creator, services, body), secrets=("key", "secret")
+    )
+
+
+def _create_key(creator: Principal, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, KEY_FIELDS)
     name, kind, scopes = key_request(body)
     issued = _admin(services).tenant_issue_key(creator, name, kind=kind, scopes=parse_scopes(scopes))
     return JSON(issued_view(issued), status_code=201)
@@ -170,7 +197,14 @@ def revoke_key(credential_id: str, creator: KeysAdmin, services: ServicesDep) ->
 
 
 @router.post("/agents", status_code=201)
-def create_agent(org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def create_agent(
+    org: AgentsAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
+    return idem.run(org, lambda: _create_agent(org, services, body))
+
+
+def _create_agent(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, (*AGENT_FIELDS, "id"))
     agent_id = body.get("id")
     if agent_id is not None and not isinstance(agent_id, str):
         raise ValidationFailed.single("id", "must be a UUID string")
@@ -191,8 +225,13 @@ def get_agent(agent_id: str, org: AgentsAdmin, services: ServicesDep) -> JSON:
 
 @router.post("/agents/{agent_id}/versions", status_code=201)
 def add_version(
-    agent_id: str, org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
-) -> JSON:
+    agent_id: str, org: AgentsAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
+    return idem.run(org, lambda: _add_version(agent_id, org, services, body))
+
+
+def _add_version(agent_id: str, org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, AGENT_FIELDS)
     version = _admin(services).add_version(org, agent_id, body)
     return JSON({"agent_id": version.agent_id, "version": version.version}, status_code=201)
 
@@ -227,9 +266,14 @@ def remove_number(number: str, org: NumbersAdmin) -> Response:
 
 @router.post("/presentation-numbers", status_code=201)
 def request_presentation_number(
-    org: NumbersAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
-) -> JSON:
+    org: NumbersAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
     """Ask for a caller ID: recorded as requested; calls may present it once the operator approves."""
+    return idem.run(org, lambda: _request_presentation_number(org, services, body))
+
+
+def _request_presentation_number(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, ("number", "approved"))
     number = parse_any(_field(body, "number"), "number")
     approved = body.get("approved", False)
     if not isinstance(approved, bool):
@@ -273,7 +317,12 @@ def remove_traffic_split(from_number: str, org: AgentsAdmin, services: ServicesD
 
 
 @router.post("/suppressions", status_code=201)
-def suppress(org: NumbersAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def suppress(org: NumbersAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
+    return idem.run(org, lambda: _suppress(org, services, body))
+
+
+def _suppress(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, ("number", "reason"))
     number = parse_any(_field(body, "number"), "number")
     reason = body.get("reason", "do not call")
     if not isinstance(reason, str):
@@ -322,9 +371,14 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
 
 @router.post("/webhook-endpoints", status_code=201)
 def add_webhook_endpoint(
-    org: WebhooksAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
-) -> JSON:
+    org: WebhooksAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
+) -> Response:
     """Add an endpoint; the response carries its signing secret, shown this once."""
+    return idem.run(org, lambda: _add_webhook_endpoint(org, services, body), secrets=("secret",))
+
+
+def _add_webhook_endpoint(org: str, services: Any, body: dict[str, Any]) -> JSON:
+    known_fields(body, ("url", "events", "agent_id", "description"))
     created = _webhooks(services).add(
         org,
         _field(body, "url"),

@@ -17,8 +17,8 @@ from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Directio
 from callplane.domain.ids import new_id
 from callplane.domain.phone import parse_any
 from callplane.engine.clock import LoopClock, SystemClock, run_virtual
-from callplane.engine.conduct import Outcome
-from callplane.engine.conductor import build_conductor
+from callplane.engine.live.conduct import Outcome
+from callplane.engine.live.conductor import build_conductor
 
 
 class _Hooks:

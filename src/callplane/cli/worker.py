@@ -17,7 +17,7 @@ from callplane.cli.context import Context, console
 from callplane.config import Settings
 from callplane.engine.analysis import build_analyser
 from callplane.engine.clock import SystemClock
-from callplane.engine.conductor import build_conductor
+from callplane.engine.live.conductor import build_conductor
 from callplane.engine.worker import Worker, WorkerConfig
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade

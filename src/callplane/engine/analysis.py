@@ -27,7 +27,7 @@ from callplane.domain.call import (
     Sentiment,
     TranscriptEntry,
 )
-from callplane.engine.agents.llm import ChatClient, LLMUnavailable
+from callplane.engine.live.agents.llm import ChatClient, LLMUnavailable
 
 log = logging.getLogger(__name__)
 

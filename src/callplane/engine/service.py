@@ -89,22 +89,21 @@ class CallService:
 
     def create(self, organization_id: str, request: NewCall) -> Created:
         now = self.now()
+        call_id = new_id()
         with self.db.write() as conn:
             if request.idempotency_key is not None:
-                replay = _replay(conn, organization_id, request, now)
+                replay = _claim(conn, organization_id, request, call_id, now)
                 if replay is not None:
                     return Created(replay, replayed=True)
-            call = self._build(conn, organization_id, request, now)
+            call = self._build(conn, organization_id, request, call_id, now)
             call_store.insert_call(conn, call)
-            if request.idempotency_key is not None:
-                idempotency.remember(
-                    conn, organization_id, request.idempotency_key, request.fingerprint(), call.id, now
-                )
         notify.send(self.db, notify.CREATED)
         self.on_created()
         return Created(call, replayed=False)
 
-    def _build(self, conn: Connection, organization_id: str, request: NewCall, now: int) -> Call:
+    def _build(
+        self, conn: Connection, organization_id: str, request: NewCall, call_id: str, now: int
+    ) -> Call:
         if not number_store.owns_number(conn, organization_id, request.from_number):
             raise ValidationFailed.single("from_number", "is not a number owned by this organization")
         if request.presentation_number is not None and not number_store.is_approved_presentation(
@@ -118,7 +117,7 @@ class CallService:
         agent, label = self._resolve_agent(conn, organization_id, request)
         version = agent_store.get_version(conn, organization_id, agent.agent_id, agent.version)
         return Call(
-            id=new_id(),
+            id=call_id,
             organization_id=organization_id,
             agent=agent,
             call_type=request.call_type,
@@ -209,14 +208,35 @@ class CallService:
         return call
 
 
-def _replay(conn: Connection, organization_id: str, request: NewCall, now: int) -> Call | None:
+def _claim(conn: Connection, organization_id: str, request: NewCall, call_id: str, now: int) -> Call | None:
+    """Take the request's Idempotency-Key for `call_id` (None), or the call an earlier request
+    with that key created (a replay).
+
+    The key is claimed before the call is built, in the same transaction that inserts the call
+    (`store.idempotency`). A concurrent repeat therefore waits at its claim until the first
+    transaction ends (PostgreSQL: on the key's unique index; SQLite: for the single writer) and
+    then replays the committed call — or, if the first failed and rolled back, creates it. That
+    transaction is milliseconds long, so waiting is better than Stripe's 409 for an in-flight
+    key: the client gets its call at once instead of a retry. No in-flight state is ever
+    visible to another request, so a call create never answers 409 for it.
+    """
     assert request.idempotency_key is not None
-    seen = idempotency.find(conn, organization_id, request.idempotency_key)
+    fingerprint = request.fingerprint()
+    seen = idempotency.claim_call_key(
+        conn,
+        organization_id,
+        request.idempotency_key,
+        fingerprint,
+        call_id,
+        now,
+        expired_before=now - IDEMPOTENCY_TTL_MS,
+    )
     if seen is None:
         return None
-    if now - seen.created_at > IDEMPOTENCY_TTL_MS:
-        idempotency.forget(conn, organization_id, request.idempotency_key)
-        return None
-    if seen.fingerprint != request.fingerprint():
+    if seen.fingerprint != fingerprint:
         raise IdempotencyMismatch("this Idempotency-Key was used with a different request body")
-    return call_store.get_call(conn, organization_id, seen.call_id)
+    call = call_store.get_call(conn, organization_id, seen.call_id)
+    if call is None:
+        # Calls are never deleted while their key lives; say so rather than create a second one.
+        raise Conflict("the call this Idempotency-Key created no longer exists")
+    return call

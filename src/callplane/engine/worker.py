@@ -38,11 +38,11 @@ from sqlalchemy.exc import DBAPIError
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import CallStatus, DisconnectionReason
-from callplane.engine import dispatcher, lifecycle, reaper
+from callplane.engine import dispatcher, idempotency, lifecycle, reaper
 from callplane.engine.analysis import Analyser, OfflineAnalyser
 from callplane.engine.clock import Clock
-from callplane.engine.conduct import Conductor, Outcome
 from callplane.engine.dispatcher import Claimed
+from callplane.engine.live.conduct import Conductor, Outcome
 from callplane.engine.memo import Memo
 from callplane.engine.postcall import PostCall, PostCallConfig
 from callplane.engine.relay import Relay, RelayConfig
@@ -229,6 +229,7 @@ class Worker:
             )
         if self.config.webhook_retention_s is not None:
             loops.append(asyncio.create_task(self._retain(), name="retention"))
+        loops.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))
         listener = notify.Listener(self.db.url, self._on_notice) if self._listens else None
         if listener is not None:
             listener.start()
@@ -327,6 +328,16 @@ class Worker:
                 log.exception("webhook log purge failed")
                 purged = 0
             await asyncio.sleep(0 if purged == _PURGE_BATCH else self.config.retention_interval_s)
+
+    async def _expire_keys(self) -> None:
+        """Delete Idempotency-Keys past their 24 h in batches, yielding between them."""
+        while True:
+            try:
+                purged = idempotency.purge_expired(self.db, self.clock.now_ms())
+            except Exception:
+                log.exception("idempotency key purge failed")
+                purged = 0
+            await asyncio.sleep(0 if purged >= idempotency.PURGE_BATCH else self.config.retention_interval_s)
 
     # One call ------------------------------------------------------------------------------
 

@@ -155,6 +155,20 @@ idempotency_keys = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+#: Admin creates' Idempotency-Keys (Stripe-style; see store/idempotency.py). `status_code` NULL:
+#: the first request is still in flight.
+idempotent_requests = Table(
+    "idempotent_requests",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer),
+    Column("body", Text),
+    Column("secret_withheld", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 calls = Table(
     "calls",
     metadata,

@@ -16,6 +16,9 @@ from callplane.domain.errors import FieldError, TooLarge, ValidationFailed
 
 log = logging.getLogger(__name__)
 
+#: Why a field a request model does not declare is refused: it is never silently dropped.
+UNKNOWN_FIELD = "is not a field of this request (misspelled or unsupported)"
+
 
 class DialectRoute(APIRoute):
     """An APIRoute whose every exception — validation, domain or bug — becomes a dialect error.
@@ -145,6 +148,9 @@ def field_errors(exc: RequestValidationError) -> list[FieldError]:
         kind = error.get("type", "")
         if kind == "json_invalid":
             out.append(FieldError("body", "is not valid JSON"))
+            continue
+        if kind == "extra_forbidden":
+            out.append(FieldError(name, UNKNOWN_FIELD))
             continue
         if kind == "model_attributes_type" or (not name and kind.endswith("_type")):
             out.append(FieldError(name or "body", "must be a JSON object"))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi.exceptions import RequestValidationError
 
-from callplane.api.dialects.base import field_errors
+from callplane.api.dialects.base import UNKNOWN_FIELD, field_errors
 from callplane.domain import bounds
 from callplane.domain.call import Call, CallStatus
 from callplane.domain.errors import FieldError, ValidationFailed
@@ -136,6 +136,14 @@ class Mistakes:
     def raise_any(self) -> None:
         if self.errors:
             raise ValidationFailed(self.errors)
+
+
+def known_fields(body: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    """Refuse top-level fields a JSON body does not define, naming each: a misspelled or
+    unsupported field is never silently dropped."""
+    unknown = [name for name in body if name not in allowed]
+    if unknown:
+        raise ValidationFailed([FieldError(name, UNKNOWN_FIELD, allowed) for name in unknown])
 
 
 def idempotency_key(value: str | None, field: str) -> str | None:

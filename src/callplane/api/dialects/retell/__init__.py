@@ -36,9 +36,12 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   `override_agent_version` takes an integer, `latest` (→ `current`), `latest_published`
   (→ `production`), or callplane's `current` / `production` / `v<N>`.
   `retell_llm_dynamic_variables` → the call's dynamic variables; `metadata` is echoed.
-  `idempotency_key` uses callplane's idempotency (24 h, the same key space as Vox's
-  `Idempotency-Key` header): a retry returns the same call, a different body with the same key is
-  a 400. `agent_override` and `custom_sip_headers` are not supported (400 when non-empty).
+  `idempotency_key` (or the `Idempotency-Key` header; both at once must agree) uses callplane's
+  idempotency (24 h, the same key space as Vox's header): a retry returns the same call
+  (`Idempotent-Replayed: true`), a different body with the same key is a 400. `agent_override`
+  and `custom_sip_headers` are not supported (400 when non-empty). A field Retell's create does
+  not define is a 400 naming it (Retell's OpenAPI documents no leniency; the SDK sends only
+  documented fields).
   Answers 201 with the call (`call_status: registered`).
 - **Stop.** `stop-call` cancels a queued call (→ `not_connected` / `manual_stopped`) or asks the
   worker to hang up a live one (it ends `agent_hangup`); 204. A call that already finished is a

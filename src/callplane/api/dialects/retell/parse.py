@@ -80,7 +80,16 @@ def agent_version(value: int | str | None) -> str:
     return parse_version_spec(value, "override_agent_version")
 
 
-def new_call(body: CreatePhoneCall) -> NewCall:
+def idempotency_key(body_key: str | None, header_key: str | None) -> str | None:
+    """Retell's `idempotency_key` body field or the `Idempotency-Key` header (what every other
+    dialect and HTTP client library sends); both at once must agree."""
+    if body_key is not None and header_key is not None and body_key != header_key:
+        raise ValidationFailed.single("idempotency_key", "differs from the Idempotency-Key header")
+    key = body_key if body_key is not None else header_key
+    return common.idempotency_key(key, "idempotency_key" if body_key is not None else "Idempotency-Key")
+
+
+def new_call(body: CreatePhoneCall, header_key: str | None = None) -> NewCall:
     m = common.Mistakes()
     from_number = m.attempt(parse_e164, body.from_number, "from_number")
     to_number = m.attempt(parse_e164, body.to_number, "to_number")
@@ -96,7 +105,7 @@ def new_call(body: CreatePhoneCall) -> NewCall:
         m.add("agent_override", "per-call agent overrides are not supported by callplane")
     if body.custom_sip_headers:
         m.add("custom_sip_headers", "SIP headers are not supported by callplane")
-    m.attempt(common.idempotency_key, body.idempotency_key, "idempotency_key")
+    key = m.attempt(idempotency_key, body.idempotency_key, header_key)
     m.raise_any()
     assert from_number is not None and to_number is not None, "raise_any() would have raised"
     return NewCall(
@@ -106,7 +115,7 @@ def new_call(body: CreatePhoneCall) -> NewCall:
         agent_version=version,
         dynamic_variables=variables,
         metadata=metadata,
-        idempotency_key=body.idempotency_key,
+        idempotency_key=key,
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
@@ -34,13 +34,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v2/create-phone-call", status_code=201, summary="Create an outbound phone call", responses=ERRORS
 )
-def create_phone_call(body: parse.CreatePhoneCall, org: CallsWrite, services: ServicesDep) -> JSON:
-    request = parse.new_call(body)
+def create_phone_call(
+    body: parse.CreatePhoneCall,
+    org: CallsWrite,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSON:
+    request = parse.new_call(body, idempotency_key)
     try:
         created = services.calls.create(org, request)
     except ValidationFailed as exc:
         raise common.renamed(exc, parse.CORE_FIELDS) from None
-    return JSON(render.call_object(created.call), status_code=201)
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else None
+    return JSON(render.call_object(created.call), status_code=201, headers=headers)
 
 
 @router.get("/v2/get-call/{call_id}", summary="Retrieve a call", responses=ERRORS)

@@ -38,6 +38,9 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   is always in force (numbers on the do-not-call list are refused; `do_not_call_result` is
   therefore false on every call). `telephony_params` is accepted and unused. An `Idempotency-Key`
   header is honoured (callplane addition). No `agent` traffic split: Vocode requires `agent`.
+  A field outside Vocode's documented create request (the fields above, exactly what the
+  `vocode-api` SDK sends) is a 422 `extra_forbidden` naming it, FastAPI's own answer for a model
+  that forbids extras: Vocode does not document ignoring unknown fields.
 - **End.** Cancels a queued call (→ `ended`, outcome `call_did_not_connect`) or asks the worker
   to hang up a live one; ending a call that already ended answers it unchanged (200).
 - **List.** `page` 1-based, `size` 1..100 (default 10), `(page-1) × size` capped by

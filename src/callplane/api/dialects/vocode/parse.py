@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callplane.api.dialects import common
 from callplane.domain.errors import ValidationFailed
@@ -24,7 +24,13 @@ CORE_FIELDS = {"agent": "agent", "agent.agent_id": "agent", "agent.agent_version
 
 
 class CreateCall(BaseModel):
-    """`POST /v1/calls/create` — Vocode's body; FastAPI's usual (lax) parsing, as Vocode's."""
+    """`POST /v1/calls/create` — Vocode's body; FastAPI's usual (lax) parsing, as Vocode's.
+
+    The fields are those of Vocode's documented request (the `vocode-api` SDK's `create_call`
+    sends exactly these); any other field is a 422 `extra_forbidden` naming it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     from_number: str = Field(description="A number this organization owns: E.164 or Korean domestic digits.")
     to_number: str = Field(description="The callee: E.164 or Korean domestic digits.")

@@ -47,15 +47,16 @@ E = TypeVar("E")
 
 
 class AgentMapping(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="forbid")
     agent_id: str = Field(description="Agent UUID.")
     agent_version: str | None = Field(default="current", description="`current`, `production` or `v<N>`.")
 
 
 class CreateCallV3(BaseModel):
-    """v3 outbound call request (seed 001)."""
+    """v3 outbound call request (seed 001). Unknown fields are a 400 naming them (issue 15): a
+    misspelled `dynamic_variabels` or an unsupported option must not be dropped silently."""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="forbid")
     from_number: str = Field(description="Caller number, domestic digits, e.g. 07011112222.")
     to_number: str = Field(description="Callee number, domestic digits, e.g. 01012345678.")
     agent: AgentMapping | None = Field(

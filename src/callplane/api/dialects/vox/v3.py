@@ -6,6 +6,13 @@
 false skips the count and answers `total_count: null`) and `metadata.<key>=<value>` equality
 filters (values compare as strings). `start_at_after`/`start_at_before` are exclusive bounds.
 
+`POST /v3/calls` refuses a field the documented request (seed 001) does not define — at the top
+level or inside `agent` — with a 400 `VALIDATION_ERROR` naming it: Vox documents no leniency, its
+live API refuses unknown query parameters the same way, and a misspelled `dynamic_variabels` must
+not be dropped silently. `Idempotency-Key`: a repeat with the same body answers the same call
+(201, `Idempotent-Replayed: true`), also while the first is being created (it waits for it);
+another body with the key is a 422 `IDEMPOTENCY_KEY_REUSED`.
+
 Vox v3 has no way to stop a call; callplane adds `POST /v3/calls/{id}/cancel`: a queued call
 becomes `canceled`, a live call is ended by its worker (`agent_hangup`), a finished one is 409.
 """

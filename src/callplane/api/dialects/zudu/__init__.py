@@ -40,7 +40,9 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
 - **Create.** `override_agent_id` omitted → the from_number's traffic split. callplane additions:
   `override_agent_version` (`current` default, `production`, `v<N>`), `dynamic_variables`, and an
   `Idempotency-Key` header. The answer is Zudu's documented one (`status: call_initiated`) with
-  the call as it is now (`REGISTERED` until a worker dials it).
+  the call as it is now (`REGISTERED` until a worker dials it). A field Zudu's create does not
+  define is a 400 naming it (Zudu documents no leniency). `POST /api/calls` is Zudu's list, not
+  a create.
 - **Detail.** Adds `updated_at`, `agent_version`, `metadata`, `dynamic_variables`, `events` (always
   empty: no event timeline is kept in this shape), `disconnection_reason`, `recording_url`,
   `opt_out_sensitive_data_storage`, `transcript` (`Agent: …` / `User: …` lines),

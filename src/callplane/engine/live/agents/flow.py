@@ -13,8 +13,8 @@ from typing import Any
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.flow import DEFAULT_FALLBACK, ConditionError, Flow, Node, NodeKind
 from callplane.domain.template import render
-from callplane.engine.agents.conversation import Conversation, EndCall, Ending, FlowError
-from callplane.engine.agents.tools import ToolFailed, ToolRunner, render_arguments
+from callplane.engine.live.agents.conversation import Conversation, EndCall, Ending, FlowError
+from callplane.engine.live.agents.tools import ToolFailed, ToolRunner, render_arguments
 
 MAX_SILENT_STEPS = 50
 

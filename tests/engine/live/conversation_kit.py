@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +14,12 @@ from callplane.domain.agent import AgentVersion, parse_definition
 from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import LoopClock, run_virtual
-from callplane.engine.conduct import Outcome
-from callplane.engine.conductor import LineConductor, Runtimes
-from callplane.engine.telephony.scenarios import builtin_scenarios, parse_scenarios
-from callplane.engine.telephony.simulated import SimulatedProvider
+from callplane.engine.live.conduct import Outcome
+from callplane.engine.live.conductor import LineConductor, Runtimes
+from callplane.engine.live.session import Command, Event, Transport
+from callplane.engine.live.telephony.provider import DialRequest, Provider
+from callplane.engine.live.telephony.scenarios import builtin_scenarios, parse_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
 
 EPOCH = 1_778_400_000_000
 
@@ -65,6 +68,36 @@ def a_call(to_number: str = "01012345678", **variables: Any) -> Call:
     )
 
 
+class SpyLine:
+    """A transport that shows every command to `seen` before passing it on."""
+
+    def __init__(self, inner: Transport, seen: Callable[[Command], None]) -> None:
+        self.inner = inner
+        self.seen = seen
+
+    @property
+    def telephony_id(self) -> str:
+        return self.inner.telephony_id
+
+    async def receive(self) -> Event:
+        return await self.inner.receive()
+
+    async def send(self, command: Command) -> None:
+        self.seen(command)
+        await self.inner.send(command)
+
+
+class SpyProvider:
+    name = "spy"
+
+    def __init__(self, inner: Provider, seen: Callable[[Command], None]) -> None:
+        self.inner = inner
+        self.seen = seen
+
+    async def dial(self, request: DialRequest) -> Transport:
+        return SpyLine(await self.inner.dial(request), self.seen)
+
+
 def conduct(
     call: Call,
     version: AgentVersion,
@@ -74,9 +107,10 @@ def conduct(
     settings: Settings | None = None,
     speed: float = 1.0,
     virtual: bool = True,
+    seen: Callable[[Command], None] | None = None,
 ) -> tuple[Outcome, RecordingHooks]:
     """Run the call on a VirtualTimeLoop (a ten-minute call takes milliseconds), or on a real
-    loop when it talks to real sockets (`virtual=False`)."""
+    loop when it talks to real sockets (`virtual=False`). `seen` gets every command sent."""
     hooks = hooks or RecordingHooks()
     chosen = builtin_scenarios()
     if scenarios:
@@ -86,7 +120,10 @@ def conduct(
     async def run() -> Outcome:
         clock = LoopClock(EPOCH)
         runtimes = Runtimes(settings)
-        conductor = LineConductor(SimulatedProvider(chosen, clock, speed=speed), clock, runtimes.build)
+        provider: Provider = SimulatedProvider(chosen, clock, speed=speed)
+        if seen is not None:
+            provider = SpyProvider(provider, seen)
+        conductor = LineConductor(provider, clock, runtimes.build)
         try:
             return await conductor.conduct(call, version, hooks)
         finally:

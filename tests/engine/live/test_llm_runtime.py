@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
+
+import httpx
 
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
-from tests.engine.conversation_kit import a_call, conduct, said, version_of
+from callplane.domain.llm import parse_llm
+from callplane.domain.tools import ToolSpec
+from callplane.engine.clock import LoopClock, run_virtual
+from callplane.engine.live.agents.llm import ChatClient, LLMRuntime, Reply, ToolCall
+from callplane.engine.live.agents.tools import ToolRunner
+from callplane.engine.live.conduct import Outcome
+from callplane.engine.live.conductor import LineConductor
+from callplane.engine.live.session import Command, Speak
+from callplane.engine.live.telephony.scenarios import parse_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
+from tests.engine.live.conversation_kit import (
+    EPOCH,
+    RecordingHooks,
+    a_call,
+    conduct,
+    dumps,
+    said,
+    version_of,
+)
 from tests.fakes.openai_server import FakeLLM, Message, tool_call
 from tests.fakes.server import free_port, serve_in_thread
 
@@ -136,6 +160,142 @@ def test_unknown_tool_is_reported_back_to_the_model() -> None:
     assert failed and "launch_rocket" in failed[0]["content"]
 
 
+def test_streamed_answer_text_and_tool_calls_are_put_back_together() -> None:
+    def script(messages: list[Message], tools: list[dict[str, Any]]) -> Message:
+        return {
+            "content": "확인해 볼게요. 잠시만요.",
+            "tool_calls": [
+                tool_call("tc_a", "confirm_booking", '{"slot": "내일 오후 2시"}'),
+                tool_call("tc_b", "end_call", ""),
+            ],
+        }
+
+    fake = FakeLLM(script)
+
+    async def run(url: str) -> list[str | Reply]:
+        async with httpx.AsyncClient() as http:
+            client = ChatClient(http, f"{url}/v1", None, "fake-model")
+            stream = client.stream([{"role": "user", "content": "예약"}], [], 0.2)
+            async with aclosing(stream) as parts:
+                return [part async for part in parts]
+
+    with serve_in_thread(fake.app) as url:
+        parts = asyncio.run(run(url))
+    assert fake.requests[0]["stream"] is True
+    *pieces, reply = parts
+    assert len(pieces) > 3 and all(isinstance(p, str) for p in pieces)  # it came in pieces
+    assert "".join(str(p) for p in pieces) == "확인해 볼게요. 잠시만요."
+    assert isinstance(reply, Reply) and reply.content == "확인해 볼게요. 잠시만요."
+    assert reply.tool_calls == (
+        ToolCall("tc_a", "confirm_booking", {"slot": "내일 오후 2시"}),
+        ToolCall("tc_b", "end_call", {}),
+    )
+
+
+def test_the_first_sentence_is_spoken_before_the_answer_is_complete() -> None:
+    """The fake model holds its stream open after the first sentence until the line has been
+    told to speak it: an answer spoken only once complete never releases it."""
+    answer = "안녕하세요, 예약 확인 전화입니다. 내일 오후 2시에 오실 수 있나요?"
+    spoken = threading.Event()
+    order: list[str] = []
+
+    def seen(command: Command) -> None:
+        if isinstance(command, Speak) and command.text:
+            order.append(f"speak {command.text}")
+            spoken.set()
+
+    def between(n: int) -> None:
+        if n == 8:  # well past the first sentence, before the second is complete
+            order.append("model holds" if spoken.wait(10) else "model gave up waiting")
+
+    fake = FakeLLM(
+        lambda messages, tools: (
+            {"content": answer}
+            if messages[-1]["role"] == "system"
+            else {"content": "네.", "tool_calls": [tool_call("t", "end_call", "")]}
+        ),
+        between=between,
+    )
+    with serve_in_thread(fake.app) as url:
+        outcome, _ = conduct(
+            a_call(), version_of(llm_agent(f"{url}/v1")), settings=LOCAL, speed=FAST, virtual=False, seen=seen
+        )
+    assert order[:3] == [
+        "speak 안녕하세요, 예약 확인 전화입니다. ",
+        "model holds",
+        "speak 내일 오후 2시에 오실 수 있나요?",
+    ]
+    assert said(outcome, "agent")[0] == answer  # one utterance, heard to the end
+
+
+class StubChat:
+    """An in-process stand-in for ChatClient: answers stream a word per 10 ms of loop time."""
+
+    def __init__(self, answers: list[Message]) -> None:
+        self.answers = answers
+        self.requests: list[list[Message]] = []
+
+    async def stream(
+        self, messages: list[Message], tools: list[ToolSpec], temperature: float
+    ) -> AsyncGenerator[str | Reply, None]:
+        self.requests.append([dict(m) for m in messages])
+        answer = self.answers[len(self.requests) - 1]
+        content = answer.get("content") or ""
+        for word in content.split(" "):
+            await asyncio.sleep(0.01)
+            yield word + " "
+        calls = tuple(ToolCall(c["id"], c["function"]["name"], {}) for c in answer.get("tool_calls", []))
+        yield Reply(content, calls, {})
+
+
+def test_a_callee_talking_over_a_streamed_answer_cuts_it_and_the_model_hears_where() -> None:
+    long_answer = (
+        "안녕하세요. 저는 콜플레인 치과의 예약 확인 도우미이고 "
+        "오늘은 내일 진료 일정을 확인하려고 연락드렸습니다."
+    )
+    chat = StubChat(
+        [
+            {"content": long_answer, "tool_calls": [tool_call("never", "end_call", "")]},
+            {"content": "네, 그럼 내일 뵙겠습니다.", "tool_calls": [tool_call("bye", "end_call", "")]},
+        ]
+    )
+    agent = version_of(llm_agent("http://unused.invalid/v1"))
+    config = parse_llm(agent.config)
+    scenarios = parse_scenarios(
+        {
+            "scenarios": [
+                {
+                    "numbers": ["*"],
+                    "persona": {"interrupt_agent_turn": 1, "interrupt_after_s": 2, "replies": ["네 갈게요"]},
+                }
+            ]
+        }
+    )
+
+    async def run() -> Outcome:
+        clock = LoopClock(EPOCH)
+        async with httpx.AsyncClient() as http:
+            runtime = LLMRuntime(config, chat, ToolRunner(http))  # type: ignore[arg-type]
+            conductor = LineConductor(
+                SimulatedProvider(scenarios, clock, speed=1.0), clock, lambda v: runtime
+            )
+            return await conductor.conduct(a_call(), agent, RecordingHooks())
+
+    outcome = run_virtual(run())
+    assert outcome.reason is DisconnectionReason.AGENT_HANGUP, dumps(outcome)
+    agent_said = said(outcome, "agent")
+    assert agent_said[0] == long_answer[:20].strip()  # 2 s at 10 characters a second
+    assert said(outcome, "user") == ["네 갈게요"]
+    # The model is told what the callee heard, and the interrupted answer's tool call never ran.
+    assert chat.requests[1][-2:] == [
+        {"role": "assistant", "content": long_answer[:20].strip()},
+        {"role": "user", "content": "네 갈게요"},
+    ]
+    assert [e["tool_call_id"] for e in outcome.transcript if e["role"] == "tool_call_invocation"] == [
+        "call_1"
+    ]
+    assert [e["name"] for e in outcome.transcript if e["role"] == "tool_call_invocation"] == ["end_call"]
+
 
 def test_an_agents_own_base_url_on_an_internal_address_gets_no_request() -> None:
     """Issue 15, defect 3: an agent whose `llm.base_url` names loopback (here it slipped past
@@ -159,4 +319,4 @@ def test_the_operators_own_endpoint_is_trusted_configuration() -> None:
         settings = Settings(llm_base_url=f"{url}/v1")
         agent = version_of(llm_agent(None))
         outcome, _ = conduct(a_call(), agent, settings=settings, speed=FAST, virtual=False)
-    assert outcome.reason is DisconnectionReason.AGENT_HANGUP and len(operators.requests) == 1
+    assert outcome.reason is DisconnectionReason.AGENT_HANGUP and len(operators.requests) >= 1

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from callplane.config import Settings
 from callplane.domain.call import DisconnectionReason
-from tests.engine.conversation_kit import a_call, conduct, version_of
+from tests.engine.live.conversation_kit import a_call, conduct, version_of
 from tests.fakes.server import serve_in_thread
 
 received: list[dict[str, Any]] = []

@@ -1,9 +1,10 @@
 """The conductor: one call from dial to hang-up, with the agent runtime the call is pinned to.
 
-It follows the carrier (ringing → answered, or a not-connected outcome), then runs the runtime
-inside the call's limits — `max_duration_s` (`max_duration_reached`) and an end requested
-through the API (`agent_hangup`), checked every `end_check_s` — and turns however the
-conversation stopped into an `Outcome`:
+It dials (the provider hands back the call's session `Transport`), follows the carrier events
+(ringing → answered, or a not-connected outcome), then runs the runtime on a `Conversation`
+over that transport inside the call's limits — `max_duration_s` (`max_duration_reached`), an
+end requested through the API (`agent_hangup`) and the callee hanging up while the agent thinks,
+both checked every `end_check_s` — and turns however the conversation stopped into an `Outcome`:
 
 | stopped by | status | reason |
 |---|---|---|
@@ -34,16 +35,17 @@ from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
 from callplane.engine import egress
-from callplane.engine.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
-from callplane.engine.agents.flow import FlowRuntime
-from callplane.engine.agents.llm import ChatClient, LLMRuntime
-from callplane.engine.agents.tools import ToolRunner
 from callplane.engine.clock import Clock
-from callplane.engine.conduct import CallHooks, Outcome
+from callplane.engine.live.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
+from callplane.engine.live.agents.flow import FlowRuntime
+from callplane.engine.live.agents.llm import ChatClient, LLMRuntime
+from callplane.engine.live.agents.tools import ToolRunner
+from callplane.engine.live.conduct import CallHooks, Outcome
+from callplane.engine.live.session import Carrier, CarrierStatus, HangUp, Transport
+from callplane.engine.live.telephony.provider import DialRequest, Provider
+from callplane.engine.live.telephony.scenarios import load_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
 from callplane.engine.memo import Memo
-from callplane.engine.telephony.provider import CarrierEvent, DialRequest, Line, Provider
-from callplane.engine.telephony.scenarios import load_scenarios
-from callplane.engine.telephony.simulated import SimulatedProvider
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +165,14 @@ class LineConductor:
             error_detail=repr(exc),
         )
 
-    async def _on_the_line(self, line: Line, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+    async def _on_the_line(
+        self, line: Transport, call: Call, version: AgentVersion, hooks: CallHooks
+    ) -> Outcome:
         try:
-            event = await line.next_event()
-            while event is CarrierEvent.RINGING:
+            event = await _carrier(line)
+            while event is CarrierStatus.RINGING:
                 await hooks.ringing(line.telephony_id)
-                event = await line.next_event()
+                event = await _carrier(line)
         except Exception as exc:
             await _hang_up(line)
             return self._dial_failed(call, exc)
@@ -180,17 +184,17 @@ class LineConductor:
         answered_at = self.clock.now_ms()
         await hooks.answered(answered_at)
         runtime = self.runtimes(version)
-        conv = Conversation(
+        async with Conversation(
             line,
             self.clock,
             runtime.initial_variables(dict(call.dynamic_variables)),
             inactivity_timeout_s=version.inactivity_timeout_s,
             reprompts=version.inactivity_reprompts,
-        )
-        if event is CarrierEvent.MACHINE:
-            ending = await self._voicemail(conv)
-        else:
-            ending = await self._converse(runtime, conv, version, hooks)
+        ) as conv:
+            if event is CarrierStatus.MACHINE:
+                ending = await self._voicemail(conv)
+            else:
+                ending = await self._converse(runtime, conv, version, hooks)
         await _hang_up(line)
         return Outcome(
             CallStatus.ERROR if ending.reason in _ERROR_REASONS else CallStatus.ENDED,
@@ -213,7 +217,7 @@ class LineConductor:
     ) -> Ending:
         try:
             async with asyncio.timeout(version.max_duration_s):
-                return await self._watch_for_end_request(runtime.run(conv), hooks)
+                return await self._watch(runtime.run(conv), conv, hooks)
         except TimeoutError:
             return Ending(DisconnectionReason.MAX_DURATION_REACHED, f"reached {version.max_duration_s}s")
         except CallerHungUp:
@@ -224,7 +228,9 @@ class LineConductor:
             log.exception("agent runtime failed")
             return Ending(DisconnectionReason.ERROR_VOXAI, f"{type(exc).__name__}: {exc}")
 
-    async def _watch_for_end_request(self, work: Coroutine[Any, Any, Ending], hooks: CallHooks) -> Ending:
+    async def _watch(self, work: Coroutine[Any, Any, Ending], conv: Conversation, hooks: CallHooks) -> Ending:
+        """Run the runtime; stop it when the API asks, or when the callee hung up while it was
+        busy elsewhere (waiting on the model or a tool) and would only notice later."""
         task = asyncio.ensure_future(work)
         try:
             while True:
@@ -233,6 +239,8 @@ class LineConductor:
                     return task.result()
                 if hooks.end_requested():
                     return Ending(DisconnectionReason.AGENT_HANGUP, "ended through the API")
+                if conv.hung_up:
+                    raise CallerHungUp
         finally:
             if not task.done():
                 task.cancel()
@@ -240,9 +248,17 @@ class LineConductor:
                     await task
 
 
-async def _hang_up(line: Line) -> None:
+async def _carrier(line: Transport) -> CarrierStatus:
+    """The next carrier status; nothing else is said before the call connects."""
+    while True:
+        event = await line.receive()
+        if isinstance(event, Carrier):
+            return event.status
+
+
+async def _hang_up(line: Transport) -> None:
     try:
-        await line.hangup()
+        await line.send(HangUp())
     except Exception:  # the call is over either way; a failed hang-up must not lose the outcome
         log.exception("hang-up failed")
 

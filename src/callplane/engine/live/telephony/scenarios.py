@@ -11,11 +11,14 @@ is a no-answer).
 `persona` — how the callee talks once connected:
 - `keywords`: `[{"heard": ["방문", "오시"], "say": "네, 갈게요."}]` — a reply triggered by words in
   what the agent said since the callee last spoke; checked first, in order;
-- `replies`: scripted replies used in order when no keyword fires;
+- `replies`: scripted replies used in order when no keyword fires; a reply may be
+  `{"dtmf": "1"}`: the callee presses those keys instead of speaking (one `Dtmf` event a key);
 - `after_replies`: when the script runs out — `hangup` (default), `silent` or `repeat_last`;
 - `silent`: never says anything (the agent's inactivity handling ends the call);
 - `hangup_after_replies`: hang up instead of giving the next reply after N replies;
 - `hangup_during_agent_turn`: hang up halfway through the agent's N-th utterance;
+- `interrupt_agent_turn`: talk over the agent's N-th utterance (barge-in) with the next reply,
+  `interrupt_after_s` (default 1) seconds after it started playing;
 - `think_s` (default 0.7) and `chars_per_s` (default 8): pause before speaking and speaking rate;
 - `voicemail_greeting`: what the machine says (answer `voicemail`);
 - `transfer`: `accept` (default) or `reject`.
@@ -54,6 +57,23 @@ class AfterReplies(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Keys:
+    """A reply made of key presses (DTMF) instead of words."""
+
+    digits: str
+
+
+class _Hangup(enum.Enum):
+    HANGUP = "hangup"
+
+
+#: What the callee does instead of replying: hang up now.
+HANGUP = _Hangup.HANGUP
+
+Reply = str | Keys
+
+
+@dataclass(frozen=True, slots=True)
 class KeywordReply:
     heard: tuple[str, ...]
     say: str
@@ -62,11 +82,13 @@ class KeywordReply:
 @dataclass(frozen=True, slots=True)
 class Persona:
     keywords: tuple[KeywordReply, ...] = ()
-    replies: tuple[str, ...] = ()
+    replies: tuple[Reply, ...] = ()
     after_replies: AfterReplies = AfterReplies.HANGUP
     silent: bool = False
     hangup_after_replies: int | None = None
     hangup_during_agent_turn: int | None = None
+    interrupt_agent_turn: int | None = None
+    interrupt_after_s: float = 1.0
     think_s: float = 0.7
     chars_per_s: float = 8.0
     voicemail_greeting: str = VOICEMAIL_GREETING
@@ -94,6 +116,8 @@ def _persona(raw: dict[str, Any], where: str) -> Persona:
         "silent",
         "hangup_after_replies",
         "hangup_during_agent_turn",
+        "interrupt_agent_turn",
+        "interrupt_after_s",
         "think_s",
         "chars_per_s",
         "voicemail_greeting",
@@ -108,11 +132,13 @@ def _persona(raw: dict[str, Any], where: str) -> Persona:
     try:
         return Persona(
             keywords=keywords,
-            replies=tuple(raw.get("replies", [])),
+            replies=tuple(_reply(r) for r in raw.get("replies", [])),
             after_replies=AfterReplies(raw.get("after_replies", "hangup")),
             silent=bool(raw.get("silent", False)),
             hangup_after_replies=raw.get("hangup_after_replies"),
             hangup_during_agent_turn=raw.get("hangup_during_agent_turn"),
+            interrupt_agent_turn=raw.get("interrupt_agent_turn"),
+            interrupt_after_s=float(raw.get("interrupt_after_s", 1.0)),
             think_s=float(raw.get("think_s", 0.7)),
             chars_per_s=float(raw.get("chars_per_s", 8.0)),
             voicemail_greeting=raw.get("voicemail_greeting", VOICEMAIL_GREETING),
@@ -120,6 +146,14 @@ def _persona(raw: dict[str, Any], where: str) -> Persona:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationFailed.single(where, f"invalid persona: {exc}") from None
+
+
+def _reply(raw: object) -> Reply:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict) and set(raw) == {"dtmf"} and isinstance(raw["dtmf"], str) and raw["dtmf"]:
+        return Keys(raw["dtmf"])
+    raise TypeError(f"a reply is a string or {{'dtmf': '<keys>'}}, not {raw!r}")
 
 
 def parse_scenarios(raw: object, source: str = "scenarios") -> tuple[Scenario, ...]:
@@ -153,7 +187,9 @@ def parse_scenarios(raw: object, source: str = "scenarios") -> tuple[Scenario, .
 
 def builtin_scenarios() -> tuple[Scenario, ...]:
     text = (
-        resources.files("callplane.engine.telephony").joinpath("scenarios.json").read_text(encoding="utf-8")
+        resources.files("callplane.engine.live.telephony")
+        .joinpath("scenarios.json")
+        .read_text(encoding="utf-8")
     )
     return parse_scenarios(json.loads(text), "built-in scenarios")
 
@@ -171,3 +207,43 @@ def pick(scenarios: Sequence[Scenario], e164: str) -> Scenario:
         if scenario.matches(e164):
             return scenario
     return Scenario("unscripted", ("*",))
+
+
+class ScriptedCallee:
+    """What a persona says next, given what it has heard of the agent since it last replied."""
+
+    def __init__(self, persona: Persona) -> None:
+        self.persona = persona
+        self._heard: list[str] = []
+        self._replies_given = 0
+        self._script_index = 0
+
+    def hear(self, text: str) -> None:
+        self._heard.append(text)
+
+    def next_reply(self) -> Reply | _Hangup | None:
+        """The next reply, HANGUP, or None (stays silent this turn)."""
+        reply = self._choose()
+        if isinstance(reply, (str, Keys)):
+            self._replies_given += 1
+            self._heard.clear()
+        return reply
+
+    def _choose(self) -> Reply | _Hangup | None:
+        persona = self.persona
+        if persona.silent:
+            return None
+        if persona.hangup_after_replies is not None and self._replies_given >= persona.hangup_after_replies:
+            return HANGUP
+        heard = "".join(self._heard)
+        for rule in persona.keywords:
+            if any(word in heard for word in rule.heard):
+                return rule.say
+        if self._script_index < len(persona.replies):
+            self._script_index += 1
+            return persona.replies[self._script_index - 1]
+        if persona.after_replies is AfterReplies.REPEAT_LAST and persona.replies:
+            return persona.replies[-1]
+        if persona.after_replies is AfterReplies.SILENT:
+            return None
+        return HANGUP

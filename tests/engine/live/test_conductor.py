@@ -10,11 +10,14 @@ import pytest
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine.clock import LoopClock, run_virtual
-from callplane.engine.conductor import LineConductor, Runtimes
-from callplane.engine.telephony.provider import DialRequest, Line
-from callplane.engine.telephony.scenarios import builtin_scenarios
-from callplane.engine.telephony.simulated import SimulatedProvider
-from tests.engine.conversation_kit import (
+from callplane.engine.live.agents.conversation import Conversation, Ending
+from callplane.engine.live.conduct import Outcome
+from callplane.engine.live.conductor import LineConductor, Runtimes
+from callplane.engine.live.session import Carrier, CarrierStatus, Command, Event, HangUp, HungUp, Transport
+from callplane.engine.live.telephony.provider import DialRequest
+from callplane.engine.live.telephony.scenarios import builtin_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
+from tests.engine.live.conversation_kit import (
     EPOCH,
     RecordingHooks,
     a_call,
@@ -211,16 +214,21 @@ def test_custom_scenario_by_number_pattern() -> None:
 class CountedLine:
     """A simulated line that records our hang-ups."""
 
-    def __init__(self, inner: Line, hangups: list[str]) -> None:
+    def __init__(self, inner: Transport, hangups: list[str]) -> None:
         self._inner = inner
         self._hangups = hangups
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    @property
+    def telephony_id(self) -> str:
+        return self._inner.telephony_id
 
-    async def hangup(self) -> None:
-        self._hangups.append(self._inner.telephony_id)
-        await self._inner.hangup()
+    async def receive(self) -> Event:
+        return await self._inner.receive()
+
+    async def send(self, command: Command) -> None:
+        if isinstance(command, HangUp):
+            self._hangups.append(self._inner.telephony_id)
+        await self._inner.send(command)
 
 
 class CountingProvider:
@@ -230,8 +238,8 @@ class CountingProvider:
         self.inner = inner
         self.hangups: list[str] = []
 
-    async def dial(self, request: DialRequest) -> Line:
-        return CountedLine(await self.inner.dial(request), self.hangups)  # type: ignore[return-value]
+    async def dial(self, request: DialRequest) -> Transport:
+        return CountedLine(await self.inner.dial(request), self.hangups)
 
 
 @pytest.mark.parametrize(("number", "after"), [("01012345678", "answered"), ("01000000002", "ringing")])
@@ -260,3 +268,53 @@ def test_a_cancelled_call_hangs_up_the_line(number: str, after: str) -> None:
 
     hangups, hooks = run_virtual(run())
     assert len(hangups) == 1 and hangups[0] == hooks.events[0][1]  # the line that rang
+
+
+class HangsUpWhileTheAgentThinks:
+    """A line answered at once whose callee hangs up after 5 s; the agent never says a word."""
+
+    name = "stub"
+
+    def __init__(self, clock: LoopClock) -> None:
+        self.clock = clock
+        self.sent: list[Command] = []
+        self.answered = False
+
+    async def dial(self, request: DialRequest) -> Transport:
+        return self
+
+    @property
+    def telephony_id(self) -> str:
+        return "stub-1"
+
+    async def receive(self) -> Event:
+        if not self.answered:
+            self.answered = True
+            return Carrier(CarrierStatus.ANSWERED, self.clock.now_ms())
+        await asyncio.sleep(5)
+        return HungUp(self.clock.now_ms())
+
+    async def send(self, command: Command) -> None:
+        self.sent.append(command)
+
+
+class Ponders:
+    def initial_variables(self, dynamic_variables: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    async def run(self, conv: Conversation) -> Ending:
+        await asyncio.sleep(600)  # a model that takes its time
+        return Ending(DisconnectionReason.AGENT_HANGUP)
+
+
+def test_a_hang_up_while_the_agent_thinks_ends_the_call_then() -> None:
+    async def run() -> tuple[Outcome, list[Command]]:
+        clock = LoopClock(EPOCH)
+        line = HangsUpWhileTheAgentThinks(clock)
+        conductor = LineConductor(line, clock, lambda version: Ponders())
+        return await conductor.conduct(a_call(), demo_version(), RecordingHooks()), line.sent
+
+    outcome, sent = run_virtual(run())
+    assert outcome.reason is DisconnectionReason.USER_HANGUP
+    assert outcome.ended_at - EPOCH == pytest.approx(5_000, abs=600)  # noticed within end_check_s
+    assert sent == [HangUp()]

@@ -16,8 +16,8 @@ import httpx
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
-from callplane.engine.agents.conversation import Conversation, EndCall
 from callplane.engine.egress import DestinationRefused
+from callplane.engine.live.agents.conversation import Conversation, EndCall
 
 MAX_RESULT_CHARS = 4000
 
@@ -67,7 +67,7 @@ class ToolRunner:
             raise EndCall(DisconnectionReason.AGENT_HANGUP, "end_call tool")
         if spec.kind is ToolKind.TRANSFER_CALL:
             assert spec.number is not None
-            if await conv.line.transfer(spec.number):
+            if await conv.transfer(spec.number):
                 raise EndCall(DisconnectionReason.CALL_TRANSFER, f"transferred to {spec.number}")
             raise ToolFailed("the transfer was not accepted")
         return await self._http(spec, arguments)

@@ -1,0 +1,301 @@
+"""The LLM runtime: an OpenAI-compatible chat-completions endpoint holds the conversation.
+
+Each callee utterance becomes a `user` message; the model answers with text (spoken) and/or tool
+calls (run, recorded, and fed back as `tool` messages, up to `max_tool_rounds` per turn). An
+`end_call` tool is always offered, so the model can hang up. The endpoint failing — refused,
+timing out, answering something that is not a chat completion — ends the call with status
+`error` and reason `error_voxai` (a platform failure), with the cause in `error_detail`.
+
+Answers are streamed (`stream: true`, server-sent events) and spoken sentence by sentence: the
+first sentence plays while the model is still writing the rest. When the callee talks over the
+answer, the stream is dropped, the history keeps only what the callee heard (so the model knows
+where it was cut), and tool calls of that answer are not run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from callplane.domain.call import DisconnectionReason
+from callplane.domain.llm import LLMConfig
+from callplane.domain.template import render
+from callplane.domain.tools import ToolKind, ToolSpec
+from callplane.engine.egress import DestinationRefused
+from callplane.engine.live.agents.conversation import Conversation, EndCall, Ending
+from callplane.engine.live.agents.sentences import SentenceSplitter
+from callplane.engine.live.agents.tools import ToolFailed, ToolRunner
+
+END_CALL = ToolSpec(
+    name="end_call",
+    kind=ToolKind.END_CALL,
+    description="Hang up. Call it after saying goodbye, or when the callee asks to end the call.",
+)
+
+
+class LLMUnavailable(Exception):
+    """The chat endpoint could not produce an answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    content: str | None
+    tool_calls: tuple[ToolCall, ...]
+    raw: dict[str, Any]
+
+
+class ChatClient:
+    """The two parts of the OpenAI chat-completions protocol we need: messages in, reply out."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, base_url: str, api_key: str | None, model: str, timeout_s: float = 20.0
+    ):
+        self.http = http
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.model = model
+        self.timeout_s = timeout_s
+
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float, **extra: Any
+    ) -> Reply:
+        body = self._body(messages, tools, temperature, **extra)
+        try:
+            response = await self.http.post(self.url, json=body, headers=self.headers, timeout=self.timeout_s)
+        except DestinationRefused as exc:
+            raise LLMUnavailable(f"{exc}: {self.url}") from None
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
+        if not response.is_success:
+            raise LLMUnavailable(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
+        try:
+            message = response.json()["choices"][0]["message"]
+            calls = tuple(
+                ToolCall(c["id"], c["function"]["name"], _arguments(c["function"].get("arguments")))
+                for c in message.get("tool_calls") or []
+            )
+            return Reply(message.get("content"), calls, message)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMUnavailable(f"not a chat completion from {self.url}: {exc!r}") from None
+
+    async def stream(
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float
+    ) -> AsyncGenerator[str | Reply, None]:
+        """The answer as it is written: text pieces, then the whole `Reply` (with its tool calls).
+
+        Use under `contextlib.aclosing`, so that leaving early closes the HTTP stream."""
+        body = self._body(messages, tools, temperature, stream=True)
+        reply = _StreamedReply()
+        try:
+            async with self.http.stream(
+                "POST", self.url, json=body, headers=self.headers, timeout=self.timeout_s
+            ) as response:
+                if not response.is_success:
+                    text = (await response.aread()).decode("utf-8", "replace")
+                    raise LLMUnavailable(f"HTTP {response.status_code} from {self.url}: {text[:200]}")
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue  # blank separators, `: keep-alive` comments, `event:` lines
+                    data = line[len("data:") :].strip()
+                    if data == "[DONE]":
+                        break
+                    piece = reply.add(data, self.url)
+                    if piece:
+                        yield piece
+        except DestinationRefused as exc:
+            raise LLMUnavailable(f"{exc}: {self.url}") from None
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
+        yield reply.finish(self.url)
+
+    def _body(
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float, **extra: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": temperature,
+            **extra,
+        }
+        if tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": dict(t.parameters),
+                    },
+                }
+                for t in tools
+            ]
+        return body
+
+
+class _StreamedReply:
+    """Puts a chat.completion.chunk stream back together: content deltas, and tool calls whose
+    id and name come first and whose arguments arrive in pieces, keyed by their `index`."""
+
+    def __init__(self) -> None:
+        self.content = ""
+        self.calls: dict[int, dict[str, str]] = {}
+
+    def add(self, data: str, url: str) -> str:
+        try:
+            choices = json.loads(data)["choices"]
+            if not choices:  # a usage-only chunk
+                return ""
+            delta = choices[0].get("delta") or {}
+            for call in delta.get("tool_calls") or []:
+                slot = self.calls.setdefault(
+                    int(call.get("index", 0)), {"id": "", "name": "", "arguments": ""}
+                )
+                function = call.get("function") or {}
+                slot["id"] = call.get("id") or slot["id"]
+                slot["name"] += function.get("name") or ""
+                slot["arguments"] += function.get("arguments") or ""
+            piece = delta.get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise LLMUnavailable(f"not a chat completion chunk from {url}: {exc!r}") from None
+        if not isinstance(piece, str):
+            raise LLMUnavailable(f"not a chat completion chunk from {url}: content is not text")
+        self.content += piece
+        return piece
+
+    def finish(self, url: str) -> Reply:
+        try:
+            calls = tuple(
+                ToolCall(c["id"], c["name"], _arguments(c["arguments"]))
+                for _, c in sorted(self.calls.items())
+            )
+        except (ValueError, TypeError) as exc:
+            raise LLMUnavailable(f"bad tool call arguments from {url}: {exc!r}") from None
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
+                }
+                for _, c in sorted(self.calls.items())
+            ]
+        return Reply(self.content or None, calls, message)
+
+
+def _arguments(raw: object) -> dict[str, Any]:
+    if raw in (None, ""):
+        return {}
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, dict):
+        raise TypeError("tool arguments are not a JSON object")
+    return value
+
+
+class LLMRuntime:
+    def __init__(self, config: LLMConfig, client: ChatClient, tools: ToolRunner) -> None:
+        self.config = config
+        self.client = client
+        self.tools = tools
+        specs = dict(config.tools)
+        if not any(s.kind is ToolKind.END_CALL for s in specs.values()):
+            specs[END_CALL.name] = END_CALL
+        self.specs = specs
+
+    def initial_variables(self, dynamic_variables: dict[str, Any]) -> dict[str, Any]:
+        return dict(dynamic_variables)
+
+    async def run(self, conv: Conversation) -> Ending:
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": render(self.config.prompt, conv.variables)}
+        ]
+        try:
+            if self.config.first_message:
+                opening = render(self.config.first_message, conv.variables)
+                await conv.say(opening)
+                messages.append({"role": "assistant", "content": opening})
+            else:
+                await self._respond(conv, messages)
+            reprompt = render(self.config.reprompt, conv.variables) if self.config.reprompt else None
+            while True:
+                messages.append({"role": "user", "content": await conv.hear(reprompt)})
+                await self._respond(conv, messages)
+        except LLMUnavailable as exc:
+            raise EndCall(DisconnectionReason.ERROR_VOXAI, str(exc)) from None
+
+    async def _respond(self, conv: Conversation, messages: list[dict[str, Any]]) -> None:
+        for _ in range(self.config.max_tool_rounds):
+            reply, heard = await self._speak_answer(conv, messages)
+            if heard is not None:  # the callee talked over it: what they heard is what was said
+                messages.append({"role": "assistant", "content": heard})
+                return
+            if not reply.tool_calls:
+                messages.append({"role": "assistant", "content": reply.content or ""})
+                return
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": reply.content,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                        }
+                        for c in reply.tool_calls
+                    ],
+                }
+            )
+            for call in reply.tool_calls:
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": await self._use(conv, call)}
+                )
+        raise EndCall(
+            DisconnectionReason.ERROR_VOXAI,
+            f"the model called tools {self.config.max_tool_rounds} times in a row",
+        )
+
+    async def _speak_answer(
+        self, conv: Conversation, messages: list[dict[str, Any]]
+    ) -> tuple[Reply, str | None]:
+        """Stream one answer into speech, a sentence at a time; returns the reply, and what the
+        callee heard of it when they interrupted (None when it was heard to the end)."""
+        sentences = SentenceSplitter()
+        reply = Reply(None, (), {})
+        stream = self.client.stream(messages, list(self.specs.values()), self.config.temperature)
+        async with aclosing(stream) as parts, conv.utterance() as utterance:
+            async for part in parts:
+                if isinstance(part, Reply):
+                    reply = part
+                    break
+                for sentence in sentences.feed(part):
+                    await utterance.add(sentence)
+                if utterance.interrupted:
+                    break
+            await utterance.add(sentences.flush())
+        return reply, utterance.heard if utterance.interrupted else None
+
+    async def _use(self, conv: Conversation, call: ToolCall) -> str:
+        spec = self.specs.get(call.name)
+        if spec is None:
+            tool_call_id = conv.tool_invoked(call.name, call.arguments)
+            conv.tool_returned(tool_call_id, f"unknown tool {call.name!r}", ok=False)
+            return f"error: there is no tool named {call.name!r}"
+        if call.arguments:
+            conv.collect(call.arguments)
+        try:
+            return await self.tools.call(conv, spec, call.arguments)
+        except ToolFailed as exc:
+            return f"error: {exc}"

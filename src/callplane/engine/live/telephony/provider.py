@@ -1,0 +1,31 @@
+"""The telephony provider protocol: place a call and hand back its live session.
+
+A provider turns a `DialRequest` into a `Transport` (see `live/session.py`): the transport first
+reports carrier progress (`Carrier`: ringing, then one final status — answered by a person,
+answered by a machine, busy, no answer, declined, failed), then carries the conversation as
+events and commands. The simulated line speaks text; a carrier's media stream speaks audio
+through a speech pipeline; the agent runtimes never know which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from callplane.engine.live.session import Transport
+
+
+@dataclass(frozen=True, slots=True)
+class DialRequest:
+    call_id: str
+    attempt: int  #: with call_id, the provider-side idempotency key: one dial per attempt
+    from_number: str  #: E.164
+    to_number: str
+    presentation_number: str | None
+    ring_timeout_s: float
+
+
+class Provider(Protocol):
+    name: str
+
+    async def dial(self, request: DialRequest) -> Transport: ...
