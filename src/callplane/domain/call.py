@@ -185,6 +185,8 @@ class Call:
     error_detail: str | None = None
     attempt: int = 0
     telephony_id: str | None = None
+    campaign_id: str | None = None  #: the campaign this call was made for
+    campaign_task: int | None = None  #: that campaign's task (its `seq`)
 
     @property
     def is_terminal(self) -> bool:

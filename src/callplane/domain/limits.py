@@ -9,7 +9,9 @@ order matters and is what a user would expect:
    it may not use; the carrier is never asked, so this is not a carrier failure, but Vox has no
    closer word and `dial_failed` tells the client "this call could not be placed");
 3. the calling window is closed → stays `queued`, due at the window's next opening (waiting for
-   the window never counts as waiting for a slot, and no limit is consumed);
+   the window never counts as waiting for a slot, and no limit is consumed); a campaign's call
+   also waits for its campaign's own window, and while its campaign is paused (due at the end
+   of time until it resumes);
 4. the balance is used up (`balance ≤ 0`, prepaid organisations only) → `error` +
    `insufficient_balance`;
 5. the hourly cap (calls dialled in the last 60 minutes) or the daily cap (calls dialled since
@@ -35,6 +37,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.campaign import PAUSED_DUE_AT, Gate
 from callplane.domain.money import to_minor
 from callplane.domain.org import Limits, Organization
 
@@ -76,6 +79,7 @@ class DialFacts:
     live: int  #: the organisation's calls holding a slot (dialing, ringing, ongoing)
     dialed_last_hour: int
     dialed_today: int
+    campaign: Gate | None = None  #: the call's campaign, if it was made for one
 
 
 def local_midnight_ms(now_ms: int, timezone: str) -> int:
@@ -107,6 +111,11 @@ def decide(org: Organization, facts: DialFacts, now_ms: int) -> Decision:
             DisconnectionReason.DIAL_FAILED,
             "presentation_number is no longer an approved presentation number of this organization",
         )
+    if facts.campaign is not None:
+        if facts.campaign.held:
+            return Decision(Verdict.DEFER, due_at=PAUSED_DUE_AT)
+        if not facts.campaign.window.is_open(now_ms):
+            return Decision(Verdict.DEFER, due_at=facts.campaign.window.next_open(now_ms))
     if not org.window.is_open(now_ms):
         return Decision(Verdict.DEFER, due_at=org.window.next_open(now_ms))
     if org.balance_minor is not None and org.balance_minor <= 0:

@@ -82,6 +82,7 @@ _LIST_FILTERS = (
     "user_sentiments",
     "from_numbers",
     "to_numbers",
+    "campaign_ids",
 )
 #: The largest page any dialect serves (Retell's legacy list allows 1,000).
 MAX_LIMIT = 1000
@@ -102,6 +103,7 @@ class CallQuery:
     user_sentiments: tuple[Sentiment, ...] = ()
     from_numbers: tuple[str, ...] = ()  #: E.164
     to_numbers: tuple[str, ...] = ()
+    campaign_ids: tuple[str, ...] = ()  #: calls made for these campaigns
     start_at: Range = field(default_factory=Range)
     end_at: Range = field(default_factory=Range)
     duration_ms: Range = field(default_factory=Range)
@@ -142,26 +144,28 @@ class CallQuery:
         A cursor carries it, so a cursor replayed with other filters is refused instead of
         silently returning a page of a different list.
         """
-        material = orjson.dumps(
-            [
-                self.call_ids,
-                self.agent_ids,
-                self.statuses,
-                self.call_types,
-                self.directions,
-                self.disconnection_reasons,
-                self.user_sentiments,
-                self.from_numbers,
-                self.to_numbers,
-                [self.start_at.low, self.start_at.high],
-                [self.end_at.low, self.end_at.high],
-                [self.duration_ms.low, self.duration_ms.high],
-                self.metadata,
-                self.search,
-                self.sort,
-                self.order,
-            ]
-        )
+        parts: list[object] = [
+            self.call_ids,
+            self.agent_ids,
+            self.statuses,
+            self.call_types,
+            self.directions,
+            self.disconnection_reasons,
+            self.user_sentiments,
+            self.from_numbers,
+            self.to_numbers,
+            [self.start_at.low, self.start_at.high],
+            [self.end_at.low, self.end_at.high],
+            [self.duration_ms.low, self.duration_ms.high],
+            self.metadata,
+            self.search,
+            self.sort,
+            self.order,
+        ]
+        if self.campaign_ids:
+            # Appended only when set, so cursors issued before the filter existed stay valid.
+            parts.append(self.campaign_ids)
+        material = orjson.dumps(parts)
         return hashlib.blake2b(material, digest_size=6).hexdigest()
 
     def next_page(self, cursor: Cursor) -> CallQuery:

@@ -23,9 +23,11 @@ from itertools import zip_longest
 from sqlalchemy import Connection
 
 from callplane.domain.call import Call, CallStatus
+from callplane.domain.campaign import Gate
 from callplane.domain.limits import HOUR_MS, DialFacts, Verdict, balance_held, decide, local_midnight_ms
 from callplane.domain.org import Organization
 from callplane.engine import lifecycle
+from callplane.store import campaigns as campaign_store
 from callplane.store import queue
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
@@ -61,6 +63,8 @@ class _OrgState:
     live: int
     dialed_last_hour: int
     dialed_today: int
+    #: The gates of this organisation's campaigns seen in this pass (read once per pass).
+    campaigns: dict[str, Gate] = field(default_factory=dict)
 
 
 def dispatch(
@@ -115,6 +119,12 @@ def _decide_batch(
         if org_id in states and org_id not in fresh:
             # Seen in an earlier scan of this pass: its number facts need these calls too.
             states[org_id].numbers = queue.number_facts(conn, org_id, by_org[org_id])
+    for org_id, found_calls in by_org.items():
+        if org_id in states:
+            state = states[org_id]
+            wanted = {c.campaign_id for c in found_calls if c.campaign_id} - state.campaigns.keys()
+            if wanted:  # ordinary calls cost nothing here
+                state.campaigns.update(campaign_store.gates(conn, org_id, wanted))
     groups = [by_org[o] for o in sorted(by_org) if o in states]
     for call in _round_robin(groups):
         _decide_one(conn, call, states[call.organization_id], result, owner, now, capacity, lease_ms)
@@ -166,6 +176,7 @@ def _decide_one(
         live=state.live,
         dialed_last_hour=state.dialed_last_hour,
         dialed_today=state.dialed_today,
+        campaign=state.campaigns.get(call.campaign_id) if call.campaign_id else None,
     )
     decision = decide(state.org, facts, now)
     if decision.verdict is Verdict.DIAL:

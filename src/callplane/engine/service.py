@@ -50,6 +50,9 @@ class NewCall:
     #: Keep no transcript, recording or analysis for this call even if its agent would
     #: (Vocode's per-call `hipaa_compliant`). It can only add privacy, never remove it.
     opt_out_sensitive_data_storage: bool = False
+    #: Set by the campaign feeder only (a client cannot); not part of the fingerprint.
+    campaign_id: str | None = None
+    campaign_task: int | None = None
 
     def fingerprint(self) -> str:
         parts: list[Any] = [
@@ -95,15 +98,15 @@ class CallService:
                 replay = _claim(conn, organization_id, request, call_id, now)
                 if replay is not None:
                     return Created(replay, replayed=True)
-            call = self._build(conn, organization_id, request, call_id, now)
+            call = self.build(conn, organization_id, request, call_id, now)
             call_store.insert_call(conn, call)
         notify.send(self.db, notify.CREATED)
         self.on_created()
         return Created(call, replayed=False)
 
-    def _build(
-        self, conn: Connection, organization_id: str, request: NewCall, call_id: str, now: int
-    ) -> Call:
+    def build(self, conn: Connection, organization_id: str, request: NewCall, call_id: str, now: int) -> Call:
+        """Check the request against every rule and return the queued call (not yet stored).
+        The campaign feeder builds its calls here too, so a task is held to the same rules."""
         if not number_store.owns_number(conn, organization_id, request.from_number):
             raise ValidationFailed.single("from_number", "is not a number owned by this organization")
         if request.presentation_number is not None and not number_store.is_approved_presentation(
@@ -135,6 +138,8 @@ class CallService:
                 version.opt_out_sensitive_data_storage or request.opt_out_sensitive_data_storage
             ),
             variant_label=label,
+            campaign_id=request.campaign_id,
+            campaign_task=request.campaign_task,
         )
 
     def _resolve_agent(

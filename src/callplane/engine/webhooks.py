@@ -72,6 +72,9 @@ class EventType(enum.StrEnum):
     CALL_STARTED = "call_started"
     CALL_ENDED = "call_ended"
     CALL_ANALYZED = "call_analyzed"
+    #: `engine.campaign_events`: `{"event", "webhook_version", "campaign": {...}}`
+    CAMPAIGN_STARTED = "campaign_started"
+    CAMPAIGN_FINISHED = "campaign_finished"
 
 
 ALL_EVENTS = tuple(e.value for e in EventType)

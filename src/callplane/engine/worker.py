@@ -11,7 +11,10 @@ One asyncio loop runs five tasks, plus one task per live call:
   (`request_end`: in-process, or on PostgreSQL by a notification from any process);
 - reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.reaper`);
 - post-call — runs due post-call steps (`engine.postcall`);
-- relay — delivers due webhooks (`engine.relay`).
+- relay — delivers due webhooks (`engine.relay`);
+- feeder — every `poll_interval_s`, turns running campaigns' tasks into queued calls up to each
+  campaign's concurrency and settles the tasks whose calls ended (`engine.feeder`); it wakes
+  the dispatcher when it made calls.
 
 Database calls are synchronous and run inline on the loop: they are short, and it keeps the
 whole worker runnable on a `VirtualTimeLoop`, where a ten-minute call takes milliseconds. Every
@@ -38,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import CallStatus, DisconnectionReason
-from callplane.engine import dispatcher, idempotency, lifecycle, reaper
+from callplane.engine import dispatcher, feeder, idempotency, lifecycle, reaper
 from callplane.engine.analysis import Analyser, OfflineAnalyser
 from callplane.engine.clock import Clock
 from callplane.engine.dispatcher import Claimed
@@ -46,6 +49,7 @@ from callplane.engine.live.conduct import Conductor, Outcome
 from callplane.engine.memo import Memo
 from callplane.engine.postcall import PostCall, PostCallConfig
 from callplane.engine.relay import Relay, RelayConfig
+from callplane.engine.service import CallService
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
 from callplane.store import notify, queue, retention
@@ -154,6 +158,7 @@ class Worker:
         self.relay = relay or Relay(db, clock, self.config.relay)
         self._runs: dict[str, _Run] = {}
         self._versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
+        self._calls = CallService(db, clock.now_ms)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -217,6 +222,7 @@ class Worker:
             asyncio.create_task(self._dispatch_loop(), name="dispatcher"),
             asyncio.create_task(self._every(self.config.heartbeat_s, self._heartbeat), name="heartbeat"),
             asyncio.create_task(self._every(self.config.reaper_interval_s, self._reap), name="reaper"),
+            asyncio.create_task(self._every(self.config.poll_interval_s, self._feed), name="feeder"),
             asyncio.create_task(
                 self._drain(self.postcall.run_due, self.config.postcall.batch), name="postcall"
             ),
@@ -312,6 +318,10 @@ class Worker:
                     run.task.cancel()
             elif lease.end_requested:
                 run.end_flag = True
+
+    def _feed(self) -> None:
+        if feeder.feed(self.db, self._calls, self.clock.now_ms()).created:
+            self._wake.set()
 
     def _reap(self) -> None:
         reaper.reap(self.db, self.clock.now_ms())

@@ -127,6 +127,8 @@ def _values(call: Call) -> dict[str, Any]:
         "telephony_id": call.telephony_id,
         "attempt": call.attempt,
         "postcall_attempts": 0,
+        "campaign_id": call.campaign_id,
+        "campaign_task": call.campaign_task,
     }
 
 
@@ -160,7 +162,7 @@ _READ = (
     "status", "from_number", "to_number", "presentation_number", "created_at", "updated_at", "due_at",
     "metadata", "dynamic_variables", "opt_out", "variant_label", "disconnection_reason", "start_at",
     "answered_at", "end_at", "duration_ms", "recording_url", "analysis", "cost_minor", "error_detail",
-    "attempt", "telephony_id",
+    "attempt", "telephony_id", "campaign_id", "campaign_task",
 )  # fmt: skip
 # Plain dict lookups: calling an enum class costs ~2 µs a value, noticeable on a page of 50.
 _CALL_TYPES = {v.value: v for v in CallType}
@@ -191,7 +193,7 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
             id_, org, agent_id, spec, version, call_type, direction, status, from_number, to_number,
             presentation, created_at, updated_at, due_at, metadata, variables, opt_out, label, reason,
             start_at, answered_at, end_at, duration_ms, recording_url, analysis, cost_minor, error_detail,
-            attempt, telephony_id,
+            attempt, telephony_id, campaign_id, campaign_task,
         ) = read(row)  # fmt: skip
         out.append(
             Call(
@@ -224,6 +226,8 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
                 error_detail=error_detail,
                 attempt=attempt,
                 telephony_id=telephony_id,
+                campaign_id=campaign_id,
+                campaign_task=campaign_task,
             )
         )
     return out

@@ -98,6 +98,7 @@ def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[Column
         (calls.c.user_sentiment, [v.value for v in q.user_sentiments]),
         (calls.c.from_number, q.from_numbers),
         (calls.c.to_number, q.to_numbers),
+        (calls.c.campaign_id, q.campaign_ids),
     ):
         if values:
             where.append(_in(column, values))

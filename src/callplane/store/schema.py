@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -212,6 +213,9 @@ calls = Table(
     Column("postcall_due_at", BigInteger),
     Column("postcall_attempts", Integer, nullable=False),
     Column("collected", Json),  # values the agent collected (null when opted out)
+    # Migration 0008: the campaign task this call was made for (null: an ordinary call).
+    Column("campaign_id", Id),
+    Column("campaign_task", Integer),  # the task's `seq` in its campaign
 )
 
 #: SQLite only: metadata equality index, one row per scalar metadata value.
@@ -312,4 +316,61 @@ server_secrets = Table(
     Column("name", String(32), primary_key=True),
     Column("value", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+
+# Campaigns (migration 0008). A task is not a call until the feeder makes it one.
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("from_number", Phone, nullable=False),
+    Column("agent_id", Id),  # null: the from_number's traffic split picks per call
+    Column("agent_version", String(16), nullable=False),
+    Column("presentation_number", Phone),
+    Column("scheduled_at", BigInteger),
+    Column("timezone", String(64), nullable=False),
+    Column("window_start_min", Integer, nullable=False),
+    Column("window_end_min", Integer, nullable=False),
+    Column("window_days", String(7), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("retry", Json, nullable=False),  # {max_attempts, interval_min, reasons[]}
+    Column("status", String(16), nullable=False),
+    Column("paused_by", String(8)),
+    Column("idempotency_key", String(255)),
+    Column("fingerprint", String(64)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger),
+    Column("finished_at", BigInteger),
+    UniqueConstraint("organization_id", "idempotency_key", name="uq_campaigns_idempotency_key"),
+)
+Index("ix_campaigns_created", campaigns.c.organization_id, campaigns.c.created_at, campaigns.c.id)
+
+campaign_tasks = Table(
+    "campaign_tasks",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("campaign_id", Id, primary_key=True),
+    Column("seq", Integer, primary_key=True),  # the row in the list as given, 0-based: its id
+    Column("to_number", Phone, nullable=False),
+    Column("dynamic_variables", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("call_ids", Json, nullable=False),
+    Column("current_call_id", Id),
+    Column("last_reason", String(200)),
+    Column("due_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index(
+    "ix_campaign_tasks_feed",
+    campaign_tasks.c.organization_id,
+    campaign_tasks.c.campaign_id,
+    campaign_tasks.c.status,
+    campaign_tasks.c.due_at,
 )
