@@ -31,6 +31,10 @@ MAX_DESCRIPTION_CHARS = 5_000
 #: Bytes of a request body (the default of `CALLPLANE_MAX_BODY_BYTES`). The largest real body
 #: is an agent definition with a long prompt and flow, tens of kilobytes.
 MAX_BODY_BYTES = 1024 * 1024
+#: Tasks in one campaign create request. Within the 1 MB body cap a task row is ~100 bytes, so
+#: 10,000 is about what fits; a larger list is loaded with the CLI (`callplane campaigns create
+#: --csv`), which has no cap (100,000 tasks load in seconds).
+MAX_CAMPAIGN_TASKS = 10_000
 #: Unix ms of 9999-12-31T23:59:59.999Z, the last instant a timestamp can be shown as a date;
 #: the bound of every time and duration filter (no call lasts longer than the epoch is old).
 MAX_UNIX_MS = 253_402_300_799_999

@@ -4,8 +4,8 @@ The body is Retell's legacy list body. Every field is optional; filters are ANDe
 matches any of its values. `pagination_key` accepts the opaque `next_cursor` of the previous
 page or, as Vox documents it, a plain call id (the page then starts after that call).
 `total_count` counts every match, not the page (see `store/listing.py` for when it is capped).
-callplane additions: `filter_criteria.transcript_search`, `filter_criteria.metadata` (equality)
-and `include_total` (default true).
+callplane additions: `filter_criteria.transcript_search`, `filter_criteria.metadata` (equality),
+`filter_criteria.campaign_id[]` and `include_total` (default true).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class FilterCriteria(BaseModel):
     start_timestamp: Threshold | None = Field(default=None, description="Unix ms bounds, inclusive")
     metadata: dict[str, Any] | None = Field(default=None, description="callplane: metadata equality")
     transcript_search: str | None = Field(default=None, description="callplane: transcript substring")
+    campaign_id: list[str] | None = Field(default=None, description="callplane: calls of these campaigns")
 
 
 class ListCallsV2(BaseModel):
@@ -81,6 +82,7 @@ def to_query(body: ListCallsV2, org: str) -> CallQuery:
         ),
         from_numbers=parse.numbers(values("call_from"), f"{where}.call_from"),
         to_numbers=parse.numbers(values("call_to"), f"{where}.call_to"),
+        campaign_ids=parse.agent_ids(values("campaign_id")),
         duration_ms=parse.threshold(duration.lower_threshold, duration.upper_threshold, f"{where}.duration"),
         start_at=parse.threshold(start.lower_threshold, start.upper_threshold, f"{where}.start_timestamp"),
         metadata=parse.metadata_filters(f.metadata or {}, f"{where}.metadata"),

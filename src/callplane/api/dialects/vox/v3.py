@@ -4,7 +4,8 @@
 400 that lists the allowed ones, as Vox does. callplane adds three: `search` (alias
 `transcript_search`, a case-insensitive transcript substring), `include_total` (default true;
 false skips the count and answers `total_count: null`) and `metadata.<key>=<value>` equality
-filters (values compare as strings). `start_at_after`/`start_at_before` are exclusive bounds.
+filters (values compare as strings) and `campaign_id` (calls made for that campaign).
+`start_at_after`/`start_at_before` are exclusive bounds.
 
 `POST /v3/calls` refuses a field the documented request (seed 001) does not define — at the top
 level or inside `agent` — with a 400 `VALIDATION_ERROR` naming it: Vox documents no leniency, its
@@ -50,6 +51,7 @@ LIST_PARAMS = (
     "search",
     "transcript_search",
     "include_total",
+    "campaign_id",
 )
 
 
@@ -145,6 +147,7 @@ def list_query(request: Request, org: str) -> tuple[CallQuery, str | None]:
         ),
         from_numbers=parse.numbers([p["call_from"]], "call_from") if p["call_from"] else (),
         to_numbers=parse.numbers([p["call_to"]], "call_to") if p["call_to"] else (),
+        campaign_ids=parse.agent_ids([p["campaign_id"]]) if p["campaign_id"] else (),
         start_at=Range(after + 1 if after is not None else None, before - 1 if before is not None else None),
         metadata=common.metadata_filter(metadata, "metadata"),
         search=common.search_text(p[search_field], search_field),
