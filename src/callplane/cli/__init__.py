@@ -14,6 +14,7 @@ import typer
 
 from callplane import __version__
 from callplane.cli import calls as calls_cli
+from callplane.cli import campaigns as campaigns_cli
 from callplane.cli import numbers as numbers_cli
 from callplane.cli import webhooks as webhooks_cli
 from callplane.cli.context import Context, console, fail, org_option, print_json
@@ -36,6 +37,7 @@ for sub, name in (
     (numbers_cli.suppress_app, "suppress"),
     (webhooks_cli.app, "webhooks"),
     (calls_cli.app, "calls"),
+    (campaigns_cli.app, "campaigns"),
 ):
     app.add_typer(sub, name=name)
 
