@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
@@ -19,13 +21,17 @@ from callplane.domain.campaign import CampaignStatus, NewTask, RetryRule, RowPro
 from callplane.domain.errors import IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.org import CallingWindow
 from callplane.domain.phone import parse_kr
+from callplane.engine import feeder, reaper
 from callplane.engine.admin import Admin
 from callplane.engine.campaigns import CampaignDraft, CampaignService, View
 from callplane.engine.clock import LoopClock, run_virtual
+from callplane.engine.dispatcher import dispatch
+from callplane.engine.service import CallService
+from callplane.engine.webhooks import WebhookAdmin
 from callplane.engine.worker import Worker, WorkerConfig
 from callplane.store import campaigns as campaign_store
 from callplane.store.db import Database
-from callplane.store.schema import calls
+from callplane.store.schema import calls, webhook_deliveries, webhook_events
 from tests.engine.scripted import Script, ScriptedConductor, run_until
 from tests.factories import Tenant, make_tenant
 
@@ -267,3 +273,80 @@ def test_concurrency_must_fit_the_organizations_limit(db: Database, tenant: Tena
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(calls)).scalar_one() == 0
     assert TaskStatus.PENDING.value == "pending"
+
+
+def test_a_killed_worker_never_makes_a_task_call_twice(db: Database, tenant: Tenant) -> None:
+    now = 1_767_225_600_000
+    calls_service = CallService(db, lambda: now)
+    service = CampaignService(db, lambda: now)
+    rule = RetryRule(max_attempts=3, interval_min=0)  # retries at once, when it may retry at all
+    created = service.create(tenant.organization_id, draft(tenant, 1, concurrency=1, retry=rule))
+    assert created.view is not None
+    cid = created.view.campaign.id
+    assert feeder.feed(db, calls_service, now).created == 1
+    # A second feeder pass (another worker) while the call is queued makes no second call.
+    assert feeder.feed(db, calls_service, now + 1).created == 0
+    claimed = dispatch(db, owner="dies", now=now + 2, capacity=10, lease_ms=30_000, scan_limit=100)
+    assert len(claimed.claimed) == 1
+    # The worker dies: its lease lapses and the reaper ends the call; it is never redialled.
+    assert reaper.reap(db, now + 60_000) == 1
+    feeder.feed(db, calls_service, now + 61_000)
+    view = service.get(tenant.organization_id, cid)
+    assert view.campaign.status is CampaignStatus.FAIL
+    assert view.counters.failed == 1 and view.counters.total == 1
+    assert len(campaign_calls(db, tenant, cid)) == 1
+    with db.read() as conn:
+        [task] = campaign_store.tasks_page(conn, tenant.organization_id, cid, after_seq=-1, limit=10)
+        # The attempt fence: a feeder holding the task as it was read makes no call.
+        stale = replace(task, status=TaskStatus.PENDING, attempts=0)
+    with db.write() as conn:
+        assert not campaign_store.start(conn, stale, "01a00000-0000-7000-8000-000000000000", now)
+    assert task.attempts == 1 and task.last_reason == DisconnectionReason.ORPHANED_NO_AGENT_PICKUP.value
+
+
+def test_campaign_started_and_finished_go_through_the_outbox(db: Database, tenant: Tenant) -> None:
+    now = 1_767_225_600_000
+    WebhookAdmin(db, lambda: now, allow_private=True).add(tenant.organization_id, "http://127.0.0.1:9/hook")
+    calls_service = CallService(db, lambda: now)
+    service = CampaignService(db, lambda: now)
+    created = service.create(tenant.organization_id, draft(tenant, 2, concurrency=2))
+    assert created.view is not None
+    cid = created.view.campaign.id
+    assert feeder.feed(db, calls_service, now).created == 2
+    for row in campaign_calls(db, tenant, cid):
+        calls_service.cancel(tenant.organization_id, row.id)
+    assert feeder.feed(db, calls_service, now + 1000).finished == 1
+    with db.read() as conn:
+        rows = conn.execute(
+            select(webhook_events.c.type, webhook_events.c.body, webhook_deliveries.c.status)
+            .join(
+                webhook_deliveries,
+                (webhook_deliveries.c.organization_id == webhook_events.c.organization_id)
+                & (webhook_deliveries.c.event_id == webhook_events.c.id),
+            )
+            .where(
+                webhook_events.c.organization_id == tenant.organization_id, webhook_events.c.call_id == cid
+            )
+            .order_by(webhook_events.c.created_at)
+        ).all()
+    assert [r.type for r in rows] == ["campaign_started", "campaign_finished"]
+    assert {r.status for r in rows} == {"pending"}  # the relay signs and sends them like call events
+    started, ended = (orjson.loads(r.body) for r in rows)
+    assert started["campaign"]["status"] == "ongoing" and started["campaign"]["total_calls"] == 2
+    assert ended["campaign"]["status"] == "fail" and ended["campaign"]["failed_calls"] == 2
+    assert ended["campaign"]["from_number"] == "07011112222" and ended["webhook_version"] == "v2"
+
+
+def test_a_large_campaign_puts_only_its_concurrency_in_the_queue(db: Database, tenant: Tenant) -> None:
+    # 20,000 keeps the suite quick; bench/campaign_bench.py loads and runs 100,000.
+    now = 1_767_225_600_000
+    service = CampaignService(db, lambda: now)
+    tasks = [NewTask(number(i), {"customer_name": "홍길동"}) for i in range(20_000)]
+    created = service.create(tenant.organization_id, draft(tenant, 0, tasks=tasks, concurrency=10))
+    assert created.view is not None and created.view.counters.total == 20_000
+    assert feeder.feed(db, CallService(db, lambda: now), now).created == 10
+    with db.read() as conn:
+        queued = conn.execute(select(func.count()).select_from(calls)).scalar_one()
+    assert queued == 10
+    view = service.get(tenant.organization_id, created.view.campaign.id)
+    assert (view.counters.remaining, view.counters.in_progress) == (19_990, 10)

@@ -245,23 +245,29 @@ class Gate:
 
 
 def needed_variables(config: Any) -> set[str]:
-    """`{{variables}}` the agent's definition uses and gives no default for (a flow's
-    `variables` map holds defaults). Conservative: a variable a tool sets during the call
-    needs a default too, or every task must carry it."""
+    """`{{variables}}` the agent's definition says or prompts with and gives no value for:
+    a flow's `variables` are defaults, and a node's `set` and `arguments` give values during
+    the call. Tool definitions are left out (their templates are filled from the tool call's
+    own arguments). What is left can only come from the call's dynamic variables."""
     used: set[str] = set()
-    defaults: set[str] = set()
+    given: set[str] = set()
 
     def walk(value: Any) -> None:
         if isinstance(value, str):
             used.update(variables_in(value))
         elif isinstance(value, dict):
             for key, item in value.items():
-                if key == "variables" and isinstance(item, dict):
-                    defaults.update(item)
+                if key == "tools":
+                    continue
+                if key in _GIVING and isinstance(item, dict):
+                    given.update(item)
                 walk(item)
         elif isinstance(value, list):
             for item in value:
                 walk(item)
 
     walk(config)
-    return used - defaults
+    return used - given
+
+
+_GIVING = ("variables", "set", "arguments")

@@ -373,4 +373,5 @@ Index(
     campaign_tasks.c.campaign_id,
     campaign_tasks.c.status,
     campaign_tasks.c.due_at,
+    campaign_tasks.c.seq,
 )

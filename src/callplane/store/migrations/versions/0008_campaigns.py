@@ -6,8 +6,9 @@ Revises: 0007
 - `campaigns`: one row per campaign; `(organization_id, idempotency_key)` is unique, so a
   create repeated with its key (the CLI derives one from the file) finds the first campaign.
 - `campaign_tasks`: one row per callee, keyed `(organization_id, campaign_id, seq)` in the order
-  given; `ix_campaign_tasks_feed` serves the feeder (next pending tasks by due time) and the
-  counters (tasks by status).
+  given; `ix_campaign_tasks_feed` serves the feeder (the next pending tasks in due
+  time then list order, read straight off the index: with `seq` left out, 100,000 tasks due at
+  the same instant were read and sorted on every pass) and the counters (tasks by status).
 - `calls.campaign_id` / `calls.campaign_task`: null for ordinary calls; `ix_calls_campaign`
   serves a campaign's live-call count, its cancel, and the `campaign_id` list filter.
 
@@ -83,7 +84,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("organization_id", "campaign_id", "seq", name="pk_campaign_tasks"),
     )
     op.create_index(
-        "ix_campaign_tasks_feed", "campaign_tasks", ["organization_id", "campaign_id", "status", "due_at"]
+        "ix_campaign_tasks_feed",
+        "campaign_tasks",
+        ["organization_id", "campaign_id", "status", "due_at", "seq"],
     )
     op.add_column("calls", sa.Column("campaign_id", Id))
     op.add_column("calls", sa.Column("campaign_task", sa.Integer))
