@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from callplane.domain.call import LIVE_STATUSES, TERMINAL_STATUSES, CallStatus, DisconnectionReason
@@ -91,10 +92,33 @@ def insert_tasks(
         }
         for seq, t in tasks
     )
+    if conn.dialect.name == "postgresql":
+        return _copy_tasks(conn, rows)
     total = 0
     while chunk := list(islice(rows, _INSERT_CHUNK)):
         conn.execute(insert(campaign_tasks), chunk)
         total += len(chunk)
+    return total
+
+
+_COPY_COLUMNS = (
+    "organization_id", "campaign_id", "seq", "to_number", "dynamic_variables", "metadata", "status",
+    "attempts", "call_ids", "due_at", "updated_at",
+)  # fmt: skip
+_JSON_COLUMNS = frozenset({"dynamic_variables", "metadata", "call_ids"})
+
+
+def _copy_tasks(conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
+    """PostgreSQL: `COPY … FROM STDIN` in the transaction's own connection. Multi-row INSERTs
+    spent 20 s of a 100,000-task load binding 1.1 million parameters; COPY takes a few."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    total = 0
+    with cursor.copy(f"COPY campaign_tasks ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [orjson.dumps(row[c]).decode() if c in _JSON_COLUMNS else row[c] for c in _COPY_COLUMNS]
+            )
+            total += 1
     return total
 
 
