@@ -206,3 +206,24 @@ def test_scopes_and_the_task_cap(client: TestClient, db: Database, tenant: Tenan
     many = [{"to_number": "01050000000"}] * 10_001
     response = client.post("/v3/campaigns", json=body(tenant, tasks=many), headers=tenant.headers)
     assert response.status_code in (400, 413)
+
+
+def test_v2_creates_with_call_from_and_agent_id(client: TestClient, tenant: Tenant) -> None:
+    v3_body = body(tenant)
+    agent = v3_body.pop("agent")
+    call_from = v3_body.pop("from_number")
+    v2_body = {**v3_body, "call_from": call_from, "agent_id": agent["agent_id"]}
+    response = client.post("/v2/campaigns", json=v2_body, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["call_from"] == "07011112222" and created["agent_id"] == tenant.agent_id
+    assert created["agent_version"] == "current" and created["total_calls"] == 3
+    assert "from_number" not in created and "agent" not in created
+    got = client.get(f"/v3/campaigns/{created['id']}", headers=tenant.headers).json()
+    assert got["agent"] == {"agent_id": tenant.agent_id, "agent_version": "current"}
+    tasks = v2_body["tasks"]
+    tasks[2]["to_number"] = "abc"
+    bad = client.post("/v2/campaigns", json={**v2_body, "tasks": tasks}, headers=tenant.headers)
+    assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "tasks[2].to_number"
+    wrong = client.post("/v2/campaigns", json=body(tenant), headers=tenant.headers)
+    assert wrong.status_code == 400  # v3's names are not v2's
