@@ -43,6 +43,7 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   not define is a 400 naming it (Retell's OpenAPI documents no leniency; the SDK sends only
   documented fields).
   Answers 201 with the call (`call_status: registered`).
+- **Batch calls.** `POST /create-batch-call` is a campaign (`batch.py`).
 - **Stop.** `stop-call` cancels a queued call (→ `not_connected` / `manual_stopped`) or asks the
   worker to hang up a live one (it ends `agent_hangup`); 204. A call that already finished is a
   400.
@@ -64,6 +65,10 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
 
 from __future__ import annotations
 
+from callplane.api.dialects.retell.batch import router as batch_router
 from callplane.api.dialects.retell.routes import router
+
+# Copied into the one router the app includes (FastAPI flattens included routes).
+router.include_router(batch_router)
 
 __all__ = ["router"]

@@ -1,0 +1,176 @@
+"""Retell's batch calls: `POST /create-batch-call`, a callplane campaign in Retell's words.
+
+- `from_number`, `tasks[].to_number`: E.164. `tasks[].retell_llm_dynamic_variables` → the
+  task's dynamic variables, `tasks[].metadata` kept. A batch runs one agent:
+  `override_agent_id` (and `override_agent_version`) must be the same on every task that names
+  one; none names one → the from_number's traffic split. `agent_override` and
+  `custom_sip_headers` are not supported (400 when non-empty).
+- `trigger_timestamp` → the scheduled start; `call_time_window {windows[{start, end}], day[],
+  timezone}` (Retell's default time zone, America/Los_Angeles, when a window names none; no
+  window: any hour the organisation's own window allows); one window per batch.
+- `reserved_concurrency`: slots kept for other calls, so the batch runs at the organisation's
+  limit minus it (at least 1, at most 100).
+- Answers 201 with `{batch_call_id, name, from_number, scheduled_timestamp, total_task_count,
+  call_time_window}`. Every bad task row is named (`tasks[3].to_number`). Pausing, cancelling
+  and reading go through the Vox campaign paths with the same id (Retell's SDK has none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from callplane.api.deps import CallsWrite, ServicesDep
+from callplane.api.dialects.common import freeform, renamed
+from callplane.api.dialects.retell.errors import RetellRoute
+from callplane.api.dialects.retell.parse import CORE_FIELDS, agent_version
+from callplane.api.dialects.vox.campaigns import DAY_NAMES, DAYS
+from callplane.api.responses import JSON
+from callplane.domain import bounds
+from callplane.domain.campaign import MAX_CONCURRENCY, NewTask, RowProblem
+from callplane.domain.errors import ValidationFailed
+from callplane.domain.ids import normalize_uuid
+from callplane.domain.org import CallingWindow, validate_timezone
+from callplane.domain.phone import parse_e164
+from callplane.engine.campaigns import CampaignDraft, CampaignService
+from callplane.store import orgs as org_store
+
+router = APIRouter(route_class=RetellRoute, tags=["Retell"])
+
+RETELL_TIMEZONE = "America/Los_Angeles"
+
+
+class BatchTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_number: str
+    retell_llm_dynamic_variables: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    override_agent_id: str | None = None
+    override_agent_version: int | str | None = None
+    agent_override: dict[str, Any] | None = None
+    custom_sip_headers: dict[str, str] | None = None
+    ignore_e164_validation: bool | None = None
+
+
+class Window(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: float = Field(ge=0, le=1439)
+    end: float = Field(ge=1, le=1440)
+
+
+class TimeWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    windows: list[Window] = Field(min_length=1)
+    day: list[str] | None = None
+    timezone: str | None = None
+
+
+class CreateBatchCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_number: str
+    tasks: list[BatchTask] = Field(min_length=1)
+    name: str | None = None
+    trigger_timestamp: float | None = Field(default=None, ge=0, le=bounds.MAX_UNIX_MS)
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    call_time_window: TimeWindow | None = None
+
+
+def _window(raw: TimeWindow | None) -> CallingWindow:
+    if raw is None:
+        return CallingWindow(start_min=0, end_min=1440)
+    if len(raw.windows) > 1:
+        raise ValidationFailed.single("call_time_window.windows", "callplane keeps one window per batch")
+    zone = validate_timezone(raw.timezone or RETELL_TIMEZONE)
+    days = "1234567"
+    if raw.day:
+        unknown = [d for d in raw.day if d.lower() not in DAYS]
+        if unknown:
+            raise ValidationFailed.single(
+                "call_time_window.day", "must be weekday names", list(DAY_NAMES.values())
+            )
+        days = "".join(sorted({DAYS[d.lower()] for d in raw.day}))
+    w = raw.windows[0]
+    return CallingWindow(zone, int(w.start), int(w.end), days)
+
+
+def _agent(tasks: list[BatchTask]) -> tuple[str | None, str]:
+    named = {(t.override_agent_id, t.override_agent_version) for t in tasks if t.override_agent_id}
+    if len(named) > 1:
+        raise ValidationFailed.single("tasks", "every task must name the same override_agent_id and version")
+    if not named:
+        return None, "current"
+    agent_id, version = named.pop()
+    assert agent_id is not None
+    canonical = normalize_uuid(agent_id)
+    if canonical is None:
+        raise ValidationFailed.single(
+            "override_agent_id", "must be the UUID of an agent of this organization"
+        )
+    return canonical, agent_version(version)
+
+
+def _rows(tasks: list[BatchTask]) -> list[NewTask | RowProblem]:
+    bounds.check_count(tasks, bounds.MAX_CAMPAIGN_TASKS, "tasks")
+    out: list[NewTask | RowProblem] = []
+    for i, t in enumerate(tasks):
+        if t.agent_override or t.custom_sip_headers:
+            field = "agent_override" if t.agent_override else "custom_sip_headers"
+            out.append(RowProblem(i, field, "is not supported by callplane"))
+            continue
+        try:
+            out.append(
+                NewTask(
+                    parse_e164(t.to_number, "to_number"),
+                    freeform(t.retell_llm_dynamic_variables, "retell_llm_dynamic_variables"),
+                    freeform(t.metadata, "metadata"),
+                )
+            )
+        except ValidationFailed as exc:
+            out.append(RowProblem(i, exc.errors[0].field, exc.errors[0].reason))
+    return out
+
+
+@router.post("/create-batch-call", status_code=201, summary="Create a batch call (a callplane campaign)")
+def create_batch_call(body: CreateBatchCall, org: CallsWrite, services: ServicesDep) -> JSON:
+    from_number = parse_e164(body.from_number, "from_number")
+    agent_id, version = _agent(body.tasks)
+    with services.db.read() as conn:
+        limit = org_store.get_organization(conn, org).limits.max_concurrent_calls
+    concurrency = max(1, min(MAX_CONCURRENCY, limit - (body.reserved_concurrency or 0)))
+    now = services.clock.now_ms()
+    draft = CampaignDraft(
+        name=bounds.name(body.name or f"batch {now}"),
+        from_number=from_number,
+        tasks=_rows(body.tasks),
+        agent_id=agent_id,
+        agent_version=version,
+        scheduled_at=int(body.trigger_timestamp) if body.trigger_timestamp is not None else None,
+        window=_window(body.call_time_window),
+        concurrency=concurrency,
+    )
+    try:
+        checked = CampaignService(services.db, services.clock.now_ms).create(org, draft)
+    except ValidationFailed as exc:
+        raise renamed(exc, CORE_FIELDS) from None
+    assert checked.view is not None, "not a dry run"
+    c = checked.view.campaign
+    window = None
+    if body.call_time_window is not None:
+        window = {
+            "windows": [{"start": c.window.start_min, "end": c.window.end_min}],
+            "day": [DAY_NAMES[d] for d in c.window.days],
+            "timezone": c.window.timezone,
+        }
+    return JSON(
+        {
+            "batch_call_id": c.id,
+            "name": c.name,
+            "from_number": c.from_number,
+            "scheduled_timestamp": c.scheduled_at if c.scheduled_at is not None else c.created_at,
+            "total_task_count": checked.view.counters.total,
+            "call_time_window": window,
+        },
+        status_code=201,
+    )
