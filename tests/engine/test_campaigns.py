@@ -105,10 +105,15 @@ def test_a_campaign_never_exceeds_its_concurrency_retries_no_answers_and_counts_
 
         def sample() -> None:
             with db.read() as conn:
-                samples.append(campaign_store.live_calls(conn, tenant.organization_id, cid))
-            view = service.get(tenant.organization_id, cid)
-            c = view.counters
+                live = campaign_store.live_calls(conn, tenant.organization_id, cid)
+            samples.append(live)
+            c = service.get(tenant.organization_id, cid).counters
             assert c.completed + c.failed + c.in_progress + c.remaining == c.total == 25
+            # Exact at every moment, against a count of the calls themselves.
+            rows = campaign_calls(db, tenant, cid)
+            assert c.completed == sum(1 for r in rows if r.status == CallStatus.ENDED.value)
+            assert c.in_progress == sum(1 for r in rows if not CallStatus(r.status).is_terminal)
+            assert c.active_concurrency == live
 
         await run_until(worker, finished(service, tenant, cid), limit_s=4 * 3600, every_s=0.5, on_tick=sample)
         return service.get(tenant.organization_id, cid), conductor

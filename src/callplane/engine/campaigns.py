@@ -131,7 +131,7 @@ class CampaignService:
                     campaign, stored_print = seen
                     if stored_print != fingerprint:
                         raise IdempotencyMismatch("this Idempotency-Key was used with a different request")
-                    view = View(campaign, store.counters(conn, organization_id, campaign.id))
+                    view = View(campaign, feeder.counters(conn, campaign, now))
                     return Checked(view, view.counters.total, [], replayed=True)
             needed = self._check_campaign(conn, organization_id, draft)
             good, rejected = _check_rows(conn, organization_id, draft.tasks, needed)
@@ -160,7 +160,7 @@ class CampaignService:
             )
             store.insert_campaign(conn, campaign, idempotency_key=idempotency_key, fingerprint=fingerprint)
             store.insert_tasks(conn, organization_id, campaign.id, good, now)
-            view = View(campaign, store.counters(conn, organization_id, campaign.id))
+            view = View(campaign, feeder.counters(conn, campaign, now))
         return Checked(view, len(good), rejected)
 
     def _check_campaign(self, conn: Connection, organization_id: str, draft: CampaignDraft) -> set[str]:
@@ -191,12 +191,13 @@ class CampaignService:
     def get(self, organization_id: str, campaign_id: str) -> View:
         with self.db.read() as conn:
             campaign = self._find(conn, organization_id, campaign_id)
-            return View(campaign, store.counters(conn, organization_id, campaign.id))
+            return View(campaign, feeder.counters(conn, campaign, self.now()))
 
     def campaigns(self, organization_id: str, limit: int, before: tuple[int, str] | None) -> list[View]:
         with self.db.read() as conn:
             found = store.page(conn, organization_id, limit, before)
-            return [View(c, store.counters(conn, organization_id, c.id)) for c in found]
+            now = self.now()
+            return [View(c, feeder.counters(conn, c, now)) for c in found]
 
     def tasks(
         self,
@@ -219,7 +220,7 @@ class CampaignService:
         with self.db.write() as conn:
             campaign = self._locked(conn, organization_id, campaign_id)
             if campaign.status is CampaignStatus.PAUSED:
-                return View(campaign, store.counters(conn, organization_id, campaign.id))
+                return View(campaign, feeder.counters(conn, campaign, now))
             if not campaign.status.feeds:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be paused")
             store.set_status(conn, campaign, CampaignStatus.PAUSED, now, paused_by=PausedBy.USER)
@@ -231,7 +232,7 @@ class CampaignService:
         with self.db.write() as conn:
             campaign = self._locked(conn, organization_id, campaign_id)
             if campaign.status.feeds:
-                return View(campaign, store.counters(conn, organization_id, campaign.id))
+                return View(campaign, feeder.counters(conn, campaign, now))
             if campaign.status is not CampaignStatus.PAUSED:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be resumed")
             back = CampaignStatus.ONGOING if campaign.started_at is not None else CampaignStatus.PENDING
@@ -263,7 +264,7 @@ class CampaignService:
             if not store.has_status(conn, organization_id, campaign.id, TaskStatus.CALLING):
                 store.set_status(conn, campaign, CampaignStatus.CANCELED, now, finished_at=now)
                 campaign = self._find(conn, organization_id, campaign.id)
-                counters = store.counters(conn, organization_id, campaign.id)
+                counters = feeder.counters(conn, campaign, now)
                 campaign_events.emit(conn, campaign, counters, EventType.CAMPAIGN_FINISHED, now)
         return self.get(organization_id, campaign_id)
 

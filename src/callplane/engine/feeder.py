@@ -22,7 +22,8 @@ dial time: the organisation's limits, and the campaign's window and status (`dom
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -30,7 +31,9 @@ from callplane.domain.call import CallStatus
 from callplane.domain.campaign import (
     Campaign,
     CampaignStatus,
+    Counters,
     Next,
+    Task,
     TaskStatus,
     after_call,
     final_status,
@@ -97,7 +100,7 @@ def _feed_one(
         campaign_events.emit(
             conn,
             campaign,
-            store.counters(conn, organization_id, campaign_id),
+            counters(conn, campaign, now),
             EventType.CAMPAIGN_STARTED,
             now,
         )
@@ -121,18 +124,43 @@ def settle(conn: Connection, campaign: Campaign, now: int) -> int:
     """Move on every task whose call has ended (also for a paused or canceled campaign)."""
     moved = 0
     for task, call in store.finished_calls(conn, campaign.organization_id, campaign.id):
-        status = CallStatus(call.call_status)
-        reason = store.reason_of(call.call_reason)
-        end_at = call.call_end_at if call.call_end_at is not None else now
-        nxt = after_call(status, reason, task.attempts, campaign.retry, end_at)
-        if campaign.status is CampaignStatus.CANCELED and (
-            nxt.status is TaskStatus.PENDING or status is CallStatus.CANCELED
-        ):
-            nxt = Next(TaskStatus.CANCELED)  # no retry once canceled
-        label = reason.value if reason is not None else status.value
+        nxt, label = _after(campaign, task, call, now)
         if store.settle(conn, task, nxt.status, reason=label, due_at=nxt.due_at, now=now):
             moved += 1
     return moved
+
+
+def counters(conn: Connection, campaign: Campaign, now: int) -> Counters:
+    """The counters at this moment, from the database. A task whose call ended since the last
+    feeder pass is counted where settling will put it, so no reader ever sees a finished call
+    as in progress (at most `concurrency` such tasks: one cheap indexed join)."""
+    base = store.counters(conn, campaign.organization_id, campaign.id)
+    pending = [
+        _after(campaign, task, call, now)[0].status
+        for task, call in store.finished_calls(conn, campaign.organization_id, campaign.id)
+    ]
+    if not pending:
+        return base
+    return replace(
+        base,
+        in_progress=base.in_progress - len(pending),
+        completed=base.completed + pending.count(TaskStatus.COMPLETED),
+        failed=base.failed + pending.count(TaskStatus.FAILED) + pending.count(TaskStatus.CANCELED),
+        remaining=base.remaining + pending.count(TaskStatus.PENDING),
+    )
+
+
+def _after(campaign: Campaign, task: Task, call: Any, now: int) -> tuple[Next, str]:
+    """What settling does with a task whose call ended, and the reason it records."""
+    status = CallStatus(call.call_status)
+    reason = store.reason_of(call.call_reason)
+    end_at = call.call_end_at if call.call_end_at is not None else now
+    nxt = after_call(status, reason, task.attempts, campaign.retry, end_at)
+    if campaign.status is CampaignStatus.CANCELED and (
+        nxt.status is TaskStatus.PENDING or status is CallStatus.CANCELED
+    ):
+        nxt = Next(TaskStatus.CANCELED)  # no retry once canceled
+    return nxt, reason.value if reason is not None else status.value
 
 
 def _start_tasks(conn: Connection, service: CallService, campaign: Campaign, free: int, now: int) -> int:
@@ -183,5 +211,5 @@ def _close(conn: Connection, campaign: Campaign, now: int) -> None:
 
 
 def _announce_end(conn: Connection, campaign: Campaign, now: int) -> None:
-    counters = store.counters(conn, campaign.organization_id, campaign.id)
-    campaign_events.emit(conn, _reread(conn, campaign), counters, EventType.CAMPAIGN_FINISHED, now)
+    finished = store.counters(conn, campaign.organization_id, campaign.id)  # every task settled
+    campaign_events.emit(conn, _reread(conn, campaign), finished, EventType.CAMPAIGN_FINISHED, now)
