@@ -29,6 +29,7 @@ from callplane.engine.dispatcher import dispatch
 from callplane.engine.service import CallService
 from callplane.engine.webhooks import WebhookAdmin
 from callplane.engine.worker import Worker, WorkerConfig
+from callplane.store import campaign_tasks as task_store
 from callplane.store import campaigns as campaign_store
 from callplane.store.db import Database
 from callplane.store.schema import calls, webhook_deliveries, webhook_events
@@ -130,7 +131,7 @@ def test_a_campaign_never_exceeds_its_concurrency_retries_no_answers_and_counts_
     assert view.counters.failed == 5 and view.counters.remaining == view.counters.in_progress == 0
     assert set(conductor.dialed.values()) == {1}  # no call was dialled twice
     with db.read() as conn:
-        tasks = campaign_store.tasks_page(
+        tasks = task_store.tasks_page(
             conn, tenant.organization_id, view.campaign.id, after_seq=-1, limit=100
         )
     assert sum(t.attempts for t in tasks) == len(rows)
@@ -250,7 +251,7 @@ def test_the_dry_run_lists_exactly_the_bad_rows_and_a_repeat_creates_nothing(
     assert again.view.campaign.id == first.view.campaign.id and again.view.counters.total == 2
     with db.read() as conn:
         assert len(campaign_store.page(conn, tenant.organization_id, 10, None)) == 1
-        tasks = campaign_store.tasks_page(
+        tasks = task_store.tasks_page(
             conn, tenant.organization_id, first.view.campaign.id, after_seq=-1, limit=10
         )
     assert [t.seq for t in tasks] == [0, 5]  # each task keeps its row in the list
@@ -301,11 +302,11 @@ def test_a_killed_worker_never_makes_a_task_call_twice(db: Database, tenant: Ten
     assert view.counters.failed == 1 and view.counters.total == 1
     assert len(campaign_calls(db, tenant, cid)) == 1
     with db.read() as conn:
-        [task] = campaign_store.tasks_page(conn, tenant.organization_id, cid, after_seq=-1, limit=10)
+        [task] = task_store.tasks_page(conn, tenant.organization_id, cid, after_seq=-1, limit=10)
         # The attempt fence: a feeder holding the task as it was read makes no call.
         stale = replace(task, status=TaskStatus.PENDING, attempts=0)
     with db.write() as conn:
-        assert not campaign_store.start(conn, stale, "01a00000-0000-7000-8000-000000000000", now)
+        assert not task_store.start(conn, stale, "01a00000-0000-7000-8000-000000000000", now)
     assert task.attempts == 1 and task.last_reason == DisconnectionReason.ORPHANED_NO_AGENT_PICKUP.value
 
 

@@ -154,8 +154,9 @@ def list_campaigns(
 ) -> None:
     """Campaigns, newest first, with their counters."""
     c: Context = ctx.obj
-    table = Table("name", "status", "total", "done", "failed", "calling", "left", "live")
-    table.columns.insert(0, Column("id", no_wrap=True))
+    table = Table(
+        Column("id", no_wrap=True), "name", "status", "total", "done", "failed", "calling", "left", "live"
+    )
     for view in _service(c).campaigns(c.org(org), limit, None):
         k = view.counters
         table.add_row(

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 from sqlalchemy import Connection
 
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.campaign import (
+    MAX_CONCURRENCY,
     PAUSED_DUE_AT,
     Campaign,
     CampaignStatus,
@@ -45,6 +46,7 @@ from callplane.engine import campaign_events, feeder, lifecycle
 from callplane.engine.webhooks import EventType
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
+from callplane.store import campaign_tasks as task_store
 from callplane.store import campaigns as store
 from callplane.store import numbers as number_store
 from callplane.store import orgs as org_store
@@ -67,6 +69,9 @@ class CampaignDraft:
     window: CallingWindow = field(default_factory=CallingWindow)
     concurrency: int = 1
     retry: RetryRule = field(default_factory=RetryRule)
+    #: Retell's `reserved_concurrency`: run at the organisation's limit minus this many slots
+    #: (1..100) instead of `concurrency`.
+    reserved: int | None = None
 
     def fingerprint(self) -> str:
         material = orjson.dumps(
@@ -79,6 +84,7 @@ class CampaignDraft:
                 self.scheduled_at,
                 [self.window.timezone, self.window.start_min, self.window.end_min, self.window.days],
                 self.concurrency,
+                self.reserved,
                 self.retry.to_json(),
                 [
                     [t.to_number, t.dynamic_variables, t.metadata]
@@ -133,6 +139,9 @@ class CampaignService:
                         raise IdempotencyMismatch("this Idempotency-Key was used with a different request")
                     view = View(campaign, feeder.counters(conn, campaign, now))
                     return Checked(view, view.counters.total, [], replayed=True)
+            if draft.reserved is not None:
+                limit = org_store.get_organization(conn, organization_id).limits.max_concurrent_calls
+                draft = replace(draft, concurrency=max(1, min(MAX_CONCURRENCY, limit - draft.reserved)))
             needed = self._check_campaign(conn, organization_id, draft)
             good, rejected = _check_rows(conn, organization_id, draft.tasks, needed)
             if dry_run:
@@ -159,7 +168,7 @@ class CampaignService:
                 updated_at=now,
             )
             store.insert_campaign(conn, campaign, idempotency_key=idempotency_key, fingerprint=fingerprint)
-            store.insert_tasks(conn, organization_id, campaign.id, good, now)
+            task_store.insert_tasks(conn, organization_id, campaign.id, good, now)
             view = View(campaign, feeder.counters(conn, campaign, now))
         return Checked(view, len(good), rejected)
 
@@ -210,7 +219,7 @@ class CampaignService:
     ) -> list[Task]:
         with self.db.read() as conn:
             campaign = self._find(conn, organization_id, campaign_id)
-            return store.tasks_page(
+            return task_store.tasks_page(
                 conn, organization_id, campaign.id, after_seq=after_seq, limit=limit, status=status
             )
 
@@ -260,8 +269,8 @@ class CampaignService:
                     fence=None,
                 )
             feeder.settle(conn, campaign, now)
-            store.cancel_pending(conn, organization_id, campaign.id, now)
-            if not store.has_status(conn, organization_id, campaign.id, TaskStatus.CALLING):
+            task_store.cancel_pending(conn, organization_id, campaign.id, now)
+            if not task_store.has_status(conn, organization_id, campaign.id, TaskStatus.CALLING):
                 store.set_status(conn, campaign, CampaignStatus.CANCELED, now, finished_at=now)
                 campaign = self._find(conn, organization_id, campaign.id)
                 counters = feeder.counters(conn, campaign, now)
@@ -286,7 +295,7 @@ def _check_rows(
     conn: Connection, organization_id: str, rows: Sequence[NewTask | RowProblem], needed: set[str]
 ) -> tuple[list[tuple[int, NewTask]], list[RowProblem]]:
     numbers = [r.to_number for r in rows if isinstance(r, NewTask)]
-    suppressed = store.suppressed_among(conn, organization_id, numbers)
+    suppressed = task_store.suppressed_among(conn, organization_id, numbers)
     first_row: dict[str, int] = {}
     good: list[tuple[int, NewTask]] = []
     rejected: list[RowProblem] = []

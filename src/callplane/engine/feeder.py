@@ -44,6 +44,7 @@ from callplane.engine import campaign_events
 from callplane.engine.service import CallService, NewCall
 from callplane.engine.webhooks import EventType
 from callplane.store import calls as call_store
+from callplane.store import campaign_tasks as task_store
 from callplane.store import campaigns as store
 from callplane.store.db import Database
 
@@ -85,7 +86,7 @@ def _feed_one(
     result.settled += settle(conn, campaign, now)
     if campaign.status is CampaignStatus.CANCELED:
         # Its live calls were left to finish; it has ended once the last one is settled.
-        if not store.has_status(conn, organization_id, campaign_id, TaskStatus.CALLING):
+        if not task_store.has_status(conn, organization_id, campaign_id, TaskStatus.CALLING):
             _close(conn, campaign, now)
             result.finished += 1
         return
@@ -105,7 +106,7 @@ def _feed_one(
             now,
         )
     if campaign.window.is_open(now):
-        free = campaign.concurrency - store.count_status(
+        free = campaign.concurrency - task_store.count_status(
             conn, organization_id, campaign_id, TaskStatus.CALLING
         )
         if free > 0:
@@ -123,9 +124,9 @@ def _reread(conn: Connection, campaign: Campaign) -> Campaign:
 def settle(conn: Connection, campaign: Campaign, now: int) -> int:
     """Move on every task whose call has ended (also for a paused or canceled campaign)."""
     moved = 0
-    for task, call in store.finished_calls(conn, campaign.organization_id, campaign.id):
+    for task, call in task_store.finished_calls(conn, campaign.organization_id, campaign.id):
         nxt, label = _after(campaign, task, call, now)
-        if store.settle(conn, task, nxt.status, reason=label, due_at=nxt.due_at, now=now):
+        if task_store.settle(conn, task, nxt.status, reason=label, due_at=nxt.due_at, now=now):
             moved += 1
     return moved
 
@@ -134,10 +135,10 @@ def counters(conn: Connection, campaign: Campaign, now: int) -> Counters:
     """The counters at this moment, from the database. A task whose call ended since the last
     feeder pass is counted where settling will put it, so no reader ever sees a finished call
     as in progress (at most `concurrency` such tasks: one cheap indexed join)."""
-    base = store.counters(conn, campaign.organization_id, campaign.id)
+    base = task_store.counters(conn, campaign.organization_id, campaign.id)
     pending = [
         _after(campaign, task, call, now)[0].status
-        for task, call in store.finished_calls(conn, campaign.organization_id, campaign.id)
+        for task, call in task_store.finished_calls(conn, campaign.organization_id, campaign.id)
     ]
     if not pending:
         return base
@@ -165,7 +166,7 @@ def _after(campaign: Campaign, task: Task, call: Any, now: int) -> tuple[Next, s
 
 def _start_tasks(conn: Connection, service: CallService, campaign: Campaign, free: int, now: int) -> int:
     created = 0
-    for task in store.due_tasks(conn, campaign.organization_id, campaign.id, now, free):
+    for task in task_store.due_tasks(conn, campaign.organization_id, campaign.id, now, free):
         request = NewCall(
             from_number=campaign.from_number,
             to_number=task.to_number,
@@ -182,9 +183,9 @@ def _start_tasks(conn: Connection, service: CallService, campaign: Campaign, fre
             # Reads only: a refusal leaves nothing behind in this transaction.
             call = service.build(conn, campaign.organization_id, request, call_id, now)
         except DomainError as exc:
-            store.settle(conn, task, TaskStatus.FAILED, reason=exc.message[:200], due_at=None, now=now)
+            task_store.settle(conn, task, TaskStatus.FAILED, reason=exc.message[:200], due_at=None, now=now)
             continue
-        if not store.start(conn, task, call_id, now):
+        if not task_store.start(conn, task, call_id, now):
             continue  # another feeder took this attempt (the fence): make no call
         call_store.insert_call(conn, call)
         created += 1
@@ -194,11 +195,11 @@ def _start_tasks(conn: Connection, service: CallService, campaign: Campaign, fre
 def _finish_if_done(conn: Connection, campaign: Campaign, now: int) -> bool:
     org, cid = campaign.organization_id, campaign.id
     # Two index probes each pass; the full count only once, at the end.
-    if store.has_status(conn, org, cid, TaskStatus.PENDING) or store.has_status(
+    if task_store.has_status(conn, org, cid, TaskStatus.PENDING) or task_store.has_status(
         conn, org, cid, TaskStatus.CALLING
     ):
         return False
-    final = final_status(store.counters(conn, org, cid))
+    final = final_status(task_store.counters(conn, org, cid))
     if final is None or not store.set_status(conn, campaign, final, now, finished_at=now):
         return False
     _announce_end(conn, campaign, now)
@@ -211,5 +212,5 @@ def _close(conn: Connection, campaign: Campaign, now: int) -> None:
 
 
 def _announce_end(conn: Connection, campaign: Campaign, now: int) -> None:
-    finished = store.counters(conn, campaign.organization_id, campaign.id)  # every task settled
+    finished = task_store.counters(conn, campaign.organization_id, campaign.id)  # every task settled
     campaign_events.emit(conn, _reread(conn, campaign), finished, EventType.CAMPAIGN_FINISHED, now)

@@ -1,13 +1,17 @@
 """Webhook events: what they say, where they go, and the endpoints an organisation configures.
 
 Events are written to the outbox (`store.outbox`) by `emit`, inside the transaction of the status
-change that causes them; `engine.relay` signs and delivers them. Three events, in Vox's v2
+change that causes them; `engine.relay` signs and delivers them. Three call events, in Vox's v2
 envelope `{"event": <type>, "webhook_version": "v2", "call": {...}}`:
 
 - `call_started` — the callee answered (a call that never connects sends none, like Retell);
 - `call_ended` — the call reached a terminal status: ended, not_connected, error or canceled
   (refused and canceled calls too, so a client hears about every call it created);
 - `call_analyzed` — post-call finished: analysis, cost and duration.
+
+Campaigns add `campaign_started` and `campaign_finished` (`engine.campaign_events`), written to
+the same outbox and signed and delivered the same way, with a `campaign` object instead of
+`call`. An endpoint created without `events` receives all five.
 
 Every `call` object carries: `call_id`, `agent {agent_id, agent_version}`, `call_type`,
 `call_status` (Vox v3 vocabulary: dialing/ringing read `queued`), `from_number`, `to_number`,

@@ -29,13 +29,12 @@ from callplane.api.dialects.retell.parse import CORE_FIELDS, agent_version
 from callplane.api.dialects.vox.campaigns import DAY_NAMES, DAYS
 from callplane.api.responses import JSON
 from callplane.domain import bounds
-from callplane.domain.campaign import MAX_CONCURRENCY, NewTask, RowProblem
+from callplane.domain.campaign import NewTask, RowProblem
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import CallingWindow, validate_timezone
 from callplane.domain.phone import parse_e164
 from callplane.engine.campaigns import CampaignDraft, CampaignService
-from callplane.store import orgs as org_store
 
 router = APIRouter(route_class=RetellRoute, tags=["Retell"])
 
@@ -136,9 +135,6 @@ def _rows(tasks: list[BatchTask]) -> list[NewTask | RowProblem]:
 def create_batch_call(body: CreateBatchCall, org: CallsWrite, services: ServicesDep) -> JSON:
     from_number = parse_e164(body.from_number, "from_number")
     agent_id, version = _agent(body.tasks)
-    with services.db.read() as conn:
-        limit = org_store.get_organization(conn, org).limits.max_concurrent_calls
-    concurrency = max(1, min(MAX_CONCURRENCY, limit - (body.reserved_concurrency or 0)))
     now = services.clock.now_ms()
     draft = CampaignDraft(
         name=bounds.name(body.name or f"batch {now}"),
@@ -148,7 +144,7 @@ def create_batch_call(body: CreateBatchCall, org: CallsWrite, services: Services
         agent_version=version,
         scheduled_at=int(body.trigger_timestamp) if body.trigger_timestamp is not None else None,
         window=_window(body.call_time_window),
-        concurrency=concurrency,
+        reserved=body.reserved_concurrency or 0,
     )
     try:
         checked = CampaignService(services.db, services.clock.now_ms).create(org, draft)
