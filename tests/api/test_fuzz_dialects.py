@@ -402,6 +402,21 @@ def valid_bodies(tenant: Tenant, call_ids: list[str]) -> dict[tuple[str, str], d
             "limit": 10,
             "include_total": True,
         },
+        ("POST", "/create-batch-call"): {
+            "from_number": "+827011112222",
+            "name": "fuzz batch",
+            "tasks": [
+                {
+                    "to_number": "+821012345678",
+                    "override_agent_id": tenant.agent_id,
+                    "retell_llm_dynamic_variables": {"customer_name": "홍길동"},
+                    "metadata": {"n": 1},
+                }
+            ],
+            "call_time_window": {"windows": [{"start": 540, "end": 1080}], "day": ["Monday"]},
+            "reserved_concurrency": 2,
+            "trigger_timestamp": 4_102_444_800_000,
+        },
     }
 
 
