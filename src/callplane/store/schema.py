@@ -212,6 +212,8 @@ calls = Table(
     Column("postcall_due_at", BigInteger),
     Column("postcall_attempts", Integer, nullable=False),
     Column("collected", Json),  # values the agent collected (null when opted out)
+    # The creating API request's id (migration 0009), carried into the worker's log lines.
+    Column("request_id", String(128)),
 )
 
 #: SQLite only: metadata equality index, one row per scalar metadata value.
