@@ -18,7 +18,7 @@ from callplane.cli.context import Context, console
 from callplane.config import Settings
 from callplane.engine.analysis import build_analyser
 from callplane.engine.clock import SystemClock
-from callplane.engine.live.conductor import build_conductor
+from callplane.engine.live.conductor import Runtimes, build_conductor
 from callplane.engine.worker import Worker, WorkerConfig
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 
 def build_worker(db: Database, settings: Settings) -> Worker:
     clock = SystemClock()
+    runtimes = Runtimes(settings)
     return Worker(
         db,
-        build_conductor(settings, clock),
+        build_conductor(settings, clock, runtimes),
         clock=clock,
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),
+        closers=[runtimes.close],
     )
 
 

@@ -30,7 +30,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
@@ -145,6 +145,7 @@ class Worker:
         config: WorkerConfig | None = None,
         worker_id: str | None = None,
         relay: Relay | None = None,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.db = db
         self.conductor = conductor
@@ -153,6 +154,9 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.postcall = PostCall(db, clock, analyser or OfflineAnalyser(), self.config.postcall)
         self.relay = relay or Relay(db, clock, self.config.relay)
+        #: Run when the worker stops, after its calls: closes what the conductor holds open
+        #: (the runtimes' HTTP clients).
+        self.closers = list(closers)
         self._runs: dict[str, _Run] = {}
         self._versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -244,6 +248,11 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self.relay.aclose()
+            for close in self.closers:
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing %s failed", getattr(close, "__qualname__", close))
             log.info("worker %s stopped", self.id)
 
     async def _dispatch_loop(self) -> None:

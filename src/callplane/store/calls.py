@@ -7,7 +7,7 @@ be in (`PREDECESSORS`) and, for a leased call, the attempt that holds the lease 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -319,7 +319,3 @@ def request_end(conn: Connection, organization_id: str, call_id: str, now: int) 
         )
         .values(end_requested_at=now, updated_at=now)
     )
-
-
-def statuses(values: Iterable[CallStatus]) -> list[str]:
-    return [v.value for v in values]

@@ -62,7 +62,6 @@ organizations = Table(
     Column("daily_call_limit", Integer),
     Column("balance_minor", BigInteger),  # null: postpaid, no balance check
     Column("rate_per_minute_minor", BigInteger, nullable=False),
-    Column("analysis_llm", Json),  # optional {url, model, api_key} for the LLM analyser
 )
 
 credentials = Table(
