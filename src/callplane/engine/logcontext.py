@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 #: The current API request's id (`X-Request-ID`), or the id of the request that created the call
@@ -33,17 +31,6 @@ def accept_request_id(given: str | None) -> str:
     if given is not None and _SAFE_ID.fullmatch(given):
         return given
     return uuid.uuid4().hex
-
-
-@contextmanager
-def bound(*, request: str | None = None, call: str | None = None) -> Iterator[None]:
-    """Log lines inside the block name this request and call."""
-    tokens = [request_id.set(request), call_id.set(call)]
-    try:
-        yield
-    finally:
-        call_id.reset(tokens[1])
-        request_id.reset(tokens[0])
 
 
 class ContextFilter(logging.Filter):

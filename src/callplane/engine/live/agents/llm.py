@@ -151,7 +151,10 @@ class ChatClient:
         yield reply.finish(self.url)
 
     def _timeout(self, turn: Turn) -> float:
-        # An attempt may not outlast the turn, but gets a moment even at the end of it.
+        # The first attempt gets the whole timeout, as before retries existed; a retry may not
+        # outlast the turn's budget, but gets a moment even at the end of it.
+        if turn.made == 0:
+            return self.timeout_s
         return max(1.0, min(self.timeout_s, turn.remaining_s()))
 
     def _status(self, response: httpx.Response, text: str) -> Exception:

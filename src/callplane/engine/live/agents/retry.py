@@ -1,7 +1,7 @@
 """Retries for a chat-completions request: 429, 5xx, timeouts and dropped connections.
 
 A model endpoint that throttles or hiccups once should not end a phone call. Each turn (one
-request for one answer) gets `RetryPolicy.budget_s` of time in all: attempts are retried with
+request for one answer) gets `RetryPolicy.budget_s` (30 s) of time in all: attempts are retried with
 exponential backoff and full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"),
 or after the server's `Retry-After` when it gives one, as long as the wait fits in what is left
 of the budget; past it, the last failure stands and the call ends as before (`error_voxai`).
@@ -38,7 +38,9 @@ class Retryable(Exception):
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 4  #: attempts per turn, the first included
-    budget_s: float = 15.0  #: a turn's time for all its attempts and waits
+    #: A turn's time for all its attempts and waits. Above the 20 s attempt timeout, so that a
+    #: timed-out first attempt still gets a shorter second one.
+    budget_s: float = 30.0
     base_s: float = 0.5  #: the first backoff ceiling; doubled each retry
     max_wait_s: float = 8.0
     rng: random.Random = field(default_factory=random.Random, compare=False)
