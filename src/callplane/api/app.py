@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callplane import __version__
-from callplane.api import admin, health, operator
+from callplane.api import admin, health, observability, operator
 from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
+from callplane.engine import scrape
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.cursors import Cursors
 from callplane.engine.service import CallService
@@ -60,6 +61,7 @@ def create_app(
         cursors=Cursors(db, clock.now_ms, settings.cursor_secret),
     )
     app.state.rate_limits = rate_limits
+    _observe(app, db, clock)
     for router in (
         health.router,
         *vox.routers,
@@ -71,3 +73,12 @@ def create_app(
     ):
         app.include_router(router)
     return app
+
+
+# Operations (issue 14): request ids, access log, HTTP metrics, /metrics ------------------------
+
+
+def _observe(app: FastAPI, db: Database, clock: Clock) -> None:
+    app.state.metrics_registry = scrape.registry(db, clock.now_ms)
+    app.include_router(observability.router)
+    app.add_middleware(observability.RequestContext)
