@@ -176,7 +176,10 @@ def parse(params: QueryParams) -> Filters:
 
 
 def period(filters: Filters, now_ms: int, timezone: str) -> Range:
-    """The start-time range a preset or custom period means, in the organisation's zone."""
+    """The range of list times a preset or custom period means, in the organisation's zone.
+
+    On `listed_at`, not `start_at`: a period on a dashboard includes the calls still queued.
+    """
     zone = ZoneInfo(timezone)
     if filters.preset is Preset.ALL:
         return Range()
@@ -223,7 +226,7 @@ def to_query(
         user_sentiments=(filters.sentiment,) if filters.sentiment else (),
         from_numbers=(parse_any(filters.from_number, "from"),) if filters.from_number else (),
         to_numbers=(parse_any(filters.to_number, "to"),) if filters.to_number else (),
-        start_at=period(filters, now_ms, timezone),
+        listed_at=period(filters, now_ms, timezone),
         duration_ms=Range(low, high),
         metadata=filters.metadata,
         search=filters.q or None,

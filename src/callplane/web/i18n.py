@@ -160,7 +160,8 @@ def choose_language(accept_language: str) -> Lang:
                 quality = float(params.strip()[2:])
             except ValueError:
                 quality = 0.0
-        ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
+        if quality > 0:  # q=0 (or unreadable) means "not this one"
+            ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
     ours: dict[str, Lang] = {lang: lang for lang in LANGS}
     for _, _, primary in sorted(ranked):
         if primary in ours:
