@@ -45,7 +45,7 @@ def calls_page(request: Request, who: ViewerDep) -> Response:
     partial = is_htmx(request) and request.headers.get("hx-target") == "calls-table"
     form = filters.Filters()
     try:
-        form = filters.parse(request.query_params)
+        form = filters.anchored(filters.parse(request.query_params), dashboard.clock.now_ms())
         context = _list(request, dashboard, who, form)
         status = 200
     except ValidationFailed as exc:

@@ -8,7 +8,7 @@ of `since` to the end of `until`. Bad input is a `ValidationFailed` naming the f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -60,6 +60,10 @@ class Filters:
     to_number: str = ""
     meta: str = ""
     q: str = ""
+    #: The moment a rolling period ("last 7 days") is counted back from. Set on the first page
+    #: and carried by the next-page links, so every page of a list is the same query (a cursor
+    #: is bound to its query's filters) however much later it is asked for.
+    at: int | None = None
     metadata: tuple[tuple[str, MetaValue], ...] = field(default=())
 
     def params(self) -> list[tuple[str, str]]:
@@ -67,6 +71,8 @@ class Filters:
         out: list[tuple[str, str]] = [("preset", self.preset.value)]
         if self.preset is Preset.CUSTOM:
             out += [("since", self.since), ("until", self.until)]
+        if self.at is not None:
+            out.append(("at", str(self.at)))
         out += [("status", s.value) for s in self.statuses]
         for name, value in (
             ("agent", self.agent),
@@ -171,8 +177,22 @@ def parse(params: QueryParams) -> Filters:
         to_number=params.get("to", "").strip(),
         meta=meta,
         q=q,
+        at=_moment(params.get("at", "")),
         metadata=_metadata(meta),
     )
+
+
+def _moment(raw: str) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 15 or int(raw) > bounds.MAX_UNIX_MS:
+        raise ValidationFailed.single("at", "must be a time in Unix milliseconds")
+    return int(raw)
+
+
+def anchored(filters: Filters, now_ms: int) -> Filters:
+    """The filters with their rolling period fixed at `now_ms` unless it is fixed already."""
+    return filters if filters.at is not None else replace(filters, at=now_ms)
 
 
 def period(filters: Filters, now_ms: int, timezone: str) -> Range:
@@ -181,6 +201,7 @@ def period(filters: Filters, now_ms: int, timezone: str) -> Range:
     On `listed_at`, not `start_at`: a period on a dashboard includes the calls still queued.
     """
     zone = ZoneInfo(timezone)
+    now_ms = filters.at if filters.at is not None else now_ms
     if filters.preset is Preset.ALL:
         return Range()
     if filters.preset is Preset.LAST_24H:
