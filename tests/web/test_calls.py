@@ -229,3 +229,28 @@ def test_export_streams_the_filtered_set(web: TestClient, db: Database, tenant: 
     assert [orjson.loads(x)["call_id"] for x in lines] == [c.id for c in calls]
     assert orjson.loads(lines[0])["variant"] == "=HYPERLINK(1)"  # JSON runs nothing
     assert web.get("/dashboard/calls/export.xlsx").status_code == 404
+
+
+def test_the_kpi_strip_sums_the_filtered_set(web: TestClient, db: Database, tenant: Tenant) -> None:
+    talked = [a_call(tenant, at=NOW - 60_000 * (i + 1)) for i in range(3)]  # answered +2 s, ended +60 s
+    missed = a_call(
+        tenant,
+        status=CallStatus.NOT_CONNECTED,
+        disconnection_reason=DisconnectionReason.DIAL_NO_ANSWER,
+        answered_at=None,
+        duration_ms=30_000,
+        cost_minor=None,
+        analysis=None,
+    )
+    insert(db, *talked, missed, queued_call(tenant))
+    sign_in(web, tenant.api_key)
+    page = web.get("/dashboard/calls").text
+    assert 'id="kpi-calls">5<' in page
+    assert 'id="kpi-connect">75%<' in page  # 3 answered of 4 dialled (the queued one was not)
+    assert 'id="kpi-talk">0:58<' in page
+    assert 'id="kpi-cost">₩300<' in page
+    filtered = web.get("/dashboard/calls", params={"status": "not_connected"}).text
+    assert 'id="kpi-calls">1<' in filtered and 'id="kpi-connect">0%<' in filtered
+    assert 'id="kpi-talk">—<' in filtered and 'id="kpi-cost">₩0<' in filtered
+    searched = web.get("/dashboard/calls", params={"q": "두 시"}).text  # the queued call has no transcript
+    assert 'id="kpi-calls">4<' in searched

@@ -81,6 +81,8 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
     if token:
         query = query.next_page(dashboard.cursors.decode(token, query, "cursor"))
     page = dashboard.calls.list(query)
+    # The strip describes the whole filtered set: shown with the first page, not re-read per page.
+    kpis = None if token else dashboard.calls.kpis(query)
     next_url = None
     if page.next_cursor is not None:
         next_url = f"{PREFIX}/calls?" + form.query_string(
@@ -88,6 +90,7 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
         )
     return {
         "error": False,
+        "kpis": kpis,
         "form": form,
         "page": page,
         "next_url": next_url,
