@@ -254,3 +254,16 @@ def test_the_kpi_strip_sums_the_filtered_set(web: TestClient, db: Database, tena
     assert 'id="kpi-talk">—<' in filtered and 'id="kpi-cost">₩0<' in filtered
     searched = web.get("/dashboard/calls", params={"q": "두 시"}).text  # the queued call has no transcript
     assert 'id="kpi-calls">4<' in searched
+
+
+def test_the_first_page_refreshes_itself_while_calls_are_in_progress(
+    web: TestClient, db: Database, tenant: Tenant
+) -> None:
+    insert(db, a_call(tenant))
+    sign_in(web, tenant.api_key)
+    assert 'hx-trigger="every' not in web.get("/dashboard/calls").text
+    queued = queued_call(tenant)
+    insert(db, queued)
+    page = web.get("/dashboard/calls").text
+    assert 'hx-trigger="every 5s"' in page
+    assert 'hx-trigger="every 5s"' in web.get(f"/dashboard/calls/{queued.id}").text
