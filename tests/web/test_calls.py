@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from callplane.domain.call import CallAnalysis, CallStatus, DisconnectionReason, Sentiment
 from callplane.engine.admin import Admin
 from callplane.engine.clock import FixedClock
+from callplane.engine.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from tests.factories import Tenant
 from tests.web.conftest import NOW, a_call, insert, queued_call, sign_in
@@ -267,3 +268,17 @@ def test_the_first_page_refreshes_itself_while_calls_are_in_progress(
     page = web.get("/dashboard/calls").text
     assert 'hx-trigger="every 5s"' in page
     assert 'hx-trigger="every 5s"' in web.get(f"/dashboard/calls/{queued.id}").text
+
+
+def test_a_canceled_calls_webhook_delivery_is_on_its_page(
+    web: TestClient, db: Database, tenant: Tenant
+) -> None:
+    WebhookAdmin(db, lambda: NOW, allow_private=True).add(
+        tenant.organization_id, "http://127.0.0.1:9/hooks", events=["call_ended"]
+    )
+    call = queued_call(tenant)
+    insert(db, call)
+    token = sign_in(web, tenant.api_key)
+    web.post(f"/dashboard/calls/{call.id}/cancel", data={"csrf": token})
+    page = web.get(f"/dashboard/calls/{call.id}").text
+    assert "call_ended" in page and "http://127.0.0.1:9/hooks" in page and "delivery-pending" in page

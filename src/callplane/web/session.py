@@ -161,10 +161,6 @@ async def viewer(request: Request) -> Viewer:
     return found
 
 
-def require(viewer: Viewer, scope: Scope) -> None:
-    viewer.principal.require(scope)
-
-
 async def posted_form(request: Request) -> dict[str, str]:
     """The POSTed form's fields (one value each), after checking its CSRF token.
 
