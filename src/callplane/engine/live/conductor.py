@@ -263,9 +263,10 @@ async def _hang_up(line: Transport) -> None:
         log.exception("hang-up failed")
 
 
-def build_conductor(settings: Settings, clock: Clock) -> LineConductor:
-    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise."""
+def build_conductor(settings: Settings, clock: Clock, runtimes: Runtimes | None = None) -> LineConductor:
+    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise.
+    Whoever passes `runtimes` closes them (`Runtimes.close`) when the conductor is done."""
     provider = SimulatedProvider(
         load_scenarios(settings.simulator_scenarios), clock, speed=settings.simulator_speed
     )
-    return LineConductor(provider, clock, Runtimes(settings).build)
+    return LineConductor(provider, clock, (runtimes or Runtimes(settings)).build)
