@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from callplane import __version__
+from callplane import __version__, web
 from callplane.api import admin, health, observability, operator
 from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.ratelimit import RateLimits
@@ -72,6 +72,18 @@ def create_app(
         operator.router,
     ):
         app.include_router(router)
+
+    # Dashboard (issue 13): server-rendered pages under /dashboard, over the same services. -------
+    web.mount(
+        app,
+        db=db,
+        clock=clock,
+        calls_service=app.state.services.calls,
+        cursors=app.state.services.cursors,
+        gate=rate_limits,
+        allow_private_destinations=settings.allow_private_destinations,
+    )
+    # -------------------------------------------------------------------------------------------
     return app
 
 

@@ -24,7 +24,7 @@ from callplane.domain.query import CallQuery
 from callplane.engine import lifecycle, logcontext
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
-from callplane.store import idempotency, listing, notify
+from callplane.store import idempotency, listing, notify, reports
 from callplane.store import numbers as number_store
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
@@ -200,6 +200,11 @@ class CallService:
     def list(self, query: CallQuery) -> Page:
         with self.db.read() as conn:
             return listing.list_calls(conn, query)
+
+    def kpis(self, query: CallQuery) -> reports.Kpis:
+        """Totals over the calls `query` lists (its page and cursor aside)."""
+        with self.db.read() as conn:
+            return reports.kpis(conn, query)
 
     def get(self, organization_id: str, call_id: str) -> Call:
         canonical = normalize_uuid(call_id)

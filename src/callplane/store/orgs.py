@@ -220,6 +220,24 @@ def authenticate(conn: Connection, key: str, secret: str | None, now: int) -> Au
     return Authenticated(principal, stale)
 
 
+def credential_principal(conn: Connection, credential_id: str) -> Principal | None:
+    """The principal of a bearer key by its id, or None once it is revoked or gone.
+
+    A dashboard session stores the key's id, never the key: each request reads the key's row
+    again, so revoking a key (or changing its scopes) takes effect on open sessions at once.
+    """
+    row = conn.execute(
+        select(credentials.c.organization_id, credentials.c.scopes).where(
+            credentials.c.id == credential_id,
+            credentials.c.kind == "bearer",
+            credentials.c.revoked_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(str(row.organization_id), credential_id, stored_scopes(row.scopes))
+
+
 def touch_credential(conn: Connection, credential_id: str, now: int) -> None:
     conn.execute(update(credentials).where(credentials.c.id == credential_id).values(last_used_at=now))
 
