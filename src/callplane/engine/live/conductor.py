@@ -42,9 +42,11 @@ from callplane.engine.live.agents.llm import ChatClient, LLMRuntime
 from callplane.engine.live.agents.tools import ToolRunner
 from callplane.engine.live.conduct import CallHooks, Outcome
 from callplane.engine.live.session import Carrier, CarrierStatus, HangUp, Transport
+from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.provider import DialRequest, Provider
 from callplane.engine.live.telephony.scenarios import load_scenarios
 from callplane.engine.live.telephony.simulated import SimulatedProvider
+from callplane.engine.live.telephony.simulated_audio import SimulatedAudio
 from callplane.engine.memo import Memo
 
 log = logging.getLogger(__name__)
@@ -266,6 +268,10 @@ async def _hang_up(line: Transport) -> None:
 def build_conductor(settings: Settings, clock: Clock) -> LineConductor:
     """The conductor `serve` and `worker` use: the simulated line unless configured otherwise."""
     provider = SimulatedProvider(
-        load_scenarios(settings.simulator_scenarios), clock, speed=settings.simulator_speed
+        load_scenarios(settings.simulator_scenarios),
+        clock,
+        speed=settings.simulator_speed,
+        audio=SimulatedAudio(SpeechStack.from_settings(settings)),
+        audio_by_default=settings.simulator_audio,
     )
     return LineConductor(provider, clock, Runtimes(settings).build)

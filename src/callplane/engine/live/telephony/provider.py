@@ -9,10 +9,11 @@ through a speech pipeline; the agent runtimes never know which.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from callplane.engine.live.session import Transport
+from callplane.engine.live.speech.protocols import Voice
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class DialRequest:
     to_number: str
     presentation_number: str | None
     ring_timeout_s: float
+    voice: Voice = field(default_factory=Voice)  #: the agent version's speech engines and language
 
 
 class Provider(Protocol):
