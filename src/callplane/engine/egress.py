@@ -48,6 +48,7 @@ from callplane.domain.agent import AgentDefinition, AgentKind
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.flow import parse_flow
 from callplane.domain.llm import parse_llm
+from callplane.domain.voice import parse_voice
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: host, port → the addresses it resolves to (raises OSError when it does not resolve).
@@ -58,9 +59,7 @@ UNRESOLVABLE = "cannot resolve"
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: local-use translation
-_METADATA = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-)
+_METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "metadata.google.internal")
 
 
@@ -165,7 +164,8 @@ def vet_url(value: str, field: str, *, allow_private: bool) -> str:
 
 
 def vet_agent(definition: AgentDefinition, *, allow_private: bool) -> None:
-    """Registration check of every URL an agent file names: tools, `llm.base_url`, `webhook_url`."""
+    """Registration check of every URL an agent file names: tools, `llm.base_url`, `webhook_url`,
+    the speech endpoint `<kind>.voice.base_url`."""
     urls: list[tuple[str, str]] = []
     webhook_url = definition.raw.get("webhook_url")  # parse_definition checked it is a string
     if webhook_url is not None:
@@ -179,6 +179,9 @@ def vet_agent(definition: AgentDefinition, *, allow_private: bool) -> None:
     else:
         tools = parse_flow(definition.config).tools
     urls.extend((f"{kind}.tools.{name}.url", t.url) for name, t in tools.items() if t.url is not None)
+    speech_url = parse_voice(definition.config).base_url
+    if speech_url is not None:
+        urls.append((f"{kind}.voice.base_url", speech_url))
     for field, url in urls:
         vet_url(url, field, allow_private=allow_private)
 

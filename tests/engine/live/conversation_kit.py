@@ -17,9 +17,9 @@ from callplane.engine.clock import LoopClock, run_virtual
 from callplane.engine.live.conduct import Outcome
 from callplane.engine.live.conductor import LineConductor, Runtimes
 from callplane.engine.live.session import Command, Event, Transport
+from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.provider import DialRequest, Provider
 from callplane.engine.live.telephony.scenarios import builtin_scenarios, parse_scenarios
-from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.simulated import SimulatedProvider
 from callplane.engine.live.telephony.simulated_audio import SimulatedAudio
 

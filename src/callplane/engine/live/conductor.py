@@ -34,6 +34,7 @@ from callplane.domain.agent import AgentKind, AgentVersion, VersionKey
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
+from callplane.domain.voice import parse_voice
 from callplane.engine import egress
 from callplane.engine.clock import Clock
 from callplane.engine.live.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
@@ -145,6 +146,7 @@ class LineConductor:
             call.to_number,
             call.presentation_number,
             version.ring_timeout_s,
+            parse_voice(version.config),
         )
         try:
             line = await self.provider.dial(request)

@@ -63,7 +63,9 @@ class SpyRaw:
         await self.inner.send(command)
 
 
-def line(persona: dict[str, Any], *, synthesizer: Any = None, tee: Any = None) -> tuple[SpeechPipeline, SpyRaw]:
+def line(
+    persona: dict[str, Any], *, synthesizer: Any = None, tee: Any = None
+) -> tuple[SpeechPipeline, SpyRaw]:
     scenario = parse_scenarios({"scenarios": [{"numbers": ["*"], "rings": 0, "persona": persona}]})[0]
     clock = LoopClock(EPOCH)
     ears = CalleeEars(ScriptedSynthesizer(), ScriptedTranscriber(), Voice())
@@ -215,7 +217,7 @@ def test_engines_are_chosen_by_name() -> None:
     config = EngineConfig()
     assert isinstance(SYNTHESIZERS.create("scripted", config), ScriptedSynthesizer)
     assert isinstance(TRANSCRIBERS.create("scripted", config), ScriptedTranscriber)
-    with pytest.raises(UnknownEngine, match="known: .*espeak.*openai.*scripted"):
+    with pytest.raises(UnknownEngine, match=r"known: .*espeak.*openai.*scripted"):
         SYNTHESIZERS.create("nope", config)
     TRANSCRIBERS.register("test-only", lambda c: ScriptedTranscriber())
     assert "test-only" in TRANSCRIBERS.names()

@@ -21,11 +21,9 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Voice:
-    """What an agent version asks for: engine names (None: the deployment's default), voice,
+    """How to speak and what to listen for: the engine's voice name (None: its default) and the
     language (BCP 47)."""
 
-    synthesizer: str | None = None
-    transcriber: str | None = None
     voice: str | None = None
     language: str = "ko-KR"
 

@@ -2,14 +2,16 @@
 
 Defaults: with `CALLPLANE_SPEECH_BASE_URL` set, the OpenAI-compatible pair at that URL (the
 operator's, so trusted); otherwise the offline pair, espeak-ng and PocketSphinx. An agent
-version's `voice` block may name other engines, a voice and a language.
+version's `voice` block (domain/voice.py) may choose the other pair, its own OpenAI-compatible
+endpoint (a tenant's, so guarded), a voice and a language.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from callplane.config import Settings
+from callplane.domain.voice import SpeechEngine, VoiceSpec
 from callplane.engine.clock import Clock
 from callplane.engine.live.session import RawTransport
 from callplane.engine.live.speech.pipeline import SpeechPipeline, Tee
@@ -52,16 +54,22 @@ class SpeechStack:
             settings.speech_end_of_turn_ms,
         )
 
-    def engines(self, voice: Voice) -> tuple[Synthesizer, Transcriber]:
-        return (
-            SYNTHESIZERS.create(voice.synthesizer or self.synthesizer, self.config),
-            TRANSCRIBERS.create(voice.transcriber or self.transcriber, self.config),
-        )
+    def engines(self, spec: VoiceSpec) -> tuple[Synthesizer, Transcriber, Voice]:
+        """The engine pair and voice for an agent version's `voice` block."""
+        config, synthesizer, transcriber = self.config, self.synthesizer, self.transcriber
+        if spec.engine is SpeechEngine.OFFLINE:
+            synthesizer, transcriber = "espeak", "pocketsphinx"
+        elif spec.engine is SpeechEngine.OPENAI:
+            synthesizer, transcriber = "openai", "openai"
+            if spec.base_url is not None:  # a tenant's endpoint: guarded at connect time
+                config = replace(config, base_url=spec.base_url, api_key=spec.api_key, trusted=False)
+        voice = Voice(spec.voice, spec.language)
+        return SYNTHESIZERS.create(synthesizer, config), TRANSCRIBERS.create(transcriber, config), voice
 
     def pipeline(
-        self, raw: RawTransport, clock: Clock, voice: Voice, tee: Tee | None = None
+        self, raw: RawTransport, clock: Clock, spec: VoiceSpec, tee: Tee | None = None
     ) -> SpeechPipeline:
-        synthesizer, transcriber = self.engines(voice)
+        synthesizer, transcriber, voice = self.engines(spec)
         turns = VadTurns(VOICE_ACTIVITY.create(self.vad, self.config), silence_ms=self.end_of_turn_ms)
         return SpeechPipeline(
             raw, clock, synthesizer=synthesizer, transcriber=transcriber, turns=turns, voice=voice, tee=tee

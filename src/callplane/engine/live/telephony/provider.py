@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from callplane.domain.voice import VoiceSpec
 from callplane.engine.live.session import Transport
-from callplane.engine.live.speech.protocols import Voice
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class DialRequest:
     to_number: str
     presentation_number: str | None
     ring_timeout_s: float
-    voice: Voice = field(default_factory=Voice)  #: the agent version's speech engines and language
+    voice: VoiceSpec = field(default_factory=VoiceSpec)  #: the agent version's speech engines
 
 
 class Provider(Protocol):

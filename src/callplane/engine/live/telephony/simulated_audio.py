@@ -16,6 +16,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
+from callplane.domain.voice import VoiceSpec
 from callplane.engine.clock import Clock
 from callplane.engine.live.session import (
     AudioFrame,
@@ -66,10 +67,9 @@ class SimulatedAudio:
         self.stack = stack
 
     def dial(self, request: DialRequest, scenario: Scenario, clock: Clock, speed: float) -> Transport:
-        callee_voice = Voice(language=request.voice.language)
-        synthesizer, transcriber = self.stack.engines(callee_voice)
+        synthesizer, transcriber, voice = self.stack.engines(VoiceSpec(language=request.voice.language))
         line = SimulatedAudioLine(
-            request, scenario, clock, speed, CalleeEars(synthesizer, transcriber, callee_voice)
+            request, scenario, clock, speed, CalleeEars(synthesizer, transcriber, voice)
         )
         line.start()
         return self.stack.pipeline(line, clock, request.voice)
