@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     #: Per-request timeout; an engine call is tried `speech_attempts` times within a turn.
     speech_timeout_s: float = Field(default=10.0, gt=0)
     speech_attempts: int = Field(default=3, ge=1, le=10)
+    #: A streaming transcriber speaking Deepgram's `/v1/listen` WebSocket protocol; chosen with
+    #: `CALLPLANE_SPEECH_TRANSCRIBER=deepgram`.
+    speech_streaming_url: str = "wss://api.deepgram.com/v1/listen"
+    speech_streaming_api_key: str | None = None
+    speech_streaming_model: str = "nova-3"
     #: Engine names (engine/live/speech/registry.py) overriding the defaults above, e.g. `scripted`.
     speech_synthesizer: str | None = None
     speech_transcriber: str | None = None

@@ -3,7 +3,8 @@
 Callee → agent: every `AudioFrame` is decoded to PCM16, fed to the turn detector and kept (with a
 short pre-roll, so the first syllable is not lost to the detector's start delay); a turn's start
 is `SpeechStarted`, its end `SpeechStopped`, and its audio goes to the transcriber, whose text
-comes back as a `FinalTranscript` (in order, even when transcription is slower than speech).
+comes back as a `FinalTranscript` (in order, even when transcription is slower than speech). A
+streaming transcriber gets the turn's frames as they arrive and reports `PartialTranscript`s.
 
 Agent → callee: `Speak` chunks are synthesized one after another by a single worker, resampled,
 encoded and sent as 20 ms `PlayAudio` frames, with a `Mark` every `mark_every_ms` of audio and at
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from callplane.engine.live.session import (
     HangUp,
     HungUp,
     Mark,
+    PartialTranscript,
     PlayAudio,
     PlaybackMark,
     RawEvent,
@@ -50,10 +52,28 @@ from callplane.engine.live.session import (
     Word,
 )
 from callplane.engine.live.speech import audio
-from callplane.engine.live.speech.protocols import Synthesizer, Transcriber, Turn, TurnDetector, Voice
+from callplane.engine.live.speech.protocols import (
+    Recognized,
+    StreamingTranscriber,
+    Synthesizer,
+    Transcriber,
+    Turn,
+    TurnDetector,
+    Voice,
+)
 
 #: (channel, PCM16 at the line's rate, Unix ms): "callee" frames as they arrive, "agent" as sent.
 Tee = Callable[[str, bytes, int], None]
+
+
+@dataclass
+class _Heard:
+    """One callee turn on its way to text: its frames arrive while it is transcribed."""
+
+    audio_at: int  #: Unix ms of its first sample (pre-roll included)
+    start_at: int
+    end_at: int = 0
+    frames: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)  # None: turn over
 
 
 @dataclass
@@ -123,10 +143,9 @@ class SpeechPipeline:
         self._closed = False
         # Inbound.
         self._preroll: deque[bytes] = deque(maxlen=max(1, preroll_ms // audio.FRAME_MS))
-        self._turn: list[bytes] | None = None
-        self._turn_start_at = 0
-        self._turn_audio_at = 0  #: Unix ms of the first sample kept for the transcriber
-        self._to_transcribe: asyncio.Queue[tuple[bytes, int, int, int]] = asyncio.Queue()
+        self._heard: _Heard | None = None  #: the callee's turn in progress
+        self._heard_ms = 0
+        self._last_heard: asyncio.Task[None] | None = None  #: finals are reported in turn order
         # Outbound.
         self._speech: asyncio.Queue[Speak] = asyncio.Queue()
         self._outgoing: dict[str, _Outgoing] = {}
@@ -172,7 +191,6 @@ class SpeechPipeline:
         if not self._started:
             self._started = True
             self._spawn(self._read())
-            self._spawn(self._transcribe_turns())
             self._spawn(self._speak_queue())
 
     # --- callee → agent --------------------------------------------------------------------------
@@ -202,36 +220,58 @@ class SpeechPipeline:
             self.tee("callee", pcm, frame.at)
         frame_ms = audio.duration_ms(pcm, self.sample_rate)
         turn = self.turns.feed(pcm, self.sample_rate)
-        if self._turn is None:
+        heard = self._heard
+        if heard is None:
             self._preroll.append(pcm)
             if turn is Turn.STARTED:
-                self._turn = list(self._preroll)
-                self._turn_start_at = frame.at + frame_ms - self.turns.speech_ms
-                self._turn_audio_at = frame.at + frame_ms - frame_ms * len(self._turn)
+                start_at = frame.at + frame_ms - self.turns.speech_ms
+                heard = self._heard = _Heard(frame.at + frame_ms * (1 - len(self._preroll)), start_at)
+                for kept in self._preroll:
+                    heard.frames.put_nowait(kept)
+                self._heard_ms = frame_ms * len(self._preroll)
                 self._preroll.clear()
-                self._emit(SpeechStarted(self._turn_start_at))
+                self._emit(SpeechStarted(start_at))
+                self._last_heard = self._spawn(self._transcribe(heard, self._last_heard))
             return
-        self._turn.append(pcm)
-        if turn is Turn.ENDED or len(self._turn) * frame_ms >= self.max_turn_ms:
+        heard.frames.put_nowait(pcm)
+        self._heard_ms += frame_ms
+        if turn is Turn.ENDED or self._heard_ms >= self.max_turn_ms:
             ended_at = frame.at + frame_ms - (self.turns.silence_ms if turn is Turn.ENDED else 0)
+            heard.end_at = max(ended_at, heard.start_at)
+            heard.frames.put_nowait(None)
+            self._heard = None
             self._emit(SpeechStopped(frame.at + frame_ms))
-            end_at = max(ended_at, self._turn_start_at)
-            self._to_transcribe.put_nowait(
-                (b"".join(self._turn), self._turn_audio_at, self._turn_start_at, end_at)
-            )
-            self._turn = None
 
-    async def _transcribe_turns(self) -> None:
-        while True:
-            pcm, audio_at, start_at, end_at = await self._to_transcribe.get()
-            try:
+    async def _transcribe(self, heard: _Heard, previous: asyncio.Task[None] | None) -> None:
+        try:
+            if isinstance(self.transcriber, StreamingTranscriber):
+                result = await self._stream(self.transcriber, heard)
+            else:
+                pcm = b"".join([frame async for frame in _until_none(heard.frames)])
                 result = await self.transcriber.transcribe(pcm, self.sample_rate, self.voice)
-            except Exception as exc:
-                self._fail(exc)
-                return
-            if result.text:
-                words = tuple(Word(w.word, audio_at + w.start_ms, audio_at + w.end_ms) for w in result.words)
-                self._emit(FinalTranscript(result.text, start_at, end_at, words))
+        except Exception as exc:
+            self._fail(exc)
+            return
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        if result.text:
+            words = tuple(
+                Word(w.word, heard.audio_at + w.start_ms, heard.audio_at + w.end_ms) for w in result.words
+            )
+            self._emit(FinalTranscript(result.text, heard.start_at, heard.end_at, words))
+
+    async def _stream(self, transcriber: StreamingTranscriber, heard: _Heard) -> Recognized:
+        def partial(text: str) -> None:
+            self._emit(PartialTranscript(text, self.clock.now_ms()))
+
+        stream = await transcriber.open(self.sample_rate, self.voice, partial)
+        try:
+            async for frame in _until_none(heard.frames):
+                await stream.send(frame)
+            return await stream.finish()
+        finally:
+            await stream.aclose()
 
     # --- agent → callee --------------------------------------------------------------------------
 
@@ -335,10 +375,11 @@ class SpeechPipeline:
             self._failure = exc
             self._events.put_nowait(None)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _close(self) -> None:
         if self._closed:
@@ -357,3 +398,8 @@ class SpeechPipeline:
             if task is not asyncio.current_task():
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+async def _until_none(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+    while (item := await queue.get()) is not None:
+        yield item

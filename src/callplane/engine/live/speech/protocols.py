@@ -3,8 +3,9 @@
 - `Synthesizer`: text → PCM16, streamed in chunks, each with its own sample rate (an engine may
   stream as it renders; the pipeline resamples and frames).
 - `Transcriber`: one utterance's PCM16 → text (batch), with word timings when the engine has
-  them. (A streaming engine — partial results while the callee talks — would add a `feed`
-  method next to it; none is built yet.)
+  them. A `StreamingTranscriber` also takes the audio while the callee talks (`open` a stream
+  per turn, `send` frames, `finish` for the final text) and reports partial text on the way, so
+  the final text is ready moments after the turn ends; the pipeline uses it when it is offered.
 - `TurnDetector`: fed every 20 ms frame, says when the callee started speaking and when their
   turn ended (after a configurable silence). It wraps a `VoiceActivity` classifier.
 
@@ -14,9 +15,9 @@ Engines are chosen by name from the registries in `registry.py`.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,25 @@ class Synthesizer(Protocol):
 
 class Transcriber(Protocol):
     async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized: ...
+
+
+class TranscriptionStream(Protocol):
+    async def send(self, pcm: bytes) -> None: ...
+
+    async def finish(self) -> Recognized:
+        """No more audio: the final text of the turn (word timings from the stream's start)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Give up on the stream (the call ended); harmless after `finish`."""
+        ...
+
+
+@runtime_checkable
+class StreamingTranscriber(Transcriber, Protocol):
+    async def open(
+        self, sample_rate: int, voice: Voice, on_partial: Callable[[str], None]
+    ) -> TranscriptionStream: ...
 
 
 class VoiceActivity(Protocol):

@@ -29,6 +29,10 @@ class EngineConfig:
     voice: str = "alloy"
     timeout_s: float = 10.0
     attempts: int = 3
+    #: A streaming transcriber's WebSocket endpoint (Deepgram's `/v1/listen` protocol).
+    streaming_url: str = "wss://api.deepgram.com/v1/listen"
+    streaming_api_key: str | None = None
+    streaming_model: str = "nova-3"
     trusted: bool = True  #: the operator's URL; False: a tenant's, guarded by engine/egress.py
     allow_private: bool = False  #: for an untrusted URL: whether internal addresses are allowed
 
@@ -80,6 +84,7 @@ TRANSCRIBERS: Registry[Transcriber] = Registry(
         "scripted": f"{_PKG}.scripted:ScriptedTranscriber",
         "pocketsphinx": f"{_PKG}.sphinx:SphinxTranscriber",
         "openai": f"{_PKG}.openai:OpenAITranscriber",
+        "deepgram": f"{_PKG}.deepgram:DeepgramTranscriber",
     },
 )
 VOICE_ACTIVITY: Registry[VoiceActivity] = Registry(

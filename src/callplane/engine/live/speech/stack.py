@@ -45,6 +45,9 @@ class SpeechStack:
             timeout_s=settings.speech_timeout_s,
             attempts=settings.speech_attempts,
             allow_private=settings.allow_private_destinations,
+            streaming_url=settings.speech_streaming_url,
+            streaming_api_key=settings.speech_streaming_api_key,
+            streaming_model=settings.speech_streaming_model,
         )
         return cls(
             config,
