@@ -120,7 +120,7 @@ def test_speech_is_played_as_frames_with_marks_and_heard_to_its_end() -> None:
         await pipeline.send(Speak("u1", "안녕하세요. "))
         await pipeline.send(Speak("u1", "예약 확인 전화입니다.", end=True))
         seen = await until(pipeline, is_done("u1"))
-        await asyncio.sleep(0.1)  # the callee's ear transcribes what it heard
+        await asyncio.sleep(0.5)  # the callee takes the turn as over, and transcribes what it heard
         await pipeline.send(HangUp())
         return seen, raw, raw.inner
 

@@ -44,6 +44,7 @@ from callplane.engine.live.telephony.scenarios import Scenario
 from callplane.engine.live.telephony.simulated import SimulatedLine
 
 RATE = 8000
+AGENT_PAUSE_S = 0.3  #: silence after which the callee takes the agent's turn as over
 _RAW_EVENTS = (Carrier, AudioFrame, AudioMarked, Dtmf, HungUp)
 
 
@@ -88,6 +89,7 @@ class SimulatedAudioLine(SimulatedLine):
         self._heard_audio = bytearray()  #: agent audio played since the callee last listened
         self._hearing: asyncio.Task[None] | None = None
         self._agent_turn_ms = 0  #: audio queued for the agent's current turn
+        self._agent_talking = False
 
     async def receive(self) -> RawEvent:  # type: ignore[override]
         event = await self._raw_events.get()
@@ -107,7 +109,7 @@ class SimulatedAudioLine(SimulatedLine):
             return
         if isinstance(command, PlayAudio):
             pcm = audio.resample(audio.decode(command.data, command.codec), command.sample_rate, RATE)
-            if not self._playout and self._player is None:
+            if not self._agent_talking:
                 self._agent_starts()
             self._agent_turn_ms += audio.duration_ms(pcm, RATE)
             self._playout.append(pcm)
@@ -156,9 +158,10 @@ class SimulatedAudioLine(SimulatedLine):
     # --- hearing the agent -----------------------------------------------------------------------
 
     def _busy(self) -> bool:
-        return bool(self._playout) or self._player is not None or self._callee_talking or self._on_hold
+        return self._agent_talking or self._callee_talking or self._on_hold
 
     def _agent_starts(self) -> None:
+        self._agent_talking = True
         self._turns += 1
         self._agent_turn_ms = 0
         self._nudge()
@@ -191,6 +194,14 @@ class SimulatedAudioLine(SimulatedLine):
             await self._pause(audio.duration_ms(item, RATE) / 1000)
             self._heard_audio += item
         self._player = None
+        # A person takes a gap of a few hundred ms as a pause, not the end of the agent's turn:
+        # streamed synthesis can leave such gaps between its pieces.
+        await self._pause(AGENT_PAUSE_S)
+        if self._player is None:
+            self._agent_done()
+
+    def _agent_done(self) -> None:
+        self._agent_talking = False
         self._listen()
         self._nudge()
 
@@ -203,8 +214,7 @@ class SimulatedAudioLine(SimulatedLine):
             if isinstance(item, str) and return_marks:
                 self._emit(AudioMarked(item, now))  # as Twilio does on `clear`: pending marks come back
         self._playout.clear()
-        self._listen()
-        self._nudge()
+        self._agent_done()
 
     def _hang_up(self) -> None:
         self._stop_playout(return_marks=False)  # a hung-up line says nothing more about playback
