@@ -4,14 +4,16 @@ the offline engines end to end in the `slow` test."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
 
+from callplane.api.dialects.retell.render import call_object
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine.live.session import Command, StopSpeaking
-from callplane.engine.live.speech.protocols import Recognized, Voice
+from callplane.engine.live.speech.protocols import Recognized, Voice, WordTiming
 from callplane.engine.live.speech.registry import TRANSCRIBERS
 from callplane.engine.live.speech.scripted import ScriptedTranscriber
 from tests.engine.live.conversation_kit import a_call, conduct, demo_version, dumps, said, version_of
@@ -114,3 +116,33 @@ def test_offline_engines_recognise_an_english_callee_from_audio() -> None:
     assert outcome.status is CallStatus.ENDED, dumps(outcome)
     heard = " ".join(said(outcome, "user")).split()
     assert {"how", "are", "you"} <= set(heard), dumps(outcome)
+
+
+def test_word_timings_from_a_transcriber_reach_the_record_and_retells_words() -> None:
+    """PocketSphinx gives word timings; they are kept on the callee's utterance and Retell shows
+    them in seconds from the call's start."""
+    TRANSCRIBERS.register("timed", TimedTranscriber)
+    settings = Settings(
+        simulator_audio=True, speech_synthesizer="scripted", speech_transcriber="timed", speech_vad="energy"
+    )
+    outcome, _ = conduct(a_call(), demo_version(), settings=settings)
+    user = next(e for e in outcome.transcript if e["role"] == "user")
+    words = user["words"]
+    assert [w["word"] for w in words] == user["content"].split()
+    # Placed on the call's clock: the turn's audio runs from its pre-roll (up to 300 ms before the
+    # speech) to the 700 ms of silence that ended it, which this transcriber shares out too.
+    assert user["start_at"] - 300 <= words[0]["start_at"] < words[-1]["end_at"] <= user["end_at"] + 700
+    call = replace(a_call(), transcript=outcome.transcript, start_at=words[0]["start_at"] - 2000)
+    retell_words = call_object(call)["transcript_object"][1]["words"]
+    assert retell_words[0] == {"word": words[0]["word"], "start": 2.0, "end": retell_words[0]["end"]}
+
+
+class TimedTranscriber(ScriptedTranscriber):
+    """The scripted transcriber, with each word given an even share of the audio."""
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
+        result = await super().transcribe(pcm, sample_rate, voice)
+        words = result.text.split()
+        step = len(pcm) // 2 * 1000 // sample_rate // max(len(words), 1)
+        timed = tuple(WordTiming(w, i * step, (i + 1) * step) for i, w in enumerate(words))
+        return Recognized(result.text, timed)
