@@ -85,6 +85,22 @@ def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
     return out.astype("<i2").tobytes()
 
 
+class Resampler:
+    """Resamples a stream piece by piece with one filter state, so piece boundaries leave no
+    clicks (resampling each piece on its own would restart the filter at every boundary)."""
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        self._stream = (
+            None if from_rate == to_rate else soxr.ResampleStream(from_rate, to_rate, 1, dtype="int16")
+        )
+
+    def push(self, pcm: bytes, *, last: bool = False) -> bytes:
+        if self._stream is None:
+            return pcm
+        out: npt.NDArray[np.int16] = self._stream.resample_chunk(np.frombuffer(pcm, dtype="<i2"), last=last)
+        return out.astype("<i2").tobytes()
+
+
 def frame_bytes(sample_rate: int, codec: Codec = Codec.PCM16, ms: int = FRAME_MS) -> int:
     samples = sample_rate * ms // 1000
     return samples * (2 if codec is Codec.PCM16 else 1)

@@ -97,7 +97,6 @@ class _Outgoing:
     played: int = 0
     started: bool = False
     done: bool = False
-    chunks: list[_Chunk] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +142,8 @@ class SpeechPipeline:
         self._closed = False
         # Inbound.
         self._preroll: deque[bytes] = deque(maxlen=max(1, preroll_ms // audio.FRAME_MS))
+        self._in_rate = sample_rate
+        self._in = audio.Resampler(sample_rate, sample_rate)
         self._heard: _Heard | None = None  #: the callee's turn in progress
         self._heard_ms = 0
         self._last_heard: asyncio.Task[None] | None = None  #: finals are reported in turn order
@@ -215,7 +216,11 @@ class SpeechPipeline:
             self._emit(event)
 
     def _hear(self, frame: AudioFrame) -> None:
-        pcm = audio.resample(audio.decode(frame.data, frame.codec), frame.sample_rate, self.sample_rate)
+        if frame.sample_rate != self._in_rate:  # a carrier streaming at another rate than ours
+            self._in_rate, self._in = frame.sample_rate, audio.Resampler(frame.sample_rate, self.sample_rate)
+        pcm = self._in.push(audio.decode(frame.data, frame.codec))
+        if not pcm:
+            return
         if self.tee is not None:
             self.tee("callee", pcm, frame.at)
         frame_ms = audio.duration_ms(pcm, self.sample_rate)
@@ -306,12 +311,17 @@ class SpeechPipeline:
     async def _synthesize(self, out: _Outgoing, text: str) -> None:
         chunk = _Chunk(out.chars, len(text))
         out.chars += len(text)
-        out.chunks.append(chunk)
         frame = audio.frame_bytes(self.sample_rate)
         pending = b""
         next_mark = self.mark_every_ms
+        resampler: audio.Resampler | None = None
+        rate = 0
         async for piece in self.synthesizer.synthesize(text, self.voice):
-            pending += audio.resample(piece.pcm, piece.sample_rate, self.sample_rate)
+            if resampler is None or piece.sample_rate != rate:
+                if resampler is not None:
+                    pending += resampler.push(b"", last=True)
+                resampler, rate = audio.Resampler(piece.sample_rate, self.sample_rate), piece.sample_rate
+            pending += resampler.push(piece.pcm)
             while len(pending) >= frame:
                 await self._play(pending[:frame])
                 pending = pending[frame:]
@@ -319,8 +329,11 @@ class SpeechPipeline:
                 if chunk.audio_ms >= next_mark:
                     await self._mark(_MarkRef(out, chunk, chunk.audio_ms))
                     next_mark += self.mark_every_ms
-        if pending:
-            await self._play(pending + bytes(frame - len(pending)))
+        if resampler is not None:
+            pending += resampler.push(b"", last=True)
+        for start in range(0, len(pending), frame):
+            tail = pending[start : start + frame]
+            await self._play(tail + bytes(frame - len(tail)))
             chunk.audio_ms += audio.FRAME_MS
         chunk.finished = True
         await self._mark(_MarkRef(out, chunk, chunk.audio_ms))
@@ -363,6 +376,8 @@ class SpeechPipeline:
             out.done = True
             self._emit(PlaybackMark(out.id, out.played, at, done=True))
         self._outgoing.clear()
+        # Their marks may never come back (not every carrier returns marks on a clear).
+        self._marks = {name: ref for name, ref in self._marks.items() if not ref.utterance.done}
 
     # --- plumbing --------------------------------------------------------------------------------
 

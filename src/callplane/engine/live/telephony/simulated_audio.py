@@ -149,8 +149,12 @@ class SimulatedAudioLine(SimulatedLine):
     async def _talk(self, text: str) -> None:
         self._callee_talking = True
         self._mic_drained.clear()
+        resampler: audio.Resampler | None = None
         async for chunk in self.ears.synthesizer.synthesize(text, self.ears.voice):
-            self._mic += audio.resample(chunk.pcm, chunk.sample_rate, RATE)
+            resampler = resampler or audio.Resampler(chunk.sample_rate, RATE)
+            self._mic += resampler.push(chunk.pcm)
+        if resampler is not None:
+            self._mic += resampler.push(b"", last=True)
         await self._mic_drained.wait()
         self._callee_talking = False
         self._nudge()
