@@ -1,8 +1,8 @@
 """The outbound-destination guard: callplane never connects to an internal address for a tenant.
 
 Every connection callplane opens to a *customer-supplied* address — an agent's HTTP tools, an
-LLM agent's `llm.base_url`, webhook endpoints and agent versions' `webhook_url`, and the speech
-engines and carriers to come — goes through this module, twice:
+LLM agent's `llm.base_url`, an agent's speech endpoint (`voice.base_url`), webhook endpoints and
+agent versions' `webhook_url`, and the carriers to come — goes through this module, twice:
 
 - **at registration** (`vet_url`): the URL must be http(s) with a host that is not internal. A
   literal address (in any spelling a resolver accepts: `127.1`, `2130706433`, `0x7f.1`,
@@ -27,8 +27,8 @@ IPv4-compatible IPv6 of any address, and NAT64 / 6to4 forms of internal IPv4 add
 address checks off in both places; the scheme check stays.
 
 Not guarded, on purpose: the operator's own configuration — `CALLPLANE_LLM_BASE_URL` (the default
-endpoint for LLM agents without a `base_url`, and the analyser) and, later, the operator's speech
-engines and carrier. The operator may run those on a private network; only what a tenant can
+endpoint for LLM agents without a `base_url`, and the analyser), the operator's speech engines
+(`CALLPLANE_SPEECH_BASE_URL`, `CALLPLANE_SPEECH_STREAMING_URL`) and, later, carrier. The operator may run those on a private network; only what a tenant can
 name is a tenant's way in. The clients built here ignore `HTTP(S)_PROXY` environment variables,
 since an egress proxy would hide the address actually connected to from the guard.
 """
