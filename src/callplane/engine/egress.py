@@ -28,9 +28,10 @@ address checks off in both places; the scheme check stays.
 
 Not guarded, on purpose: the operator's own configuration — `CALLPLANE_LLM_BASE_URL` (the default
 endpoint for LLM agents without a `base_url`, and the analyser), the operator's speech engines
-(`CALLPLANE_SPEECH_BASE_URL`, `CALLPLANE_SPEECH_STREAMING_URL`) and, later, carrier. The operator may run those on a private network; only what a tenant can
-name is a tenant's way in. The clients built here ignore `HTTP(S)_PROXY` environment variables,
-since an egress proxy would hide the address actually connected to from the guard.
+(`CALLPLANE_SPEECH_BASE_URL`, `CALLPLANE_SPEECH_STREAMING_URL`) and, later, carrier. The
+operator may run those on a private network; only what a tenant can name is a tenant's way in.
+The clients built here ignore `HTTP(S)_PROXY` environment variables, since an egress proxy
+would hide the address actually connected to from the guard.
 """
 
 from __future__ import annotations
