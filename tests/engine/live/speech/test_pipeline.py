@@ -229,3 +229,31 @@ def test_scripted_audio_reads_back_what_was_rendered_even_after_mulaw() -> None:
     assert scripted.read(line_audio) == "여보세요, 들리세요?"
     half = scripted.read(line_audio[: len(line_audio) // 2])
     assert half.startswith("여보세요") and len(half) < 8
+
+
+def test_a_gap_in_streamed_synthesis_is_not_the_end_of_the_agents_turn() -> None:
+    """A synthesizer slower than real time (a network engine's pieces arriving late): playback
+    runs dry between pieces, and the callee still waits for the whole turn instead of answering
+    into a gap."""
+
+    class Gappy:
+        async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[AudioChunk]:
+            rendered = scripted.render(text)
+            piece = audio.frame_bytes(8000, ms=100)
+            for start in range(0, len(rendered), piece):
+                yield AudioChunk(rendered[start : start + piece], 8000)
+                await asyncio.sleep(0.15)  # 100 ms of audio every 150 ms
+
+    async def run() -> list[Event]:
+        pipeline, _ = line({"replies": ["네."], "think_s": 0.05}, synthesizer=Gappy())
+        await pipeline.send(Speak("u1", "첫 부분입니다. 두 번째 부분입니다.", end=True))
+        seen = await until(pipeline, lambda e: isinstance(e, SpeechStarted))
+        await pipeline.send(HangUp())
+        return seen
+
+    seen = run_virtual(run())
+    assert any(is_done("u1")(e) for e in seen), "the callee talked before the agent had finished"
+    # The 200 ms mark came back while synthesis still streamed: 200 ms is not the whole text
+    # (2 characters at the scripted 10 a second; estimated at a brisk 15).
+    played = [e.played for e in seen if isinstance(e, PlaybackMark)]
+    assert played[:3] == [0, 3, 6] and played[-1] == len("첫 부분입니다. 두 번째 부분입니다.")

@@ -62,6 +62,8 @@ from callplane.engine.live.speech.protocols import (
     Voice,
 )
 
+_BRISK_CHARS_PER_S = 15  #: faster than speech synthesizers talk, Korean or English
+
 #: (channel, PCM16 at the line's rate, Unix ms): "callee" frames as they arrive, "agent" as sent.
 Tee = Callable[[str, bytes, int], None]
 
@@ -84,10 +86,15 @@ class _Chunk:
     finished: bool = False
 
     def chars_at(self, ms: int) -> int:
+        """Characters heard once `ms` of this chunk's audio played: its share of the chunk's
+        audio. While synthesis still streams, the total is not known yet, so it is at least what
+        the text takes at a brisk speaking rate (else all audio so far would count as all text)."""
         if self.finished and ms >= self.audio_ms:
             return self.base + self.length
-        share = ms / max(self.audio_ms, 1)
-        return self.base + min(self.length - 1, int(self.length * share))
+        total = (
+            self.audio_ms if self.finished else max(self.audio_ms, self.length * 1000 / _BRISK_CHARS_PER_S)
+        )
+        return self.base + min(self.length - 1, int(self.length * ms / max(total, 1)))
 
 
 @dataclass

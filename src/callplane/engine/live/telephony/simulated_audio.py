@@ -90,6 +90,7 @@ class SimulatedAudioLine(SimulatedLine):
         self._hearing: asyncio.Task[None] | None = None
         self._agent_turn_ms = 0  #: audio queued for the agent's current turn
         self._agent_talking = False
+        self._bursts = 0  #: playout runs started, to tell a pause from the end of a turn
 
     async def receive(self) -> RawEvent:  # type: ignore[override]
         event = await self._raw_events.get()
@@ -190,6 +191,8 @@ class SimulatedAudioLine(SimulatedLine):
             self._player = self._spawn(self._play())
 
     async def _play(self) -> None:
+        self._bursts += 1
+        burst = self._bursts
         while self._playout:
             item = self._playout.popleft()
             if isinstance(item, str):
@@ -201,7 +204,7 @@ class SimulatedAudioLine(SimulatedLine):
         # A person takes a gap of a few hundred ms as a pause, not the end of the agent's turn:
         # streamed synthesis can leave such gaps between its pieces.
         await self._pause(AGENT_PAUSE_S)
-        if self._player is None:
+        if self._bursts == burst:  # no audio came in the pause
             self._agent_done()
 
     def _agent_done(self) -> None:
