@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -128,3 +129,11 @@ class Settings(BaseSettings):
     speech_vad: str = "webrtc"
     #: Silence that ends the callee's turn.
     speech_end_of_turn_ms: int = Field(default=700, ge=100, le=5000)
+
+    # Operations (issue 14) ------------------------------------------------------------------------
+    #: `text` (one readable line per record) or `json` (one JSON object per line, for a log
+    #: pipeline); both carry the request id and call id when there is one.
+    log_format: Literal["text", "json"] = "text"
+    #: `callplane worker` serves Prometheus metrics on this port (all addresses); unset: no
+    #: metrics server. The API (and `serve`'s embedded worker) expose theirs at `GET /metrics`.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -186,6 +186,8 @@ class Call:
     error_detail: str | None = None
     attempt: int = 0
     telephony_id: str | None = None
+    #: The id of the API request that created the call (internal: logs only, never rendered).
+    request_id: str | None = None
 
     @property
     def is_terminal(self) -> bool:

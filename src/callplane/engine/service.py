@@ -21,7 +21,7 @@ from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Directio
 from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.query import CallQuery
-from callplane.engine import lifecycle
+from callplane.engine import lifecycle, logcontext
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import idempotency, listing, notify
@@ -135,6 +135,8 @@ class CallService:
                 version.opt_out_sensitive_data_storage or request.opt_out_sensitive_data_storage
             ),
             variant_label=label,
+            # The worker writes it on its log lines for this call (engine.logcontext).
+            request_id=logcontext.request_id.get(),
         )
 
     def _resolve_agent(

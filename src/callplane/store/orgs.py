@@ -106,7 +106,6 @@ def _org_values(org: Organization) -> dict[str, Any]:
         "daily_call_limit": org.limits.daily_call_limit,
         "balance_minor": org.balance_minor,
         "rate_per_minute_minor": money.to_minor(org.rate_per_minute),
-        "analysis_llm": org.analysis_llm,
     }
 
 
@@ -127,7 +126,6 @@ def _org_from_row(row: Any) -> Organization:
         ),
         balance_minor=row.balance_minor,
         rate_per_minute=money.from_minor(row.rate_per_minute_minor),
-        analysis_llm=row.analysis_llm,
     )
 
 

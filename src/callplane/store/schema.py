@@ -62,7 +62,6 @@ organizations = Table(
     Column("daily_call_limit", Integer),
     Column("balance_minor", BigInteger),  # null: postpaid, no balance check
     Column("rate_per_minute_minor", BigInteger, nullable=False),
-    Column("analysis_llm", Json),  # optional {url, model, api_key} for the LLM analyser
 )
 
 credentials = Table(
@@ -212,6 +211,8 @@ calls = Table(
     Column("postcall_due_at", BigInteger),
     Column("postcall_attempts", Integer, nullable=False),
     Column("collected", Json),  # values the agent collected (null when opted out)
+    # The creating API request's id (migration 0009), carried into the worker's log lines.
+    Column("request_id", String(128)),
 )
 
 #: SQLite only: metadata equality index, one row per scalar metadata value.

@@ -267,8 +267,9 @@ async def _hang_up(line: Transport) -> None:
         log.exception("hang-up failed")
 
 
-def build_conductor(settings: Settings, clock: Clock) -> LineConductor:
-    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise."""
+def build_conductor(settings: Settings, clock: Clock, runtimes: Runtimes | None = None) -> LineConductor:
+    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise.
+    Whoever passes `runtimes` closes them (`Runtimes.close`) when the conductor is done."""
     provider = SimulatedProvider(
         load_scenarios(settings.simulator_scenarios),
         clock,
@@ -276,4 +277,4 @@ def build_conductor(settings: Settings, clock: Clock) -> LineConductor:
         audio=SimulatedAudio(SpeechStack.from_settings(settings)),
         audio_by_default=settings.simulator_audio,
     )
-    return LineConductor(provider, clock, Runtimes(settings).build)
+    return LineConductor(provider, clock, (runtimes or Runtimes(settings)).build)
