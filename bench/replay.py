@@ -91,15 +91,25 @@ class Replayer:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
         else:
+            in_savepoint = False
             for s in statements:
                 try:
                     cur = self.conn.execute(s.statement, s.parameters or None)
+                    if "SAVEPOINT cp_count" in s.statement:
+                        in_savepoint = not s.statement.lstrip().startswith(("RELEASE", "ROLLBACK", "SET"))
                     if cur.description is not None:
                         rows = cur.fetchall()
                         if len(cur.description) > len(widest[0]):
                             widest = ([d.name for d in cur.description], rows)
                 except psycopg.errors.QueryCanceled:
-                    self.conn.execute("ROLLBACK TO SAVEPOINT cp_count")
+                    # A count stopped by its statement_timeout, as in the store. Undo what the
+                    # store opened for it: a savepoint inside a caller's transaction, or — reads
+                    # run in autocommit — the transaction its `BEGIN` made (there is no
+                    # savepoint to return to then; assuming one crashed the harness).
+                    if in_savepoint:
+                        self.conn.execute("ROLLBACK TO SAVEPOINT cp_count")
+                    else:
+                        self.conn.rollback()
                 except psycopg.errors.InFailedSqlTransaction:
                     pass
             self.conn.rollback()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,3 +102,38 @@ class Settings(BaseSettings):
     #: The key list cursors are signed with; unset, every process reads the deployment's random
     #: secret from the database (written by migration 0007).
     cursor_secret: str | None = Field(default=None, min_length=16)
+
+    # Speech (issue 10: engine/live/speech) ------------------------------------------------------
+    #: The simulated callee speaks and listens through speech engines (audio frames on the line)
+    #: instead of exchanging text; a scenario's `"audio": true|false` overrides it per number.
+    simulator_audio: bool = False
+    #: An OpenAI-compatible audio API root (`…/v1`): when set, `/audio/speech` and
+    #: `/audio/transcriptions` there are the default engines; unset, the offline ones.
+    speech_base_url: str | None = None
+    speech_api_key: str | None = None
+    speech_synthesis_model: str = "gpt-4o-mini-tts"
+    speech_transcription_model: str = "gpt-4o-mini-transcribe"
+    speech_voice: str = "alloy"
+    #: Per-request timeout; an engine call is tried `speech_attempts` times within a turn.
+    speech_timeout_s: float = Field(default=10.0, gt=0)
+    speech_attempts: int = Field(default=3, ge=1, le=10)
+    #: A streaming transcriber speaking Deepgram's `/v1/listen` WebSocket protocol; chosen with
+    #: `CALLPLANE_SPEECH_TRANSCRIBER=deepgram`.
+    speech_streaming_url: str = "wss://api.deepgram.com/v1/listen"
+    speech_streaming_api_key: str | None = None
+    speech_streaming_model: str = "nova-3"
+    #: Engine names (engine/live/speech/registry.py) overriding the defaults above, e.g. `scripted`.
+    speech_synthesizer: str | None = None
+    speech_transcriber: str | None = None
+    #: Voice activity: `webrtc` (the speech extra) or `energy` (no model; digital silence only).
+    speech_vad: str = "webrtc"
+    #: Silence that ends the callee's turn.
+    speech_end_of_turn_ms: int = Field(default=700, ge=100, le=5000)
+
+    # Operations (issue 14) ------------------------------------------------------------------------
+    #: `text` (one readable line per record) or `json` (one JSON object per line, for a log
+    #: pipeline); both carry the request id and call id when there is one.
+    log_format: Literal["text", "json"] = "text"
+    #: `callplane worker` serves Prometheus metrics on this port (all addresses); unset: no
+    #: metrics server. The API (and `serve`'s embedded worker) expose theirs at `GET /metrics`.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -33,11 +33,12 @@ pytestmark = pytest.mark.slow
 
 CALLS = 3000
 SAMPLES = 60
-#: Generous on purpose. The issue asks for < 3x; measured here off the loop it was 2x–9x on a
-#: 2-core host shared with other work, since A's page is rendered in Python under the GIL; with
-#: reads on the event loop it was 6x–27x. `busy < heavy / 2` below is the sharper signature
-#: (on the loop B waited for A's whole query: busy/heavy 0.5–1.0; off it 0.25–0.35).
-MAX_RATIO = 12.0
+#: Generous on purpose: the issue asks for < 3x, and that is what a quiet host shows; this box is
+#: shared. With the GIL switch interval at 0.5 ms (api/app.py) it measured 1.1x-2.4x, up to 4.0x
+#: while other test suites ran beside it; with CPython's 5 ms it was 2x-9x, and with reads on the
+#: event loop 6x-27x. `busy < heavy / 2` below is the sharper signature (on the loop B waited for
+#: A's whole query: busy/heavy 0.5-1.0; off it 0.15-0.35).
+MAX_RATIO = 6.0
 
 PHRASES = ["예약 확인 부탁드립니다", "네 알겠습니다", "다음 주 화요일 가능할까요", "help me please"]
 

@@ -180,3 +180,26 @@ def test_unknown_organizations_are_404(operator_client: TestClient) -> None:
         body = {"number": "07055556666"} if path.endswith("numbers") else {}
         response = operator_client.request(method, path, json=body, headers=OPERATOR)
         assert response.status_code == 404, (method, path, response.text)
+
+
+def test_operator_creates_honour_the_idempotency_key(operator_client: TestClient) -> None:
+    c, keyed = operator_client, {**OPERATOR, "Idempotency-Key": "op-1"}
+    first = c.post("/operator/v1/organizations", json={"name": "Once"}, headers=keyed)
+    again = c.post("/operator/v1/organizations", json={"name": "Once"}, headers=keyed)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert [o["name"] for o in c.get("/operator/v1/organizations", headers=OPERATOR).json()] == ["Once"]
+    other = c.post("/operator/v1/organizations", json={"name": "Twice"}, headers=keyed)
+    assert other.status_code == 422 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+    org_id = first.json()["id"]
+    numbers = f"/operator/v1/organizations/{org_id}/numbers"
+    number_keyed = {**OPERATOR, "Idempotency-Key": "op-2"}
+    assert c.post(numbers, json={"number": "07066667777"}, headers=number_keyed).status_code == 201
+    assert c.post(numbers, json={"number": "07066667777"}, headers=number_keyed).status_code == 201
+    # A key is shown once: its replay says so instead of issuing (or storing) it again.
+    keys, key_keyed = f"/operator/v1/organizations/{org_id}/keys", {**OPERATOR, "Idempotency-Key": "op-3"}
+    issued = c.post(keys, json={"name": "crm"}, headers=key_keyed)
+    assert issued.status_code == 201 and issued.json()["key"]
+    assert c.post(keys, json={"name": "crm"}, headers=key_keyed).status_code == 409
+    assert len(c.get(keys, headers=OPERATOR).json()) == 1

@@ -6,14 +6,16 @@ Asked with `stream: true`, it streams the same message as server-sent `chat.comp
 the way OpenAI does: the content a few characters per chunk, each tool call first with its id
 and name and then its arguments in pieces, a last chunk with `finish_reason`, then
 `data: [DONE]`. `between(n)`, if given, runs (in the server's thread) before the n-th content
-chunk is sent, so a test can hold the stream open at a chosen point.
+chunk is sent, so a test can hold the stream open at a chosen point. `failures` are answered,
+in order, before any of that: each a status code and its headers (a 429 with `Retry-After`, a
+503), with OpenAI's error body.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -39,11 +41,13 @@ class FakeLLM:
         status: int = 200,
         api_key: str | None = None,
         between: Callable[[int], None] | None = None,
+        failures: Sequence[tuple[int, dict[str, str]]] = (),
     ) -> None:
         self.script = script
         self.status = status
         self.api_key = api_key
         self.between = between
+        self.failures = list(failures)
         self.requests: list[dict[str, Any]] = []
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.complete, methods=["POST"])])
 
@@ -54,6 +58,10 @@ class FakeLLM:
             )
         body = await request.json()
         self.requests.append(body)
+        if self.failures:
+            status, headers = self.failures.pop(0)
+            kind = "rate_limit_exceeded" if status == 429 else "server_error"
+            return JSONResponse({"error": {"message": f"failure {status}", "type": kind}}, status, headers)
         if self.status != 200:
             return JSONResponse(
                 {"error": {"message": "The server had an error", "type": "server_error"}}, self.status

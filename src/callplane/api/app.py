@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from callplane import __version__
-from callplane.api import admin, health, operator
+from callplane import __version__, web
+from callplane.api import admin, health, observability, operator
 from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
+from callplane.engine import scrape
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.cursors import Cursors
 from callplane.engine.service import CallService
 from callplane.store.db import Database
+
+#: Seconds a thread may hold the GIL while others wait (CPython's default is 0.005).
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def create_app(
@@ -26,6 +31,12 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app. The database must already be migrated (`callplane db upgrade`)."""
+    # Handlers run in threads, so a short request shares the GIL with any long one (a 500-call
+    # page rendered in Python). At CPython's default 5 ms switch interval it waits up to 5 ms to
+    # get the GIL back after each database round trip; at 0.5 ms another tenant's call read while
+    # such a page renders took 9.5-13.7 ms instead of 15.9-22.7 ms (tests/api/test_isolation.py,
+    # loaded 2-core host), and the long page itself no longer than before.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     settings = settings or Settings()
     db = db or Database(settings.database_url)
     clock = clock or SystemClock()
@@ -50,6 +61,7 @@ def create_app(
         cursors=Cursors(db, clock.now_ms, settings.cursor_secret),
     )
     app.state.rate_limits = rate_limits
+    _observe(app, db, clock)
     for router in (
         health.router,
         *vox.routers,
@@ -60,4 +72,25 @@ def create_app(
         operator.router,
     ):
         app.include_router(router)
+
+    # Dashboard (issue 13): server-rendered pages under /dashboard, over the same services. -------
+    web.mount(
+        app,
+        db=db,
+        clock=clock,
+        calls_service=app.state.services.calls,
+        cursors=app.state.services.cursors,
+        gate=rate_limits,
+        allow_private_destinations=settings.allow_private_destinations,
+    )
+    # -------------------------------------------------------------------------------------------
     return app
+
+
+# Operations (issue 14): request ids, access log, HTTP metrics, /metrics ------------------------
+
+
+def _observe(app: FastAPI, db: Database, clock: Clock) -> None:
+    app.state.metrics_registry = scrape.registry(db, clock.now_ms)
+    app.include_router(observability.router)
+    app.add_middleware(observability.RequestContext)

@@ -1,12 +1,24 @@
-"""Liveness and readiness probes (unauthenticated)."""
+"""Liveness and readiness probes (unauthenticated).
+
+`/readyz` answers 503 when this API process cannot serve: the database is unreachable or its
+schema is not the newest. It also reports the workers' health, which does not make *this*
+process unready (taking API replicas out of a load balancer would not help a stuck worker):
+`workers.stuck_calls` counts live calls whose lease ran out over a minute ago and that no reaper
+ended (their workers are gone, and reapers are not running or are stalled), with the worker ids
+that held them. Alert on it, or on `callplane_calls_stuck` in /metrics.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
 from callplane.api.deps import ServicesDep
 from callplane.api.responses import JSON
+from callplane.engine.scrape import STUCK_AFTER_MS
+from callplane.store.gauges import queue_gauges
 from callplane.store.migrate import is_current
 
 router = APIRouter(tags=["Health"])
@@ -20,9 +32,17 @@ def healthz() -> JSON:
 @router.get("/readyz")
 def readyz(services: ServicesDep) -> JSON:
     try:
-        migrated = is_current(services.db)
+        if not is_current(services.db):
+            return JSON({"status": "database schema is not at the newest revision"}, status_code=503)
+        with services.db.read() as conn:
+            gauges = queue_gauges(conn, services.clock.now_ms(), STUCK_AFTER_MS)
     except SQLAlchemyError:
         return JSON({"status": "database unreachable"}, status_code=503)
-    if not migrated:
-        return JSON({"status": "database schema is not at the newest revision"}, status_code=503)
-    return JSON({"status": "ready"})
+    workers: dict[str, Any] = {
+        "status": "stuck" if gauges.stuck else "ok",
+        "stuck_calls": gauges.stuck,
+        "stuck_workers": gauges.stuck_owners,
+        "live_calls": sum(gauges.live.values()),
+        "queue_due": gauges.due,
+    }
+    return JSON({"status": "ready", "database": "ok", "workers": workers})

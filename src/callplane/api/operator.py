@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from callplane.api.admin import (
+    JsonBody,
     JsonObject,
     issued_view,
     key_request,
@@ -26,6 +27,7 @@ from callplane.api.admin import (
 )
 from callplane.api.deps import ServicesDep
 from callplane.api.dialects.vox.errors import VoxRoute
+from callplane.api.idempotent import IdempotentRequest
 from callplane.api.ratelimit import limits_of
 from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, Unauthorized, ValidationFailed
@@ -58,9 +60,18 @@ def _admin(services: ServicesDep) -> Admin:
     return Admin(services.db, services.clock.now_ms)
 
 
+#: Whose `Idempotency-Key`s the operator's creates are remembered under (they belong to no
+#: organisation; the fingerprint includes the path, so one key cannot answer for two routes).
+OPERATOR_KEYS = "00000000-0000-0000-0000-000000000000"
+
+
 @router.post("/organizations", status_code=201)
-def create_organization(services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def create_organization(services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
     """`name` and any organisation setting (balance, rate_per_minute, limits, calling_window)."""
+    return idem.run(OPERATOR_KEYS, lambda: _create_organization(services, body))
+
+
+def _create_organization(services: ServicesDep, body: dict[str, Any]) -> JSON:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ValidationFailed.single("name", "must be a non-empty string")
@@ -85,8 +96,12 @@ def update_organization(org_id: str, services: ServicesDep, body: dict[str, Any]
 
 
 @router.post("/organizations/{org_id}/keys", status_code=201)
-def issue_key(org_id: str, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def issue_key(org_id: str, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
     """A key for the organisation with any tenant `scopes` (default calls:read + calls:write)."""
+    return idem.run(OPERATOR_KEYS, lambda: _issue_key(org_id, services, body), secrets=("key", "secret"))
+
+
+def _issue_key(org_id: str, services: ServicesDep, body: dict[str, Any]) -> JSON:
     name, kind, scopes = key_request(body)
     issued = _admin(services).issue_key(org_id, name, kind=kind, scopes=parse_scopes(scopes))
     return JSON(issued_view(issued), status_code=201)
@@ -106,8 +121,12 @@ def revoke_key(org_id: str, credential_id: str, services: ServicesDep) -> Respon
 
 
 @router.post("/organizations/{org_id}/numbers", status_code=201)
-def assign_number(org_id: str, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
+def assign_number(org_id: str, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
     """Give the organisation a number to call from; 409 while another organisation owns it."""
+    return idem.run(OPERATOR_KEYS, lambda: _assign_number(org_id, services, body))
+
+
+def _assign_number(org_id: str, services: ServicesDep, body: dict[str, Any]) -> JSON:
     if "number" not in body:
         raise ValidationFailed.single("number", "is required")
     label = body.get("label", "")

@@ -95,11 +95,14 @@ class RateLimits:
         pool = None
         if settings.redis_url:
             # A bounded pool (a burst waits for a connection instead of opening hundreds) and
-            # short timeouts: a hung Redis costs a request at most about a second, then fails open.
+            # short socket timeouts: a hung Redis costs a request about a second, then fails
+            # open. Waiting for a free connection may take longer: a burst of hundreds queues
+            # here, and a request that gave up waiting would have failed open — the burst the
+            # limiter exists for would then pass uncounted (seen under load with 500 at once).
             pool = BlockingConnectionPool.from_url(
                 settings.redis_url,
                 max_connections=32,
-                timeout=1.0,
+                timeout=10.0,
                 socket_timeout=0.5,
                 socket_connect_timeout=1.0,
             )

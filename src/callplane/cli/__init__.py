@@ -19,7 +19,6 @@ from callplane.cli import numbers as numbers_cli
 from callplane.cli import webhooks as webhooks_cli
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.errors import DomainError
-from callplane.domain.principal import format_scopes, parse_scopes
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -176,6 +175,8 @@ def keys_create(
     org: org_option = None,
 ) -> None:
     """Create a key. It is printed once and stored only as a hash."""
+    from callplane.domain.principal import format_scopes, parse_scopes
+
     c: Context = ctx.obj
     issued = c.admin.issue_key(c.org(org), name, kind=kind, scopes=parse_scopes(scope))
     print(f"id:     {issued.id}")
@@ -187,6 +188,8 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, org: org_option = None) -> None:
+    from callplane.domain.principal import format_scopes
+
     c: Context = ctx.obj
     for k in c.admin.keys(c.org(org)):
         state = "revoked" if k.revoked_at else "active"

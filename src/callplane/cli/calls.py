@@ -10,13 +10,11 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 
-from callplane.api.dialects.vox.render import v3_call
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.errors import ValidationFailed
@@ -24,9 +22,9 @@ from callplane.domain.ids import normalize_uuid
 from callplane.domain.money import format_krw
 from callplane.domain.phone import parse_any, to_domestic
 from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder, Total
-from callplane.engine.clock import SystemClock
-from callplane.engine.service import CallService
-from callplane.store.listing import COUNT_CAP
+
+if TYPE_CHECKING:
+    from callplane.engine.service import CallService
 
 app = typer.Typer(no_args_is_help=True, help="Calls: list, search, export, show, cancel.")
 
@@ -48,6 +46,9 @@ CSV_COLUMNS = (
 
 
 def _service(c: Context) -> CallService:
+    from callplane.engine.clock import SystemClock
+    from callplane.engine.service import CallService
+
     return CallService(c.db, SystemClock().now_ms)
 
 
@@ -122,6 +123,8 @@ def list_calls(
     while everything and page.next_cursor is not None:
         page = service.list(query.next_page(page.next_cursor))
         found.extend(page.calls)
+    from callplane.store.listing import COUNT_CAP
+
     # Every page was read: the count is what was found.
     total = Total(len(found), exact=True) if everything else page.total
     _print(found, output)
@@ -133,6 +136,10 @@ def list_calls(
 
 
 def _print(found: list[Call], output: str) -> None:
+    from rich.table import Table
+
+    from callplane.api.dialects.vox.render import v3_call
+
     if output == "json":
         print_json([v3_call(call, with_transcript=False) for call in found])
     elif output == "csv":
@@ -161,6 +168,8 @@ def _print(found: list[Call], output: str) -> None:
 @app.command("get")
 def get_call(ctx: typer.Context, call_id: str, org: org_option = None) -> None:
     """Show one call, transcript included, as Vox v3 JSON."""
+    from callplane.api.dialects.vox.render import v3_call
+
     c: Context = ctx.obj
     print_json(v3_call(_service(c).get(c.org(org), call_id)))
 

@@ -1,18 +1,24 @@
-"""Shared CLI plumbing: settings, the database, picking the organisation, printing."""
+"""Shared CLI plumbing: settings, the database, picking the organisation, printing.
+
+Start-up cost: `callplane --help` must not import the web stack, pydantic-settings or
+SQLAlchemy (seconds of CPU on a loaded host; a worker once took a minute to start). So the CLI's
+modules import at their top only typer, rich and light `domain` modules; settings, the database
+and everything else are imported where a command uses them (tests/test_cli_startup.py checks).
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cached_property
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from callplane.config import Settings
-from callplane.engine.admin import Admin
-from callplane.engine.clock import SystemClock
-from callplane.store.db import Database
+if TYPE_CHECKING:
+    from callplane.config import Settings
+    from callplane.engine.admin import Admin
+    from callplane.store.db import Database
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -32,16 +38,28 @@ def print_json(data: Any) -> None:
 
 class Context:
     def __init__(self, database_url: str | None) -> None:
-        self.settings = Settings()
-        if database_url:
-            self.settings = self.settings.model_copy(update={"database_url": database_url})
+        self._database_url = database_url
+
+    @cached_property
+    def settings(self) -> Settings:
+        from callplane.config import Settings
+
+        settings = Settings()
+        if self._database_url:
+            settings = settings.model_copy(update={"database_url": self._database_url})
+        return settings
 
     @cached_property
     def db(self) -> Database:
+        from callplane.store.db import Database
+
         return Database(self.settings.database_url)
 
     @cached_property
     def admin(self) -> Admin:
+        from callplane.engine.admin import Admin
+        from callplane.engine.clock import SystemClock
+
         return Admin(self.db, SystemClock().now_ms, self.settings.allow_private_destinations)
 
     def org(self, given: str | None) -> str:

@@ -6,13 +6,15 @@ it) and `presentation add` approves a caller ID, which an organisation's key can
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from callplane.cli.context import Context, console, fail, org_option
-from callplane.domain.agent import TrafficSplit
 from callplane.domain.phone import parse_any, to_domestic
+
+if TYPE_CHECKING:
+    from callplane.domain.agent import TrafficSplit
 
 numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisation owns (one owner each).")
 presentation_app = typer.Typer(no_args_is_help=True, help="Approved presentation (caller-ID) numbers.")

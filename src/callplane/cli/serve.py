@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from callplane.api.app import create_app
+from callplane.cli import logs
 from callplane.cli.context import Context, console
 from callplane.cli.demo import Demo, bootstrap, curl_example
 from callplane.store.migrate import upgrade
@@ -29,9 +30,7 @@ def run(c: Context, *, host: str | None, port: int | None) -> None:
     settings = c.settings
     host = host or settings.host
     port = port or settings.port
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings)
     upgrade(c.db)
     demo = bootstrap(c.admin, settings)
     if demo is not None:
@@ -45,7 +44,12 @@ def run(c: Context, *, host: str | None, port: int | None) -> None:
         embedded.start()
         app.state.services.calls.on_created = embedded.wake
         app.state.services.calls.on_end_requested = embedded.request_end
-    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower())
+    # uvicorn's own loggers go through our root handler (log_config=None: same format, JSON
+    # included); its access log is replaced by ours (api/observability.py), which has the
+    # request id and the route template.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None, access_log=False
+    )
     try:
         _Server(config).run()
     finally:

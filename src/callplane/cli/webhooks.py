@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from callplane.cli.context import Context, console, org_option
-from callplane.engine.webhooks import WebhookAdmin
+
+if TYPE_CHECKING:
+    from callplane.engine.webhooks import WebhookAdmin
 
 app = typer.Typer(no_args_is_help=True, help="Webhook endpoints (signed per Standard Webhooks).")
 
 
 def _webhooks(c: Context) -> WebhookAdmin:
+    from callplane.engine.webhooks import WebhookAdmin
+
     return WebhookAdmin(c.db, c.admin.now, c.settings.allow_private_destinations)
 
 

@@ -13,11 +13,12 @@ import logging
 import signal
 import threading
 
+from callplane.cli import logs
 from callplane.cli.context import Context, console
 from callplane.config import Settings
 from callplane.engine.analysis import build_analyser
 from callplane.engine.clock import SystemClock
-from callplane.engine.live.conductor import build_conductor
+from callplane.engine.live.conductor import Runtimes, build_conductor
 from callplane.engine.worker import Worker, WorkerConfig
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
@@ -27,22 +28,24 @@ log = logging.getLogger(__name__)
 
 def build_worker(db: Database, settings: Settings) -> Worker:
     clock = SystemClock()
+    runtimes = Runtimes(settings)
     return Worker(
         db,
-        build_conductor(settings, clock),
+        build_conductor(settings, clock, runtimes),
         clock=clock,
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),
+        closers=[runtimes.close],
     )
 
 
 def run(c: Context) -> None:
     """`callplane worker`: migrate, then run one worker until SIGINT/SIGTERM."""
     settings = c.settings
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings)
     upgrade(c.db)
+    if settings.metrics_port is not None:
+        _serve_metrics(c.db, settings.metrics_port)
 
     async def main() -> None:
         worker = build_worker(c.db, settings)
@@ -53,6 +56,16 @@ def run(c: Context) -> None:
         await worker.run()
 
     asyncio.run(main())
+
+
+def _serve_metrics(db: Database, port: int) -> None:
+    """Prometheus' own HTTP server, on a daemon thread: GET /metrics (any path) on all addresses."""
+    from prometheus_client import start_http_server
+
+    from callplane.engine import scrape
+
+    start_http_server(port, registry=scrape.registry(db, SystemClock().now_ms))
+    log.info("metrics on port %d", port)
 
 
 class EmbeddedWorker:

@@ -19,6 +19,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.flow import parse_flow
 from callplane.domain.llm import parse_llm
 from callplane.domain.money import parse_krw
+from callplane.domain.voice import parse_voice
 
 _VERSION_SPEC = re.compile(r"current|production|v[1-9][0-9]{0,8}")
 VERSION_SPEC_FORMS = ("current", "production", "v<N>")
@@ -212,6 +213,7 @@ def parse_definition(raw: object) -> AgentDefinition:
         parse_flow(config)
     else:
         parse_llm(config)
+    parse_voice(config, f"{kind.value}.voice")
     description = bounds.description(raw.get("description", ""))
     return AgentDefinition(name, kind, config, description, raw)
 

@@ -128,7 +128,8 @@ class TranscriptRole(enum.StrEnum):
 
 
 #: One transcript entry, stored as plain JSON. Utterances: `{role, content, start_at, end_at}`
-#: (ms from the start of the call); tool calls: `{role, tool_call_id, name, arguments}` and
+#: (ms from the start of the call), and on audio calls, where the transcriber gave them,
+#: `words: [{word, start_at, end_at}]`; tool calls: `{role, tool_call_id, name, arguments}` and
 #: `{role, tool_call_id, content}`; flow moves: `{role: node_transition, from, to, at}`.
 TranscriptEntry = dict[str, Any]
 
@@ -187,6 +188,8 @@ class Call:
     telephony_id: str | None = None
     campaign_id: str | None = None  #: the campaign this call was made for
     campaign_task: int | None = None  #: that campaign's task (its `seq`)
+    #: The id of the API request that created the call (internal: logs only, never rendered).
+    request_id: str | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callplane.domain.errors import ValidationFailed
@@ -100,4 +99,3 @@ class Organization:
     limits: Limits
     balance_minor: int | None  #: None: postpaid, never refused for balance
     rate_per_minute: Decimal  #: KRW
-    analysis_llm: dict[str, Any] | None = None

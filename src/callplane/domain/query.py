@@ -105,6 +105,10 @@ class CallQuery:
     to_numbers: tuple[str, ...] = ()
     campaign_ids: tuple[str, ...] = ()  #: calls made for these campaigns
     start_at: Range = field(default_factory=Range)
+    #: The list's own time: when the call started or, for one not started (queued, canceled),
+    #: when it was created — what the list is sorted by (`SortField.START`). Unlike `start_at`
+    #: it keeps calls that never started; the dashboard's periods use it.
+    listed_at: Range = field(default_factory=Range)
     end_at: Range = field(default_factory=Range)
     duration_ms: Range = field(default_factory=Range)
     metadata: tuple[tuple[str, str | int | float | bool], ...] = ()  #: equality on scalar values
@@ -129,7 +133,7 @@ class CallQuery:
                 bounds.check_chars(value, bounds.MAX_METADATA_FILTER_CHARS, f"metadata.{key}")
         if self.search is not None:
             bounds.check_chars(self.search, bounds.MAX_SEARCH_CHARS, "search")
-        for name in ("start_at", "end_at", "duration_ms"):
+        for name in ("start_at", "listed_at", "end_at", "duration_ms"):
             span: Range = getattr(self, name)
             if any(b is not None and not 0 <= b <= bounds.MAX_UNIX_MS for b in (span.low, span.high)):
                 raise ValidationFailed.single(name, f"bounds must be between 0 and {bounds.MAX_UNIX_MS}")
@@ -155,6 +159,7 @@ class CallQuery:
             self.from_numbers,
             self.to_numbers,
             [self.start_at.low, self.start_at.high],
+            *([[self.listed_at.low, self.listed_at.high]] if not self.listed_at.is_open else []),
             [self.end_at.low, self.end_at.high],
             [self.duration_ms.low, self.duration_ms.high],
             self.metadata,

@@ -193,16 +193,30 @@ class LLMAnalyser:
                 user_sentiment=Sentiment(sentiment_value)
                 if sentiment_value in Sentiment.__members__.values()
                 else Sentiment.UNKNOWN,
-                custom_analysis_data=[
-                    {"name": f["name"], "value": custom.get(f["name"], collected.get(f["name"]))}
-                    for f in version.analysis_fields
-                ],
+                custom_analysis_data=_merged(offline, custom, collected),
                 call_successful=bool(data.get("call_successful")),
                 in_voicemail=offline.in_voicemail,
             )
         except (LLMUnavailable, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("LLM analysis of call %s failed (%s); keeping the offline analysis", call.id, exc)
             return offline
+
+
+def _merged(offline: CallAnalysis, custom: dict[str, Any], collected: dict[str, Any]) -> list[dict[str, Any]]:
+    """The custom fields: what the agent collected during the call (tool arguments, flow `set`)
+    stands; the model only fills fields the call left empty; the offline guess fills the rest."""
+    if not isinstance(custom, dict):
+        raise TypeError("custom is not an object")
+    out = []
+    for field in offline.custom_analysis_data:
+        name = field["name"]
+        value = collected.get(name)
+        if value is None:
+            value = custom.get(name)
+        if value is None:
+            value = field["value"]
+        out.append({"name": name, "value": value})
+    return out
 
 
 def build_analyser(settings: Settings) -> Analyser:

@@ -1,8 +1,8 @@
 """The outbound-destination guard: callplane never connects to an internal address for a tenant.
 
 Every connection callplane opens to a *customer-supplied* address — an agent's HTTP tools, an
-LLM agent's `llm.base_url`, webhook endpoints and agent versions' `webhook_url`, and the speech
-engines and carriers to come — goes through this module, twice:
+LLM agent's `llm.base_url`, an agent's speech endpoint (`voice.base_url`), webhook endpoints and
+agent versions' `webhook_url`, and the carriers to come — goes through this module, twice:
 
 - **at registration** (`vet_url`): the URL must be http(s) with a host that is not internal. A
   literal address (in any spelling a resolver accepts: `127.1`, `2130706433`, `0x7f.1`,
@@ -27,10 +27,11 @@ IPv4-compatible IPv6 of any address, and NAT64 / 6to4 forms of internal IPv4 add
 address checks off in both places; the scheme check stays.
 
 Not guarded, on purpose: the operator's own configuration — `CALLPLANE_LLM_BASE_URL` (the default
-endpoint for LLM agents without a `base_url`, and the analyser) and, later, the operator's speech
-engines and carrier. The operator may run those on a private network; only what a tenant can
-name is a tenant's way in. The clients built here ignore `HTTP(S)_PROXY` environment variables,
-since an egress proxy would hide the address actually connected to from the guard.
+endpoint for LLM agents without a `base_url`, and the analyser), the operator's speech engines
+(`CALLPLANE_SPEECH_BASE_URL`, `CALLPLANE_SPEECH_STREAMING_URL`) and, later, carrier. The
+operator may run those on a private network; only what a tenant can name is a tenant's way in.
+The clients built here ignore `HTTP(S)_PROXY` environment variables, since an egress proxy
+would hide the address actually connected to from the guard.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from callplane.domain.agent import AgentDefinition, AgentKind
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.flow import parse_flow
 from callplane.domain.llm import parse_llm
+from callplane.domain.voice import parse_voice
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: host, port → the addresses it resolves to (raises OSError when it does not resolve).
@@ -58,9 +60,7 @@ UNRESOLVABLE = "cannot resolve"
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: local-use translation
-_METADATA = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-)
+_METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "metadata.google.internal")
 
 
@@ -165,7 +165,8 @@ def vet_url(value: str, field: str, *, allow_private: bool) -> str:
 
 
 def vet_agent(definition: AgentDefinition, *, allow_private: bool) -> None:
-    """Registration check of every URL an agent file names: tools, `llm.base_url`, `webhook_url`."""
+    """Registration check of every URL an agent file names: tools, `llm.base_url`, `webhook_url`,
+    the speech endpoint `<kind>.voice.base_url`."""
     urls: list[tuple[str, str]] = []
     webhook_url = definition.raw.get("webhook_url")  # parse_definition checked it is a string
     if webhook_url is not None:
@@ -179,6 +180,9 @@ def vet_agent(definition: AgentDefinition, *, allow_private: bool) -> None:
     else:
         tools = parse_flow(definition.config).tools
     urls.extend((f"{kind}.tools.{name}.url", t.url) for name, t in tools.items() if t.url is not None)
+    speech_url = parse_voice(definition.config).base_url
+    if speech_url is not None:
+        urls.append((f"{kind}.voice.base_url", speech_url))
     for field, url in urls:
         vet_url(url, field, allow_private=allow_private)
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Connection
 
 from callplane.domain.call import Call
+from callplane.engine import metrics
 from callplane.engine.webhooks import EventType, emit
 from callplane.store import lifecycle
 from callplane.store.lifecycle import Ending
@@ -47,6 +48,9 @@ def ended(
     )
     if moved:
         _emit(conn, call, EventType.CALL_ENDED, now)
+        # Counted when the change is made, before its commit: a rare rolled-back transition
+        # (a database failure in the same transaction) is counted as well.
+        metrics.calls_finished.labels(ending.status.value, ending.reason.value).inc()
     return moved
 
 

@@ -36,7 +36,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from callplane import __version__
-from callplane.engine import egress
+from callplane.engine import egress, metrics
 from callplane.engine.clock import Clock
 from callplane.store import outbox
 from callplane.store.db import Database
@@ -187,6 +187,7 @@ class Relay:
         return AttemptResult(now, elapsed_ms, status, error, DeliveryStatus.PENDING, now + int(delay * 1000))
 
     def record(self, delivery: DueDelivery, result: AttemptResult) -> None:
+        _observe(delivery, result)
         with self.db.write() as conn:
             recorded = outbox.record_attempt(conn, delivery, result)
             if recorded and result.status_code == 410 and delivery.endpoint_id is not None:
@@ -202,6 +203,14 @@ class Relay:
                 result.error,
                 result.outcome.value,
             )
+
+
+def _observe(delivery: DueDelivery, result: AttemptResult) -> None:
+    outcome = "retry" if result.outcome is DeliveryStatus.PENDING else result.outcome.value
+    metrics.webhook_attempts.labels(outcome).inc()
+    if delivery.due_at is not None:
+        attempt = "first" if delivery.attempts == 0 else "retry"
+        metrics.webhook_lag.labels(attempt).observe(max(0, result.at - delivery.due_at) / 1000)
 
 
 def _retry_after_s(value: str | None) -> float | None:

@@ -21,10 +21,10 @@ from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Directio
 from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.query import CallQuery
-from callplane.engine import lifecycle
+from callplane.engine import lifecycle, logcontext
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
-from callplane.store import idempotency, listing, notify
+from callplane.store import idempotency, listing, notify, reports
 from callplane.store import numbers as number_store
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
@@ -140,6 +140,8 @@ class CallService:
             variant_label=label,
             campaign_id=request.campaign_id,
             campaign_task=request.campaign_task,
+            # The worker writes it on its log lines for this call (engine.logcontext).
+            request_id=logcontext.request_id.get(),
         )
 
     def _resolve_agent(
@@ -203,6 +205,11 @@ class CallService:
     def list(self, query: CallQuery) -> Page:
         with self.db.read() as conn:
             return listing.list_calls(conn, query)
+
+    def kpis(self, query: CallQuery) -> reports.Kpis:
+        """Totals over the calls `query` lists (its page and cursor aside)."""
+        with self.db.read() as conn:
+            return reports.kpis(conn, query)
 
     def get(self, organization_id: str, call_id: str) -> Call:
         canonical = normalize_uuid(call_id)

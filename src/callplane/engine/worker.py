@@ -33,7 +33,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
@@ -41,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import CallStatus, DisconnectionReason
-from callplane.engine import dispatcher, feeder, idempotency, lifecycle, reaper
+from callplane.engine import dispatcher, feeder, idempotency, lifecycle, logcontext, metrics, reaper
 from callplane.engine.analysis import Analyser, OfflineAnalyser
 from callplane.engine.clock import Clock
 from callplane.engine.dispatcher import Claimed
@@ -116,6 +116,7 @@ class _Run:
 
     async def ringing(self, telephony_id: str) -> None:
         w = self.worker
+        metrics.claim_to_dial.observe(max(0, w.clock.now_ms() - self.claimed.claimed_at) / 1000)
         with w.db.write() as conn:
             store_lifecycle.ring(
                 conn,
@@ -148,6 +149,7 @@ class Worker:
         config: WorkerConfig | None = None,
         worker_id: str | None = None,
         relay: Relay | None = None,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.db = db
         self.conductor = conductor
@@ -156,6 +158,9 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.postcall = PostCall(db, clock, analyser or OfflineAnalyser(), self.config.postcall)
         self.relay = relay or Relay(db, clock, self.config.relay)
+        #: Run when the worker stops, after its calls: closes what the conductor holds open
+        #: (the runtimes' HTTP clients).
+        self.closers = list(closers)
         self._runs: dict[str, _Run] = {}
         self._versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
         self._calls = CallService(db, clock.now_ms)
@@ -249,6 +254,11 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self.relay.aclose()
+            for close in self.closers:
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing %s failed", getattr(close, "__qualname__", close))
             log.info("worker %s stopped", self.id)
 
     async def _dispatch_loop(self) -> None:
@@ -258,6 +268,7 @@ class Worker:
                 result = self._dispatch_once()
             except Exception:
                 log.exception("claim pass failed")
+                metrics.engine_errors.labels("claim").inc()
                 await asyncio.sleep(_ERROR_PAUSE_S)
                 continue
             again = result.more and result.changed and self.config.capacity > len(self._runs)
@@ -277,9 +288,15 @@ class Worker:
             scan_limit=self.config.scan_limit,
         )
         for claimed in result.claimed:
-            log.info("claimed call %s (attempt %d)", claimed.call.id, claimed.attempt)
+            log.info(
+                "claimed call %s (attempt %d)",
+                claimed.call.id,
+                claimed.attempt,
+                extra={"request_id": claimed.call.request_id, "call_id": claimed.call.id},
+            )
             run = _Run(self, claimed)
             self._runs[claimed.call.id] = run
+            metrics.worker_live_calls.inc()
             run.task = asyncio.create_task(self._conduct(run), name=f"call {claimed.call.id}")
             self.dialed += 1
         return result
@@ -291,6 +308,7 @@ class Worker:
                 step()
             except Exception:
                 log.exception("%s failed", getattr(step, "__name__", step))
+                metrics.engine_errors.labels(getattr(step, "__name__", "step").strip("_")).inc()
 
     async def _drain(self, step: Callable[[], Awaitable[int]], batch: int) -> None:
         """Run a batch step; again at once while it finds full batches, else every poll interval."""
@@ -299,6 +317,7 @@ class Worker:
                 done = await step()
             except Exception:
                 log.exception("%s failed", getattr(step, "__qualname__", step))
+                metrics.engine_errors.labels(getattr(step, "__name__", "step").strip("_")).inc()
                 done = 0
             if done < batch:
                 await asyncio.sleep(self.config.poll_interval_s)
@@ -352,6 +371,9 @@ class Worker:
     # One call ------------------------------------------------------------------------------
 
     async def _conduct(self, run: _Run) -> None:
+        # This task's own context: every log line of the call names it and its creating request.
+        logcontext.request_id.set(run.call.request_id)
+        logcontext.call_id.set(run.call.id)
         try:
             outcome = await self._outcome(run)
         except asyncio.CancelledError:
@@ -366,7 +388,8 @@ class Worker:
             self._store_outcome(run, outcome)
             raise
         finally:
-            self._runs.pop(run.call.id, None)
+            if self._runs.pop(run.call.id, None) is not None:
+                metrics.worker_live_calls.dec()
             self._wake.set()
         self._store_outcome(run, outcome)
 
@@ -384,6 +407,7 @@ class Worker:
         except Exception:
             # The database is unreachable: the lease will lapse and a reaper ends the call.
             log.exception("could not store the outcome of call %s (%s)", run.call.id, outcome.reason)
+            metrics.engine_errors.labels("store_outcome").inc()
 
     async def _outcome(self, run: _Run) -> Outcome:
         try:
@@ -393,6 +417,7 @@ class Worker:
         except Exception as exc:
             # The Conductor promises not to raise for call-level failures; this is a bug.
             log.exception("call %s failed inside the worker", run.call.id)
+            metrics.engine_errors.labels("call").inc()
             return Outcome(
                 CallStatus.ERROR,
                 DisconnectionReason.ERROR_VOXAI,

@@ -7,7 +7,7 @@ be in (`PREDECESSORS`) and, for a leased call, the attempt that holds the lease 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -129,6 +129,7 @@ def _values(call: Call) -> dict[str, Any]:
         "postcall_attempts": 0,
         "campaign_id": call.campaign_id,
         "campaign_task": call.campaign_task,
+        "request_id": call.request_id,
     }
 
 
@@ -187,6 +188,8 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
     position = {name: i for i, name in enumerate(rows[0]._fields)}
     read = itemgetter(*(position[name] for name in _READ))
     transcript_at = position["transcript"] if with_transcript else None
+    # Not every caller's rows carry it (lists that name their columns); only workers need it.
+    request_id_at = position.get("request_id")
     out = []
     for row in rows:
         (
@@ -228,6 +231,7 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
                 telephony_id=telephony_id,
                 campaign_id=campaign_id,
                 campaign_task=campaign_task,
+                request_id=row[request_id_at] if request_id_at is not None else None,
             )
         )
     return out
@@ -319,7 +323,3 @@ def request_end(conn: Connection, organization_id: str, call_id: str, now: int) 
         )
         .values(end_requested_at=now, updated_at=now)
     )
-
-
-def statuses(values: Iterable[CallStatus]) -> list[str]:
-    return [v.value for v in values]

@@ -106,7 +106,6 @@ def _org_values(org: Organization) -> dict[str, Any]:
         "daily_call_limit": org.limits.daily_call_limit,
         "balance_minor": org.balance_minor,
         "rate_per_minute_minor": money.to_minor(org.rate_per_minute),
-        "analysis_llm": org.analysis_llm,
     }
 
 
@@ -127,7 +126,6 @@ def _org_from_row(row: Any) -> Organization:
         ),
         balance_minor=row.balance_minor,
         rate_per_minute=money.from_minor(row.rate_per_minute_minor),
-        analysis_llm=row.analysis_llm,
     )
 
 
@@ -220,6 +218,24 @@ def authenticate(conn: Connection, key: str, secret: str | None, now: int) -> Au
     stale = row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY_MS
     principal = Principal(str(row.organization_id), str(row.id), stored_scopes(row.scopes))
     return Authenticated(principal, stale)
+
+
+def credential_principal(conn: Connection, credential_id: str) -> Principal | None:
+    """The principal of a bearer key by its id, or None once it is revoked or gone.
+
+    A dashboard session stores the key's id, never the key: each request reads the key's row
+    again, so revoking a key (or changing its scopes) takes effect on open sessions at once.
+    """
+    row = conn.execute(
+        select(credentials.c.organization_id, credentials.c.scopes).where(
+            credentials.c.id == credential_id,
+            credentials.c.kind == "bearer",
+            credentials.c.revoked_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(str(row.organization_id), credential_id, stored_scopes(row.scopes))
 
 
 def touch_credential(conn: Connection, credential_id: str, now: int) -> None:

@@ -216,6 +216,7 @@ class DueDelivery:
     attempts: int  #: attempts made before this one
     secret: str | None  #: None: the endpoint is gone and there is nothing to sign with
     enabled: bool
+    due_at: int | None = None  #: when this attempt was due (for the lag metric)
 
 
 def deliveries_due(conn: Connection, now: int) -> bool:
@@ -229,7 +230,15 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
     """Due deliveries, hidden from other relays for `lease_ms` while this one posts them."""
     d = webhook_deliveries
     query = (
-        select(d.c.organization_id, d.c.id, d.c.event_id, d.c.endpoint_id, d.c.url, d.c.attempts)
+        select(
+            d.c.organization_id,
+            d.c.id,
+            d.c.event_id,
+            d.c.endpoint_id,
+            d.c.url,
+            d.c.attempts,
+            d.c.next_attempt_at,
+        )
         .where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
         .order_by(d.c.next_attempt_at)
         .limit(limit)
@@ -263,6 +272,7 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
                 row.attempts,
                 secret,
                 enabled,
+                row.next_attempt_at,
             )
         )
     return found

@@ -105,6 +105,7 @@ def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[Column
     if not q.start_at.is_open:
         where.extend(_range(calls.c.listed_at, q.start_at))
         where.append(calls.c.start_at.is_not(None))
+    where.extend(_range(calls.c.listed_at, q.listed_at))
     where.extend(_range(calls.c.end_at, q.end_at))
     where.extend(_range(calls.c.duration_ms, q.duration_ms))
     for i, (key, value) in enumerate(q.metadata):

@@ -63,7 +63,6 @@ organizations = Table(
     Column("daily_call_limit", Integer),
     Column("balance_minor", BigInteger),  # null: postpaid, no balance check
     Column("rate_per_minute_minor", BigInteger, nullable=False),
-    Column("analysis_llm", Json),  # optional {url, model, api_key} for the LLM analyser
 )
 
 credentials = Table(
@@ -216,6 +215,8 @@ calls = Table(
     # Migration 0008: the campaign task this call was made for (null: an ordinary call).
     Column("campaign_id", Id),
     Column("campaign_task", Integer),  # the task's `seq` in its campaign
+    # The creating API request's id (migration 0009), carried into the worker's log lines.
+    Column("request_id", String(128)),
 )
 
 #: SQLite only: metadata equality index, one row per scalar metadata value.

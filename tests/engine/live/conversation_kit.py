@@ -17,9 +17,11 @@ from callplane.engine.clock import LoopClock, run_virtual
 from callplane.engine.live.conduct import Outcome
 from callplane.engine.live.conductor import LineConductor, Runtimes
 from callplane.engine.live.session import Command, Event, Transport
+from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.provider import DialRequest, Provider
 from callplane.engine.live.telephony.scenarios import builtin_scenarios, parse_scenarios
 from callplane.engine.live.telephony.simulated import SimulatedProvider
+from callplane.engine.live.telephony.simulated_audio import SimulatedAudio
 
 EPOCH = 1_778_400_000_000
 
@@ -120,7 +122,13 @@ def conduct(
     async def run() -> Outcome:
         clock = LoopClock(EPOCH)
         runtimes = Runtimes(settings)
-        provider: Provider = SimulatedProvider(chosen, clock, speed=speed)
+        provider: Provider = SimulatedProvider(
+            chosen,
+            clock,
+            speed=speed,
+            audio=SimulatedAudio(SpeechStack.from_settings(settings)),
+            audio_by_default=settings.simulator_audio,
+        )
         if seen is not None:
             provider = SpyProvider(provider, seen)
         conductor = LineConductor(provider, clock, runtimes.build)

@@ -34,6 +34,7 @@ from callplane.domain.agent import AgentKind, AgentVersion, VersionKey
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
+from callplane.domain.voice import parse_voice
 from callplane.engine import egress
 from callplane.engine.clock import Clock
 from callplane.engine.live.agents.conversation import CallerHungUp, Conversation, EndCall, Ending
@@ -42,9 +43,11 @@ from callplane.engine.live.agents.llm import ChatClient, LLMRuntime
 from callplane.engine.live.agents.tools import ToolRunner
 from callplane.engine.live.conduct import CallHooks, Outcome
 from callplane.engine.live.session import Carrier, CarrierStatus, HangUp, Transport
+from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.provider import DialRequest, Provider
 from callplane.engine.live.telephony.scenarios import load_scenarios
 from callplane.engine.live.telephony.simulated import SimulatedProvider
+from callplane.engine.live.telephony.simulated_audio import SimulatedAudio
 from callplane.engine.memo import Memo
 
 log = logging.getLogger(__name__)
@@ -143,6 +146,7 @@ class LineConductor:
             call.to_number,
             call.presentation_number,
             version.ring_timeout_s,
+            parse_voice(version.config),
         )
         try:
             line = await self.provider.dial(request)
@@ -263,9 +267,14 @@ async def _hang_up(line: Transport) -> None:
         log.exception("hang-up failed")
 
 
-def build_conductor(settings: Settings, clock: Clock) -> LineConductor:
-    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise."""
+def build_conductor(settings: Settings, clock: Clock, runtimes: Runtimes | None = None) -> LineConductor:
+    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise.
+    Whoever passes `runtimes` closes them (`Runtimes.close`) when the conductor is done."""
     provider = SimulatedProvider(
-        load_scenarios(settings.simulator_scenarios), clock, speed=settings.simulator_speed
+        load_scenarios(settings.simulator_scenarios),
+        clock,
+        speed=settings.simulator_speed,
+        audio=SimulatedAudio(SpeechStack.from_settings(settings)),
+        audio_by_default=settings.simulator_audio,
     )
-    return LineConductor(provider, clock, Runtimes(settings).build)
+    return LineConductor(provider, clock, (runtimes or Runtimes(settings)).build)

@@ -21,6 +21,11 @@ So wire format, transport and conversation logic never meet: the agent runtimes 
 `Conversation` (agents/conversation.py), which sits on whichever transport the provider dialled.
 
 Every event carries `at`, Unix ms from the engine's clock, stamped by the transport.
+
+Below a speech pipeline the vocabulary is audio-level (`RawTransport`): events are
+`AudioFrame`, `AudioMarked` (a mark whose audio has been played out, or dropped by a clear),
+`Dtmf`, `Carrier` and `HungUp`; commands are `PlayAudio`, `Mark`, `ClearAudio`, `Transfer` and
+`HangUp` — exactly what a carrier's media stream carries (Twilio `media`/`mark`/`clear`).
 """
 
 from __future__ import annotations
@@ -149,6 +154,18 @@ class PlaybackMark:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioMarked:
+    """A raw transport's answer to `Mark`: the audio sent before it has been played out.
+
+    Like Twilio, a raw transport also returns the pending marks when `ClearAudio` drops them;
+    the pipeline tells the two apart because it knows when it sent the clear.
+    """
+
+    name: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class HungUp:
     """The call is over from the carrier's side (the callee hung up, or the line dropped)."""
 
@@ -205,6 +222,31 @@ class HangUp:
 Command = Speak | StopSpeaking | Transfer | HangUp
 
 
+@dataclass(frozen=True, slots=True)
+class PlayAudio:
+    """Audio for the callee, queued behind what is already playing (a carrier's `media`)."""
+
+    data: bytes
+    codec: Codec
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Answered by `AudioMarked(name)` once everything sent before it has been played."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearAudio:
+    """Drop all queued audio now (Twilio's `clear`); pending marks come back at once."""
+
+
+RawEvent = Carrier | AudioFrame | AudioMarked | Dtmf | HungUp
+RawCommand = PlayAudio | Mark | ClearAudio | Transfer | HangUp
+
+
 class Transport(Protocol):
     @property
     def telephony_id(self) -> str: ...
@@ -214,3 +256,14 @@ class Transport(Protocol):
         ...
 
     async def send(self, command: Command) -> None: ...
+
+
+class RawTransport(Protocol):
+    """A call as audio: what a carrier's media stream (or the simulated audio line) offers."""
+
+    @property
+    def telephony_id(self) -> str: ...
+
+    async def receive(self) -> RawEvent: ...
+
+    async def send(self, command: RawCommand) -> None: ...

@@ -48,7 +48,8 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   worker to hang up a live one (it ends `agent_hangup`); 204. A call that already finished is a
   400.
 - **Transcript.** `transcript` is `Agent: …` / `User: …` lines; `transcript_object` the
-  utterances with empty `words` (no word timings are recorded); `transcript_with_tool_calls`
+  utterances with their `words` (seconds from the call's start) where an audio call's transcriber
+  gave word timings, else empty; `transcript_with_tool_calls`
   adds tool calls (arguments as a JSON string) and node transitions (the node name serves as
   Retell's node id and name). Opted-out calls: all three null, `data_storage_setting:
   basic_attributes_only`.

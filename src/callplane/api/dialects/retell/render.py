@@ -123,15 +123,25 @@ def transcript_text(transcript: list[TranscriptEntry]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _utterance(entry: TranscriptEntry) -> dict[str, Any]:
-    # callplane records no word timings; `words` is required by Retell's types, so it is empty.
-    return {"role": entry["role"], "content": str(entry.get("content", "")), "words": []}
+def _utterance(entry: TranscriptEntry, origin_ms: int | None) -> dict[str, Any]:
+    # Word timings exist where a transcriber gave them (audio calls); Retell counts them in
+    # seconds from the call's start. `words` is required by Retell's types, so it is at least [].
+    words = [
+        {
+            "word": w["word"],
+            "start": (w["start_at"] - origin_ms) / 1000,
+            "end": (w["end_at"] - origin_ms) / 1000,
+        }
+        for w in entry.get("words", [])
+        if origin_ms is not None
+    ]
+    return {"role": entry["role"], "content": str(entry.get("content", "")), "words": words}
 
 
-def _with_tools(entry: TranscriptEntry) -> dict[str, Any] | None:
+def _with_tools(entry: TranscriptEntry, origin_ms: int | None) -> dict[str, Any] | None:
     role = entry.get("role")
     if role in ("agent", "user"):
-        return _utterance(entry)
+        return _utterance(entry, origin_ms)
     if role == "tool_call_invocation":
         arguments = entry.get("arguments", {})
         return {
@@ -238,9 +248,11 @@ def call_object(call: Call, *, with_transcript: bool = True) -> dict[str, Any]:
         body["transcript_object"] = (
             None
             if entries is None
-            else [_utterance(e) for e in entries if e.get("role") in ("agent", "user")]
+            else [_utterance(e, call.start_at) for e in entries if e.get("role") in ("agent", "user")]
         )
         body["transcript_with_tool_calls"] = (
-            None if entries is None else [x for x in map(_with_tools, entries) if x is not None]
+            None
+            if entries is None
+            else [x for e in entries if (x := _with_tools(e, call.start_at)) is not None]
         )
     return body

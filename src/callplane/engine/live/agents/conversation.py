@@ -48,6 +48,7 @@ from callplane.engine.live.session import (
     StopSpeaking,
     Transfer,
     Transport,
+    Word,
 )
 
 log = logging.getLogger(__name__)
@@ -317,7 +318,7 @@ class Conversation:
             self._callee_talking = False
         elif isinstance(event, FinalTranscript):
             self._callee_talking = False
-            self._input(event.text, event.start_at, event.end_at)
+            self._input(event.text, event.start_at, event.end_at, event.words)
         elif isinstance(event, Dtmf):
             self._input(event.digit, event.at, event.at)
         elif isinstance(event, Carrier):
@@ -335,6 +336,9 @@ class Conversation:
             utterance.interrupted = True
         await self.transport.send(StopSpeaking())
 
-    def _input(self, text: str, start_at: int, end_at: int) -> None:
-        self.transcript.append({"role": "user", "content": text, "start_at": start_at, "end_at": end_at})
+    def _input(self, text: str, start_at: int, end_at: int, words: tuple[Word, ...] = ()) -> None:
+        entry: TranscriptEntry = {"role": "user", "content": text, "start_at": start_at, "end_at": end_at}
+        if words:  # where the transcriber gave word timings
+            entry["words"] = [{"word": w.word, "start_at": w.start_at, "end_at": w.end_at} for w in words]
+        self.transcript.append(entry)
         self._inputs.append(text)

@@ -4,7 +4,9 @@ Each callee utterance becomes a `user` message; the model answers with text (spo
 calls (run, recorded, and fed back as `tool` messages, up to `max_tool_rounds` per turn). An
 `end_call` tool is always offered, so the model can hang up. The endpoint failing — refused,
 timing out, answering something that is not a chat completion — ends the call with status
-`error` and reason `error_voxai` (a platform failure), with the cause in `error_detail`.
+`error` and reason `error_voxai` (a platform failure), with the cause in `error_detail` — after
+429s, 5xx answers, timeouts and dropped connections were retried within the turn's budget
+(`agents/retry.py`).
 
 Answers are streamed (`stream: true`, server-sent events) and spoken sentence by sentence: the
 first sentence plays while the model is still writing the rest. When the callee talks over the
@@ -28,6 +30,7 @@ from callplane.domain.template import render
 from callplane.domain.tools import ToolKind, ToolSpec
 from callplane.engine.egress import DestinationRefused
 from callplane.engine.live.agents.conversation import Conversation, EndCall, Ending
+from callplane.engine.live.agents.retry import Retryable, RetryPolicy, Turn, status_failure, transport_failure
 from callplane.engine.live.agents.sentences import SentenceSplitter
 from callplane.engine.live.agents.tools import ToolFailed, ToolRunner
 
@@ -60,26 +63,32 @@ class ChatClient:
     """The two parts of the OpenAI chat-completions protocol we need: messages in, reply out."""
 
     def __init__(
-        self, http: httpx.AsyncClient, base_url: str, api_key: str | None, model: str, timeout_s: float = 20.0
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        timeout_s: float = 20.0,
+        retry: RetryPolicy | None = None,
     ):
         self.http = http
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.model = model
         self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
 
     async def complete(
         self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float, **extra: Any
     ) -> Reply:
         body = self._body(messages, tools, temperature, **extra)
-        try:
-            response = await self.http.post(self.url, json=body, headers=self.headers, timeout=self.timeout_s)
-        except DestinationRefused as exc:
-            raise LLMUnavailable(f"{exc}: {self.url}") from None
-        except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
-        if not response.is_success:
-            raise LLMUnavailable(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
+        turn = Turn(self.retry)
+        while True:
+            try:
+                response = await self._post(body, turn)
+                break
+            except Retryable as exc:
+                await self._again(turn, exc)
         try:
             message = response.json()["choices"][0]["message"]
             calls = tuple(
@@ -90,35 +99,82 @@ class ChatClient:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise LLMUnavailable(f"not a chat completion from {self.url}: {exc!r}") from None
 
+    async def _post(self, body: dict[str, Any], turn: Turn) -> httpx.Response:
+        try:
+            response = await self.http.post(
+                self.url, json=body, headers=self.headers, timeout=self._timeout(turn)
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport(exc) from None
+        if not response.is_success:
+            raise self._status(response, response.text)
+        return response
+
     async def stream(
         self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float
     ) -> AsyncGenerator[str | Reply, None]:
         """The answer as it is written: text pieces, then the whole `Reply` (with its tool calls).
 
-        Use under `contextlib.aclosing`, so that leaving early closes the HTTP stream."""
+        Use under `contextlib.aclosing`, so that leaving early closes the HTTP stream. Failures
+        are retried until the first piece is out; after that the callee has heard part of the
+        answer and a second, different answer cannot follow it."""
         body = self._body(messages, tools, temperature, stream=True)
-        reply = _StreamedReply()
-        try:
-            async with self.http.stream(
-                "POST", self.url, json=body, headers=self.headers, timeout=self.timeout_s
-            ) as response:
-                if not response.is_success:
-                    text = (await response.aread()).decode("utf-8", "replace")
-                    raise LLMUnavailable(f"HTTP {response.status_code} from {self.url}: {text[:200]}")
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue  # blank separators, `: keep-alive` comments, `event:` lines
-                    data = line[len("data:") :].strip()
-                    if data == "[DONE]":
-                        break
-                    piece = reply.add(data, self.url)
-                    if piece:
-                        yield piece
-        except DestinationRefused as exc:
-            raise LLMUnavailable(f"{exc}: {self.url}") from None
-        except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"{type(exc).__name__} calling {self.url}") from None
+        turn = Turn(self.retry)
+        while True:
+            reply = _StreamedReply()
+            spoken = False
+            try:
+                async with self.http.stream(
+                    "POST", self.url, json=body, headers=self.headers, timeout=self._timeout(turn)
+                ) as response:
+                    if not response.is_success:
+                        text = (await response.aread()).decode("utf-8", "replace")
+                        raise self._status(response, text)
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue  # blank separators, `: keep-alive` comments, `event:` lines
+                        data = line[len("data:") :].strip()
+                        if data == "[DONE]":
+                            break
+                        piece = reply.add(data, self.url)
+                        if piece:
+                            spoken = True
+                            yield piece
+                break
+            except httpx.HTTPError as exc:
+                failure = self._transport(exc)
+                if spoken:
+                    raise LLMUnavailable(str(failure)) from None
+                await self._again(turn, failure)
+            except Retryable as exc:
+                await self._again(turn, exc)
         yield reply.finish(self.url)
+
+    def _timeout(self, turn: Turn) -> float:
+        # The first attempt gets the whole timeout, as before retries existed; a retry may not
+        # outlast the turn's budget, but gets a moment even at the end of it.
+        if turn.made == 0:
+            return self.timeout_s
+        return max(1.0, min(self.timeout_s, turn.remaining_s()))
+
+    def _status(self, response: httpx.Response, text: str) -> Exception:
+        message = f"HTTP {response.status_code} from {self.url}: {text[:200]}"
+        return status_failure(response, message) or LLMUnavailable(message)
+
+    def _transport(self, exc: httpx.HTTPError) -> Retryable | LLMUnavailable:
+        if isinstance(exc, DestinationRefused):
+            return LLMUnavailable(f"{exc}: {self.url}")
+        message = f"{type(exc).__name__} calling {self.url}"
+        return transport_failure(exc, message) or LLMUnavailable(message)
+
+    async def _again(self, turn: Turn, failure: Exception) -> None:
+        """Wait for the next attempt, or raise the failure as the turn's final one."""
+        if not isinstance(failure, Retryable):
+            raise failure
+        try:
+            await turn.failed(failure)
+        except Retryable:
+            raise LLMUnavailable(failure.message) from None
 
     def _body(
         self, messages: list[dict[str, Any]], tools: list[ToolSpec], temperature: float, **extra: Any

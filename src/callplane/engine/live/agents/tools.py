@@ -93,4 +93,3 @@ class ToolRunner:
         if not response.is_success:
             raise ToolFailed(f"HTTP {response.status_code}: {body}")
         return body
-

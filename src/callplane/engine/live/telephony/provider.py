@@ -9,9 +9,10 @@ through a speech pipeline; the agent runtimes never know which.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from callplane.domain.voice import VoiceSpec
 from callplane.engine.live.session import Transport
 
 
@@ -23,6 +24,7 @@ class DialRequest:
     to_number: str
     presentation_number: str | None
     ring_timeout_s: float
+    voice: VoiceSpec = field(default_factory=VoiceSpec)  #: the agent version's speech engines
 
 
 class Provider(Protocol):

@@ -5,6 +5,8 @@ A scenario file is JSON: `{"scenarios": [{"name", "numbers": [patterns], "answer
 or E.164 (shell-style `*`/`?` wildcards) decides how the call goes.
 
 `answer`: `human` (default), `voicemail`, `no_answer`, `busy`, `declined`, `failed`.
+`audio` (optional): `true` makes this callee talk through speech engines (audio frames, see
+`simulated_audio.py`), `false` keeps it on text; unset follows `CALLPLANE_SIMULATOR_AUDIO`.
 `rings`: rings before the answer (a ring is `ring_s` seconds; more than the ring timeout allows
 is a no-answer).
 
@@ -102,6 +104,7 @@ class Scenario:
     answer: Answer = Answer.HUMAN
     rings: int = 1
     persona: Persona = field(default_factory=Persona)
+    audio: bool | None = None  #: None: the deployment's `simulator_audio` decides
 
     def matches(self, e164: str) -> bool:
         candidates = (e164, to_domestic(e164))
@@ -173,6 +176,9 @@ def parse_scenarios(raw: object, source: str = "scenarios") -> tuple[Scenario, .
         rings = item.get("rings", 1)
         if isinstance(rings, bool) or not isinstance(rings, int) or rings < 0:
             raise ValidationFailed.single(f"{where}.rings", "must be a non-negative integer")
+        audio = item.get("audio")
+        if audio is not None and not isinstance(audio, bool):
+            raise ValidationFailed.single(f"{where}.audio", "must be true or false")
         out.append(
             Scenario(
                 name=str(item.get("name", f"scenario {i}")),
@@ -180,6 +186,7 @@ def parse_scenarios(raw: object, source: str = "scenarios") -> tuple[Scenario, .
                 answer=answer,
                 rings=rings,
                 persona=_persona(item.get("persona", {}), f"{where}.persona"),
+                audio=audio,
             )
         )
     return tuple(out)

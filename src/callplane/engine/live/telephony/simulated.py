@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from callplane.engine.clock import Clock
 from callplane.engine.live.session import (
@@ -38,6 +38,7 @@ from callplane.engine.live.session import (
     SpeechStopped,
     StopSpeaking,
     Transfer,
+    Transport,
 )
 from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import HANGUP, Answer, Keys, Scenario, ScriptedCallee, pick
@@ -54,18 +55,41 @@ _FINAL = {
 }
 
 
+class AudioDialer(Protocol):
+    """Places a simulated call as audio (`simulated_audio.SimulatedAudio`)."""
+
+    def dial(self, request: DialRequest, scenario: Scenario, clock: Clock, speed: float) -> Transport: ...
+
+
 class SimulatedProvider:
     name = "simulated"
 
-    def __init__(self, scenarios: tuple[Scenario, ...], clock: Clock, *, speed: float = 4.0) -> None:
+    def __init__(
+        self,
+        scenarios: tuple[Scenario, ...],
+        clock: Clock,
+        *,
+        speed: float = 4.0,
+        audio: AudioDialer | None = None,
+        audio_by_default: bool = False,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.scenarios = scenarios
         self.clock = clock
         self.speed = speed
+        self.audio = audio
+        self.audio_by_default = audio_by_default
 
-    async def dial(self, request: DialRequest) -> SimulatedLine:
-        line = SimulatedLine(request, pick(self.scenarios, request.to_number), self.clock, self.speed)
+    async def dial(self, request: DialRequest) -> Transport:
+        scenario = pick(self.scenarios, request.to_number)
+        if scenario.audio if scenario.audio is not None else self.audio_by_default:
+            if self.audio is None:
+                raise ValueError(
+                    f"scenario {scenario.name!r} talks in audio, but no speech engines are set up"
+                )
+            return self.audio.dial(request, scenario, self.clock, self.speed)
+        line = SimulatedLine(request, scenario, self.clock, self.speed)
         line.start()
         return line
 

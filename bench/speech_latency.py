@@ -1,0 +1,242 @@
+"""Turn latency of the speech pipeline, split into the engines' time and callplane's own.
+
+For every callee turn: from the moment the pipeline decides the turn is over (after
+`CALLPLANE_SPEECH_END_OF_TURN_MS` of silence — that wait is the configured value, not measured)
+to the first agent audio frame handed to the line, split into transcription, the agent (flow or
+LLM), synthesis time-to-first-audio and the rest, which is callplane's overhead (queues, tasks,
+resampling, μ-law, marks, the conversation). Engines are the scripted ones behind fixed delays
+(a loopback fake's answer time), calls run on the simulated audio line on a real event loop, many
+at once.
+
+    .venv/bin/python -m bench.speech_latency --calls 50 --concurrency 50
+
+Wall-clock figures: run it on a quiet machine (check `uptime`), compare runs only with each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import statistics
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from tests.engine.live.conversation_kit import RecordingHooks, a_call, demo_version
+
+from callplane.config import Settings
+from callplane.domain.voice import VoiceSpec
+from callplane.engine.clock import Clock, SystemClock
+from callplane.engine.live.conductor import LineConductor, Runtimes
+from callplane.engine.live.session import Command, Event, FinalTranscript, Speak, SpeechStopped, Transport
+from callplane.engine.live.speech.protocols import AudioChunk, Recognized, Voice
+from callplane.engine.live.speech.registry import SYNTHESIZERS, TRANSCRIBERS, EngineConfig
+from callplane.engine.live.speech.scripted import ScriptedSynthesizer, ScriptedTranscriber
+from callplane.engine.live.speech.stack import SpeechStack
+from callplane.engine.live.telephony.provider import DialRequest
+from callplane.engine.live.telephony.scenarios import Scenario, builtin_scenarios
+from callplane.engine.live.telephony.simulated import SimulatedProvider
+from callplane.engine.live.telephony.simulated_audio import CalleeEars, SimulatedAudio, SimulatedAudioLine
+
+
+@dataclass
+class Turn:
+    stopped: float = 0.0
+    transcribed: float = 0.0  #: transcriber's own time
+    final: float = 0.0
+    speak: float = 0.0
+    synth_started: float = 0.0
+    synth_first: float = 0.0
+    first_frame: float = 0.0
+
+
+@dataclass
+class CallLog:
+    turns: list[Turn] = field(default_factory=list)
+
+    def current(self) -> Turn | None:
+        return self.turns[-1] if self.turns else None
+
+
+class Delayed:
+    """Scripted engines answering after a fixed delay, writing down when they did."""
+
+    def __init__(self, transcribe_s: float, synth_ttfb_s: float) -> None:
+        self.transcribe_s = transcribe_s
+        self.synth_ttfb_s = synth_ttfb_s
+        self.logs: dict[int, CallLog] = {}
+
+    def transcriber(self, log: CallLog) -> ScriptedTranscriber:
+        delay = self.transcribe_s
+
+        class Transcriber(ScriptedTranscriber):
+            async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
+                started = time.perf_counter()
+                await asyncio.sleep(delay)
+                result = await super().transcribe(pcm, sample_rate, voice)
+                turn = log.current()
+                if turn is not None:
+                    turn.transcribed = time.perf_counter() - started
+                return result
+
+        return Transcriber()
+
+    def synthesizer(self, log: CallLog) -> ScriptedSynthesizer:
+        delay = self.synth_ttfb_s
+
+        class Synthesizer(ScriptedSynthesizer):
+            async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[AudioChunk]:
+                turn = log.current()
+                first = turn is not None and turn.final and not turn.synth_started
+                if first and turn is not None:
+                    turn.synth_started = time.perf_counter()
+                await asyncio.sleep(delay)
+                async for chunk in super().synthesize(text, voice):
+                    if first and turn is not None and not turn.synth_first:
+                        turn.synth_first = time.perf_counter()
+                    yield chunk
+
+        return Synthesizer()
+
+
+class Measured:
+    """The agent's side of one call, timed at the pipeline's edges."""
+
+    def __init__(self, inner: Transport, log: CallLog) -> None:
+        self.inner = inner
+        self.log = log
+
+    @property
+    def telephony_id(self) -> str:
+        return self.inner.telephony_id
+
+    async def receive(self) -> Event:
+        event = await self.inner.receive()
+        now = time.perf_counter()
+        if isinstance(event, SpeechStopped):
+            self.log.turns.append(Turn(stopped=now))
+        elif isinstance(event, FinalTranscript) and (turn := self.log.current()) is not None:
+            turn.final = now
+        return event
+
+    async def send(self, command: Command) -> None:
+        turn = self.log.current()
+        if isinstance(command, Speak) and turn is not None and turn.final and not turn.speak:
+            turn.speak = time.perf_counter()
+        await self.inner.send(command)
+
+
+class BenchAudio(SimulatedAudio):
+    def __init__(self, stack: SpeechStack, engines: Delayed) -> None:
+        super().__init__(stack)
+        self.engines = engines
+        self.logs: list[CallLog] = []
+
+    def dial(self, request: DialRequest, scenario: Scenario, clock: Clock, speed: float) -> Transport:
+        log = CallLog()
+        self.logs.append(log)
+        name = f"bench-{len(self.logs)}"
+        SYNTHESIZERS.register(name, lambda c: self.engines.synthesizer(log))
+        TRANSCRIBERS.register(name, lambda c: self.engines.transcriber(log))
+        stack = SpeechStack(EngineConfig(), name, name, "energy", self.stack.end_of_turn_ms)
+
+        def tee(channel: str, pcm: bytes, at: int) -> None:
+            turn = log.current()
+            if channel == "agent" and turn is not None and turn.synth_first and not turn.first_frame:
+                turn.first_frame = time.perf_counter()
+
+        synthesizer, transcriber, voice = stack.engines(VoiceSpec(language=request.voice.language))
+        ears = CalleeEars(synthesizer, transcriber, voice)
+        line = SimulatedAudioLine(request, scenario, clock, speed, ears)
+        line.start()
+        return Measured(stack.pipeline(line, clock, request.voice, tee), log)
+
+
+def percentiles(values: list[float]) -> str:
+    ms = sorted(v * 1000 for v in values)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return f"p50 {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms"
+
+
+async def main(calls: int, concurrency: int, speed: float, transcribe_s: float, synth_s: float) -> None:
+    settings = Settings(simulator_audio=True)
+    clock = SystemClock()
+    audio = BenchAudio(SpeechStack.from_settings(settings), Delayed(transcribe_s, synth_s))
+    provider = SimulatedProvider(builtin_scenarios(), clock, speed=speed, audio=audio, audio_by_default=True)
+    runtimes = Runtimes(settings)
+    conductor = LineConductor(provider, clock, runtimes.build)
+    version = demo_version()
+    slots = asyncio.Semaphore(concurrency)
+
+    stagger = random.Random(7)
+    durations: list[float] = []
+
+    async def one() -> None:
+        # Calls start spread over 5 s, as traffic does: started together, every call's turns
+        # would fall on the same instants and the bench would measure that coincidence.
+        await asyncio.sleep(stagger.uniform(0, 5))
+        async with slots:
+            began = time.perf_counter()
+            await conductor.conduct(a_call(), version, RecordingHooks())
+            durations.append(time.perf_counter() - began)
+
+    lags: list[float] = []
+
+    async def watch_loop() -> None:
+        """How late a 10 ms sleep wakes up: the loop's own backlog, felt by every call on it."""
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - before - 0.01)
+
+    watcher = asyncio.get_running_loop().create_task(watch_loop())
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one() for _ in range(calls)))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    watcher.cancel()
+    await runtimes.close()
+    turns = [t for log in audio.logs for t in log.turns if t.first_frame]
+    print(f"{calls} calls, {concurrency} at once, speed {speed:g}: {len(turns)} turns in {elapsed:.1f} s")
+    print(
+        f"engines: transcription {transcribe_s * 1000:.0f} ms, synthesis first audio {synth_s * 1000:.0f} ms"
+    )
+    total = [t.first_frame - t.stopped for t in turns]
+    transcription = [t.transcribed for t in turns]
+    agent = [t.speak - t.final for t in turns]
+    synthesis = [t.synth_first - t.synth_started for t in turns]
+    overhead = [
+        tot - tr - ag - sy for tot, tr, ag, sy in zip(total, transcription, agent, synthesis, strict=True)
+    ]
+    print(f"event loop lag (10 ms probe)  {percentiles(lags)}")
+    call_seconds = sum(durations)
+    rss_grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before  # KiB on Linux
+    print(
+        f"peak RSS grew {rss_grew / 1024:.1f} MiB over the run: "
+        f"≤ {rss_grew / 1024 / concurrency:.2f} MiB a call"
+    )
+    share = cpu / call_seconds * 100
+    print(f"process CPU: {cpu:.1f} s for ~{call_seconds:.0f} call-seconds = {share:.1f}% of a core per call")
+    for name, values in [
+        ("end of turn → first frame", total),
+        ("  transcription", transcription),
+        ("  agent", agent),
+        ("  synthesis to first audio", synthesis),
+        ("  callplane overhead", overhead),
+    ]:
+        print(f"{name:28} {percentiles(values)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--transcribe-ms", type=float, default=150)
+    parser.add_argument("--synthesis-ms", type=float, default=100)
+    args = parser.parse_args()
+    asyncio.run(
+        main(args.calls, args.concurrency, args.speed, args.transcribe_ms / 1000, args.synthesis_ms / 1000)
+    )

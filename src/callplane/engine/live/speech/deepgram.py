@@ -1,0 +1,145 @@
+"""Streaming transcription over Deepgram's WebSocket protocol (`/v1/listen`; it speaks Korean).
+
+One connection per callee turn: the query names the audio (`encoding=linear16`, the line's
+`sample_rate`, one channel), the model, the language and `interim_results=true`; the turn's
+frames go up as binary messages as they arrive, and `Results` messages come down — interim ones
+(`is_final: false`) are reported as partial text, final ones are joined into the turn's text
+with their word timings. At the end of the turn `{"type": "CloseStream"}` makes the server flush
+its last results and close. The pre-roll is sent at once, so the connection's set-up overlaps
+the callee's first words instead of adding to the turn's latency.
+
+The operator's endpoint (`CALLPLANE_SPEECH_STREAMING_URL`, Deepgram's own by default) is trusted;
+a failure to connect is retried `attempts` times, then the call ends with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from callplane.engine.live.speech.protocols import Recognized, SpeechEngineError, Voice, WordTiming
+from callplane.engine.live.speech.registry import EngineConfig
+
+
+class DeepgramTranscriber:
+    def __init__(self, config: EngineConfig) -> None:
+        if not config.streaming_api_key:
+            raise SpeechEngineError("no Deepgram key: set CALLPLANE_SPEECH_STREAMING_API_KEY")
+        self.config = config
+
+    async def open(self, sample_rate: int, voice: Voice, on_partial: Callable[[str], None]) -> DeepgramStream:
+        query = urlencode(
+            {
+                "encoding": "linear16",
+                "sample_rate": sample_rate,
+                "channels": 1,
+                "model": self.config.streaming_model,
+                "language": voice.language.split("-")[0].lower(),
+                "interim_results": "true",
+                "punctuate": "true",
+            }
+        )
+        url = f"{self.config.streaming_url}?{query}"
+        headers = {"Authorization": f"Token {self.config.streaming_api_key}"}
+        last = ""
+        for n in range(self.config.attempts):
+            try:
+                socket = await connect(
+                    url, additional_headers=headers, open_timeout=self.config.timeout_s, proxy=None
+                )
+                return DeepgramStream(socket, on_partial, self.config.timeout_s)
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                last = str(exc) or type(exc).__name__
+                if n + 1 < self.config.attempts:
+                    await asyncio.sleep(0.2 * 2**n)
+        raise SpeechEngineError(
+            f"streaming transcription failed after {self.config.attempts} attempt(s): {last}"
+        )
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
+        stream = await self.open(sample_rate, voice, lambda text: None)
+        try:
+            await stream.send(pcm)
+            return await stream.finish()
+        finally:
+            await stream.aclose()
+
+
+class DeepgramStream:
+    def __init__(self, socket: ClientConnection, on_partial: Callable[[str], None], timeout_s: float) -> None:
+        self.socket = socket
+        self.on_partial = on_partial
+        self.timeout_s = timeout_s
+        self._finals: list[dict[str, Any]] = []
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def send(self, pcm: bytes) -> None:
+        try:
+            await self.socket.send(pcm)
+        except WebSocketException as exc:
+            raise SpeechEngineError(f"streaming transcription broke off: {exc}") from None
+
+    async def finish(self) -> Recognized:
+        try:
+            await self.socket.send(json.dumps({"type": "CloseStream"}))
+            async with asyncio.timeout(self.timeout_s):
+                await self._reader
+        except TimeoutError:
+            raise SpeechEngineError(
+                f"streaming transcription: no final result within {self.timeout_s:g} s"
+            ) from None
+        except WebSocketException as exc:
+            raise SpeechEngineError(f"streaming transcription broke off: {exc}") from None
+        text = " ".join(t for r in self._finals if (t := r["transcript"].strip()))
+        words = tuple(w for r in self._finals for w in r["words"])
+        return Recognized(text, words)
+
+    async def aclose(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketException):
+            await self._reader
+        await self.socket.close()
+
+    async def _read(self) -> None:
+        with contextlib.suppress(WebSocketException):  # the server closes after CloseStream
+            async for message in self.socket:
+                result = _result(message)
+                if result is None:
+                    continue
+                if result["final"]:
+                    self._finals.append(result)
+                elif result["transcript"]:
+                    self.on_partial(
+                        " ".join([*(r["transcript"] for r in self._finals), result["transcript"]])
+                    )
+
+
+def _result(message: str | bytes) -> dict[str, Any] | None:
+    """A `Results` message's best alternative; None for metadata and other messages."""
+    try:
+        body = json.loads(message)
+        if body.get("type") != "Results":
+            return None
+        best = body["channel"]["alternatives"][0]
+        words = tuple(
+            WordTiming(
+                w.get("punctuated_word") or w["word"],
+                round(float(w["start"]) * 1000),
+                round(float(w["end"]) * 1000),
+            )
+            for w in best.get("words", [])
+        )
+        return {
+            "final": bool(body.get("is_final")),
+            "transcript": str(best.get("transcript", "")),
+            "words": words,
+        }
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None

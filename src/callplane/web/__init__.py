@@ -1,0 +1,49 @@
+"""The dashboard: server-rendered pages (Jinja2 + htmx) over the same use cases as the APIs.
+
+Mounted by `api.app.create_app` under `/dashboard`; its static files (htmx, the style sheet) are
+served from this package, so the pages load nothing from anywhere else and work offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from callplane.engine.admin import Admin
+from callplane.engine.clock import Clock
+from callplane.engine.cursors import Cursors
+from callplane.engine.service import CallService
+from callplane.engine.webhooks import WebhookAdmin
+from callplane.store.db import Database
+from callplane.web import auth, calls
+from callplane.web.context import CredentialGate, Dashboard
+from callplane.web.pages import PREFIX
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount(
+    app: FastAPI,
+    *,
+    db: Database,
+    clock: Clock,
+    calls_service: CallService,
+    cursors: Cursors,
+    gate: CredentialGate,
+    allow_private_destinations: bool,
+) -> None:
+    """Add the dashboard's routes and static files to `app`, sharing the APIs' services."""
+    app.state.dashboard = Dashboard(
+        db=db,
+        clock=clock,
+        calls=calls_service,
+        cursors=cursors,
+        admin=Admin(db, clock.now_ms, allow_private_destinations),
+        webhooks=WebhookAdmin(db, clock.now_ms, allow_private_destinations),
+        gate=gate,
+    )
+    app.include_router(auth.router)
+    app.include_router(calls.router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")

@@ -1,0 +1,106 @@
+"""The OpenAI-compatible audio engines against a loopback fake that speaks OpenAI's audio HTTP
+API (JSON in, streamed PCM out; multipart WAV in, JSON out)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from callplane.config import Settings
+from callplane.domain.agent import parse_definition
+from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.errors import ValidationFailed
+from callplane.engine import egress
+from callplane.engine.live.speech import audio
+from callplane.engine.live.speech.openai import OpenAISynthesizer, OpenAITranscriber
+from callplane.engine.live.speech.protocols import SpeechEngineError, Voice
+from callplane.engine.live.speech.registry import EngineConfig
+from tests.engine.live.conversation_kit import a_call, conduct, demo_version, dumps, said, version_of
+from tests.fakes.openai_audio import FakeOpenAIAudio
+from tests.fakes.server import serve_in_thread
+
+
+def config(url: str, **kwargs: object) -> EngineConfig:
+    return EngineConfig(base_url=f"{url}/v1", api_key="sk-test", timeout_s=5, **kwargs)  # type: ignore[arg-type]
+
+
+async def speak_and_hear(url: str, text: str) -> str:
+    pcm = b""
+    async for chunk in OpenAISynthesizer(config(url)).synthesize(text, Voice()):
+        assert chunk.sample_rate == 24000 and len(chunk.pcm) % 2 == 0
+        pcm += audio.resample(chunk.pcm, chunk.sample_rate, 8000)
+    line = audio.mulaw_to_pcm16(audio.pcm16_to_mulaw(pcm))
+    return (await OpenAITranscriber(config(url)).transcribe(line, 8000, Voice())).text
+
+
+def test_speech_and_transcription_round_trip_through_the_api() -> None:
+    fake = FakeOpenAIAudio(api_key="sk-test")
+    with serve_in_thread(fake.app) as url:
+        assert asyncio.run(speak_and_hear(url, "네, 그 시간에 갈게요.")) == "네, 그 시간에 갈게요."
+    assert fake.forms == [{"model": "gpt-4o-mini-transcribe", "language": "ko"}]
+
+
+def test_429_and_5xx_are_retried_then_the_engine_gives_up_with_the_reason() -> None:
+    fake = FakeOpenAIAudio(api_key="sk-test")
+    with serve_in_thread(fake.app) as url:
+        fake.fail_next(429, 503)
+        assert asyncio.run(speak_and_hear(url, "여보세요?")) == "여보세요?"
+        fake.fail_next(500, 502, 503)
+        with pytest.raises(SpeechEngineError, match=r"transcription failed after 3 attempt\(s\): HTTP 503"):
+            asyncio.run(OpenAITranscriber(config(url)).transcribe(bytes(3200), 8000, Voice()))
+        fake.fail_next(400)
+        with pytest.raises(SpeechEngineError, match="HTTP 400"):  # not retried
+            asyncio.run(OpenAITranscriber(config(url)).transcribe(bytes(3200), 8000, Voice()))
+        assert fake.failures == []
+
+
+def test_a_tenants_speech_endpoint_on_loopback_is_refused_at_connect_time() -> None:
+    fake = FakeOpenAIAudio()
+    with serve_in_thread(fake.app) as url:
+        engine = OpenAITranscriber(config(url, trusted=False, attempts=1))
+        with pytest.raises(SpeechEngineError, match="destination not allowed"):
+            asyncio.run(engine.transcribe(bytes(3200), 8000, Voice()))
+    assert fake.forms == []
+
+
+def test_the_demo_call_goes_through_the_speech_endpoint_on_both_sides() -> None:
+    fake = FakeOpenAIAudio(api_key="sk-test")
+    with serve_in_thread(fake.app) as url:
+        settings = Settings(
+            simulator_audio=True, speech_base_url=f"{url}/v1", speech_api_key="sk-test", speech_vad="energy"
+        )
+        outcome, _ = conduct(a_call(), demo_version(), settings=settings, speed=20.0, virtual=False)
+    assert (outcome.status, outcome.reason) == (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP), dumps(
+        outcome
+    )
+    assert said(outcome, "user") == ["네, 그 시간에 갈게요."]
+    assert (
+        "네, 그 시간에 갈게요." in fake.spoken and "네, 그 시간에 갈게요." in fake.transcribed
+    )  # callee side
+    assert any("홍길동" in text for text in fake.spoken)  # agent side
+    assert said(outcome, "agent")[0] in fake.transcribed  # the callee heard the greeting through it
+
+
+def test_an_engine_that_keeps_failing_ends_the_call_with_the_reason() -> None:
+    fake = FakeOpenAIAudio()
+    with serve_in_thread(fake.app) as url:
+        fake.fail_next(*[503] * 10)
+        settings = Settings(simulator_audio=True, speech_base_url=f"{url}/v1", speech_vad="energy")
+        outcome, _ = conduct(a_call(), demo_version(), settings=settings, speed=20.0, virtual=False)
+    assert outcome.reason is DisconnectionReason.ERROR_VOXAI
+    assert outcome.status is CallStatus.ERROR
+    detail = outcome.error_detail or ""
+    assert "SpeechEngineError: speech synthesis failed after 3 attempt(s): HTTP 503" in detail
+
+
+def test_an_agent_voice_block_with_a_private_endpoint_is_refused_at_registration() -> None:
+    agent = {
+        "name": "x",
+        "type": "llm",
+        "llm": {"prompt": "hi", "voice": {"engine": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+    }
+    with pytest.raises(ValidationFailed, match=r"llm\.voice\.base_url"):
+        egress.vet_agent(parse_definition(agent), allow_private=False)
+    egress.vet_agent(parse_definition(agent), allow_private=True)
+    assert version_of(agent).config["voice"]["engine"] == "openai"

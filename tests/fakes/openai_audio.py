@@ -1,0 +1,133 @@
+"""A local fake of OpenAI's audio API, speaking its real HTTP protocol on loopback.
+
+- `POST /v1/audio/speech`: JSON `{model, input, voice, response_format: "pcm"}` → raw PCM16 at
+  24 kHz, streamed in pieces like OpenAI streams it;
+- `POST /v1/audio/transcriptions`: a multipart form (`file` — a WAV —, `model`, `language`) →
+  `{"text": …}`.
+
+So that what the fake says can be heard back exactly through resampling and μ-law, each phrase
+is spoken as a tone of its own frequency (a codebook of 30), lasting `len(text) / 10` seconds;
+transcription splits the audio into 100 ms windows, finds each window's frequency, and returns
+each phrase heard cut to the time its tone lasted. Every request is recorded; `fail_next` makes the
+next requests answer a given status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import wave
+from collections.abc import AsyncIterator
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+RATE = 24000
+CHARS_PER_S = 10.0
+_TONES = [400 + 100 * i for i in range(30)]  # 400–3300 Hz: inside the phone band
+_WINDOW_S = 0.1
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "server_error"}}, status)
+
+
+class FakeOpenAIAudio:
+    def __init__(self, *, api_key: str | None = None) -> None:
+        self.api_key = api_key
+        self.spoken: list[str] = []
+        self.transcribed: list[str] = []
+        self.forms: list[dict[str, Any]] = []
+        self.failures: list[int] = []
+        self._by_tone: dict[int, str] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/v1/audio/speech", self.speech, methods=["POST"]),
+                Route("/v1/audio/transcriptions", self.transcriptions, methods=["POST"]),
+            ]
+        )
+
+    def fail_next(self, *statuses: int) -> None:
+        self.failures.extend(statuses)
+
+    def _refused(self, request: Request) -> Response | None:
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return JSONResponse({"error": {"message": "Incorrect API key provided"}}, 401)
+        if self.failures:
+            status = self.failures.pop(0)
+            response = _error(status, "The server is overloaded")
+            if status == 429:
+                response.headers["retry-after"] = "0"
+            return response
+        return None
+
+    async def speech(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        if body.get("response_format") != "pcm" or not isinstance(body.get("input"), str):
+            return _error(400, "expected response_format pcm and an input")
+        text = body["input"]
+        tone = _TONES[len(self.spoken) % len(_TONES)]
+        self.spoken.append(text)
+        self._by_tone[tone] = text
+        t = np.arange(round(len(text) / CHARS_PER_S * RATE)) / RATE
+        pcm = (6000 * np.sin(2 * np.pi * tone * t)).astype("<i2").tobytes()
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for i in range(0, len(pcm), 4801):  # odd sizes: a client must carry the odd byte
+                yield pcm[i : i + 4801]
+                await asyncio.sleep(0)
+
+        return StreamingResponse(pieces(), media_type="application/octet-stream")
+
+    async def transcriptions(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        raw = await request.body()
+        head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + raw)
+        form: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            form[str(name)] = payload if part.get_filename() else payload.decode()
+        self.forms.append({k: v for k, v in form.items() if k != "file"})
+        if "file" not in form or "model" not in form:
+            return _error(400, "file and model are required")
+        with wave.open(io.BytesIO(form["file"])) as wav:
+            rate = wav.getframerate()
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+        text = self._hear(samples, rate)
+        self.transcribed.append(text)
+        return JSONResponse({"text": text})
+
+    def _hear(self, samples: np.ndarray[Any, Any], rate: int) -> str:
+        size = int(rate * _WINDOW_S)
+        runs: list[list[Any]] = []  # [tone, voiced samples]
+        for start in range(0, len(samples), size):
+            window = samples[start : start + size]
+            voiced = np.flatnonzero(np.abs(window) > 1000)
+            if len(voiced) == 0:
+                continue
+            spectrum = np.abs(np.fft.rfft(window, n=size))
+            frequency = float(np.argmax(spectrum)) / _WINDOW_S
+            tone = min(_TONES, key=lambda f: abs(f - frequency))
+            span = int(voiced[-1] - voiced[0] + 1)
+            if runs and runs[-1][0] == tone:
+                runs[-1][1] += span
+            else:
+                runs.append([tone, span])
+        words = []
+        for tone, span in runs:
+            phrase = self._by_tone.get(tone, "")
+            words.append(phrase[: round(span / rate * CHARS_PER_S)].strip())
+        return " ".join(w for w in words if w)

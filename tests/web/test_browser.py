@@ -1,0 +1,272 @@
+"""The dashboard in a real browser: Debian's Chromium through chromium-driver, against the real app
+served by uvicorn on 127.0.0.1 over a real database file.
+
+Screenshots are saved under the pytest tmp dir (`screenshots/`), the artefacts to look at when a
+step fails. Every request the browser makes is read back from its performance log: none may
+leave the server (no CDN, no font or script from elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from callplane.api.app import create_app
+from callplane.config import Settings
+from callplane.domain.call import Call
+from callplane.engine.clock import SystemClock
+from callplane.store.db import Database
+from callplane.store.migrate import upgrade
+from tests.factories import Tenant, make_tenant
+from tests.web.conftest import a_call, insert, queued_call
+
+CHROMIUM = shutil.which("chromium")
+DRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+    ),
+]
+
+
+@dataclass
+class Site:
+    url: str
+    db: Database
+    tenant: Tenant
+    other: Tenant
+    refund_calls: list[Call]
+    queued: Call
+    theirs: Call
+    shots: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("browser")
+    db = Database(f"sqlite:///{folder / 'callplane.db'}")
+    upgrade(db)
+    now = SystemClock().now_ms()
+    tenant = make_tenant(db, now)
+    other = make_tenant(db, now, name="other org")
+    # 70 calls over the last hours: two pages of 50; every fifth one talks about a refund.
+    refund = "환불은 영업일 기준 삼 일 안에 처리됩니다."
+    calls = []
+    for i in range(70):
+        said = refund if i % 5 == 0 else "예약 확인 감사합니다."
+        calls.append(
+            a_call(
+                tenant,
+                at=now - 60_000 * (i + 2),
+                transcript=[
+                    {
+                        "role": "agent",
+                        "content": "안녕하세요, 콜플레인 고객센터입니다.",
+                        "start_at": 0,
+                        "end_at": 2500,
+                    },
+                    {"role": "user", "content": said, "start_at": 3000, "end_at": 6000},
+                ],
+            )
+        )
+    queued = queued_call(tenant, at=now - 1000)
+    theirs = queued_call(other, at=now - 1000)
+    insert(db, *calls, queued, theirs)
+    port = _free_port()
+    app = create_app(Settings(database_url=db.url, embedded_worker=False), db=db)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield Site(
+            f"http://127.0.0.1:{port}",
+            db,
+            tenant,
+            other,
+            [c for i, c in enumerate(calls) if i % 5 == 0],
+            queued,
+            theirs,
+            tmp_path_factory.mktemp("screenshots"),
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.dispose()
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or ""
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1100",
+        "--lang=ko-KR",
+        # The browser's own background traffic (updates, sync) is not the page's; keep it off.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "ko-KR,ko"})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER or ""))
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: WebDriver, condition: object, timeout: float = 15) -> object:
+    return WebDriverWait(driver, timeout).until(condition)  # type: ignore[arg-type]
+
+
+def _rows(driver: WebDriver) -> list[str]:
+    # Read in one script: an htmx swap between two WebDriver calls would leave stale elements.
+    ids = driver.execute_script(
+        "return [...document.querySelectorAll('tr.call-row')].map(r => r.dataset.callId)"
+    )
+    return [str(i) for i in ids]
+
+
+def _requested_urls(driver: WebDriver) -> list[str]:
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def _sign_in(driver: WebDriver, site: Site, key: str) -> None:
+    driver.get(f"{site.url}/dashboard/sign-in")
+    driver.find_element(By.ID, "api_key").send_keys(key)
+    driver.find_element(By.ID, "sign-in").click()
+    _wait(driver, ec.url_contains("/dashboard/calls"))
+
+
+def test_sign_in_search_page_read_and_cancel(browser: WebDriver, site: Site) -> None:
+    browser.get(f"{site.url}/dashboard/sign-in")
+    browser.find_element(By.ID, "api_key").send_keys("cp_not_a_real_key_at_all")
+    browser.find_element(By.ID, "sign-in").click()
+    _wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".problem"), "키가 올바르지 않거나"))
+    _sign_in(browser, site, site.tenant.api_key)
+    assert len(_rows(browser)) == 50
+    browser.save_screenshot(str(site.shots / "01-calls.png"))
+
+    # Page with htmx: the second page holds the rest, nothing twice.
+    first = _rows(browser)
+    browser.find_element(By.ID, "next-page").click()
+    _wait(browser, lambda d: _rows(d) and _rows(d)[0] not in first)
+    second = _rows(browser)
+    assert len(second) == 21 and not set(first) & set(second)
+    assert "cursor=" in browser.current_url  # pushed to the address bar
+
+    # Search in Korean: exactly the refund calls, matches marked.
+    browser.get(f"{site.url}/dashboard/calls")
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("환불은 영업일")
+    Select(browser.find_element(By.NAME, "preset")).select_by_value("all")
+    browser.find_element(By.ID, "apply").click()
+    _wait(browser, lambda d: len(_rows(d)) == len(site.refund_calls))
+    assert set(_rows(browser)) == {c.id for c in site.refund_calls}
+    marks = browser.find_elements(By.CSS_SELECTOR, "tr.snippet mark")
+    assert marks and all(m.text == "환불은 영업일" for m in marks)
+    assert "q=" in browser.current_url
+    browser.save_screenshot(str(site.shots / "02-search.png"))
+
+    # Filter by status: only the queued call.
+    browser.get(f"{site.url}/dashboard/calls?preset=all&status=queued")
+    assert _rows(browser) == [site.queued.id]
+
+    # Open a call from the search and read its transcript.
+    browser.get(f"{site.url}/dashboard/calls?q=%ED%99%98%EB%B6%88&preset=all")
+    browser.find_element(By.CSS_SELECTOR, "a.call-link").click()
+    _wait(browser, ec.presence_of_element_located((By.ID, "transcript")))
+    turns = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#transcript .turn p")]
+    assert turns == ["안녕하세요, 콜플레인 고객센터입니다.", "환불은 영업일 기준 삼 일 안에 처리됩니다."]
+    assert browser.find_element(By.CSS_SELECTOR, "#transcript mark").text == "환불"
+    browser.save_screenshot(str(site.shots / "03-call.png"))
+
+    # Cancel the queued call: a form POST with its CSRF token, through CallService.
+    browser.get(f"{site.url}/dashboard/calls/{site.queued.id}")
+    browser.find_element(By.ID, "cancel-call").click()
+    _wait(browser, ec.text_to_be_present_in_element((By.ID, "call-status"), "취소"))
+    assert "통화를 취소했습니다" in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert not browser.find_elements(By.ID, "cancel-call")
+    browser.save_screenshot(str(site.shots / "04-canceled.png"))
+
+    # English at the toggle.
+    browser.find_element(By.CSS_SELECTOR, "button[name=lang][value=en]").click()
+    _wait(browser, ec.text_to_be_present_in_element((By.ID, "call-status"), "canceled"))
+
+    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:", "about:"))]
+    assert offsite == []
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert resources and all(str(r).startswith(site.url + "/") for r in resources)
+
+
+def test_csrf_and_other_organisations_in_the_browser(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, site.tenant.api_key)
+    browser.get(f"{site.url}/dashboard/calls/{site.theirs.id}")
+    assert "찾을 수 없습니다" in browser.find_element(By.TAG_NAME, "h1").text
+    # A form whose token was taken out is refused and changes nothing.
+    call = a_call(site.tenant)
+    queued = queued_call(site.tenant)
+    insert(site.db, call, queued)
+    browser.get(f"{site.url}/dashboard/calls/{queued.id}")
+    browser.execute_script("document.querySelector('form[action$=\"/cancel\"] input[name=csrf]').remove()")
+    browser.find_element(By.ID, "cancel-call").click()
+    _wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, ".problem")))
+    assert "security token" in browser.find_element(By.CSS_SELECTOR, ".problem").text
+    browser.get(f"{site.url}/dashboard/calls/{queued.id}")
+    assert browser.find_element(By.ID, "call-status").text == "대기"
+    # Signing out: the pages want a key again.
+    browser.find_element(By.ID, "sign-out").click()
+    _wait(browser, ec.url_contains("/dashboard/sign-in"))
+    browser.get(f"{site.url}/dashboard/calls")
+    assert "/dashboard/sign-in" in browser.current_url
+
+
+def test_the_browser_starts(browser: WebDriver) -> None:
+    """A broken Chromium install is this failure, not a confusing one in the tests above."""
+    try:
+        browser.get("about:blank")
+    except WebDriverException as exc:  # pragma: no cover - the environment, not the code
+        pytest.fail(f"chromium-driver could not drive Chromium: {exc}")
