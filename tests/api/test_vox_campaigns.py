@@ -64,10 +64,24 @@ def test_a_campaign_is_created_with_its_counters_and_read_back(client: TestClien
     listed = client.get("/v3/campaigns", headers=tenant.headers).json()
     assert [c["id"] for c in listed["items"]] == [created["id"]] and listed["next_cursor"] is None
     tasks = client.get(f"/v3/campaigns/{created['id']}/tasks?limit=2", headers=tenant.headers).json()
-    assert [t["task_id"] for t in tasks["items"]] == [0, 1] and tasks["next_cursor"] == "1"
+    assert [t["task_id"] for t in tasks["items"]] == [0, 1] and tasks["next_cursor"]
     assert tasks["items"][0]["to_number"] == "01050000000" and tasks["items"][0]["status"] == "pending"
-    rest = client.get(f"/v3/campaigns/{created['id']}/tasks?cursor=1", headers=tenant.headers).json()
+    page = f"/v3/campaigns/{created['id']}/tasks?cursor={tasks['next_cursor']}"
+    rest = client.get(page, headers=tenant.headers).json()
     assert [t["task_id"] for t in rest["items"]] == [2] and rest["next_cursor"] is None
+    # Positions are signed: a hand-made or altered one is a 400, not another page.
+    for forged in ("1", tasks["next_cursor"].replace("1~", "0~", 1)):
+        refused = client.get(f"/v3/campaigns/{created['id']}/tasks?cursor={forged}", headers=tenant.headers)
+        assert refused.status_code == 400 and refused.json()["error"]["details"]["field"] == "cursor"
+
+
+def test_the_campaign_list_pages_with_signed_cursors(client: TestClient, tenant: Tenant) -> None:
+    ids = [create(client, tenant)["id"] for _ in range(3)]
+    first = client.get("/v3/campaigns?limit=2", headers=tenant.headers).json()
+    second = client.get(f"/v3/campaigns?limit=2&cursor={first['next_cursor']}", headers=tenant.headers).json()
+    assert [c["id"] for c in first["items"] + second["items"]] == ids[::-1]
+    position = first["next_cursor"].rpartition("~")[0]
+    assert client.get(f"/v3/campaigns?cursor={position}", headers=tenant.headers).status_code == 400
 
 
 def test_the_default_window_is_8_to_20_in_seoul_every_day(client: TestClient, tenant: Tenant) -> None:

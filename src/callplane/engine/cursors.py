@@ -11,11 +11,14 @@ The dashboard's session cookies are signed with another key derived from the sam
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from callplane.domain.errors import ValidationFailed
 from callplane.domain.query import CallQuery, Cursor, decode_cursor, encode_cursor
 from callplane.store import server_secrets
 from callplane.store.db import Database
@@ -56,3 +59,18 @@ class Cursors:
 
     def decode(self, token: str, query: CallQuery, field: str) -> Cursor:
         return decode_cursor(token, query, self.key(), field)
+
+    def sign(self, position: str) -> str:
+        """A list position other than a call list's (campaigns, tasks), signed like a cursor."""
+        return f"{position}~{self._mac(position)}"
+
+    def unsign(self, token: str, field: str = "cursor") -> str:
+        """The position `sign` wrote, or ValidationFailed for anything this deployment did not issue."""
+        position, mark, mac = token.rpartition("~")
+        if not mark or not hmac.compare_digest(mac, self._mac(position)):
+            raise ValidationFailed.single(field, "is not a cursor returned by this API")
+        return position
+
+    def _mac(self, position: str) -> str:
+        digest = hmac.new(self.derive(b"positions"), position.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")

@@ -15,7 +15,8 @@ with the campaign: a repeat answers the first campaign (`Idempotent-Replayed: tr
 Response: the campaign with its counters, counted from the database when read:
 `total_calls, completed_calls, failed_calls, in_progress_calls, remaining_calls,
 active_concurrency`. Lists are newest first with `{items, next_cursor}`; the cursor is the last
-item's position (`created_at.id`, or a task's row number), scoped to the caller's organisation.
+item's position (`created_at.id`, or a task's row number), signed like call cursors (an altered
+one is a 400) and scoped to the caller's organisation.
 """
 
 from __future__ import annotations
@@ -262,10 +263,10 @@ def _limit(value: str | None) -> int:
     return int(value)
 
 
-def _campaign_cursor(token: str | None) -> tuple[int, str] | None:
+def _campaign_cursor(services: ServicesDep, token: str | None) -> tuple[int, str] | None:
     if not token:
         return None
-    created, _, cid = token.partition(".")
+    created, _, cid = services.cursors.unsign(token).partition(".")
     canonical = normalize_uuid(cid)
     if not created.isdigit() or canonical is None or int(created) > bounds.MAX_UNIX_MS:
         raise ValidationFailed.single("cursor", "is not a cursor returned by this API")
@@ -276,14 +277,14 @@ def _campaign_cursor(token: str | None) -> tuple[int, str] | None:
 def list_campaigns(request: Request, org: CallsRead, services: ServicesDep) -> JSON:
     params = _query(request, ("limit", "cursor"))
     limit = _limit(params.get("limit"))
-    views = service(services).campaigns(org, limit + 1, _campaign_cursor(params.get("cursor")))
+    views = service(services).campaigns(org, limit + 1, _campaign_cursor(services, params.get("cursor")))
     more = len(views) > limit
     views = views[:limit]
     last = views[-1].campaign if views and more else None
     return JSON(
         {
             "items": [render(v) for v in views],
-            "next_cursor": f"{last.created_at}.{last.id}" if last else None,
+            "next_cursor": services.cursors.sign(f"{last.created_at}.{last.id}") if last else None,
         }
     )
 
@@ -315,7 +316,8 @@ def cancel_campaign(campaign_id: str, org: CallsWrite, services: ServicesDep) ->
 def list_tasks(campaign_id: str, request: Request, org: CallsRead, services: ServicesDep) -> JSON:
     params = _query(request, ("limit", "cursor", "status"))
     limit = _limit(params.get("limit"))
-    cursor = params.get("cursor")
+    token = params.get("cursor")
+    cursor = services.cursors.unsign(token) if token else None
     if cursor is not None and not (cursor.isdigit() and int(cursor) < 2**31):
         raise ValidationFailed.single("cursor", "is not a cursor returned by this API")
     status = None
@@ -334,6 +336,6 @@ def list_tasks(campaign_id: str, request: Request, org: CallsRead, services: Ser
     return JSON(
         {
             "items": [render_task(t) for t in found],
-            "next_cursor": str(found[-1].seq) if more else None,
+            "next_cursor": services.cursors.sign(str(found[-1].seq)) if more else None,
         }
     )
