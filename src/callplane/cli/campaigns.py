@@ -21,12 +21,11 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Column, Table
 
-from callplane.api.dialects.vox.campaigns import render, render_task
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.campaign import RETRYABLE, NewTask, RetryRule, RowProblem, TaskStatus
@@ -34,8 +33,9 @@ from callplane.domain.errors import DomainError, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import ALL_DAYS, CallingWindow
 from callplane.domain.phone import parse_any
-from callplane.engine.campaigns import CampaignDraft, CampaignService
-from callplane.engine.clock import SystemClock
+
+if TYPE_CHECKING:
+    from callplane.engine.campaigns import CampaignService
 
 app = typer.Typer(
     no_args_is_help=True, help="Campaigns: create from CSV, list, show, pause, resume, cancel, export."
@@ -45,6 +45,11 @@ _PAGE = 1000
 
 
 def _service(c: Context) -> CampaignService:
+    # The engine (and the web stack, for the rendering) load only when a command runs: `--help`
+    # must stay light (tests/test_cli_startup.py).
+    from callplane.engine.campaigns import CampaignService
+    from callplane.engine.clock import SystemClock
+
     return CampaignService(c.db, SystemClock().now_ms)
 
 
@@ -113,6 +118,8 @@ def create(
 ) -> None:
     """Create a campaign from a CSV file (or check the file with --dry-run)."""
     c: Context = ctx.obj
+    from callplane.engine.campaigns import CampaignDraft
+
     raw = csv_file.read_bytes()
     try:
         draft = CampaignDraft(
@@ -174,6 +181,8 @@ def list_campaigns(
 @app.command("show")
 def show(ctx: typer.Context, campaign_id: str, org: org_option = None) -> None:
     """One campaign with its counters, as Vox v3 JSON."""
+    from callplane.api.dialects.vox.campaigns import render
+
     c: Context = ctx.obj
     print_json(render(_service(c).get(c.org(org), campaign_id)))
 
@@ -209,6 +218,8 @@ def export(
     org: org_option = None,
 ) -> None:
     """Every task's result (status, reason, attempts, call ids), as CSV or JSON lines."""
+    from callplane.api.dialects.vox.campaigns import render_task
+
     c: Context = ctx.obj
     if output not in ("csv", "jsonl"):
         fail("--output must be csv or jsonl")
