@@ -38,13 +38,13 @@ from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.campaign import NewTask
 from callplane.domain.org import CallingWindow
 from callplane.domain.phone import parse_kr
-from callplane.engine import dispatcher
-from callplane.engine.admin import Admin
-from callplane.engine.campaigns import CampaignDraft, CampaignService
 from callplane.engine.clock import SystemClock
+from callplane.engine.jobs import dispatcher
+from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conduct import CallHooks, Outcome
-from callplane.engine.service import CallService, NewCall
-from callplane.engine.worker import Worker, WorkerConfig
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService, NewCall
+from callplane.engine.services.campaigns import CampaignDraft, CampaignService
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from callplane.store.schema import calls, metadata

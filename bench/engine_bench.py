@@ -41,12 +41,12 @@ from callplane.config import Settings
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus
 from callplane.domain.phone import parse_kr
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
+from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conduct import CallHooks, Conductor, Outcome
 from callplane.engine.live.conductor import build_conductor
-from callplane.engine.service import CallService, NewCall
-from callplane.engine.worker import Worker, WorkerConfig
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService, NewCall
 from callplane.store import queue
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade

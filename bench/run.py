@@ -49,7 +49,7 @@ from bench.report import machine, report
 from callplane.api.dialects.vox import render, v2, v3
 from callplane.domain.phone import parse_kr
 from callplane.domain.query import CallQuery, encode_cursor
-from callplane.engine.admin import Admin
+from callplane.engine.services.admin import Admin
 from callplane.store import listing
 from callplane.store.calls import rows_to_calls
 from callplane.store.db import Database

@@ -19,7 +19,7 @@ from callplane.domain.call import (
 from callplane.domain.ids import new_id
 from callplane.domain.phone import parse_kr, to_domestic
 from callplane.domain.principal import TENANT_SCOPES
-from callplane.engine.admin import Admin
+from callplane.engine.services.admin import Admin
 from callplane.store import calls as call_store
 from callplane.store.db import Database
 

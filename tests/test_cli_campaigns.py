@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from callplane.cli import app
 from callplane.domain.errors import Conflict
 from callplane.domain.phone import parse_kr
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
+from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from callplane.store.schema import campaign_tasks, campaigns
 from tests.factories import make_tenant

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from callplane.domain.principal import Scope
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
+from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from tests.factories import FLOW_AGENT, Tenant, call_body, make_tenant
 

@@ -16,10 +16,10 @@ from callplane.api.app import create_app
 from callplane.config import Settings
 from callplane.domain.agent import Agent
 from callplane.domain.ids import new_id
-from callplane.engine.admin import Admin
 from callplane.engine.clock import FixedClock, SystemClock
-from callplane.engine.idempotency import RequestIdempotency, fingerprint, purge_expired
-from callplane.engine.service import IDEMPOTENCY_TTL_MS
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import IDEMPOTENCY_TTL_MS
+from callplane.engine.services.idempotency import RequestIdempotency, fingerprint, purge_expired
 from callplane.store.db import Database
 from callplane.store.schema import idempotent_requests
 from tests.factories import FLOW_AGENT, Tenant, call_body, make_tenant

@@ -15,8 +15,8 @@ from callplane.api.app import create_app
 from callplane.config import Settings
 from callplane.domain import bounds
 from callplane.domain.errors import ValidationFailed
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
+from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from tests.factories import FLOW_AGENT, Tenant, insert_calls, random_call
 

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from callplane.api.app import create_app
 from callplane.config import Settings
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
+from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from tests.factories import Tenant, make_tenant
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from callplane.domain.call import CallStatus, DisconnectionReason
-from callplane.engine.admin import Admin
+from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from tests.factories import Tenant, insert_calls
 from tests.sdk.kit import T0, Shape, insert_every_shape, make_call

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from callplane.domain.phone import parse_kr
 from callplane.domain.principal import Scope
-from callplane.engine import feeder
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
-from callplane.engine.service import CallService
+from callplane.engine.jobs import feeder
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService
 from callplane.store.db import Database
 from callplane.store.schema import campaign_tasks, campaigns
 from tests.api.test_scopes import bearer

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from callplane.domain.phone import parse_kr
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
+from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from callplane.store.schema import calls, idempotency_keys
 from tests.factories import Tenant, call_body, make_tenant

@@ -17,9 +17,9 @@ from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import Clock
+from callplane.engine.jobs.worker import Worker
 from callplane.engine.live.conduct import CallHooks, Outcome
-from callplane.engine.service import CallService, NewCall
-from callplane.engine.worker import Worker
+from callplane.engine.services.calls import CallService, NewCall
 from callplane.store.db import Database
 from tests.factories import Tenant
 

@@ -12,11 +12,11 @@ import pytest
 
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.phone import parse_kr
-from callplane.engine.admin import Admin
 from callplane.engine.clock import FixedClock
-from callplane.engine.dispatcher import PassResult, dispatch
-from callplane.engine.service import CallService
-from callplane.engine.webhooks import WebhookAdmin
+from callplane.engine.jobs.dispatcher import PassResult, dispatch
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import calls as call_store
 from callplane.store import outbox, queue
 from callplane.store.db import Database

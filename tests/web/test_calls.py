@@ -10,9 +10,9 @@ import orjson
 from fastapi.testclient import TestClient
 
 from callplane.domain.call import CallAnalysis, CallStatus, DisconnectionReason, Sentiment
-from callplane.engine.admin import Admin
 from callplane.engine.clock import FixedClock
-from callplane.engine.webhooks import WebhookAdmin
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from tests.factories import Tenant
 from tests.web.conftest import NOW, a_call, insert, queued_call, sign_in

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from callplane.api.app import create_app
 from callplane.config import Settings
 from callplane.domain.principal import Scope
-from callplane.engine.admin import Admin
 from callplane.engine.clock import FixedClock
+from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from callplane.web.session import COOKIE, SESSION_MS
 from tests.factories import Tenant

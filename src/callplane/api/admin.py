@@ -5,7 +5,7 @@ caller-ID approval are the operator's (`api/operator.py`), so here they are a 40
 the native (Vox) error envelope. Numbers are accepted as Korean domestic digits or E.164 and
 returned in both forms. Create bodies with a top-level field they do not define are a 400
 naming it. Creates take an `Idempotency-Key` header (`api/idempotent.py`,
-`engine/idempotency.py`): a repeat replays the first response with `Idempotent-Replayed: true`.
+`engine/services/idempotency.py`): a repeat replays the first response with `Idempotent-Replayed: true`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from callplane.domain.money import format_krw
 from callplane.domain.org import Organization
 from callplane.domain.phone import parse_any, to_domestic
 from callplane.domain.principal import CALLER_IDS_ARE_APPROVED, NUMBERS_ARE_ASSIGNED, Principal, parse_scopes
-from callplane.engine.admin import Admin
-from callplane.engine.webhooks import Endpoint, WebhookAdmin
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.webhooks import Endpoint, WebhookAdmin
 from callplane.store.orgs import CredentialInfo, IssuedCredential
 
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])

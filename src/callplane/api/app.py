@@ -16,8 +16,8 @@ from callplane.api.services import Services
 from callplane.config import Settings
 from callplane.engine import scrape
 from callplane.engine.clock import Clock, SystemClock
-from callplane.engine.cursors import Cursors
-from callplane.engine.service import CallService
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.cursors import Cursors
 from callplane.store.db import Database
 
 #: Seconds a thread may hold the GIL while others wait (CPython's default is 0.005).

@@ -1,5 +1,5 @@
 """`IdempotentRequest`: the `Idempotency-Key` header of an admin create, and running the create
-under it (the rules are `engine.idempotency`'s).
+under it (the rules are `engine.services.idempotency`'s).
 
 A route takes `idem: IdempotentRequest` and returns `idem.run(org, lambda: ...)`. Without the
 header the create simply runs. With it, the first request runs and its response is stored; a
@@ -19,7 +19,7 @@ from fastapi import Depends, Header, Request, Response
 from callplane.api.deps import ServicesDep
 from callplane.api.dialects.common import idempotency_key as checked_key
 from callplane.api.responses import JSON
-from callplane.engine.idempotency import RequestIdempotency, fingerprint
+from callplane.engine.services.idempotency import RequestIdempotency, fingerprint
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Idempotent:
         self, organization_id: str, create: Callable[[], JSON], *, secrets: Sequence[str] = ()
     ) -> Response:
         """`create()`, at most once per key. `secrets`: top-level response fields shown once,
-        which are not stored (a replay of such a response is a 409; see engine.idempotency)."""
+        which are not stored (a replay of such a response is a 409; see engine.services.idempotency)."""
         if self.key is None:
             return create()
         stored = self.service.begin(organization_id, self.key, self.fingerprint)

@@ -2,7 +2,7 @@
 
 Organisations and their billing (balance, rate), limits and calling rules; keys issued to an
 organisation; which organisation owns a number; which caller IDs are approved. The CLI does the
-same against the database; both go through `engine.admin.Admin`, so the rules are one.
+same against the database; both go through `engine.services.admin.Admin`, so the rules are one.
 
 The operator is `Authorization: Bearer <CALLPLANE_OPERATOR_TOKEN>`, compared in constant time.
 No organisation's key opens this API, whatever its scopes. Unset, the API answers 404: it is off.
@@ -33,7 +33,7 @@ from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, Unauthorized, ValidationFailed
 from callplane.domain.phone import parse_any
 from callplane.domain.principal import parse_scopes
-from callplane.engine.admin import Admin
+from callplane.engine.services.admin import Admin
 
 
 async def operator(request: Request, services: ServicesDep) -> None:

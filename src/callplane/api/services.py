@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from callplane.config import Settings
 from callplane.engine.clock import Clock
-from callplane.engine.cursors import Cursors
-from callplane.engine.service import CallService
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.cursors import Cursors
 from callplane.store.db import Database
 
 

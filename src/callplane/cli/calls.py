@@ -24,7 +24,7 @@ from callplane.domain.phone import parse_any, to_domestic
 from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder, Total
 
 if TYPE_CHECKING:
-    from callplane.engine.service import CallService
+    from callplane.engine.services.calls import CallService
 
 app = typer.Typer(no_args_is_help=True, help="Calls: list, search, export, show, cancel.")
 
@@ -47,7 +47,7 @@ CSV_COLUMNS = (
 
 def _service(c: Context) -> CallService:
     from callplane.engine.clock import SystemClock
-    from callplane.engine.service import CallService
+    from callplane.engine.services.calls import CallService
 
     return CallService(c.db, SystemClock().now_ms)
 

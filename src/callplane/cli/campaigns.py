@@ -35,7 +35,7 @@ from callplane.domain.org import ALL_DAYS, CallingWindow
 from callplane.domain.phone import parse_any
 
 if TYPE_CHECKING:
-    from callplane.engine.campaigns import CampaignService
+    from callplane.engine.services.campaigns import CampaignService
 
 app = typer.Typer(
     no_args_is_help=True, help="Campaigns: create from CSV, list, show, pause, resume, cancel, export."
@@ -47,8 +47,8 @@ _PAGE = 1000
 def _service(c: Context) -> CampaignService:
     # The engine (and the web stack, for the rendering) load only when a command runs: `--help`
     # must stay light (tests/test_cli_startup.py).
-    from callplane.engine.campaigns import CampaignService
     from callplane.engine.clock import SystemClock
+    from callplane.engine.services.campaigns import CampaignService
 
     return CampaignService(c.db, SystemClock().now_ms)
 
@@ -118,7 +118,7 @@ def create(
 ) -> None:
     """Create a campaign from a CSV file (or check the file with --dry-run)."""
     c: Context = ctx.obj
-    from callplane.engine.campaigns import CampaignDraft
+    from callplane.engine.services.campaigns import CampaignDraft
 
     raw = csv_file.read_bytes()
     try:

@@ -17,7 +17,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from callplane.config import Settings
-    from callplane.engine.admin import Admin
+    from callplane.engine.services.admin import Admin
     from callplane.store.db import Database
 
 console = Console(highlight=False, soft_wrap=True)
@@ -57,8 +57,8 @@ class Context:
 
     @cached_property
     def admin(self) -> Admin:
-        from callplane.engine.admin import Admin
         from callplane.engine.clock import SystemClock
+        from callplane.engine.services.admin import Admin
 
         return Admin(self.db, SystemClock().now_ms, self.settings.allow_private_destinations)
 

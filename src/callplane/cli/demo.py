@@ -20,7 +20,7 @@ from callplane.config import Settings
 from callplane.domain.errors import FieldError, ValidationFailed
 from callplane.domain.phone import parse_kr
 from callplane.domain.principal import TENANT_SCOPES
-from callplane.engine.admin import Admin
+from callplane.engine.services.admin import Admin
 from callplane.store.orgs import PREFIX_LENGTH, IssuedCredential
 
 DEMO_AGENT_ID = "7f3e9c12-4a8b-4d5e-9f1a-2b3c4d5e6f7a"

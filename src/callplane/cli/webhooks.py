@@ -9,13 +9,13 @@ import typer
 from callplane.cli.context import Context, console, org_option
 
 if TYPE_CHECKING:
-    from callplane.engine.webhooks import WebhookAdmin
+    from callplane.engine.services.webhooks import WebhookAdmin
 
 app = typer.Typer(no_args_is_help=True, help="Webhook endpoints (signed per Standard Webhooks).")
 
 
 def _webhooks(c: Context) -> WebhookAdmin:
-    from callplane.engine.webhooks import WebhookAdmin
+    from callplane.engine.services.webhooks import WebhookAdmin
 
     return WebhookAdmin(c.db, c.admin.now, c.settings.allow_private_destinations)
 

@@ -16,10 +16,10 @@ import threading
 from callplane.cli import logs
 from callplane.cli.context import Context, console
 from callplane.config import Settings
-from callplane.engine.analysis import build_analyser
 from callplane.engine.clock import SystemClock
+from callplane.engine.jobs.analysis import build_analyser
+from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conductor import Runtimes, build_conductor
-from callplane.engine.worker import Worker, WorkerConfig
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 

@@ -182,7 +182,7 @@ def encode_cursor(query: CallQuery, cursor: Cursor, key: bytes) -> str:
 
     The signature (HMAC-SHA256, 128 bits) makes a cursor something only this deployment can
     write: a client cannot forge a position, so `decode_cursor` never reads a value it did not
-    issue. `key` is the deployment's cursor secret (`engine.cursors`).
+    issue. `key` is the deployment's cursor secret (`engine.services.cursors`).
     """
     payload = base64.urlsafe_b64encode(
         orjson.dumps({"v": cursor.value, "i": cursor.id, "f": query.filter_fingerprint()})

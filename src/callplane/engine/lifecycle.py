@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection
 
 from callplane.domain.call import Call
 from callplane.engine import metrics
-from callplane.engine.webhooks import EventType, emit
+from callplane.engine.services.webhooks import EventType, emit
 from callplane.store import lifecycle
 from callplane.store.lifecycle import Ending
 

@@ -13,11 +13,11 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from callplane.engine.admin import Admin
 from callplane.engine.clock import Clock
-from callplane.engine.cursors import Cursors
-from callplane.engine.service import CallService
-from callplane.engine.webhooks import WebhookAdmin
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from callplane.domain.call import CallStatus
-from callplane.engine.analysis import LLMAnalyser
+from callplane.engine.jobs.analysis import LLMAnalyser
 from callplane.engine.live.agents.llm import ChatClient, LLMUnavailable, Reply
 from callplane.engine.live.agents.retry import RetryPolicy, retry_after_s
 from tests.engine.live.conversation_kit import a_call, demo_version

@@ -34,7 +34,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import CallingWindow, validate_timezone
 from callplane.domain.phone import parse_e164
-from callplane.engine.campaigns import CampaignDraft, CampaignService
+from callplane.engine.services.campaigns import CampaignDraft, CampaignService
 
 router = APIRouter(route_class=RetellRoute, tags=["Retell"])
 

@@ -14,7 +14,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_e164
 from callplane.domain.query import SortOrder
-from callplane.engine.service import NewCall
+from callplane.engine.services.calls import NewCall
 
 MAX_LIMIT = 1000
 

@@ -10,7 +10,7 @@ from callplane.api.dialects import common
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.phone import parse_any
 from callplane.domain.query import SortField
-from callplane.engine.service import NewCall
+from callplane.engine.services.calls import NewCall
 
 DEFAULT_SIZE = 10
 MAX_SIZE = 100

@@ -41,7 +41,7 @@ from callplane.domain.errors import FieldError, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import CallingWindow, validate_timezone
 from callplane.domain.phone import parse_kr, to_domestic
-from callplane.engine.campaigns import CampaignDraft, CampaignService, View
+from callplane.engine.services.campaigns import CampaignDraft, CampaignService, View
 
 router = APIRouter(route_class=VoxRoute, tags=["Vox v3 campaigns"], responses=ERRORS)
 

@@ -17,7 +17,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_kr
 from callplane.domain.query import Cursor, Range, SortField, SortOrder
-from callplane.engine.service import NewCall
+from callplane.engine.services.calls import NewCall
 
 VOX_REASONS = tuple(r.value for r in DisconnectionReason if r.is_vox)
 VOX_CALL_TYPES = ("web", "phone", "inbound", "outbound", "api", "unit_test", "scenario_test")

@@ -15,7 +15,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_e164
 from callplane.domain.query import CallQuery, CountMode, SortField, SortOrder
-from callplane.engine.service import NewCall
+from callplane.engine.services.calls import NewCall
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -1,7 +1,7 @@
 """The deployment's server secrets, starting with the key that signs list cursors.
 
 A random secret is written here once, so every API process of a deployment signs and checks
-cursors with the same key (`engine.cursors`). Deleting the row rotates it: the next process to
+cursors with the same key (`engine.services.cursors`). Deleting the row rotates it: the next process to
 start writes a new one (cursors issued before are then refused with a 400).
 
 Revision ID: 0007

@@ -21,16 +21,17 @@ from sqlalchemy import event, select
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.money import call_cost_minor
-from callplane.engine import lifecycle, reaper
-from callplane.engine.admin import Admin
-from callplane.engine.analysis import OfflineAnalyser
+from callplane.engine import lifecycle
 from callplane.engine.clock import FixedClock, LoopClock, SystemClock, run_virtual
-from callplane.engine.dispatcher import dispatch
+from callplane.engine.jobs import reaper
+from callplane.engine.jobs.analysis import OfflineAnalyser
+from callplane.engine.jobs.dispatcher import dispatch
+from callplane.engine.jobs.postcall import PostCall
+from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conduct import CallHooks, Outcome
-from callplane.engine.postcall import PostCall
-from callplane.engine.service import CallService
-from callplane.engine.webhooks import WebhookAdmin
-from callplane.engine.worker import Worker, WorkerConfig
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import calls as call_store
 from callplane.store import db as db_module
 from callplane.store import ledger, queue

@@ -17,17 +17,17 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callplane.domain.call import Call
 from callplane.domain.errors import ValidationFailed
-from callplane.engine.admin import Admin
 from callplane.engine.clock import FixedClock, SystemClock
-from callplane.engine.relay import RETRY_SCHEDULE_S, Relay, RelayConfig, next_attempt_delay_s, sign
-from callplane.engine.service import CallService
-from callplane.engine.webhooks import WebhookAdmin, new_secret
-from callplane.engine.worker import Worker, WorkerConfig
+from callplane.engine.jobs.relay import RETRY_SCHEDULE_S, Relay, RelayConfig, next_attempt_delay_s, sign
+from callplane.engine.jobs.worker import Worker, WorkerConfig
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.webhooks import WebhookAdmin, new_secret
 from callplane.store import outbox
 from callplane.store.db import Database
 from callplane.store.outbox import DeliveryStatus
+from tests.engine.jobs.test_worker import settled
 from tests.engine.scripted import Script, ScriptedConductor, create_calls
-from tests.engine.test_worker import settled
 from tests.factories import FLOW_AGENT, Tenant, make_tenant
 from tests.fakes.server import serve_in_thread
 from tests.fakes.webhook_receiver import WebhookReceiver

@@ -5,7 +5,7 @@ marker, then the response. A repeat with the same fingerprint gets the stored re
 while the first is still running gets a 409 (`Conflict`); a different request with the key gets
 `IdempotencyMismatch`. Records live 24 h, like call keys (`IDEMPOTENCY_TTL_MS`).
 
-Unlike a call create, an admin create is its own transaction (`engine.admin`) whose answer is
+Unlike a call create, an admin create is its own transaction (`engine.services.admin`) whose answer is
 rendered afterwards, so the marker must be committed before the work starts: that is what a
 concurrent repeat sees, and why it gets a 409 rather than waiting.
 
@@ -32,7 +32,7 @@ import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from callplane.domain.errors import Conflict, IdempotencyMismatch
-from callplane.engine.service import IDEMPOTENCY_TTL_MS
+from callplane.engine.services.calls import IDEMPOTENCY_TTL_MS
 from callplane.store import idempotency
 from callplane.store.db import Database
 

@@ -18,17 +18,17 @@ from callplane.cli.demo import demo_agent_file
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.phone import parse_kr
-from callplane.engine.admin import Admin
 from callplane.engine.clock import LoopClock, run_virtual
+from callplane.engine.jobs.worker import Worker
 from callplane.engine.live.conductor import build_conductor
-from callplane.engine.service import CallService
-from callplane.engine.webhooks import WebhookAdmin
-from callplane.engine.worker import Worker
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import queue
 from callplane.store.db import Database
 from callplane.store.schema import webhook_events
+from tests.engine.jobs.test_worker import CONFIG, load, settled
 from tests.engine.scripted import create_calls, new_call, run_until
-from tests.engine.test_worker import CONFIG, load, settled
 from tests.factories import FLOW_AGENT, make_tenant
 from tests.test_serve import SEED_001, start_server
 

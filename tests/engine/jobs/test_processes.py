@@ -23,16 +23,16 @@ from sqlalchemy import select
 
 from callplane.cli.demo import demo_agent_file
 from callplane.domain.call import CallStatus, DisconnectionReason
-from callplane.engine.admin import Admin
 from callplane.engine.clock import SystemClock
-from callplane.engine.webhooks import WebhookAdmin
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import queue
 from callplane.store.db import Database
 from callplane.store.schema import calls
 from tests.conftest import _truncate
+from tests.engine.jobs.test_worker import settled
 from tests.engine.scripted import new_call
-from tests.engine.test_webhooks import all_delivered
-from tests.engine.test_worker import settled
+from tests.engine.services.test_webhooks import all_delivered
 from tests.factories import Tenant, make_tenant
 from tests.fakes.server import serve_in_thread
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -120,7 +120,7 @@ def demo_tenant(db: Database) -> Tenant:
 
 
 def create(db: Database, tenant: Tenant, to: str, count: int) -> list[str]:
-    from callplane.engine.service import CallService
+    from callplane.engine.services.calls import CallService
 
     service = CallService(db, SystemClock().now_ms)
     return [service.create(tenant.organization_id, new_call(tenant, to)).call.id for _ in range(count)]

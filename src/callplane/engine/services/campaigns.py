@@ -42,8 +42,9 @@ from callplane.domain.campaign import (
 from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.org import CallingWindow
-from callplane.engine import campaign_events, feeder, lifecycle
-from callplane.engine.webhooks import EventType
+from callplane.engine import lifecycle
+from callplane.engine.jobs import campaign_events, feeder
+from callplane.engine.services.webhooks import EventType
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import campaign_tasks as task_store

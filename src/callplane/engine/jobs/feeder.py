@@ -40,9 +40,9 @@ from callplane.domain.campaign import (
 )
 from callplane.domain.errors import DomainError
 from callplane.domain.ids import new_id
-from callplane.engine import campaign_events
-from callplane.engine.service import CallService, NewCall
-from callplane.engine.webhooks import EventType
+from callplane.engine.jobs import campaign_events
+from callplane.engine.services.calls import CallService, NewCall
+from callplane.engine.services.webhooks import EventType
 from callplane.store import calls as call_store
 from callplane.store import campaign_tasks as task_store
 from callplane.store import campaigns as store

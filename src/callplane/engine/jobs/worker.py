@@ -2,18 +2,18 @@
 
 One asyncio loop runs five tasks, plus one task per live call:
 
-- dispatcher — a claim pass (`engine.dispatcher`) for up to the worker's free capacity; it runs
+- dispatcher — a claim pass (`engine.jobs.dispatcher`) for up to the worker's free capacity; it runs
   again at once when woken (a call was created — in this process, or on PostgreSQL in any, see
   `store.notify` — or a call finished and freed capacity) and otherwise every `poll_interval_s`;
 - heartbeat — every `heartbeat_s`, one statement renews the lease of every live call this worker
   holds; calls it no longer holds (reaped) are cancelled, and end requests from the API are
   picked up here (`CallHooks.end_requested`) unless the API told this worker at once
   (`request_end`: in-process, or on PostgreSQL by a notification from any process);
-- reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.reaper`);
-- post-call — runs due post-call steps (`engine.postcall`);
-- relay — delivers due webhooks (`engine.relay`);
+- reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.jobs.reaper`);
+- post-call — runs due post-call steps (`engine.jobs.postcall`);
+- relay — delivers due webhooks (`engine.jobs.relay`);
 - feeder — every `poll_interval_s`, turns running campaigns' tasks into queued calls up to each
-  campaign's concurrency and settles the tasks whose calls ended (`engine.feeder`); it wakes
+  campaign's concurrency and settles the tasks whose calls ended (`engine.jobs.feeder`); it wakes
   the dispatcher when it made calls.
 
 Database calls are synchronous and run inline on the loop: they are short, and it keeps the
@@ -41,15 +41,17 @@ from sqlalchemy.exc import DBAPIError
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import CallStatus, DisconnectionReason
-from callplane.engine import dispatcher, feeder, idempotency, lifecycle, logcontext, metrics, reaper
-from callplane.engine.analysis import Analyser, OfflineAnalyser
+from callplane.engine import lifecycle, logcontext, metrics
 from callplane.engine.clock import Clock
-from callplane.engine.dispatcher import Claimed
+from callplane.engine.jobs import dispatcher, feeder, reaper
+from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
+from callplane.engine.jobs.dispatcher import Claimed
+from callplane.engine.jobs.postcall import PostCall, PostCallConfig
+from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.live.conduct import Conductor, Outcome
 from callplane.engine.memo import Memo
-from callplane.engine.postcall import PostCall, PostCallConfig
-from callplane.engine.relay import Relay, RelayConfig
-from callplane.engine.service import CallService
+from callplane.engine.services import idempotency
+from callplane.engine.services.calls import CallService
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
 from callplane.store import notify, queue, retention

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from callplane.domain.campaign import Campaign, Counters
 from callplane.domain.phone import to_domestic
-from callplane.engine.webhooks import WEBHOOK_VERSION, EventType, new_event_id
+from callplane.engine.services.webhooks import WEBHOOK_VERSION, EventType, new_event_id
 from callplane.store import outbox
 from callplane.store.outbox import Target
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from callplane.domain.call import Sentiment
-from callplane.engine.analysis import LLMAnalyser, OfflineAnalyser, sentiment
+from callplane.engine.jobs.analysis import LLMAnalyser, OfflineAnalyser, sentiment
 from callplane.engine.live.agents.llm import ChatClient
 from callplane.engine.live.conduct import Outcome
 from tests.engine.live.conversation_kit import a_call, conduct, demo_version

@@ -21,14 +21,14 @@ from callplane.domain.campaign import CampaignStatus, NewTask, RetryRule, RowPro
 from callplane.domain.errors import IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.org import CallingWindow
 from callplane.domain.phone import parse_kr
-from callplane.engine import feeder, reaper
-from callplane.engine.admin import Admin
-from callplane.engine.campaigns import CampaignDraft, CampaignService, View
 from callplane.engine.clock import LoopClock, run_virtual
-from callplane.engine.dispatcher import dispatch
-from callplane.engine.service import CallService
-from callplane.engine.webhooks import WebhookAdmin
-from callplane.engine.worker import Worker, WorkerConfig
+from callplane.engine.jobs import feeder, reaper
+from callplane.engine.jobs.dispatcher import dispatch
+from callplane.engine.jobs.worker import Worker, WorkerConfig
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.calls import CallService
+from callplane.engine.services.campaigns import CampaignDraft, CampaignService, View
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import campaign_tasks as task_store
 from callplane.store import campaigns as campaign_store
 from callplane.store.db import Database

@@ -10,7 +10,7 @@ the callee:
 
 `error_detail` says the worker was lost and whether the call had been answered.
 
-`end_at` is when the reaper noticed. Neither costs anything (see `engine.postcall`). Post-call and
+`end_at` is when the reaper noticed. Neither costs anything (see `engine.jobs.postcall`). Post-call and
 the `call_ended` webhook follow as for any terminal call. The end is fenced on the attempt the
 reaper saw *and* on the lease still being expired, so a worker that renews at the last moment
 keeps its call; a worker that comes back after its call was reaped finds it terminal and its

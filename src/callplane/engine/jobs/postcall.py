@@ -30,10 +30,10 @@ from callplane.domain.call import Call, CallAnalysis, DisconnectionReason
 from callplane.domain.errors import NotFound
 from callplane.domain.money import call_cost_minor
 from callplane.domain.org import Organization
-from callplane.engine.analysis import Analyser
 from callplane.engine.clock import Clock
+from callplane.engine.jobs.analysis import Analyser
 from callplane.engine.memo import Memo
-from callplane.engine.webhooks import EventType, emit
+from callplane.engine.services.webhooks import EventType, emit
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import ledger, lifecycle

@@ -1,0 +1,1 @@
+"""Use cases the APIs, the dashboard and the CLI call: calls, campaigns, admin, webhooks."""
