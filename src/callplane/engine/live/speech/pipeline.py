@@ -23,9 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from callplane.engine.clock import Clock
 from callplane.engine.live.session import (
@@ -61,6 +60,7 @@ from callplane.engine.live.speech.protocols import (
     TurnDetector,
     Voice,
 )
+from callplane.engine.live.tasks import Tasks
 
 _BRISK_CHARS_PER_S = 15  #: faster than speech synthesizers talk, Korean or English
 
@@ -144,7 +144,7 @@ class SpeechPipeline:
         self.tee = tee
         self._events: asyncio.Queue[Event | None] = asyncio.Queue()  # None: `_failure` is set
         self._failure: BaseException | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._started = False
         self._closed = False
         # Inbound.
@@ -198,8 +198,8 @@ class SpeechPipeline:
     def _start(self) -> None:
         if not self._started:
             self._started = True
-            self._spawn(self._read())
-            self._spawn(self._speak_queue())
+            self._tasks.spawn(self._read())
+            self._tasks.spawn(self._speak_queue())
 
     # --- callee → agent --------------------------------------------------------------------------
 
@@ -243,7 +243,7 @@ class SpeechPipeline:
                 self._heard_ms = frame_ms * len(self._preroll)
                 self._preroll.clear()
                 self._emit(SpeechStarted(start_at))
-                self._last_heard = self._spawn(self._transcribe(heard, self._last_heard))
+                self._last_heard = self._tasks.spawn(self._transcribe(heard, self._last_heard))
             return
         heard.frames.put_nowait(pcm)
         self._heard_ms += frame_ms
@@ -397,29 +397,18 @@ class SpeechPipeline:
             self._failure = exc
             self._events.put_nowait(None)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     def _close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._tasks.cancel(spare_current=True)
         if self._synthesizing is not None:
             self._synthesizing.cancel()
 
     async def aclose(self) -> None:
         """Stop every task of the session and wait until they have stopped."""
         self._close()
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self._tasks.wait()
 
 
 async def _until_none(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:

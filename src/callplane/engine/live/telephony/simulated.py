@@ -18,9 +18,8 @@ engine's clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from callplane.engine.clock import Clock
 from callplane.engine.live.session import (
@@ -40,6 +39,7 @@ from callplane.engine.live.session import (
     Transfer,
     Transport,
 )
+from callplane.engine.live.tasks import Tasks
 from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import HANGUP, Answer, Keys, Scenario, ScriptedCallee, pick
 
@@ -113,7 +113,7 @@ class SimulatedLine:
         self.clock = clock
         self.speed = speed
         self._events: asyncio.Queue[Event] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._closed = False
         # The agent's speech, in the order it plays; the first one is playing (or waiting for chunks).
         self._queue: list[_Utterance] = []
@@ -135,7 +135,7 @@ class SimulatedLine:
     # --- the Transport ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._spawn(self._ring())
+        self._tasks.spawn(self._ring())
 
     async def receive(self) -> Event:
         return await self._events.get()
@@ -148,7 +148,7 @@ class SimulatedLine:
         elif isinstance(command, StopSpeaking):
             self._stop_playout()
         elif isinstance(command, Transfer):
-            self._spawn(self._transfer())
+            self._tasks.spawn(self._transfer())
         elif isinstance(command, HangUp):
             self._close()
 
@@ -258,7 +258,7 @@ class SimulatedLine:
         utterance.ended = utterance.ended or command.end
         self._more.set()
         if self._player is None or self._player.done():
-            self._player = self._spawn(self._play())
+            self._player = self._tasks.spawn(self._play())
 
     async def _play(self) -> None:
         while self._queue:
@@ -285,9 +285,9 @@ class SimulatedLine:
         self._emit(PlaybackMark(utterance.id, 0, self._now()))
         persona = self.callee.persona
         if persona.hangup_during_agent_turn == utterance.turn:
-            self._spawn(self._hang_up_halfway(utterance))
+            self._tasks.spawn(self._hang_up_halfway(utterance))
         if persona.interrupt_agent_turn == utterance.turn:
-            self._spawn(self._barge_in(utterance))
+            self._tasks.spawn(self._barge_in(utterance))
 
     def _heard(self, utterance: _Utterance, upto: int) -> None:
         self.callee.hear(utterance.text[utterance.played : upto])
@@ -326,15 +326,8 @@ class SimulatedLine:
     async def _pause(self, seconds: float) -> None:
         await asyncio.sleep(seconds / self.speed)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     def _close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()  # the calling task too, if it is ours: it stops at its next await
+        self._tasks.cancel()  # the calling task too, if it is ours: it stops at its next await

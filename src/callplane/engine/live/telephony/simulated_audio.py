@@ -103,7 +103,7 @@ class SimulatedAudioLine(SimulatedLine):
             return
         self._raw_events.put_nowait(event)
         if isinstance(event, Carrier) and event.status in (CarrierStatus.ANSWERED, CarrierStatus.MACHINE):
-            self._spawn(self._microphone())
+            self._tasks.spawn(self._microphone())
 
     async def send(self, command: RawCommand) -> None:  # type: ignore[override]
         if self._closed:
@@ -124,7 +124,7 @@ class SimulatedAudioLine(SimulatedLine):
         elif isinstance(command, ClearAudio):
             self._stop_playout()
         elif isinstance(command, Transfer):
-            self._spawn(self._transfer())
+            self._tasks.spawn(self._transfer())
         elif isinstance(command, HangUp):
             self._close()
 
@@ -172,9 +172,9 @@ class SimulatedAudioLine(SimulatedLine):
         self._nudge()
         persona = self.callee.persona
         if persona.hangup_during_agent_turn == self._turns:
-            self._spawn(self._hang_up_mid_turn())
+            self._tasks.spawn(self._hang_up_mid_turn())
         if persona.interrupt_agent_turn == self._turns:
-            self._spawn(self._interrupt(self._turns))
+            self._tasks.spawn(self._interrupt(self._turns))
 
     async def _hang_up_mid_turn(self) -> None:
         await asyncio.sleep(0)  # let the rest of the turn's audio arrive
@@ -188,7 +188,7 @@ class SimulatedAudioLine(SimulatedLine):
 
     def _wake_player(self) -> None:
         if self._player is None:
-            self._player = self._spawn(self._play())
+            self._player = self._tasks.spawn(self._play())
 
     async def _play(self) -> None:
         self._bursts += 1
@@ -240,7 +240,7 @@ class SimulatedAudioLine(SimulatedLine):
                 result = await self.ears.transcriber.transcribe(heard, RATE, self.ears.voice)
                 self.callee.hear(result.text)
 
-            self._hearing = self._spawn(hear())
+            self._hearing = self._tasks.spawn(hear())
 
     async def _answer(self, turn: int) -> None:
         if self._hearing is not None:
