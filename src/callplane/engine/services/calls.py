@@ -78,6 +78,21 @@ class Created:
     replayed: bool  #: an Idempotency-Key replay: this call was created by an earlier request
 
 
+def check_caller(
+    conn: Connection, organization_id: str, from_number: str, presentation_number: str | None
+) -> None:
+    """The line a call goes out on: a number the organisation owns, and the caller ID it shows
+    approved for it (a call and a campaign are checked alike)."""
+    if not number_store.owns_number(conn, organization_id, from_number):
+        raise ValidationFailed.single("from_number", "is not a number owned by this organization")
+    if presentation_number is not None and not number_store.is_approved_presentation(
+        conn, organization_id, presentation_number
+    ):
+        raise ValidationFailed.single(
+            "presentation_number", "is not an approved presentation number of this organization"
+        )
+
+
 @dataclass
 class CallService:
     db: Database
@@ -107,14 +122,7 @@ class CallService:
     def build(self, conn: Connection, organization_id: str, request: NewCall, call_id: str, now: int) -> Call:
         """Check the request against every rule and return the queued call (not yet stored).
         The campaign feeder builds its calls here too, so a task is held to the same rules."""
-        if not number_store.owns_number(conn, organization_id, request.from_number):
-            raise ValidationFailed.single("from_number", "is not a number owned by this organization")
-        if request.presentation_number is not None and not number_store.is_approved_presentation(
-            conn, organization_id, request.presentation_number
-        ):
-            raise ValidationFailed.single(
-                "presentation_number", "is not an approved presentation number of this organization"
-            )
+        check_caller(conn, organization_id, request.from_number, request.presentation_number)
         if number_store.is_suppressed(conn, organization_id, request.to_number):
             raise ValidationFailed.single("to_number", "is on this organization's do-not-call list")
         agent, label = self._resolve_agent(conn, organization_id, request)

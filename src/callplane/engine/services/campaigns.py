@@ -44,6 +44,7 @@ from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.org import CallingWindow
 from callplane.engine import lifecycle
 from callplane.engine.jobs import campaign_events, feeder
+from callplane.engine.services.calls import check_caller
 from callplane.engine.services.webhooks import EventType
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
@@ -177,14 +178,7 @@ class CampaignService:
         """The campaign's own fields; returns the variables every task must give."""
         org = org_store.get_organization(conn, organization_id)
         check_concurrency(draft.concurrency, org.limits.max_concurrent_calls)
-        if not number_store.owns_number(conn, organization_id, draft.from_number):
-            raise ValidationFailed.single("from_number", "is not a number owned by this organization")
-        if draft.presentation_number is not None and not number_store.is_approved_presentation(
-            conn, organization_id, draft.presentation_number
-        ):
-            raise ValidationFailed.single(
-                "presentation_number", "is not an approved presentation number of this organization"
-            )
+        check_caller(conn, organization_id, draft.from_number, draft.presentation_number)
         if draft.agent_id is None:
             if number_store.active_traffic_split(conn, organization_id, draft.from_number) is None:
                 raise ValidationFailed.single(
