@@ -1,20 +1,13 @@
 """The worker: claims calls, runs each through the Conductor, and keeps the durable steps moving.
 
-One asyncio loop runs five tasks, plus one task per live call:
+One asyncio loop runs the claim loop, the periodic jobs (`engine.jobs.chores`: heartbeat,
+reaper, post-call, relay, feeder, retention) and one task per live call (`engine.jobs.callrun`).
 
-- dispatcher — a claim pass (`engine.jobs.dispatcher`) for up to the worker's free capacity; it runs
-  again at once when woken (a call was created — in this process, or on PostgreSQL in any, see
-  `store.notify` — or a call finished and freed capacity) and otherwise every `poll_interval_s`;
-- heartbeat — every `heartbeat_s`, one statement renews the lease of every live call this worker
-  holds; calls it no longer holds (reaped) are cancelled, and end requests from the API are
-  picked up here (`CallHooks.end_requested`) unless the API told this worker at once
-  (`request_end`: in-process, or on PostgreSQL by a notification from any process);
-- reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.jobs.reaper`);
-- post-call — runs due post-call steps (`engine.jobs.postcall`);
-- relay — delivers due webhooks (`engine.jobs.relay`);
-- feeder — every `poll_interval_s`, turns running campaigns' tasks into queued calls up to each
-  campaign's concurrency and settles the tasks whose calls ended (`engine.jobs.feeder`); it wakes
-  the dispatcher when it made calls.
+The claim loop runs a claim pass (`engine.jobs.dispatcher`) for up to the worker's free capacity;
+it runs again at once when woken (a call was created — in this process, or on PostgreSQL in any,
+see `store.notify` — or a call finished and freed capacity) and otherwise every
+`poll_interval_s`. End requests from the API reach a live call at once through `request_end`
+(in-process, or on PostgreSQL by a notification from any process), else at the next heartbeat.
 
 Database calls are synchronous and run inline on the loop: they are short, and it keeps the
 whole worker runnable on a `VirtualTimeLoop`, where a ten-minute call takes milliseconds. Every
@@ -36,34 +29,26 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError
-
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
-from callplane.domain.call import CallStatus, DisconnectionReason
-from callplane.engine import lifecycle, logcontext, metrics
+from callplane.engine import metrics
 from callplane.engine.clock import Clock
-from callplane.engine.jobs import dispatcher, feeder, reaper
+from callplane.engine.jobs import dispatcher
 from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
-from callplane.engine.jobs.dispatcher import Claimed
+from callplane.engine.jobs.callrun import CallRun
+from callplane.engine.jobs.chores import Chores
 from callplane.engine.jobs.postcall import PostCall, PostCallConfig
 from callplane.engine.jobs.relay import Relay, RelayConfig
-from callplane.engine.live.conduct import Conductor, Outcome
+from callplane.engine.live.conduct import Conductor
 from callplane.engine.memo import Memo
-from callplane.engine.services import idempotency
 from callplane.engine.services.calls import CallService
-from callplane.store import agents as agent_store
-from callplane.store import lifecycle as store_lifecycle
-from callplane.store import notify, queue, retention
+from callplane.store import notify
 from callplane.store.db import Database
-from callplane.store.lifecycle import Ending
 
 log = logging.getLogger(__name__)
 
-_TERMINAL_OUTCOMES = frozenset({CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR})
 _ERROR_PAUSE_S = 1.0
 _VERSION_CACHE = 1000
-_PURGE_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,43 +88,6 @@ class WorkerConfig:
         )
 
 
-class _Run:
-    """One live call on this worker: the claim, its task, and the hooks the Conductor calls."""
-
-    def __init__(self, worker: Worker, claimed: Claimed) -> None:
-        self.worker = worker
-        self.claimed = claimed
-        self.call = claimed.call
-        self.attempt = claimed.attempt
-        self.is_answered = False
-        self.end_flag = False
-        self.lost = False
-        self.task: asyncio.Task[None] | None = None
-
-    async def ringing(self, telephony_id: str) -> None:
-        w = self.worker
-        metrics.claim_to_dial.observe(max(0, w.clock.now_ms() - self.claimed.claimed_at) / 1000)
-        with w.db.write() as conn:
-            store_lifecycle.ring(
-                conn,
-                self.call.organization_id,
-                self.call.id,
-                fence=self.attempt,
-                telephony_id=telephony_id,
-                now=w.clock.now_ms(),
-            )
-
-    async def answered(self, at_ms: int) -> None:
-        w = self.worker
-        with w.db.write() as conn:
-            self.is_answered = lifecycle.answered(
-                conn, self.call, fence=self.attempt, at=at_ms, now=w.clock.now_ms()
-            )
-
-    def end_requested(self) -> bool:
-        return self.end_flag
-
-
 class Worker:
     def __init__(
         self,
@@ -163,9 +111,9 @@ class Worker:
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).
         self.closers = list(closers)
-        self._runs: dict[str, _Run] = {}
-        self._versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
-        self._calls = CallService(db, clock.now_ms)
+        self.runs: dict[str, CallRun] = {}
+        self.versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
+        self.calls = CallService(db, clock.now_ms)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -186,7 +134,7 @@ class Worker:
         self._threadsafe(lambda: self._flag_end(call_id))
 
     def _flag_end(self, call_id: str) -> None:
-        run = self._runs.get(call_id)
+        run = self.runs.get(call_id)
         if run is not None:
             run.end_flag = True
 
@@ -217,7 +165,7 @@ class Worker:
 
     @property
     def live_calls(self) -> int:
-        return len(self._runs)
+        return len(self.runs)
 
     # The loops -----------------------------------------------------------------------------
 
@@ -227,22 +175,8 @@ class Worker:
         log.info("worker %s started (capacity %d)", self.id, self.config.capacity)
         loops = [
             asyncio.create_task(self._dispatch_loop(), name="dispatcher"),
-            asyncio.create_task(self._every(self.config.heartbeat_s, self._heartbeat), name="heartbeat"),
-            asyncio.create_task(self._every(self.config.reaper_interval_s, self._reap), name="reaper"),
-            asyncio.create_task(self._every(self.config.poll_interval_s, self._feed), name="feeder"),
-            asyncio.create_task(
-                self._drain(self.postcall.run_due, self.config.postcall.batch), name="postcall"
-            ),
+            *Chores(self).start(),
         ]
-        if self.config.run_relay:
-            loops.append(
-                asyncio.create_task(
-                    self._drain(self.relay.deliver_due, self.config.relay.batch), name="relay"
-                )
-            )
-        if self.config.webhook_retention_s is not None:
-            loops.append(asyncio.create_task(self._retain(), name="retention"))
-        loops.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))
         listener = notify.Listener(self.db.url, self._on_notice) if self._listens else None
         if listener is not None:
             listener.start()
@@ -273,7 +207,7 @@ class Worker:
                 metrics.engine_errors.labels("claim").inc()
                 await asyncio.sleep(_ERROR_PAUSE_S)
                 continue
-            again = result.more and result.changed and self.config.capacity > len(self._runs)
+            again = result.more and result.changed and self.config.capacity > len(self.runs)
             if again:
                 await asyncio.sleep(0)
                 continue
@@ -285,7 +219,7 @@ class Worker:
             self.db,
             owner=self.id,
             now=self.clock.now_ms(),
-            capacity=max(0, self.config.capacity - len(self._runs)),
+            capacity=max(0, self.config.capacity - len(self.runs)),
             lease_ms=int(self.config.lease_s * 1000),
             scan_limit=self.config.scan_limit,
         )
@@ -296,182 +230,21 @@ class Worker:
                 claimed.attempt,
                 extra={"request_id": claimed.call.request_id, "call_id": claimed.call.id},
             )
-            run = _Run(self, claimed)
-            self._runs[claimed.call.id] = run
+            run = CallRun(self, claimed)
+            self.runs[claimed.call.id] = run
             metrics.worker_live_calls.inc()
-            run.task = asyncio.create_task(self._conduct(run), name=f"call {claimed.call.id}")
+            run.task = asyncio.create_task(run.conduct(), name=f"call {claimed.call.id}")
             self.dialed += 1
         return result
 
-    async def _every(self, interval_s: float, step: Callable[[], None]) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                step()
-            except Exception:
-                log.exception("%s failed", getattr(step, "__name__", step))
-                metrics.engine_errors.labels(getattr(step, "__name__", "step").strip("_")).inc()
-
-    async def _drain(self, step: Callable[[], Awaitable[int]], batch: int) -> None:
-        """Run a batch step; again at once while it finds full batches, else every poll interval."""
-        while True:
-            try:
-                done = await step()
-            except Exception:
-                log.exception("%s failed", getattr(step, "__qualname__", step))
-                metrics.engine_errors.labels(getattr(step, "__name__", "step").strip("_")).inc()
-                done = 0
-            if done < batch:
-                await asyncio.sleep(self.config.poll_interval_s)
-
-    def _heartbeat(self) -> None:
-        if not self._runs:
-            return
-        with self.db.write() as conn:
-            held = queue.renew_leases(conn, self.id, self.clock.now_ms(), int(self.config.lease_s * 1000))
-        still = {lease.call_id: lease for lease in held}
-        for call_id, run in list(self._runs.items()):
-            lease = still.get(call_id)
-            if lease is None or lease.attempt != run.attempt:
-                if not run.lost and run.task is not None:
-                    log.warning("lost the lease of call %s; abandoning it", call_id)
-                    run.lost = True
-                    run.task.cancel()
-            elif lease.end_requested:
-                run.end_flag = True
-
-    def _feed(self) -> None:
-        if feeder.feed(self.db, self._calls, self.clock.now_ms()).created:
-            self._wake.set()
-
-    def _reap(self) -> None:
-        reaper.reap(self.db, self.clock.now_ms())
-
-    async def _retain(self) -> None:
-        """Purge the webhook log in batches, yielding between them so live calls keep going."""
-        assert self.config.webhook_retention_s is not None
-        while True:
-            try:
-                before = self.clock.now_ms() - int(self.config.webhook_retention_s * 1000)
-                with self.db.write() as conn:
-                    purged = retention.purge_webhook_log(conn, before, _PURGE_BATCH)
-            except Exception:
-                log.exception("webhook log purge failed")
-                purged = 0
-            await asyncio.sleep(0 if purged == _PURGE_BATCH else self.config.retention_interval_s)
-
-    async def _expire_keys(self) -> None:
-        """Delete Idempotency-Keys past their 24 h in batches, yielding between them."""
-        while True:
-            try:
-                purged = idempotency.purge_expired(self.db, self.clock.now_ms())
-            except Exception:
-                log.exception("idempotency key purge failed")
-                purged = 0
-            await asyncio.sleep(0 if purged >= idempotency.PURGE_BATCH else self.config.retention_interval_s)
-
-    # One call ------------------------------------------------------------------------------
-
-    async def _conduct(self, run: _Run) -> None:
-        # This task's own context: every log line of the call names it and its creating request.
-        logcontext.request_id.set(run.call.request_id)
-        logcontext.call_id.set(run.call.id)
-        try:
-            outcome = await self._outcome(run)
-        except asyncio.CancelledError:
-            if run.lost:
-                return  # someone else ended it
-            outcome = Outcome(
-                CallStatus.ERROR,
-                DisconnectionReason.ERROR_VOXAI,
-                self.clock.now_ms(),
-                error_detail="the worker shut down during the call",
-            )
-            self._store_outcome(run, outcome)
-            raise
-        finally:
-            if self._runs.pop(run.call.id, None) is not None:
-                metrics.worker_live_calls.dec()
-            self._wake.set()
-        self._store_outcome(run, outcome)
-
-    def _store_outcome(self, run: _Run, outcome: Outcome) -> None:
-        try:
-            try:
-                self._finish(run, outcome)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # A pooled connection the server had dropped (a restart): SQLAlchemy has now
-                # invalidated the pool. Once more on a fresh connection; the transition is fenced,
-                # so it cannot apply twice. Losing the transcript here would be the worse outcome.
-                self._finish(run, outcome)
-        except Exception:
-            # The database is unreachable: the lease will lapse and a reaper ends the call.
-            log.exception("could not store the outcome of call %s (%s)", run.call.id, outcome.reason)
-            metrics.engine_errors.labels("store_outcome").inc()
-
-    async def _outcome(self, run: _Run) -> Outcome:
-        try:
-            return await self.conductor.conduct(run.call, self._version(run), run)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # The Conductor promises not to raise for call-level failures; this is a bug.
-            log.exception("call %s failed inside the worker", run.call.id)
-            metrics.engine_errors.labels("call").inc()
-            return Outcome(
-                CallStatus.ERROR,
-                DisconnectionReason.ERROR_VOXAI,
-                self.clock.now_ms(),
-                error_detail=f"internal error: {type(exc).__name__}",
-            )
-
-    def _version(self, run: _Run) -> AgentVersion:
-        """The agent version the call is pinned to; versions are immutable, so they are cached."""
-        call = run.call
-        key = (call.organization_id, call.agent.agent_id, call.agent.version)
-
-        def read() -> AgentVersion:
-            with self.db.read() as conn:
-                return agent_store.get_version(conn, *key)
-
-        return self._versions.get(key, read)
-
-    def _finish(self, run: _Run, outcome: Outcome) -> None:
-        call = run.call
-        now = self.clock.now_ms()
-        status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
-        answered_at = outcome.answered_at
-        # Kept aside until the commit: a retry after a dropped connection (`_store_outcome`)
-        # must not believe a rolled-back "answered" happened.
-        answered = run.is_answered
-        with self.db.write() as conn:
-            if status is CallStatus.ENDED and not answered:
-                # The conductor reported a connected call without the `answered` hook.
-                answered_at = answered_at if answered_at is not None else outcome.ended_at
-                answered = lifecycle.answered(conn, call, fence=run.attempt, at=answered_at, now=now)
-            ending = Ending(
-                status,
-                outcome.reason,
-                end_at=outcome.ended_at,
-                duration_ms=lifecycle.duration_ms(call, outcome.ended_at),
-                answered_at=answered_at,
-                telephony_id=outcome.telephony_id,
-                transcript=list(outcome.transcript),
-                collected=dict(outcome.collected),
-                recording_url=outcome.recording_url,
-                error_detail=outcome.error_detail,
-            )
-            moved = lifecycle.ended(conn, call, ending, now=now, fence=run.attempt)
-        run.is_answered = answered
-        if not moved:
-            log.warning(
-                "call %s was ended elsewhere before its outcome (%s) was stored", call.id, outcome.reason
-            )
+    def run_done(self, run: CallRun) -> None:
+        """A live call's task is over (its outcome is stored next): free its place."""
+        if self.runs.pop(run.call.id, None) is not None:
+            metrics.worker_live_calls.dec()
+        self._wake.set()
 
     async def _shutdown(self) -> None:
-        runs = [r.task for r in self._runs.values() if r.task is not None]
+        runs = [r.task for r in self.runs.values() if r.task is not None]
         if runs:
             log.info("waiting up to %.0f s for %d live calls", self.config.shutdown_grace_s, len(runs))
             _done, pending = await asyncio.wait(runs, timeout=self.config.shutdown_grace_s)

@@ -1,0 +1,170 @@
+"""One live call on a worker: its claim, the hooks the Conductor calls, and storing its outcome.
+
+The worker (`engine.jobs.worker`) makes one `CallRun` per claimed call and runs `conduct` as that
+call's task. Every change is fenced on the claim's attempt, so a run whose lease was lost (the
+reaper ended the call, or another worker's) can never move the call again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import DBAPIError
+
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.engine import lifecycle, logcontext, metrics
+from callplane.engine.jobs.dispatcher import Claimed
+from callplane.engine.live.conduct import Outcome
+from callplane.store import agents as agent_store
+from callplane.store import lifecycle as store_lifecycle
+from callplane.store.lifecycle import Ending
+
+if TYPE_CHECKING:
+    from callplane.engine.jobs.worker import Worker
+
+log = logging.getLogger(__name__)
+
+_TERMINAL_OUTCOMES = frozenset({CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR})
+
+
+class CallRun:
+    """One live call on this worker: the claim, its task, and the hooks the Conductor calls."""
+
+    def __init__(self, worker: Worker, claimed: Claimed) -> None:
+        self.worker = worker
+        self.claimed = claimed
+        self.call = claimed.call
+        self.attempt = claimed.attempt
+        self.is_answered = False
+        self.end_flag = False
+        self.lost = False
+        self.task: asyncio.Task[None] | None = None
+
+    # The Conductor's hooks (`CallHooks`) ----------------------------------------------------
+
+    async def ringing(self, telephony_id: str) -> None:
+        w = self.worker
+        metrics.claim_to_dial.observe(max(0, w.clock.now_ms() - self.claimed.claimed_at) / 1000)
+        with w.db.write() as conn:
+            store_lifecycle.ring(
+                conn,
+                self.call.organization_id,
+                self.call.id,
+                fence=self.attempt,
+                telephony_id=telephony_id,
+                now=w.clock.now_ms(),
+            )
+
+    async def answered(self, at_ms: int) -> None:
+        w = self.worker
+        with w.db.write() as conn:
+            self.is_answered = lifecycle.answered(
+                conn, self.call, fence=self.attempt, at=at_ms, now=w.clock.now_ms()
+            )
+
+    def end_requested(self) -> bool:
+        return self.end_flag
+
+    # The call's task ------------------------------------------------------------------------
+
+    async def conduct(self) -> None:
+        w = self.worker
+        # This task's own context: every log line of the call names it and its creating request.
+        logcontext.request_id.set(self.call.request_id)
+        logcontext.call_id.set(self.call.id)
+        try:
+            outcome = await self._outcome()
+        except asyncio.CancelledError:
+            if self.lost:
+                return  # someone else ended it
+            outcome = Outcome(
+                CallStatus.ERROR,
+                DisconnectionReason.ERROR_VOXAI,
+                w.clock.now_ms(),
+                error_detail="the worker shut down during the call",
+            )
+            self._store_outcome(outcome)
+            raise
+        finally:
+            w.run_done(self)
+        self._store_outcome(outcome)
+
+    def _store_outcome(self, outcome: Outcome) -> None:
+        try:
+            try:
+                self._finish(outcome)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # A pooled connection the server had dropped (a restart): SQLAlchemy has now
+                # invalidated the pool. Once more on a fresh connection; the transition is fenced,
+                # so it cannot apply twice. Losing the transcript here would be the worse outcome.
+                self._finish(outcome)
+        except Exception:
+            # The database is unreachable: the lease will lapse and a reaper ends the call.
+            log.exception("could not store the outcome of call %s (%s)", self.call.id, outcome.reason)
+            metrics.engine_errors.labels("store_outcome").inc()
+
+    async def _outcome(self) -> Outcome:
+        w = self.worker
+        try:
+            return await w.conductor.conduct(self.call, self._version(), self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The Conductor promises not to raise for call-level failures; this is a bug.
+            log.exception("call %s failed inside the worker", self.call.id)
+            metrics.engine_errors.labels("call").inc()
+            return Outcome(
+                CallStatus.ERROR,
+                DisconnectionReason.ERROR_VOXAI,
+                w.clock.now_ms(),
+                error_detail=f"internal error: {type(exc).__name__}",
+            )
+
+    def _version(self) -> AgentVersion:
+        """The agent version the call is pinned to; versions are immutable, so they are cached."""
+        call = self.call
+        key = (call.organization_id, call.agent.agent_id, call.agent.version)
+
+        def read() -> AgentVersion:
+            with self.worker.db.read() as conn:
+                return agent_store.get_version(conn, *key)
+
+        return self.worker.versions.get(key, read)
+
+    def _finish(self, outcome: Outcome) -> None:
+        w = self.worker
+        call = self.call
+        now = w.clock.now_ms()
+        status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
+        answered_at = outcome.answered_at
+        # Kept aside until the commit: a retry after a dropped connection (`_store_outcome`)
+        # must not believe a rolled-back "answered" happened.
+        answered = self.is_answered
+        with w.db.write() as conn:
+            if status is CallStatus.ENDED and not answered:
+                # The conductor reported a connected call without the `answered` hook.
+                answered_at = answered_at if answered_at is not None else outcome.ended_at
+                answered = lifecycle.answered(conn, call, fence=self.attempt, at=answered_at, now=now)
+            ending = Ending(
+                status,
+                outcome.reason,
+                end_at=outcome.ended_at,
+                duration_ms=lifecycle.duration_ms(call, outcome.ended_at),
+                answered_at=answered_at,
+                telephony_id=outcome.telephony_id,
+                transcript=list(outcome.transcript),
+                collected=dict(outcome.collected),
+                recording_url=outcome.recording_url,
+                error_detail=outcome.error_detail,
+            )
+            moved = lifecycle.ended(conn, call, ending, now=now, fence=self.attempt)
+        self.is_answered = answered
+        if not moved:
+            log.warning(
+                "call %s was ended elsewhere before its outcome (%s) was stored", call.id, outcome.reason
+            )

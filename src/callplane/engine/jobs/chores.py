@@ -1,0 +1,126 @@
+"""The worker's periodic jobs, beside its claim loop and its live calls.
+
+- heartbeat — every `heartbeat_s`, one statement renews the lease of every live call the worker
+  holds; calls it no longer holds (reaped) are cancelled, and end requests from the API are picked
+  up here (`CallHooks.end_requested`) unless the API told the worker at once;
+- reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.jobs.reaper`);
+- post-call — runs due post-call steps (`engine.jobs.postcall`);
+- relay — delivers due webhooks (`engine.jobs.relay`);
+- feeder — every `poll_interval_s`, turns running campaigns' tasks into queued calls
+  (`engine.jobs.feeder`); it wakes the claim loop when it made calls;
+- retention and key expiry — purge finished webhook deliveries and spent Idempotency-Keys in
+  batches, yielding between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from callplane.engine import metrics
+from callplane.engine.jobs import feeder, reaper
+from callplane.engine.services import idempotency
+from callplane.store import queue, retention
+
+if TYPE_CHECKING:
+    from callplane.engine.jobs.worker import Worker
+
+log = logging.getLogger(__name__)
+
+_PURGE_BATCH = 500
+
+
+class Chores:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def start(self) -> list[asyncio.Task[None]]:
+        w = self.worker
+        config = w.config
+        tasks = [
+            asyncio.create_task(self._every(config.heartbeat_s, self.heartbeat), name="heartbeat"),
+            asyncio.create_task(self._every(config.reaper_interval_s, self.reap), name="reaper"),
+            asyncio.create_task(self._every(config.poll_interval_s, self.feed), name="feeder"),
+            asyncio.create_task(self._drain(w.postcall.run_due, config.postcall.batch), name="postcall"),
+        ]
+        if config.run_relay:
+            tasks.append(
+                asyncio.create_task(self._drain(w.relay.deliver_due, config.relay.batch), name="relay")
+            )
+        if config.webhook_retention_s is not None:
+            tasks.append(asyncio.create_task(self._retain(), name="retention"))
+        tasks.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))
+        return tasks
+
+    async def _every(self, interval_s: float, step: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                step()
+            except Exception:
+                log.exception("%s failed", getattr(step, "__name__", step))
+                metrics.engine_errors.labels(getattr(step, "__name__", "step").strip("_")).inc()
+
+    async def _drain(self, step: Callable[[], Awaitable[int]], batch: int) -> None:
+        """Run a batch step; again at once while it finds full batches, else every poll interval."""
+        while True:
+            try:
+                done = await step()
+            except Exception:
+                log.exception("%s failed", getattr(step, "__qualname__", step))
+                metrics.engine_errors.labels(getattr(step, "__name__", "step").strip("_")).inc()
+                done = 0
+            if done < batch:
+                await asyncio.sleep(self.worker.config.poll_interval_s)
+
+    def heartbeat(self) -> None:
+        w = self.worker
+        if not w.runs:
+            return
+        with w.db.write() as conn:
+            held = queue.renew_leases(conn, w.id, w.clock.now_ms(), int(w.config.lease_s * 1000))
+        still = {lease.call_id: lease for lease in held}
+        for call_id, run in list(w.runs.items()):
+            lease = still.get(call_id)
+            if lease is None or lease.attempt != run.attempt:
+                if not run.lost and run.task is not None:
+                    log.warning("lost the lease of call %s; abandoning it", call_id)
+                    run.lost = True
+                    run.task.cancel()
+            elif lease.end_requested:
+                run.end_flag = True
+
+    def feed(self) -> None:
+        w = self.worker
+        if feeder.feed(w.db, w.calls, w.clock.now_ms()).created:
+            w.wake()
+
+    def reap(self) -> None:
+        reaper.reap(self.worker.db, self.worker.clock.now_ms())
+
+    async def _retain(self) -> None:
+        """Purge the webhook log in batches, yielding between them so live calls keep going."""
+        w = self.worker
+        assert w.config.webhook_retention_s is not None
+        while True:
+            try:
+                before = w.clock.now_ms() - int(w.config.webhook_retention_s * 1000)
+                with w.db.write() as conn:
+                    purged = retention.purge_webhook_log(conn, before, _PURGE_BATCH)
+            except Exception:
+                log.exception("webhook log purge failed")
+                purged = 0
+            await asyncio.sleep(0 if purged == _PURGE_BATCH else w.config.retention_interval_s)
+
+    async def _expire_keys(self) -> None:
+        """Delete Idempotency-Keys past their 24 h in batches, yielding between them."""
+        w = self.worker
+        while True:
+            try:
+                purged = idempotency.purge_expired(w.db, w.clock.now_ms())
+            except Exception:
+                log.exception("idempotency key purge failed")
+                purged = 0
+            await asyncio.sleep(0 if purged >= idempotency.PURGE_BATCH else w.config.retention_interval_s)
