@@ -7,8 +7,10 @@ next timer whenever the loop has nothing else to do, and give it a `LoopClock`, 
 follows that loop: a ten-minute call then runs in milliseconds, deterministically.
 
 The jump only happens when no real socket of the loop has data waiting, so code that awaits
-real network I/O (a local fake LLM server, a webhook receiver) should run on a real loop; the
-engine's database calls are synchronous and never leave the loop, so they are safe.
+real network I/O (a local fake LLM server, a webhook receiver) should run on a real loop. Work
+handed to a thread with `run_in_executor` (the worker's database work, `engine.jobs.lanes`) is
+safe: while any is outstanding the loop waits for it in real time and its clock stands still, as
+if the work had run inline.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import asyncio
 import contextlib
 import selectors
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class Clock(Protocol):
@@ -64,8 +71,9 @@ class FixedClock:
 class _JumpingSelector(selectors.BaseSelector):
     """Wraps a real selector; where the loop would block until its next timer, jump instead."""
 
-    def __init__(self, loop_clock: list[float]) -> None:
+    def __init__(self, loop_clock: list[float], in_threads: list[int]) -> None:
         self._time = loop_clock
+        self._in_threads = in_threads
         self._real = selectors.DefaultSelector()
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -81,8 +89,9 @@ class _JumpingSelector(selectors.BaseSelector):
         ready = self._real.select(0)
         if ready or timeout == 0:
             return ready
-        if timeout is None:
-            # Nothing is scheduled: only another thread can wake the loop, so really wait.
+        if timeout is None or self._in_threads[0]:
+            # Nothing is scheduled, or a thread works for the loop: only another thread can wake
+            # it (a finished executor job wakes it through the loop's self-pipe), so really wait.
             return self._real.select(None)
         self._time[0] += timeout
         return []
@@ -99,11 +108,25 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         self._virtual_time = [0.0]
-        super().__init__(selector=_JumpingSelector(self._virtual_time))
+        self._in_threads = [0]
+        super().__init__(selector=_JumpingSelector(self._virtual_time, self._in_threads))
         self._clock_resolution = 1e-9
 
     def time(self) -> float:
         return self._virtual_time[0]
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
+    ) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self._in_threads[0] += 1
+
+        def done(_: asyncio.Future[Any]) -> None:
+            # Runs on the loop once the result is delivered, so no jump can slip in between.
+            self._in_threads[0] -= 1
+
+        future.add_done_callback(done)
+        return future
 
 
 def run_virtual(coro: Any) -> Any:

@@ -7,7 +7,7 @@ organisation included: agent ids are unique only within an organisation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -27,7 +27,17 @@ class Memo(Generic[K, V]):
             return self._values[key]
         except KeyError:
             pass
-        value = make()
+        return self._put(key, make())
+
+    async def aget(self, key: K, make: Callable[[], Awaitable[V]]) -> V:
+        """`get` for a value made by awaiting (a read run off the event loop)."""
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        return self._put(key, await make())
+
+    def _put(self, key: K, value: V) -> V:
         if len(self._values) >= self.limit:
             self._values.clear()
         self._values[key] = value

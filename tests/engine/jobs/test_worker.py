@@ -503,8 +503,8 @@ def test_balance_is_settled_exactly_once_however_often_post_call_runs(db: Databa
     clock.advance(1_001)
     with db.write() as conn:
         [fast] = store_lifecycle.claim_postcall(conn, clock.now_ms(), 1_000, 10)
-    assert postcall.complete(fast, None, 10_000) is True
-    assert postcall.complete(slow, None, 10_000) is False  # fenced out
+    assert postcall.complete(fast, None, 10_000, clock.now_ms()) is True
+    assert postcall.complete(slow, None, 10_000, clock.now_ms()) is False  # fenced out
     # An operator re-runs post-call: analysis again, the charge not again.
     with db.write() as conn:
         store_lifecycle.schedule_postcall(conn, tenant.organization_id, call_id, clock.now_ms())

@@ -3,6 +3,12 @@
 The worker (`engine.jobs.worker`) makes one `CallRun` per claimed call and runs `conduct` as that
 call's task. Every change is fenced on the claim's attempt, so a run whose lease was lost (the
 reaper ended the call, or another worker's) can never move the call again.
+
+Database steps run off the loop (`engine.jobs.lanes`) and are retried through a database blip.
+The hooks never raise a database failure into the Conductor: a `ringing` that cannot be stored
+is not the carrier's failure (the Conductor would record `dial_failed`), and an `answered` that
+cannot be stored must not hang up a talking callee — the final transition stores the answer
+with the end instead.
 """
 
 from __future__ import annotations
@@ -10,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TYPE_CHECKING
-
-from sqlalchemy.exc import DBAPIError
 
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import CallStatus, DisconnectionReason
@@ -48,22 +52,40 @@ class CallRun:
     async def ringing(self, telephony_id: str) -> None:
         w = self.worker
         metrics.claim_to_dial.observe(max(0, w.clock.now_ms() - self.claimed.claimed_at) / 1000)
-        with w.db.write() as conn:
-            store_lifecycle.ring(
-                conn,
-                self.call.organization_id,
-                self.call.id,
-                fence=self.attempt,
-                telephony_id=telephony_id,
-                now=w.clock.now_ms(),
-            )
+        now = w.clock.now_ms()
+
+        def ring() -> None:
+            with w.db.write() as conn:
+                store_lifecycle.ring(
+                    conn,
+                    self.call.organization_id,
+                    self.call.id,
+                    fence=self.attempt,
+                    telephony_id=telephony_id,
+                    now=now,
+                )
+
+        try:
+            await w.lanes.retrying(ring, f"storing the ringing of call {self.call.id}")
+        except Exception:
+            # Only a status on the way: the call goes on, and its end is stored from `dialing`.
+            log.exception("could not store that call %s is ringing", self.call.id)
+            metrics.engine_errors.labels("ringing").inc()
 
     async def answered(self, at_ms: int) -> None:
         w = self.worker
-        with w.db.write() as conn:
-            self.is_answered = lifecycle.answered(
-                conn, self.call, fence=self.attempt, at=at_ms, now=w.clock.now_ms()
-            )
+        now = w.clock.now_ms()
+
+        def answer() -> bool:
+            with w.db.write() as conn:
+                return lifecycle.answered(conn, self.call, fence=self.attempt, at=at_ms, now=now)
+
+        try:
+            self.is_answered = await w.lanes.retrying(answer, f"storing the answer of call {self.call.id}")
+        except Exception:
+            # The callee is talking: keep the call; `_finish` stores the answer with the end.
+            log.exception("could not store that call %s was answered", self.call.id)
+            metrics.engine_errors.labels("answered").inc()
 
     def end_requested(self) -> bool:
         return self.end_flag
@@ -86,23 +108,19 @@ class CallRun:
                 w.clock.now_ms(),
                 error_detail="the worker shut down during the call",
             )
-            self._store_outcome(outcome)
+            await self._store_outcome(outcome)
             raise
         finally:
             w.run_done(self)
-        self._store_outcome(outcome)
+        await self._store_outcome(outcome)
 
-    def _store_outcome(self, outcome: Outcome) -> None:
+    async def _store_outcome(self, outcome: Outcome) -> None:
         try:
-            try:
-                self._finish(outcome)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # A pooled connection the server had dropped (a restart): SQLAlchemy has now
-                # invalidated the pool. Once more on a fresh connection; the transition is fenced,
-                # so it cannot apply twice. Losing the transcript here would be the worse outcome.
-                self._finish(outcome)
+            # Losing the transcript would be the worst outcome: retried through a blip.
+            now = self.worker.clock.now_ms()
+            await self.worker.lanes.retrying(
+                lambda: self._finish(outcome, now), f"storing the outcome of call {self.call.id}"
+            )
         except Exception:
             # The database is unreachable: the lease will lapse and a reaper ends the call.
             log.exception("could not store the outcome of call %s (%s)", self.call.id, outcome.reason)
@@ -111,7 +129,7 @@ class CallRun:
     async def _outcome(self) -> Outcome:
         w = self.worker
         try:
-            return await w.conductor.conduct(self.call, self._version(), self)
+            return await w.conductor.conduct(self.call, await self._version(), self)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -125,7 +143,7 @@ class CallRun:
                 error_detail=f"internal error: {type(exc).__name__}",
             )
 
-    def _version(self) -> AgentVersion:
+    async def _version(self) -> AgentVersion:
         """The agent version the call is pinned to; versions are immutable, so they are cached."""
         call = self.call
         key = (call.organization_id, call.agent.agent_id, call.agent.version)
@@ -134,12 +152,11 @@ class CallRun:
             with self.worker.db.read() as conn:
                 return agent_store.get_version(conn, *key)
 
-        return self.worker.versions.get(key, read)
+        return await self.worker.versions.aget(key, lambda: self.worker.lanes.run(read))
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: Outcome, now: int) -> None:
         w = self.worker
         call = self.call
-        now = w.clock.now_ms()
         status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
         answered_at = outcome.answered_at
         # Kept aside until the commit: a retry after a dropped connection (`_store_outcome`)

@@ -1,8 +1,9 @@
 """The worker's periodic jobs, beside its claim loop and its live calls.
 
 - heartbeat — every `heartbeat_s`, one statement renews the lease of every live call the worker
-  holds; calls it no longer holds (reaped) are cancelled, and end requests from the API are picked
-  up here (`CallHooks.end_requested`) unless the API told the worker at once;
+  holds, on the lease lane (`engine.jobs.lanes`: never behind other database work); calls it no
+  longer holds (reaped) are cancelled, and end requests from the API are picked up here
+  (`CallHooks.end_requested`) unless the API told the worker at once;
 - reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.jobs.reaper`);
 - post-call — runs due post-call steps (`engine.jobs.postcall`);
 - relay — delivers due webhooks (`engine.jobs.relay`);
@@ -10,6 +11,8 @@
   (`engine.jobs.feeder`); it wakes the claim loop when it made calls;
 - retention and key expiry — purge finished webhook deliveries and spent Idempotency-Keys in
   batches, yielding between them.
+
+Every database step runs in a lane thread, so none of them holds up the loop that carries calls.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from callplane.engine import metrics
@@ -54,11 +58,11 @@ class Chores:
         tasks.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))
         return tasks
 
-    async def _every(self, interval_s: float, step: Callable[[], None]) -> None:
+    async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                step()
+                await step()
             except Exception:
                 log.exception("%s failed", getattr(step, "__name__", step))
                 metrics.engine_errors.labels(getattr(step, "__name__", "step").strip("_")).inc()
@@ -75,12 +79,17 @@ class Chores:
             if done < batch:
                 await asyncio.sleep(self.worker.config.poll_interval_s)
 
-    def heartbeat(self) -> None:
+    async def heartbeat(self) -> None:
         w = self.worker
         if not w.runs:
             return
-        with w.db.write() as conn:
-            held = queue.renew_leases(conn, w.id, w.clock.now_ms(), int(w.config.lease_s * 1000))
+        now = w.clock.now_ms()
+
+        def renew() -> list[queue.Lease]:
+            with w.db.write() as conn:
+                return queue.renew_leases(conn, w.id, now, int(w.config.lease_s * 1000))
+
+        held = await w.lanes.renew(renew)
         still = {lease.call_id: lease for lease in held}
         for call_id, run in list(w.runs.items()):
             lease = still.get(call_id)
@@ -92,34 +101,41 @@ class Chores:
             elif lease.end_requested:
                 run.end_flag = True
 
-    def feed(self) -> None:
+    async def feed(self) -> None:
         w = self.worker
-        if feeder.feed(w.db, w.calls, w.clock.now_ms()).created:
+        now = w.clock.now_ms()
+        if (await w.lanes.run(lambda: feeder.feed(w.db, w.calls, now))).created:
             w.wake()
 
-    def reap(self) -> None:
-        reaper.reap(self.worker.db, self.worker.clock.now_ms())
+    async def reap(self) -> None:
+        w = self.worker
+        now = w.clock.now_ms()
+        await w.lanes.run(lambda: reaper.reap(w.db, now))
 
     async def _retain(self) -> None:
         """Purge the webhook log in batches, yielding between them so live calls keep going."""
         w = self.worker
-        assert w.config.webhook_retention_s is not None
+        retention_s = w.config.webhook_retention_s
+        assert retention_s is not None
         while True:
             try:
-                before = w.clock.now_ms() - int(w.config.webhook_retention_s * 1000)
-                with w.db.write() as conn:
-                    purged = retention.purge_webhook_log(conn, before, _PURGE_BATCH)
+                before = w.clock.now_ms() - int(retention_s * 1000)
+                purged = await w.lanes.run(partial(self._purge_webhook_log, before))
             except Exception:
                 log.exception("webhook log purge failed")
                 purged = 0
             await asyncio.sleep(0 if purged == _PURGE_BATCH else w.config.retention_interval_s)
+
+    def _purge_webhook_log(self, before: int) -> int:
+        with self.worker.db.write() as conn:
+            return retention.purge_webhook_log(conn, before, _PURGE_BATCH)
 
     async def _expire_keys(self) -> None:
         """Delete Idempotency-Keys past their 24 h in batches, yielding between them."""
         w = self.worker
         while True:
             try:
-                purged = idempotency.purge_expired(w.db, w.clock.now_ms())
+                purged = await w.lanes.run(partial(idempotency.purge_expired, w.db, w.clock.now_ms()))
             except Exception:
                 log.exception("idempotency key purge failed")
                 purged = 0

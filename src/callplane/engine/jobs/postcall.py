@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -32,6 +33,7 @@ from callplane.domain.money import call_cost_minor
 from callplane.domain.org import Organization
 from callplane.engine.clock import Clock
 from callplane.engine.jobs.analysis import Analyser
+from callplane.engine.jobs.lanes import Lanes, offload
 from callplane.engine.memo import Memo
 from callplane.engine.services.webhooks import EventType, emit
 from callplane.store import agents as agent_store
@@ -63,8 +65,17 @@ class PostCallConfig:
 
 
 class PostCall:
-    def __init__(self, db: Database, clock: Clock, analyser: Analyser, config: PostCallConfig | None = None):
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        analyser: Analyser,
+        config: PostCallConfig | None = None,
+        *,
+        lanes: Lanes | None = None,
+    ):
         self.db = db
+        self.lanes = lanes
         self.clock = clock
         self.analyser = analyser
         self.config = config or PostCallConfig()
@@ -73,22 +84,33 @@ class PostCall:
     async def run_due(self) -> int:
         """Run one batch of due post-call steps; returns how many were claimed."""
         now = self.clock.now_ms()
-        with self.db.read() as conn:
-            if not lifecycle.postcall_due(conn, now):
-                return 0
-        with self.db.write() as conn:
-            claims = lifecycle.claim_postcall(conn, now, int(self.config.lease_s * 1000), self.config.batch)
+        claims = await offload(self.lanes, lambda: self._claim(now))
         await asyncio.gather(*(self._one(c) for c in claims))
         return len(claims)
 
-    async def _one(self, claim: PostCallClaim) -> None:
+    def _claim(self, now: int) -> list[PostCallClaim]:
+        with self.db.read() as conn:
+            if not lifecycle.postcall_due(conn, now):
+                return []
+        with self.db.write() as conn:
+            return lifecycle.claim_postcall(conn, now, int(self.config.lease_s * 1000), self.config.batch)
+
+    def _facts(
+        self, claim: PostCallClaim
+    ) -> tuple[Call, dict[str, Any], Organization, AgentVersion | None] | None:
         with self.db.read() as conn:
             call = call_store.get_call(conn, claim.organization_id, claim.call_id)
             if call is None:
-                return
+                return None
             collected = lifecycle.collected(conn, claim.organization_id, claim.call_id)
             org = org_store.get_organization(conn, claim.organization_id)
-            version = self._version(conn, call)
+            return call, collected, org, self._version(conn, call)
+
+    async def _one(self, claim: PostCallClaim) -> None:
+        facts = await offload(self.lanes, lambda: self._facts(claim))
+        if facts is None:
+            return
+        call, collected, org, version = facts
         analysis: CallAnalysis | None = None
         if version is not None:
             try:
@@ -97,13 +119,18 @@ class PostCall:
                 if claim.fence < MAX_ATTEMPTS:
                     delay = self.config.retry_base_s * 2 ** (claim.fence - 1)
                     log.exception("analysis of call %s failed; retrying in %.0f s", call.id, delay)
-                    with self.db.write() as conn:
-                        lifecycle.retry_postcall(conn, claim, self.clock.now_ms() + int(delay * 1000))
+                    due_at = self.clock.now_ms() + int(delay * 1000)
+                    await offload(self.lanes, lambda: self._retry(claim, due_at))
                     return
                 log.exception("analysis of call %s failed %d times; completing without", call.id, claim.fence)
         if call.opt_out_sensitive_data_storage:
             analysis = None
-        self.complete(claim, analysis, price(call, version, org))
+        cost, now = price(call, version, org), self.clock.now_ms()
+        await offload(self.lanes, lambda: self.complete(claim, analysis, cost, now))
+
+    def _retry(self, claim: PostCallClaim, due_at: int) -> None:
+        with self.db.write() as conn:
+            lifecycle.retry_postcall(conn, claim, due_at)
 
     def _version(self, conn: Connection, call: Call) -> AgentVersion | None:
         """The pinned agent version (immutable, so cached), or None if it is gone."""
@@ -117,9 +144,10 @@ class PostCall:
 
         return self._versions.get(key, read)
 
-    def complete(self, claim: PostCallClaim, analysis: CallAnalysis | None, cost_minor: int) -> bool:
+    def complete(
+        self, claim: PostCallClaim, analysis: CallAnalysis | None, cost_minor: int, now: int
+    ) -> bool:
         """Store, settle and announce, in one transaction; False if the claim was taken over."""
-        now = self.clock.now_ms()
         with self.db.write() as conn:
             if not lifecycle.complete_postcall(
                 conn, claim, analysis=analysis, cost_minor=cost_minor, now=now

@@ -16,13 +16,18 @@ reaper saw *and* on the lease still being expired, so a worker that renews at th
 keeps its call; a worker that comes back after its call was reaped finds it terminal and its
 heartbeat cancels the run. Calls are claimed only from `queued`, so a reaped call is never
 redialled.
+
+A pass works in small batches (`BATCH` calls), each its own short transaction, run off the
+worker's loop (`engine.jobs.lanes`): a reaper stalled by a loaded host holds no lock for long and
+a worker killed mid-pass loses at most one batch's work; a call is logged as reaped only after
+its batch committed.
 """
 
 from __future__ import annotations
 
 import logging
 
-from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.engine import lifecycle
 from callplane.store import queue
 from callplane.store.db import Database
@@ -31,14 +36,31 @@ from callplane.store.lifecycle import Ending
 log = logging.getLogger(__name__)
 
 
+#: Calls ended per transaction.
+BATCH = 10
+
+
 def reap(db: Database, now: int, limit: int = 100) -> int:
     """End up to `limit` calls whose lease expired before `now`; returns how many were ended."""
     ended = 0
-    with db.read() as conn:
-        if not queue.any_expired(conn, now):
-            return 0
+    while ended < limit:
+        with db.read() as conn:
+            if not queue.any_expired(conn, now):
+                break
+        batch = _reap_batch(db, now, min(BATCH, limit - ended))
+        for call, reason in batch:
+            log.warning("reaped call %s (%s, attempt %d): %s", call.id, call.status, call.attempt, reason)
+        ended += len(batch)
+        if not batch:
+            break  # what is left is locked by another reaper, or was renewed at the last moment
+    return ended
+
+
+def _reap_batch(db: Database, now: int, size: int) -> list[tuple[Call, DisconnectionReason]]:
+    """End one batch of expired calls in one transaction; returns those ended once committed."""
+    ended: list[tuple[Call, DisconnectionReason]] = []
     with db.write() as conn:
-        for call in queue.expired_leases(conn, now, limit):
+        for call in queue.expired_leases(conn, now, size):
             answered = call.status is CallStatus.ONGOING
             reason = (
                 DisconnectionReason.ERROR_VOXAI if answered else DisconnectionReason.ORPHANED_NO_AGENT_PICKUP
@@ -53,6 +75,5 @@ def reap(db: Database, now: int, limit: int = 100) -> int:
             if lifecycle.ended(
                 conn, call, ending, now=now, fence=call.attempt, also=queue.lease_still_expired(now)
             ):
-                ended += 1
-                log.warning("reaped call %s (%s, attempt %d): %s", call.id, call.status, call.attempt, reason)
+                ended.append((call, reason))
     return ended

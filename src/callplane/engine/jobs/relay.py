@@ -38,6 +38,7 @@ from standardwebhooks.webhooks import Webhook
 from callplane import __version__
 from callplane.engine import egress, metrics
 from callplane.engine.clock import Clock
+from callplane.engine.jobs.lanes import Lanes, offload
 from callplane.store import outbox
 from callplane.store.db import Database
 from callplane.store.outbox import AttemptResult, DeliveryStatus, DueDelivery
@@ -93,8 +94,10 @@ class Relay:
         *,
         rng: random.Random | None = None,
         client: httpx.AsyncClient | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.db = db
+        self.lanes = lanes
         self.clock = clock
         self.config = config or RelayConfig()
         self._rng = rng or random.Random()
@@ -118,11 +121,7 @@ class Relay:
     async def deliver_due(self) -> int:
         """Deliver one batch of due deliveries; returns how many were attempted."""
         now = self.clock.now_ms()
-        with self.db.read() as conn:
-            if not outbox.deliveries_due(conn, now):
-                return 0
-        with self.db.write() as conn:
-            due = outbox.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
+        due = await offload(self.lanes, lambda: self._claim(now))
         if not due:
             return 0
         gate = asyncio.Semaphore(self.config.concurrency)
@@ -130,10 +129,17 @@ class Relay:
         async def one(delivery: DueDelivery) -> None:
             async with gate:
                 result = await self.attempt(delivery)
-            self.record(delivery, result)
+            await offload(self.lanes, lambda: self.record(delivery, result))
 
         await asyncio.gather(*(one(d) for d in due))
         return len(due)
+
+    def _claim(self, now: int) -> list[DueDelivery]:
+        with self.db.read() as conn:
+            if not outbox.deliveries_due(conn, now):
+                return []
+        with self.db.write() as conn:
+            return outbox.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
 
     async def attempt(self, delivery: DueDelivery) -> AttemptResult:
         """One POST of one delivery (or the reason not to make it); records nothing."""

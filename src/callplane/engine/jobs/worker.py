@@ -9,9 +9,10 @@ see `store.notify` — or a call finished and freed capacity) and otherwise ever
 `poll_interval_s`. End requests from the API reach a live call at once through `request_end`
 (in-process, or on PostgreSQL by a notification from any process), else at the next heartbeat.
 
-Database calls are synchronous and run inline on the loop: they are short, and it keeps the
-whole worker runnable on a `VirtualTimeLoop`, where a ten-minute call takes milliseconds. Every
-time comes from the injected clock. Several workers — in one process or many, on PostgreSQL —
+Database work runs in threads beside the loop (`engine.jobs.lanes`), never on it, so live calls
+never wait for the database; lease renewals have a thread of their own. The whole worker still
+runs on a `VirtualTimeLoop`, where a ten-minute call takes milliseconds. Every time comes from
+the injected clock. Several workers — in one process or many, on PostgreSQL —
 share the work safely: every claim is exclusive and every change fenced.
 
 Stopping: no new claims; live calls get `shutdown_grace_s` to finish, then they are cancelled
@@ -37,6 +38,7 @@ from callplane.engine.jobs import dispatcher
 from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
 from callplane.engine.jobs.callrun import CallRun
 from callplane.engine.jobs.chores import Chores
+from callplane.engine.jobs.lanes import Lanes
 from callplane.engine.jobs.postcall import PostCall, PostCallConfig
 from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.live.conduct import Conductor
@@ -59,6 +61,13 @@ class WorkerConfig:
     poll_interval_s: float = 1.0
     reaper_interval_s: float = 5.0
     scan_limit: int = 200  #: queued calls looked at per claim pass
+    #: A fresh worker claims at most this many calls at first, doubling every `claim_ramp_s` up
+    #: to `capacity` (0: no ramp): a worker that dies soon after it starts (a crash loop) takes
+    #: few queued calls down with it instead of a full capacity's worth.
+    claim_start: int = 5
+    claim_ramp_s: float = 1.0
+    #: Threads for the worker's database work (`engine.jobs.lanes`), besides the lease thread.
+    db_threads: int = 4
     shutdown_grace_s: float = 30.0
     #: Deliver webhooks from this worker (off: leave them to other workers' relays).
     run_relay: bool = True
@@ -106,8 +115,11 @@ class Worker:
         self.clock = clock
         self.config = config or WorkerConfig()
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.postcall = PostCall(db, clock, analyser or OfflineAnalyser(), self.config.postcall)
-        self.relay = relay or Relay(db, clock, self.config.relay)
+        self.lanes = Lanes(self.config.db_threads)
+        self.postcall = PostCall(
+            db, clock, analyser or OfflineAnalyser(), self.config.postcall, lanes=self.lanes
+        )
+        self.relay = relay or Relay(db, clock, self.config.relay, lanes=self.lanes)
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).
         self.closers = list(closers)
@@ -117,6 +129,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._started_at: int | None = None
         self.dialed = 0  #: calls claimed since start (for benchmarks and logs)
 
     # Control, safe from any thread ---------------------------------------------------------
@@ -172,6 +185,7 @@ class Worker:
     async def run(self) -> None:
         """Run until `stop()`; then finish or end live calls and return."""
         self._loop = asyncio.get_running_loop()
+        self._started_at = self.clock.now_ms()
         log.info("worker %s started (capacity %d)", self.id, self.config.capacity)
         loops = [
             asyncio.create_task(self._dispatch_loop(), name="dispatcher"),
@@ -195,33 +209,46 @@ class Worker:
                     await close()
                 except Exception:
                     log.exception("closing %s failed", getattr(close, "__qualname__", close))
+            await asyncio.get_running_loop().run_in_executor(None, self.lanes.close)
             log.info("worker %s stopped", self.id)
 
     async def _dispatch_loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                result = self._dispatch_once()
+                result = await self._dispatch_once()
             except Exception:
                 log.exception("claim pass failed")
                 metrics.engine_errors.labels("claim").inc()
                 await asyncio.sleep(_ERROR_PAUSE_S)
                 continue
-            again = result.more and result.changed and self.config.capacity > len(self.runs)
+            again = result.more and result.changed and self._allowed() > len(self.runs)
             if again:
                 await asyncio.sleep(0)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
 
-    def _dispatch_once(self) -> dispatcher.PassResult:
-        result = dispatcher.dispatch(
-            self.db,
-            owner=self.id,
-            now=self.clock.now_ms(),
-            capacity=max(0, self.config.capacity - len(self.runs)),
-            lease_ms=int(self.config.lease_s * 1000),
-            scan_limit=self.config.scan_limit,
+    def _allowed(self) -> int:
+        """Live calls this worker may hold now: its capacity, or less while it ramps up."""
+        config = self.config
+        if config.claim_ramp_s <= 0 or self._started_at is None:
+            return config.capacity
+        steps = (self.clock.now_ms() - self._started_at) / 1000 / config.claim_ramp_s
+        return min(config.capacity, config.claim_start * (1 << min(int(steps), 30)))
+
+    async def _dispatch_once(self) -> dispatcher.PassResult:
+        free = max(0, self._allowed() - len(self.runs))
+        now = self.clock.now_ms()
+        result = await self.lanes.run(
+            lambda: dispatcher.dispatch(
+                self.db,
+                owner=self.id,
+                now=now,
+                capacity=free,
+                lease_ms=int(self.config.lease_s * 1000),
+                scan_limit=self.config.scan_limit,
+            )
         )
         for claimed in result.claimed:
             log.info(
