@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from callplane.store import db as db_module
@@ -54,3 +54,31 @@ def test_a_recently_used_connection_is_not_pinged_and_fails_once_then_recovers(
         _backend_pid(pg)
     assert failed.value.connection_invalidated
     assert _backend_pid(pg) != dropped
+
+
+def test_a_write_whose_connection_was_dropped_before_the_commit_runs_once_more(
+    pg: Database, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped = _backend_pid(pg)
+    _kill(postgres_url, dropped)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)  # the dead connection is handed out
+    runs: list[int] = []
+
+    def work(conn: Connection) -> int:
+        runs.append(1)
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    assert pg.write_retrying(work) != dropped
+    assert len(runs) == 2  # the first run met the dropped connection and was rolled back
+
+
+def test_a_write_that_fails_for_another_reason_is_not_run_again(pg: Database) -> None:
+    runs: list[int] = []
+
+    def work(conn: Connection) -> None:
+        runs.append(1)
+        conn.execute(text("SELECT 1 / 0"))
+
+    with pytest.raises(DBAPIError):
+        pg.write_retrying(work)
+    assert runs == [1]

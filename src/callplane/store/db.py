@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class DatabaseSetupError(RuntimeError):
@@ -116,6 +118,24 @@ class Database:
                 conn.rollback()
                 raise
             conn.commit()
+
+    def write_retrying(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a write transaction, run once more if the server dropped the connection
+        before the commit was sent (a restart, a terminated backend): the transaction was rolled
+        back, so running it again cannot apply it twice. A connection lost *during* the commit
+        leaves the outcome unknown and is raised as is."""
+        for last in (False, True):
+            committing = False
+            try:
+                with self.write() as conn:
+                    result = work(conn)
+                    committing = True
+                return result
+            except DBAPIError as exc:
+                if committing or last or not exc.connection_invalidated:
+                    raise
+                log.warning("connection lost before the commit (%s); once more", exc.orig)
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         self.engine.dispose()

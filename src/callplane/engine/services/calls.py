@@ -108,16 +108,24 @@ class CallService:
     def create(self, organization_id: str, request: NewCall) -> Created:
         now = self.now()
         call_id = new_id()
-        with self.db.write() as conn:
+
+        def store(conn: Connection) -> Created:
             if request.idempotency_key is not None:
                 replay = _claim(conn, organization_id, request, call_id, now)
                 if replay is not None:
                     return Created(replay, replayed=True)
             call = self.build(conn, organization_id, request, call_id, now)
             call_store.insert_call(conn, call)
+            return Created(call, replayed=False)
+
+        # A connection the database dropped (a restart, a terminated backend) is retried once
+        # instead of answering 500: nothing was committed, so it cannot create the call twice.
+        created = self.db.write_retrying(store)
+        if created.replayed:
+            return created
         notify.send(self.db, notify.CREATED)
         self.on_created()
-        return Created(call, replayed=False)
+        return created
 
     def build(self, conn: Connection, organization_id: str, request: NewCall, call_id: str, now: int) -> Call:
         """Check the request against every rule and return the queued call (not yet stored).
