@@ -287,14 +287,10 @@ def move(
     return bool(result.rowcount)
 
 
-def set_listed_at(conn: Connection, call: Call, listed_at: int) -> None:
-    """Move a call's list position (it started); SQLite's metadata index is keyed by it too."""
-    conn.execute(
-        update(calls)
-        .where(calls.c.organization_id == call.organization_id, calls.c.id == call.id)
-        .values(listed_at=listed_at)
-    )
-    if conn.dialect.name != "sqlite":
+def move_metadata_index(conn: Connection, call: Call, listed_at: int) -> None:
+    """SQLite's metadata index is keyed by the list position too: follow a call's new one
+    (set with its claim). Nothing to do on PostgreSQL (its GIN holds no position)."""
+    if conn.dialect.name != "sqlite" or not call.metadata:
         return
     old_rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
     for row in old_rows:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, select, update
+from sqlalchemy import ColumnElement, Connection, select, tuple_, update
 
 from callplane.domain.call import AgentRef, CallAnalysis, CallStatus, DisconnectionReason, TranscriptEntry
 from callplane.store import calls as call_store
@@ -115,9 +115,22 @@ def postcall_due(conn: Connection, now: int) -> bool:
 
 
 def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> list[PostCallClaim]:
-    """Take due post-call work: hide it for `lease_ms` and bump the attempt that fences it."""
-    query = (
-        select(
+    """Take due post-call work: hide it for `lease_ms` and bump the attempt that fences it.
+
+    One statement for the whole batch (PostgreSQL: its rows taken `FOR UPDATE SKIP LOCKED`)."""
+    due = (
+        select(calls.c.organization_id, calls.c.id)
+        .where(calls.c.postcall_due_at.is_not(None), calls.c.postcall_due_at <= now)
+        .order_by(calls.c.postcall_due_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True, of=calls)
+    rows = conn.execute(
+        update(calls)
+        .where(tuple_(calls.c.organization_id, calls.c.id).in_(due))
+        .values(postcall_due_at=now + lease_ms, postcall_attempts=calls.c.postcall_attempts + 1)
+        .returning(
             calls.c.organization_id,
             calls.c.id,
             calls.c.agent_id,
@@ -125,23 +138,16 @@ def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> lis
             calls.c.agent_version,
             calls.c.postcall_attempts,
         )
-        .where(calls.c.postcall_due_at.is_not(None), calls.c.postcall_due_at <= now)
-        .order_by(calls.c.postcall_due_at)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=calls)
-    claims = []
-    for row in conn.execute(query).all():
-        fence = row.postcall_attempts + 1
-        conn.execute(
-            update(calls)
-            .where(calls.c.organization_id == row.organization_id, calls.c.id == row.id)
-            .values(postcall_due_at=now + lease_ms, postcall_attempts=fence)
+    ).all()
+    return [
+        PostCallClaim(
+            r.organization_id,
+            r.id,
+            AgentRef(r.agent_id, r.agent_version_spec, r.agent_version),
+            r.postcall_attempts,
         )
-        agent = AgentRef(row.agent_id, row.agent_version_spec, row.agent_version)
-        claims.append(PostCallClaim(row.organization_id, row.id, agent, fence))
-    return claims
+        for r in rows
+    ]
 
 
 def complete_postcall(

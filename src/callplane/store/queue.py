@@ -179,10 +179,11 @@ def start_dialing(conn: Connection, call: Call, *, owner: str, now: int, lease_m
         lease_owner=owner,
         lease_expires_at=now + lease_ms,
         start_at=now,
+        listed_at=now,  # the list's start-time key: one statement, one new row version
     )
     if not moved:
         return None
-    call_store.set_listed_at(conn, call, now)  # the list's start-time key, and indexes keyed by it
+    call_store.move_metadata_index(conn, call, now)
     return attempt
 
 
