@@ -5,6 +5,8 @@ starts with `BEGIN IMMEDIATE`, taking the single write lock up front: a deferred
 that reads and then writes fails with "database is locked" the moment another writer commits
 first, which `busy_timeout` cannot help with.
 
+Within one process, SQLite writers take turns on a lock before `BEGIN IMMEDIATE` (see `write`).
+
 On PostgreSQL, psycopg's automatic server-side prepared statements are switched off
 (`prepare_threshold=None`) and every session uses `plan_cache_mode = force_custom_plan`:
 a generic plan chosen for one search pattern can make another 100x slower.
@@ -12,7 +14,9 @@ a generic plan chosen for one search pattern can make another 100x slower.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,6 +76,9 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
         self.engine: Engine = create_engine(self.url, **kwargs)
+        self._writer: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         else:
@@ -106,7 +113,9 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        # SQLite has one writer: threads of this process queue on a lock, not in SQLite's busy
+        # handler, which sleeps in steps of up to 100 ms while the lock is already free.
+        with self._writer, self.engine.connect() as conn:
             conn.info["immediate"] = True
             try:
                 conn.begin()

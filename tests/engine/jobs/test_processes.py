@@ -72,7 +72,9 @@ def start_worker(pg: Database, tmp_path: Path) -> Iterator[Callable[..., WorkerP
         settings = {
             "CALLPLANE_DATABASE_URL": pg.url,
             "CALLPLANE_LOG_LEVEL": "info",
-            "CALLPLANE_WORKER_LEASE_S": "2",
+            # Leases far longer than any stall of a loaded host (a load average of 20 on 2 cores
+            # starved 2 s leases); the killed-worker test shortens them where it needs a lapse.
+            "CALLPLANE_WORKER_LEASE_S": "60",
             "CALLPLANE_WORKER_HEARTBEAT_S": "0.5",
             "CALLPLANE_WORKER_POLL_INTERVAL_S": "0.2",
             "CALLPLANE_WORKER_REAPER_INTERVAL_S": "0.5",
@@ -172,7 +174,7 @@ def test_a_killed_worker_leaves_no_call_stuck_and_none_redialled(
             .add(tenant.organization_id, f"{receiver_url}/hooks")
             .secret
         )
-        doomed = start_worker("doomed", CALLPLANE_SIMULATOR_SPEED="1")
+        doomed = start_worker("doomed", CALLPLANE_SIMULATOR_SPEED="1", CALLPLANE_WORKER_LEASE_S="5")
         answered = create(pg, tenant, SILENT, 3)
         ringing = create(pg, tenant, NO_ANSWER, 2)
         ids = answered + ringing

@@ -81,7 +81,10 @@ class Chores:
 
     async def heartbeat(self) -> None:
         w = self.worker
-        if not w.runs:
+        # Judged are only the calls held before the renewal starts: a claim pass runs beside it
+        # (in another thread), and a call it claims meanwhile is no lost lease.
+        runs = dict(w.runs)
+        if not runs:
             return
         now = w.clock.now_ms()
 
@@ -91,7 +94,9 @@ class Chores:
 
         held = await w.lanes.renew(renew)
         still = {lease.call_id: lease for lease in held}
-        for call_id, run in list(w.runs.items()):
+        for call_id, run in runs.items():
+            if call_id not in w.runs:
+                continue  # ended meanwhile: its outcome is being stored
             lease = still.get(call_id)
             if lease is None or lease.attempt != run.attempt:
                 if not run.lost and run.task is not None:

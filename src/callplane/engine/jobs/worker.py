@@ -66,6 +66,9 @@ class WorkerConfig:
     #: few queued calls down with it instead of a full capacity's worth.
     claim_start: int = 5
     claim_ramp_s: float = 1.0
+    #: Calls claimed per claim pass at most (passes follow each other at once while there are
+    #: more): a pass is one transaction, and each call it claims waits for the whole pass.
+    claim_batch: int = 50
     #: Threads for the worker's database work (`engine.jobs.lanes`), besides the lease thread.
     db_threads: int = 4
     shutdown_grace_s: float = 30.0
@@ -222,7 +225,8 @@ class Worker:
                 metrics.engine_errors.labels("claim").inc()
                 await asyncio.sleep(_ERROR_PAUSE_S)
                 continue
-            again = result.more and result.changed and self._allowed() > len(self.runs)
+            full_batch = len(result.claimed) >= self.config.claim_batch
+            again = (full_batch or (result.more and result.changed)) and self._allowed() > len(self.runs)
             if again:
                 await asyncio.sleep(0)
                 continue
@@ -238,7 +242,7 @@ class Worker:
         return min(config.capacity, config.claim_start * (1 << min(int(steps), 30)))
 
     async def _dispatch_once(self) -> dispatcher.PassResult:
-        free = max(0, self._allowed() - len(self.runs))
+        free = max(0, min(self._allowed() - len(self.runs), self.config.claim_batch))
         now = self.clock.now_ms()
         result = await self.lanes.run(
             lambda: dispatcher.dispatch(
