@@ -9,7 +9,10 @@ every call is terminal and post-called. Reports:
   arrive at `--rate` per second from another thread, like API requests, waking the worker);
 - claim-to-dial — from the claim to the Conductor starting to dial it (p50/p95);
 - memory per live call — process RSS above the idle worker's, divided by the live calls at the
-  moment with the most live calls.
+  moment with the most live calls;
+- CPU per call — the process's CPU time during the run less the arrival thread's (call creation
+  is the API's work, not the worker's), divided by the calls; on PostgreSQL also the CPU of the
+  server backends serving the worker (from /proc), and the HOT share of `calls` updates.
 
     python bench/engine_bench.py --calls 2000 --rate 100 --capacity 2000 --speed 1
     python bench/engine_bench.py --database-url postgresql://postgres@127.0.0.1/bench
@@ -31,10 +34,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from callplane.cli.demo import demo_agent_file
 from callplane.config import Settings
@@ -112,6 +116,69 @@ def setup(db: Database) -> tuple[str, str, str]:
     return org.id, agent.id, number
 
 
+def backend_cpu_s(db: Database) -> dict[int, float]:
+    """CPU seconds used so far by each of this database's PostgreSQL backends named `callplane`
+    (subtract a reading taken at the start; a backend that left the pool meanwhile is missed)."""
+    with db.read() as conn:
+        pids = conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'callplane' "
+                "AND datname = current_database()"
+            )
+        ).scalars()
+        found = {}
+        for pid in pids:
+            try:
+                found[pid] = process_cpu_s(pid)
+            except OSError:
+                continue  # gone, or not on this machine
+    return found
+
+
+def hot_updates(db: Database) -> tuple[int, int]:
+    with db.read() as conn:
+        row = conn.execute(
+            text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'calls'")
+        ).one()
+    return int(row.n_tup_upd), int(row.n_tup_hot_upd)
+
+
+def start_workers(db: Database, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+    """`--workers N`: N - 1 more `callplane worker` processes beside the measured one."""
+    env = {
+        **os.environ,
+        "CALLPLANE_DATABASE_URL": db.url,
+        "CALLPLANE_WORKER_CAPACITY": str(args.capacity),
+        "CALLPLANE_SIMULATOR_SPEED": str(args.speed),
+        "CALLPLANE_WORKER_POLL_INTERVAL_S": "0.2",
+        "CALLPLANE_LOG_LEVEL": "warning",
+    }
+    return [
+        subprocess.Popen([sys.executable, "-m", "callplane", "worker"], env=env, stdout=subprocess.DEVNULL)
+        for _ in range(args.workers - 1)
+    ]
+
+
+def process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def count_statements(db: Database, counts: Counter[str]) -> None:
+    """Count every statement (by its first words and table) and every commit, from now on."""
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        table = next((w for w in words[1:8] if w.startswith(("calls", "webhook", "org", "agent"))), "")
+        counts[f"{words[0]} {table}".strip()] += 1
+
+    def commit(_conn: Any) -> None:
+        counts["COMMIT"] += 1
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    event.listen(db.engine, "commit", commit)
+
+
 def arrivals(
     db: Database,
     org_id: str,
@@ -120,13 +187,18 @@ def arrivals(
     args: argparse.Namespace,
     worker: Worker,
     ids: list[str],
+    feeder_cpu: list[float],
+    *,
+    paced: bool = True,
+    count: int | None = None,
 ) -> None:
     """Create the calls at `--rate` per second, as the API would: another thread, waking the worker."""
     service = CallService(db, SystemClock().now_ms, on_created=worker.wake)
     start = time.perf_counter()
-    for i in range(args.calls):
+    cpu_start = time.thread_time()
+    for i in range(args.calls if count is None else count):
         delay = start + i / args.rate - time.perf_counter()
-        if delay > 0:
+        if paced and delay > 0:
             time.sleep(delay)
         call = service.create(
             org_id,
@@ -138,6 +210,7 @@ def arrivals(
             ),
         ).call
         ids.append(call.id)
+    feeder_cpu.append(time.thread_time() - cpu_start)
 
 
 async def run(
@@ -148,12 +221,26 @@ async def run(
     conductor = TimedConductor(build_conductor(settings, clock), clock)
     config = WorkerConfig(capacity=args.capacity, poll_interval_s=0.2, run_relay=False)
     worker = Worker(db, conductor, clock=clock, config=config)
+    ids: list[str] = []
+    feeder_cpu: list[float] = []
+    if args.preload:
+        # The whole backlog is queued before the worker starts: its dispatch rate alone, with no
+        # arrival thread competing for the process's one interpreter lock.
+        arrivals(db, org_id, agent_id, number, args, worker, ids, feeder_cpu, paced=False)
     base_rss = rss_bytes()
+    hot_before = hot_updates(db) if db.is_postgres else (0, 0)
+    server_before = backend_cpu_s(db) if db.is_postgres else {}
+    others = start_workers(db, args)
+    others_cpu = [process_cpu_s(p.pid) for p in others]
     started = time.perf_counter()
+    cpu_started = time.process_time()
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(0)
-    ids: list[str] = []
-    feeder = threading.Thread(target=arrivals, args=(db, org_id, agent_id, number, args, worker, ids))
+    feeder = threading.Thread(
+        target=arrivals,
+        args=(db, org_id, agent_id, number, args, worker, ids if not args.preload else [], feeder_cpu),
+        kwargs={"paced": True, "count": 0 if args.preload else args.calls},
+    )
     feeder.start()
     peak_live, peak_rss_delta, per_call = 0, 0, 0.0
     while True:
@@ -176,8 +263,16 @@ async def run(
         if pending is None and not feeder.is_alive():
             break
     elapsed = time.perf_counter() - started
+    worker_cpu = time.process_time() - cpu_started - (0 if args.preload else sum(feeder_cpu))
+    worker_cpu += sum(process_cpu_s(p.pid) - c for p, c in zip(others, others_cpu, strict=True))
+    for process in others:
+        process.terminate()
+        process.wait()
+    server_after = backend_cpu_s(db) if db.is_postgres else {}
+    server_cpu = sum(cpu - server_before.get(pid, 0.0) for pid, cpu in server_after.items())
     worker.stop()
     await task
+    hot_after = hot_updates(db) if db.is_postgres else (0, 0)
     with db.read() as conn:
         rows = conn.execute(
             select(calls.c.id, calls.c.created_at, calls.c.start_at, calls.c.status).where(
@@ -201,6 +296,10 @@ async def run(
         "claim_to_dial_ms": (statistics.median(dial_ms), pct(dial_ms, 95)),
         "statuses": statuses,
         "still_live": still_live,
+        "cpu_ms_per_call": worker_cpu * 1000 / max(1, len(ids)),
+        "server_cpu_ms_per_call": server_cpu * 1000 / max(1, len(ids)),
+        "updates": hot_after[0] - hot_before[0],
+        "hot_updates": hot_after[1] - hot_before[1],
     }
 
 
@@ -212,6 +311,13 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=1000, help="the worker's live-call capacity")
     parser.add_argument("--rate", type=float, default=100.0, help="calls created per second")
     parser.add_argument("--speed", type=float, default=1.0, help="simulator speed (1 = people's pace)")
+    parser.add_argument(
+        "--preload", action="store_true", help="queue every call before the worker starts (dispatch rate)"
+    )
+    parser.add_argument(
+        "--statements", action="store_true", help="count the statements and commits per call, by kind"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,7 +327,11 @@ def main() -> None:
         print(
             f"database: {db.dialect}; {args.calls} calls arriving at {args.rate}/s, "
             f"worker capacity {args.capacity}, simulator speed {args.speed}"
+            + (" (all queued before the worker starts)" if args.preload else "")
         )
+        counts: Counter[str] = Counter()
+        if args.statements:
+            count_statements(db, counts)
         result = asyncio.run(run(db, *setup(db), args))
         db.dispose()
     q50, q95 = result["queue_to_claim_ms"]
@@ -237,6 +347,21 @@ def main() -> None:
         f"memory: peak {result['peak_live']} live calls, RSS +{result['rss_delta_mb']:.1f} MiB, "
         f"{result['kb_per_live_call']:.1f} KiB per live call"
     )
+    print(
+        f"worker CPU per call: {result['cpu_ms_per_call']:.2f} ms (arrivals excluded; "
+        f"{args.workers} worker process(es), claim-to-dial from the first)"
+    )
+    if result["updates"]:
+        print(
+            f"PostgreSQL: backends' CPU per call {result['server_cpu_ms_per_call']:.2f} ms (arrivals "
+            f"included unless preloaded; this process's backends only); calls updates "
+            f"{result['updates']}, HOT {result['hot_updates']} "
+            f"({100 * result['hot_updates'] / result['updates']:.0f} %)"
+        )
+    if counts:
+        print("statements per call:")
+        for kind, n in counts.most_common(25):
+            print(f"  {n / result['calls']:6.2f}  {kind}")
     print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     sys.stdout.flush()
 

@@ -56,6 +56,10 @@ class Replayer:
     """Runs captured statements with the bare driver, configured like the store's connections."""
 
     def __init__(self, url: str) -> None:
+        #: Replayed counts stopped by their time budget (PostgreSQL statement_timeout, SQLite's
+        #: progress handler), and replays in all: a slow host shows here, not as a crash.
+        self.cut_off = 0
+        self.replays = 0
         parsed = make_url(url)
         self.sqlite = parsed.get_backend_name() == "sqlite"
         if self.sqlite:
@@ -78,6 +82,7 @@ class Replayer:
     def run(self, statements: list[Captured]) -> tuple[float, list[str], list[Any]]:
         """Run the statements; the time, and the column names and rows of the widest result."""
         widest: tuple[list[str], list[Any]] = ([], [])
+        self.replays += 1
         started = time.perf_counter()
         if self.sqlite:
             for s in statements:
@@ -102,6 +107,7 @@ class Replayer:
                         if len(cur.description) > len(widest[0]):
                             widest = ([d.name for d in cur.description], rows)
                 except psycopg.errors.QueryCanceled:
+                    self.cut_off += 1
                     # A count stopped by its statement_timeout, as in the store. Undo what the
                     # store opened for it: a savepoint inside a caller's transaction, or — reads
                     # run in autocommit — the transaction its `BEGIN` made (there is no
@@ -123,7 +129,7 @@ class Replayer:
         try:
             self.conn.execute(s.statement, s.parameters or ()).fetchall()
         except sqlite3.OperationalError:
-            pass
+            self.cut_off += 1
         finally:
             self.conn.set_progress_handler(None, 0)
 

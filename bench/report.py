@@ -116,6 +116,8 @@ def report(run: dict[str, Any]) -> str:
             "",
             f"Deep keyset page / first page (API p50): {deep / first:.2f} (target ≤ 1.3).",
             "",
+            _cut_off(db.get("replay_cut_off")),
+            "",
             f"Create call through `POST /v3/calls` (all indexes, {facts['calls']:,} calls in the table): one "
             f"client {ing['single_client_per_s']:.0f} calls/s (p50 {ing['single_p50']:.2f} ms, p99 "
             f"{ing['single_p99']:.2f} ms); {ing['concurrent_clients']} clients {ing['concurrent_per_s']:.0f} "
@@ -145,6 +147,16 @@ def report(run: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cut_off(found: dict[str, int] | None) -> str:
+    """How many replayed counts hit their time budget (a slow host), said rather than hidden."""
+    if not found:
+        return "Replayed counts cut off by their statement timeout: not recorded in this run."
+    return (
+        f"Replayed counts cut off by their statement timeout: {found['counts']:,} in "
+        f"{found['replays']:,} replays (their raw time is the time until the cut)."
+    )
 
 
 def _load(avg: Any) -> str:

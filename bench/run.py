@@ -317,6 +317,7 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
             print(f"  {kind:8} {shape.name:55} raw {p(m.raw, .5):7.2f}  ser {p(m.ser, .5):5.2f}  "
                   f"api {p(m.api, .5):7.2f} ms  rows {m.rows}  total {m.total}", flush=True)  # fmt: skip
         ingest = ingest_throughput(db, base, url)
+    cut_off = {"counts": replayer.cut_off, "replays": replayer.replays}
     replayer.close()
     db.dispose()
     return {
@@ -341,6 +342,7 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
             for s in all_shapes
         ],
         "ingest": ingest,
+        "replay_cut_off": cut_off,
         "data": data_facts(url, state),
     }
 
