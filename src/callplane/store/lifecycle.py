@@ -19,7 +19,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, select, tuple_, update
 
-from callplane.domain.call import AgentRef, CallAnalysis, CallStatus, DisconnectionReason, TranscriptEntry
+from callplane.domain.call import (
+    AgentRef,
+    Call,
+    CallAnalysis,
+    CallStatus,
+    DisconnectionReason,
+    TranscriptEntry,
+)
 from callplane.store import calls as call_store
 from callplane.store import search
 from callplane.store.schema import calls
@@ -98,6 +105,20 @@ def collected(conn: Connection, organization_id: str, call_id: str) -> dict[str,
         select(calls.c.collected).where(calls.c.organization_id == organization_id, calls.c.id == call_id)
     ).first()
     return dict(row.collected or {}) if row is not None else {}
+
+
+def with_collected(
+    conn: Connection, organization_id: str, call_id: str
+) -> tuple[Call, dict[str, Any]] | None:
+    """The call (transcript included) and the values its agent collected, in one read."""
+    row = conn.execute(
+        select(*call_store.FULL_COLUMNS, calls.c.collected).where(
+            calls.c.organization_id == organization_id, calls.c.id == call_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return call_store.row_to_call(row, with_transcript=True), dict(row.collected or {})
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,6 @@ from callplane.engine.jobs.lanes import Lanes, offload
 from callplane.engine.memo import Memo
 from callplane.engine.services.webhooks import EventType, emit
 from callplane.store import agents as agent_store
-from callplane.store import calls as call_store
 from callplane.store import ledger, lifecycle
 from callplane.store import orgs as org_store
 from callplane.store.db import Database
@@ -99,10 +98,10 @@ class PostCall:
         self, claim: PostCallClaim
     ) -> tuple[Call, dict[str, Any], Organization, AgentVersion | None] | None:
         with self.db.read() as conn:
-            call = call_store.get_call(conn, claim.organization_id, claim.call_id)
-            if call is None:
+            found = lifecycle.with_collected(conn, claim.organization_id, claim.call_id)
+            if found is None:
                 return None
-            collected = lifecycle.collected(conn, claim.organization_id, claim.call_id)
+            call, collected = found
             org = org_store.get_organization(conn, claim.organization_id)
             return call, collected, org, self._version(conn, call)
 
