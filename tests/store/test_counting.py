@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 
 from callplane.domain.call import Call
 from callplane.domain.ids import new_id
+from callplane.store import calls as call_store
 from callplane.store import counting
 from callplane.store.db import Database
 from callplane.store.schema import call_count_marks, call_counts
@@ -77,7 +78,8 @@ def test_a_backdated_insert_or_delete_moves_the_mark_back_and_is_counted(db: Dat
     assert mark(db, org) == settled
     gone = found[0]
     with db.write() as conn:
-        conn.execute(text("DELETE FROM calls WHERE organization_id = :o AND id = :i"), {"o": org, "i": gone.id})
+        delete = text("DELETE FROM calls WHERE organization_id = :o AND id = :i")
+        conn.execute(delete, {"o": org, "i": gone.id})
     assert mark(db, org) == gone.created_at - gone.created_at % DAY
     assert total(db, org) == len(found)
 
@@ -100,8 +102,6 @@ def test_a_total_inside_a_callers_transaction_counts_in_it(db: Database) -> None
     org = new_id()
     found = calls_over_days(rng, org, days=3, per_day=5)
     with db.write() as conn:
-        from callplane.store import calls as call_store
-
         for call in found:
             call_store.insert_call(conn, call)
         assert counting.organization_total(conn, org) == len(found)

@@ -50,7 +50,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -373,14 +372,6 @@ def count_candidates(conn: Connection, query_terms: Sequence[str], cap: int) -> 
         "SELECT count(*) FROM (SELECT 1 FROM calls WHERE search_grams @@ CAST(:q AS tsquery) LIMIT :cap) c"
     )
     return int(conn.execute(stmt, {"q": _tsquery_literal(query_terms), "cap": cap}).scalar_one())
-
-
-def estimate_candidates(conn: Connection, query_terms: Sequence[str]) -> int | None:
-    """PostgreSQL's estimate of the calls holding all the terms (its tsvector statistics)."""
-    stmt = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM calls WHERE search_grams @@ CAST(:q AS tsquery)")
-    plan = conn.execute(stmt, {"q": _tsquery_literal(query_terms)}).scalar_one()
-    data = plan if isinstance(plan, list) else orjson.loads(plan)
-    return int(data[0]["Plan"]["Plan Rows"])
 
 
 def conditions(p: SearchPlan, dialect: str) -> list[ColumnElement[bool]]:
