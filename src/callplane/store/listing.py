@@ -272,13 +272,18 @@ def _count_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan | Non
 
     The same matches as the page's statement, but not necessarily the same way: a count needs no
     order, so where the page walks the newest calls with the substring check, the count usually
-    reads the index's candidates (SQLite: FTS5 rowids, which stop at the cap; PostgreSQL: GIN,
-    unless the word is dense enough that the walk reaches the cap sooner).
+    reads the index's candidates (SQLite: FTS5 rowids driving, which stop at the cap; PostgreSQL:
+    GIN, unless the word is dense enough that the walk reaches the cap sooner).
     """
     dialect = conn.dialect.name
     if plan is not None and not plan.only_token:
-        by_index = dialect == "sqlite" or plan.use_index or (plan.density or 0.0) < PG_COUNT_WALK_DENSITY
-        plan = replace(plan, use_index=by_index)
+        indexed = replace(plan, use_index=True)
+        if dialect == "sqlite":
+            # The other filters, with the tenant named unindexably (see `predicates.Route`).
+            rest = predicates.filters(replace(q, search=None), dialect, predicates.Route(indexed))
+            return search.count_sqlite_matches(conn, plan, rest, cap)
+        if plan.use_index or (plan.density or 0.0) < PG_COUNT_WALK_DENSITY:
+            plan = indexed
     where = predicates.filters(q, dialect, predicates.Route(plan))
     capped = select(func.count()).select_from(
         select(literal(1)).select_from(calls).where(*where).limit(cap).subquery()
