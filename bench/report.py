@@ -116,8 +116,6 @@ def report(run: dict[str, Any]) -> str:
             "",
             f"Deep keyset page / first page (API p50): {deep / first:.2f} (target ≤ 1.3).",
             "",
-            _cut_off(db.get("replay_cut_off")),
-            "",
             f"Create call through `POST /v3/calls` (all indexes, {facts['calls']:,} calls in the table): one "
             f"client {ing['single_client_per_s']:.0f} calls/s (p50 {ing['single_p50']:.2f} ms, p99 "
             f"{ing['single_p99']:.2f} ms); {ing['concurrent_clients']} clients {ing['concurrent_per_s']:.0f} "
@@ -135,11 +133,11 @@ def report(run: dict[str, Any]) -> str:
         "by a capped FTS5 count of the tenant's candidates (≤ 2,000 → index), PostgreSQL by sampling "
         "the first 400 rows the walk would read (≥ 8 matches → walk): a GIN bitmap scan cannot stop "
         "early, so counting a common word's candidates there costs 50–80 ms at 1M.",
-        "- Totals: exact when cheap; `≈` = capped at 10,000, cut off by the count's time budget "
-        "(2.5–3 ms, +1 ms for PostgreSQL planning; then PostgreSQL's planner estimate, or on SQLite "
-        "the rows a two-stage count had reached, at least 1,000 once its first stage finished), or "
-        "for a common PostgreSQL search the sampled density × the planner's row estimate of the "
-        "other filters. Vocode's `total_is_estimated` reads this flag.",
+        "- Totals: exact and independent of timing (`store/listing.py`): the unfiltered list from "
+        "per-day counts (`store/counting.py`), filtered lists counted through their index; a "
+        "transcript search lists at most 1,000 matches and counts those (`≈` = it matched more; "
+        "the flag Vocode's, Zudu's and Retell's `total_is_estimated` read). `python -m bench.totals` "
+        "checks 30 identical requests per shape against a brute-force count.",
         "- The `/healthz` round trip (client + uvicorn + FastAPI, no database) is a floor every API "
         "figure contains; for sub-millisecond queries it alone uses most of the `+ 1 ms` of the bound.",
         "- PostgreSQL runs with its packaged defaults (nothing tuned server-wide); the bench database "
@@ -147,16 +145,6 @@ def report(run: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _cut_off(found: dict[str, int] | None) -> str:
-    """How many replayed counts hit their time budget (a slow host), said rather than hidden."""
-    if not found:
-        return "Replayed counts cut off by their statement timeout: not recorded in this run."
-    return (
-        f"Replayed counts cut off by their statement timeout: {found['counts']:,} in "
-        f"{found['replays']:,} replays (their raw time is the time until the cut)."
-    )
 
 
 def _load(avg: Any) -> str:

@@ -48,8 +48,9 @@ from bench.replay import Captured, Replayer, capture, page_rows, path_of
 from bench.report import machine, report
 from callplane.api.dialects.vox import render, v2, v3
 from callplane.domain.phone import parse_kr
-from callplane.domain.query import CallQuery, encode_cursor
+from callplane.domain.query import CallQuery, decode_cursor, encode_cursor
 from callplane.engine.services.admin import Admin
+from callplane.engine.services.cursors import Cursors
 from callplane.store import listing
 from callplane.store.calls import rows_to_calls
 from callplane.store.db import Database
@@ -142,15 +143,15 @@ def with_total(shape: Shape, total: bool) -> Shape:
     return Shape(shape.name + (" + total" if total else ""), shape.dialect, params, shape.group)
 
 
-def to_query(shape: Shape, org: str) -> CallQuery:
+def to_query(shape: Shape, org: str, key: bytes) -> CallQuery:
+    """The store's query for a shape; `key` is the deployment's cursor key (`Cursors.key`)."""
     if shape.dialect == "v2":
         return v2.to_query(v2.ListCallsV2.model_validate(shape.params), org)
-    params = {k: v for k, v in shape.params.items() if k != "cursor"}
     scope = {"type": "http", "method": "GET", "path": "/v3/calls", "headers": [],
-             "query_string": urlencode(params).encode()}  # fmt: skip
-    query, _ = v3.list_query(Request(scope), org)
-    if "cursor" in shape.params:
-        query = query.next_page(v3.parse.cursor(shape.params["cursor"], query, "cursor"))
+             "query_string": urlencode(shape.params).encode()}  # fmt: skip
+    query, token = v3.list_query(Request(scope), org)
+    if token:
+        query = query.next_page(decode_cursor(token, query, key))
     return query
 
 
@@ -158,7 +159,12 @@ JSON_COLUMNS = ("metadata", "dynamic_variables", "analysis", "transcript")
 
 
 def serialize(
-    shape: Shape, rows: list[Any], query: CallQuery, page: listing.Page, raw: tuple[list[str], list[Any]]
+    shape: Shape,
+    rows: list[Any],
+    query: CallQuery,
+    page: listing.Page,
+    raw: tuple[list[str], list[Any]],
+    key: bytes,
 ) -> bytes:
     """Raw page rows → response bytes. SQLite returns JSON columns as text: decoding them is
     counted here (psycopg decodes jsonb while fetching, which the raw time already holds)."""
@@ -177,7 +183,7 @@ def serialize(
         body = {
             "items": [render.v3_call(c, with_transcript=False) for c in calls],
             "total_count": page.total.value if page.total else None,
-            "next_cursor": encode_cursor(query, page.next_cursor) if page.next_cursor else None,
+            "next_cursor": encode_cursor(query, page.next_cursor, key) if page.next_cursor else None,
         }
     return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
 
@@ -237,8 +243,8 @@ def api_call(client: httpx.Client, shape: Shape, key: str) -> httpx.Response:
 # --- one database -------------------------------------------------------------------------
 
 
-def deep_cursor(db: Database, org: str, depth: int = 10_000) -> str:
-    base = to_query(Shape("", "v3", {}, "list"), org)
+def deep_cursor(db: Database, org: str, key: bytes, depth: int = 10_000) -> str:
+    base = to_query(Shape("", "v3", {}, "list"), org, key)
     query = base
     seen = 0
     with db.read() as conn:
@@ -248,7 +254,7 @@ def deep_cursor(db: Database, org: str, depth: int = 10_000) -> str:
             assert page.next_cursor is not None
             query = query.next_page(page.next_cursor)
     assert query.cursor is not None
-    return encode_cursor(base, query.cursor)
+    return encode_cursor(base, query.cursor, key)
 
 
 def probe_customer(db: Database, org: str) -> str:
@@ -263,7 +269,8 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
     org = tenant["organization_id"]
     db = Database(url, pool_size=2)
     tenant["probe_customer"] = probe_customer(db, org)
-    all_shapes = [with_total(s, t) for s in shapes(tenant, deep_cursor(db, org)) for t in (False, True)]
+    key = Cursors(db, lambda: int(time.time() * 1000)).key()  # the server's: same database
+    all_shapes = [with_total(s, t) for s in shapes(tenant, deep_cursor(db, org, key)) for t in (False, True)]
     replayer = Replayer(url)
     results: dict[str, Measured] = {}
     kind = "sqlite" if db.is_sqlite else "postgres"
@@ -280,7 +287,7 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
         # 0.64 ms after a 3 ms pause, 0.92 ms after 10 ms; a PostgreSQL first page 2.5 ms
         # back-to-back, 3.9 ms in runs of 5 after 10 ms pauses, 5.5 ms after every pause — which
         # is no cost of the API: a server under traffic does not pay it.
-        queries = {s.name: to_query(s, org) for s in all_shapes}
+        queries = {s.name: to_query(s, org, key) for s in all_shapes}
         rows = {s.name: page_rows(db, queries[s.name]) for s in all_shapes}
         last: dict[str, tuple[Any, list[Captured]]] = {}
         for s in all_shapes:
@@ -299,7 +306,7 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
                     if keep:
                         results[shape.name].raw.append(raw)
                 name = shape.name
-                rendered = partial(serialize, shape, rows[name], queries[name], page, (names, raw_rows))
+                rendered = partial(serialize, shape, rows[name], queries[name], page, (names, raw_rows), key)
                 ser = timed(burst, rendered)
                 api = timed(burst, partial(api_call, client, shape, tenant["api_key"]))
                 if keep:
@@ -317,7 +324,6 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
             print(f"  {kind:8} {shape.name:55} raw {p(m.raw, .5):7.2f}  ser {p(m.ser, .5):5.2f}  "
                   f"api {p(m.api, .5):7.2f} ms  rows {m.rows}  total {m.total}", flush=True)  # fmt: skip
         ingest = ingest_throughput(db, base, url)
-    cut_off = {"counts": replayer.cut_off, "replays": replayer.replays}
     replayer.close()
     db.dispose()
     return {
@@ -342,7 +348,6 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
             for s in all_shapes
         ],
         "ingest": ingest,
-        "replay_cut_off": cut_off,
         "data": data_facts(url, state),
     }
 

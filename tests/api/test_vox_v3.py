@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -11,9 +12,10 @@ from sqlalchemy import func, select
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import SystemClock
 from callplane.engine.services.admin import Admin
+from callplane.store import listing
 from callplane.store.db import Database
 from callplane.store.schema import calls, idempotency_keys
-from tests.factories import Tenant, call_body, make_tenant
+from tests.factories import Tenant, call_body, ended_saying, insert_calls, make_tenant, random_call
 
 V3_KEYS = {
     "id",
@@ -275,6 +277,33 @@ def test_list_filters_cursor_and_errors(client: TestClient, tenant: Tenant) -> N
         "/v3/calls", params={"limit": 2, "cursor": cursor, "status": "queued"}, headers=tenant.headers
     )
     assert replayed.status_code == 400
+
+
+def test_a_search_lists_at_most_its_cap_and_total_count_is_what_can_be_paged(
+    client: TestClient, tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(8)
+    said = [{"role": "user", "content": "예약 변경 부탁드려요", "start_at": 0, "end_at": 1}]
+    made = [
+        ended_saying(
+            random_call(rng, tenant.organization_id, [tenant.agent_id], start_at=1_767_225_600_000 + i), said
+        )
+        for i in range(6)
+    ]
+    insert_calls(db, made)
+    monkeypatch.setattr(listing, "MAX_SEARCH_RESULTS", 4)
+    seen: list[str] = []
+    totals: set[int] = set()
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3, "search": "예약", **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v3/calls", params=params, headers=tenant.headers).json()
+        totals.add(page["total_count"])
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert totals == {4} and len(seen) == len(set(seen)) == 4
 
 
 def test_cancel_a_queued_call(client: TestClient, tenant: Tenant) -> None:

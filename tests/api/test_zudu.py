@@ -412,12 +412,17 @@ def test_bad_create_is_a_400(client: TestClient, tenant: Tenant, change: dict[st
     assert field in [e["field"] for e in response.json()["data"]["errors"]]
 
 
-def test_capped_totals_say_they_are_estimates(
+def test_a_search_past_its_cap_says_its_total_is_a_lower_bound(
     client: TestClient, tenant: Tenant, calls: list[Call], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exact = post(client, tenant, {})["data"]["pagination"]
     assert exact["total_is_estimated"] is False and exact["total_count"] == len(calls)
-    monkeypatch.setattr(listing, "COUNT_CAP", 10)
-    capped = post(client, tenant, {})["data"]["pagination"]
-    assert capped["total_is_estimated"] is True
-    assert 10 <= capped["total_count"] <= len(calls)
+    matching = [c for c in calls if matches("예약", flatten(c.transcript))]
+    assert len(matching) > 3
+    monkeypatch.setattr(listing, "MAX_SEARCH_RESULTS", 3)
+    body = {"limit": 2, "filter_criteria": {"transcript_search": "예약"}}
+    first = post(client, tenant, body)["data"]
+    assert first["pagination"]["total_is_estimated"] is True
+    assert first["pagination"]["total_count"] == 3 and first["pagination"]["total_pages"] == 2
+    last = post(client, tenant, {**body, "page": 1})["data"]
+    assert len(last["calls"]) == 1 and last["pagination"]["has_next_page"] is False

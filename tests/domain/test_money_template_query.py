@@ -8,7 +8,14 @@ import pytest
 
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.money import call_cost_minor, format_krw, parse_krw
-from callplane.domain.query import CallQuery, Cursor, _signature, decode_cursor, encode_cursor
+from callplane.domain.query import (
+    MAX_SEARCH_RESULTS,
+    CallQuery,
+    Cursor,
+    _signature,
+    decode_cursor,
+    encode_cursor,
+)
 from callplane.domain.template import render, variables_in
 
 
@@ -76,6 +83,20 @@ def test_a_signed_cursor_past_any_time_is_still_refused() -> None:
     token = f"{payload.decode()}.{_signature(payload, KEY)}"
     with pytest.raises(ValidationFailed):
         decode_cursor(token, query, KEY)
+
+
+def test_a_search_cursor_carries_the_rows_served_and_only_plausible_ones() -> None:
+    query = CallQuery(organization_id="o", search="예약")
+    token = encode_cursor(query, Cursor(123, "abc", position=250), KEY)
+    assert decode_cursor(token, query, KEY) == Cursor(123, "abc", position=250)
+    assert "n" not in json.loads(
+        base64.urlsafe_b64decode(encode_cursor(query, Cursor(1, "a"), KEY).split(".")[0] + "==")
+    )
+    fingerprint = query.filter_fingerprint()
+    for position in (-1, MAX_SEARCH_RESULTS + 1, True, "5"):
+        payload = _unsigned({"v": 1, "i": "abc", "f": fingerprint, "n": position}).encode()
+        with pytest.raises(ValidationFailed):
+            decode_cursor(f"{payload.decode()}.{_signature(payload, KEY)}", query, KEY)
 
 
 def test_parse_krw_refuses_amounts_no_column_can_hold() -> None:

@@ -24,7 +24,6 @@ from tests.store.test_listing import BASE, brute_force, corpus, page_through, ra
 __all__ = ["corpus"]  # the fixture, shared with test_listing.py
 
 
-@pytest.mark.usefixtures("unhurried_counts")
 @pytest.mark.parametrize("drive_max", [-1, 10**9], ids=["walk", "drive"])
 @pytest.mark.parametrize("index_max", [-1, 10**9], ids=["search-walk", "search-index"])
 def test_routes_match_brute_force(

@@ -123,15 +123,12 @@ def list_calls(
     while everything and page.next_cursor is not None:
         page = service.list(query.next_page(page.next_cursor))
         found.extend(page.calls)
-    from callplane.store.listing import COUNT_CAP
-
     # Every page was read: the count is what was found.
     total = Total(len(found), exact=True) if everything else page.total
     _print(found, output)
     if output == "table" and total is not None:
-        # Inexact: the count stopped at its cap (a lower bound), or it is an estimate (the rows a
-        # count reached in its time, or PostgreSQL's planner).
-        qualifier = "" if total.exact else "at least " if total.value == COUNT_CAP else "about "
+        # Inexact: a search matched more calls than its list holds (a lower bound).
+        qualifier = "" if total.exact else "at least "
         console.print(f"{len(found)} shown of {qualifier}{total.value:,} matching")
 
 

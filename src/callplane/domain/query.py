@@ -45,7 +45,9 @@ class SortOrder(enum.StrEnum):
 
 class CountMode(enum.StrEnum):
     NONE = "none"  #: no total
-    EXACT = "exact"  #: exact when cheap, otherwise capped/estimated and flagged
+    #: The exact number of calls the list holds: every match, except for a transcript search
+    #: matching more than `MAX_SEARCH_RESULTS` calls (its list holds that many; see `Total`).
+    EXACT = "exact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +68,12 @@ class Range:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where the previous page stopped: its last row's sort value (None = unknown) and id."""
+    """Where the previous page stopped: its last row's sort value (None = unknown) and id, and
+    for a search list, how many rows it had served up to it (it ends at `MAX_SEARCH_RESULTS`)."""
 
     value: int | None
     id: str
+    position: int = 0
 
 
 _LIST_FILTERS = (
@@ -86,6 +90,12 @@ _LIST_FILTERS = (
 )
 #: The largest page any dialect serves (Retell's legacy list allows 1,000).
 MAX_LIMIT = 1000
+#: A transcript search lists at most this many matches, in the list's order (the newest first by
+#: default): like GitHub's or Algolia's search, past it a client narrows the search (a date range)
+#: instead of paging on. Counting a common word's matches exactly costs a substring check per
+#: candidate (measured in bench/RESULTS.md), so a search's total counts at most this many and its
+#: list ends there: `total_count` is never below the calls a client can page through.
+MAX_SEARCH_RESULTS = 1_000
 #: The deepest offset a query may carry whatever `CALLPLANE_MAX_OFFSET` says (dialects check the
 #: setting, which is lower): an offset costs a row read per skipped row.
 MAX_OFFSET = 1_000_000
@@ -185,7 +195,10 @@ def encode_cursor(query: CallQuery, cursor: Cursor, key: bytes) -> str:
     issue. `key` is the deployment's cursor secret (`engine.services.cursors`).
     """
     payload = base64.urlsafe_b64encode(
-        orjson.dumps({"v": cursor.value, "i": cursor.id, "f": query.filter_fingerprint()})
+        orjson.dumps(
+            {"v": cursor.value, "i": cursor.id, "f": query.filter_fingerprint()}
+            | ({"n": cursor.position} if cursor.position else {})
+        )
     ).rstrip(b"=")
     return f"{payload.decode()}.{_signature(payload, key)}"
 
@@ -209,8 +222,12 @@ def decode_cursor(token: str, query: CallQuery, key: bytes, field: str = "cursor
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         raise ValidationFailed.single(field, _NOT_OURS) from None
     value = data.get("v") if isinstance(data, dict) else None
+    position = data.get("n", 0) if isinstance(data, dict) else 0
     if (
         not isinstance(data, dict)
+        or not isinstance(position, int)
+        or isinstance(position, bool)
+        or not 0 <= position <= MAX_SEARCH_RESULTS
         or not isinstance(data.get("i"), str)
         or not (value is None or (isinstance(value, int) and not isinstance(value, bool)))
         or (value is not None and not 0 <= value <= bounds.MAX_UNIX_MS)
@@ -218,12 +235,17 @@ def decode_cursor(token: str, query: CallQuery, key: bytes, field: str = "cursor
         raise ValidationFailed.single(field, _NOT_OURS)
     if data.get("f") != query.filter_fingerprint():
         raise ValidationFailed.single(field, "was issued for different filters or sort order")
-    return Cursor(value=value, id=data["i"])
+    return Cursor(value=value, id=data["i"], position=position)
 
 
 @dataclass(frozen=True, slots=True)
 class Total:
-    """A total count. `exact` False means `value` is a lower bound or an estimate."""
+    """A total count, the same for the same data however long it took to count.
+
+    `exact` False: a transcript search matched more calls than its list holds; `value` is what
+    the list holds (`MAX_SEARCH_RESULTS`), a lower bound of the matches. Dialects with an
+    "estimated" flag say so; the others document the cap.
+    """
 
     value: int
     exact: bool

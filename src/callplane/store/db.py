@@ -83,7 +83,6 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             _ping_after_idle(self.engine)
-            event.listen(self.engine, "before_cursor_execute", _explain, retval=True)
 
     @property
     def is_sqlite(self) -> bool:
@@ -172,19 +171,6 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif not conn.info.get("reading"):
             conn.exec_driver_sql("BEGIN")
-
-
-#: Execution option: run the statement as `EXPLAIN (FORMAT JSON)` (PostgreSQL; `counting.planner_plan`).
-EXPLAIN = "callplane_explain"
-
-
-def _explain(
-    _conn: Connection, _cursor: Any, statement: str, parameters: Any, context: Any, _many: bool
-) -> tuple[str, Any]:
-    # Prefixed here, after SQLAlchemy's compiled-statement cache: see `counting.planner_plan`.
-    if context is not None and context.execution_options.get(EXPLAIN):
-        statement = "EXPLAIN (FORMAT JSON) " + statement
-    return statement, parameters
 
 
 #: PostgreSQL: a pooled connection unused for this long is pinged before it is handed out.

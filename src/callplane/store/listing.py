@@ -1,4 +1,4 @@
-"""`CallQuery` → a page of calls and an honest total: the one query path every list endpoint uses.
+"""`CallQuery` → a page of calls and its exact total: the one query path every list endpoint uses.
 
 The predicates and order are built in `store.predicates`; this module chooses how to run the
 selective ones (`route`), fetches the page and counts.
@@ -7,20 +7,22 @@ A nullable sort column (`end_at`, `duration_ms`) is read in two segments — kno
 order, then unknown values by id — so both use the same b-tree and "unknown" sorts last in
 either direction on both databases.
 
-`total_count` is honest and bounded: count up to `COUNT_CAP + 1` matches within a time budget:
-the page's own time, clamped to [floor, ceiling]. Past the cap, or past the budget, the total is
-an estimate and says so (`Total.exact` is False): PostgreSQL's planner estimate when that is
-larger than what was counted, on SQLite the rows a staged count had reached (`_staged_count`).
-Cheaper exact forms: one metadata value on SQLite is counted in its side table, a search with no
-other filter through its gram index (`_count_searched`).
+`total_count` depends on the data alone, never on how long counting takes (Vox's has no way to
+say "estimate"; a total that changed with the machine's load was a bug, issue 16):
+- no filter: the organisation's maintained per-day counts (`store.counting`);
+- other filters: an exact count through the filter's index (SQLite: one metadata value in its
+  side table);
+- a transcript search: its list holds at most `MAX_SEARCH_RESULTS` matches, and the total counts
+  that list (`Total.exact` False when more calls matched). Counting every match of a common word
+  means a substring check per candidate: at 1M calls, ~150 ms for `예약` (75k matches), so the
+  list is capped as search vendors cap theirs, and what a client can page through is exactly
+  what `total_count` says.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -34,26 +36,17 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.exc import OperationalError
 
 from callplane.domain.call import Call
-from callplane.domain.query import CallQuery, Cursor, Total
-from callplane.store import predicates, search
+from callplane.domain.query import MAX_SEARCH_RESULTS, CallQuery, Cursor, Total
+from callplane.store import counting, predicates, search
 from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, meta_value, rows_to_calls
-from callplane.store.counting import cut_off, planner_estimate, planner_plan, time_limit
 from callplane.store.schema import call_meta, calls
 
-COUNT_CAP = 10_000
-#: A count may take as long as the page did, but at least the floor and at most the ceiling (ms):
-#: sub-millisecond pages would otherwise never get an exact count, and the ceiling keeps what a
-#: total adds to a request under 5 ms.
-COUNT_BUDGET_FLOOR_MS = 2.5
-COUNT_BUDGET_CEILING_MS = 3.0
-#: SQLite: the first stage of a count (`_staged_count`).
-FIRST_STAGE = 1_000
-#: PostgreSQL: above this planner cost a capped count rarely fits the budget (measured at 1M:
-#: cost ~1,000 → 3 ms, ~16,000 → 90 ms for bitmap heap scans); the estimate is given instead.
-PG_COUNT_COST_MAX = 5_000.0
+#: PostgreSQL: a search whose sampled density is at least this is counted by walking the tenant
+#: with the substring check (the first MAX_SEARCH_RESULTS + 1 matches come within ~4,000 rows at
+#: 25%); a rarer one through its GIN candidates (a walk would read (cap + 1) / density rows).
+PG_COUNT_WALK_DENSITY = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +65,6 @@ DRIVE_MAX = 2_000
 #: at least SAMPLE_MATCHES of them (2%) walks, one that is rarer goes through the GIN index.
 SAMPLE_ROWS = 400
 SAMPLE_MATCHES = 8
-#: PostgreSQL: a common search is counted exactly (within the time budget) only when the other
-#: filters leave at most this many calls to recheck.
-RECHECK_MAX = 5_000
 
 
 def route(conn: Connection, q: CallQuery) -> predicates.Route:
@@ -111,7 +101,8 @@ _META_COUNT = select(func.count()).select_from(
 
 
 def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: Any, cap: int) -> int:
-    """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only)."""
+    """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only; -1:
+    all of them, SQLite's LIMIT for no limit)."""
     params = {"organization_id": organization_id, "key": key, "value": meta_value(value), "cap": cap}
     return int(conn.execute(_META_COUNT, params).scalar_one())
 
@@ -144,11 +135,17 @@ def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) ->
 
 def list_calls(conn: Connection, q: CallQuery) -> Page:
     dialect = conn.dialect.name
-    started = time.perf_counter()
     how = route(conn, q)
     where = predicates.filters(q, dialect, how)
     column = predicates.SORT_COLUMNS[q.sort]
     columns: Sequence[Any] = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
+    # A search list ends after MAX_SEARCH_RESULTS rows (see the module docstring): `served` rows
+    # came before this page, `room` is what is left of the list.
+    served = q.offset + (q.cursor.position if q.cursor is not None else 0) if q.search is not None else 0
+    room = min(q.limit, MAX_SEARCH_RESULTS - served) if q.search is not None else q.limit
+    if room <= 0:
+        total = _count(conn, q, where, how.search) if q.count.value != "none" else None
+        return Page([], None, False, total)
     # PostgreSQL through the GIN index fetches and sorts every candidate anyway: counting them in
     # the same statement is free, where a separate count would repeat the index scan.
     windowed = (
@@ -162,23 +159,24 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     )
     if windowed:
         columns = (*columns, func.count().over().label("cp_total"))
-    rows = _page_rows(conn, q, where, column, columns)
-    page_ms = (time.perf_counter() - started) * 1000
-    has_more = len(rows) > q.limit
-    window_total = Total(rows[0].cp_total if rows else 0, exact=True) if windowed else None
-    rows = rows[: q.limit]
+    rows = _page_rows(conn, replace(q, limit=room), where, column, columns)
+    more = len(rows) > room  # more matches follow this page
+    has_more = more and served + room < MAX_SEARCH_RESULTS if q.search is not None else more
+    rows = rows[:room]
+    total = None
+    if windowed:
+        total = _search_total(rows[0].cp_total if rows else 0)
+    elif q.count.value != "none" and q.cursor is None and not more and (rows or not q.offset):
+        # The first page holds every match (after the offset): the total is known.
+        total = Total(q.offset + len(rows), exact=True)
+    elif q.count.value != "none":
+        total = _count(conn, q, where, how.search)
     page = rows_to_calls(rows, with_transcript=q.include_transcript)
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
-        next_cursor = Cursor(value=getattr(last, column.name), id=last.id)
-    total = window_total
-    if q.count.value != "none" and total is None and q.cursor is None and not has_more:
-        # The first page holds every match (after the offset): the total is known.
-        total = Total(q.offset + len(rows), exact=True) if rows or not q.offset else None
-    if q.count.value != "none" and total is None:
-        budget = min(max(page_ms, COUNT_BUDGET_FLOOR_MS), COUNT_BUDGET_CEILING_MS)
-        total = count_calls(conn, q, where, budget_ms=budget, seen=q.offset + len(rows), plan=how.search)
+        position = served + len(rows) if q.search is not None else 0
+        next_cursor = Cursor(value=getattr(last, column.name), id=last.id, position=position)
     return Page(page, next_cursor, has_more, total)
 
 
@@ -250,134 +248,47 @@ def _page_rows(
     return rows
 
 
-def count_calls(
-    conn: Connection,
-    q: CallQuery,
-    where: list[ColumnElement[bool]],
-    *,
-    budget_ms: float,
-    seen: int,
-    plan: search.SearchPlan | None = None,
+def _count(
+    conn: Connection, q: CallQuery, where: list[ColumnElement[bool]], plan: search.SearchPlan | None
 ) -> Total:
-    """Count matches up to COUNT_CAP + 1 within `budget_ms`; see the module docstring."""
+    """The total of the list `q` describes: exact, whatever the load (module docstring)."""
+    if q.search is not None:
+        return _search_total(_count_matches(conn, q, plan, MAX_SEARCH_RESULTS + 1))
+    if _filters_only(q):
+        return Total(counting.organization_total(conn, q.organization_id), exact=True)
     if conn.dialect.name == "sqlite" and len(q.metadata) == 1 and _filters_only(q, metadata=q.metadata):
         # One metadata value: its side-table entries are the matches, counted in the index alone.
         key, value = q.metadata[0]
-        found = _capped_meta_count(conn, q.organization_id, key, value, COUNT_CAP + 1)
-        return Total(min(found, COUNT_CAP), exact=found <= COUNT_CAP)
-    if plan is not None and plan.density is not None and not plan.use_index:
-        # PostgreSQL, a common search over many calls: counting it means rechecking thousands of
-        # transcripts, or a GIN scan that cannot stop early. The sampled density times the
-        # planner's count of the other filters is a fair estimate, for the price of one EXPLAIN.
-        rest = _estimate(conn, predicates.filters(replace(q, search=None), conn.dialect.name)) or 0
-        if rest > RECHECK_MAX:
-            return Total(max(seen, round(plan.density * rest)), exact=False)
-    if plan is not None and not plan.only_token and _only_searched(q):
-        if plan.use_index and plan.gram_exact and plan.candidates is not None:
-            return Total(plan.candidates, exact=True)
-        if not plan.use_index:
-            return _count_searched(conn, plan, budget_ms, seen)
-    estimate: int | None = None
-    if conn.dialect.name == "postgresql":
-        # Ask the planner first (one EXPLAIN, under a millisecond): past the cap, or too costly to
-        # finish within the budget, its estimate is the answer and no count runs at all.
-        planned = planner_plan(conn, where)
-        if planned is not None:
-            estimate, cost = planned
-            if estimate > COUNT_CAP:
-                return Total(estimate, exact=False)
-            if cost > PG_COUNT_COST_MAX:
-                return Total(max(seen, estimate), exact=False)
-    return _bounded_count(conn, _capped_count(conn, where), budget_ms, seen, estimate=lambda: estimate)
+        return Total(_capped_meta_count(conn, q.organization_id, key, value, -1), exact=True)
+    return Total(int(conn.execute(select(func.count()).select_from(calls).where(*where)).scalar_one()), True)
 
 
-def _capped_count(conn: Connection, where: list[ColumnElement[bool]]) -> Callable[[int], int]:
-    """Count the matches up to a cap; one statement for every cap (the second stage of a staged
-    count reuses the first's compiled form)."""
+def _search_total(matches: int) -> Total:
+    return Total(min(matches, MAX_SEARCH_RESULTS), exact=matches <= MAX_SEARCH_RESULTS)
+
+
+def _count_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan | None, cap: int) -> int:
+    """A search's matches among the other filters, up to `cap`.
+
+    The same matches as the page's statement, but not necessarily the same way: a count needs no
+    order, so where the page walks the newest calls with the substring check, the count usually
+    reads the index's candidates (SQLite: FTS5 rowids driving, which stop at the cap; PostgreSQL:
+    GIN, unless the word is dense enough that the walk reaches the cap sooner).
+    """
+    dialect = conn.dialect.name
+    if plan is not None and not plan.only_token:
+        indexed = replace(plan, use_index=True)
+        if dialect == "sqlite":
+            # The other filters, with the tenant named unindexably (see `predicates.Route`).
+            rest = predicates.filters(replace(q, search=None), dialect, predicates.Route(indexed))
+            return search.count_sqlite_matches(conn, plan, rest, cap)
+        if plan.use_index or (plan.density or 0.0) < PG_COUNT_WALK_DENSITY:
+            plan = indexed
+    where = predicates.filters(q, dialect, predicates.Route(plan))
     capped = select(func.count()).select_from(
-        select(literal(1)).select_from(calls).where(*where).limit(bindparam("cap")).subquery()
+        select(literal(1)).select_from(calls).where(*where).limit(cap).subquery()
     )
-    return lambda cap: int(conn.execute(capped, {"cap": cap}).scalar_one())
-
-
-def _bounded_count(
-    conn: Connection,
-    count: Callable[[int], int],
-    budget_ms: float,
-    seen: int,
-    *,
-    exact: bool = True,
-    estimate: Callable[[], int | None] = lambda: None,
-) -> Total:
-    """`count` up to COUNT_CAP + 1 within `budget_ms`.
-
-    PostgreSQL: one timed count; past the cap or the budget, `estimate()` (the planner's) when it
-    is larger than what is known. SQLite: `_staged_count`. `exact` False: what `count` counts is
-    only close to the matches (search candidates).
-    """
-    if conn.dialect.name == "sqlite":
-        return _staged_count(conn, count, budget_ms, seen, exact=exact)
-    value = _timed(conn, budget_ms, count, COUNT_CAP + 1)
-    if value is not None and value <= COUNT_CAP:
-        return Total(value, exact=exact)
-    known = seen if value is None else COUNT_CAP
-    return Total(max(known, estimate() or 0), exact=False)
-
-
-def _timed(conn: Connection, budget_ms: float, count: Callable[[int], int], cap: int) -> int | None:
-    """`count(cap)` within `budget_ms`; None when the budget cut it off."""
-    try:
-        with time_limit(conn, budget_ms):
-            return count(cap)
-    except OperationalError as exc:
-        if not cut_off(exc):
-            raise
-        return None
-
-
-def _staged_count(
-    conn: Connection, count: Callable[[int], int], budget_ms: float, seen: int, exact: bool
-) -> Total:
-    """SQLite: `count` up to FIRST_STAGE + 1, then up to COUNT_CAP + 1 in what is left of the budget.
-
-    SQLite has no planner estimate to offer when a count runs out of time, and "the rows on the
-    page" badly undersells a filter matching thousands. The first stage measures how fast this
-    filter's matches are read; when the second is cut off, the rows it had reached by then at
-    that rate are the estimate (it re-reads the first stage's rows: never less than FIRST_STAGE).
-    """
-    started = time.perf_counter()
-    stage = min(FIRST_STAGE, COUNT_CAP)
-    first = _timed(conn, budget_ms, count, stage + 1)
-    if first is None:
-        return Total(seen, exact=False)
-    if first <= stage:
-        return Total(first, exact=exact)
-    if stage == COUNT_CAP:
-        return Total(COUNT_CAP, exact=False)
-    first_s = time.perf_counter() - started
-    second = time.perf_counter()
-    value = _timed(conn, budget_ms - first_s * 1000, count, COUNT_CAP + 1)
-    if value is None:
-        reached = round(FIRST_STAGE * (time.perf_counter() - second) / first_s)
-        return Total(min(COUNT_CAP, max(seen, FIRST_STAGE, reached)), exact=False)
-    return Total(min(value, COUNT_CAP), exact=exact and value <= COUNT_CAP)
-
-
-def _count_searched(conn: Connection, plan: search.SearchPlan, budget_ms: float, seen: int) -> Total:
-    """Count a common search with no other filter through its index candidates.
-
-    A gram-exact query's candidates are its matches. Otherwise candidates are a close upper
-    bound, reported as an estimate: rechecking thousands of transcripts would cost far more than
-    the page. (A rare search, through the index, is counted exactly: its candidates are few.)
-    """
-    return _bounded_count(
-        conn,
-        partial(search.count_candidates, conn, plan.terms),
-        budget_ms,
-        seen,
-        exact=plan.gram_exact,
-        estimate=partial(search.estimate_candidates, conn, plan.terms),
-    )
+    return int(conn.execute(capped).scalar_one())
 
 
 def _filters_only(q: CallQuery, **kept: Any) -> bool:
@@ -394,11 +305,3 @@ def _filters_only(q: CallQuery, **kept: Any) -> bool:
         **kept,
     )
     return plain == q
-
-
-def _only_searched(q: CallQuery) -> bool:
-    return _filters_only(q, search=q.search)
-
-
-def _estimate(conn: Connection, where: list[ColumnElement[bool]]) -> int | None:
-    return planner_estimate(conn, where) if conn.dialect.name == "postgresql" else None

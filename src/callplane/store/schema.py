@@ -219,6 +219,23 @@ calls = Table(
     Column("request_id", String(128)),
 )
 
+#: Migration 0010: calls created per organisation and UTC day (`day` = its first ms), complete for
+#: the days before the organisation's `call_count_marks.counted_until` (see `store.counting`).
+call_counts = Table(
+    "call_counts",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+)
+
+call_count_marks = Table(
+    "call_count_marks",
+    metadata,
+    Column("organization_id", Id, primary_key=True),
+    Column("counted_until", BigInteger, nullable=False),
+)
+
 #: SQLite only: metadata equality index, one row per scalar metadata value.
 call_meta = Table(
     "call_meta",

@@ -50,7 +50,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -375,12 +374,27 @@ def count_candidates(conn: Connection, query_terms: Sequence[str], cap: int) -> 
     return int(conn.execute(stmt, {"q": _tsquery_literal(query_terms), "cap": cap}).scalar_one())
 
 
-def estimate_candidates(conn: Connection, query_terms: Sequence[str]) -> int | None:
-    """PostgreSQL's estimate of the calls holding all the terms (its tsvector statistics)."""
-    stmt = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM calls WHERE search_grams @@ CAST(:q AS tsquery)")
-    plan = conn.execute(stmt, {"q": _tsquery_literal(query_terms)}).scalar_one()
-    data = plan if isinstance(plan, list) else orjson.loads(plan)
-    return int(data[0]["Plan"]["Plan Rows"])
+_fts = table(FTS_TABLE, column("rowid"))
+
+
+def count_sqlite_matches(
+    conn: Connection, p: SearchPlan, where: Sequence[ColumnElement[bool]], cap: int
+) -> int:
+    """SQLite: the search's matches among the calls `where` admits, up to `cap`.
+
+    FTS5's rowids drive a join, so the count stops at the cap: `rid IN (MATCH …)`, the page's
+    form, first lists every candidate (75k for a common word at 1M calls). `where` should name the
+    tenant unindexably (`predicates.Route.driven`), or SQLite may walk the tenant instead.
+    """
+    stmt = (
+        select(literal(1))
+        .select_from(_fts.join(calls, literal_column("calls.rid") == _fts.c.rowid))
+        .where(literal_column(FTS_TABLE).op("MATCH")(bindparam("fts_query", _fts_query(p.terms))), *where)
+    )
+    if not p.gram_exact:
+        stmt = stmt.where(substring(p, "sqlite"))
+    counted = select(func.count()).select_from(stmt.limit(cap).subquery())
+    return int(conn.execute(counted).scalar_one())
 
 
 def conditions(p: SearchPlan, dialect: str) -> list[ColumnElement[bool]]:

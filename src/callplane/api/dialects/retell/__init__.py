@@ -59,7 +59,8 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   units (1/100 KRW), with one product line `callplane_talk_time`.
 - **Lists.** Both sort by start time (calls not yet started by creation time). v3: `skip` is
   capped by `CALLPLANE_MAX_OFFSET`; `pagination_key` is opaque; `include_total` adds `total` and,
-  as a callplane addition, `total_is_estimated` (true when the count hit its cap or time budget).
+  as a callplane addition, `total_is_estimated` (true when a transcript search matched more
+  calls than the 1,000 its list holds; the total is exact otherwise).
   Legacy v2: `pagination_key` is the last call id of the previous page; `call_successful` and
   `in_voicemail` filters are a 400.
 """

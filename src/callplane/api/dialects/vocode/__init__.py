@@ -46,9 +46,9 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
 - **List.** `page` 1-based, `size` 1..100 (default 10), `(page-1) × size` capped by
   `CALLPLANE_MAX_OFFSET` (422 past it). `sort_column`: `start_time` (default; calls not yet
   started by creation time), `end_time` (running calls last), `created_at`, `id`; `sort_desc`
-  default false, as Vocode documents. `total_is_estimated` is true only when the count stopped
-  at its cap or time budget (then `total` is a lower bound). `transcript` is `BOT: …` /
-  `HUMAN: …` lines (vocode-core's labels).
+  default false, as Vocode documents. `total_is_estimated` is always false: totals are exact,
+  and Vocode's list has no transcript search (the one list capped at 1,000 calls). `transcript`
+  is `BOT: …` / `HUMAN: …` lines (vocode-core's labels).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The body is Retell's legacy list body. Every field is optional; filters are ANDed and each list
 matches any of its values. `pagination_key` accepts the opaque `next_cursor` of the previous
 page or, as Vox documents it, a plain call id (the page then starts after that call).
-`total_count` counts every match, not the page (see `store/listing.py` for when it is capped).
+`total_count` counts every match, not the page (a transcript search lists at most 1,000 calls and
+counts those: `store/listing.py`).
 callplane additions: `filter_criteria.transcript_search`, `filter_criteria.metadata` (equality),
 `filter_criteria.campaign_id[]` and `include_total` (default true).
 """

@@ -34,9 +34,10 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   ms), `transcript_search` (case-insensitive substring of the transcript, Korean included).
   Unknown keys are a 400 naming the allowed ones — a filter is never silently ignored.
   `applied_filters` echoes every non-empty filter as applied (a superset of the seed's example,
-  which shows only `duration_ms`). `pagination` adds `total_is_estimated` (true when the count
-  stopped at its cap and `total_count` is a lower bound). `GET /api/calls` takes the same as
-  query parameters (lists repeated or comma-separated).
+  which shows only `duration_ms`). `pagination` adds `total_is_estimated` (true when a
+  `transcript_search` matched more than the 1,000 calls its list holds; totals are exact
+  otherwise). `GET /api/calls` takes the same as query parameters (lists repeated or
+  comma-separated).
 - **Create.** `override_agent_id` omitted → the from_number's traffic split. callplane additions:
   `override_agent_version` (`current` default, `production`, `v<N>`), `dynamic_variables`, and an
   `Idempotency-Key` header. The answer is Zudu's documented one (`status: call_initiated`) with

@@ -60,7 +60,7 @@ def _list(listing: parse.Listing, org: str, services: Any) -> JSON:
             "total_pages": math.ceil(total / listing.limit),
             "has_next_page": has_more,
             "has_previous_page": listing.page > 0,
-            # callplane addition: true when total_count is a lower bound (the count was capped).
+            # callplane addition: true when total_count is a lower bound (a search past its cap).
             "total_is_estimated": not exact,
         },
         "returned_count": len(calls),
