@@ -40,6 +40,8 @@ COOKIE_PATH = "/dashboard"
 SESSION_MS = 12 * 3600 * 1000
 #: The dashboard's forms are a few short fields; anything larger is not one of them.
 MAX_FORM_BYTES = 16 * 1024
+#: A pasted callee or suppression list: about 40,000 short rows.
+MAX_LIST_BYTES = 2 * 1024 * 1024
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 R = TypeVar("R", bound=Response)
@@ -167,14 +169,23 @@ async def posted_form(request: Request) -> dict[str, str]:
     Parsed here rather than by a multipart library: the dashboard's forms are URL-encoded and
     small, and a body past `MAX_FORM_BYTES` is refused before more of it is read.
     """
+    return await _form(request, MAX_FORM_BYTES)
+
+
+async def posted_list(request: Request) -> dict[str, str]:
+    """`posted_form` for the forms that carry a pasted list (a campaign's CSV, suppressions)."""
+    return await _form(request, MAX_LIST_BYTES)
+
+
+async def _form(request: Request, limit: int) -> dict[str, str]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 12 or int(declared) > MAX_FORM_BYTES):
-        raise TooLarge(f"a dashboard form is at most {MAX_FORM_BYTES} bytes")
+    if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
+        raise TooLarge(f"this dashboard form is at most {limit} bytes")
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise TooLarge(f"a dashboard form is at most {MAX_FORM_BYTES} bytes")
+        if len(body) > limit:
+            raise TooLarge(f"this dashboard form is at most {limit} bytes")
     try:
         parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError):
