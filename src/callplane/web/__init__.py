@@ -17,7 +17,7 @@ from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
-from callplane.web import analytics, auth, calls, campaigns
+from callplane.web import admin, analytics, auth, calls, campaigns
 from callplane.web.context import CredentialGate, Dashboard
 from callplane.web.pages import PREFIX
 
@@ -48,4 +48,5 @@ def mount(
     app.include_router(calls.router)
     app.include_router(analytics.router)
     app.include_router(campaigns.router)
+    app.include_router(admin.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")

@@ -1,4 +1,5 @@
-"""An index that holds everything the dashboard's aggregates read (`store.reports`).
+"""Indexes for the dashboard: everything its aggregates read (`store.reports`), and an
+organisation's webhook deliveries newest first (`store.deliveries`, the delivery log).
 
 The KPI strip and the analytics charts group a range of one organisation's calls by hour,
 status, agent, A/B variant, reason and sentiment, and sum their times and cost. Through
@@ -35,12 +36,17 @@ CARRIED = [
 ]
 
 
+DELIVERIES = "ix_webhook_deliveries_created"
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.create_index(NAME, "calls", KEY, postgresql_include=CARRIED)
     else:
         op.create_index(NAME, "calls", KEY + CARRIED)
+    op.create_index(DELIVERIES, "webhook_deliveries", ["organization_id", "created_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index(DELIVERIES, table_name="webhook_deliveries")
     op.drop_index(NAME, table_name="calls")
