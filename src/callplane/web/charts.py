@@ -24,6 +24,7 @@ HEIGHT = 220
 LEFT = 64  #: room for the y axis labels
 BOTTOM = 28  #: room for the x axis labels
 TOP = 10
+RIGHT = 36  #: room for the last x label, centred on its bar
 ROW = 22  #: a horizontal bar's row height
 #: Up to this span the time charts have hourly buckets, beyond it daily ones.
 HOURLY_MAX_MS = 48 * HOUR_MS
@@ -106,10 +107,10 @@ def _time_axes(chart: Chart, names: list[str], top: float, fmt: Callable[[float]
     plot_h = chart.height - TOP - BOTTOM
     for i in range(3):
         y = TOP + plot_h * i / 2
-        chart.lines.append((LEFT, y, chart.width, y))
+        chart.lines.append((LEFT, y, chart.width - RIGHT, y))
         chart.labels.append(Label(LEFT - 6, y + 4, fmt(top * (2 - i) / 2), "end"))
     every = max(1, -(-len(names) // X_LABELS))
-    slot = (chart.width - LEFT) / max(1, len(names))
+    slot = (chart.width - LEFT - RIGHT) / max(1, len(names))
     for i in range(0, len(names), every):
         chart.labels.append(Label(LEFT + slot * (i + 0.5), chart.height - 8, names[i]))
 
@@ -126,7 +127,7 @@ def volume(report: Report, names: list[str], hourly: bool, timezone: str, t: Tra
     top = _nice_max(max((sum(c.values()) for c in counts.values()), default=0))
     _time_axes(chart, names, top, lambda v: f"{v:,.0f}")
     plot_h = HEIGHT - TOP - BOTTOM
-    slot = (WIDTH - LEFT) / max(1, len(names))
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(names))
     seen: set[CallStatus] = set()
     for i, by_status in sorted(counts.items()):
         y: float = TOP + plot_h
@@ -163,7 +164,7 @@ def cost(report: Report, names: list[str], hourly: bool, timezone: str, won: Cal
     top = _nice_max(max(totals.values(), default=0))
     _time_axes(chart, names, top, lambda v: won(int(v)))
     plot_h = HEIGHT - TOP - BOTTOM
-    slot = (WIDTH - LEFT) / max(1, len(names))
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(names))
     for i, minor in sorted(totals.items()):
         if minor > 0:
             height = plot_h * minor / top
