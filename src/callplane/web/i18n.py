@@ -109,6 +109,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi_cost": ("Cost", "비용"),
     "times_in": ("Times in", "시간대"),
     "analytics": ("Analytics", "분석"),
+    "recording_hint": (
+        "Click a line of the conversation to play the recording from there.",
+        "대화의 한 줄을 누르면 그 부분부터 녹음을 재생합니다.",
+    ),
     "campaigns": ("Campaigns", "캠페인"),
     "new_campaign": ("New campaign from CSV", "CSV로 새 캠페인"),
     "no_campaigns": ("No campaigns yet.", "아직 캠페인이 없습니다."),
