@@ -82,6 +82,7 @@ def create_app(
         cursors=app.state.services.cursors,
         gate=rate_limits,
         allow_private_destinations=settings.allow_private_destinations,
+        operator_token=settings.operator_token,
     )
     # -------------------------------------------------------------------------------------------
     return app

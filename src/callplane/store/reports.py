@@ -21,6 +21,7 @@ from sqlalchemy import Connection, and_, case, func, select
 from callplane.domain.call import CallStatus, DisconnectionReason, Sentiment
 from callplane.domain.query import CallQuery
 from callplane.store import listing, predicates
+from callplane.store.queue import LIVE
 from callplane.store.schema import calls
 
 HOUR_MS = 3_600_000
@@ -126,3 +127,29 @@ def report(conn: Connection, q: CallQuery) -> Report:
             for r in by_mix
         ],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    live: int  #: calls holding a line (dialing, ringing, ongoing)
+    queued_due: int  #: queued calls whose due time has come
+
+
+def activity_by_organization(conn: Connection, now: int) -> dict[str, Activity]:
+    """Every organisation's live and due calls (the operator's view): two aggregates over the
+    partial indexes of the live set and the queue, cheap however many calls have ended."""
+    live: dict[str, int] = dict(
+        conn.execute(
+            select(calls.c.organization_id, func.count())
+            .where(calls.c.status.in_(LIVE))
+            .group_by(calls.c.organization_id)
+        ).all()
+    )
+    due: dict[str, int] = dict(
+        conn.execute(
+            select(calls.c.organization_id, func.count())
+            .where(calls.c.status == CallStatus.QUEUED.value, calls.c.due_at <= now)
+            .group_by(calls.c.organization_id)
+        ).all()
+    )
+    return {org: Activity(live.get(org, 0), due.get(org, 0)) for org in {*live, *due}}

@@ -17,7 +17,7 @@ from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
-from callplane.web import admin, analytics, auth, calls, campaigns
+from callplane.web import admin, analytics, auth, calls, campaigns, operator
 from callplane.web.context import CredentialGate, Dashboard
 from callplane.web.pages import PREFIX
 
@@ -33,6 +33,7 @@ def mount(
     cursors: Cursors,
     gate: CredentialGate,
     allow_private_destinations: bool,
+    operator_token: str | None = None,
 ) -> None:
     """Add the dashboard's routes and static files to `app`, sharing the APIs' services."""
     app.state.dashboard = Dashboard(
@@ -43,10 +44,12 @@ def mount(
         admin=Admin(db, clock.now_ms, allow_private_destinations),
         webhooks=WebhookAdmin(db, clock.now_ms, allow_private_destinations),
         gate=gate,
+        operator_token=operator_token,
     )
     app.include_router(auth.router)
     app.include_router(calls.router)
     app.include_router(analytics.router)
     app.include_router(campaigns.router)
     app.include_router(admin.router)
+    app.include_router(operator.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")

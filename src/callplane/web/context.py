@@ -42,6 +42,8 @@ class Dashboard:
     admin: Admin
     webhooks: WebhookAdmin
     gate: CredentialGate
+    #: `CALLPLANE_OPERATOR_TOKEN`: signing in with it opens the operator's view; None: no such view.
+    operator_token: str | None = None
 
 
 def dashboard_of(request: Request) -> Dashboard:

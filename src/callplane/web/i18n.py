@@ -109,6 +109,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi_cost": ("Cost", "비용"),
     "times_in": ("Times in", "시간대"),
     "analytics": ("Analytics", "분석"),
+    "operator": ("Operator: organisations", "운영자: 조직"),
+    "organizations": ("Organisations", "조직"),
+    "live_calls": ("Live calls", "진행 중 통화"),
+    "due_calls": ("Due, queued", "발신 대기"),
     "recording_hint": (
         "Click a line of the conversation to play the recording from there.",
         "대화의 한 줄을 누르면 그 부분부터 녹음을 재생합니다.",

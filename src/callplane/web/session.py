@@ -17,6 +17,7 @@ the same way (login CSRF); signing in issues a new token (no session fixation).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, replace
@@ -146,6 +147,29 @@ def _load(dashboard: Dashboard, credential_id: str) -> Viewer | None:
         if principal is None:
             return None
         return Viewer(principal, orgs.get_organization(conn, principal.organization_id))
+
+
+def operator_matches(dashboard: Dashboard, given: str) -> bool:
+    token = dashboard.operator_token
+    return token is not None and bool(given) and hmac.compare_digest(given.encode(), token.encode())
+
+
+def operator_marker(dashboard: Dashboard) -> str:
+    """What an operator session holds in place of a key id: a digest of the token, so a new (or
+    removed) `CALLPLANE_OPERATOR_TOKEN` ends every operator session at once. It never matches a
+    key id (those are UUIDs), so an operator session opens no organisation's pages."""
+    token = dashboard.operator_token or ""
+    return "operator:" + hashlib.sha256(b"callplane operator session\0" + token.encode()).hexdigest()[:32]
+
+
+async def operator(request: Request) -> None:
+    """The signed-in operator, or SignInRequired."""
+    dashboard = dashboard_of(request)
+    session = read_session(request)
+    if dashboard.operator_token is None or session.credential_id is None:
+        raise SignInRequired("sign in first")
+    if not hmac.compare_digest(session.credential_id.encode(), operator_marker(dashboard).encode()):
+        raise SignInRequired("sign in with the operator token")
 
 
 async def viewer(request: Request) -> Viewer:

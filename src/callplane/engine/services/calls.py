@@ -226,6 +226,11 @@ class CallService:
         with self.db.read() as conn:
             return reports.report(conn, query)
 
+    def activity(self) -> dict[str, reports.Activity]:
+        """Live and due calls per organisation, for the operator."""
+        with self.db.read() as conn:
+            return reports.activity_by_organization(conn, self.now())
+
     def outlook(self, call: Call) -> dispatcher.Outlook | None:
         """Why a queued call is still waiting: what the dispatcher would decide for it now,
         from the same facts and rules (`dispatcher.outlook`). None for any other status."""
