@@ -100,3 +100,15 @@ def test_admin_forms_need_the_token(web: TestClient, db: Database, tenant: Tenan
     sign_in(web, tenant.api_key)
     assert web.post("/dashboard/admin/suppressions", data={"numbers": "01012345678"}).status_code == 403
     assert Admin(db, lambda: NOW).suppressions(tenant.organization_id) == []
+
+
+def test_rehearse_an_agent_on_the_simulated_line(web: TestClient, db: Database, tenant: Tenant) -> None:
+    csrf = sign_in(web, tenant.api_key)
+    assert "리허설" in web.get("/dashboard/admin/agents").text
+    form = {"csrf": csrf, "version": "1", "to": "01012345678", "vars": "customer_name=홍길동"}
+    html = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data=form).text
+    assert "안녕하세요 홍길동님" in html and 'id="outcome"' in html
+    # Nothing was stored: a rehearsal is no call.
+    assert 'data-call-id="' not in web.get("/dashboard/calls", params={"preset": "all"}).text
+    bad = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data={**form, "vars": "no equals"})
+    assert bad.status_code == 400

@@ -83,6 +83,7 @@ def create_app(
         gate=rate_limits,
         allow_private_destinations=settings.allow_private_destinations,
         operator_token=settings.operator_token,
+        settings=settings,
     )
     # -------------------------------------------------------------------------------------------
     return app

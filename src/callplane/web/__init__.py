@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
+from callplane.config import Settings
 from callplane.engine.clock import Clock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
@@ -34,6 +35,7 @@ def mount(
     gate: CredentialGate,
     allow_private_destinations: bool,
     operator_token: str | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Add the dashboard's routes and static files to `app`, sharing the APIs' services."""
     app.state.dashboard = Dashboard(
@@ -45,6 +47,7 @@ def mount(
         webhooks=WebhookAdmin(db, clock.now_ms, allow_private_destinations),
         gate=gate,
         operator_token=operator_token,
+        settings=settings,
     )
     app.include_router(auth.router)
     app.include_router(calls.router)

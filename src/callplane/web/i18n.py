@@ -194,6 +194,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "production": ("production", "운영"),
     "current": ("current", "최신"),
     "publish": ("Publish", "배포"),
+    "rehearse": ("Rehearse", "리허설"),
+    "rehearse_help": (
+        "Runs the version on the simulated line: no call is placed and nothing is stored. "
+        "The callee's number picks the simulator's scenario.",
+        "시뮬레이션 회선에서 이 버전을 실행합니다. 실제 전화는 걸리지 않고 아무것도 저장되지 않습니다. "
+        "수신 번호에 따라 시뮬레이터의 시나리오가 정해집니다.",
+    ),
+    "rehearse_run": ("Run on the simulated line", "시뮬레이션 실행"),
+    "collected": ("Collected", "수집한 값"),
     "suppress_numbers": (
         "Numbers, one a line (optionally followed by ,reason)",
         "번호, 한 줄에 하나 (뒤에 ,사유 추가 가능)",
