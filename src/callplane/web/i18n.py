@@ -208,6 +208,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "번호, 한 줄에 하나 (뒤에 ,사유 추가 가능)",
     ),
     "suppress_reason": ("Why (optional)", "사유 (선택)"),
+    "suppress_why": ("Reason", "사유"),
     "suppress_import": ("Add to the list", "목록에 추가"),
     "suppress_added": ("{n} numbers added.", "{n}개 번호를 추가했습니다."),
     "remove": ("Remove", "삭제"),
