@@ -264,6 +264,50 @@ def test_csrf_and_other_organisations_in_the_browser(browser: WebDriver, site: S
     assert "/dashboard/sign-in" in browser.current_url
 
 
+def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, site.tenant.api_key)
+    # Analytics: the server-drawn charts are in the page and have bars.
+    browser.get(f"{site.url}/dashboard/analytics?preset=24h")
+    bars = browser.find_elements(By.CSS_SELECTOR, "#chart-volume svg rect")
+    assert bars and bars[0].size["height"] > 0
+    assert browser.find_element(By.ID, "kpi-calls").text == "71"
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-reasons svg rect")
+    browser.save_screenshot(str(site.shots / "05-analytics.png"))
+
+    # A campaign from a CSV: the check shows the rejected rows, nothing is created until "create".
+    browser.get(f"{site.url}/dashboard/campaigns/new")
+    browser.find_element(By.NAME, "name").send_keys("브라우저 캠페인")
+    Select(browser.find_element(By.NAME, "agent")).select_by_value(site.tenant.agent_id)
+    rows = "to_number,customer_name\n01012345678,홍길동\n012345,김철수\n01022223333,\n01044445555,이영희\n"
+    browser.find_element(By.ID, "csv").send_keys(rows)
+    browser.find_element(By.ID, "check").click()
+    _wait(browser, ec.presence_of_element_located((By.ID, "dry-run")))
+    assert "2개 행 통과, 2개 거부." in browser.find_element(By.ID, "dry-run-summary").text
+    lines = [r.text.split()[0] for r in browser.find_elements(By.CSS_SELECTOR, "#rejected tbody tr")]
+    assert lines == ["3", "4"]
+    browser.save_screenshot(str(site.shots / "06-campaign-check.png"))
+    browser.find_element(By.ID, "create").click()
+    _wait(browser, ec.presence_of_element_located((By.ID, "progress")))
+    assert browser.find_element(By.ID, "n-total").text == "2"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")) == 2
+    browser.find_element(By.ID, "campaign-pause").click()
+    _wait(browser, ec.text_to_be_present_in_element((By.ID, "campaign-status"), "일시 중지"))
+    browser.save_screenshot(str(site.shots / "07-campaign.png"))
+
+    # An admin page: the do-not-call list, a bulk import with a bad line.
+    browser.get(f"{site.url}/dashboard/admin/suppressions")
+    browser.find_element(By.NAME, "numbers").send_keys("01099990000\n010-1\n")
+    browser.find_element(By.ID, "suppress").click()
+    _wait(browser, ec.presence_of_element_located((By.ID, "import-result")))
+    assert "1개 번호를 추가했습니다." in browser.find_element(By.ID, "import-result").text
+    assert "01099990000" in browser.find_element(By.ID, "suppressions").text
+    browser.save_screenshot(str(site.shots / "08-suppressions.png"))
+    browser.get(f"{site.url}/dashboard/admin")
+    browser.save_screenshot(str(site.shots / "09-admin.png"))
+    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:", "about:"))]
+    assert offsite == []
+
+
 def test_the_browser_starts(browser: WebDriver) -> None:
     """A broken Chromium install is this failure, not a confusing one in the tests above."""
     try:

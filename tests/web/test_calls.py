@@ -282,3 +282,19 @@ def test_a_canceled_calls_webhook_delivery_is_on_its_page(
     web.post(f"/dashboard/calls/{call.id}/cancel", data={"csrf": token})
     page = web.get(f"/dashboard/calls/{call.id}").text
     assert "call_ended" in page and "http://127.0.0.1:9/hooks" in page and "delivery-pending" in page
+
+
+def test_a_recorded_call_has_a_player_and_lines_that_seek(
+    web: TestClient, db: Database, tenant: Tenant
+) -> None:
+    recorded = a_call(tenant, recording_url="/recordings/abc.wav?sig=x&exp=1")
+    plain = a_call(tenant)
+    insert(db, recorded, plain)
+    sign_in(web, tenant.api_key)
+    page = web.get(f"/dashboard/calls/{recorded.id}").text
+    assert (
+        '<audio id="recording" controls preload="metadata" src="/recordings/abc.wav?sig=x&amp;exp=1">' in page
+    )
+    assert 'data-start="0" data-end="3000"' in page and 'data-start="3500" data-end="6000"' in page
+    other = web.get(f"/dashboard/calls/{plain.id}").text
+    assert 'id="recording"' not in other and "data-start" not in other

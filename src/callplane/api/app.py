@@ -82,6 +82,8 @@ def create_app(
         cursors=app.state.services.cursors,
         gate=rate_limits,
         allow_private_destinations=settings.allow_private_destinations,
+        operator_token=settings.operator_token,
+        settings=settings,
     )
     # -------------------------------------------------------------------------------------------
     return app

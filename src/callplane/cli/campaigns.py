@@ -16,20 +16,19 @@ file twice finds the first campaign and calls nobody twice.
 from __future__ import annotations
 
 import csv
-import hashlib
-import io
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Column, Table
 
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.call import DisconnectionReason
-from callplane.domain.campaign import RETRYABLE, NewTask, RetryRule, RowProblem, TaskStatus
-from callplane.domain.errors import DomainError, ValidationFailed
+from callplane.domain.campaign import RETRYABLE, RetryRule, RowProblem, TaskStatus
+from callplane.domain.campaign_csv import import_key, line_of, read_rows
+from callplane.domain.errors import DomainError
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import ALL_DAYS, CallingWindow
 from callplane.domain.phone import parse_any
@@ -53,34 +52,6 @@ def _service(c: Context) -> CampaignService:
     return CampaignService(c.db, SystemClock().now_ms)
 
 
-def read_rows(text: str) -> list[NewTask | RowProblem]:
-    """Each data row as a task, or the reason it cannot be one (its index is its data row)."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "to_number" not in reader.fieldnames:
-        fail("the CSV's header row must name a to_number column")
-    out: list[NewTask | RowProblem] = []
-    for i, raw in enumerate(reader):
-        if None in raw:
-            out.append(RowProblem(i, "row", "has more cells than the header"))
-            continue
-        variables: dict[str, Any] = {}
-        metadata: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key == "to_number" or value is None or value == "":
-                continue
-            if key.startswith("meta."):
-                metadata[key.removeprefix("meta.")] = value
-            else:
-                variables[key] = value
-        try:
-            number = parse_any((raw.get("to_number") or "").strip(), "to_number")
-        except ValidationFailed as exc:
-            out.append(RowProblem(i, "to_number", exc.errors[0].reason))
-            continue
-        out.append(NewTask(number, variables, metadata))
-    return out
-
-
 def _window(window: str, days: str, timezone: str) -> CallingWindow:
     start, _, end = window.partition("-")
     try:
@@ -92,8 +63,7 @@ def _window(window: str, days: str, timezone: str) -> CallingWindow:
 
 
 def _line(problem: RowProblem) -> str:
-    # Data row 0 is line 2 of the file (the header is line 1).
-    return f"line {problem.row + 2}: {problem.field} {problem.reason}"
+    return f"line {line_of(problem)}: {problem.field} {problem.reason}"
 
 
 @app.command("create")
@@ -135,7 +105,7 @@ def create(
             retry=RetryRule(attempts, retry_after, tuple(retry_on) if retry_on else RETRYABLE),
         )
         # The same file with the same options is the same import, whenever it is run again.
-        key = "csv:" + hashlib.sha256(raw + b"\0" + draft.fingerprint().encode()).hexdigest()
+        key = import_key(raw, draft.fingerprint())
         checked = _service(c).create(
             c.org(org), draft, idempotency_key=key, dry_run=dry_run, skip_invalid=True
         )

@@ -1,24 +1,21 @@
 """`callplane agents try`: run an agent file against the simulated line, no database needed.
 
 A unit test for an agent author: pick the callee by number (the simulator's scenarios), give the
-call's variables, read the transcript and how the call ended. Flow agents run on virtual time —
-a long call finishes instantly; LLM agents run in real time because they talk to a real endpoint.
+call's variables, read the transcript and how the call ended (`engine.services.rehearsal`, which
+the dashboard's rehearsal runs too).
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
 from callplane.cli.context import Context, console, print_json
-from callplane.domain.agent import AgentKind, parse_definition
-from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
+from callplane.domain.agent import parse_definition
 from callplane.domain.ids import new_id
-from callplane.domain.phone import parse_any
-from callplane.engine.clock import LoopClock, SystemClock, run_virtual
+from callplane.engine.clock import SystemClock
 from callplane.engine.live.conduct import Outcome
-from callplane.engine.live.conductor import build_conductor
+from callplane.engine.services.rehearsal import rehearse
 
 
 class _Hooks:
@@ -35,30 +32,7 @@ class _Hooks:
 def run(c: Context, raw: dict[str, Any], to_number: str, variables: dict[str, str], as_json: bool) -> Outcome:
     definition = parse_definition(raw)
     version = definition.version("", new_id(), 1, SystemClock().now_ms())
-    now = SystemClock().now_ms()
-    call = Call(
-        id=new_id(),
-        organization_id="try",
-        agent=AgentRef(version.agent_id, "v1", 1),
-        call_type=CallType.UNIT_TEST,
-        direction=Direction.OUTBOUND,
-        status=CallStatus.DIALING,
-        from_number=parse_any("07011112222", "from"),
-        to_number=parse_any(to_number, "--to"),
-        presentation_number=None,
-        created_at=now,
-        updated_at=now,
-        due_at=now,
-        metadata={},
-        dynamic_variables=variables,
-        attempt=1,
-    )
-
-    async def conduct() -> Outcome:
-        clock = LoopClock(now) if definition.kind is AgentKind.FLOW else SystemClock()
-        return await build_conductor(c.settings, clock).conduct(call, version, _Hooks())
-
-    outcome = run_virtual(conduct()) if definition.kind is AgentKind.FLOW else asyncio.run(conduct())
+    outcome = rehearse(c.settings, version, to_number, dict(variables), _Hooks())
     if as_json:
         print_json(
             {

@@ -11,13 +11,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
+from callplane.config import Settings
 from callplane.engine.clock import Clock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
-from callplane.web import auth, calls
+from callplane.web import admin, analytics, auth, calls, campaigns, operator
 from callplane.web.context import CredentialGate, Dashboard
 from callplane.web.pages import PREFIX
 
@@ -33,6 +34,8 @@ def mount(
     cursors: Cursors,
     gate: CredentialGate,
     allow_private_destinations: bool,
+    operator_token: str | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Add the dashboard's routes and static files to `app`, sharing the APIs' services."""
     app.state.dashboard = Dashboard(
@@ -43,7 +46,13 @@ def mount(
         admin=Admin(db, clock.now_ms, allow_private_destinations),
         webhooks=WebhookAdmin(db, clock.now_ms, allow_private_destinations),
         gate=gate,
+        operator_token=operator_token,
+        settings=settings,
     )
     app.include_router(auth.router)
     app.include_router(calls.router)
+    app.include_router(analytics.router)
+    app.include_router(campaigns.router)
+    app.include_router(admin.router)
+    app.include_router(operator.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")

@@ -13,7 +13,15 @@ from callplane.store import orgs
 from callplane.web.context import Dashboard, dashboard_of
 from callplane.web.i18n import LANGS
 from callplane.web.pages import PREFIX, SIGN_IN, WebRoute, redirect, render
-from callplane.web.session import Session, new_session, posted_form, read_session, store_session
+from callplane.web.session import (
+    Session,
+    new_session,
+    operator_marker,
+    operator_matches,
+    posted_form,
+    read_session,
+    store_session,
+)
 
 router = APIRouter(prefix=PREFIX, route_class=WebRoute, include_in_schema=False)
 
@@ -36,6 +44,12 @@ async def sign_in(request: Request, form: Form) -> Response:
     dashboard = dashboard_of(request)
     key = form.get("api_key", "").strip()
     await dashboard.gate.before_credentials(request)
+    if operator_matches(dashboard, key):
+        fresh = new_session(read_session(request).lang)
+        store_session(
+            request, Session(fresh.csrf, fresh.lang, operator_marker(dashboard), dashboard.clock.now_ms())
+        )
+        return redirect(request, f"{PREFIX}/operator")
     try:
         if not key:
             raise Unauthorized("no key")

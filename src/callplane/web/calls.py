@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,7 +21,8 @@ from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.principal import Scope
 from callplane.domain.query import CallQuery, CountMode, Cursor
 from callplane.domain.search import flatten
-from callplane.web import export, filters
+from callplane.web import export, filters, waiting
+from callplane.web import format as fmt
 from callplane.web.context import Dashboard, dashboard_of
 from callplane.web.pages import PREFIX, WebRoute, is_htmx, redirect, render
 from callplane.web.session import Viewer, posted_form, viewer
@@ -145,11 +147,15 @@ def call_page(request: Request, call_id: str, who: ViewerDep) -> Response:
     deliveries = (
         dashboard.webhooks.deliveries(who.organization_id, call.id) if who.can(Scope.WEBHOOKS_ADMIN) else None
     )
+    outlook = dashboard.calls.outlook(call)
+    show = partial(fmt.local_time, timezone=who.organization.window.timezone)
     return render(
         request,
         "call.html",
         viewer=who,
         call=call,
+        waiting=waiting.explain(outlook, dashboard.clock.now_ms(), show, fmt.won) if outlook else None,
+        figures=waiting.figures(outlook, fmt.won) if outlook else [],
         deliveries=deliveries,
         q=request.query_params.get("q", ""),
         notice=next((n for n in NOTICES if n == request.query_params.get("done")), None),

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
+from callplane.config import Settings
 from callplane.engine.clock import Clock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
@@ -42,6 +43,10 @@ class Dashboard:
     admin: Admin
     webhooks: WebhookAdmin
     gate: CredentialGate
+    #: `CALLPLANE_OPERATOR_TOKEN`: signing in with it opens the operator's view; None: no such view.
+    operator_token: str | None = None
+    #: The deployment's settings, for rehearsing an agent on the simulated line.
+    settings: Settings | None = None
 
 
 def dashboard_of(request: Request) -> Dashboard:

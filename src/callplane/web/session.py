@@ -17,6 +17,7 @@ the same way (login CSRF); signing in issues a new token (no session fixation).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, replace
@@ -40,6 +41,8 @@ COOKIE_PATH = "/dashboard"
 SESSION_MS = 12 * 3600 * 1000
 #: The dashboard's forms are a few short fields; anything larger is not one of them.
 MAX_FORM_BYTES = 16 * 1024
+#: A pasted callee or suppression list: about 40,000 short rows.
+MAX_LIST_BYTES = 2 * 1024 * 1024
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 R = TypeVar("R", bound=Response)
@@ -146,6 +149,29 @@ def _load(dashboard: Dashboard, credential_id: str) -> Viewer | None:
         return Viewer(principal, orgs.get_organization(conn, principal.organization_id))
 
 
+def operator_matches(dashboard: Dashboard, given: str) -> bool:
+    token = dashboard.operator_token
+    return token is not None and bool(given) and hmac.compare_digest(given.encode(), token.encode())
+
+
+def operator_marker(dashboard: Dashboard) -> str:
+    """What an operator session holds in place of a key id: a digest of the token, so a new (or
+    removed) `CALLPLANE_OPERATOR_TOKEN` ends every operator session at once. It never matches a
+    key id (those are UUIDs), so an operator session opens no organisation's pages."""
+    token = dashboard.operator_token or ""
+    return "operator:" + hashlib.sha256(b"callplane operator session\0" + token.encode()).hexdigest()[:32]
+
+
+async def operator(request: Request) -> None:
+    """The signed-in operator, or SignInRequired."""
+    dashboard = dashboard_of(request)
+    session = read_session(request)
+    if dashboard.operator_token is None or session.credential_id is None:
+        raise SignInRequired("sign in first")
+    if not hmac.compare_digest(session.credential_id.encode(), operator_marker(dashboard).encode()):
+        raise SignInRequired("sign in with the operator token")
+
+
 async def viewer(request: Request) -> Viewer:
     """The signed-in viewer, or SignInRequired. Counts against the key's rate limits like an
     API request (htmx refreshes included)."""
@@ -167,14 +193,23 @@ async def posted_form(request: Request) -> dict[str, str]:
     Parsed here rather than by a multipart library: the dashboard's forms are URL-encoded and
     small, and a body past `MAX_FORM_BYTES` is refused before more of it is read.
     """
+    return await _form(request, MAX_FORM_BYTES)
+
+
+async def posted_list(request: Request) -> dict[str, str]:
+    """`posted_form` for the forms that carry a pasted list (a campaign's CSV, suppressions)."""
+    return await _form(request, MAX_LIST_BYTES)
+
+
+async def _form(request: Request, limit: int) -> dict[str, str]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 12 or int(declared) > MAX_FORM_BYTES):
-        raise TooLarge(f"a dashboard form is at most {MAX_FORM_BYTES} bytes")
+    if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
+        raise TooLarge(f"this dashboard form is at most {limit} bytes")
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise TooLarge(f"a dashboard form is at most {MAX_FORM_BYTES} bytes")
+        if len(body) > limit:
+            raise TooLarge(f"this dashboard form is at most {limit} bytes")
     try:
         parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError):

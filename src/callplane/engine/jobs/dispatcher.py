@@ -24,7 +24,15 @@ from sqlalchemy import Connection
 
 from callplane.domain.call import Call, CallStatus
 from callplane.domain.campaign import Gate
-from callplane.domain.limits import HOUR_MS, DialFacts, Verdict, balance_held, decide, local_midnight_ms
+from callplane.domain.limits import (
+    HOUR_MS,
+    Decision,
+    DialFacts,
+    Verdict,
+    balance_held,
+    decide,
+    local_midnight_ms,
+)
 from callplane.domain.org import Organization
 from callplane.engine import lifecycle
 from callplane.store import campaigns as campaign_store
@@ -144,6 +152,42 @@ def _state(conn: Connection, org: Organization, calls: list[Call], now: int) -> 
     )
 
 
+def _facts(call: Call, state: _OrgState) -> DialFacts:
+    return DialFacts(
+        due_at=call.due_at,
+        suppressed=call.to_number in state.numbers.suppressed,
+        from_number_owned=call.from_number in state.numbers.owned,
+        presentation_approved=(
+            call.presentation_number is None
+            or call.presentation_number in state.numbers.approved_presentations
+        ),
+        live=state.live,
+        dialed_last_hour=state.dialed_last_hour,
+        dialed_today=state.dialed_today,
+        campaign=state.campaigns.get(call.campaign_id) if call.campaign_id else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """What the next claim pass would decide for a queued call, and the facts it would use."""
+
+    decision: Decision
+    facts: DialFacts
+    org: Organization
+    due: bool  #: its due time has come (else the dispatcher does not look at it yet)
+
+
+def outlook(conn: Connection, org: Organization, call: Call, now: int) -> Outlook:
+    """The dispatcher's own facts and `decide` for one queued call, read without claiming or
+    locking anything: why a call is still waiting, as the dashboard shows it."""
+    state = _state(conn, org, [call], now)
+    if call.campaign_id:
+        state.campaigns.update(campaign_store.gates(conn, org.id, {call.campaign_id}))
+    facts = _facts(call, state)
+    return Outlook(decide(org, facts, now), facts, org, call.due_at <= now)
+
+
 def _cannot_start_more(state: _OrgState) -> bool:
     """Every further call of this organisation would wait: leave it out of the next scan, so
     its backlog cannot fill every scan while other organisations' calls fall due behind it."""
@@ -165,20 +209,7 @@ def _decide_one(
     capacity: int,
     lease_ms: int,
 ) -> None:
-    facts = DialFacts(
-        due_at=call.due_at,
-        suppressed=call.to_number in state.numbers.suppressed,
-        from_number_owned=call.from_number in state.numbers.owned,
-        presentation_approved=(
-            call.presentation_number is None
-            or call.presentation_number in state.numbers.approved_presentations
-        ),
-        live=state.live,
-        dialed_last_hour=state.dialed_last_hour,
-        dialed_today=state.dialed_today,
-        campaign=state.campaigns.get(call.campaign_id) if call.campaign_id else None,
-    )
-    decision = decide(state.org, facts, now)
+    decision = decide(state.org, _facts(call, state), now)
     if decision.verdict is Verdict.DIAL:
         if len(result.claimed) >= capacity:
             result.waiting += 1

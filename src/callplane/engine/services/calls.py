@@ -22,10 +22,12 @@ from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, Val
 from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.query import CallQuery
 from callplane.engine import lifecycle, logcontext
+from callplane.engine.jobs import dispatcher
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import idempotency, listing, notify, reports
 from callplane.store import numbers as number_store
+from callplane.store import orgs as org_store
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
 from callplane.store.listing import Page
@@ -226,6 +228,25 @@ class CallService:
         """Totals over the calls `query` lists (its page and cursor aside)."""
         with self.db.read() as conn:
             return reports.kpis(conn, query)
+
+    def report(self, query: CallQuery) -> reports.Report:
+        """The analytics breakdowns of the calls `query` lists (its page and cursor aside)."""
+        with self.db.read() as conn:
+            return reports.report(conn, query)
+
+    def activity(self) -> dict[str, reports.Activity]:
+        """Live and due calls per organisation, for the operator."""
+        with self.db.read() as conn:
+            return reports.activity_by_organization(conn, self.now())
+
+    def outlook(self, call: Call) -> dispatcher.Outlook | None:
+        """Why a queued call is still waiting: what the dispatcher would decide for it now,
+        from the same facts and rules (`dispatcher.outlook`). None for any other status."""
+        if call.status is not CallStatus.QUEUED:
+            return None
+        with self.db.read() as conn:
+            org = org_store.get_organization(conn, call.organization_id)
+            return dispatcher.outlook(conn, org, call, self.now())
 
     def get(self, organization_id: str, call_id: str) -> Call:
         canonical = normalize_uuid(call_id)

@@ -63,6 +63,7 @@ from callplane.engine import egress
 from callplane.engine.memo import Memo
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
+from callplane.store import deliveries as delivery_store
 from callplane.store import outbox
 from callplane.store.db import Database
 from callplane.store.outbox import Endpoint, Target
@@ -317,3 +318,10 @@ class WebhookAdmin:
     def deliveries(self, organization_id: str, call_id: str) -> list[outbox.DeliveryLog]:
         with self.db.read() as conn:
             return outbox.deliveries_for_call(conn, organization_id, call_id)
+
+    def delivery_log(
+        self, organization_id: str, limit: int, before: tuple[int, str] | None = None
+    ) -> list[delivery_store.LoggedDelivery]:
+        """Every delivery of the organisation, newest first (the dashboard's delivery log)."""
+        with self.db.read() as conn:
+            return delivery_store.recent(conn, organization_id, limit=limit, before=before)

@@ -1,0 +1,143 @@
+"""The dashboard's aggregates and pages on a loaded data set (bench/load.py): the largest
+organisation's last 30 days.
+
+    python -m bench.analytics_bench sqlite:///bench/data/bench-1m.db [--reps 20]
+
+Measures, each `--reps` times after two warm-ups (median, p95, max in ms):
+
+- `store.reports.report` and `store.reports.kpis` on one connection (the statements alone);
+- the analytics page and the calls list's first page (with its KPI strip) through the real app
+  in-process (`TestClient`: server time, no network), signed in with the organisation's key.
+
+Prints the rows in the range, each statement's plan, and the load average before and after (the
+machine is shared: read the figures with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+
+from bench.load import tenants_path
+from callplane.api.app import create_app
+from callplane.config import Settings
+from callplane.domain.query import CallQuery, Range
+from callplane.store import reports
+from callplane.store.db import Database
+from callplane.store.schema import calls
+
+DAY_MS = 86_400_000
+ZONE = ZoneInfo("Asia/Seoul")
+
+
+def timed(reps: int, work: Callable[[], object]) -> dict[str, float]:
+    """Wall time, and the process's CPU time (all its threads, the app's too): on a shared,
+    loaded machine the wall time is mostly waiting for a core; the CPU time is the work itself
+    (in-process SQLite included)."""
+    for _ in range(2):
+        work()
+    wall, cpu = [], []
+    for _ in range(reps):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        work()
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    wall.sort()
+    return {
+        "wall_median": round(statistics.median(wall), 1),
+        "wall_p95": round(wall[max(0, int(len(wall) * 0.95) - 1)], 1),
+        "wall_max": round(wall[-1], 1),
+        "cpu_median": round(statistics.median(cpu), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("url")
+    parser.add_argument("--reps", type=int, default=20)
+    args = parser.parse_args()
+    state = json.loads(tenants_path(args.url).read_text())
+    tenant = max(state["tenants"], key=lambda t: t["share"])
+    org = tenant["organization_id"]
+    db = Database(args.url)
+    with db.read() as conn:
+        total = conn.execute(select(func.count()).select_from(calls)).scalar_one()
+        newest = conn.execute(
+            select(func.max(calls.c.listed_at)).where(calls.c.organization_id == org)
+        ).scalar_one()
+    # The last 30 whole local days up to the organisation's newest call.
+    last = datetime.fromtimestamp(newest / 1000, tz=ZONE).date()
+    first = datetime.fromordinal(last.toordinal() - 29).date()
+    low = int(datetime(first.year, first.month, first.day, tzinfo=ZONE).timestamp() * 1000)
+    query = CallQuery(org, listed_at=Range(low, newest))
+    with db.read() as conn:
+        in_range = reports.kpis(conn, query).calls
+        plans = []
+        if conn.dialect.name == "sqlite":
+            where = "organization_id = :o AND listed_at BETWEEN :a AND :b"
+            for sql in (
+                f"SELECT listed_at / 3600000, status, count(*), sum(cost_minor) FROM calls "
+                f"WHERE {where} GROUP BY 1, 2",
+                f"SELECT agent_id, variant_label, disconnection_reason, user_sentiment, count(*) FROM calls "
+                f"WHERE {where} GROUP BY 1, 2, 3, 4",
+            ):
+                rows = conn.execute(
+                    text("EXPLAIN QUERY PLAN " + sql), {"o": org, "a": low, "b": newest}
+                ).all()
+                plans.append(" | ".join(str(r[-1]) for r in rows))
+    out: dict[str, object] = {
+        "database": db.engine.dialect.name,
+        "calls_in_database": total,
+        "organisation_share": tenant["share"],
+        "range": f"{first} .. {last} (Asia/Seoul)",
+        "calls_in_range": in_range,
+        "load_before": os.getloadavg(),
+        "plans": plans,
+    }
+
+    def statements(fn: Callable[..., object]) -> Callable[[], object]:
+        def run() -> object:
+            with db.read() as conn:
+                return fn(conn, query)
+
+        return run
+
+    out["store.reports.report"] = timed(args.reps, statements(reports.report))
+    out["store.reports.kpis"] = timed(args.reps, statements(reports.kpis))
+    app = create_app(Settings(database_url=args.url, embedded_worker=False), db=db)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        page = client.get("/dashboard/sign-in").text
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        signed = client.post(
+            "/dashboard/sign-in", data={"csrf": csrf, "api_key": tenant["api_key"]}, follow_redirects=False
+        )
+        assert signed.status_code == 303, signed.text
+        period = {"preset": "custom", "since": first.isoformat(), "until": last.isoformat()}
+
+        def get(path: str) -> Callable[[], object]:
+            def run() -> object:
+                answer = client.get(path, params=period)
+                assert answer.status_code == 200, answer.text[:500]
+                return answer
+
+            return run
+
+        out["GET /dashboard/analytics"] = timed(args.reps, get("/dashboard/analytics"))
+        out["GET /dashboard/calls"] = timed(args.reps, get("/dashboard/calls"))
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Admin pages: the organisation's agents (publish a version), numbers, caller IDs, traffic
+splits, the do-not-call list (bulk import), webhook endpoints and the delivery log, API keys
+(a new key is shown once), and its calling window and limits (read-only: the operator sets them).
+
+Every page and form goes through `Admin` and `WebhookAdmin` with the same scope checks as the
+admin API; another organisation's agent or endpoint id is the same 404 as one that does not
+exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from callplane.config import Settings
+from callplane.domain.errors import ValidationFailed
+from callplane.domain.ids import normalize_uuid
+from callplane.domain.phone import parse_any
+from callplane.domain.principal import Scope
+from callplane.engine.services import rehearsal
+from callplane.engine.services.webhooks import EventType
+from callplane.web.context import dashboard_of
+from callplane.web.pages import PREFIX, WebRoute, redirect, render
+from callplane.web.session import Viewer, posted_form, posted_list, viewer
+
+router = APIRouter(prefix=f"{PREFIX}/admin", route_class=WebRoute, include_in_schema=False)
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+Form = Annotated[dict[str, str], Depends(posted_form)]
+ListForm = Annotated[dict[str, str], Depends(posted_list)]
+DELIVERY_LOG = 100
+
+
+@router.get("")
+def organization_page(request: Request, who: ViewerDep) -> Response:
+    """The calling window and limits (read-only), numbers, caller IDs, traffic splits."""
+    dashboard = dashboard_of(request)
+    numbers = who.can(Scope.NUMBERS_ADMIN)
+    agents = who.can(Scope.AGENTS_ADMIN)
+    org = who.organization.id
+    return render(
+        request,
+        "admin.html",
+        viewer=who,
+        org=who.organization,
+        numbers=dashboard.admin.numbers(org) if numbers else None,
+        presentations=dashboard.admin.presentation_numbers(org) if numbers else None,
+        splits=dashboard.admin.traffic_splits(org) if agents else None,
+        agent_names={a.id: a.name for a in dashboard.admin.agents(org)} if agents else {},
+    )
+
+
+@router.post("/presentation-numbers")
+def request_presentation(request: Request, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.NUMBERS_ADMIN)
+    number = parse_any(form.get("number", ""), "number")
+    dashboard_of(request).admin.request_presentation_number(who.organization_id, number)
+    return redirect(request, f"{PREFIX}/admin")
+
+
+@router.get("/agents")
+def agents_page(request: Request, who: ViewerDep) -> Response:
+    who.principal.require(Scope.AGENTS_ADMIN)
+    admin = dashboard_of(request).admin
+    agents = [admin.agent(who.organization_id, a.id) for a in admin.agents(who.organization_id)]
+    return render(request, "admin_agents.html", viewer=who, agents=agents)
+
+
+@router.post("/agents/{agent_id}/publish")
+def publish(request: Request, agent_id: str, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.AGENTS_ADMIN)
+    version = form.get("version", "")
+    if not version.isdigit():
+        raise ValidationFailed.single("version", "must be a version number")
+    admin = dashboard_of(request).admin
+    agent, _ = admin.agent(who.organization_id, normalize_uuid(agent_id) or agent_id)
+    admin.publish(who.organization_id, agent.id, int(version))
+    return redirect(request, f"{PREFIX}/admin/agents")
+
+
+@router.get("/agents/{agent_id}/rehearse")
+def rehearse_page(request: Request, agent_id: str, who: ViewerDep) -> Response:
+    who.principal.require(Scope.AGENTS_ADMIN)
+    agent, versions = dashboard_of(request).admin.agent(
+        who.organization_id, normalize_uuid(agent_id) or agent_id
+    )
+    form = {"to": "01012345678", "version": str(agent.current_version)}
+    return render(
+        request, "admin_rehearse.html", viewer=who, agent=agent, versions=versions, form=form, outcome=None
+    )
+
+
+@router.post("/agents/{agent_id}/rehearse")
+def rehearse(request: Request, agent_id: str, who: ViewerDep, form: Form) -> Response:
+    """Run a version on the simulated line (what `callplane agents try` does); nothing is stored."""
+    who.principal.require(Scope.AGENTS_ADMIN)
+    dashboard = dashboard_of(request)
+    agent, versions = dashboard.admin.agent(who.organization_id, normalize_uuid(agent_id) or agent_id)
+    chosen = next((v for v in versions if str(v.version) == form.get("version")), None)
+    if chosen is None:
+        raise ValidationFailed.single("version", "no such version of this agent")
+    variables: dict[str, Any] = {}
+    for line in form.get("vars", "").splitlines():
+        name, eq, value = line.partition("=")
+        if not line.strip():
+            continue
+        if not eq or not name.strip():
+            raise ValidationFailed.single("vars", "each line must be NAME=VALUE")
+        variables[name.strip()] = value.strip()
+    outcome = rehearsal.rehearse(dashboard.settings or Settings(), chosen, form.get("to", ""), variables)
+    return render(
+        request, "admin_rehearse.html", viewer=who, agent=agent, versions=versions, form=form, outcome=outcome
+    )
+
+
+@router.get("/suppressions")
+def suppressions_page(request: Request, who: ViewerDep) -> Response:
+    who.principal.require(Scope.NUMBERS_ADMIN)
+    rows = dashboard_of(request).admin.suppressions(who.organization_id)
+    return render(request, "admin_suppressions.html", viewer=who, rows=rows, result=None)
+
+
+@router.post("/suppressions")
+def import_suppressions(request: Request, who: ViewerDep, form: ListForm) -> Response:
+    """One number a line, optionally `,reason`; every line is checked, good ones are added."""
+    who.principal.require(Scope.NUMBERS_ADMIN)
+    admin = dashboard_of(request).admin
+    added, rejected = 0, []
+    default_reason = form.get("reason", "").strip() or "dashboard import"
+    for line_no, line in enumerate(form.get("numbers", "").splitlines(), start=1):
+        raw, _, reason = line.partition(",")
+        if not raw.strip():
+            continue
+        try:
+            admin.suppress(
+                who.organization_id, parse_any(raw.strip(), "number"), reason.strip() or default_reason
+            )
+            added += 1
+        except ValidationFailed as exc:
+            rejected.append((line_no, raw.strip(), exc.message))
+    rows = admin.suppressions(who.organization_id)
+    result = {"added": added, "rejected": rejected}
+    return render(request, "admin_suppressions.html", viewer=who, rows=rows, result=result)
+
+
+@router.post("/suppressions/remove")
+def remove_suppression(request: Request, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.NUMBERS_ADMIN)
+    number = parse_any(form.get("number", ""), "number")
+    dashboard_of(request).admin.unsuppress(who.organization_id, number)
+    return redirect(request, f"{PREFIX}/admin/suppressions")
+
+
+@router.get("/webhooks")
+def webhooks_page(request: Request, who: ViewerDep) -> Response:
+    return _webhooks(request, who, created=None)
+
+
+def _webhooks(request: Request, who: Viewer, *, created: str | None, status: int = 200) -> Response:
+    who.principal.require(Scope.WEBHOOKS_ADMIN)
+    webhooks = dashboard_of(request).webhooks
+    return render(
+        request,
+        "admin_webhooks.html",
+        viewer=who,
+        status=status,
+        endpoints=webhooks.endpoints(who.organization_id),
+        log=webhooks.delivery_log(who.organization_id, DELIVERY_LOG),
+        events=list(EventType),
+        created=created,
+    )
+
+
+@router.post("/webhooks")
+def add_endpoint(request: Request, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.WEBHOOKS_ADMIN)
+    chosen = [e.value for e in EventType if form.get(f"event.{e.value}")]
+    made = dashboard_of(request).webhooks.add(
+        who.organization_id,
+        form.get("url", "").strip(),
+        events=chosen or None,
+        description=form.get("description", "").strip(),
+    )
+    # The signing secret is shown on this response only, like an API key.
+    return _webhooks(request, who, created=made.secret)
+
+
+@router.post("/webhooks/{endpoint_id}/remove")
+def remove_endpoint(request: Request, endpoint_id: str, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.WEBHOOKS_ADMIN)
+    dashboard_of(request).webhooks.remove(who.organization_id, normalize_uuid(endpoint_id) or endpoint_id)
+    return redirect(request, f"{PREFIX}/admin/webhooks")
+
+
+@router.get("/keys")
+def keys_page(request: Request, who: ViewerDep) -> Response:
+    return _keys(request, who, issued=None)
+
+
+def _keys(request: Request, who: Viewer, *, issued: str | None) -> Response:
+    who.principal.require(Scope.KEYS_ADMIN)
+    keys = dashboard_of(request).admin.keys(who.organization_id)
+    return render(request, "admin_keys.html", viewer=who, keys=keys, scopes=list(Scope), issued=issued)
+
+
+@router.post("/keys")
+def issue_key(request: Request, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.KEYS_ADMIN)
+    scopes = frozenset(s for s in Scope if form.get(f"scope.{s.value}"))
+    if not scopes:
+        raise ValidationFailed.single("scopes", "choose at least one")
+    name = form.get("name", "").strip() or "dashboard"
+    made = dashboard_of(request).admin.tenant_issue_key(who.principal, name, kind="bearer", scopes=scopes)
+    return _keys(request, who, issued=made.key)
+
+
+@router.post("/keys/{credential_id}/revoke")
+def revoke_key(request: Request, credential_id: str, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.KEYS_ADMIN)
+    dashboard_of(request).admin.revoke_key(
+        who.organization_id, normalize_uuid(credential_id) or credential_id
+    )
+    return redirect(request, f"{PREFIX}/admin/keys")

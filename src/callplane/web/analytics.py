@@ -1,0 +1,88 @@
+"""The analytics page: the KPI strip and charts for a chosen period, over the calls list's filters.
+
+The filter form is the calls list's (`filters.parse` → `CallQuery`), so a chart always describes
+the calls the list shows for the same URL parameters; the aggregates are `CallService.report`
+(two grouped statements in `store.reports`), drawn by `charts` as SVG.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from callplane.domain.principal import Scope
+from callplane.store.reports import Kpis, MixTally, Report
+from callplane.web import charts, filters
+from callplane.web import format as fmt
+from callplane.web.context import dashboard_of
+from callplane.web.i18n import translator
+from callplane.web.pages import PREFIX, WebRoute, render
+from callplane.web.session import Viewer, language, viewer
+
+router = APIRouter(prefix=PREFIX, route_class=WebRoute, include_in_schema=False)
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+#: The label of calls without a reason or sentiment yet (queued, live, not analysed).
+NONE = "—"
+
+
+@router.get("/analytics")
+def analytics_page(request: Request, who: ViewerDep) -> Response:
+    who.principal.require(Scope.CALLS_READ)
+    dashboard = dashboard_of(request)
+    now = dashboard.clock.now_ms()
+    timezone = who.organization.window.timezone
+    form = filters.anchored(filters.parse(request.query_params), now)
+    query = filters.to_query(form, who.organization_id, now, timezone)
+    report = dashboard.calls.report(query)
+    agents = dashboard.admin.agents(who.organization_id)
+    names = {a.id: a.name for a in agents}
+    t = translator(language(request))
+    slots, hourly = charts.buckets(report, query.listed_at.low, query.listed_at.high, timezone)
+    by_agent, by_variant = _groups(report, names)
+    return render(
+        request,
+        "analytics.html",
+        viewer=who,
+        form=form,
+        agents=agents,
+        presets=list(filters.Preset),
+        kpis=report.kpis,
+        hourly=hourly,
+        volume=charts.volume(report, slots, hourly, timezone, t),
+        cost=charts.cost(report, slots, hourly, timezone, fmt.won),
+        reasons=charts.bars(
+            _count_by(report, lambda m: t("reason." + m.reason.value) if m.reason else NONE, "reason")
+        ),
+        sentiments=charts.bars(
+            _count_by(
+                report,
+                lambda m: t("sentiment." + (m.sentiment.value if m.sentiment else "unknown")),
+                "sentiment",
+            )
+        ),
+        by_agent=charts.table(by_agent),
+        by_variant=charts.table(by_variant),
+        calls_qs=form.query_string(),
+    )
+
+
+def _count_by(report: Report, key: Callable[[MixTally], str], cls: str) -> list[tuple[str, int, str]]:
+    counts: dict[str, int] = defaultdict(int)
+    for m in report.mix:
+        counts[key(m)] += m.tally.calls
+    return [(label, n, cls) for label, n in counts.items()]
+
+
+def _groups(report: Report, names: dict[str, str]) -> tuple[dict[str, Kpis], dict[str, Kpis]]:
+    by_agent: dict[str, Kpis] = defaultdict(Kpis)
+    by_variant: dict[str, Kpis] = defaultdict(Kpis)
+    for m in report.mix:
+        agent = names.get(m.agent_id, m.agent_id[:8])
+        by_agent[agent] += m.tally
+        if m.variant_label:
+            by_variant[f"{m.variant_label} ({agent})"] += m.tally
+    return by_agent, by_variant

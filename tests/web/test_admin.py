@@ -1,0 +1,114 @@
+"""Admin pages through the real app: read-only limits, publish, do-not-call import, webhooks and
+their delivery log, API keys shown once and revoked, other organisations' ids, CSRF."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from callplane.engine.services.admin import Admin
+from callplane.engine.services.webhooks import WebhookAdmin
+from callplane.store.db import Database
+from tests.factories import FLOW_AGENT, Tenant
+from tests.web.conftest import NOW, insert, queued_call, sign_in
+
+
+def test_the_organisation_page_shows_window_and_limits_read_only(
+    web: TestClient, db: Database, tenant: Tenant
+) -> None:
+    Admin(db, lambda: NOW).update_organization(tenant.organization_id, {"daily_call_limit": 500})
+    sign_in(web, tenant.api_key)
+    html = web.get("/dashboard/admin").text
+    limits = html.split('id="limits"')[1].split("</section>")[0]
+    assert "일일 발신 한도</dt><dd>500</dd>" in limits and "₩100,000" in limits
+    assert "<input" not in limits and "<form" not in html.split('id="window"')[1].split("</section>")[0]
+    assert "07011112222" in html  # its numbers
+
+
+def test_publish_a_version(web: TestClient, db: Database, tenant: Tenant) -> None:
+    admin = Admin(db, lambda: NOW, allow_private_destinations=True)
+    admin.add_version(tenant.organization_id, tenant.agent_id, FLOW_AGENT)
+    csrf = sign_in(web, tenant.api_key)
+    assert "v2" in web.get("/dashboard/admin/agents").text
+    answer = web.post(
+        f"/dashboard/admin/agents/{tenant.agent_id}/publish",
+        data={"csrf": csrf, "version": "2"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    agent, _ = admin.agent(tenant.organization_id, tenant.agent_id)
+    assert agent.production_version == 2
+
+
+def test_another_organisations_agent_is_a_404(
+    web: TestClient, db: Database, tenant: Tenant, other: Tenant
+) -> None:
+    csrf = sign_in(web, tenant.api_key)
+    answer = web.post(
+        f"/dashboard/admin/agents/{other.agent_id}/publish", data={"csrf": csrf, "version": "1"}
+    )
+    assert answer.status_code == 404
+    agent, _ = Admin(db, lambda: NOW).agent(other.organization_id, other.agent_id)
+    assert agent.production_version is None
+
+
+def test_bulk_suppression_import_lists_bad_lines(web: TestClient, db: Database, tenant: Tenant) -> None:
+    csrf = sign_in(web, tenant.api_key)
+    numbers = "01012345678,asked twice\nnot a number\n\n01055556666\n010-7777-8888\n"
+    html = web.post("/dashboard/admin/suppressions", data={"csrf": csrf, "numbers": numbers}).text
+    assert "2개 번호를 추가했습니다." in html
+    assert re.search(r'<td class="num">2</td><td>not a number</td>', html)
+    assert re.search(r'<td class="num">5</td><td>010-7777-8888</td>', html)
+    found = {s.number: s.reason for s in Admin(db, lambda: NOW).suppressions(tenant.organization_id)}
+    assert found == {"+821012345678": "asked twice", "+821055556666": "dashboard import"}
+
+
+def test_webhooks_secret_once_and_the_delivery_log(web: TestClient, db: Database, tenant: Tenant) -> None:
+    WebhookAdmin(db, lambda: NOW, allow_private=True).add(
+        tenant.organization_id, "http://127.0.0.1:9/hooks", events=["call_ended"]
+    )
+    call = queued_call(tenant)
+    insert(db, call)
+    csrf = sign_in(web, tenant.api_key)
+    web.post(f"/dashboard/calls/{call.id}/cancel", data={"csrf": csrf})
+    made = web.post(
+        "/dashboard/admin/webhooks",
+        data={"csrf": csrf, "url": "https://hooks.example.com/callplane", "event.call_ended": "1"},
+    ).text
+    assert re.search(r'id="new-secret">[^<]*<code>whsec_', made)
+    page = web.get("/dashboard/admin/webhooks").text
+    assert "whsec_" not in page and "https://hooks.example.com/callplane" in page
+    log = page.split('id="delivery-log"')[1]
+    assert "call_ended" in log and call.id[:8] in log and "delivery-pending" in log
+
+
+def test_a_key_is_shown_once_and_can_be_revoked(web: TestClient, db: Database, tenant: Tenant) -> None:
+    csrf = sign_in(web, tenant.api_key)
+    html = web.post("/dashboard/admin/keys", data={"csrf": csrf, "name": "crm", "scope.calls:read": "1"}).text
+    key = re.search(r'id="new-key">[^<]*<code>(cp_[^<]+)</code>', html)
+    assert key is not None
+    assert key.group(1) not in web.get("/dashboard/admin/keys").text
+    made = next(k for k in Admin(db, lambda: NOW).keys(tenant.organization_id) if k.name == "crm")
+    assert {s.value for s in made.scopes} == {"calls:read"}
+    answer = web.post(f"/dashboard/admin/keys/{made.id}/revoke", data={"csrf": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert next(k for k in Admin(db, lambda: NOW).keys(tenant.organization_id) if k.id == made.id).revoked_at
+
+
+def test_admin_forms_need_the_token(web: TestClient, db: Database, tenant: Tenant) -> None:
+    sign_in(web, tenant.api_key)
+    assert web.post("/dashboard/admin/suppressions", data={"numbers": "01012345678"}).status_code == 403
+    assert Admin(db, lambda: NOW).suppressions(tenant.organization_id) == []
+
+
+def test_rehearse_an_agent_on_the_simulated_line(web: TestClient, db: Database, tenant: Tenant) -> None:
+    csrf = sign_in(web, tenant.api_key)
+    assert "리허설" in web.get("/dashboard/admin/agents").text
+    form = {"csrf": csrf, "version": "1", "to": "01012345678", "vars": "customer_name=홍길동"}
+    html = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data=form).text
+    assert "안녕하세요 홍길동님" in html and 'id="outcome"' in html
+    # Nothing was stored: a rehearsal is no call.
+    assert 'data-call-id="' not in web.get("/dashboard/calls", params={"preset": "all"}).text
+    bad = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data={**form, "vars": "no equals"})
+    assert bad.status_code == 400
