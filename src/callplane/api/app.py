@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from callplane import __version__, web
 from callplane.api import admin, health, observability, operator
-from callplane.api.dialects import retell, vocode, vox, zudu
+from callplane.api import webhooks as webhook_admin
+from callplane.api.dialects import retell, vocode, vox, webhooks, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
@@ -41,6 +42,7 @@ def create_app(
     db = db or Database(settings.database_url)
     clock = clock or SystemClock()
     rate_limits = RateLimits.from_settings(settings)
+    webhooks.register()  # this process renders webhook events in each dialect's format
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +71,7 @@ def create_app(
         vocode.router,
         retell.router,
         admin.router,
+        webhook_admin.router,
         operator.router,
     ):
         app.include_router(router)
