@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callplane import __version__, web
-from callplane.api import admin, health, observability, operator
+from callplane.api import admin, health, observability, openapi, operator
 from callplane.api import webhooks as webhook_admin
 from callplane.api.dialects import retell, vocode, vox, webhooks, zudu
 from callplane.api.ratelimit import RateLimits
@@ -54,7 +54,12 @@ def create_app(
         title="callplane",
         version=__version__,
         description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
+        # /docs is served from vendored assets (api/openapi.py); ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.services = Services(
         settings=settings,
         db=db,
