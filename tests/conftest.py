@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from callplane.api.app import create_app
+from callplane.api.dialects.webhooks import register as register_webhook_formats
 from callplane.config import Settings
 from callplane.engine.clock import FixedClock, SystemClock
 from callplane.store.db import Database
@@ -37,6 +38,13 @@ _pg_problem: list[str] = []
 # they get limits no test reaches. tests/api/test_ratelimit.py passes its own to Settings.
 for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_ORGANIZATION", "RATE_LIMIT_AUTH_FAILURES"):
     os.environ.setdefault(f"CALLPLANE_{_name}", "1000000/second")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _webhook_formats() -> None:
+    """Engine tests emit webhook events without an app or CLI: register the dialects' formats,
+    as every entry point does."""
+    register_webhook_formats()
 
 
 def _postgres_admin_url() -> str:

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import random
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -182,3 +184,12 @@ def test_the_cli_is_the_operator_keys_with_scopes_numbers_with_one_owner(tmp_pat
     )
     assert again.exit_code != 0
     assert "not approved" in invoke(path, "presentation", "add", "0212345678", "--org", b, "--unapproved")
+
+
+def test_shell_completion_is_offered() -> None:
+    script = Path(sys.executable).parent / "callplane"
+    done = subprocess.run(
+        [str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "_callplane_completion" in done.stdout and "complete " in done.stdout

@@ -8,14 +8,16 @@ import re
 
 import orjson
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from callplane.domain.call import CallAnalysis, CallStatus, DisconnectionReason, Sentiment
 from callplane.engine.clock import FixedClock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
+from callplane.store.schema import webhook_deliveries
 from tests.factories import Tenant
-from tests.web.conftest import NOW, a_call, insert, queued_call, sign_in
+from tests.web.conftest import NOW, a_call, csrf_of, insert, queued_call, sign_in
 
 ROW = re.compile(r'data-call-id="([0-9a-f-]+)"')
 
@@ -298,3 +300,36 @@ def test_a_recorded_call_has_a_player_and_lines_that_seek(
     assert 'data-start="0" data-end="3000"' in page and 'data-start="3500" data-end="6000"' in page
     other = web.get(f"/dashboard/calls/{plain.id}").text
     assert 'id="recording"' not in other and "data-start" not in other
+
+
+def test_a_finished_delivery_can_be_redelivered_from_the_calls_page(
+    web: TestClient, db: Database, tenant: Tenant
+) -> None:
+    webhooks = WebhookAdmin(db, lambda: NOW, allow_private=True)
+    webhooks.add(tenant.organization_id, "http://127.0.0.1:9/hooks", events=["call_ended"])
+    call = queued_call(tenant)
+    insert(db, call)
+    token = sign_in(web, tenant.api_key)
+    web.post(f"/dashboard/calls/{call.id}/cancel", data={"csrf": token})
+    [delivery] = webhooks.deliveries(tenant.organization_id, call.id)
+    assert f"redeliver-{delivery.id}" not in web.get(f"/dashboard/calls/{call.id}").text  # pending
+    with db.write() as conn:  # the relay gave up on it
+        conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.id == delivery.id)
+            .values(status="failed", finished_at=NOW)
+        )
+    page = web.get(f"/dashboard/calls/{call.id}").text
+    assert f'id="redeliver-{delivery.id}"' in page
+    done = web.post(
+        f"/dashboard/calls/{call.id}/deliveries/{delivery.id}/redeliver", data={"csrf": csrf_of(page)}
+    )
+    assert done.status_code == 200 and "이벤트를 다시 보내도록 예약했습니다." in done.text
+    first, again = webhooks.deliveries(tenant.organization_id, call.id)
+    assert (first.id, again.event_id, again.status.value) == (delivery.id, delivery.event_id, "pending")
+    other = queued_call(tenant)
+    insert(db, other)
+    wrong_call = web.post(
+        f"/dashboard/calls/{other.id}/deliveries/{delivery.id}/redeliver", data={"csrf": csrf_of(page)}
+    )
+    assert wrong_call.status_code == 404

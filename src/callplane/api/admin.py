@@ -21,7 +21,6 @@ from callplane.api.deps import (
     NumbersAdmin,
     OrganizationAdmin,
     ServicesDep,
-    WebhooksAdmin,
 )
 from callplane.api.dialects.common import known_fields
 from callplane.api.dialects.vox.errors import VoxRoute
@@ -34,7 +33,6 @@ from callplane.domain.org import Organization
 from callplane.domain.phone import parse_any, to_domestic
 from callplane.domain.principal import CALLER_IDS_ARE_APPROVED, NUMBERS_ARE_ASSIGNED, Principal, parse_scopes
 from callplane.engine.services.admin import Admin
-from callplane.engine.services.webhooks import Endpoint, WebhookAdmin
 from callplane.store.orgs import CredentialInfo, IssuedCredential
 
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
@@ -347,90 +345,3 @@ def list_suppressions(org: NumbersAdmin, services: ServicesDep) -> JSON:
 def unsuppress(number: str, org: NumbersAdmin, services: ServicesDep) -> Response:
     _admin(services).unsuppress(org, parse_any(number, "number"))
     return Response(status_code=204)
-
-
-# Webhook endpoints ---------------------------------------------------------------------------
-
-
-def _webhooks(services: Any) -> WebhookAdmin:
-    return WebhookAdmin(services.db, services.clock.now_ms, services.settings.allow_private_destinations)
-
-
-def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
-    return {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "events": endpoint.events,
-        "agent_id": endpoint.agent_id,
-        "description": endpoint.description,
-        "enabled": endpoint.enabled,
-        "disabled_reason": endpoint.disabled_reason,
-        "created_at": endpoint.created_at,
-    }
-
-
-@router.post("/webhook-endpoints", status_code=201)
-def add_webhook_endpoint(
-    org: WebhooksAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
-) -> Response:
-    """Add an endpoint; the response carries its signing secret, shown this once."""
-    return idem.run(org, lambda: _add_webhook_endpoint(org, services, body), secrets=("secret",))
-
-
-def _add_webhook_endpoint(org: str, services: Any, body: dict[str, Any]) -> JSON:
-    known_fields(body, ("url", "events", "agent_id", "description"))
-    created = _webhooks(services).add(
-        org,
-        _field(body, "url"),
-        events=body.get("events"),
-        agent_id=body.get("agent_id"),
-        description=body.get("description", ""),
-    )
-    return JSON({**endpoint_view(created.endpoint), "secret": created.secret}, status_code=201)
-
-
-@router.get("/webhook-endpoints")
-def list_webhook_endpoints(org: WebhooksAdmin, services: ServicesDep) -> JSON:
-    return JSON([endpoint_view(e) for e in _webhooks(services).endpoints(org)])
-
-
-@router.delete("/webhook-endpoints/{endpoint_id}", status_code=204)
-def remove_webhook_endpoint(endpoint_id: str, org: WebhooksAdmin, services: ServicesDep) -> Response:
-    _webhooks(services).remove(org, endpoint_id)
-    return Response(status_code=204)
-
-
-@router.post("/webhook-endpoints/agent-url-secret", status_code=201)
-def rotate_agent_url_secret(org: WebhooksAdmin, services: ServicesDep) -> JSON:
-    """A new secret for agent versions' own `webhook_url` deliveries; shown this once."""
-    return JSON({"secret": _webhooks(services).rotate_agent_url_secret(org)}, status_code=201)
-
-
-@router.get("/calls/{call_id}/webhook-deliveries")
-def call_webhook_deliveries(call_id: str, org: WebhooksAdmin, services: ServicesDep) -> JSON:
-    """Every webhook delivery of a call, with each attempt: what was sent where, and how it went."""
-    call = services.calls.get(org, call_id)
-    return JSON(
-        [
-            {
-                "id": d.id,
-                "event_id": d.event_id,
-                "event": d.event_type,
-                "endpoint_id": d.endpoint_id,
-                "url": d.url,
-                "status": d.status.value,
-                "attempts": [
-                    {
-                        "attempt": a.attempt,
-                        "at": a.at,
-                        "status_code": a.status_code,
-                        "error": a.error,
-                        "duration_ms": a.duration_ms,
-                    }
-                    for a in d.log
-                ],
-                "next_attempt_at": d.next_attempt_at if d.status.value == "pending" else None,
-            }
-            for d in _webhooks(services).deliveries(org, call.id)
-        ]
-    )

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callplane import __version__, web
-from callplane.api import admin, health, observability, operator
-from callplane.api.dialects import retell, vocode, vox, zudu
+from callplane.api import admin, health, observability, openapi, operator
+from callplane.api import webhooks as webhook_admin
+from callplane.api.dialects import retell, vocode, vox, webhooks, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
@@ -41,6 +42,7 @@ def create_app(
     db = db or Database(settings.database_url)
     clock = clock or SystemClock()
     rate_limits = RateLimits.from_settings(settings)
+    webhooks.register()  # this process renders webhook events in each dialect's format
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +54,12 @@ def create_app(
         title="callplane",
         version=__version__,
         description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
+        # /docs is served from vendored assets (api/openapi.py); ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.services = Services(
         settings=settings,
         db=db,
@@ -69,6 +76,7 @@ def create_app(
         vocode.router,
         retell.router,
         admin.router,
+        webhook_admin.router,
         operator.router,
     ):
         app.include_router(router)

@@ -19,8 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
 from callplane.api.ratelimit import limits_of
@@ -72,7 +73,16 @@ def _touch(services: Services, credential_id: str, now: int) -> None:
         log.warning("could not record last use of credential %s", credential_id)
 
 
-async def bearer_principal(request: Request, services: ServicesDep) -> Principal:
+# Declared for the OpenAPI document (security schemes that generated clients fill in); they never
+# refuse a request themselves: the principal dependencies below read the headers and answer a
+# missing or wrong credential with the dialect's own 401.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description="An API key: `Bearer cp_…`")
+API_KEY = APIKeyHeader(name="X-API-KEY", auto_error=False, scheme_name="apiKey")
+API_SECRET = APIKeyHeader(name="X-API-SECRET", auto_error=False, scheme_name="apiSecret")
+DeclaresBearer = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+
+
+async def bearer_principal(request: Request, services: ServicesDep, _declared: DeclaresBearer) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -80,7 +90,12 @@ async def bearer_principal(request: Request, services: ServicesDep) -> Principal
     return await _authenticate(request, services, token.strip(), None)
 
 
-async def key_secret_principal(request: Request, services: ServicesDep) -> Principal:
+async def key_secret_principal(
+    request: Request,
+    services: ServicesDep,
+    _key: Annotated[str | None, Security(API_KEY)],
+    _secret: Annotated[str | None, Security(API_SECRET)],
+) -> Principal:
     key = request.headers.get("x-api-key", "").strip()
     secret = request.headers.get("x-api-secret", "").strip()
     if not key or not secret:
@@ -88,7 +103,7 @@ async def key_secret_principal(request: Request, services: ServicesDep) -> Princ
     return await _authenticate(request, services, key, secret)
 
 
-Authenticate = Callable[[Request, Services], Awaitable[Principal]]
+Authenticate = Callable[..., Awaitable[Principal]]
 
 
 def requires(

@@ -25,7 +25,7 @@ from callplane.api.admin import (
     number_view,
     org_view,
 )
-from callplane.api.deps import ServicesDep
+from callplane.api.deps import DeclaresBearer, ServicesDep
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.idempotent import IdempotentRequest
 from callplane.api.ratelimit import limits_of
@@ -36,7 +36,7 @@ from callplane.domain.principal import parse_scopes
 from callplane.engine.services.admin import Admin
 
 
-async def operator(request: Request, services: ServicesDep) -> None:
+async def operator(request: Request, services: ServicesDep, _declared: DeclaresBearer) -> None:
     expected = services.settings.operator_token
     if expected is None:
         raise NotFound("the operator API is off; set CALLPLANE_OPERATOR_TOKEN to turn it on")

@@ -20,7 +20,8 @@ from callplane.cli import webhooks as webhooks_cli
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.errors import DomainError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# `--install-completion` / `--show-completion`: bash, zsh, fish and PowerShell (Typer's own).
+app = typer.Typer(no_args_is_help=True, add_completion=True, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 orgs_app = typer.Typer(no_args_is_help=True, help="Organisations and their calling rules.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")

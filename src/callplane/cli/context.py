@@ -51,8 +51,12 @@ class Context:
 
     @cached_property
     def db(self) -> Database:
+        from callplane.api.dialects.webhooks import register
         from callplane.store.db import Database
 
+        # Whatever runs against the database may emit webhook events (a worker ending calls, a
+        # cancel, a campaign): their payloads are rendered by the dialects' formats.
+        register()
         return Database(self.settings.database_url)
 
     @cached_property

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from callplane.domain.errors import NotFound
+from callplane.domain.errors import Conflict, NotFound
 from callplane.domain.ids import new_id
 from callplane.store.schema import (
     webhook_attempts,
@@ -46,6 +46,7 @@ class Endpoint:
     enabled: bool
     created_at: int
     disabled_reason: str | None = None
+    format: str = "vox"  #: the payload format it receives (`engine/services/webhook_formats.py`)
 
 
 def _endpoint(r: Any) -> Endpoint:
@@ -59,6 +60,7 @@ def _endpoint(r: Any) -> Endpoint:
         bool(r.enabled),
         r.created_at,
         r.disabled_reason,
+        r.format,
     )
 
 
@@ -72,8 +74,11 @@ def create_endpoint(
     agent_id: str | None,
     description: str,
     now: int,
+    format: str = "vox",
 ) -> Endpoint:
-    endpoint = Endpoint(new_id(), organization_id, url, list(events), agent_id, description, True, now)
+    endpoint = Endpoint(
+        new_id(), organization_id, url, list(events), agent_id, description, True, now, format=format
+    )
     conn.execute(
         insert(webhook_endpoints).values(
             organization_id=organization_id,
@@ -85,9 +90,21 @@ def create_endpoint(
             description=description,
             enabled=True,
             created_at=now,
+            format=format,
         )
     )
     return endpoint
+
+
+def get_endpoint(conn: Connection, organization_id: str, endpoint_id: str) -> Endpoint:
+    row = conn.execute(
+        select(webhook_endpoints).where(
+            webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.id == endpoint_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"webhook endpoint {endpoint_id} not found")
+    return _endpoint(row)
 
 
 def list_endpoints(conn: Connection, organization_id: str) -> list[Endpoint]:
@@ -161,6 +178,7 @@ def destinations(conn: Connection, organization_id: str, agent_id: str, event_ty
 class Target:
     url: str
     endpoint_id: str | None  #: None: the agent version's webhook_url
+    format: str = "vox"
 
 
 def add_event(
@@ -173,7 +191,10 @@ def add_event(
     body: str,
     now: int,
     targets: Sequence[Target],
-) -> None:
+    format: str = "vox",
+) -> list[str]:
+    """One event, its body rendered in `format`, and a delivery to each target (all of that
+    format); returns the deliveries' ids."""
     conn.execute(
         insert(webhook_events).values(
             organization_id=organization_id,
@@ -182,15 +203,17 @@ def add_event(
             type=event_type,
             body=body,
             created_at=now,
+            format=format,
         )
     )
+    ids = [new_id() for _ in targets]
     if targets:
         conn.execute(
             insert(webhook_deliveries),
             [
                 {
                     "organization_id": organization_id,
-                    "id": new_id(),
+                    "id": delivery_id,
                     "event_id": event_id,
                     "endpoint_id": t.endpoint_id,
                     "url": t.url,
@@ -199,9 +222,10 @@ def add_event(
                     "next_attempt_at": now,
                     "created_at": now,
                 }
-                for t in targets
+                for delivery_id, t in zip(ids, targets, strict=True)
             ],
         )
+    return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +241,7 @@ class DueDelivery:
     secret: str | None  #: None: the endpoint is gone and there is nothing to sign with
     enabled: bool
     due_at: int | None = None  #: when this attempt was due (for the lag metric)
+    format: str = "vox"  #: how `body` was rendered, hence how it is signed
 
 
 def deliveries_due(conn: Connection, now: int) -> bool:
@@ -254,7 +279,7 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
             .values(next_attempt_at=now + lease_ms)
         )
         event = conn.execute(
-            select(webhook_events.c.type, webhook_events.c.body).where(
+            select(webhook_events.c.type, webhook_events.c.body, webhook_events.c.format).where(
                 webhook_events.c.organization_id == row.organization_id,
                 webhook_events.c.id == row.event_id,
             )
@@ -273,6 +298,7 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
                 secret,
                 enabled,
                 row.next_attempt_at,
+                event.format,
             )
         )
     return found
@@ -371,12 +397,52 @@ class DeliveryLog:
 
 def deliveries_for_call(conn: Connection, organization_id: str, call_id: str) -> list[DeliveryLog]:
     """Every delivery of every event of a call, oldest event first, with its attempts."""
+    return _logs(conn, organization_id, webhook_events.c.call_id == call_id)
+
+
+def get_delivery(conn: Connection, organization_id: str, delivery_id: str) -> DeliveryLog:
+    found = _logs(conn, organization_id, webhook_deliveries.c.id == delivery_id)
+    if not found:
+        raise NotFound(f"webhook delivery {delivery_id} not found")
+    return found[0]
+
+
+def redeliver(conn: Connection, organization_id: str, delivery_id: str, now: int) -> str:
+    """A new delivery of a finished delivery's event to the same destination, due now.
+
+    The event (its id, body and format) is the original's, so receivers can deduplicate; the new
+    delivery starts the retry schedule afresh and the original keeps its log. Returns its id."""
+    original = get_delivery(conn, organization_id, delivery_id)
+    if original.status is DeliveryStatus.PENDING:
+        raise Conflict(f"webhook delivery {delivery_id} is still pending: it is attempted again by itself")
+    if original.endpoint_id is not None:
+        endpoint = get_endpoint(conn, organization_id, original.endpoint_id)  # removed: 404
+        if not endpoint.enabled:
+            raise Conflict(f"webhook endpoint {endpoint.id} is disabled ({endpoint.disabled_reason})")
+    new = new_id()
+    conn.execute(
+        insert(webhook_deliveries).values(
+            organization_id=organization_id,
+            id=new,
+            event_id=original.event_id,
+            endpoint_id=original.endpoint_id,
+            url=original.url,
+            status=DeliveryStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return new
+
+
+def _logs(conn: Connection, organization_id: str, condition: Any) -> list[DeliveryLog]:
     d, e, a = webhook_deliveries, webhook_events, webhook_attempts
     rows = conn.execute(
         select(d, e.c.type)
         .join(e, (e.c.organization_id == d.c.organization_id) & (e.c.id == d.c.event_id))
-        .where(e.c.organization_id == organization_id, e.c.call_id == call_id)
-        .order_by(e.c.created_at, e.c.id, d.c.id)
+        .where(e.c.organization_id == organization_id, condition)
+        .order_by(e.c.created_at, e.c.id, d.c.created_at, d.c.id)
     ).all()
     out = []
     for r in rows:

@@ -262,6 +262,8 @@ webhook_endpoints = Table(
     Column("enabled", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("disabled_reason", Text),
+    #: The payload format it receives (migration 0010): `vox` (Standard Webhooks) or `retell`.
+    Column("format", String(16), nullable=False, server_default="vox"),
 )
 
 #: Signs deliveries to an agent version's own `webhook_url` (one secret per organisation).
@@ -283,6 +285,7 @@ webhook_events = Table(
     Column("type", String(32), nullable=False),
     Column("body", Text, nullable=False),  # the exact bytes signed and sent
     Column("created_at", BigInteger, nullable=False),
+    Column("format", String(16), nullable=False, server_default="vox"),  # how `body` is signed
 )
 
 webhook_deliveries = Table(

@@ -1,4 +1,5 @@
-"""The calls list (filters, keyset pages, export) and a call's page (transcript, deliveries, cancel).
+"""The calls list (filters, keyset pages, export) and a call's page (transcript, deliveries and
+their redelivery, cancel).
 
 Everything goes through `CallService`, like the APIs: `list` with the `CallQuery` the filter
 form builds, `get` scoped to the viewer's organisation (another organisation's call id is a
@@ -33,8 +34,8 @@ ViewerDep = Annotated[Viewer, Depends(viewer)]
 Form = Annotated[dict[str, str], Depends(posted_form)]
 #: Refresh the list this often while a call on it is queued or live.
 REFRESH_S = 5
-#: What a call's page may say after a cancel (`?done=`): message keys, nothing else.
-NOTICES = ("canceled_done", "end_requested")
+#: What a call's page may say after a cancel or a redelivery (`?done=`): message keys, nothing else.
+NOTICES = ("canceled_done", "end_requested", "redelivered")
 
 
 def _in_progress(call: Call) -> bool:
@@ -172,3 +173,15 @@ def cancel_call(request: Request, call_id: str, who: ViewerDep, form: Form) -> R
     call = dashboard.calls.cancel(who.organization_id, call_id)
     done = "canceled_done" if was_queued and call.status is CallStatus.CANCELED else "end_requested"
     return redirect(request, f"{PREFIX}/calls/{call.id}?done={done}")
+
+
+@router.post("/calls/{call_id}/deliveries/{delivery_id}/redeliver")
+def redeliver(request: Request, call_id: str, delivery_id: str, who: ViewerDep, form: Form) -> Response:
+    """Send a finished webhook delivery's event again: `WebhookAdmin.redeliver`, as the admin API."""
+    who.principal.require(Scope.WEBHOOKS_ADMIN)
+    dashboard = dashboard_of(request)
+    call = dashboard.calls.get(who.organization_id, call_id)
+    if not any(d.id == delivery_id for d in dashboard.webhooks.deliveries(who.organization_id, call.id)):
+        raise NotFound(f"webhook delivery {delivery_id} not found")
+    dashboard.webhooks.redeliver(who.organization_id, delivery_id)
+    return redirect(request, f"{PREFIX}/calls/{call.id}?done=redelivered#webhooks")

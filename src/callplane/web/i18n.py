@@ -94,6 +94,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "attempt": ("Attempt", "시도"),
     "response": ("Response", "응답"),
     "next_attempt": ("Next attempt", "다음 시도"),
+    "redeliver": ("Redeliver", "다시 보내기"),
+    "redelivered": ("The event was queued for delivery again.", "이벤트를 다시 보내도록 예약했습니다."),
     "cancel_call": ("Cancel this queued call", "대기 중인 통화 취소"),
     "end_call": ("End this call", "통화 종료"),
     "end_requested": ("Asked the worker to end the call.", "통화 종료를 요청했습니다."),

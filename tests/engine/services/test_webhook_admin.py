@@ -81,3 +81,53 @@ def test_endpoints_through_the_cli(tmp_path: Path) -> None:
     assert "secret: whsec_" in invoke("webhooks", "agent-secret")
     invoke("webhooks", "remove", endpoint_id)
     assert endpoint_id not in invoke("webhooks", "list")
+
+
+def test_retell_endpoints_test_events_and_redelivery_through_the_admin_api(
+    client: TestClient, tenant: Tenant
+) -> None:
+    h = tenant.headers
+    created = client.post(
+        "/admin/v1/webhook-endpoints",
+        json={"url": "https://hooks.example.com/r", "format": "retell"},
+        headers=h,
+    )
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    assert endpoint["format"] == "retell" and endpoint["secret"].startswith("key_")
+    assert endpoint["events"] == ["call_started", "call_ended", "call_analyzed"]
+    test = client.post(f"/admin/v1/webhook-endpoints/{endpoint['id']}/test", headers=h)
+    assert test.status_code == 202, test.text
+    delivery = test.json()
+    assert delivery["event"] == "test" and delivery["status"] == "pending"
+    assert client.get(f"/admin/v1/webhook-deliveries/{delivery['id']}", headers=h).json() == delivery
+    again = client.post(f"/admin/v1/webhook-deliveries/{delivery['id']}/redeliver", headers=h)
+    assert again.status_code == 409 and again.json()["error"]["code"]  # pending: the relay has it
+    for path in (f"webhook-deliveries/{new_id()}", f"webhook-deliveries/{new_id()}/redeliver"):
+        method = client.post if path.endswith("redeliver") else client.get
+        assert method(f"/admin/v1/{path}", headers=h).status_code == 404
+    assert client.post(f"/admin/v1/webhook-endpoints/{new_id()}/test", headers=h).status_code == 404
+    bad = client.post(
+        "/admin/v1/webhook-endpoints", json={"url": "https://h.example.com", "format": "zudu"}, headers=h
+    )
+    assert bad.status_code == 400 and "format" in bad.text
+
+
+def test_redeliver_and_test_through_the_cli(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def invoke(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, ["--database-url", url, *args], catch_exceptions=code != 0)
+        assert result.exit_code == code, result.output
+        return result.output + str(result.exception or "")
+
+    invoke("db", "upgrade")
+    invoke("orgs", "create", "Acme")
+    added = invoke("webhooks", "add", "https://hooks.example.com/a", "--format", "retell")
+    endpoint_id = added.split("id:")[1].split()[0]
+    assert "format: retell" in added and "secret: key_" in added
+    # No worker runs here: the test event is queued, and `test` says nobody attempted it.
+    waited = invoke("webhooks", "test", endpoint_id, "--wait", "0.3", code=1)
+    assert "test" in waited and "pending" in waited and "worker" in waited
+    delivery_id = invoke("webhooks", "deliveries", endpoint_id).split()[0]
+    assert "still pending" in invoke("webhooks", "redeliver", delivery_id, code=1)

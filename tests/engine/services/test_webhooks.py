@@ -15,14 +15,16 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from callplane.api.dialects.vox.webhooks import VoxWebhooks
 from callplane.domain.call import Call
 from callplane.domain.errors import ValidationFailed
 from callplane.engine.clock import FixedClock, SystemClock
-from callplane.engine.jobs.relay import RETRY_SCHEDULE_S, Relay, RelayConfig, next_attempt_delay_s, sign
+from callplane.engine.jobs.relay import RETRY_SCHEDULE_S, Relay, RelayConfig, next_attempt_delay_s
 from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
-from callplane.engine.services.webhooks import WebhookAdmin, new_secret
+from callplane.engine.services.webhook_formats import standard_webhooks_headers as sign
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import outbox
 from callplane.store.db import Database
 from callplane.store.outbox import DeliveryStatus
@@ -115,7 +117,7 @@ def test_every_event_arrives_signed_at_least_once_through_failures(
     with pytest.raises(WebhookVerificationError):
         Webhook(created.secret).verify(sample.body.replace(b"}", b" }", 1), sample.headers)
     with pytest.raises(WebhookVerificationError):
-        Webhook(new_secret()).verify(sample.body, sample.headers)
+        Webhook(VoxWebhooks().new_secret()).verify(sample.body, sample.headers)
 
 
 def test_payloads_follow_the_vox_v2_envelope(
@@ -319,9 +321,9 @@ def test_the_retry_schedule_and_its_jitter() -> None:
 
 def test_signatures_are_standard_webhooks() -> None:
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    now = int(time.time())
+    now = int(time.time() * 1000)
     headers = sign(secret, "msg_1", now, '{"a":1}')
     assert Webhook(secret).verify('{"a":1}', headers) == {"a": 1}
     assert headers["webhook-signature"].startswith("v1,")
     with pytest.raises(WebhookVerificationError):
-        Webhook(secret).verify('{"a":1}', sign(secret, "msg_1", now - 301, '{"a":1}'))
+        Webhook(secret).verify('{"a":1}', sign(secret, "msg_1", now - 301_000, '{"a":1}'))

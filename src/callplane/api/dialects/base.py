@@ -10,11 +10,23 @@ from typing import Any, ClassVar
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from callplane.domain.errors import FieldError, TooLarge, ValidationFailed
 
 log = logging.getLogger(__name__)
+
+#: Error statuses any authenticated route may answer (422: Vox's idempotency-key reuse).
+ERROR_STATUSES: dict[int | str, str] = {
+    400: "Invalid input, naming the field",
+    401: "Missing or invalid credentials",
+    403: "The credential lacks the scope this needs",
+    404: "Not found (another organisation's anything is not found too)",
+    409: "Conflicts with the current state",
+    422: "Idempotency key reused with another body",
+    429: "Rate limited (Retry-After says when to try again)",
+}
 
 #: Why a field a request model does not declare is refused: it is never silently dropped.
 UNKNOWN_FIELD = "is not a field of this request (misspelled or unsupported)"
@@ -28,6 +40,17 @@ class DialectRoute(APIRoute):
     """
 
     dialect: ClassVar[str] = "?"
+    #: The dialect's error body, declared for every error status of every route that does not
+    #: name its own (`api/openapi.py`); None: the routes declare theirs.
+    error_model: ClassVar[type[BaseModel] | None] = None
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if self.error_model is not None:
+            declared = dict(kwargs.get("responses") or {})
+            for status, description in ERROR_STATUSES.items():
+                declared.setdefault(status, {"model": self.error_model, "description": description})
+            kwargs["responses"] = declared
+        super().__init__(path, endpoint, **kwargs)
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         raise NotImplementedError

@@ -1,10 +1,10 @@
 """The webhook relay: claims due deliveries from the outbox, signs them, POSTs them, records each try.
 
-Signing follows Standard Webhooks 1.0 through its reference library (`standardwebhooks`):
-headers `webhook-id` (the event id, the same on every retry, so receivers can deduplicate),
-`webhook-timestamp` (this attempt, Unix seconds) and `webhook-signature` (`v1,<base64
-HMAC-SHA256 of "{id}.{timestamp}.{body}">`). The body bytes are stored once with the event and
-sent unchanged on every attempt.
+Each attempt is signed by the event's payload format (`engine/services/webhook_formats.py`): Vox
+events per Standard Webhooks 1.0 (`webhook-id`, the event id, the same on every retry so
+receivers can deduplicate; `webhook-timestamp`; `webhook-signature`), Retell events with
+`X-Retell-Signature`. The body bytes are stored once with the event and sent unchanged on every
+attempt.
 
 Delivery rules (Standard Webhooks' recommendations):
 - any 2xx is delivered; anything else — 3xx included (redirects are not followed), a timeout or
@@ -30,15 +30,14 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
-from standardwebhooks.webhooks import Webhook
 
 from callplane import __version__
 from callplane.engine import egress, metrics
 from callplane.engine.clock import Clock
 from callplane.engine.jobs.lanes import Lanes, offload
+from callplane.engine.services.webhook_formats import FORMATS, UnknownFormat
 from callplane.store import outbox
 from callplane.store.db import Database
 from callplane.store.outbox import AttemptResult, DeliveryStatus, DueDelivery
@@ -74,15 +73,6 @@ def next_attempt_delay_s(
         return None
     base = schedule[attempts_made - 1]
     return base * (1 + rng.uniform(-jitter, jitter))
-
-
-def sign(secret: str, event_id: str, timestamp_s: int, body: str) -> dict[str, str]:
-    signature = Webhook(secret).sign(event_id, datetime.fromtimestamp(timestamp_s, tz=UTC), body)
-    return {
-        "webhook-id": event_id,
-        "webhook-timestamp": str(timestamp_s),
-        "webhook-signature": signature,
-    }
 
 
 class Relay:
@@ -147,10 +137,14 @@ class Relay:
         if delivery.secret is None or not delivery.enabled:
             why = "endpoint removed" if delivery.secret is None else "endpoint disabled"
             return AttemptResult(now, 0, None, why, DeliveryStatus.FAILED)
-        headers = {
-            "content-type": "application/json",
-            **sign(delivery.secret, delivery.event_id, now // 1000, delivery.body),
-        }
+        try:
+            signature = FORMATS.get(delivery.format).sign(
+                delivery.secret, delivery.event_id, now, delivery.body
+            )
+        except UnknownFormat as exc:
+            # A process started without the dialects' formats: retried, so one that has them sends it.
+            return self._retry(delivery, now, 0, None, str(exc), None)
+        headers = {"content-type": "application/json", **signature}
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:

@@ -43,24 +43,19 @@ agent-secret`).
 
 from __future__ import annotations
 
-import base64
 import enum
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 
 from callplane.domain.agent import VersionKey
-from callplane.domain.call import AgentRef, Call, CallStatus, TranscriptEntry
-from callplane.domain.errors import NotFound, ValidationFailed
+from callplane.domain.call import AgentRef
+from callplane.domain.errors import Conflict, NotFound, ValidationFailed
 from callplane.domain.ids import new_id
-from callplane.domain.money import format_krw
-from callplane.domain.phone import to_domestic
 from callplane.engine import egress
 from callplane.engine.memo import Memo
+from callplane.engine.services.webhook_formats import FORMATS, FormatName
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import deliveries as delivery_store
@@ -68,9 +63,12 @@ from callplane.store import outbox
 from callplane.store.db import Database
 from callplane.store.outbox import Endpoint, Target
 
+#: The envelope version of Vox-format events (the dialect's renderer and campaign events write it).
 WEBHOOK_VERSION = "v2"
+#: The event type of a test event (`WebhookAdmin.send_test`); never subscribed to, always sent.
+TEST_EVENT = "test"
 
-__all__ = ["ALL_EVENTS", "CreatedEndpoint", "Endpoint", "EventType", "WebhookAdmin", "emit", "payload"]
+__all__ = ["ALL_EVENTS", "CreatedEndpoint", "Endpoint", "EventType", "WebhookAdmin", "emit"]
 
 
 class EventType(enum.StrEnum):
@@ -84,91 +82,9 @@ class EventType(enum.StrEnum):
 
 ALL_EVENTS = tuple(e.value for e in EventType)
 
-_STATUS = {CallStatus.DIALING: "queued", CallStatus.RINGING: "queued"}
-
-
-def new_secret() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
 
 def new_event_id() -> str:
     return "msg_" + new_id().replace("-", "")
-
-
-def _number(value: str | None) -> str | None:
-    return to_domestic(value) if value else None
-
-
-def _timeline(transcript: Sequence[TranscriptEntry] | None) -> list[TranscriptEntry]:
-    out: list[TranscriptEntry] = []
-    for entry in transcript or []:
-        role = entry.get("role")
-        if role in ("agent", "user"):
-            out.append(
-                {
-                    "role": role,
-                    "content": entry.get("content", ""),
-                    "start_at": entry.get("start_at"),
-                    "end_at": entry.get("end_at"),
-                }
-            )
-        elif role == "tool_call_invocation":
-            out.append(
-                {
-                    "role": role,
-                    "tool_call_id": entry.get("tool_call_id"),
-                    "name": entry.get("name"),
-                    "arguments": entry.get("arguments", {}),
-                }
-            )
-        elif role == "tool_call_result":
-            out.append(
-                {"role": role, "tool_call_id": entry.get("tool_call_id"), "content": entry.get("content", "")}
-            )
-    return out
-
-
-def payload(call: Call, event: EventType, occurred_at: int) -> dict[str, Any]:
-    """The envelope for one event about `call` (as stored after the change that caused it)."""
-    reason = call.disconnection_reason
-    body: dict[str, Any] = {
-        "call_id": call.id,
-        "agent": {"agent_id": call.agent.agent_id, "agent_version": call.agent.requested_version},
-        "call_type": call.call_type.value,
-        "call_status": _STATUS.get(call.status, call.status.value),
-        "from_number": _number(call.from_number),
-        "to_number": _number(call.to_number),
-        "presentation_number": _number(call.presentation_number),
-        "dynamic_variables": call.dynamic_variables,
-        "metadata": call.metadata,
-        "variant_label": call.variant_label,
-        "start_at": call.start_at,
-        "end_at": call.end_at,
-        "occurred_at": occurred_at,
-        "disconnection_reason": reason.value if reason is not None and reason.is_vox else None,
-        "opt_out_sensitive_data_storage": call.opt_out_sensitive_data_storage,
-    }
-    opted_out = call.opt_out_sensitive_data_storage
-    if event is EventType.CALL_ENDED:
-        body["transcript"] = None if opted_out else _timeline(call.transcript)
-        body["recording_url"] = None if opted_out else call.recording_url
-    elif event is EventType.CALL_ANALYZED:
-        analysis = call.analysis
-        body["call_analysis"] = (
-            None
-            if opted_out or analysis is None
-            else {
-                "summary": analysis.summary,
-                "user_sentiment": analysis.user_sentiment.value if analysis.user_sentiment else None,
-                "custom_analysis_data": analysis.custom_analysis_data,
-            }
-        )
-        body["call_cost"] = (
-            {"total_cost": format_krw(call.cost_minor)} if call.cost_minor is not None else None
-        )
-        body["duration_ms"] = call.duration_ms
-    return {"event": event.value, "webhook_version": WEBHOOK_VERSION, "call": body}
 
 
 def emit(
@@ -178,42 +94,50 @@ def emit(
     agent: AgentRef,
     event: EventType,
     now: int,
-) -> str | None:
-    """Write one event to the outbox with a delivery per destination, in the caller's transaction.
+) -> list[str]:
+    """Write the event to the outbox with a delivery per destination, in the caller's transaction.
 
-    The call is read (as the transaction sees it now) only when some destination wants the
-    event. Returns the event id, or None when none does (nothing is written then)."""
+    The body is rendered once per payload format among the destinations (one outbox event each:
+    Vox endpoints share one body, Retell endpoints another). The call is read (as the transaction
+    sees it now) only when some destination wants the event. Returns the event ids written."""
     targets = _targets(conn, organization_id, agent, event, now)
     if not targets:
-        return None
+        return []
     call = call_store.get_call(conn, organization_id, call_id, with_transcript=event is EventType.CALL_ENDED)
     assert call is not None, "events are only emitted for calls that exist"
-    event_id = new_event_id()
-    body = orjson.dumps(payload(call, event, now)).decode()
-    outbox.add_event(
-        conn,
-        organization_id,
-        event_id=event_id,
-        call_id=call_id,
-        event_type=event.value,
-        body=body,
-        now=now,
-        targets=targets,
-    )
-    return event_id
+    by_format: dict[str, list[Target]] = {}
+    for target in targets:
+        by_format.setdefault(target.format, []).append(target)
+    written = []
+    for name, group in by_format.items():
+        event_id = new_event_id()
+        outbox.add_event(
+            conn,
+            organization_id,
+            event_id=event_id,
+            call_id=call_id,
+            event_type=event.value,
+            body=FORMATS.get(name).render(call, event.value, now),
+            now=now,
+            targets=group,
+            format=name,
+        )
+        written.append(event_id)
+    return written
 
 
 def _targets(
     conn: Connection, organization_id: str, agent: AgentRef, event: EventType, now: int
 ) -> list[Target]:
     targets = [
-        Target(e.url, e.id) for e in outbox.destinations(conn, organization_id, agent.agent_id, event.value)
+        Target(e.url, e.id, e.format)
+        for e in outbox.destinations(conn, organization_id, agent.agent_id, event.value)
     ]
     url = _agent_webhook_url(conn, organization_id, agent)
     if url:
         if outbox.signing_secret(conn, organization_id) is None:
-            outbox.set_signing_secret(conn, organization_id, new_secret(), now)
-        targets.append(Target(url, None))
+            outbox.set_signing_secret(conn, organization_id, FORMATS.get(FormatName.VOX).new_secret(), now)
+        targets.append(Target(url, None, FormatName.VOX.value))
     return targets
 
 
@@ -239,15 +163,35 @@ def validate_url(value: object, field: str = "url", *, allow_private: bool = Fal
     return egress.vet_url(value, field, allow_private=allow_private)
 
 
-def validate_events(value: object) -> list[str]:
+def validate_events(value: object, allowed: frozenset[str] = frozenset(ALL_EVENTS)) -> list[str]:
+    """The event types asked for (default: every one the endpoint's format carries)."""
+    known = tuple(e for e in ALL_EVENTS if e in allowed)
     if value is None:
-        return list(ALL_EVENTS)
+        return list(known)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValidationFailed.single("events", "must be a non-empty list of event types", ALL_EVENTS)
-    unknown = [v for v in value if v not in ALL_EVENTS]
+        raise ValidationFailed.single("events", "must be a non-empty list of event types", known)
+    unknown = [v for v in value if v not in known]
     if unknown:
-        raise ValidationFailed.single("events", f"unknown event type {unknown[0]!r}", ALL_EVENTS)
+        raise ValidationFailed.single("events", f"unknown event type {unknown[0]!r} for this format", known)
     return sorted(set(value), key=ALL_EVENTS.index)
+
+
+def validate_format(value: object) -> FormatName:
+    names = tuple(f.value for f in FormatName)
+    if value is None:
+        return FormatName.VOX
+    if not isinstance(value, str) or value not in names:
+        raise ValidationFailed.single("format", "must be one of the payload formats", names)
+    return FormatName(value)
+
+
+def validate_secret(value: object) -> str | None:
+    """A secret chosen by the client (Retell endpoints: the key the handler already verifies with)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 24 <= len(value) <= 100 or not value.isprintable():
+        raise ValidationFailed.single("secret", "must be 24 to 100 printable characters")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,12 +217,18 @@ class WebhookAdmin:
         events: object = None,
         agent_id: object = None,
         description: object = "",
+        format: object = None,
+        secret: object = None,
     ) -> CreatedEndpoint:
+        """An endpoint receiving `events` (default: all its format carries) in `format` (default
+        Vox), signed with `secret` (default: a new one of the format's kind)."""
         checked_url = validate_url(url, allow_private=self.allow_private)
-        checked_events = validate_events(events)
+        name = validate_format(format)
+        fmt = FORMATS.get(name)
+        checked_events = validate_events(events, fmt.events)
         if not isinstance(description, str) or len(description) > 200:
             raise ValidationFailed.single("description", "must be a string of at most 200 characters")
-        secret = new_secret()
+        chosen = validate_secret(secret) or fmt.new_secret()
         with self.db.write() as conn:
             agent = None
             if agent_id is not None:
@@ -292,13 +242,14 @@ class WebhookAdmin:
                 conn,
                 organization_id,
                 url=checked_url,
-                secret=secret,
+                secret=chosen,
                 events=checked_events,
                 agent_id=agent,
                 description=description,
                 now=self.now(),
+                format=name.value,
             )
-        return CreatedEndpoint(endpoint, secret)
+        return CreatedEndpoint(endpoint, chosen)
 
     def endpoints(self, organization_id: str) -> list[Endpoint]:
         with self.db.read() as conn:
@@ -310,7 +261,7 @@ class WebhookAdmin:
 
     def rotate_agent_url_secret(self, organization_id: str) -> str:
         """A new secret for deliveries to agent versions' own `webhook_url`; shown once."""
-        secret = new_secret()
+        secret = FORMATS.get(FormatName.VOX).new_secret()
         with self.db.write() as conn:
             outbox.set_signing_secret(conn, organization_id, secret, self.now())
         return secret
@@ -325,3 +276,39 @@ class WebhookAdmin:
         """Every delivery of the organisation, newest first (the dashboard's delivery log)."""
         with self.db.read() as conn:
             return delivery_store.recent(conn, organization_id, limit=limit, before=before)
+
+    def delivery(self, organization_id: str, delivery_id: str) -> outbox.DeliveryLog:
+        with self.db.read() as conn:
+            return outbox.get_delivery(conn, organization_id, delivery_id)
+
+    def redeliver(self, organization_id: str, delivery_id: str) -> outbox.DeliveryLog:
+        """Send a finished delivery's event again to its destination (a new delivery, due now).
+
+        404 for a delivery or endpoint that is not there; 409 while it is still pending or when
+        its endpoint is disabled."""
+        with self.db.write() as conn:
+            new = outbox.redeliver(conn, organization_id, delivery_id, self.now())
+            return outbox.get_delivery(conn, organization_id, new)
+
+    def send_test(self, organization_id: str, endpoint_id: str) -> outbox.DeliveryLog:
+        """A `test` event to one endpoint, in its format and signed like its real events; the
+        relay delivers it like any other (follow it with `delivery`). A disabled endpoint is a
+        409: the relay would fail the delivery without sending it."""
+        now = self.now()
+        with self.db.write() as conn:
+            endpoint = outbox.get_endpoint(conn, organization_id, endpoint_id)
+            if not endpoint.enabled:
+                raise Conflict(f"webhook endpoint {endpoint.id} is disabled ({endpoint.disabled_reason})")
+            [delivery_id] = outbox.add_event(
+                conn,
+                organization_id,
+                event_id=new_event_id(),
+                # The event's subject: an endpoint's test events are found like a call's events.
+                call_id=endpoint.id,
+                event_type=TEST_EVENT,
+                body=FORMATS.get(endpoint.format).render_test(endpoint.id, now),
+                now=now,
+                targets=[Target(endpoint.url, endpoint.id, endpoint.format)],
+                format=endpoint.format,
+            )
+            return outbox.get_delivery(conn, organization_id, delivery_id)

@@ -8,8 +8,11 @@ list — to 400 bodies; Retell's schema allows extra keys and its SDK keeps the 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from callplane.api.dialects.base import DialectRoute, log_unexpected
 from callplane.api.dialects.common import described, listed, request_errors
@@ -38,8 +41,14 @@ def bad_request(errors: list[FieldError]) -> JSON:
     return JSON(body, status_code=400)
 
 
+class ErrorOut(BaseModel):
+    status: Literal["error"]
+    message: str
+
+
 class RetellRoute(DialectRoute):
     dialect = "retell"
+    error_model = ErrorOut
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):

@@ -10,18 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.retell import filters, parse, render
-from callplane.api.dialects.retell.errors import RetellRoute
+from callplane.api.dialects.retell.errors import ErrorOut, RetellRoute
 from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.query import CallQuery, CountMode, Cursor, SortField
 
 router = APIRouter(route_class=RetellRoute, tags=["Retell"])
-
-
-class ErrorOut(BaseModel):
-    status: Literal["error"]
-    message: str
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

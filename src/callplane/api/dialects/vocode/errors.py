@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from callplane.api.dialects.base import DialectRoute, log_unexpected
@@ -65,8 +66,13 @@ def unprocessable(errors: list[FieldError], root: str, kind: str = "value_error"
     return JSON({"detail": items}, status_code=422)
 
 
+class Detail(BaseModel):
+    detail: Any
+
+
 class VocodeRoute(DialectRoute):
     dialect = "vocode"
+    error_model = Detail
 
     def unreadable_body(self, request: Request, exc: HTTPException) -> Response:
         # What FastAPI itself answers: `400 {"detail": "There was an error parsing the body"}`.

@@ -5,21 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel
 
 from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.vocode import parse, render
-from callplane.api.dialects.vocode.errors import VocodeRoute
+from callplane.api.dialects.vocode.errors import Detail, VocodeRoute
 from callplane.api.responses import JSON
 from callplane.domain.errors import Conflict, ValidationFailed
 from callplane.domain.query import CallQuery, CountMode, SortOrder
 
 router = APIRouter(route_class=VocodeRoute, tags=["Vocode"])
-
-
-class Detail(BaseModel):
-    detail: Any
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from callplane.api.dialects.base import DialectRoute, field_errors, log_unexpected
 from callplane.api.dialects.common import described, listed
+from callplane.api.dialects.vox.schemas import ErrorOut
 from callplane.api.responses import JSON
 from callplane.domain.errors import (
     Conflict,
@@ -38,6 +39,7 @@ def validation_error(errors: list[FieldError]) -> JSON:
 
 class VoxRoute(DialectRoute):
     dialect = "vox"
+    error_model = ErrorOut
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from callplane.api.dialects.base import DialectRoute, log_unexpected
 from callplane.api.dialects.common import described, listed, request_errors
@@ -36,8 +37,16 @@ def validation_error(errors: list[FieldError]) -> JSON:
     return error(400, "Validation error", described(errors), {"errors": listed(errors)})
 
 
+class Envelope(BaseModel):
+    message: str
+    status: str
+    error: str | None
+    data: Any
+
+
 class ZuduRoute(DialectRoute):
     dialect = "zudu"
+    error_model = Envelope
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):

@@ -6,23 +6,15 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel
 
 from callplane.api.deps import PairCallsRead, PairCallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.zudu import parse, render
-from callplane.api.dialects.zudu.errors import ZuduRoute
+from callplane.api.dialects.zudu.errors import Envelope, ZuduRoute
 from callplane.api.responses import JSON
 from callplane.domain.errors import FieldError, ValidationFailed
 
 router = APIRouter(route_class=ZuduRoute, tags=["Zudu"])
-
-
-class Envelope(BaseModel):
-    message: str
-    status: str
-    error: str | None
-    data: Any
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

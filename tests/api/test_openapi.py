@@ -1,0 +1,174 @@
+"""The OpenAPI document as client generators read it, and `/docs` offline.
+
+The checks run over every route of the app, so a route added anywhere must conform: an
+operation id, a typed success response, its error model, its security scheme, plain schema
+names. `test_a_generated_client_keeps_every_endpoint` runs `openapi-python-client` itself (a
+tool installed in its own environment by `make test`: it pins a typer older than ours).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.test_fuzz_dialects import SPEC
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERATOR = Path(
+    os.environ.get("CALLPLANE_OPENAPI_CLIENT", ROOT / ".venv-tools" / "bin" / "openapi-python-client")
+)
+#: Unauthenticated on purpose (probes).
+PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
+#: Routes that still answer an untyped body. Shrink it; never grow it: a new route declares its
+#: `response_model` (the dialect's shape as a pydantic model, as `vox/schemas.py` does).
+UNTYPED = {
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("post", "/v3/campaigns"),
+    ("get", "/v3/campaigns"),
+    ("get", "/v3/campaigns/{campaign_id}"),
+    ("post", "/v3/campaigns/{campaign_id}/pause"),
+    ("post", "/v3/campaigns/{campaign_id}/resume"),
+    ("post", "/v3/campaigns/{campaign_id}/cancel"),
+    ("get", "/v3/campaigns/{campaign_id}/tasks"),
+    ("post", "/v2/campaigns"),
+    ("post", "/api/calls"),
+    ("get", "/api/calls"),
+    ("post", "/api/calls/create-phone-call"),
+    ("get", "/api/calls/{call_id}"),
+    ("get", "/v1/calls/list"),
+    ("get", "/v1/calls"),
+    ("post", "/v1/calls/create"),
+    ("post", "/v1/calls/end"),
+    ("post", "/v2/create-phone-call"),
+    ("get", "/v2/get-call/{call_id}"),
+    ("post", "/v2/list-calls"),
+    ("post", "/v3/list-calls"),
+    ("post", "/create-batch-call"),
+    ("get", "/admin/v1/organization"),
+    ("patch", "/admin/v1/organization"),
+    ("post", "/admin/v1/keys"),
+    ("get", "/admin/v1/keys"),
+    ("post", "/admin/v1/agents"),
+    ("get", "/admin/v1/agents"),
+    ("get", "/admin/v1/agents/{agent_id}"),
+    ("post", "/admin/v1/agents/{agent_id}/versions"),
+    ("post", "/admin/v1/agents/{agent_id}/publish"),
+    ("get", "/admin/v1/numbers"),
+    ("post", "/admin/v1/numbers"),
+    ("post", "/admin/v1/presentation-numbers"),
+    ("get", "/admin/v1/presentation-numbers"),
+    ("put", "/admin/v1/traffic-splits/{from_number}"),
+    ("get", "/admin/v1/traffic-splits"),
+    ("post", "/admin/v1/suppressions"),
+    ("get", "/admin/v1/suppressions"),
+    ("post", "/operator/v1/organizations"),
+    ("get", "/operator/v1/organizations"),
+    ("get", "/operator/v1/organizations/{org_id}"),
+    ("patch", "/operator/v1/organizations/{org_id}"),
+    ("post", "/operator/v1/organizations/{org_id}/keys"),
+    ("get", "/operator/v1/organizations/{org_id}/keys"),
+    ("post", "/operator/v1/organizations/{org_id}/numbers"),
+    ("get", "/operator/v1/organizations/{org_id}/numbers"),
+    ("put", "/operator/v1/organizations/{org_id}/presentation-numbers/{number}"),
+    ("get", "/operator/v1/organizations/{org_id}/presentation-numbers"),
+}
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, op) for path, item in SPEC["paths"].items() for method, op in item.items()]
+
+
+def _typed(op: dict[str, Any]) -> bool:
+    for status, response in op["responses"].items():
+        if status.startswith("2"):
+            schema = response.get("content", {}).get("application/json", {}).get("schema")
+            if status == "204" or schema not in (None, {}):
+                return True
+    return False
+
+
+def test_every_operation_has_a_unique_operation_id() -> None:
+    ids = [op.get("operationId") for _, _, op in operations()]
+    assert all(ids) and len(ids) == len(set(ids))
+    assert "vox_v3_create_call" in ids and "zudu_create_phone_call" in ids
+
+
+def test_success_responses_are_typed_and_errors_have_models() -> None:
+    typed = {(m, p) for m, p, op in operations() if _typed(op)}
+    untyped = {(m, p) for m, p, _ in operations()} - typed
+    assert untyped - UNTYPED == set(), "declare a response_model for these routes"
+    assert UNTYPED - untyped == set(), "typed now: take them off UNTYPED"
+    for method, path, op in operations():
+        if (method, path) in PUBLIC:
+            continue
+        errors = {s: r for s, r in op["responses"].items() if s[0] in "45"}
+        assert errors, (method, path)
+        for status, response in errors.items():
+            schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+            assert schema.get("$ref", "").split("/")[-1] != "HTTPValidationError", (method, path, status)
+
+
+def test_schema_names_are_plain_and_unique() -> None:
+    schemas = SPEC["components"]["schemas"]
+    assert not [name for name in schemas if "__" in name]
+    titles = [s.get("title", name) for name, s in schemas.items()]
+    assert len(titles) == len(set(titles))
+    assert {"ZuduCreatePhoneCall", "RetellCreatePhoneCall"} <= set(schemas)
+
+
+def test_security_schemes_are_declared_on_every_authenticated_operation() -> None:
+    assert SPEC["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API key: `Bearer cp_…`"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
+        "apiSecret": {"type": "apiKey", "in": "header", "name": "X-API-SECRET"},
+    }
+    for method, path, op in operations():
+        if (method, path) in PUBLIC:
+            assert "security" not in op
+        elif path.startswith("/api/"):
+            assert op["security"] == [{"apiKey": [], "apiSecret": []}], (method, path)  # both headers
+        else:
+            assert op["security"] == [{"bearer": []}], (method, path)
+
+
+def test_docs_work_offline(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text and "/docs/assets/swagger-ui.css" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text.replace("https://fastapi", "")
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
+    assert client.get("/redoc").status_code == 404
+
+
+def test_a_generated_client_keeps_every_endpoint(tmp_path: Path) -> None:
+    if not GENERATOR.exists():
+        message = f"openapi-python-client not installed at {GENERATOR} (make test installs it)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    (tmp_path / "openapi.json").write_bytes(orjson.dumps(SPEC))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(
+        [str(GENERATOR), "generate", "--path", "openapi.json", "--meta", "none", "--output-path", "client"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WARNING" not in done.stdout + done.stderr, done.stdout + done.stderr
+    generated = {p.stem for p in (tmp_path / "client" / "api").rglob("*.py") if p.stem != "__init__"}
+    assert generated == {op["operationId"] for _, _, op in operations()}
+    shutil.rmtree(tmp_path / "client")
