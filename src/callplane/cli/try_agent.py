@@ -13,7 +13,7 @@ from typing import Any
 
 from callplane.cli.context import Context, console, print_json
 from callplane.domain.agent import AgentKind, parse_definition
-from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
+from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction, TranscriptEntry
 from callplane.domain.ids import new_id
 from callplane.domain.phone import parse_any
 from callplane.engine.clock import LoopClock, SystemClock, run_virtual
@@ -30,6 +30,9 @@ class _Hooks:
 
     def end_requested(self) -> bool:
         return False
+
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        """Nothing to keep: the transcript is printed from the outcome."""
 
 
 def run(c: Context, raw: dict[str, Any], to_number: str, variables: dict[str, str], as_json: bool) -> Outcome:

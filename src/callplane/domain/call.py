@@ -24,7 +24,7 @@ class CallStatus(enum.StrEnum):
     ENDED = "ended"  #: connected and finished
     NOT_CONNECTED = "not_connected"  #: dialled but never answered by a person (busy, no answer, …)
     ERROR = "error"  #: refused by a limit or ended by a failure
-    CANCELED = "canceled"  #: withdrawn before it was dialled
+    CANCELED = "canceled"  #: withdrawn before it was answered (queued, dialling or ringing)
 
     @property
     def is_terminal(self) -> bool:
@@ -52,7 +52,8 @@ PREDECESSORS: dict[CallStatus, frozenset[CallStatus]] = {
     CallStatus.ERROR: frozenset(
         {CallStatus.QUEUED, CallStatus.DIALING, CallStatus.RINGING, CallStatus.ONGOING}
     ),
-    CallStatus.CANCELED: frozenset({CallStatus.QUEUED}),
+    # Dialling or ringing: an end asked for through the API hangs the attempt up (never billed).
+    CallStatus.CANCELED: frozenset({CallStatus.QUEUED, CallStatus.DIALING, CallStatus.RINGING}),
 }
 
 

@@ -12,6 +12,8 @@ One asyncio loop runs five tasks, plus one task per live call:
 - reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.jobs.reaper`);
 - post-call — runs due post-call steps (`engine.jobs.postcall`);
 - relay — delivers due webhooks (`engine.jobs.relay`);
+- progress — stores live calls' transcripts and collected values as they grow, in batches and
+  in a thread (`engine.jobs.progress`), so a call cut short keeps what was said;
 - feeder — every `poll_interval_s`, turns running campaigns' tasks into queued calls up to each
   campaign's concurrency and settles the tasks whose calls ended (`engine.jobs.feeder`); it wakes
   the dispatcher when it made calls.
@@ -22,7 +24,8 @@ time comes from the injected clock. Several workers — in one process or many, 
 share the work safely: every claim is exclusive and every change fenced.
 
 Stopping: no new claims; live calls get `shutdown_grace_s` to finish, then they are cancelled
-and ended as `error` + `error_voxai` by this worker itself (not left for a reaper).
+and ended as `error` + `error_voxai` by this worker itself (not left for a reaper), with what
+they recorded.
 """
 
 from __future__ import annotations
@@ -35,18 +38,20 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
-from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.call import CallStatus, DisconnectionReason, TranscriptEntry
 from callplane.engine import lifecycle, logcontext, metrics
 from callplane.engine.clock import Clock
 from callplane.engine.jobs import dispatcher, feeder, reaper
 from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
 from callplane.engine.jobs.dispatcher import Claimed
 from callplane.engine.jobs.postcall import PostCall, PostCallConfig
+from callplane.engine.jobs.progress import ProgressWriter, salvaged
 from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.live.conduct import Conductor, Outcome
 from callplane.engine.memo import Memo
@@ -57,10 +62,13 @@ from callplane.store import lifecycle as store_lifecycle
 from callplane.store import notify, queue, retention
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
+from callplane.store.progress import Record
 
 log = logging.getLogger(__name__)
 
-_TERMINAL_OUTCOMES = frozenset({CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR})
+_TERMINAL_OUTCOMES = frozenset(
+    {CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR, CallStatus.CANCELED}
+)
 _ERROR_PAUSE_S = 1.0
 _VERSION_CACHE = 1000
 _PURGE_BATCH = 500
@@ -115,6 +123,9 @@ class _Run:
         self.end_flag = False
         self.lost = False
         self.task: asyncio.Task[None] | None = None
+        #: The record the conductor last reported (`progress`), for an outcome it cannot give.
+        self.transcript: list[TranscriptEntry] = []
+        self.collected: dict[str, Any] = {}
 
     async def ringing(self, telephony_id: str) -> None:
         w = self.worker
@@ -139,6 +150,12 @@ class _Run:
     def end_requested(self) -> bool:
         return self.end_flag
 
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        self.transcript, self.collected = transcript, collected
+        if not self.call.opt_out_sensitive_data_storage:
+            record = Record(self.call.organization_id, self.call.id, self.attempt, transcript, collected)
+            self.worker.progress.put(record)
+
 
 class Worker:
     def __init__(
@@ -160,6 +177,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.postcall = PostCall(db, clock, analyser or OfflineAnalyser(), self.config.postcall)
         self.relay = relay or Relay(db, clock, self.config.relay)
+        self.progress = ProgressWriter(db)
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).
         self.closers = list(closers)
@@ -243,6 +261,7 @@ class Worker:
         if self.config.webhook_retention_s is not None:
             loops.append(asyncio.create_task(self._retain(), name="retention"))
         loops.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))
+        loops.append(asyncio.create_task(self.progress.run(), name="progress"))
         listener = notify.Listener(self.db.url, self._on_notice) if self._listens else None
         if listener is not None:
             listener.start()
@@ -255,6 +274,7 @@ class Worker:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            await self.progress.aclose()
             await self.relay.aclose()
             for close in self.closers:
                 try:
@@ -387,7 +407,7 @@ class Worker:
                 self.clock.now_ms(),
                 error_detail="the worker shut down during the call",
             )
-            self._store_outcome(run, outcome)
+            self._store_outcome(run, salvaged(outcome, run.transcript, run.collected))
             raise
         finally:
             if self._runs.pop(run.call.id, None) is not None:
@@ -420,12 +440,13 @@ class Worker:
             # The Conductor promises not to raise for call-level failures; this is a bug.
             log.exception("call %s failed inside the worker", run.call.id)
             metrics.engine_errors.labels("call").inc()
-            return Outcome(
+            outcome = Outcome(
                 CallStatus.ERROR,
                 DisconnectionReason.ERROR_VOXAI,
                 self.clock.now_ms(),
                 error_detail=f"internal error: {type(exc).__name__}",
             )
+            return salvaged(outcome, run.transcript, run.collected)
 
     def _version(self, run: _Run) -> AgentVersion:
         """The agent version the call is pinned to; versions are immutable, so they are cached."""
@@ -440,6 +461,7 @@ class Worker:
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
         call = run.call
+        self.progress.forget(call.id)  # the outcome carries the whole record
         now = self.clock.now_ms()
         status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
         answered_at = outcome.answered_at
