@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from callplane.config import Settings
+from callplane.domain.voice import StreamingTranscriber, VoiceSpec
 from callplane.engine.clock import LoopClock
 from callplane.engine.live.session import Event, FinalTranscript, HangUp, PartialTranscript, Speak
 from callplane.engine.live.speech import scripted
@@ -14,6 +16,7 @@ from callplane.engine.live.speech.pipeline import SpeechPipeline
 from callplane.engine.live.speech.protocols import SpeechEngineError, Voice
 from callplane.engine.live.speech.registry import EngineConfig
 from callplane.engine.live.speech.scripted import ScriptedSynthesizer, ScriptedTranscriber
+from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.speech.turns import EnergyActivity, VadTurns
 from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import parse_scenarios
@@ -81,3 +84,15 @@ def test_a_batch_call_goes_through_the_stream_too() -> None:
     with serve_in_thread(fake.app) as url:
         result = asyncio.run(deepgram(url).transcribe(scripted.render("여보세요?"), 8000, Voice()))
     assert result.text == "여보세요?"
+
+
+def test_a_tenants_voice_block_hears_through_deepgram_with_its_own_key() -> None:
+    stack = SpeechStack.from_settings(Settings(speech_streaming_api_key="operator-key"))
+    spec = VoiceSpec(transcriber=StreamingTranscriber.DEEPGRAM, transcriber_api_key="tenant-key")
+    _, transcriber, _ = stack.engines(spec)
+    assert isinstance(transcriber, DeepgramTranscriber)
+    assert transcriber.config.streaming_api_key == "tenant-key"
+    assert transcriber.config.streaming_url == Settings().speech_streaming_url  # the operator's endpoint
+    _, transcriber, _ = stack.engines(VoiceSpec(transcriber=StreamingTranscriber.DEEPGRAM))
+    assert isinstance(transcriber, DeepgramTranscriber)
+    assert transcriber.config.streaming_api_key == "operator-key"
