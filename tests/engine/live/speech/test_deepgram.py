@@ -96,3 +96,28 @@ def test_a_tenants_voice_block_hears_through_deepgram_with_its_own_key() -> None
     _, transcriber, _ = stack.engines(VoiceSpec(transcriber=StreamingTranscriber.DEEPGRAM))
     assert isinstance(transcriber, DeepgramTranscriber)
     assert transcriber.config.streaming_api_key == "operator-key"
+
+
+def test_a_stalled_stream_is_kept_alive_past_deepgrams_idle_timeout() -> None:
+    fake = FakeDeepgram(idle_timeout_s=2.0)  # Deepgram's is 10 s; scaled down with the keepalive
+
+    async def run(url: str) -> tuple[str, int]:
+        pcm = b"".join([c.pcm async for c in ScriptedSynthesizer().synthesize(REPLY, Voice())])
+        half = len(pcm) // 4 * 2
+        ws = url.replace("http://", "ws://") + "/v1/listen"
+        config = EngineConfig(
+            streaming_url=ws, streaming_api_key="dg-test", timeout_s=5, attempts=1, streaming_keepalive_s=0.2
+        )
+        stream = await DeepgramTranscriber(config).open(8000, Voice(), lambda text: None)
+        try:
+            await stream.send(pcm[:half])
+            await asyncio.sleep(3.0)  # the carrier's stream stalls for longer than the idle timeout
+            await stream.send(pcm[half:])
+            return (await stream.finish()).text, stream.keepalives
+        finally:
+            await stream.aclose()
+
+    with serve_in_thread(fake.app) as url:
+        text, sent = asyncio.run(run(url))
+    assert text == REPLY
+    assert fake.timed_out == 0 and fake.keepalives == sent >= 1
