@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     speech_api_key: str | None = None
     speech_synthesis_model: str = "gpt-4o-mini-tts"
     speech_transcription_model: str = "gpt-4o-mini-transcribe"
+    #: Ask the transcription endpoint for word timings (`response_format=verbose_json`,
+    #: `timestamp_granularities[]=word`; Retell's `words`). Only for models that accept it —
+    #: `whisper-1` and most self-hosted Whisper servers; OpenAI's gpt-4o transcribers refuse it.
+    speech_word_timings: bool = False
     speech_voice: str = "alloy"
     #: Per-request timeout; an engine call is tried `speech_attempts` times within a turn.
     speech_timeout_s: float = Field(default=10.0, gt=0)
@@ -129,6 +133,10 @@ class Settings(BaseSettings):
     speech_vad: str = "webrtc"
     #: Silence that ends the callee's turn.
     speech_end_of_turn_ms: int = Field(default=700, ge=100, le=5000)
+    #: Speech the callee must make before it counts as a turn — and, while the agent speaks, as
+    #: barge-in (the agent stops): shorter, a cough or a click cuts the agent off; longer, the
+    #: agent talks over the callee for that long.
+    speech_barge_in_ms: int = Field(default=100, ge=20, le=2000)
 
     # Operations (issue 14) ------------------------------------------------------------------------
     #: `text` (one readable line per record) or `json` (one JSON object per line, for a log

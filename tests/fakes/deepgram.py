@@ -3,12 +3,15 @@
 `/v1/listen?encoding=linear16&sample_rate=…&language=…&interim_results=true` with an
 `Authorization: Token …` header; binary messages are audio; every 300 ms of new audio the fake
 sends an interim `Results` (`is_final: false`); the text message `{"type": "CloseStream"}` gets
-the final `Results` (`is_final: true`, word timings), a `Metadata` message, and a close. What it
-"recognises" is the scripted engines' audio (`engine/live/speech/scripted.py`), exactly.
+the final `Results` (`is_final: true`, word timings), a `Metadata` message, and a close;
+`{"type": "KeepAlive"}` is counted. Like Deepgram, it closes a stream that sent nothing (audio or
+KeepAlive) for `idle_timeout_s` (10 s) with code 1011. What it "recognises" is the scripted
+engines' audio (`engine/live/speech/scripted.py`), exactly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -20,8 +23,11 @@ from callplane.engine.live.speech import scripted
 
 
 class FakeDeepgram:
-    def __init__(self, api_key: str = "dg-test") -> None:
+    def __init__(self, api_key: str = "dg-test", idle_timeout_s: float = 10.0) -> None:
         self.api_key = api_key
+        self.idle_timeout_s = idle_timeout_s
+        self.keepalives = 0
+        self.timed_out = 0
         self.queries: list[dict[str, str]] = []
         self.app = Starlette(routes=[WebSocketRoute("/v1/listen", self.listen)])
 
@@ -36,8 +42,15 @@ class FakeDeepgram:
         pcm = b""
         reported = 0
         while True:
-            message = await socket.receive()
-            if message.get("bytes"):
+            try:
+                message = await asyncio.wait_for(socket.receive(), self.idle_timeout_s)
+            except TimeoutError:
+                self.timed_out += 1
+                await socket.close(code=1011, reason="NET-0001")
+                return
+            if message.get("text") and json.loads(message["text"]).get("type") == "KeepAlive":
+                self.keepalives += 1
+            elif message.get("bytes"):
                 pcm += message["bytes"]
                 if len(pcm) - reported >= rate * 2 * 3 // 10:
                     reported = len(pcm)

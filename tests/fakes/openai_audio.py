@@ -106,13 +106,24 @@ class FakeOpenAIAudio:
         with wave.open(io.BytesIO(form["file"])) as wav:
             rate = wav.getframerate()
             samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
-        text = self._hear(samples, rate)
+        heard = self._hear(samples, rate)
+        text = " ".join(phrase for phrase, _, _ in heard)
         self.transcribed.append(text)
+        if form.get("response_format") == "verbose_json":
+            # Word granularity, as Whisper gives it: each phrase's words spread over its tone.
+            words = []
+            for phrase, start, end in heard:
+                parts = phrase.split()
+                step = (end - start) / len(parts)
+                for i, word in enumerate(parts):
+                    words.append({"word": word, "start": start + i * step, "end": start + (i + 1) * step})
+            return JSONResponse({"text": text, "words": words})
         return JSONResponse({"text": text})
 
-    def _hear(self, samples: np.ndarray[Any, Any], rate: int) -> str:
+    def _hear(self, samples: np.ndarray[Any, Any], rate: int) -> list[tuple[str, float, float]]:
+        """Each phrase heard (cut to the time its tone lasted), with its start and end in s."""
         size = int(rate * _WINDOW_S)
-        runs: list[list[Any]] = []  # [tone, voiced samples]
+        runs: list[list[Any]] = []  # [tone, voiced samples, first sample, last sample]
         for start in range(0, len(samples), size):
             window = samples[start : start + size]
             voiced = np.flatnonzero(np.abs(window) > 1000)
@@ -124,10 +135,12 @@ class FakeOpenAIAudio:
             span = int(voiced[-1] - voiced[0] + 1)
             if runs and runs[-1][0] == tone:
                 runs[-1][1] += span
+                runs[-1][3] = start + int(voiced[-1])
             else:
-                runs.append([tone, span])
-        words = []
-        for tone, span in runs:
-            phrase = self._by_tone.get(tone, "")
-            words.append(phrase[: round(span / rate * CHARS_PER_S)].strip())
-        return " ".join(w for w in words if w)
+                runs.append([tone, span, start + int(voiced[0]), start + int(voiced[-1])])
+        heard = []
+        for tone, span, first, last in runs:
+            phrase = self._by_tone.get(tone, "")[: round(span / rate * CHARS_PER_S)].strip()
+            if phrase:
+                heard.append((phrase, first / rate, (last + 1) / rate))
+        return heard

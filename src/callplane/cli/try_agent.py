@@ -12,6 +12,7 @@ from typing import Any
 
 from callplane.cli.context import Context, console, print_json
 from callplane.domain.agent import parse_definition
+from callplane.domain.call import TranscriptEntry
 from callplane.domain.ids import new_id
 from callplane.engine.clock import SystemClock
 from callplane.engine.live.conduct import Outcome
@@ -27,6 +28,9 @@ class _Hooks:
 
     def end_requested(self) -> bool:
         return False
+
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        """Nothing to keep: the transcript is printed from the outcome."""
 
 
 def run(c: Context, raw: dict[str, Any], to_number: str, variables: dict[str, str], as_json: bool) -> Outcome:

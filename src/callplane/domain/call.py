@@ -24,7 +24,7 @@ class CallStatus(enum.StrEnum):
     ENDED = "ended"  #: connected and finished
     NOT_CONNECTED = "not_connected"  #: dialled but never answered by a person (busy, no answer, …)
     ERROR = "error"  #: refused by a limit or ended by a failure
-    CANCELED = "canceled"  #: withdrawn before it was dialled
+    CANCELED = "canceled"  #: withdrawn before it was answered (queued, dialling or ringing)
 
     @property
     def is_terminal(self) -> bool:
@@ -52,7 +52,8 @@ PREDECESSORS: dict[CallStatus, frozenset[CallStatus]] = {
     CallStatus.ERROR: frozenset(
         {CallStatus.QUEUED, CallStatus.DIALING, CallStatus.RINGING, CallStatus.ONGOING}
     ),
-    CallStatus.CANCELED: frozenset({CallStatus.QUEUED}),
+    # Dialling or ringing: an end asked for through the API hangs the attempt up (never billed).
+    CallStatus.CANCELED: frozenset({CallStatus.QUEUED, CallStatus.DIALING, CallStatus.RINGING}),
 }
 
 
@@ -128,9 +129,11 @@ class TranscriptRole(enum.StrEnum):
 
 
 #: One transcript entry, stored as plain JSON. Utterances: `{role, content, start_at, end_at}`
-#: (ms from the start of the call), and on audio calls, where the transcriber gave them,
-#: `words: [{word, start_at, end_at}]`; tool calls: `{role, tool_call_id, name, arguments}` and
-#: `{role, tool_call_id, content}`; flow moves: `{role: node_transition, from, to, at}`.
+#: (Unix ms, on the call's clock; dialects that count from the call's start subtract it), and on
+#: the callee's utterances of audio calls, where the transcriber gave them,
+#: `words: [{word, start_at, end_at}]` (Unix ms too); tool calls: `{role, tool_call_id, name,
+#: arguments, at}` and `{role, tool_call_id, content, successful, at}`; flow moves:
+#: `{role: node_transition, from, to, at}`. Stored as the call goes (`store/progress.py`).
 TranscriptEntry = dict[str, Any]
 
 

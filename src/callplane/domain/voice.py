@@ -9,7 +9,9 @@ It sits in the agent's `flow` or `llm` object. Every key is optional: `engine` i
 (espeak-ng and PocketSphinx) or `openai` (an OpenAI-compatible audio API: the deployment's
 `CALLPLANE_SPEECH_BASE_URL`, or this block's `base_url`, which is a tenant's address and passes
 the outbound-destination guard); unset, the deployment's default. `language` is a BCP 47 tag,
-`ko-KR` by default.
+`ko-KR` by default. `transcriber: "deepgram"` hears the callee through Deepgram's streaming
+`/v1/listen` (the deployment's `CALLPLANE_SPEECH_STREAMING_URL`) with the tenant's own
+`transcriber_api_key`, else the deployment's key; synthesis stays with `engine`.
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ from callplane.domain.errors import ValidationFailed
 
 DEFAULT_LANGUAGE = "ko-KR"
 _LANGUAGE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,2}")
-_KEYS = ("engine", "voice", "language", "base_url", "api_key")
+_KEYS = ("engine", "voice", "language", "base_url", "api_key", "transcriber", "transcriber_api_key")
 
 
 class SpeechEngine(enum.StrEnum):
     OFFLINE = "offline"
     OPENAI = "openai"
+
+
+class StreamingTranscriber(enum.StrEnum):
+    """A streaming transcriber a tenant may choose over `engine`'s."""
+
+    DEEPGRAM = "deepgram"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,8 @@ class VoiceSpec:
     language: str = DEFAULT_LANGUAGE
     base_url: str | None = None
     api_key: str | None = None
+    transcriber: StreamingTranscriber | None = None
+    transcriber_api_key: str | None = None
 
 
 def parse_voice(config: Any, where: str = "voice") -> VoiceSpec:
@@ -69,4 +79,20 @@ def parse_voice(config: Any, where: str = "voice") -> VoiceSpec:
             raise ValidationFailed.single(f"{where}.base_url", 'needs "engine": "openai"')
         if not base_url.startswith(("http://", "https://")):
             raise ValidationFailed.single(f"{where}.base_url", "must be an http(s) URL")
-    return VoiceSpec(engine, raw.get("voice"), language, base_url, raw.get("api_key"))
+    try:
+        transcriber = StreamingTranscriber(raw["transcriber"]) if raw.get("transcriber") is not None else None
+    except ValueError:
+        raise ValidationFailed.single(
+            f"{where}.transcriber", "unknown transcriber", [t.value for t in StreamingTranscriber]
+        ) from None
+    if raw.get("transcriber_api_key") is not None and transcriber is None:
+        raise ValidationFailed.single(f"{where}.transcriber_api_key", 'needs "transcriber": "deepgram"')
+    return VoiceSpec(
+        engine,
+        raw.get("voice"),
+        language,
+        base_url,
+        raw.get("api_key"),
+        transcriber,
+        raw.get("transcriber_api_key"),
+    )

@@ -1,7 +1,8 @@
 """Status changes that carry data: answering, the terminal transition, and the post-call step.
 
 Each is one fenced, forward-only `calls.move()`. The terminal transition stores how the call
-ended (transcript through `search.index_transcript`, so the search index stays in step), clears
+ended (transcript through `search.index_transcript`, so the search index stays in step; a
+transcript left out keeps the one stored as the call went, `store.progress`), clears
 the lease and sets `postcall_due_at`: post-call is a durable step created in the same
 transaction as the end, for every terminal call. The caller writes the outbox rows in that same
 transaction.
@@ -28,7 +29,7 @@ from callplane.domain.call import (
     TranscriptEntry,
 )
 from callplane.store import calls as call_store
-from callplane.store import search
+from callplane.store import progress, search
 from callplane.store.schema import calls
 
 
@@ -89,14 +90,28 @@ def finish(
         values["telephony_id"] = ending.telephony_id
     if not opt_out:
         # Opted out: transcript, recording and collected values are never stored (they stay NULL).
-        values["transcript"] = ending.transcript
-        values["collected"] = ending.collected
+        # None keeps what the worker stored as the call went (`store.progress`): a reaped call
+        # keeps what was said before its worker was lost.
+        if ending.transcript is not None:
+            values["transcript"] = ending.transcript
+        if ending.collected is not None:
+            values["collected"] = ending.collected
         values["recording_url"] = ending.recording_url
+    if ending.status is CallStatus.CANCELED and fence is None:
+        # Without the lease's fence only a queued call is withdrawn; a live attempt is hung up by
+        # the worker that holds it (which ends it with its fence).
+        also = (*also, calls.c.status == CallStatus.QUEUED.value)
     moved = call_store.move(
         conn, organization_id, call_id, ending.status, now, fence=fence, also=also, **values
     )
-    if moved and not opt_out and ending.transcript:
-        search.index_transcript(conn, organization_id, call_id, ending.transcript)
+    if moved and not opt_out:
+        transcript = (
+            ending.transcript
+            if ending.transcript is not None
+            else progress.transcript(conn, organization_id, call_id)
+        )
+        if transcript:
+            search.index_transcript(conn, organization_id, call_id, transcript)
     return moved
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from callplane.cli.demo import demo_agent_file
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, parse_definition
-from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
+from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction, TranscriptEntry
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import LoopClock, run_virtual
 from callplane.engine.live.conduct import Outcome
@@ -30,6 +30,9 @@ EPOCH = 1_778_400_000_000
 class RecordingHooks:
     events: list[tuple[str, Any]] = field(default_factory=list)
     end_after_answer: bool = False
+    end_while_ringing: bool = False
+    #: Every record reported while the call ran (transcript, collected), in order.
+    records: list[tuple[list[TranscriptEntry], dict[str, Any]]] = field(default_factory=list)
 
     async def ringing(self, telephony_id: str) -> None:
         self.events.append(("ringing", telephony_id))
@@ -38,7 +41,12 @@ class RecordingHooks:
         self.events.append(("answered", at_ms))
 
     def end_requested(self) -> bool:
+        if self.end_while_ringing and any(e[0] == "ringing" for e in self.events):
+            return True
         return self.end_after_answer and any(e[0] == "answered" for e in self.events)
+
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        self.records.append((transcript, collected))
 
 
 def version_of(agent_file: dict[str, Any], number: int = 1) -> AgentVersion:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -203,6 +204,47 @@ def test_variables_default_from_the_flow_and_are_overridden_by_the_call() -> Non
     outcome, _ = conduct(a_call(customer_name="김민수"), demo_version())
     assert said(outcome, "agent")[0].startswith("안녕하세요, 김민수님")
     assert "예약하신 시간에 예약하신" in said(outcome, "agent")[0]  # appointment_at fell back to the default
+
+
+class TimedHooks(RecordingHooks):
+    """Hooks that note the loop time of the first ring (the LoopClock follows the loop from 0)."""
+
+    rang_at: int | None = None
+
+    async def ringing(self, telephony_id: str) -> None:
+        if self.rang_at is None:
+            self.rang_at = EPOCH + round(asyncio.get_running_loop().time() * 1000)
+        await super().ringing(telephony_id)
+
+
+def test_an_end_requested_while_ringing_hangs_up_at_once_unanswered() -> None:
+    # Five rings, then the callee would answer: the end asked for at the first ring comes first.
+    scenarios = [{"name": "slow", "numbers": ["01055550000"], "rings": 5}]
+    commands: list[Command] = []
+    hooks = TimedHooks(end_while_ringing=True)
+    outcome, _ = conduct(
+        a_call("01055550000"), demo_version(), hooks, scenarios=scenarios, seen=commands.append
+    )
+    assert (outcome.status, outcome.reason) == (CallStatus.CANCELED, DisconnectionReason.CANCELED_BY_USER)
+    assert outcome.answered_at is None and outcome.transcript == []
+    assert [e[0] for e in hooks.events] == ["ringing"]  # never answered
+    assert any(isinstance(c, HangUp) for c in commands)  # the carrier's attempt is hung up
+    assert hooks.rang_at is not None and 0 <= outcome.ended_at - hooks.rang_at <= 1000
+
+
+def test_the_record_is_reported_as_the_call_goes() -> None:
+    outcome, hooks = conduct(a_call(), demo_version())
+    assert hooks.records, "no progress was reported"
+    transcripts = [transcript for transcript, _ in hooks.records]
+    # Each report holds the one before it (an entry may only grow: an agent's utterance as it
+    # plays), and the last is the outcome's record.
+    for before, after in itertools.pairwise(transcripts):
+        assert len(after) >= len(before)
+        assert [e["role"] for e in after[: len(before)]] == [e["role"] for e in before]
+    assert transcripts[-1] == outcome.transcript
+    assert hooks.records[-1][1] == outcome.collected == {"appointment_status": "confirmed"}
+    first_user = next(i for i, t in enumerate(transcripts) if any(e["role"] == "user" for e in t))
+    assert first_user < len(transcripts) - 1  # reported when it was said, not only at the end
 
 
 def test_custom_scenario_by_number_pattern() -> None:

@@ -22,7 +22,6 @@ from callplane.domain.agent import AgentVersion
 from callplane.domain.call import (
     Call,
     CallAnalysis,
-    CallStatus,
     DisconnectionReason,
     Sentiment,
     TranscriptEntry,
@@ -95,7 +94,7 @@ def _clip(text: str, limit: int = 120) -> str:
 
 def summary(call: Call, collected: dict[str, Any]) -> str:
     reason = call.disconnection_reason.value if call.disconnection_reason else "unknown"
-    if call.status is not CallStatus.ENDED:
+    if call.answered_at is None:  # answered calls that end badly are summarised on what was said
         return f"Call not connected ({call.status.value}, {reason})."
     agent_lines = _utterances(call.transcript, "agent")
     user_lines = _utterances(call.transcript, "user")
@@ -135,7 +134,7 @@ class OfflineAnalyser:
         if call.opt_out_sensitive_data_storage:
             return None
         user_lines = _utterances(call.transcript, "user")
-        connected = call.status is CallStatus.ENDED
+        connected = call.answered_at is not None
         return CallAnalysis(
             summary="Offline analysis. " + summary(call, collected),
             user_sentiment=sentiment(user_lines) if connected else None,
@@ -168,7 +167,7 @@ class LLMAnalyser:
         if call.opt_out_sensitive_data_storage:
             return None
         offline = await self.fallback.analyse(call, version, collected)
-        if call.status is not CallStatus.ENDED or offline is None:
+        if call.answered_at is None or offline is None:
             return offline
         fields = "\n".join(
             f"- {f['name']} ({f['type']}): {f.get('description', '')} {f.get('enum_options', '')}"

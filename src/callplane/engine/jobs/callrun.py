@@ -15,23 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from callplane.domain.agent import AgentVersion
-from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.call import CallStatus, DisconnectionReason, TranscriptEntry
 from callplane.engine import lifecycle, logcontext, metrics
 from callplane.engine.jobs.dispatcher import Claimed
+from callplane.engine.jobs.progress import salvaged
 from callplane.engine.live.conduct import Outcome
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
 from callplane.store.lifecycle import Ending
+from callplane.store.progress import Record
 
 if TYPE_CHECKING:
     from callplane.engine.jobs.worker import Worker
 
 log = logging.getLogger(__name__)
 
-_TERMINAL_OUTCOMES = frozenset({CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR})
+_TERMINAL_OUTCOMES = frozenset(
+    {CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR, CallStatus.CANCELED}
+)
 
 
 class CallRun:
@@ -46,6 +50,9 @@ class CallRun:
         self.end_flag = False
         self.lost = False
         self.task: asyncio.Task[None] | None = None
+        #: The record the conductor last reported (`progress`), for an outcome it cannot give.
+        self.transcript: list[TranscriptEntry] = []
+        self.collected: dict[str, Any] = {}
 
     # The Conductor's hooks (`CallHooks`) ----------------------------------------------------
 
@@ -90,6 +97,12 @@ class CallRun:
     def end_requested(self) -> bool:
         return self.end_flag
 
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        self.transcript, self.collected = transcript, collected
+        if not self.call.opt_out_sensitive_data_storage:
+            record = Record(self.call.organization_id, self.call.id, self.attempt, transcript, collected)
+            self.worker.progress.put(record)
+
     # The call's task ------------------------------------------------------------------------
 
     async def conduct(self) -> None:
@@ -108,7 +121,7 @@ class CallRun:
                 w.clock.now_ms(),
                 error_detail="the worker shut down during the call",
             )
-            await self._store_outcome(outcome)
+            await self._store_outcome(salvaged(outcome, self.transcript, self.collected))
             raise
         finally:
             w.run_done(self)
@@ -136,12 +149,13 @@ class CallRun:
             # The Conductor promises not to raise for call-level failures; this is a bug.
             log.exception("call %s failed inside the worker", self.call.id)
             metrics.engine_errors.labels("call").inc()
-            return Outcome(
+            outcome = Outcome(
                 CallStatus.ERROR,
                 DisconnectionReason.ERROR_VOXAI,
                 w.clock.now_ms(),
                 error_detail=f"internal error: {type(exc).__name__}",
             )
+            return salvaged(outcome, self.transcript, self.collected)
 
     async def _version(self) -> AgentVersion:
         """The agent version the call is pinned to; versions are immutable, so they are cached."""
@@ -157,6 +171,7 @@ class CallRun:
     def _finish(self, outcome: Outcome, now: int) -> None:
         w = self.worker
         call = self.call
+        w.progress.forget(call.id)  # the outcome carries the whole record
         status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
         answered_at = outcome.answered_at
         # Kept aside until the commit: a retry after a dropped connection (`_store_outcome`)

@@ -8,8 +8,9 @@ and then:
 2. cost — talk time from `answered_at` to `end_at`, billed per started second at the agent
    version's per-minute KRW rate (`pricing.rate_per_minute` in the agent file), else the
    organisation's, rounded half-up to 0.01 KRW (`domain.money`). A call never answered costs
-   nothing, and neither does a call the platform lost (`orphaned_no_agent_pickup`,
-   `error_voxai`): the customer does not pay for our failure;
+   nothing. An answered call the platform failed (`error_voxai`: a lost worker, a bug) is billed
+   for the talk that happened — up to the last thing said or done in its transcript — never for
+   the time the platform took to notice (a reaper's `end_at`); nothing said, nothing billed;
 3. one transaction: store analysis and cost (fenced by the claim), settle the balance through the
    ledger — exactly once per call, whatever runs twice — and write the `call_analyzed` event.
 
@@ -27,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from callplane.domain.agent import AgentVersion, VersionKey
-from callplane.domain.call import Call, CallAnalysis, DisconnectionReason
+from callplane.domain.call import Call, CallAnalysis, DisconnectionReason, TranscriptEntry
 from callplane.domain.errors import NotFound
 from callplane.domain.money import call_cost_minor
 from callplane.domain.org import Organization
@@ -45,15 +46,33 @@ from callplane.store.lifecycle import PostCallClaim
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-_UNBILLED = frozenset({DisconnectionReason.ORPHANED_NO_AGENT_PICKUP, DisconnectionReason.ERROR_VOXAI})
+_PLATFORM_FAILURES = frozenset(
+    {DisconnectionReason.ORPHANED_NO_AGENT_PICKUP, DisconnectionReason.ERROR_VOXAI}
+)
 
 
 def price(call: Call, version: AgentVersion | None, org: Organization) -> int:
     """The call's cost in minor units (1/100 KRW)."""
-    if call.answered_at is None or call.end_at is None or call.disconnection_reason in _UNBILLED:
+    if call.answered_at is None or call.end_at is None:
+        return 0
+    end_at = call.end_at
+    if call.disconnection_reason in _PLATFORM_FAILURES:
+        end_at = min(end_at, _last_activity(call.transcript, default=call.answered_at))
+    if end_at <= call.answered_at:
         return 0
     rate = version.rate_per_minute if version is not None and version.rate_per_minute is not None else None
-    return call_cost_minor(rate if rate is not None else org.rate_per_minute, call.end_at - call.answered_at)
+    return call_cost_minor(rate if rate is not None else org.rate_per_minute, end_at - call.answered_at)
+
+
+def _last_activity(transcript: list[TranscriptEntry] | None, *, default: int) -> int:
+    """Unix ms of the last thing the transcript holds (an utterance's end, a tool call)."""
+    times = [
+        value
+        for entry in transcript or []
+        for key in ("end_at", "at")
+        if isinstance(value := entry.get(key), int)
+    ]
+    return max(times, default=default)
 
 
 @dataclass(frozen=True, slots=True)

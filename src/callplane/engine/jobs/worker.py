@@ -1,7 +1,9 @@
 """The worker: claims calls, runs each through the Conductor, and keeps the durable steps moving.
 
 One asyncio loop runs the claim loop, the periodic jobs (`engine.jobs.chores`: heartbeat,
-reaper, post-call, relay, feeder, retention) and one task per live call (`engine.jobs.callrun`).
+reaper, post-call, relay, feeder, retention), the progress writer (live calls' transcripts and
+collected values stored as they grow, in batches: `engine.jobs.progress`) and one task per live
+call (`engine.jobs.callrun`).
 
 The claim loop runs a claim pass (`engine.jobs.dispatcher`) for up to the worker's free capacity;
 it runs again at once when woken (a call was created — in this process, or on PostgreSQL in any,
@@ -16,7 +18,8 @@ the injected clock. Several workers — in one process or many, on PostgreSQL �
 share the work safely: every claim is exclusive and every change fenced.
 
 Stopping: no new claims; live calls get `shutdown_grace_s` to finish, then they are cancelled
-and ended as `error` + `error_voxai` by this worker itself (not left for a reaper).
+and ended as `error` + `error_voxai` by this worker itself (not left for a reaper), with what
+they recorded.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from callplane.engine.jobs.callrun import CallRun
 from callplane.engine.jobs.chores import Chores
 from callplane.engine.jobs.lanes import Lanes
 from callplane.engine.jobs.postcall import PostCall, PostCallConfig
+from callplane.engine.jobs.progress import ProgressWriter
 from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.live.conduct import Conductor
 from callplane.engine.memo import Memo
@@ -123,6 +127,7 @@ class Worker:
             db, clock, analyser or OfflineAnalyser(), self.config.postcall, lanes=self.lanes
         )
         self.relay = relay or Relay(db, clock, self.config.relay, lanes=self.lanes)
+        self.progress = ProgressWriter(db)
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).
         self.closers = list(closers)
@@ -193,6 +198,7 @@ class Worker:
         loops = [
             asyncio.create_task(self._dispatch_loop(), name="dispatcher"),
             *Chores(self).start(),
+            asyncio.create_task(self.progress.run(), name="progress"),
         ]
         listener = notify.Listener(self.db.url, self._on_notice) if self._listens else None
         if listener is not None:
@@ -206,6 +212,7 @@ class Worker:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            await self.progress.aclose()
             await self.relay.aclose()
             for close in self.closers:
                 try:

@@ -2,8 +2,9 @@
 
 `Conductor` places one call through a telephony provider and lets the agent runtime hold the
 conversation. It knows nothing of the database: it reports progress through `CallHooks`
-(implemented by the worker, which turns each report into a forward-only status change) and
-returns an `Outcome` that the worker stores in the terminal transition.
+(implemented by the worker, which turns each status report into a forward-only status change
+and stores the record as it grows, off the call's loop) and returns an `Outcome` that the
+worker stores in the terminal transition.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ class CallHooks(Protocol):
     def end_requested(self) -> bool:
         """True once a client asked, through the API, to end this call."""
 
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        """The record so far (copies): kept so a call cut short keeps what was said. Returns at
+        once — storing it is the receiver's business, never on the call's way."""
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a call ended. `status` is terminal: ENDED, NOT_CONNECTED or ERROR."""
+    """How a call ended. `status` is terminal: ENDED, NOT_CONNECTED, ERROR, or CANCELED (an end
+    asked for through the API before the callee answered)."""
 
     status: CallStatus
     reason: DisconnectionReason

@@ -1,7 +1,8 @@
 """The conductor: one call from dial to hang-up, with the agent runtime the call is pinned to.
 
 It dials (the provider hands back the call's session `Transport`), follows the carrier events
-(ringing → answered, or a not-connected outcome), then runs the runtime on a `Conversation`
+(ringing → answered, or a not-connected outcome; an end asked for through the API meanwhile
+hangs the attempt up: `canceled`, never billed), then runs the runtime on a `Conversation`
 over that transport inside the call's limits — `max_duration_s` (`max_duration_reached`), an
 end requested through the API (`agent_hangup`) and the callee hanging up while the agent thinks,
 both checked every `end_check_s` — and turns however the conversation stopped into an `Outcome`:
@@ -9,6 +10,7 @@ both checked every `end_check_s` — and turns however the conversation stopped 
 | stopped by | status | reason |
 |---|---|---|
 | busy, no answer, declined, carrier failure | not_connected | dial_busy, dial_no_answer, … |
+| API end while dialling or ringing | canceled | canceled_by_user |
 | a machine answered | ended | voicemail_reached |
 | the callee hung up | ended | user_hangup |
 | end node, `end_call` tool, API end | ended | agent_hangup |
@@ -25,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -51,6 +53,8 @@ from callplane.engine.live.telephony.simulated_audio import SimulatedAudio
 from callplane.engine.memo import Memo
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _ERROR_REASONS = frozenset({DisconnectionReason.FLOW_ERROR, DisconnectionReason.ERROR_VOXAI})
 
@@ -173,13 +177,19 @@ class LineConductor:
         self, line: Transport, call: Call, version: AgentVersion, hooks: CallHooks
     ) -> Outcome:
         try:
-            event = await _carrier(line)
-            while event is CarrierStatus.RINGING:
-                await hooks.ringing(line.telephony_id)
-                event = await _carrier(line)
+            event = await self._connect(line, hooks)
         except Exception as exc:
             await _hang_up(line)
             return self._dial_failed(call, exc)
+        if event is None:  # ended through the API before anyone answered: hang the attempt up
+            await _hang_up(line)
+            return Outcome(
+                CallStatus.CANCELED,
+                DisconnectionReason.CANCELED_BY_USER,
+                self.clock.now_ms(),
+                telephony_id=line.telephony_id,
+                error_detail="ended through the API before it was answered",
+            )
         not_connected = event.not_connected_reason
         if not_connected is not None:
             return Outcome(
@@ -194,6 +204,7 @@ class LineConductor:
             runtime.initial_variables(dict(call.dynamic_variables)),
             inactivity_timeout_s=version.inactivity_timeout_s,
             reprompts=version.inactivity_reprompts,
+            progress=hooks.progress,
         ) as conv:
             if event is CarrierStatus.MACHINE:
                 ending = await self._voicemail(conv)
@@ -210,6 +221,14 @@ class LineConductor:
             collected=conv.collected,
             error_detail=ending.detail,
         )
+
+    async def _connect(self, line: Transport, hooks: CallHooks) -> CarrierStatus | None:
+        """The carrier's first status past ringing; None if an end was asked for before it."""
+        while True:
+            event = await _unless(_carrier(line), hooks.end_requested, self.end_check_s)
+            if event is not CarrierStatus.RINGING:
+                return event
+            await hooks.ringing(line.telephony_id)
 
     async def _voicemail(self, conv: Conversation) -> Ending:
         with contextlib.suppress(CallerHungUp, EndCall):
@@ -235,21 +254,29 @@ class LineConductor:
     async def _watch(self, work: Coroutine[Any, Any, Ending], conv: Conversation, hooks: CallHooks) -> Ending:
         """Run the runtime; stop it when the API asks, or when the callee hung up while it was
         busy elsewhere (waiting on the model or a tool) and would only notice later."""
-        task = asyncio.ensure_future(work)
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self.end_check_s)
-                if done:
-                    return task.result()
-                if hooks.end_requested():
-                    return Ending(DisconnectionReason.AGENT_HANGUP, "ended through the API")
-                if conv.hung_up:
-                    raise CallerHungUp
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        ending = await _unless(work, lambda: hooks.end_requested() or conv.hung_up, self.end_check_s)
+        if ending is not None:
+            return ending
+        if hooks.end_requested():
+            return Ending(DisconnectionReason.AGENT_HANGUP, "ended through the API")
+        raise CallerHungUp
+
+
+async def _unless(work: Coroutine[Any, Any, T], stop: Callable[[], bool], every_s: float) -> T | None:
+    """`work`'s result, or None (and `work` cancelled) once `stop()` says so, asked every `every_s`."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every_s)
+            if done:
+                return task.result()
+            if stop():
+                return None
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _carrier(line: Transport) -> CarrierStatus:

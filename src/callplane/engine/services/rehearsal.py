@@ -12,7 +12,7 @@ from typing import Any
 
 from callplane.config import Settings
 from callplane.domain.agent import AgentKind, AgentVersion
-from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
+from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction, TranscriptEntry
 from callplane.domain.ids import new_id
 from callplane.domain.phone import parse_any
 from callplane.engine.clock import LoopClock, SystemClock, run_virtual
@@ -31,6 +31,9 @@ class QuietHooks:
 
     def end_requested(self) -> bool:
         return False
+
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        return None
 
 
 def rehearse(

@@ -16,7 +16,7 @@ from callplane.domain.call import CallStatus
 from callplane.engine.jobs.analysis import LLMAnalyser
 from callplane.engine.live.agents.llm import ChatClient, LLMUnavailable, Reply
 from callplane.engine.live.agents.retry import RetryPolicy, retry_after_s
-from tests.engine.live.conversation_kit import a_call, demo_version
+from tests.engine.live.conversation_kit import EPOCH, a_call, demo_version
 from tests.fakes.openai_server import FakeLLM, Message
 from tests.fakes.server import serve_in_thread
 
@@ -102,7 +102,13 @@ def test_llm_analysis_only_adds_to_what_the_agent_collected() -> None:
         return {"content": json.dumps({"summary": "요약.", "user_sentiment": "neutral", "custom": custom})}
 
     fake = FakeLLM(script, failures=[(429, {"retry-after": "0"})])
-    call = replace(a_call(), status=CallStatus.ENDED, transcript=[{"role": "user", "content": "네"}])
+    call = replace(
+        a_call(),
+        status=CallStatus.ENDED,
+        answered_at=EPOCH,
+        end_at=EPOCH + 30_000,
+        transcript=[{"role": "user", "content": "네"}],
+    )
     with serve_in_thread(fake.app) as url:
 
         async def run() -> Any:

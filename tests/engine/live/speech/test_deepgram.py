@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from callplane.config import Settings
+from callplane.domain.voice import StreamingTranscriber, VoiceSpec
 from callplane.engine.clock import LoopClock
 from callplane.engine.live.session import Event, FinalTranscript, HangUp, PartialTranscript, Speak
 from callplane.engine.live.speech import scripted
@@ -14,6 +16,7 @@ from callplane.engine.live.speech.pipeline import SpeechPipeline
 from callplane.engine.live.speech.protocols import SpeechEngineError, Voice
 from callplane.engine.live.speech.registry import EngineConfig
 from callplane.engine.live.speech.scripted import ScriptedSynthesizer, ScriptedTranscriber
+from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.speech.turns import EnergyActivity, VadTurns
 from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import parse_scenarios
@@ -81,3 +84,40 @@ def test_a_batch_call_goes_through_the_stream_too() -> None:
     with serve_in_thread(fake.app) as url:
         result = asyncio.run(deepgram(url).transcribe(scripted.render("여보세요?"), 8000, Voice()))
     assert result.text == "여보세요?"
+
+
+def test_a_tenants_voice_block_hears_through_deepgram_with_its_own_key() -> None:
+    stack = SpeechStack.from_settings(Settings(speech_streaming_api_key="operator-key"))
+    spec = VoiceSpec(transcriber=StreamingTranscriber.DEEPGRAM, transcriber_api_key="tenant-key")
+    _, transcriber, _ = stack.engines(spec)
+    assert isinstance(transcriber, DeepgramTranscriber)
+    assert transcriber.config.streaming_api_key == "tenant-key"
+    assert transcriber.config.streaming_url == Settings().speech_streaming_url  # the operator's endpoint
+    _, transcriber, _ = stack.engines(VoiceSpec(transcriber=StreamingTranscriber.DEEPGRAM))
+    assert isinstance(transcriber, DeepgramTranscriber)
+    assert transcriber.config.streaming_api_key == "operator-key"
+
+
+def test_a_stalled_stream_is_kept_alive_past_deepgrams_idle_timeout() -> None:
+    fake = FakeDeepgram(idle_timeout_s=2.0)  # Deepgram's is 10 s; scaled down with the keepalive
+
+    async def run(url: str) -> tuple[str, int]:
+        pcm = b"".join([c.pcm async for c in ScriptedSynthesizer().synthesize(REPLY, Voice())])
+        half = len(pcm) // 4 * 2
+        ws = url.replace("http://", "ws://") + "/v1/listen"
+        config = EngineConfig(
+            streaming_url=ws, streaming_api_key="dg-test", timeout_s=5, attempts=1, streaming_keepalive_s=0.2
+        )
+        stream = await DeepgramTranscriber(config).open(8000, Voice(), lambda text: None)
+        try:
+            await stream.send(pcm[:half])
+            await asyncio.sleep(3.0)  # the carrier's stream stalls for longer than the idle timeout
+            await stream.send(pcm[half:])
+            return (await stream.finish()).text, stream.keepalives
+        finally:
+            await stream.aclose()
+
+    with serve_in_thread(fake.app) as url:
+        text, sent = asyncio.run(run(url))
+    assert text == REPLY
+    assert fake.timed_out == 0 and fake.keepalives == sent >= 1

@@ -4,6 +4,7 @@ API (JSON in, streamed PCM out; multipart WAV in, JSON out)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,24 @@ def test_speech_and_transcription_round_trip_through_the_api() -> None:
     with serve_in_thread(fake.app) as url:
         assert asyncio.run(speak_and_hear(url, "네, 그 시간에 갈게요.")) == "네, 그 시간에 갈게요."
     assert fake.forms == [{"model": "gpt-4o-mini-transcribe", "language": "ko"}]
+
+
+def test_word_timings_are_asked_for_where_the_model_gives_them() -> None:
+    fake = FakeOpenAIAudio(api_key="sk-test")
+
+    async def hear(url: str) -> Any:
+        pcm = b""
+        async for chunk in OpenAISynthesizer(config(url)).synthesize("네, 그 시간에 갈게요.", Voice()):
+            pcm += audio.resample(chunk.pcm, chunk.sample_rate, 8000)
+        return await OpenAITranscriber(config(url, word_timings=True)).transcribe(pcm, 8000, Voice())
+
+    with serve_in_thread(fake.app) as url:
+        result = asyncio.run(hear(url))
+    assert fake.forms[-1]["response_format"] == "verbose_json"
+    assert fake.forms[-1]["timestamp_granularities[]"] == "word"
+    assert [w.word for w in result.words] == ["네,", "그", "시간에", "갈게요."]
+    assert all(0 <= w.start_ms < w.end_ms for w in result.words)
+    assert [w.start_ms for w in result.words] == sorted(w.start_ms for w in result.words)
 
 
 def test_429_and_5xx_are_retried_then_the_engine_gives_up_with_the_reason() -> None:

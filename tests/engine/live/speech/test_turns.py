@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from callplane.config import Settings
+from callplane.domain.voice import VoiceSpec
+from callplane.engine.clock import LoopClock
+from callplane.engine.live.session import RawCommand, RawEvent
 from callplane.engine.live.speech import audio
 from callplane.engine.live.speech.protocols import Turn
+from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.speech.turns import EnergyActivity, VadTurns, WebRtcActivity
 
 RATE = 8000
@@ -49,3 +54,23 @@ def test_line_noise_is_not_speech_to_webrtc_but_a_voice_like_signal_is() -> None
     vowel = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 700, 1100), 1))
     voiced = (4000 * vowel).astype("<i2").tobytes()
     assert sum(vad.is_speech(f, RATE) for f in frames(voiced)) > 40
+
+
+def test_the_barge_in_threshold_is_a_setting_speech_shorter_than_it_is_no_turn() -> None:
+    settings = Settings(speech_barge_in_ms=300, speech_vad="energy")
+    pipeline = SpeechStack.from_settings(settings).pipeline(_Silent(), LoopClock(0), VoiceSpec())
+    turns = pipeline.hearing.turns
+    assert isinstance(turns, VadTurns) and turns.start_ms == 300
+    # A 200 ms burst (a cough) starts nothing; 300 ms of speech does, at its 300th ms.
+    assert feed(turns, tone(200) + bytes(2 * RATE)) == []
+    assert feed(turns, tone(400))[0] == (280, Turn.STARTED)
+
+
+class _Silent:
+    telephony_id = "silent"
+
+    async def receive(self) -> RawEvent:
+        raise AssertionError("not read in this test")
+
+    async def send(self, command: RawCommand) -> None:
+        return None

@@ -13,7 +13,7 @@ from callplane.api.dialects.retell.render import call_object
 from callplane.config import Settings
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine.live.session import Command, StopSpeaking
-from callplane.engine.live.speech.protocols import Recognized, Voice, WordTiming
+from callplane.engine.live.speech.protocols import Recognized, SpeechEngineError, Voice, WordTiming
 from callplane.engine.live.speech.registry import TRANSCRIBERS
 from callplane.engine.live.speech.scripted import ScriptedTranscriber
 from tests.engine.live.conversation_kit import a_call, conduct, demo_version, dumps, said, version_of
@@ -146,3 +146,27 @@ class TimedTranscriber(ScriptedTranscriber):
         step = len(pcm) // 2 * 1000 // sample_rate // max(len(words), 1)
         timed = tuple(WordTiming(w, i * step, (i + 1) * step) for i, w in enumerate(words))
         return Recognized(result.text, timed)
+
+
+class FailingOnTheCallee(ScriptedTranscriber):
+    """The scripted transcriber, giving up (as an engine does after its retries) on the callee's
+    answer; the simulated callee's own hearing of the agent works."""
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
+        result = await super().transcribe(pcm, sample_rate, voice)
+        if result.text.startswith("네"):
+            raise SpeechEngineError("transcription failed after 3 attempt(s): HTTP 503")
+        return result
+
+
+def test_an_engine_that_gives_up_ends_the_call_with_the_reason_and_keeps_what_was_said() -> None:
+    TRANSCRIBERS.register("failing", FailingOnTheCallee)
+    settings = Settings(
+        simulator_audio=True, speech_synthesizer="scripted", speech_transcriber="failing", speech_vad="energy"
+    )
+    outcome, hooks = conduct(a_call(), demo_version(), settings=settings)
+    assert (outcome.status, outcome.reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
+    assert outcome.error_detail is not None
+    assert "SpeechEngineError" in outcome.error_detail and "HTTP 503" in outcome.error_detail
+    assert "홍길동" in said(outcome, "agent")[0]  # the greeting the callee heard is on the record
+    assert hooks.records and hooks.records[-1][0] == outcome.transcript

@@ -45,8 +45,9 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   Answers 201 with the call (`call_status: registered`).
 - **Batch calls.** `POST /create-batch-call` is a campaign (`batch.py`).
 - **Stop.** `stop-call` cancels a queued call (→ `not_connected` / `manual_stopped`) or asks the
-  worker to hang up a live one (it ends `agent_hangup`); 204. A call that already finished is a
-  400.
+  worker to hang up a live one: still dialling or ringing, the attempt is hung up within a second
+  (→ `not_connected` / `manual_stopped`, unbilled); answered, it ends `agent_hangup`; 204. A call
+  that already finished is a 400.
 - **Transcript.** `transcript` is `Agent: …` / `User: …` lines; `transcript_object` the
   utterances with their `words` (seconds from the call's start) where an audio call's transcriber
   gave word timings, else empty; `transcript_with_tool_calls`

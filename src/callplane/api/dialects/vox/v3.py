@@ -15,7 +15,9 @@ not be dropped silently. `Idempotency-Key`: a repeat with the same body answers 
 another body with the key is a 422 `IDEMPOTENCY_KEY_REUSED`.
 
 Vox v3 has no way to stop a call; callplane adds `POST /v3/calls/{id}/cancel`: a queued call
-becomes `canceled`, a live call is ended by its worker (`agent_hangup`), a finished one is 409.
+becomes `canceled`; a dialling or ringing one is hung up by its worker within a second and also
+ends `canceled` (never billed); an answered one is ended by its worker (`agent_hangup`); a
+finished one is 409.
 """
 
 from __future__ import annotations

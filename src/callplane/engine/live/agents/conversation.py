@@ -17,6 +17,10 @@ DTMF: each key press is one input, its digit the input's text (so a flow edge `c
 or a condition on the answer matches it, and an LLM sees the digit as the user's message); it is
 recorded as a user utterance whose content is the digit.
 
+The record is reported as it grows: `progress` (when given) gets a copy of the transcript and
+the collected values whenever an entry is added, an agent utterance finishes playing, or values
+are collected — so a call cut short by its worker keeps what was said (the worker stores it).
+
 Ending is signalled by exceptions, so a runtime's code reads as the conversation it holds:
 `CallerHungUp` when the callee leaves, `EndCall` when the agent (or a rule) ends it.
 """
@@ -137,6 +141,11 @@ class Utterance:
             self.done = True
             if self._entry is not None and not self.heard:
                 self.conv.transcript.remove(self._entry)
+            self.conv._recorded()
+
+
+#: Told the record so far: (transcript, collected), copies the receiver may keep. Must not block.
+Progress = Callable[[list[TranscriptEntry], dict[str, Any]], None]
 
 
 class Conversation:
@@ -150,8 +159,10 @@ class Conversation:
         *,
         inactivity_timeout_s: float,
         reprompts: int,
+        progress: Progress | None = None,
     ) -> None:
         self.transport = transport
+        self.progress = progress
         self.clock = clock
         self.variables = variables
         self.inactivity_timeout_s = inactivity_timeout_s
@@ -230,6 +241,7 @@ class Conversation:
                 "at": self.clock.now_ms(),
             }
         )
+        self._recorded()
         return tool_call_id
 
     def tool_returned(self, tool_call_id: str, content: str, *, ok: bool) -> None:
@@ -242,15 +254,24 @@ class Conversation:
                 "at": self.clock.now_ms(),
             }
         )
+        self._recorded()
 
     def moved(self, source: str, target: str) -> None:
         self.transcript.append(
             {"role": "node_transition", "from": source, "to": target, "at": self.clock.now_ms()}
         )
+        self._recorded()
 
     def collect(self, values: dict[str, Any]) -> None:
         self.variables.update(values)
         self.collected.update(values)
+        self._recorded()
+
+    def _recorded(self) -> None:
+        """The record changed: report a copy (entries are copied too — an agent's entry grows
+        while it plays)."""
+        if self.progress is not None:
+            self.progress([dict(entry) for entry in self.transcript], dict(self.collected))
 
     # --- waiting ---------------------------------------------------------------------------------
 
@@ -342,3 +363,4 @@ class Conversation:
             entry["words"] = [{"word": w.word, "start_at": w.start_at, "end_at": w.end_at} for w in words]
         self.transcript.append(entry)
         self._inputs.append(text)
+        self._recorded()

@@ -6,7 +6,9 @@ frames go up as binary messages as they arrive, and `Results` messages come down
 (`is_final: false`) are reported as partial text, final ones are joined into the turn's text
 with their word timings. At the end of the turn `{"type": "CloseStream"}` makes the server flush
 its last results and close. The pre-roll is sent at once, so the connection's set-up overlaps
-the callee's first words instead of adding to the turn's latency.
+the callee's first words instead of adding to the turn's latency. Deepgram closes a connection
+that hears nothing for 10 s (`NET-0001`); whenever no audio went up for `keepalive_s` (the
+carrier's stream stalled), `{"type": "KeepAlive"}` is sent, as Deepgram's docs ask (every 3–5 s).
 
 The operator's endpoint (`CALLPLANE_SPEECH_STREAMING_URL`, Deepgram's own by default) is trusted;
 a failure to connect is retried `attempts` times, then the call ends with the reason.
@@ -54,7 +56,9 @@ class DeepgramTranscriber:
                 socket = await connect(
                     url, additional_headers=headers, open_timeout=self.config.timeout_s, proxy=None
                 )
-                return DeepgramStream(socket, on_partial, self.config.timeout_s)
+                return DeepgramStream(
+                    socket, on_partial, self.config.timeout_s, self.config.streaming_keepalive_s
+                )
             except (OSError, TimeoutError, WebSocketException) as exc:
                 last = str(exc) or type(exc).__name__
                 if n + 1 < self.config.attempts:
@@ -73,20 +77,43 @@ class DeepgramTranscriber:
 
 
 class DeepgramStream:
-    def __init__(self, socket: ClientConnection, on_partial: Callable[[str], None], timeout_s: float) -> None:
+    def __init__(
+        self,
+        socket: ClientConnection,
+        on_partial: Callable[[str], None],
+        timeout_s: float,
+        keepalive_s: float = 4.0,
+    ) -> None:
         self.socket = socket
         self.on_partial = on_partial
         self.timeout_s = timeout_s
+        self.keepalive_s = keepalive_s
+        self.keepalives = 0  #: sent so far
+        loop = asyncio.get_running_loop()
+        self._sent_at = loop.time()
         self._finals: list[dict[str, Any]] = []
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._reader = loop.create_task(self._read())
+        self._keeper = loop.create_task(self._keep_alive())
 
     async def send(self, pcm: bytes) -> None:
+        self._sent_at = asyncio.get_running_loop().time()
         try:
             await self.socket.send(pcm)
         except WebSocketException as exc:
             raise SpeechEngineError(f"streaming transcription broke off: {exc}") from None
 
+    async def _keep_alive(self) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(WebSocketException):  # a broken socket is `send`'s to report
+            while True:
+                await asyncio.sleep(max(0.0, self._sent_at + self.keepalive_s - loop.time()))
+                if loop.time() - self._sent_at >= self.keepalive_s:
+                    self._sent_at = loop.time()
+                    self.keepalives += 1
+                    await self.socket.send(json.dumps({"type": "KeepAlive"}))
+
     async def finish(self) -> Recognized:
+        self._keeper.cancel()
         try:
             await self.socket.send(json.dumps({"type": "CloseStream"}))
             async with asyncio.timeout(self.timeout_s):
@@ -102,6 +129,7 @@ class DeepgramStream:
         return Recognized(text, words)
 
     async def aclose(self) -> None:
+        self._keeper.cancel()
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketException):
             await self._reader

@@ -150,6 +150,8 @@ class OpenAITranscriber(_OpenAIEngine):
 
     async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
         form = {"model": self.config.transcription_model, "language": voice.language.split("-")[0].lower()}
+        if self.config.word_timings:
+            form |= {"response_format": "verbose_json", "timestamp_granularities[]": "word"}
         files = {"file": ("utterance.wav", _wav(pcm, sample_rate), "audio/wav")}
 
         async def attempt(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -33,6 +33,11 @@ class EngineConfig:
     streaming_url: str = "wss://api.deepgram.com/v1/listen"
     streaming_api_key: str | None = None
     streaming_model: str = "nova-3"
+    #: Silence on the stream after which a streaming transcriber says it is still there.
+    streaming_keepalive_s: float = 4.0
+    #: Ask an OpenAI-compatible transcriber for word timings (`verbose_json`, word granularity):
+    #: only models that support it (`whisper-1`, most self-hosted Whisper servers) accept it.
+    word_timings: bool = False
     trusted: bool = True  #: the operator's URL; False: a tenant's, guarded by engine/egress.py
     allow_private: bool = False  #: for an untrusted URL: whether internal addresses are allowed
 

@@ -32,6 +32,7 @@ class SpeechStack:
     transcriber: str
     vad: str = "webrtc"
     end_of_turn_ms: int = 700
+    barge_in_ms: int = 100  #: speech before a turn starts (and barge-in stops the agent)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SpeechStack:
@@ -48,6 +49,7 @@ class SpeechStack:
             streaming_url=settings.speech_streaming_url,
             streaming_api_key=settings.speech_streaming_api_key,
             streaming_model=settings.speech_streaming_model,
+            word_timings=settings.speech_word_timings,
         )
         return cls(
             config,
@@ -55,6 +57,7 @@ class SpeechStack:
             settings.speech_transcriber or ("openai" if cloud else "pocketsphinx"),
             settings.speech_vad,
             settings.speech_end_of_turn_ms,
+            settings.speech_barge_in_ms,
         )
 
     def engines(self, spec: VoiceSpec) -> tuple[Synthesizer, Transcriber, Voice]:
@@ -66,14 +69,21 @@ class SpeechStack:
             synthesizer, transcriber = "openai", "openai"
             if spec.base_url is not None:  # a tenant's endpoint: guarded at connect time
                 config = replace(config, base_url=spec.base_url, api_key=spec.api_key, trusted=False)
+        hearing = config
+        if spec.transcriber is not None:  # the operator's streaming endpoint, the tenant's key if given
+            transcriber = spec.transcriber.value
+            hearing = replace(
+                self.config, streaming_api_key=spec.transcriber_api_key or self.config.streaming_api_key
+            )
         voice = Voice(spec.voice, spec.language)
-        return SYNTHESIZERS.create(synthesizer, config), TRANSCRIBERS.create(transcriber, config), voice
+        return SYNTHESIZERS.create(synthesizer, config), TRANSCRIBERS.create(transcriber, hearing), voice
 
     def pipeline(
         self, raw: RawTransport, clock: Clock, spec: VoiceSpec, tee: Tee | None = None
     ) -> SpeechPipeline:
         synthesizer, transcriber, voice = self.engines(spec)
-        turns = VadTurns(VOICE_ACTIVITY.create(self.vad, self.config), silence_ms=self.end_of_turn_ms)
+        activity = VOICE_ACTIVITY.create(self.vad, self.config)
+        turns = VadTurns(activity, start_ms=self.barge_in_ms, silence_ms=self.end_of_turn_ms)
         return SpeechPipeline(
             raw, clock, synthesizer=synthesizer, transcriber=transcriber, turns=turns, voice=voice, tee=tee
         )

@@ -1,48 +1,100 @@
-"""Turn latency of the speech pipeline, split into the engines' time and callplane's own.
+"""Voice latency per turn, memory and CPU per live audio call, and the offline engines' speed.
 
-For every callee turn: from the moment the pipeline decides the turn is over (after
-`CALLPLANE_SPEECH_END_OF_TURN_MS` of silence — that wait is the configured value, not measured)
-to the first agent audio frame handed to the line, split into transcription, the agent (flow or
-LLM), synthesis time-to-first-audio and the rest, which is callplane's overhead (queues, tasks,
-resampling, μ-law, marks, the conversation). Engines are the scripted ones behind fixed delays
-(a loopback fake's answer time), calls run on the simulated audio line on a real event loop, many
-at once.
+For every callee turn: from the callee's end of speech to the first agent audio frame handed to
+the line, split into turn detection (end of speech → the pipeline deciding the turn is over: the
+`CALLPLANE_SPEECH_END_OF_TURN_MS` silence, read from the events' audio timestamps),
+transcription, the agent (flow or LLM), synthesis time-to-first-audio and the rest, which is
+callplane's overhead (queues, tasks, resampling, μ-law, marks, the conversation). Engines are
+stand-ins answering after a fixed delay (what a cloud engine's answer time adds), calls run on
+the simulated audio line on a real event loop, many at once. `--offline` also times the offline
+engines themselves (espeak-ng to first audio, PocketSphinx on a spoken sentence).
 
-    .venv/bin/python -m bench.speech_latency --calls 50 --concurrency 50
+    .venv/bin/python -m bench.voice_latency --calls 100 --concurrency 100 --one-core --offline
 
-Wall-clock figures: run it on a quiet machine (check `uptime`), compare runs only with each other.
+Self-contained (it imports nothing from `tests/`). Wall-clock figures: note `uptime` with them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import resource
 import statistics
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from tests.engine.live.conversation_kit import RecordingHooks, a_call, demo_version
-
+from callplane.cli.demo import demo_agent_file
 from callplane.config import Settings
+from callplane.domain.agent import AgentVersion, parse_definition
+from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction, TranscriptEntry
+from callplane.domain.ids import new_id
+from callplane.domain.phone import parse_kr
 from callplane.domain.voice import VoiceSpec
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.live.conductor import LineConductor, Runtimes
 from callplane.engine.live.session import Command, Event, FinalTranscript, Speak, SpeechStopped, Transport
+from callplane.engine.live.speech.espeak import EspeakSynthesizer
 from callplane.engine.live.speech.protocols import AudioChunk, Recognized, Voice
 from callplane.engine.live.speech.registry import SYNTHESIZERS, TRANSCRIBERS, EngineConfig
 from callplane.engine.live.speech.scripted import ScriptedSynthesizer, ScriptedTranscriber
+from callplane.engine.live.speech.sphinx import SphinxTranscriber
 from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import Scenario, builtin_scenarios
 from callplane.engine.live.telephony.simulated import SimulatedProvider
 from callplane.engine.live.telephony.simulated_audio import CalleeEars, SimulatedAudio, SimulatedAudioLine
 
+EPOCH = 1_778_400_000_000
+
+
+def demo_version() -> AgentVersion:
+    return parse_definition(demo_agent_file()).version("org-bench", new_id(), 1, EPOCH)
+
+
+def a_call() -> Call:
+    return Call(
+        id=new_id(),
+        organization_id="org-bench",
+        agent=AgentRef(new_id(), "current", 1),
+        call_type=CallType.OUTBOUND,
+        direction=Direction.OUTBOUND,
+        status=CallStatus.DIALING,
+        from_number=parse_kr("07011112222", "from"),
+        to_number=parse_kr("01012345678", "to"),
+        presentation_number=None,
+        created_at=EPOCH,
+        updated_at=EPOCH,
+        due_at=EPOCH,
+        metadata={},
+        dynamic_variables={"customer_name": "홍길동", "appointment_at": "2026-05-10 14:00"},
+        attempt=1,
+    )
+
+
+class Hooks:
+    """The worker's side of the seam, doing nothing (no database in this bench)."""
+
+    async def ringing(self, telephony_id: str) -> None:
+        return None
+
+    async def answered(self, at_ms: int) -> None:
+        return None
+
+    def end_requested(self) -> bool:
+        return False
+
+    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
+        return None
+
 
 @dataclass
 class Turn:
+    detection_ms: int = 0  #: callee's end of speech → the turn ends (audio time)
+    stopped_at: int = 0  #: SpeechStopped's audio timestamp
     stopped: float = 0.0
     transcribed: float = 0.0  #: transcriber's own time
     final: float = 0.0
@@ -116,9 +168,10 @@ class Measured:
         event = await self.inner.receive()
         now = time.perf_counter()
         if isinstance(event, SpeechStopped):
-            self.log.turns.append(Turn(stopped=now))
+            self.log.turns.append(Turn(stopped_at=event.at, stopped=now))
         elif isinstance(event, FinalTranscript) and (turn := self.log.current()) is not None:
             turn.final = now
+            turn.detection_ms = turn.stopped_at - event.end_at
         return event
 
     async def send(self, command: Command) -> None:
@@ -179,7 +232,7 @@ async def main(calls: int, concurrency: int, speed: float, transcribe_s: float, 
         await asyncio.sleep(stagger.uniform(0, 5))
         async with slots:
             began = time.perf_counter()
-            await conductor.conduct(a_call(), version, RecordingHooks())
+            await conductor.conduct(a_call(), version, Hooks())
             durations.append(time.perf_counter() - began)
 
     lags: list[float] = []
@@ -203,12 +256,14 @@ async def main(calls: int, concurrency: int, speed: float, transcribe_s: float, 
     print(
         f"engines: transcription {transcribe_s * 1000:.0f} ms, synthesis first audio {synth_s * 1000:.0f} ms"
     )
-    total = [t.first_frame - t.stopped for t in turns]
+    detection = [t.detection_ms / 1000 for t in turns]
+    total = [d + t.first_frame - t.stopped for d, t in zip(detection, turns, strict=True)]
     transcription = [t.transcribed for t in turns]
     agent = [t.speak - t.final for t in turns]
     synthesis = [t.synth_first - t.synth_started for t in turns]
     overhead = [
-        tot - tr - ag - sy for tot, tr, ag, sy in zip(total, transcription, agent, synthesis, strict=True)
+        tot - de - tr - ag - sy
+        for tot, de, tr, ag, sy in zip(total, detection, transcription, agent, synthesis, strict=True)
     ]
     print(f"event loop lag (10 ms probe)  {percentiles(lags)}")
     call_seconds = sum(durations)
@@ -220,13 +275,36 @@ async def main(calls: int, concurrency: int, speed: float, transcribe_s: float, 
     share = cpu / call_seconds * 100
     print(f"process CPU: {cpu:.1f} s for ~{call_seconds:.0f} call-seconds = {share:.1f}% of a core per call")
     for name, values in [
-        ("end of turn → first frame", total),
+        ("end of speech → first frame", total),
+        ("  turn detection", detection),
         ("  transcription", transcription),
         ("  agent", agent),
         ("  synthesis to first audio", synthesis),
         ("  callplane overhead", overhead),
     ]:
         print(f"{name:28} {percentiles(values)}")
+
+
+async def offline(repeats: int) -> None:
+    """The offline engines' own time: espeak-ng to first audio, PocketSphinx on a sentence."""
+    espeak, sphinx = EspeakSynthesizer(), SphinxTranscriber()
+    korean, english = Voice(language="ko-KR"), Voice(language="en-US")
+    first: list[float] = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        async for _chunk in espeak.synthesize("안녕하세요, 예약 확인 전화입니다.", korean):
+            first.append(time.perf_counter() - began)
+            break
+    chunks = [c async for c in espeak.synthesize("hello how are you today", english)]
+    pcm, rate = b"".join(c.pcm for c in chunks), chunks[0].sample_rate
+    heard: list[float] = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        await sphinx.transcribe(pcm, rate, english)
+        heard.append(time.perf_counter() - began)
+    seconds = len(pcm) / 2 / rate
+    print(f"offline: espeak-ng to first audio (Korean sentence)   {percentiles(first)}")
+    print(f"offline: PocketSphinx on {seconds:.1f} s of English speech  {percentiles(heard)}")
 
 
 if __name__ == "__main__":
@@ -236,7 +314,16 @@ if __name__ == "__main__":
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--transcribe-ms", type=float, default=150)
     parser.add_argument("--synthesis-ms", type=float, default=100)
+    parser.add_argument("--one-core", action="store_true", help="pin the process to one CPU")
+    parser.add_argument(
+        "--offline", type=int, default=0, metavar="N", help="time the offline engines N times"
+    )
     args = parser.parse_args()
+    if args.one_core:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    print(f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.offline:
+        asyncio.run(offline(args.offline))
     asyncio.run(
         main(args.calls, args.concurrency, args.speed, args.transcribe_ms / 1000, args.synthesis_ms / 1000)
     )
