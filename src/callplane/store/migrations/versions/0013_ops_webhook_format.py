@@ -6,8 +6,8 @@ v2 envelope signed per Standard Webhooks. The event row says which format its bo
 in, so the relay signs it the same way on every attempt (and on a redelivery) whatever happens
 to the endpoint. Existing rows are Vox's.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

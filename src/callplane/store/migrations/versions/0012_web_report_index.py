@@ -8,16 +8,16 @@ overflow pages); with every read column in this index, 30 days of the largest or
 one index range scan (bench/analytics_bench.py). PostgreSQL keeps the non-key columns in
 `INCLUDE`; SQLite, which has no `INCLUDE`, keys on all of them.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

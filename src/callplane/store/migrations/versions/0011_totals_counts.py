@@ -1,7 +1,7 @@
 """Per-organisation call counts by creation day, for exact totals without counting every row.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 
 - `call_counts`: how many calls each organisation created on each UTC day (`day` = the day's
   first millisecond), for the days before the organisation's `call_count_marks.counted_until`.
@@ -22,8 +22,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
