@@ -34,11 +34,12 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
 )
 
 from callplane.domain.call import Call
-from callplane.domain.query import MAX_SEARCH_RESULTS, CallQuery, Cursor, Total
+from callplane.domain.query import MAX_SEARCH_RESULTS, CallQuery, Cursor, SortOrder, Total
 from callplane.store import counting, predicates, search
 from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, meta_value, rows_to_calls
 from callplane.store.schema import call_meta, calls
@@ -137,6 +138,11 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     # A search list ends after MAX_SEARCH_RESULTS rows (see the module docstring): `served` rows
     # came before this page, `room` is what is left of the list.
     served = q.offset + (q.cursor.position if q.cursor is not None else 0) if q.search is not None else 0
+    if q.search is not None and q.cursor is not None and not q.cursor.position and not q.sort.nullable:
+        # A cursor that does not say how far the list got (made from a bare call id: Vox v2's and
+        # Retell's legacy `pagination_key`): count the matches up to it, so it cannot page past
+        # the cap either.
+        served = _served_up_to(conn, q, where, column, q.cursor)
     room = min(q.limit, MAX_SEARCH_RESULTS - served) if q.search is not None else q.limit
     if room <= 0:
         total = _count(conn, q, where, how.search) if q.count.value != "none" else None
@@ -173,6 +179,16 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
         position = served + len(rows) if q.search is not None else 0
         next_cursor = Cursor(value=getattr(last, column.name), id=last.id, position=position)
     return Page(page, next_cursor, has_more, total)
+
+
+def _served_up_to(
+    conn: Connection, q: CallQuery, where: list[ColumnElement[bool]], column: Column[Any], cursor: Cursor
+) -> int:
+    """How many of the list's rows come before `cursor` or are its call, up to the cap."""
+    backwards = SortOrder.ASC if q.order is SortOrder.DESC else SortOrder.DESC
+    upto = or_(predicates.after(column, backwards, cursor.value, cursor.id), calls.c.id == cursor.id)
+    stmt = select(literal(1)).select_from(calls).where(*where, upto).limit(MAX_SEARCH_RESULTS)
+    return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
 
 _SELECTS: dict[tuple[int, ...], Select[Any]] = {}
