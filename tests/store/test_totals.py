@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from callplane.domain.call import Call, CallStatus, CallType, Direction, DisconnectionReason, Sentiment
-from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder
+from callplane.domain.query import CallQuery, CountMode, Cursor, Range, SortField, SortOrder
 from callplane.store import listing
 from callplane.store.db import Database
 from tests.store.test_listing import BASE, brute_force, corpus, in_range, listed_at
@@ -138,3 +138,21 @@ def test_a_search_list_ends_at_its_cap_and_its_total_is_what_can_be_paged(
     assert seen == expected[:CAP]
     assert totals == {listing.Total(CAP, exact=False)}
     assert by_offset == brute_force(found, replace(q, limit=1000, order=SortOrder.DESC))[:CAP]
+
+
+def test_a_cursor_from_a_bare_call_id_cannot_page_a_search_past_its_cap(
+    db: Database, corpus: tuple[str, list[Call]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Vox v2's and Retell's legacy pagination_key may be a call id: a cursor with no position.
+    monkeypatch.setattr(listing, "MAX_SEARCH_RESULTS", CAP)
+    org, found = corpus
+    q = CallQuery(organization_id=org, search="예약", limit=50)
+    expected = brute_force(found, q)
+    by_id = {c.id: c for c in found}
+    for i in (0, CAP - 2, CAP - 1, CAP + 3):
+        after = by_id[expected[i]]
+        cursor = Cursor(after.start_at if after.start_at is not None else after.created_at, after.id)
+        with db.read() as conn:
+            page = listing.list_calls(conn, q.next_page(cursor))
+        assert [c.id for c in page.calls] == expected[i + 1 : CAP]
+        assert page.next_cursor is None and not page.has_more

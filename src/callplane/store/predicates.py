@@ -55,10 +55,16 @@ class Route:
 
     search: search.SearchPlan | None = None
     metadata_driver: int | None = None
+    #: A count through the search index (`listing._count_matches`): the tenant is in the index's
+    #: terms already, and on PostgreSQL an indexable tenant condition made the planner AND the
+    #: whole tenant's b-tree into the bitmap (40 ms of a 54 ms count at 200k calls).
+    tenant_filter_only: bool = False
 
     def driven(self, dialect: str) -> bool:
         using_index = self.search is not None and self.search.use_index
-        return dialect == "sqlite" and (using_index or self.metadata_driver is not None)
+        return self.tenant_filter_only or (
+            dialect == "sqlite" and (using_index or self.metadata_driver is not None)
+        )
 
 
 def _in(column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -84,9 +90,11 @@ def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[Column
     filter is a plain predicate and the search walks.
     """
     how = how or Route()
-    tenant_column: ColumnElement[Any] = (
-        literal_column("+calls.organization_id") if how.driven(dialect) else calls.c.organization_id
-    )
+    tenant_column: ColumnElement[Any] = calls.c.organization_id
+    if how.driven(dialect):
+        # The same condition in a form no index serves (SQLite's unary `+`; concatenation).
+        unindexed = "+calls.organization_id" if dialect == "sqlite" else "(calls.organization_id || '')"
+        tenant_column = literal_column(unindexed)
     where: list[ColumnElement[bool]] = [tenant_column == q.organization_id]
     for column, values in (
         (calls.c.id, q.call_ids),
