@@ -251,6 +251,7 @@ def tasks_page(
     return [_task(r) for r in conn.execute(query)]
 
 
+
 def counters(conn: Connection, organization_id: str, campaign_id: str) -> Counters:
     rows = conn.execute(
         select(campaign_tasks.c.status, func.count().label("n"))

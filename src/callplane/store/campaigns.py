@@ -25,8 +25,6 @@ from callplane.domain.org import CallingWindow
 from callplane.store.schema import calls, campaigns
 
 _LIVE = [s.value for s in LIVE_STATUSES]
-
-
 def insert_campaign(
     conn: Connection, campaign: Campaign, *, idempotency_key: str | None, fingerprint: str | None
 ) -> None:
@@ -171,6 +169,7 @@ def live_calls(conn: Connection, organization_id: str, campaign_id: str) -> int:
         calls.c.status.in_(_LIVE),
     )
     return int(conn.execute(query).scalar_one())
+
 
 
 def queued_call_ids(conn: Connection, organization_id: str, campaign_id: str) -> list[str]:

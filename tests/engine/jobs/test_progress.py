@@ -33,7 +33,7 @@ def stored(db: Database, organization_id: str, call_id: str) -> list[dict[str, A
 
 async def kill(worker: Worker, task: asyncio.Task[None]) -> None:
     """Stop `worker` dead: its calls are abandoned as if the process had vanished."""
-    for run in list(worker._runs.values()):
+    for run in list(worker.runs.values()):
         run.lost = True  # nothing stores an outcome for them
         if run.task is not None:
             run.task.cancel()
