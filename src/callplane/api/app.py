@@ -9,15 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callplane import __version__, web
-from callplane.api import admin, health, observability, operator
+from callplane.api import admin, health, observability, operator, recordings
 from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
+from callplane.engine import blobs as blob_stores
 from callplane.engine import scrape
+from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.recordings import Recordings
 from callplane.store.db import Database
 
 #: Seconds a thread may hold the GIL while others wait (CPython's default is 0.005).
@@ -29,6 +32,7 @@ def create_app(
     *,
     db: Database | None = None,
     clock: Clock | None = None,
+    blobs: BlobStore | None = None,
 ) -> FastAPI:
     """Build the app. The database must already be migrated (`callplane db upgrade`)."""
     # Handlers run in threads, so a short request shares the GIL with any long one (a 500-call
@@ -53,12 +57,20 @@ def create_app(
         version=__version__,
         description="Open-source control plane for AI phone calls, speaking several vendors' dialects.",
     )
+    cursors = Cursors(db, clock.now_ms, settings.cursor_secret)
     app.state.services = Services(
         settings=settings,
         db=db,
         clock=clock,
         calls=CallService(db, clock.now_ms),
-        cursors=Cursors(db, clock.now_ms, settings.cursor_secret),
+        cursors=cursors,
+        recordings=Recordings(
+            db,
+            blobs or blob_stores.from_settings(settings),
+            cursors,
+            clock.now_ms,
+            settings.recordings_url_ttl_s,
+        ),
     )
     app.state.rate_limits = rate_limits
     _observe(app, db, clock)
@@ -68,6 +80,7 @@ def create_app(
         zudu.router,
         vocode.router,
         retell.router,
+        recordings.router,
         admin.router,
         operator.router,
     ):

@@ -51,7 +51,7 @@ class Ending:
     telephony_id: str | None = None
     transcript: list[TranscriptEntry] | None = None
     collected: dict[str, Any] | None = None
-    recording_url: str | None = None
+    recording_key: str | None = None  #: where the worker stored the recording (engine/blobs)
     error_detail: str | None = None
 
 
@@ -84,7 +84,7 @@ def finish(
         # Opted out: transcript, recording and collected values are never stored (they stay NULL).
         values["transcript"] = ending.transcript
         values["collected"] = ending.collected
-        values["recording_url"] = ending.recording_url
+        values["recording_key"] = ending.recording_key
     moved = call_store.move(
         conn, organization_id, call_id, ending.status, now, fence=fence, also=also, **values
     )

@@ -34,7 +34,7 @@ import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.exc import DBAPIError
 
@@ -42,6 +42,7 @@ from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.engine import lifecycle, logcontext, metrics
+from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock
 from callplane.engine.jobs import dispatcher, feeder, reaper
 from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
@@ -50,7 +51,7 @@ from callplane.engine.jobs.postcall import PostCall, PostCallConfig
 from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.live.conduct import Conductor, Outcome
 from callplane.engine.memo import Memo
-from callplane.engine.services import idempotency
+from callplane.engine.services import idempotency, recordings
 from callplane.engine.services.calls import CallService
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
@@ -80,6 +81,9 @@ class WorkerConfig:
     #: Delete finished webhook deliveries this long after they finished (None: keep them),
     #: looking every `retention_interval_s`.
     webhook_retention_s: float | None = 30 * 86_400.0
+    #: Delete recordings this long after their call ended (None: keep them), looking every
+    #: `retention_interval_s`.
+    recordings_retention_s: float | None = None
     retention_interval_s: float = 3600.0
     #: PostgreSQL: hear new calls and end requests at once (`store.notify`), not at the next
     #: poll or heartbeat.
@@ -100,6 +104,7 @@ class WorkerConfig:
                 timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_destinations
             ),
             webhook_retention_s=settings.webhook_retention_days * 86_400 or None,
+            recordings_retention_s=settings.recordings_retention_days * 86_400 or None,
         )
 
 
@@ -152,8 +157,11 @@ class Worker:
         worker_id: str | None = None,
         relay: Relay | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        blobs: BlobStore | None = None,
     ) -> None:
         self.db = db
+        #: Where recordings go; None: recordings are not kept.
+        self.blobs = blobs
         self.conductor = conductor
         self.clock = clock
         self.config = config or WorkerConfig()
@@ -243,6 +251,8 @@ class Worker:
         if self.config.webhook_retention_s is not None:
             loops.append(asyncio.create_task(self._retain(), name="retention"))
         loops.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))
+        if self.config.recordings_retention_s is not None and self.blobs is not None:
+            loops.append(asyncio.create_task(self._purge_recordings(self.blobs), name="recordings"))
         listener = notify.Listener(self.db.url, self._on_notice) if self._listens else None
         if listener is not None:
             listener.start()
@@ -370,6 +380,17 @@ class Worker:
                 purged = 0
             await asyncio.sleep(0 if purged >= idempotency.PURGE_BATCH else self.config.retention_interval_s)
 
+    async def _purge_recordings(self, blobs: BlobStore) -> None:
+        """Delete recordings past retention; in a thread, since blob stores block (S3 is HTTP)."""
+        assert self.config.recordings_retention_s is not None
+        while True:
+            before = self.clock.now_ms() - int(self.config.recordings_retention_s * 1000)
+            try:
+                await asyncio.to_thread(recordings.purge, self.db, blobs, before)
+            except Exception:
+                log.exception("recording purge failed")
+            await asyncio.sleep(self.config.retention_interval_s)
+
     # One call ------------------------------------------------------------------------------
 
     async def _conduct(self, run: _Run) -> None:
@@ -393,7 +414,23 @@ class Worker:
             if self._runs.pop(run.call.id, None) is not None:
                 metrics.worker_live_calls.dec()
             self._wake.set()
-        self._store_outcome(run, outcome)
+        self._store_outcome(run, await self._keep_recording(run, outcome))
+
+    async def _keep_recording(self, run: _Run, outcome: Outcome) -> Outcome:
+        """Store the call's recording (in a thread: the WAV is built and written off the loop) and
+        note its key; a failure costs the recording, never the rest of the outcome."""
+        if outcome.recording is None or self.blobs is None or run.call.opt_out_sensitive_data_storage:
+            return outcome
+        call = run.call
+        try:
+            key = await asyncio.to_thread(
+                recordings.store, self.blobs, call.organization_id, call.id, outcome.recording
+            )
+        except Exception:
+            log.exception("could not store the recording of call %s", call.id)
+            metrics.engine_errors.labels("store_recording").inc()
+            return replace(outcome, recording=None)
+        return replace(outcome, recording=None, recording_key=key)
 
     def _store_outcome(self, run: _Run, outcome: Outcome) -> None:
         try:
@@ -460,7 +497,7 @@ class Worker:
                 telephony_id=outcome.telephony_id,
                 transcript=list(outcome.transcript),
                 collected=dict(outcome.collected),
-                recording_url=outcome.recording_url,
+                recording_key=outcome.recording_key,
                 error_detail=outcome.error_detail,
             )
             moved = lifecycle.ended(conn, call, ending, now=now, fence=run.attempt)

@@ -1,0 +1,100 @@
+"""The call's recording: both sides of the line as one two-channel WAV, kept in memory.
+
+Fed by the speech pipeline's `tee` (so every audio line — the simulated one, a carrier's media
+stream — is recorded the same way), it never touches a disk: the conductor hands the finished
+WAV to the worker with the `Outcome`, and the worker stores it (engine/blobs). An opted-out call
+gets no recorder at all. A text-only call has no audio, so no recording.
+
+Layout: 16-bit PCM, 8 kHz (the telephone band the line carries; a ten-minute call is ~19 MB),
+**channel 0 the agent, channel 1 the callee**.
+
+Time alignment. A carrier streams the callee's audio without a break from answer to hang-up, so
+the callee's samples received so far are the line's clock: callee frames are appended in order,
+and a gap is filled with silence only when the frames' own timestamps say audio really went
+missing (more than `GAP_MS`; less is network jitter, and filling it would make the recording
+drift longer than the call). The agent's frames are sent faster than they play, so each is placed
+where the line was when it was sent, after the agent audio still queued before it (a carrier
+plays its queue back to back); a clear (barge-in) cuts the agent audio that had not played yet,
+which the callee never heard. On a simulated line sped up by `CALLPLANE_SIMULATOR_SPEED`, audio
+still plays at the pace people talk, so its recording lasts `speed` times the call's duration.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 8000
+_BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
+GAP_MS = 200  #: a hole in the callee's stream longer than this is audio that went missing
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """Both tracks of a finished call; `wav()` builds the file (off the loop: the worker calls it
+    in a thread, since a long call's WAV is tens of MB of interleaving)."""
+
+    agent: bytearray
+    callee: bytearray
+    duration_ms: int
+
+    content_type = "audio/wav"
+
+    def wav(self) -> bytes:
+        samples = self.duration_ms * SAMPLE_RATE // 1000
+        stereo = np.zeros(samples * 2, dtype="<i2")
+        for channel, track in enumerate((self.agent, self.callee)):
+            pcm = np.frombuffer(track, dtype="<i2", count=min(samples, len(track) // 2))
+            stereo[channel : 2 * len(pcm) : 2] = pcm
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(2)
+            wav.setsampwidth(2)
+            wav.setframerate(SAMPLE_RATE)
+            wav.writeframes(stereo.tobytes())
+        return out.getvalue()
+
+
+class Recorder:
+    """A `Tee` for the speech pipeline (`recorder.tee`): ("callee" | "agent", PCM16 at 8 kHz,
+    Unix ms), and "cleared" when the agent's queued audio was dropped."""
+
+    def __init__(self, max_ms: int) -> None:
+        self.max_bytes = max_ms * _BYTES_PER_MS
+        self._origin: int | None = None  #: Unix ms of the first frame
+        self._callee = bytearray()
+        self._agent = bytearray()
+
+    def tee(self, channel: str, pcm: bytes, at: int) -> None:
+        if self._origin is None:
+            self._origin = at
+        if channel == "callee":
+            wall = self._wall_bytes(at)
+            self._append(self._callee, pcm, wall if wall - len(self._callee) > GAP_MS * _BYTES_PER_MS else 0)
+        elif channel == "agent":
+            self._append(self._agent, pcm, len(self._callee))
+        elif channel == "cleared":
+            del self._agent[len(self._callee) :]
+
+    def _wall_bytes(self, at: int) -> int:
+        assert self._origin is not None
+        return max(0, at - self._origin) * _BYTES_PER_MS
+
+    def _append(self, track: bytearray, pcm: bytes, at_least: int) -> None:
+        start = min(max(len(track), at_least), self.max_bytes)
+        if start > len(track):
+            track.extend(bytes(start - len(track)))
+        track.extend(pcm[: self.max_bytes - start])
+
+    def finish(self, ended_at: int) -> Recording | None:
+        """The call's tracks, as long as the line was up; None when no audio ever passed (a text
+        line). The recorder keeps nothing afterwards."""
+        if self._origin is None:
+            return None
+        length = min(self.max_bytes, max(len(self._callee), len(self._agent), self._wall_bytes(ended_at)))
+        recording = Recording(self._agent, self._callee, length // _BYTES_PER_MS)
+        self._agent, self._callee = bytearray(), bytearray()
+        return recording

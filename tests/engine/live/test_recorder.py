@@ -1,0 +1,90 @@
+"""The recorder on its own: where frames land on the line's clock, the WAV it builds."""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import numpy as np
+
+from callplane.engine.live.recorder import SAMPLE_RATE, Recorder
+
+T0 = 1_767_225_600_000
+FRAME = 160  # samples in 20 ms at 8 kHz
+
+
+def tone(value: int, samples: int = FRAME) -> bytes:
+    return np.full(samples, value, dtype="<i2").tobytes()
+
+
+def channels(wav_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, SAMPLE_RATE)
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return frames[0::2], frames[1::2]  # agent, callee
+
+
+def test_channel_0_is_the_agent_and_1_the_callee_on_one_timeline() -> None:
+    recorder = Recorder(max_ms=60_000)
+    for i in range(50):  # one second of callee audio, a frame every 20 ms
+        recorder.tee("callee", tone(1000), T0 + 20 * i)
+        if i == 25:  # the agent starts speaking half a second in: 0.3 s, sent at once
+            recorder.tee("agent", tone(-2000, FRAME * 15), T0 + 20 * i)
+    recording = recorder.finish(T0 + 1000)
+    assert recording is not None and recording.duration_ms == 1000
+    agent, callee = channels(recording.wav())
+    assert len(agent) == len(callee) == SAMPLE_RATE
+    assert (callee == 1000).all()
+    # Placed where the line was when it was sent (after the 26th callee frame), then silence.
+    start = 26 * FRAME
+    assert (agent[:start] == 0).all() and (agent[start : start + FRAME * 15] == -2000).all()
+    assert (agent[start + FRAME * 15 :] == 0).all()
+
+
+def test_agent_audio_queued_back_to_back_and_a_clear_drops_what_had_not_played() -> None:
+    recorder = Recorder(max_ms=60_000)
+    recorder.tee("callee", tone(0), T0)
+    for _ in range(10):  # 200 ms sent in a burst: it plays one frame after another
+        recorder.tee("agent", tone(500), T0)
+    for i in range(1, 5):
+        recorder.tee("callee", tone(700), T0 + 20 * i)
+    recorder.tee("cleared", b"", T0 + 100)  # barge-in after 5 callee frames: the rest never played
+    recording = recorder.finish(T0 + 100)
+    assert recording is not None
+    agent, _ = channels(recording.wav())
+    assert (agent[FRAME : 5 * FRAME] == 500).all()
+    assert len(agent) == 5 * FRAME  # nothing of the 6 frames cut survives
+
+
+def test_a_real_hole_in_the_callee_stream_is_silence_but_jitter_is_not() -> None:
+    recorder = Recorder(max_ms=60_000)
+    recorder.tee("callee", tone(1), T0)
+    recorder.tee("callee", tone(2), T0 + 20 + 150)  # 150 ms late: jitter, appended as is
+    recorder.tee("callee", tone(3), T0 + 1000)  # a second of nothing: audio went missing
+    recording = recorder.finish(T0 + 1020)
+    assert recording is not None
+    _, callee = channels(recording.wav())
+    assert (callee[:FRAME] == 1).all() and (callee[FRAME : 2 * FRAME] == 2).all()
+    assert (callee[2 * FRAME : SAMPLE_RATE] == 0).all() and (
+        callee[SAMPLE_RATE : SAMPLE_RATE + FRAME] == 3
+    ).all()
+    assert recording.duration_ms == 1020
+
+
+def test_bounded_by_max_ms_and_padded_to_the_hang_up() -> None:
+    recorder = Recorder(max_ms=100)
+    for i in range(20):
+        recorder.tee("callee", tone(9), T0 + 20 * i)
+    recording = recorder.finish(T0 + 400)
+    assert recording is not None and recording.duration_ms == 100
+    agent, callee = channels(recording.wav())
+    assert len(callee) == 800 and (callee == 9).all() and (agent == 0).all()
+
+    recorder = Recorder(max_ms=10_000)
+    recorder.tee("callee", tone(9), T0)
+    recording = recorder.finish(T0 + 2000)  # the line stayed up two seconds after the last frame
+    assert recording is not None and recording.duration_ms == 2000
+
+
+def test_no_audio_means_no_recording() -> None:
+    assert Recorder(max_ms=1000).finish(T0) is None
