@@ -6,13 +6,17 @@ file anywhere; retention purges."""
 from __future__ import annotations
 
 import io
+import time
 import wave
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from callplane.api.app import create_app
 from callplane.cli.demo import demo_agent_file
@@ -26,9 +30,11 @@ from callplane.engine.live.conductor import build_conductor
 from callplane.engine.services import recordings
 from callplane.store import calls as call_store
 from callplane.store.db import Database
+from callplane.store.schema import calls
 from tests.engine.jobs.test_worker import CONFIG, load, settled
 from tests.engine.scripted import create_calls, run_until
 from tests.factories import make_tenant
+from tests.test_serve import SEED_001, start_server
 
 AUDIO = Settings(
     simulator_audio=True,
@@ -149,3 +155,54 @@ def test_the_worker_purges_recordings_past_retention(db: Database, tmp_path: Pat
     call = _run(db, folder, AUDIO, config, until=purged)
     assert stored == {f"{call.organization_id}/{call.id}.wav"}  # it was stored, then purged
     assert not (folder / stored.pop()).exists()
+
+
+@pytest.mark.slow
+def test_the_readme_demo_call_on_offline_engines_downloads_a_recording(tmp_path: Path) -> None:
+    """`callplane serve` as a user runs it, with CALLPLANE_SIMULATOR_AUDIO=true and no speech
+    endpoint: espeak-ng and PocketSphinx on both sides, at real-time pacing so the recording's
+    length can be held against the call's."""
+    env = {
+        "CALLPLANE_BOOTSTRAP_API_KEY": "cp_scripted_demo_key_0001",
+        "CALLPLANE_SIMULATOR_AUDIO": "true",
+        "CALLPLANE_SIMULATOR_SPEED": "1",
+    }
+    server = start_server(tmp_path, env)
+    # Generous timeouts: real-time audio on a loaded two-core machine answers slowly.
+    http = httpx.Client(timeout=60)
+    try:
+        headers = {"Authorization": "Bearer cp_scripted_demo_key_0001"}
+        created = http.post(f"{server.base_url}/v3/calls", json=SEED_001, headers=headers)
+        assert created.status_code == 201, created.text
+        call_id = created.json()["id"]
+        deadline = time.monotonic() + 600
+        while True:
+            call = http.get(f"{server.base_url}/v3/calls/{call_id}", headers=headers).json()
+            if call["status"] not in ("queued", "ongoing"):
+                break
+            assert time.monotonic() < deadline, call
+            time.sleep(0.5)
+        assert call["status"] == "ended", call
+        url = call["recording_url"]
+        assert url.startswith(f"{server.base_url}/recordings/")
+        download = http.get(url)  # no API key
+    finally:
+        http.close()
+        server.stop()
+    assert download.status_code == 200 and download.headers["content-type"] == "audio/wav"
+    db = Database(f"sqlite:///{tmp_path / 'demo.db'}")
+    with db.read() as conn:
+        org = conn.execute(select(calls.c.organization_id).where(calls.c.id == call_id)).scalar_one()
+        stored = call_store.get_call(conn, org, call_id)
+    db.dispose()
+    assert stored is not None and stored.answered_at is not None and stored.end_at is not None
+    assert list((tmp_path / "recordings").rglob("*.wav")) == [
+        tmp_path / "recordings" / str(stored.recording_key)
+    ]
+    with wave.open(io.BytesIO(download.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
+        duration_ms = wav.getnframes() * 1000 // wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    talk_ms = stored.end_at - stored.answered_at
+    assert abs(duration_ms - talk_ms) <= 1000, (duration_ms, talk_ms)
+    assert np.abs(samples[0::2]).max() > 1000 and np.abs(samples[1::2]).max() > 1000
