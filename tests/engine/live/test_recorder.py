@@ -8,13 +8,20 @@ import wave
 import numpy as np
 
 from callplane.engine.live.recorder import SAMPLE_RATE, Recorder
+from callplane.engine.live.speech import audio
 
 T0 = 1_767_225_600_000
 FRAME = 160  # samples in 20 ms at 8 kHz
 
 
+def q(value: int) -> int:
+    """The level as the line carries it: tracks are kept as μ-law, like the line itself."""
+    pcm = np.int16(value).tobytes()
+    return int(np.frombuffer(audio.mulaw_to_pcm16(audio.pcm16_to_mulaw(pcm)), "<i2")[0])
+
+
 def tone(value: int, samples: int = FRAME) -> bytes:
-    return np.full(samples, value, dtype="<i2").tobytes()
+    return np.full(samples, q(value), dtype="<i2").tobytes()
 
 
 def channels(wav_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -34,10 +41,10 @@ def test_channel_0_is_the_agent_and_1_the_callee_on_one_timeline() -> None:
     assert recording is not None and recording.duration_ms == 1000
     agent, callee = channels(recording.wav())
     assert len(agent) == len(callee) == SAMPLE_RATE
-    assert (callee == 1000).all()
+    assert (callee == q(1000)).all()
     # Placed where the line was when it was sent (after the 26th callee frame), then silence.
     start = 26 * FRAME
-    assert (agent[:start] == 0).all() and (agent[start : start + FRAME * 15] == -2000).all()
+    assert (agent[:start] == 0).all() and (agent[start : start + FRAME * 15] == q(-2000)).all()
     assert (agent[start + FRAME * 15 :] == 0).all()
 
 
@@ -52,21 +59,21 @@ def test_agent_audio_queued_back_to_back_and_a_clear_drops_what_had_not_played()
     recording = recorder.finish(T0 + 100)
     assert recording is not None
     agent, _ = channels(recording.wav())
-    assert (agent[FRAME : 5 * FRAME] == 500).all()
+    assert (agent[FRAME : 5 * FRAME] == q(500)).all()
     assert len(agent) == 5 * FRAME  # nothing of the 6 frames cut survives
 
 
 def test_a_real_hole_in_the_callee_stream_is_silence_but_jitter_is_not() -> None:
     recorder = Recorder(max_ms=60_000)
-    recorder.tee("callee", tone(1), T0)
-    recorder.tee("callee", tone(2), T0 + 20 + 150)  # 150 ms late: jitter, appended as is
-    recorder.tee("callee", tone(3), T0 + 1000)  # a second of nothing: audio went missing
+    recorder.tee("callee", tone(1000), T0)
+    recorder.tee("callee", tone(2000), T0 + 20 + 150)  # 150 ms late: jitter, appended as is
+    recorder.tee("callee", tone(3000), T0 + 1000)  # a second of nothing: audio went missing
     recording = recorder.finish(T0 + 1020)
     assert recording is not None
     _, callee = channels(recording.wav())
-    assert (callee[:FRAME] == 1).all() and (callee[FRAME : 2 * FRAME] == 2).all()
+    assert (callee[:FRAME] == q(1000)).all() and (callee[FRAME : 2 * FRAME] == q(2000)).all()
     assert (callee[2 * FRAME : SAMPLE_RATE] == 0).all() and (
-        callee[SAMPLE_RATE : SAMPLE_RATE + FRAME] == 3
+        callee[SAMPLE_RATE : SAMPLE_RATE + FRAME] == q(3000)
     ).all()
     assert recording.duration_ms == 1020
 
@@ -74,14 +81,14 @@ def test_a_real_hole_in_the_callee_stream_is_silence_but_jitter_is_not() -> None
 def test_bounded_by_max_ms_and_padded_to_the_hang_up() -> None:
     recorder = Recorder(max_ms=100)
     for i in range(20):
-        recorder.tee("callee", tone(9), T0 + 20 * i)
+        recorder.tee("callee", tone(9000), T0 + 20 * i)
     recording = recorder.finish(T0 + 400)
     assert recording is not None and recording.duration_ms == 100
     agent, callee = channels(recording.wav())
-    assert len(callee) == 800 and (callee == 9).all() and (agent == 0).all()
+    assert len(callee) == 800 and (callee == q(9000)).all() and (agent == 0).all()
 
     recorder = Recorder(max_ms=10_000)
-    recorder.tee("callee", tone(9), T0)
+    recorder.tee("callee", tone(9000), T0)
     recording = recorder.finish(T0 + 2000)  # the line stayed up two seconds after the last frame
     assert recording is not None and recording.duration_ms == 2000
 

@@ -5,8 +5,11 @@ stream — is recorded the same way), it never touches a disk: the conductor han
 WAV to the worker with the `Outcome`, and the worker stores it (engine/blobs). An opted-out call
 gets no recorder at all. A text-only call has no audio, so no recording.
 
-Layout: 16-bit PCM, 8 kHz (the telephone band the line carries; a ten-minute call is ~19 MB),
-**channel 0 the agent, channel 1 the callee**.
+Layout: 16-bit PCM, 8 kHz (the telephone band the line carries), **channel 0 the agent,
+channel 1 the callee**. While the call runs the tracks are kept as G.711 μ-law, one byte a
+sample: that is what the line carries both ways, so nothing the callee heard or said is lost, and
+a minute costs ~1 MB of memory instead of ~2 (a ten-minute call ~9.6 MB); the WAV (twice that)
+exists only once the call is over, built off the loop.
 
 Time alignment. A carrier streams the callee's audio without a break from answer to hang-up, so
 the callee's samples received so far are the line's clock: callee frames are appended in order,
@@ -26,9 +29,13 @@ import wave
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+from callplane.engine.live.speech import audio
 
 SAMPLE_RATE = 8000
-_BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
+_BYTES_PER_MS = SAMPLE_RATE // 1000  #: μ-law: a byte a sample
+_SILENCE = audio.pcm16_to_mulaw(bytes(2))  #: μ-law's zero is not the byte 0
 GAP_MS = 200  #: a hole in the callee's stream longer than this is audio that went missing
 
 
@@ -37,18 +44,27 @@ class Recording:
     """Both tracks of a finished call; `wav()` builds the file (off the loop: the worker calls it
     in a thread, since a long call's WAV is tens of MB of interleaving)."""
 
-    agent: bytearray
+    agent: bytearray  #: μ-law
     callee: bytearray
     duration_ms: int
 
     content_type = "audio/wav"
 
+    def tracks(self) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
+        """(agent, callee) as PCM16 samples, each `duration_ms` long."""
+        samples = self.duration_ms * _BYTES_PER_MS
+        out = []
+        for track in (self.agent, self.callee):
+            pcm = np.zeros(samples, dtype="<i2")
+            decoded = np.frombuffer(audio.mulaw_to_pcm16(bytes(track[:samples])), dtype="<i2")
+            pcm[: len(decoded)] = decoded
+            out.append(pcm)
+        return out[0], out[1]
+
     def wav(self) -> bytes:
-        samples = self.duration_ms * SAMPLE_RATE // 1000
-        stereo = np.zeros(samples * 2, dtype="<i2")
-        for channel, track in enumerate((self.agent, self.callee)):
-            pcm = np.frombuffer(track, dtype="<i2", count=min(samples, len(track) // 2))
-            stereo[channel : 2 * len(pcm) : 2] = pcm
+        agent, callee = self.tracks()
+        stereo = np.empty(len(agent) * 2, dtype="<i2")
+        stereo[0::2], stereo[1::2] = agent, callee
         out = io.BytesIO()
         with wave.open(out, "wb") as wav:
             wav.setnchannels(2)
@@ -73,9 +89,10 @@ class Recorder:
             self._origin = at
         if channel == "callee":
             wall = self._wall_bytes(at)
-            self._append(self._callee, pcm, wall if wall - len(self._callee) > GAP_MS * _BYTES_PER_MS else 0)
+            at_least = wall if wall - len(self._callee) > GAP_MS * _BYTES_PER_MS else 0
+            self._append(self._callee, audio.pcm16_to_mulaw(pcm), at_least)
         elif channel == "agent":
-            self._append(self._agent, pcm, len(self._callee))
+            self._append(self._agent, audio.pcm16_to_mulaw(pcm), len(self._callee))
         elif channel == "cleared":
             del self._agent[len(self._callee) :]
 
@@ -83,11 +100,11 @@ class Recorder:
         assert self._origin is not None
         return max(0, at - self._origin) * _BYTES_PER_MS
 
-    def _append(self, track: bytearray, pcm: bytes, at_least: int) -> None:
+    def _append(self, track: bytearray, samples: bytes, at_least: int) -> None:
         start = min(max(len(track), at_least), self.max_bytes)
         if start > len(track):
-            track.extend(bytes(start - len(track)))
-        track.extend(pcm[: self.max_bytes - start])
+            track.extend(_SILENCE * (start - len(track)))
+        track.extend(samples[: self.max_bytes - start])
 
     def finish(self, ended_at: int) -> Recording | None:
         """The call's tracks, as long as the line was up; None when no audio ever passed (a text
