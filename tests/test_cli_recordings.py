@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -50,3 +51,19 @@ def test_purge_deletes_old_recordings_and_their_links_only(tmp_path: Path) -> No
         }
     assert keys == {old.id: None, recent.id: recent.recording_key}
     db.dispose()
+
+
+def test_calls_get_shows_a_recording_link(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    tenant = make_tenant(db, 0)
+    call = make_call(tenant, Shape(CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP))
+    insert_calls(db, [call])
+    db.dispose()
+    args = ["--database-url", f"sqlite:///{path}", "calls", "get", call.id]
+    result = runner.invoke(
+        app, args, catch_exceptions=False, env={"CALLPLANE_PUBLIC_URL": "https://calls.example"}
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["recording_url"].startswith("https://calls.example/recordings/")

@@ -14,7 +14,6 @@ from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
-from callplane.engine import blobs as blob_stores
 from callplane.engine import scrape
 from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock, SystemClock
@@ -64,13 +63,7 @@ def create_app(
         clock=clock,
         calls=CallService(db, clock.now_ms),
         cursors=cursors,
-        recordings=Recordings(
-            db,
-            blobs or blob_stores.from_settings(settings),
-            cursors,
-            clock.now_ms,
-            settings.recordings_url_ttl_s,
-        ),
+        recordings=Recordings.from_settings(settings, db, cursors, clock.now_ms, blobs),
     )
     app.state.rate_limits = rate_limits
     _observe(app, db, clock)

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field, replace
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from callplane.config import Settings
 from callplane.domain.call import Call
 from callplane.domain.errors import NotFound
 from callplane.domain.ids import normalize_uuid
+from callplane.engine import blobs as blob_stores
 from callplane.engine.blobs import BlobStore
 from callplane.engine.live.recorder import Recording
 from callplane.engine.services.cursors import Cursors
@@ -32,6 +34,11 @@ from callplane.store.db import Database
 log = logging.getLogger(__name__)
 
 PURGE_BATCH = 200
+
+
+def public_base(settings: Settings) -> str:
+    """Where clients reach this deployment when there is no request to ask (the CLI)."""
+    return settings.public_url or f"http://{settings.host}:{settings.port}"
 
 
 def blob_key(organization_id: str, call_id: str) -> str:
@@ -53,6 +60,19 @@ class Recordings:
     now: Callable[[], int]
     ttl_s: int = 86_400
     _signer: URLSafeSerializer | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        db: Database,
+        cursors: Cursors,
+        now: Callable[[], int],
+        blobs: BlobStore | None = None,
+    ) -> Recordings:
+        return cls(
+            db, blobs or blob_stores.from_settings(settings), cursors, now, settings.recordings_url_ttl_s
+        )
 
     def _serializer(self) -> URLSafeSerializer:
         if self._signer is None:
