@@ -11,15 +11,16 @@ sample: that is what the line carries both ways, so nothing the callee heard or 
 a minute costs ~1 MB of memory instead of ~2 (a ten-minute call ~9.6 MB); the WAV (twice that)
 exists only once the call is over, built off the loop.
 
-Time alignment. A carrier streams the callee's audio without a break from answer to hang-up, so
-the callee's samples received so far are the line's clock: callee frames are appended in order,
-and a gap is filled with silence only when the frames' own timestamps say audio really went
-missing (more than `GAP_MS`; less is network jitter, and filling it would make the recording
-drift longer than the call). The agent's frames are sent faster than they play, so each is placed
+Time alignment. A carrier streams the callee's audio without a break from answer to hang-up
+(silence included), so the callee's samples received so far are the line's clock: callee frames
+are appended in order. Their arrival times are not used: when our own loop stalls, frames that
+were sent on time arrive late, in a burst, and placing them by arrival would stretch the
+recording by every stall. The agent's frames are sent faster than they play, so each is placed
 where the line was when it was sent, after the agent audio still queued before it (a carrier
 plays its queue back to back); a clear (barge-in) cuts the agent audio that had not played yet,
-which the callee never heard. On a simulated line sped up by `CALLPLANE_SIMULATOR_SPEED`, audio
-still plays at the pace people talk, so its recording lasts `speed` times the call's duration.
+which the callee never heard. The end is padded to the hang-up. On a simulated line sped up by
+`CALLPLANE_SIMULATOR_SPEED`, audio still plays at the pace people talk, so its recording lasts
+`speed` times the call's duration.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from callplane.engine.live.speech import audio
 SAMPLE_RATE = 8000
 _BYTES_PER_MS = SAMPLE_RATE // 1000  #: μ-law: a byte a sample
 _SILENCE = audio.pcm16_to_mulaw(bytes(2))  #: μ-law's zero is not the byte 0
-GAP_MS = 200  #: a hole in the callee's stream longer than this is audio that went missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +88,7 @@ class Recorder:
         if self._origin is None:
             self._origin = at
         if channel == "callee":
-            wall = self._wall_bytes(at)
-            at_least = wall if wall - len(self._callee) > GAP_MS * _BYTES_PER_MS else 0
-            self._append(self._callee, audio.pcm16_to_mulaw(pcm), at_least)
+            self._append(self._callee, audio.pcm16_to_mulaw(pcm), 0)
         elif channel == "agent":
             self._append(self._agent, audio.pcm16_to_mulaw(pcm), len(self._callee))
         elif channel == "cleared":
