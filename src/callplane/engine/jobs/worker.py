@@ -397,24 +397,29 @@ class Worker:
         # This task's own context: every log line of the call names it and its creating request.
         logcontext.request_id.set(run.call.request_id)
         logcontext.call_id.set(run.call.id)
+        outcome: Outcome | None = None
         try:
             outcome = await self._outcome(run)
+            # Still one of this worker's runs while its recording is stored: a stop waits for it.
+            outcome = await self._keep_recording(run, outcome)
         except asyncio.CancelledError:
             if run.lost:
                 return  # someone else ended it
-            outcome = Outcome(
-                CallStatus.ERROR,
-                DisconnectionReason.ERROR_VOXAI,
-                self.clock.now_ms(),
-                error_detail="the worker shut down during the call",
-            )
-            self._store_outcome(run, outcome)
+            if outcome is None:
+                outcome = Outcome(
+                    CallStatus.ERROR,
+                    DisconnectionReason.ERROR_VOXAI,
+                    self.clock.now_ms(),
+                    error_detail="the worker shut down during the call",
+                )
+            # Stopped while the recording was stored: the call itself ended; keep that.
+            self._store_outcome(run, replace(outcome, recording=None))
             raise
         finally:
             if self._runs.pop(run.call.id, None) is not None:
                 metrics.worker_live_calls.dec()
             self._wake.set()
-        self._store_outcome(run, await self._keep_recording(run, outcome))
+        self._store_outcome(run, outcome)
 
     async def _keep_recording(self, run: _Run, outcome: Outcome) -> Outcome:
         """Store the call's recording (in a thread: the WAV is built and written off the loop) and
