@@ -138,6 +138,32 @@ class Settings(BaseSettings):
     #: agent talks over the callee for that long.
     speech_barge_in_ms: int = Field(default=100, ge=20, le=2000)
 
+    # Recordings (issue 10 §4: engine/blobs, engine/live/recorder.py) ------------------------------
+    #: Where recordings are kept: `local` (a folder) or `s3` (S3-compatible object storage; needs
+    #: `pip install 'callplane[s3]'`). Names come from engine/blobs (`BLOB_STORES`).
+    recordings_store: str = "local"
+    #: The local store's folder; unset: `recordings/` beside the SQLite file (or the working
+    #: directory's `recordings/` on PostgreSQL).
+    recordings_dir: Path | None = None
+    #: The S3 store: bucket, optional key prefix, endpoint (unset: AWS itself; set it for MinIO,
+    #: Ceph, R2, …), region and credentials (unset: boto3's own chain — environment, profile,
+    #: instance role).
+    recordings_s3_bucket: str | None = None
+    recordings_s3_prefix: str = ""
+    recordings_s3_endpoint_url: str | None = None
+    recordings_s3_region: str | None = None
+    recordings_s3_access_key_id: str | None = None
+    recordings_s3_secret_access_key: str | None = None
+    #: Recordings (the audio and the call's link to it) are deleted this many days after the call
+    #: ended, by the worker and by `callplane recordings purge`; 0 keeps them for ever.
+    recordings_retention_days: float = Field(default=0.0, ge=0)
+    #: How long a `recording_url` stays fetchable without the API key once it was rendered.
+    recordings_url_ttl_s: int = Field(default=86_400, ge=60, le=7 * 86_400)
+    #: The address clients reach this deployment at (`https://calls.example.com`), for the links
+    #: callplane hands out (recording URLs; carrier callbacks). Unset: the request's own base URL
+    #: (and `http://{host}:{port}` where there is no request, e.g. in webhooks).
+    public_url: str | None = None
+
     # Operations (issue 14) ------------------------------------------------------------------------
     #: `text` (one readable line per record) or `json` (one JSON object per line, for a log
     #: pipeline); both carry the request id and call id when there is one.

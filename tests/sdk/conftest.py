@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -30,12 +31,14 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class LiveServer:
     base_url: str
+    recordings: Path  #: the server's recordings folder (the local blob store)
 
 
 @pytest.fixture
-def live_server(db: Database) -> Iterator[LiveServer]:
+def live_server(db: Database, tmp_path: Path) -> Iterator[LiveServer]:
     port = free_port()
-    app = create_app(Settings(database_url=db.url), db=db)
+    recordings = tmp_path / "recordings"
+    app = create_app(Settings(database_url=db.url, recordings_dir=recordings), db=db)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="callplane-test-server", daemon=True)
     thread.start()
@@ -45,7 +48,7 @@ def live_server(db: Database) -> Iterator[LiveServer]:
             raise AssertionError("the test server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}")
+        yield LiveServer(f"http://127.0.0.1:{port}", recordings)
     finally:
         server.should_exit = True
         thread.join(timeout=20)

@@ -139,7 +139,9 @@ def make_call(
         answered_at=answered_at,
         end_at=end_at,
         duration_ms=(end_at - start_at) if end_at is not None and started else None,
-        recording_url=None if opt_out or not connected_and_done else f"https://rec.example/{start_at}.wav",
+        recording_key=None
+        if opt_out or not connected_and_done
+        else f"{tenant.organization_id}/{start_at}.wav",
         transcript=None if opt_out else (list(TRANSCRIPT) if shape.answered else []),
         analysis=(
             None

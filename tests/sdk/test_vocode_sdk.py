@@ -23,6 +23,8 @@ with warnings.catch_warnings():
     from vocode.types.normalized_call import NormalizedCall
 
 from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.engine.blobs import BlobConfig
+from callplane.engine.blobs.local import LocalBlobs
 from callplane.store.db import Database
 from tests.factories import Tenant
 from tests.sdk.conftest import LiveServer
@@ -170,3 +172,20 @@ def test_list_pages_past_the_offset_cap_are_a_422(
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "page"]
+
+
+def test_recording_available_and_get_recording(
+    vocode: Vocode, tenant: Tenant, db: Database, live_server: LiveServer
+) -> None:
+    made = insert_every_shape(db, tenant)
+    recorded = made[Shape(CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)]
+    silent = made[Shape(CallStatus.NOT_CONNECTED, DisconnectionReason.DIAL_BUSY)]
+    assert recorded.recording_key is not None
+    wav = b"RIFF" + bytes(range(256)) * 40  # streamed back in more than one chunk
+    LocalBlobs(BlobConfig(live_server.recordings)).put(recorded.recording_key, wav, "audio/wav")
+    assert vocode.calls.get_call(id=recorded.id).recording_available is True
+    assert vocode.calls.get_call(id=silent.id).recording_available is False
+    assert b"".join(vocode.calls.get_recording(id=recorded.id)) == wav
+    with pytest.raises(ApiError) as missing:
+        b"".join(vocode.calls.get_recording(id=silent.id))
+    assert missing.value.status_code == 404

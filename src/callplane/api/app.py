@@ -9,16 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callplane import __version__, web
-from callplane.api import admin, health, observability, openapi, operator
+from callplane.api import admin, health, observability, openapi, operator, recordings
 from callplane.api import webhooks as webhook_admin
 from callplane.api.dialects import retell, vocode, vox, webhooks, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.config import Settings
 from callplane.engine import scrape
+from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.recordings import Recordings
 from callplane.store.db import Database
 
 #: Seconds a thread may hold the GIL while others wait (CPython's default is 0.005).
@@ -30,6 +32,7 @@ def create_app(
     *,
     db: Database | None = None,
     clock: Clock | None = None,
+    blobs: BlobStore | None = None,
 ) -> FastAPI:
     """Build the app. The database must already be migrated (`callplane db upgrade`)."""
     # Handlers run in threads, so a short request shares the GIL with any long one (a 500-call
@@ -60,12 +63,14 @@ def create_app(
         generate_unique_id_function=openapi.operation_id,
     )
     openapi.install(app)
+    cursors = Cursors(db, clock.now_ms, settings.cursor_secret)
     app.state.services = Services(
         settings=settings,
         db=db,
         clock=clock,
         calls=CallService(db, clock.now_ms),
-        cursors=Cursors(db, clock.now_ms, settings.cursor_secret),
+        cursors=cursors,
+        recordings=Recordings.from_settings(settings, db, cursors, clock.now_ms, blobs),
     )
     app.state.rate_limits = rate_limits
     _observe(app, db, clock)
@@ -75,6 +80,7 @@ def create_app(
         zudu.router,
         vocode.router,
         retell.router,
+        recordings.router,
         admin.router,
         webhook_admin.router,
         operator.router,

@@ -15,6 +15,7 @@ one tenant's heaviest allowed list would then be every tenant's latency
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -26,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callplane.api.ratelimit import limits_of
 from callplane.api.services import Services
+from callplane.domain.call import Call
 from callplane.domain.errors import Unauthorized
 from callplane.domain.principal import Principal, Scope
 from callplane.store import orgs
@@ -41,6 +43,17 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def recording_links(request: Request, services: ServicesDep) -> Callable[[Call], Call]:
+    """Calls as dialects render them: `recording_url` minted (signed, expiring) against the
+    deployment's public address — `CALLPLANE_PUBLIC_URL`, else the address this request came to."""
+    base = services.settings.public_url or str(request.base_url)
+    return functools.partial(services.recordings.with_url, base)
+
+
+#: `linked(call)`: the call with its `recording_url` for this response.
+Linked = Annotated[Callable[[Call], Call], Depends(recording_links)]
 
 
 def _lookup(services: Services, key: str, secret: str | None, now: int) -> orgs.Authenticated:

@@ -8,6 +8,7 @@ from callplane.config import Settings
 from callplane.engine.clock import Clock
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.recordings import Recordings
 from callplane.store.db import Database
 
 
@@ -18,3 +19,4 @@ class Services:
     clock: Clock
     calls: CallService
     cursors: Cursors
+    recordings: Recordings

@@ -16,6 +16,7 @@ from callplane import __version__
 from callplane.cli import calls as calls_cli
 from callplane.cli import campaigns as campaigns_cli
 from callplane.cli import numbers as numbers_cli
+from callplane.cli import recordings as recordings_cli
 from callplane.cli import webhooks as webhooks_cli
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.errors import DomainError
@@ -38,6 +39,7 @@ for sub, name in (
     (webhooks_cli.app, "webhooks"),
     (calls_cli.app, "calls"),
     (campaigns_cli.app, "campaigns"),
+    (recordings_cli.app, "recordings"),
 ):
     app.add_typer(sub, name=name)
 

@@ -166,9 +166,14 @@ def _print(found: list[Call], output: str) -> None:
 def get_call(ctx: typer.Context, call_id: str, org: org_option = None) -> None:
     """Show one call, transcript included, as Vox v3 JSON."""
     from callplane.api.dialects.vox.render import v3_call
+    from callplane.engine.clock import SystemClock
+    from callplane.engine.services.cursors import Cursors
+    from callplane.engine.services.recordings import Recordings, public_base
 
     c: Context = ctx.obj
-    print_json(v3_call(_service(c).get(c.org(org), call_id)))
+    now = SystemClock().now_ms
+    recordings = Recordings.from_settings(c.settings, c.db, Cursors(c.db, now, c.settings.cursor_secret), now)
+    print_json(v3_call(recordings.with_url(public_base(c.settings), _service(c).get(c.org(org), call_id))))
 
 
 @app.command("cancel")

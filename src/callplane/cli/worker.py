@@ -16,6 +16,7 @@ import threading
 from callplane.cli import logs
 from callplane.cli.context import Context, console
 from callplane.config import Settings
+from callplane.engine import blobs
 from callplane.engine.clock import SystemClock
 from callplane.engine.jobs.analysis import build_analyser
 from callplane.engine.jobs.worker import Worker, WorkerConfig
@@ -36,6 +37,7 @@ def build_worker(db: Database, settings: Settings) -> Worker:
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),
         closers=[runtimes.close],
+        blobs=blobs.from_settings(settings),
     )
 
 

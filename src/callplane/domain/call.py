@@ -180,6 +180,10 @@ class Call:
     answered_at: int | None = None
     end_at: int | None = None
     duration_ms: int | None = None
+    #: Where the recording lies in the blob store (stored; never rendered).
+    recording_key: str | None = None
+    #: The signed, expiring link to it that dialects render: minted per response from
+    #: `recording_key` (engine/services/recordings.py, through `Linked` in api/deps.py), never stored.
     recording_url: str | None = None
     #: None when not loaded (list pages skip it) *or* when opted out; see `transcript_loaded`.
     transcript: list[TranscriptEntry] | None = None

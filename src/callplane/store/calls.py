@@ -119,7 +119,7 @@ def _values(call: Call) -> dict[str, Any]:
         "metadata": call.metadata,
         "dynamic_variables": call.dynamic_variables,
         "transcript": call.transcript,
-        "recording_url": call.recording_url,
+        "recording_key": call.recording_key,
         "analysis": analysis_to_json(call.analysis),
         "cost_minor": call.cost_minor,
         "opt_out": call.opt_out_sensitive_data_storage,
@@ -162,7 +162,7 @@ _READ = (
     "id", "organization_id", "agent_id", "agent_version_spec", "agent_version", "call_type", "direction",
     "status", "from_number", "to_number", "presentation_number", "created_at", "updated_at", "due_at",
     "metadata", "dynamic_variables", "opt_out", "variant_label", "disconnection_reason", "start_at",
-    "answered_at", "end_at", "duration_ms", "recording_url", "analysis", "cost_minor", "error_detail",
+    "answered_at", "end_at", "duration_ms", "recording_key", "analysis", "cost_minor", "error_detail",
     "attempt", "telephony_id", "campaign_id", "campaign_task",
 )  # fmt: skip
 # Plain dict lookups: calling an enum class costs ~2 µs a value, noticeable on a page of 50.
@@ -195,7 +195,7 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
         (
             id_, org, agent_id, spec, version, call_type, direction, status, from_number, to_number,
             presentation, created_at, updated_at, due_at, metadata, variables, opt_out, label, reason,
-            start_at, answered_at, end_at, duration_ms, recording_url, analysis, cost_minor, error_detail,
+            start_at, answered_at, end_at, duration_ms, recording_key, analysis, cost_minor, error_detail,
             attempt, telephony_id, campaign_id, campaign_task,
         ) = read(row)  # fmt: skip
         out.append(
@@ -221,7 +221,7 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
                 answered_at=answered_at,
                 end_at=end_at,
                 duration_ms=duration_ms,
-                recording_url=recording_url,
+                recording_key=recording_key,
                 transcript=row[transcript_at] if transcript_at is not None else None,
                 transcript_loaded=with_transcript,
                 analysis=_analysis(analysis),

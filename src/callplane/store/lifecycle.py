@@ -59,7 +59,7 @@ class Ending:
     telephony_id: str | None = None
     transcript: list[TranscriptEntry] | None = None
     collected: dict[str, Any] | None = None
-    recording_url: str | None = None
+    recording_key: str | None = None  #: where the worker stored the recording (engine/blobs)
     error_detail: str | None = None
 
 
@@ -96,7 +96,7 @@ def finish(
             values["transcript"] = ending.transcript
         if ending.collected is not None:
             values["collected"] = ending.collected
-        values["recording_url"] = ending.recording_url
+        values["recording_key"] = ending.recording_key
     if ending.status is CallStatus.CANCELED and fence is None:
         # Without the lease's fence only a queued call is withdrawn; a live attempt is hung up by
         # the worker that holds it (which ends it with its fence).

@@ -198,7 +198,7 @@ calls = Table(
     Column("dynamic_variables", Json, nullable=False),
     Column("transcript", Json),
     Column("search_text", Text),  # NFC + casefolded transcript text, for substring search
-    Column("recording_url", Text),
+    Column("recording_key", Text),  # in the blob store (engine/blobs); NULL: none
     Column("analysis", Json),
     Column("cost_minor", BigInteger),
     Column("opt_out", Boolean, nullable=False),

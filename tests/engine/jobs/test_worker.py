@@ -388,7 +388,7 @@ def test_opted_out_calls_store_nothing_sensitive_but_are_priced(db: Database) ->
         ).one()
     assert row.status == "ended"
     assert row.transcript is None and row.search_text is None and row.collected is None
-    assert row.analysis is None and row.recording_url is None
+    assert row.analysis is None and row.recording_key is None
     assert row.cost_minor == 5000  # 10 s at the agent's 300.00 KRW a minute
     bodies = events(db, tenant, call_id)
     assert [b["event"] for b in bodies] == ["call_started", "call_ended", "call_analyzed"]

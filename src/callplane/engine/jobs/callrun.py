@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from callplane.domain.agent import AgentVersion
@@ -23,6 +24,7 @@ from callplane.engine import lifecycle, logcontext, metrics
 from callplane.engine.jobs.dispatcher import Claimed
 from callplane.engine.jobs.progress import salvaged
 from callplane.engine.live.conduct import Outcome
+from callplane.engine.services import recordings
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
 from callplane.store.lifecycle import Ending
@@ -110,22 +112,45 @@ class CallRun:
         # This task's own context: every log line of the call names it and its creating request.
         logcontext.request_id.set(self.call.request_id)
         logcontext.call_id.set(self.call.id)
+        outcome: Outcome | None = None
         try:
             outcome = await self._outcome()
+            # Still one of this worker's runs while its recording is stored: a stop waits for it.
+            outcome = await self._keep_recording(outcome)
         except asyncio.CancelledError:
             if self.lost:
                 return  # someone else ended it
-            outcome = Outcome(
-                CallStatus.ERROR,
-                DisconnectionReason.ERROR_VOXAI,
-                w.clock.now_ms(),
-                error_detail="the worker shut down during the call",
-            )
+            if outcome is None:
+                outcome = Outcome(
+                    CallStatus.ERROR,
+                    DisconnectionReason.ERROR_VOXAI,
+                    w.clock.now_ms(),
+                    error_detail="the worker shut down during the call",
+                )
+            # Stopped while the recording was stored: the call itself ended; keep that.
+            outcome = replace(outcome, recording=None)
             await self._store_outcome(salvaged(outcome, self.transcript, self.collected))
             raise
         finally:
             w.run_done(self)
         await self._store_outcome(outcome)
+
+    async def _keep_recording(self, outcome: Outcome) -> Outcome:
+        """Store the call's recording (in a thread: the WAV is built and written off the loop) and
+        note its key; a failure costs the recording, never the rest of the outcome."""
+        blobs = self.worker.blobs
+        call = self.call
+        if outcome.recording is None or blobs is None or call.opt_out_sensitive_data_storage:
+            return outcome
+        try:
+            key = await asyncio.to_thread(
+                recordings.store, blobs, call.organization_id, call.id, outcome.recording
+            )
+        except Exception:
+            log.exception("could not store the recording of call %s", call.id)
+            metrics.engine_errors.labels("store_recording").inc()
+            return replace(outcome, recording=None)
+        return replace(outcome, recording=None, recording_key=key)
 
     async def _store_outcome(self, outcome: Outcome) -> None:
         try:
@@ -191,7 +216,7 @@ class CallRun:
                 telephony_id=outcome.telephony_id,
                 transcript=list(outcome.transcript),
                 collected=dict(outcome.collected),
-                recording_url=outcome.recording_url,
+                recording_key=outcome.recording_key,
                 error_detail=outcome.error_detail,
             )
             moved = lifecycle.ended(conn, call, ending, now=now, fence=self.attempt)

@@ -24,8 +24,9 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from callplane.engine import metrics
+from callplane.engine.blobs import BlobStore
 from callplane.engine.jobs import feeder, reaper
-from callplane.engine.services import idempotency
+from callplane.engine.services import idempotency, recordings
 from callplane.store import queue, retention
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class Chores:
         if config.webhook_retention_s is not None:
             tasks.append(asyncio.create_task(self._retain(), name="retention"))
         tasks.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))
+        if config.recordings_retention_s is not None and w.blobs is not None:
+            tasks.append(asyncio.create_task(self._purge_recordings(w.blobs), name="recordings"))
         return tasks
 
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
@@ -145,3 +148,15 @@ class Chores:
                 log.exception("idempotency key purge failed")
                 purged = 0
             await asyncio.sleep(0 if purged >= idempotency.PURGE_BATCH else w.config.retention_interval_s)
+
+    async def _purge_recordings(self, blobs: BlobStore) -> None:
+        """Delete recordings past retention; in a thread, since blob stores block (S3 is HTTP)."""
+        w = self.worker
+        assert w.config.recordings_retention_s is not None
+        while True:
+            before = w.clock.now_ms() - int(w.config.recordings_retention_s * 1000)
+            try:
+                await asyncio.to_thread(recordings.purge, w.db, blobs, before)
+            except Exception:
+                log.exception("recording purge failed")
+            await asyncio.sleep(w.config.retention_interval_s)

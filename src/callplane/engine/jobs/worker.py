@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.engine import metrics
+from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock
 from callplane.engine.jobs import dispatcher
 from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
@@ -81,6 +82,9 @@ class WorkerConfig:
     #: Delete finished webhook deliveries this long after they finished (None: keep them),
     #: looking every `retention_interval_s`.
     webhook_retention_s: float | None = 30 * 86_400.0
+    #: Delete recordings this long after their call ended (None: keep them), looking every
+    #: `retention_interval_s`.
+    recordings_retention_s: float | None = None
     retention_interval_s: float = 3600.0
     #: PostgreSQL: hear new calls and end requests at once (`store.notify`), not at the next
     #: poll or heartbeat.
@@ -101,6 +105,7 @@ class WorkerConfig:
                 timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_destinations
             ),
             webhook_retention_s=settings.webhook_retention_days * 86_400 or None,
+            recordings_retention_s=settings.recordings_retention_days * 86_400 or None,
         )
 
 
@@ -116,6 +121,7 @@ class Worker:
         worker_id: str | None = None,
         relay: Relay | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        blobs: BlobStore | None = None,
     ) -> None:
         self.db = db
         self.conductor = conductor
@@ -131,6 +137,8 @@ class Worker:
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).
         self.closers = list(closers)
+        #: Where recordings go; None: recordings are not kept.
+        self.blobs = blobs
         self.runs: dict[str, CallRun] = {}
         self.versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
         self.calls = CallService(db, clock.now_ms)

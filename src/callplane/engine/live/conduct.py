@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason, TranscriptEntry
+from callplane.engine.live.recorder import Recording
 
 
 class CallHooks(Protocol):
@@ -47,7 +48,10 @@ class Outcome:
     #: Values the agent collected during the call (flow `set`, LLM tool arguments): analysis input.
     collected: dict[str, Any] = field(default_factory=dict)
     error_detail: str | None = None
-    recording_url: str | None = None
+    #: Both sides' audio (a connected audio call that is not opted out); the worker stores it.
+    recording: Recording | None = None
+    #: Where the worker stored `recording` (engine/blobs); the conductor never sets it.
+    recording_key: str | None = None
 
 
 class Conductor(Protocol):

@@ -44,6 +44,7 @@ from callplane.engine.live.agents.flow import FlowRuntime
 from callplane.engine.live.agents.llm import ChatClient, LLMRuntime
 from callplane.engine.live.agents.tools import ToolRunner
 from callplane.engine.live.conduct import CallHooks, Outcome
+from callplane.engine.live.recorder import Recorder
 from callplane.engine.live.session import Carrier, CarrierStatus, HangUp, Transport
 from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.provider import DialRequest, Provider
@@ -143,6 +144,10 @@ class LineConductor:
 
     async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
         assert call.from_number is not None and call.to_number is not None
+        # An opted-out call records nothing, anywhere: it gets no recorder at all. The bound is
+        # the call's own limit plus a minute (ringing is not recorded; this is slack).
+        opted_out = call.opt_out_sensitive_data_storage
+        recorder = None if opted_out else Recorder(version.max_duration_s * 1000 + 60_000)
         request = DialRequest(
             call.id,
             call.attempt,
@@ -151,13 +156,14 @@ class LineConductor:
             call.presentation_number,
             version.ring_timeout_s,
             parse_voice(version.config),
+            None if recorder is None else recorder.tee,
         )
         try:
             line = await self.provider.dial(request)
         except Exception as exc:  # a provider failure is this call's outcome, not the worker's crash
             return self._dial_failed(call, exc)
         try:
-            return await self._on_the_line(line, call, version, hooks)
+            return await self._on_the_line(line, call, version, hooks, recorder)
         except BaseException:
             # Cancelled (the worker stops or lost the call's lease) or a bug: either way the
             # carrier's call must not outlive our interest in it.
@@ -174,7 +180,7 @@ class LineConductor:
         )
 
     async def _on_the_line(
-        self, line: Transport, call: Call, version: AgentVersion, hooks: CallHooks
+        self, line: Transport, call: Call, version: AgentVersion, hooks: CallHooks, recorder: Recorder | None
     ) -> Outcome:
         try:
             event = await self._connect(line, hooks)
@@ -211,15 +217,17 @@ class LineConductor:
             else:
                 ending = await self._converse(runtime, conv, version, hooks)
         await _hang_up(line)
+        ended_at = self.clock.now_ms()
         return Outcome(
             CallStatus.ERROR if ending.reason in _ERROR_REASONS else CallStatus.ENDED,
             ending.reason,
-            self.clock.now_ms(),
+            ended_at,
             answered_at=answered_at,
             telephony_id=line.telephony_id,
             transcript=conv.transcript,
             collected=conv.collected,
             error_detail=ending.detail,
+            recording=None if recorder is None else recorder.finish(ended_at),
         )
 
     async def _connect(self, line: Transport, hooks: CallHooks) -> CarrierStatus | None:

@@ -21,7 +21,8 @@ Every `call` object carries: `call_id`, `agent {agent_id, agent_version}`, `call
 null, as in the API) and `opt_out_sensitive_data_storage`. In addition:
 
 - `call_ended`: `transcript` (the Vox v3 timeline: utterances with `start_at`/`end_at`, tool call
-  invocations and results) and `recording_url`;
+  invocations and results) and `recording_url` (null for now: recording links expire, so a
+  stored event cannot carry one; fetch the call for its link);
 - `call_analyzed`: `call_analysis {summary, user_sentiment, custom_analysis_data}`,
   `call_cost {total_cost: "<KRW decimal string>"}` and `duration_ms` (no transcript: `call_ended`
   carried it; keeps the payload small).

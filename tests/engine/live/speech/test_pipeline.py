@@ -30,12 +30,13 @@ from callplane.engine.live.session import (
 from callplane.engine.live.speech import audio, scripted
 from callplane.engine.live.speech.pipeline import SpeechPipeline
 from callplane.engine.live.speech.protocols import AudioChunk, SpeechEngineError, Voice
-from callplane.engine.live.speech.registry import SYNTHESIZERS, TRANSCRIBERS, EngineConfig, UnknownEngine
+from callplane.engine.live.speech.registry import SYNTHESIZERS, TRANSCRIBERS, EngineConfig
 from callplane.engine.live.speech.scripted import ScriptedSynthesizer, ScriptedTranscriber
 from callplane.engine.live.speech.turns import EnergyActivity, VadTurns
 from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import parse_scenarios
 from callplane.engine.live.telephony.simulated_audio import CalleeEars, SimulatedAudioLine
+from callplane.engine.registry import UnknownName
 
 EPOCH = 1_778_400_000_000
 GREETING = "안녕하세요. 예약 확인 전화입니다."
@@ -217,7 +218,7 @@ def test_engines_are_chosen_by_name() -> None:
     config = EngineConfig()
     assert isinstance(SYNTHESIZERS.create("scripted", config), ScriptedSynthesizer)
     assert isinstance(TRANSCRIBERS.create("scripted", config), ScriptedTranscriber)
-    with pytest.raises(UnknownEngine, match=r"known: .*espeak.*openai.*scripted"):
+    with pytest.raises(UnknownName, match=r"known: .*espeak.*openai.*scripted"):
         SYNTHESIZERS.create("nope", config)
     TRANSCRIBERS.register("test-only", lambda c: ScriptedTranscriber())
     assert "test-only" in TRANSCRIBERS.names()

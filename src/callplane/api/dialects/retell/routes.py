@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
+from callplane.api.deps import CallsRead, CallsWrite, Linked, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.retell import filters, parse, render
 from callplane.api.dialects.retell.errors import ErrorOut, RetellRoute
@@ -45,8 +45,8 @@ def create_phone_call(
 
 
 @router.get("/v2/get-call/{call_id}", summary="Retrieve a call", responses=ERRORS)
-def get_call(call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
-    return JSON(render.call_object(services.calls.get(org, call_id)))
+def get_call(call_id: str, org: CallsRead, services: ServicesDep, linked: Linked) -> JSON:
+    return JSON(render.call_object(linked(services.calls.get(org, call_id))))
 
 
 @router.post("/v2/stop-call/{call_id}", status_code=204, summary="Stop a call", responses=ERRORS)
@@ -56,7 +56,9 @@ def stop_call(call_id: str, org: CallsWrite, services: ServicesDep) -> Response:
 
 
 @router.post("/v2/list-calls", summary="List calls (legacy: a bare array)", responses=ERRORS)
-def list_calls_v2(org: CallsRead, services: ServicesDep, body: parse.LegacyList | None = None) -> JSON:
+def list_calls_v2(
+    org: CallsRead, services: ServicesDep, linked: Linked, body: parse.LegacyList | None = None
+) -> JSON:
     body = body or parse.LegacyList()
     try:
         query = CallQuery(
@@ -71,7 +73,7 @@ def list_calls_v2(org: CallsRead, services: ServicesDep, body: parse.LegacyList 
     if body.pagination_key:
         query = query.next_page(_after_call(body.pagination_key, org, services))
     page = services.calls.list(query)
-    return JSON([render.call_object(c) for c in page.calls])
+    return JSON([render.call_object(linked(c)) for c in page.calls])
 
 
 def _after_call(call_id: str, org: str, services: Any) -> Cursor:
@@ -100,7 +102,9 @@ class ListCalls(BaseModel):
 
 
 @router.post("/v3/list-calls", summary="List calls", responses=ERRORS)
-def list_calls_v3(org: CallsRead, services: ServicesDep, body: ListCalls | None = None) -> JSON:
+def list_calls_v3(
+    org: CallsRead, services: ServicesDep, linked: Linked, body: ListCalls | None = None
+) -> JSON:
     body = body or ListCalls()
     if body.skip is not None and body.pagination_key is not None:
         raise ValidationFailed.single("skip", "cannot be combined with pagination_key")
@@ -121,7 +125,7 @@ def list_calls_v3(org: CallsRead, services: ServicesDep, body: ListCalls | None 
         query = query.next_page(services.cursors.decode(body.pagination_key, query, "pagination_key"))
     page = services.calls.list(query)
     out: dict[str, Any] = {
-        "items": [render.call_object(c, with_transcript=False) for c in page.calls],
+        "items": [render.call_object(linked(c), with_transcript=False) for c in page.calls],
         "has_more": page.has_more,
     }
     if page.next_cursor is not None:

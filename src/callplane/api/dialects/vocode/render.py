@@ -97,7 +97,7 @@ def _common(call: Call) -> dict[str, Any]:
         "user_id": call.organization_id,
         "status": STATUS[call.status],
         "error_message": error_message(call),
-        "recording_available": bool(call.recording_url) and not call.opt_out_sensitive_data_storage,
+        "recording_available": call.recording_key is not None and not call.opt_out_sensitive_data_storage,
         "transcript": transcript_text(call),
         "human_detection_result": human_detection(call),
         # Suppressed numbers are refused at create; a call that exists passed the check.

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.vocode import parse, render
 from callplane.api.dialects.vocode.errors import Detail, VocodeRoute
+from callplane.api.recordings import AUDIO
 from callplane.api.responses import JSON
 from callplane.domain.errors import Conflict, ValidationFailed
 from callplane.domain.query import CallQuery, CountMode, SortOrder
+from callplane.engine.live.recorder import Recording
 
 router = APIRouter(route_class=VocodeRoute, tags=["Vocode"])
 
@@ -86,3 +88,14 @@ def end_call(id: Annotated[str, Query()], org: CallsWrite, services: ServicesDep
         # Ending a call that has already ended leaves it ended: answer it as it is.
         call = services.calls.get(org, id)
     return JSON(render.full_call(call))
+
+
+@router.get(
+    "/v1/calls/recording",
+    summary="Download a call's recording (two-channel WAV: agent, callee)",
+    response_class=Response,
+    responses={**ERRORS, 200: AUDIO},
+)
+def get_recording(id: Annotated[str, Query()], org: CallsRead, services: ServicesDep) -> Response:
+    # `recording_available` says whether there is one; without, this is Vocode's 404.
+    return Response(services.recordings.audio(org, id), media_type=Recording.content_type)

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from callplane.api.deps import CallsRead, ServicesDep
+from callplane.api.deps import CallsRead, Linked, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.vox import parse, render
 from callplane.api.dialects.vox.errors import VoxRoute
@@ -96,7 +96,9 @@ def to_query(body: ListCallsV2, org: str) -> CallQuery:
 
 
 @router.post("/v2/calls/list", response_model=CallListV2Out, summary="List calls (통화 목록 조회)")
-def list_calls(org: CallsRead, services: ServicesDep, body: ListCallsV2 | None = None) -> JSON:
+def list_calls(
+    org: CallsRead, services: ServicesDep, linked: Linked, body: ListCallsV2 | None = None
+) -> JSON:
     body = body or ListCallsV2()
     try:
         query = to_query(body, org)
@@ -107,7 +109,7 @@ def list_calls(org: CallsRead, services: ServicesDep, body: ListCallsV2 | None =
     page = services.calls.list(query)
     return JSON(
         {
-            "calls": [render.v2_call(c) for c in page.calls],
+            "calls": [render.v2_call(linked(c)) for c in page.calls],
             "next_cursor": services.cursors.encode(query, page.next_cursor) if page.next_cursor else None,
             "total_count": page.total.value if page.total is not None else None,
         }
@@ -126,5 +128,5 @@ def _cursor(token: str, query: CallQuery, org: str, services: Any) -> Any:
 
 
 @router.get("/v2/calls/{call_id}", response_model=CallV2Out, summary="Get a call (통화 조회)")
-def get_call(call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
-    return JSON(render.v2_call(services.calls.get(org, call_id)))
+def get_call(call_id: str, org: CallsRead, services: ServicesDep, linked: Linked) -> JSON:
+    return JSON(render.v2_call(linked(services.calls.get(org, call_id))))

@@ -26,7 +26,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
+from callplane.api.deps import CallsRead, CallsWrite, Linked, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.vox import parse, render
 from callplane.api.dialects.vox.errors import VoxRoute
@@ -79,8 +79,8 @@ def cancel_call(call_id: str, org: CallsWrite, services: ServicesDep) -> JSON:
 
 
 @router.get("/v3/calls/{call_id}", response_model=CallV3Out, summary="Get a call")
-def get_call(call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
-    return JSON(render.v3_call(services.calls.get(org, call_id)))
+def get_call(call_id: str, org: CallsRead, services: ServicesDep, linked: Linked) -> JSON:
+    return JSON(render.v3_call(linked(services.calls.get(org, call_id))))
 
 
 def _single(request: Request, name: str) -> str | None:
@@ -171,14 +171,14 @@ def list_query(request: Request, org: str) -> tuple[CallQuery, str | None]:
         ]
     },
 )
-def list_calls(request: Request, org: CallsRead, services: ServicesDep) -> JSON:
+def list_calls(request: Request, org: CallsRead, services: ServicesDep, linked: Linked) -> JSON:
     query, token = list_query(request, org)
     if token:
         query = query.next_page(services.cursors.decode(token, query, "cursor"))
     page = services.calls.list(query)
     return JSON(
         {
-            "items": [render.v3_call(c, with_transcript=False) for c in page.calls],
+            "items": [render.v3_call(linked(c), with_transcript=False) for c in page.calls],
             "total_count": page.total.value if page.total is not None else None,
             "next_cursor": services.cursors.encode(query, page.next_cursor) if page.next_cursor else None,
         }

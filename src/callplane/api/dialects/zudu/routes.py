@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from callplane.api.deps import PairCallsRead, PairCallsWrite, ServicesDep
+from callplane.api.deps import Linked, PairCallsRead, PairCallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.zudu import parse, render
 from callplane.api.dialects.zudu.errors import Envelope, ZuduRoute
@@ -132,7 +132,6 @@ def create_phone_call(
 
 
 @router.get("/api/calls/{call_id}", summary="Get a call", responses=ERRORS)
-def get_call(call_id: str, org: PairCallsRead, services: ServicesDep) -> JSON:
-    return JSON(
-        render.envelope("Call retrieved successfully", render.detail(services.calls.get(org, call_id)))
-    )
+def get_call(call_id: str, org: PairCallsRead, services: ServicesDep, linked: Linked) -> JSON:
+    call = linked(services.calls.get(org, call_id))
+    return JSON(render.envelope("Call retrieved successfully", render.detail(call)))

@@ -32,7 +32,8 @@ from callplane.engine.live.speech.protocols import Synthesizer, Voice
 
 _BRISK_CHARS_PER_S = 15  #: faster than speech synthesizers talk, Korean or English
 
-#: (channel, PCM16 at the line's rate, Unix ms): "callee" frames as they arrive, "agent" as sent.
+#: (channel, PCM16 at the line's rate, Unix ms): "callee" frames as they arrive, "agent" as sent,
+#: and "cleared" (no audio) when the agent's audio not yet played was dropped (barge-in).
 Tee = Callable[[str, bytes, int], None]
 
 
@@ -200,6 +201,8 @@ class Playout:
         if self._synthesizing is not None:
             self._synthesizing.cancel()
         await self.raw.send(ClearAudio())
+        if self.tee is not None:
+            self.tee("cleared", b"", self.clock.now_ms())
         self.cut_all(self.clock.now_ms())
 
     def cut_all(self, at: int) -> None:

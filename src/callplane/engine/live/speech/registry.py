@@ -1,21 +1,15 @@
-"""Speech engines by name: one registry per interface, implementations loaded on first use.
+"""Speech engines by name: one registry (engine/registry.py) per interface.
 
-The built-in entries name their class as `module:attribute` and are imported only when chosen,
-so naming `pocketsphinx` costs nothing on a deployment that never uses it (and one installed
-without the `speech` extra still starts). `register()` adds an engine — a plug-in or a test
-double — under a new name.
+Engines are imported only when chosen, so naming `pocketsphinx` costs nothing on a deployment
+that never uses it (and one installed without the `speech` extra still starts).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from callplane.engine.live.speech.protocols import Synthesizer, Transcriber, VoiceActivity
-
-T = TypeVar("T")
+from callplane.engine.registry import Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,40 +36,9 @@ class EngineConfig:
     allow_private: bool = False  #: for an untrusted URL: whether internal addresses are allowed
 
 
-class UnknownEngine(LookupError):
-    pass
-
-
-Factory = Callable[[EngineConfig], T]
-
-
-class Registry(Generic[T]):
-    def __init__(self, kind: str, builtin: dict[str, str]) -> None:
-        self.kind = kind
-        self._builtin = dict(builtin)
-        self._factories: dict[str, Factory[T]] = {}
-
-    def names(self) -> list[str]:
-        return sorted({*self._builtin, *self._factories})
-
-    def register(self, name: str, factory: Factory[T]) -> None:
-        self._factories[name] = factory
-
-    def create(self, name: str, config: EngineConfig) -> T:
-        factory = self._factories.get(name)
-        if factory is None:
-            target = self._builtin.get(name)
-            if target is None:
-                raise UnknownEngine(f"no {self.kind} named {name!r}; known: {', '.join(self.names())}")
-            module, _, attribute = target.partition(":")
-            factory = getattr(importlib.import_module(module), attribute)
-            self._factories[name] = factory
-        return factory(config)
-
-
 _PKG = "callplane.engine.live.speech"
 
-SYNTHESIZERS: Registry[Synthesizer] = Registry(
+SYNTHESIZERS: Registry[EngineConfig, Synthesizer] = Registry(
     "synthesizer",
     {
         "scripted": f"{_PKG}.scripted:ScriptedSynthesizer",
@@ -83,7 +46,7 @@ SYNTHESIZERS: Registry[Synthesizer] = Registry(
         "openai": f"{_PKG}.openai:OpenAISynthesizer",
     },
 )
-TRANSCRIBERS: Registry[Transcriber] = Registry(
+TRANSCRIBERS: Registry[EngineConfig, Transcriber] = Registry(
     "transcriber",
     {
         "scripted": f"{_PKG}.scripted:ScriptedTranscriber",
@@ -92,7 +55,7 @@ TRANSCRIBERS: Registry[Transcriber] = Registry(
         "deepgram": f"{_PKG}.deepgram:DeepgramTranscriber",
     },
 )
-VOICE_ACTIVITY: Registry[VoiceActivity] = Registry(
+VOICE_ACTIVITY: Registry[EngineConfig, VoiceActivity] = Registry(
     "voice activity detector",
     {
         "energy": f"{_PKG}.turns:EnergyActivity",

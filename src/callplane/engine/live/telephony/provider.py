@@ -14,6 +14,7 @@ from typing import Protocol
 
 from callplane.domain.voice import VoiceSpec
 from callplane.engine.live.session import Transport
+from callplane.engine.live.speech.pipeline import Tee
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,9 @@ class DialRequest:
     presentation_number: str | None
     ring_timeout_s: float
     voice: VoiceSpec = field(default_factory=VoiceSpec)  #: the agent version's speech engines
+    #: Where the speech pipeline copies the line's audio (the call's recorder); None: nothing
+    #: is recorded (an opted-out call). A text-only line has no audio to copy.
+    tee: Tee | None = None
 
 
 class Provider(Protocol):

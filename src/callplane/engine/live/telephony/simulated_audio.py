@@ -73,7 +73,7 @@ class SimulatedAudio:
             request, scenario, clock, speed, CalleeEars(synthesizer, transcriber, voice)
         )
         line.start()
-        return self.stack.pipeline(line, clock, request.voice)
+        return self.stack.pipeline(line, clock, request.voice, request.tee)
 
 
 class SimulatedAudioLine(SimulatedLine):
