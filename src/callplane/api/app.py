@@ -98,6 +98,7 @@ def create_app(
         allow_private_destinations=settings.allow_private_destinations,
         operator_token=settings.operator_token,
         settings=settings,
+        recordings=app.state.services.recordings,
     )
     # -------------------------------------------------------------------------------------------
     return app

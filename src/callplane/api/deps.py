@@ -15,7 +15,6 @@ one tenant's heaviest allowed list would then be every tenant's latency
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -48,8 +47,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 async def recording_links(request: Request, services: ServicesDep) -> Callable[[Call], Call]:
     """Calls as dialects render them: `recording_url` minted (signed, expiring) against the
     deployment's public address — `CALLPLANE_PUBLIC_URL`, else the address this request came to."""
-    base = services.settings.public_url or str(request.base_url)
-    return functools.partial(services.recordings.with_url, base)
+    return services.recordings.linked(str(request.base_url))
 
 
 #: `linked(call)`: the call with its `recording_url` for this response.

@@ -16,6 +16,7 @@ from callplane.engine.clock import Clock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.recordings import Recordings
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from callplane.web import admin, analytics, auth, calls, campaigns, operator
@@ -36,6 +37,7 @@ def mount(
     allow_private_destinations: bool,
     operator_token: str | None = None,
     settings: Settings | None = None,
+    recordings: Recordings | None = None,
 ) -> None:
     """Add the dashboard's routes and static files to `app`, sharing the APIs' services."""
     app.state.dashboard = Dashboard(
@@ -48,6 +50,7 @@ def mount(
         gate=gate,
         operator_token=operator_token,
         settings=settings,
+        recordings=recordings,
     )
     app.include_router(auth.router)
     app.include_router(calls.router)

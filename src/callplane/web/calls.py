@@ -145,6 +145,8 @@ def call_page(request: Request, call_id: str, who: ViewerDep) -> Response:
     who.principal.require(Scope.CALLS_READ)
     dashboard = dashboard_of(request)
     call = dashboard.calls.get(who.organization_id, call_id)
+    if dashboard.recordings is not None:
+        call = dashboard.recordings.linked(str(request.base_url))(call)
     deliveries = (
         dashboard.webhooks.deliveries(who.organization_id, call.id) if who.can(Scope.WEBHOOKS_ADMIN) else None
     )

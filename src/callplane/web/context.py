@@ -18,6 +18,7 @@ from callplane.engine.clock import Clock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.recordings import Recordings
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 
@@ -47,6 +48,8 @@ class Dashboard:
     operator_token: str | None = None
     #: The deployment's settings, for rehearsing an agent on the simulated line.
     settings: Settings | None = None
+    #: Mints the call page's signed recording link; None: no player.
+    recordings: Recordings | None = None
 
 
 def dashboard_of(request: Request) -> Dashboard:

@@ -13,6 +13,7 @@ lookup is scoped by it, a token can never reach another organisation's call.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,8 @@ class Recordings:
     cursors: Cursors
     now: Callable[[], int]
     ttl_s: int = 86_400
+    #: `CALLPLANE_PUBLIC_URL`: the address links are minted against; None: the request's own.
+    public_url: str | None = None
     _signer: URLSafeSerializer | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -71,7 +74,12 @@ class Recordings:
         blobs: BlobStore | None = None,
     ) -> Recordings:
         return cls(
-            db, blobs or blob_stores.from_settings(settings), cursors, now, settings.recordings_url_ttl_s
+            db,
+            blobs or blob_stores.from_settings(settings),
+            cursors,
+            now,
+            settings.recordings_url_ttl_s,
+            settings.public_url,
         )
 
     def _serializer(self) -> URLSafeSerializer:
@@ -88,6 +96,11 @@ class Recordings:
             return None
         token = self.token(call.organization_id, call.id, self.now() + self.ttl_s * 1000)
         return f"{base_url.rstrip('/')}/recordings/{token}.wav"
+
+    def linked(self, request_base: str) -> Callable[[Call], Call]:
+        """`with_url` against the deployment's public address — `CALLPLANE_PUBLIC_URL`, else the
+        address the request came to."""
+        return functools.partial(self.with_url, self.public_url or request_base)
 
     def with_url(self, base_url: str, call: Call) -> Call:
         """The call as dialects render it: `recording_url` minted from its stored key."""

@@ -8,8 +8,8 @@ The retention purge looks for calls with a recording that ended before a cut-off
 organisations; a partial index holds only those calls, so it stays small (and the purge never
 scans the calls table) and the later updates of a call (post-call analysis, cost) do not touch it.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
