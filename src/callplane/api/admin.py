@@ -14,6 +14,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
+from callplane.api.admin_schemas import (
+    AddedVersionOut,
+    AdminAgentOut,
+    IssuedKeyOut,
+    KeyOut,
+    NumberOut,
+    OrganizationOut,
+    PresentationNumberOut,
+    PublishedOut,
+    SuppressionOut,
+    TrafficSplitOut,
+)
 from callplane.api.deps import (
     AgentsAdmin,
     AnyKey,
@@ -120,12 +132,12 @@ def _field(body: dict[str, Any], name: str) -> Any:
     return body[name]
 
 
-@router.get("/organization")
+@router.get("/organization", response_model=OrganizationOut)
 def get_organization(org: AnyKey, services: ServicesDep) -> JSON:
     return JSON(org_view(_admin(services).organization(org)))
 
 
-@router.patch("/organization")
+@router.patch("/organization", response_model=OrganizationOut)
 def update_organization(
     org: OrganizationAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
 ) -> JSON:
@@ -166,7 +178,7 @@ def key_request(body: dict[str, Any]) -> tuple[str, str, Any]:
     return name, kind, body.get("scopes")
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, response_model=IssuedKeyOut)
 def create_key(
     creator: KeysAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
 ) -> Response:
@@ -183,7 +195,7 @@ def _create_key(creator: Principal, services: Any, body: dict[str, Any]) -> JSON
     return JSON(issued_view(issued), status_code=201)
 
 
-@router.get("/keys")
+@router.get("/keys", response_model=list[KeyOut])
 def list_keys(creator: KeysAdmin, services: ServicesDep) -> JSON:
     return JSON([key_view(k) for k in _admin(services).keys(creator.organization_id)])
 
@@ -194,7 +206,7 @@ def revoke_key(credential_id: str, creator: KeysAdmin, services: ServicesDep) ->
     return Response(status_code=204)
 
 
-@router.post("/agents", status_code=201)
+@router.post("/agents", status_code=201, response_model=AdminAgentOut)
 def create_agent(
     org: AgentsAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
 ) -> Response:
@@ -210,18 +222,18 @@ def _create_agent(org: str, services: Any, body: dict[str, Any]) -> JSON:
     return JSON(agent_view(agent), status_code=201)
 
 
-@router.get("/agents")
+@router.get("/agents", response_model=list[AdminAgentOut])
 def list_agents(org: AgentsAdmin, services: ServicesDep) -> JSON:
     return JSON([agent_view(a) for a in _admin(services).agents(org)])
 
 
-@router.get("/agents/{agent_id}")
+@router.get("/agents/{agent_id}", response_model=AdminAgentOut)
 def get_agent(agent_id: str, org: AgentsAdmin, services: ServicesDep) -> JSON:
     agent, versions = _admin(services).agent(org, agent_id)
     return JSON(agent_view(agent, versions))
 
 
-@router.post("/agents/{agent_id}/versions", status_code=201)
+@router.post("/agents/{agent_id}/versions", status_code=201, response_model=AddedVersionOut)
 def add_version(
     agent_id: str, org: AgentsAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
 ) -> Response:
@@ -234,7 +246,7 @@ def _add_version(agent_id: str, org: str, services: Any, body: dict[str, Any]) -
     return JSON({"agent_id": version.agent_id, "version": version.version}, status_code=201)
 
 
-@router.post("/agents/{agent_id}/publish")
+@router.post("/agents/{agent_id}/publish", response_model=PublishedOut)
 def publish(
     agent_id: str, org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
 ) -> JSON:
@@ -247,12 +259,12 @@ def publish(
     )
 
 
-@router.post("/numbers", status_code=201)
+@router.post("/numbers", status_code=201, response_model=NumberOut)
 def add_number(org: NumbersAdmin) -> JSON:
     raise Forbidden(NUMBERS_ARE_ASSIGNED)
 
 
-@router.get("/numbers")
+@router.get("/numbers", response_model=list[NumberOut])
 def list_numbers(org: NumbersAdmin, services: ServicesDep) -> JSON:
     return JSON([{**number_view(n.number), "label": n.label} for n in _admin(services).numbers(org)])
 
@@ -262,7 +274,7 @@ def remove_number(number: str, org: NumbersAdmin) -> Response:
     raise Forbidden(NUMBERS_ARE_ASSIGNED)
 
 
-@router.post("/presentation-numbers", status_code=201)
+@router.post("/presentation-numbers", status_code=201, response_model=PresentationNumberOut)
 def request_presentation_number(
     org: NumbersAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody
 ) -> Response:
@@ -282,7 +294,7 @@ def _request_presentation_number(org: str, services: Any, body: dict[str, Any]) 
     return JSON({**number_view(added.number), "approved": added.approved}, status_code=201)
 
 
-@router.get("/presentation-numbers")
+@router.get("/presentation-numbers", response_model=list[PresentationNumberOut])
 def list_presentation_numbers(org: NumbersAdmin, services: ServicesDep) -> JSON:
     return JSON(
         [
@@ -292,7 +304,7 @@ def list_presentation_numbers(org: NumbersAdmin, services: ServicesDep) -> JSON:
     )
 
 
-@router.put("/traffic-splits/{from_number}")
+@router.put("/traffic-splits/{from_number}", response_model=TrafficSplitOut)
 def set_traffic_split(
     from_number: str, org: AgentsAdmin, services: ServicesDep, body: dict[str, Any] = JsonObject
 ) -> JSON:
@@ -303,7 +315,7 @@ def set_traffic_split(
     return JSON(_split(split))
 
 
-@router.get("/traffic-splits")
+@router.get("/traffic-splits", response_model=list[TrafficSplitOut])
 def list_traffic_splits(org: AgentsAdmin, services: ServicesDep) -> JSON:
     return JSON([_split(s) for s in _admin(services).traffic_splits(org)])
 
@@ -314,7 +326,7 @@ def remove_traffic_split(from_number: str, org: AgentsAdmin, services: ServicesD
     return Response(status_code=204)
 
 
-@router.post("/suppressions", status_code=201)
+@router.post("/suppressions", status_code=201, response_model=SuppressionOut)
 def suppress(org: NumbersAdmin, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
     return idem.run(org, lambda: _suppress(org, services, body))
 
@@ -331,7 +343,7 @@ def _suppress(org: str, services: Any, body: dict[str, Any]) -> JSON:
     )
 
 
-@router.get("/suppressions")
+@router.get("/suppressions", response_model=list[SuppressionOut])
 def list_suppressions(org: NumbersAdmin, services: ServicesDep) -> JSON:
     return JSON(
         [

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from callplane.api.deps import ServicesDep
@@ -24,12 +25,30 @@ from callplane.store.migrate import is_current
 router = APIRouter(tags=["Health"])
 
 
-@router.get("/healthz")
+class HealthOut(BaseModel):
+    status: str
+
+
+class WorkersOut(BaseModel):
+    status: str  #: ok | stuck
+    stuck_calls: int
+    stuck_workers: list[str]
+    live_calls: int
+    queue_due: int
+
+
+class ReadyOut(BaseModel):
+    status: str  #: ready, or why not (503)
+    database: str | None = None
+    workers: WorkersOut | None = None
+
+
+@router.get("/healthz", response_model=HealthOut)
 def healthz() -> JSON:
     return JSON({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
 def readyz(services: ServicesDep) -> JSON:
     try:
         if not is_current(services.db):

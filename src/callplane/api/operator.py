@@ -25,6 +25,13 @@ from callplane.api.admin import (
     number_view,
     org_view,
 )
+from callplane.api.admin_schemas import (
+    IssuedKeyOut,
+    KeyOut,
+    NumberOut,
+    OrganizationOut,
+    PresentationNumberOut,
+)
 from callplane.api.deps import DeclaresBearer, ServicesDep
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.idempotent import IdempotentRequest
@@ -65,7 +72,7 @@ def _admin(services: ServicesDep) -> Admin:
 OPERATOR_KEYS = "00000000-0000-0000-0000-000000000000"
 
 
-@router.post("/organizations", status_code=201)
+@router.post("/organizations", status_code=201, response_model=OrganizationOut)
 def create_organization(services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
     """`name` and any organisation setting (balance, rate_per_minute, limits, calling_window)."""
     return idem.run(OPERATOR_KEYS, lambda: _create_organization(services, body))
@@ -79,23 +86,23 @@ def _create_organization(services: ServicesDep, body: dict[str, Any]) -> JSON:
     return JSON(org_view(_admin(services).create_organization(name.strip(), **settings)), status_code=201)
 
 
-@router.get("/organizations")
+@router.get("/organizations", response_model=list[OrganizationOut])
 def list_organizations(services: ServicesDep) -> JSON:
     return JSON([org_view(o) for o in _admin(services).organizations()])
 
 
-@router.get("/organizations/{org_id}")
+@router.get("/organizations/{org_id}", response_model=OrganizationOut)
 def get_organization(org_id: str, services: ServicesDep) -> JSON:
     return JSON(org_view(_admin(services).organization(org_id)))
 
 
-@router.patch("/organizations/{org_id}")
+@router.patch("/organizations/{org_id}", response_model=OrganizationOut)
 def update_organization(org_id: str, services: ServicesDep, body: dict[str, Any] = JsonObject) -> JSON:
     """Any setting: name, calling_window, balance (null: postpaid), rate_per_minute, limits."""
     return JSON(org_view(_admin(services).update_organization(org_id, body)))
 
 
-@router.post("/organizations/{org_id}/keys", status_code=201)
+@router.post("/organizations/{org_id}/keys", status_code=201, response_model=IssuedKeyOut)
 def issue_key(org_id: str, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
     """A key for the organisation with any tenant `scopes` (default calls:read + calls:write)."""
     return idem.run(OPERATOR_KEYS, lambda: _issue_key(org_id, services, body), secrets=("key", "secret"))
@@ -107,7 +114,7 @@ def _issue_key(org_id: str, services: ServicesDep, body: dict[str, Any]) -> JSON
     return JSON(issued_view(issued), status_code=201)
 
 
-@router.get("/organizations/{org_id}/keys")
+@router.get("/organizations/{org_id}/keys", response_model=list[KeyOut])
 def list_keys(org_id: str, services: ServicesDep) -> JSON:
     admin = _admin(services)
     admin.organization(org_id)
@@ -120,7 +127,7 @@ def revoke_key(org_id: str, credential_id: str, services: ServicesDep) -> Respon
     return Response(status_code=204)
 
 
-@router.post("/organizations/{org_id}/numbers", status_code=201)
+@router.post("/organizations/{org_id}/numbers", status_code=201, response_model=NumberOut)
 def assign_number(org_id: str, services: ServicesDep, idem: IdempotentRequest, body: JsonBody) -> Response:
     """Give the organisation a number to call from; 409 while another organisation owns it."""
     return idem.run(OPERATOR_KEYS, lambda: _assign_number(org_id, services, body))
@@ -136,7 +143,7 @@ def _assign_number(org_id: str, services: ServicesDep, body: dict[str, Any]) -> 
     return JSON({**number_view(owned.number), "label": owned.label}, status_code=201)
 
 
-@router.get("/organizations/{org_id}/numbers")
+@router.get("/organizations/{org_id}/numbers", response_model=list[NumberOut])
 def list_numbers(org_id: str, services: ServicesDep) -> JSON:
     admin = _admin(services)
     admin.organization(org_id)
@@ -149,7 +156,7 @@ def remove_number(org_id: str, number: str, services: ServicesDep) -> Response:
     return Response(status_code=204)
 
 
-@router.put("/organizations/{org_id}/presentation-numbers/{number}")
+@router.put("/organizations/{org_id}/presentation-numbers/{number}", response_model=PresentationNumberOut)
 def approve_presentation_number(
     org_id: str, number: str, services: ServicesDep, body: dict[str, Any] = JsonObject
 ) -> JSON:
@@ -162,7 +169,7 @@ def approve_presentation_number(
     return JSON({**number_view(result.number), "approved": result.approved})
 
 
-@router.get("/organizations/{org_id}/presentation-numbers")
+@router.get("/organizations/{org_id}/presentation-numbers", response_model=list[PresentationNumberOut])
 def list_presentation_numbers(org_id: str, services: ServicesDep) -> JSON:
     admin = _admin(services)
     admin.organization(org_id)
