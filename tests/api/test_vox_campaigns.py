@@ -169,13 +169,16 @@ def test_pause_resume_cancel_and_the_campaign_id_filter(
     assert fed.created == 2  # its concurrency
     calls = client.get(f"/v3/calls?campaign_id={cid}", headers=tenant.headers).json()
     assert calls["total_count"] == 2 and {c["status"] for c in calls["items"]} == {"queued"}
+    assert {c["campaign_id"] for c in calls["items"]} == {cid}
+    one = client.get(f"/v3/calls/{calls['items'][0]['id']}", headers=tenant.headers).json()
+    assert one["campaign_id"] == cid
     assert (
         client.get("/v3/calls?campaign_id=" + tenant.agent_id, headers=tenant.headers).json()["items"] == []
     )
     v2 = client.post(
         "/v2/calls/list", json={"filter_criteria": {"campaign_id": [cid]}}, headers=tenant.headers
     ).json()
-    assert v2["total_count"] == 2
+    assert v2["total_count"] == 2 and {c["campaign_id"] for c in v2["calls"]} == {cid}
     ongoing = client.get(f"/v3/campaigns/{cid}", headers=tenant.headers).json()
     assert ongoing["status"] == "ongoing" and ongoing["in_progress_calls"] == 2
     paused = client.post(f"/v3/campaigns/{cid}/pause", headers=tenant.headers).json()

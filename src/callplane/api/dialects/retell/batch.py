@@ -11,8 +11,12 @@
 - `reserved_concurrency`: slots kept for other calls, so the batch runs at the organisation's
   limit minus it (at least 1, at most 100).
 - Answers 201 with `{batch_call_id, name, from_number, scheduled_timestamp, total_task_count,
-  call_time_window}`. Every bad task row is named (`tasks[3].to_number`). Pausing, cancelling
-  and reading go through the Vox campaign paths with the same id (Retell's SDK has none).
+  call_time_window}`. Every bad task row is named (`tasks[3].to_number`).
+- `GET /get-batch-call/{batch_call_id}` (callplane; Retell's SDK only creates): the same object
+  plus `status`, `paused_by`, `completed_task_count`, `failed_task_count`,
+  `in_progress_task_count`, `remaining_task_count`, `active_concurrency`, `started_timestamp`,
+  `finished_timestamp`. Pausing and cancelling go through the Vox campaign paths with the same
+  id. Calls made for the batch carry `batch_call_id` (and the v3 call list filters on it).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from callplane.api.deps import CallsWrite, ServicesDep
+from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects.common import freeform, renamed
 from callplane.api.dialects.retell.errors import RetellRoute
 from callplane.api.dialects.retell.parse import CORE_FIELDS, agent_version
@@ -34,7 +38,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import CallingWindow, validate_timezone
 from callplane.domain.phone import parse_e164
-from callplane.engine.services.campaigns import CampaignDraft, CampaignService
+from callplane.engine.services.campaigns import CampaignDraft, CampaignService, View
 
 router = APIRouter(route_class=RetellRoute, tags=["Retell"])
 
@@ -151,22 +155,39 @@ def create_batch_call(body: CreateBatchCall, org: CallsWrite, services: Services
     except ValidationFailed as exc:
         raise renamed(exc, CORE_FIELDS) from None
     assert checked.view is not None, "not a dry run"
-    c = checked.view.campaign
+    return JSON(batch_object(checked.view, with_window=body.call_time_window is not None), status_code=201)
+
+
+@router.get("/get-batch-call/{batch_call_id}", summary="A batch call's status and counters (callplane)")
+def get_batch_call(batch_call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
+    return JSON(batch_object(CampaignService(services.db, services.clock.now_ms).get(org, batch_call_id)))
+
+
+def batch_object(view: View, *, with_window: bool = True) -> dict[str, Any]:
+    """Retell's BatchCallResponse, plus callplane's status and counters (read from the
+    database when asked; the SDK's model keeps fields it does not name)."""
+    c, n = view.campaign, view.counters
     window = None
-    if body.call_time_window is not None:
+    if with_window:
         window = {
             "windows": [{"start": c.window.start_min, "end": c.window.end_min}],
             "day": [DAY_NAMES[d] for d in c.window.days],
             "timezone": c.window.timezone,
         }
-    return JSON(
-        {
-            "batch_call_id": c.id,
-            "name": c.name,
-            "from_number": c.from_number,
-            "scheduled_timestamp": c.scheduled_at if c.scheduled_at is not None else c.created_at,
-            "total_task_count": checked.view.counters.total,
-            "call_time_window": window,
-        },
-        status_code=201,
-    )
+    return {
+        "batch_call_id": c.id,
+        "name": c.name,
+        "from_number": c.from_number,
+        "scheduled_timestamp": c.scheduled_at if c.scheduled_at is not None else c.created_at,
+        "total_task_count": n.total,
+        "call_time_window": window,
+        "status": c.status.value,
+        "paused_by": c.paused_by.value if c.paused_by else None,
+        "completed_task_count": n.completed,
+        "failed_task_count": n.failed,
+        "in_progress_task_count": n.in_progress,
+        "remaining_task_count": n.remaining,
+        "active_concurrency": n.active_concurrency,
+        "started_timestamp": c.started_at,
+        "finished_timestamp": c.finished_at,
+    }
