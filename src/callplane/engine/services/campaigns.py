@@ -43,7 +43,7 @@ from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, Val
 from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.org import CallingWindow
 from callplane.engine import lifecycle
-from callplane.engine.jobs import campaign_events, feeder
+from callplane.engine.services import campaign_events, campaign_feed
 from callplane.engine.services.calls import check_caller
 from callplane.engine.services.webhooks import EventType
 from callplane.store import agents as agent_store
@@ -139,7 +139,7 @@ class CampaignService:
                     campaign, stored_print = seen
                     if stored_print != fingerprint:
                         raise IdempotencyMismatch("this Idempotency-Key was used with a different request")
-                    view = View(campaign, feeder.counters(conn, campaign, now))
+                    view = View(campaign, campaign_feed.counters(conn, campaign, now))
                     return Checked(view, view.counters.total, [], replayed=True)
             if draft.reserved is not None:
                 limit = org_store.get_organization(conn, organization_id).limits.max_concurrent_calls
@@ -171,7 +171,7 @@ class CampaignService:
             )
             store.insert_campaign(conn, campaign, idempotency_key=idempotency_key, fingerprint=fingerprint)
             task_store.insert_tasks(conn, organization_id, campaign.id, good, now)
-            view = View(campaign, feeder.counters(conn, campaign, now))
+            view = View(campaign, campaign_feed.counters(conn, campaign, now))
         return Checked(view, len(good), rejected)
 
     def _check_campaign(self, conn: Connection, organization_id: str, draft: CampaignDraft) -> set[str]:
@@ -195,13 +195,13 @@ class CampaignService:
     def get(self, organization_id: str, campaign_id: str) -> View:
         with self.db.read() as conn:
             campaign = self._find(conn, organization_id, campaign_id)
-            return View(campaign, feeder.counters(conn, campaign, self.now()))
+            return View(campaign, campaign_feed.counters(conn, campaign, self.now()))
 
     def campaigns(self, organization_id: str, limit: int, before: tuple[int, str] | None) -> list[View]:
         with self.db.read() as conn:
             found = store.page(conn, organization_id, limit, before)
             now = self.now()
-            return [View(c, feeder.counters(conn, c, now)) for c in found]
+            return [View(c, campaign_feed.counters(conn, c, now)) for c in found]
 
     def tasks(
         self,
@@ -224,7 +224,7 @@ class CampaignService:
         with self.db.write() as conn:
             campaign = self._locked(conn, organization_id, campaign_id)
             if campaign.status is CampaignStatus.PAUSED:
-                return View(campaign, feeder.counters(conn, campaign, now))
+                return View(campaign, campaign_feed.counters(conn, campaign, now))
             if not campaign.status.feeds:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be paused")
             store.set_status(conn, campaign, CampaignStatus.PAUSED, now, paused_by=PausedBy.USER)
@@ -236,7 +236,7 @@ class CampaignService:
         with self.db.write() as conn:
             campaign = self._locked(conn, organization_id, campaign_id)
             if campaign.status.feeds:
-                return View(campaign, feeder.counters(conn, campaign, now))
+                return View(campaign, campaign_feed.counters(conn, campaign, now))
             if campaign.status is not CampaignStatus.PAUSED:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be resumed")
             back = CampaignStatus.ONGOING if campaign.started_at is not None else CampaignStatus.PENDING
@@ -263,12 +263,12 @@ class CampaignService:
                     now=now,
                     fence=None,
                 )
-            feeder.settle(conn, campaign, now)
+            campaign_feed.settle(conn, campaign, now)
             task_store.cancel_pending(conn, organization_id, campaign.id, now)
             if not task_store.has_status(conn, organization_id, campaign.id, TaskStatus.CALLING):
                 store.set_status(conn, campaign, CampaignStatus.CANCELED, now, finished_at=now)
                 campaign = self._find(conn, organization_id, campaign.id)
-                counters = feeder.counters(conn, campaign, now)
+                counters = campaign_feed.counters(conn, campaign, now)
                 campaign_events.emit(conn, campaign, counters, EventType.CAMPAIGN_FINISHED, now)
         return self.get(organization_id, campaign_id)
 
