@@ -190,16 +190,22 @@ class Next:
 
     status: TaskStatus
     due_at: int | None = None  #: PENDING: when to call again
+    #: The call was never dialled because the organisation's balance ran out: the attempt is
+    #: given back (the campaign is paused by the system until the balance is topped up).
+    refund: bool = False
 
 
 def after_call(
     status: CallStatus, reason: DisconnectionReason | None, attempts: int, rule: RetryRule, end_at: int
 ) -> Next:
-    """A connected call completes the task; a retryable miss with attempts left waits for its
+    """A connected call completes the task; a call refused for the organisation's balance goes
+    back to the list, its attempt not counted; a retryable miss with attempts left waits for its
     retry; anything else fails it (a refused or canceled call is not retried: its cause — the
     do-not-call list, a cap, the caller — would refuse the retry too)."""
     if status is CallStatus.ENDED:
         return Next(TaskStatus.COMPLETED)
+    if reason is DisconnectionReason.INSUFFICIENT_BALANCE:
+        return Next(TaskStatus.PENDING, end_at, refund=True)
     if reason in rule.reasons and attempts < rule.max_attempts:
         return Next(TaskStatus.PENDING, end_at + rule.interval_min * 60_000)
     return Next(TaskStatus.FAILED)

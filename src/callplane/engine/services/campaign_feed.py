@@ -30,10 +30,12 @@ from sqlalchemy import Connection
 
 from callplane.domain.call import CallStatus
 from callplane.domain.campaign import (
+    PAUSED_DUE_AT,
     Campaign,
     CampaignStatus,
     Counters,
     Next,
+    PausedBy,
     Task,
     TaskStatus,
     after_call,
@@ -47,6 +49,7 @@ from callplane.engine.services.webhooks import EventType
 from callplane.store import calls as call_store
 from callplane.store import campaign_tasks as task_store
 from callplane.store import campaigns as store
+from callplane.store import orgs as org_store
 
 
 @dataclass
@@ -74,11 +77,19 @@ def feed_one(
             _close(conn, campaign, now)
             result.finished += 1
         return
+    out_of_balance = _out_of_balance(conn, organization_id)
     if campaign.status is CampaignStatus.PAUSED:
-        return  # settled above, so its counters stay exact; nothing new is dialled
-    if campaign.status is CampaignStatus.PENDING:
-        if campaign.scheduled_at is not None and campaign.scheduled_at > now:
+        # Settled above, so its counters stay exact; nothing new is dialled. A system pause
+        # ends by itself once the balance is topped up.
+        if campaign.paused_by is not PausedBy.SYSTEM or out_of_balance or not release(conn, campaign, now):
             return
+        campaign = _reread(conn, campaign)
+    if campaign.status is CampaignStatus.PENDING and (campaign.scheduled_at or 0) > now:
+        return
+    if out_of_balance:
+        hold(conn, campaign, PausedBy.SYSTEM, now)
+        return
+    if campaign.status is CampaignStatus.PENDING:
         if not store.set_status(conn, campaign, CampaignStatus.ONGOING, now, started_at=now):
             return
         campaign = _reread(conn, campaign)
@@ -99,6 +110,29 @@ def feed_one(
         result.finished += 1
 
 
+def hold(conn: Connection, campaign: Campaign, by: PausedBy, now: int) -> bool:
+    """Pause: its queued calls wait (due at the end of time), live ones go on."""
+    if not store.set_status(conn, campaign, CampaignStatus.PAUSED, now, paused_by=by):
+        return False
+    store.set_calls_due(conn, campaign.organization_id, campaign.id, PAUSED_DUE_AT, now)
+    return True
+
+
+def release(conn: Connection, campaign: Campaign, now: int) -> bool:
+    """Resume a paused campaign where it was: started or still waiting for its start."""
+    back = CampaignStatus.ONGOING if campaign.started_at is not None else CampaignStatus.PENDING
+    if not store.set_status(conn, campaign, back, now):
+        return False
+    store.set_calls_due(conn, campaign.organization_id, campaign.id, now, now)
+    return True
+
+
+def _out_of_balance(conn: Connection, organization_id: str) -> bool:
+    """A prepaid organisation whose balance is used up (the dispatcher would refuse its calls)."""
+    balance = org_store.get_organization(conn, organization_id).balance_minor
+    return balance is not None and balance <= 0
+
+
 def _reread(conn: Connection, campaign: Campaign) -> Campaign:
     found = store.get(conn, campaign.organization_id, campaign.id)
     assert found is not None, "a campaign is never deleted"
@@ -110,7 +144,9 @@ def settle(conn: Connection, campaign: Campaign, now: int) -> int:
     moved = 0
     for task, call in task_store.finished_calls(conn, campaign.organization_id, campaign.id):
         nxt, label = _after(campaign, task, call, now)
-        if task_store.settle(conn, task, nxt.status, reason=label, due_at=nxt.due_at, now=now):
+        if task_store.settle(
+            conn, task, nxt.status, reason=label, due_at=nxt.due_at, now=now, refund=nxt.refund
+        ):
             moved += 1
     return moved
 

@@ -26,7 +26,6 @@ from sqlalchemy import Connection
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.campaign import (
     MAX_CONCURRENCY,
-    PAUSED_DUE_AT,
     Campaign,
     CampaignStatus,
     Counters,
@@ -219,16 +218,18 @@ class CampaignService:
             )
 
     def pause(self, organization_id: str, campaign_id: str) -> View:
-        """No new dials from the next claim pass on: its queued calls wait, live ones go on."""
+        """No new dials from the next claim pass on: its queued calls wait, live ones go on.
+        Pausing a campaign the system paused makes it the user's pause (no auto-resume)."""
         now = self.now()
         with self.db.write() as conn:
             campaign = self._locked(conn, organization_id, campaign_id)
             if campaign.status is CampaignStatus.PAUSED:
-                return View(campaign, campaign_feed.counters(conn, campaign, now))
-            if not campaign.status.feeds:
+                if campaign.paused_by is PausedBy.SYSTEM:
+                    store.set_status(conn, campaign, CampaignStatus.PAUSED, now, paused_by=PausedBy.USER)
+            elif not campaign.status.feeds:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be paused")
-            store.set_status(conn, campaign, CampaignStatus.PAUSED, now, paused_by=PausedBy.USER)
-            store.set_calls_due(conn, organization_id, campaign.id, PAUSED_DUE_AT, now)
+            else:
+                campaign_feed.hold(conn, campaign, PausedBy.USER, now)
         return self.get(organization_id, campaign_id)
 
     def resume(self, organization_id: str, campaign_id: str) -> View:
@@ -239,9 +240,7 @@ class CampaignService:
                 return View(campaign, campaign_feed.counters(conn, campaign, now))
             if campaign.status is not CampaignStatus.PAUSED:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be resumed")
-            back = CampaignStatus.ONGOING if campaign.started_at is not None else CampaignStatus.PENDING
-            store.set_status(conn, campaign, back, now)
-            store.set_calls_due(conn, organization_id, campaign.id, now, now)
+            campaign_feed.release(conn, campaign, now)
         return self.get(organization_id, campaign_id)
 
     def cancel(self, organization_id: str, campaign_id: str) -> View:
