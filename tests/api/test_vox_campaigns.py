@@ -100,6 +100,20 @@ def test_the_default_window_is_8_to_20_in_seoul_every_day(client: TestClient, te
     assert created["retry"]["max_attempts"] == 1
 
 
+def test_a_campaign_keeps_several_windows(client: TestClient, tenant: Tenant) -> None:
+    windows = [
+        {"start_min": 540, "end_min": 720, "days": ["Monday", "Tuesday"]},
+        {"start_min": 840, "end_min": 1080, "days": ["Saturday"]},
+    ]
+    created = create(client, tenant, call_time_window={"windows": windows, "timezone": "Asia/Tokyo"})
+    got = client.get(f"/v3/campaigns/{created['id']}", headers=tenant.headers).json()
+    assert got["call_time_window"]["windows"] == windows
+    assert got["call_time_window"]["timezone"] == "Asia/Tokyo"
+    many = {"windows": [{"start_min": i, "end_min": i + 1} for i in range(11)]}
+    refused = client.post("/v3/campaigns", json=body(tenant, call_time_window=many), headers=tenant.headers)
+    assert refused.status_code == 400
+
+
 def test_every_bad_row_is_named_and_nothing_is_created(
     client: TestClient, db: Database, tenant: Tenant
 ) -> None:
@@ -131,6 +145,14 @@ def test_bad_campaign_fields_are_400s_in_voxs_shape(client: TestClient, tenant: 
         ({"from_number": "07099998888"}, "from_number"),
         ({"agent": {"agent_id": "not-a-uuid"}}, "agent.agent_id"),
         ({"call_time_window": {"timezone": "Mars/Olympus"}}, "timezone"),
+        (
+            {
+                "call_time_window": {
+                    "windows": [{"start_min": 0, "end_min": 60}, {"start_min": 90, "end_min": 60}]
+                }
+            },
+            "call_time_window.windows[1]",
+        ),
         (
             {"call_time_window": {"windows": [{"start_min": 0, "end_min": 60, "days": ["Someday"]}]}},
             "call_time_window.windows[0].days",

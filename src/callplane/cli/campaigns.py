@@ -28,7 +28,7 @@ from rich.table import Column, Table
 
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.call import DisconnectionReason
-from callplane.domain.campaign import RETRYABLE, NewTask, RetryRule, RowProblem, TaskStatus
+from callplane.domain.campaign import RETRYABLE, NewTask, RetryRule, RowProblem, TaskStatus, Windows
 from callplane.domain.errors import DomainError, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import ALL_DAYS, CallingWindow
@@ -81,14 +81,17 @@ def read_rows(text: str) -> list[NewTask | RowProblem]:
     return out
 
 
-def _window(window: str, days: str, timezone: str) -> CallingWindow:
-    start, _, end = window.partition("-")
-    try:
-        sh, sm = (int(x) for x in start.split(":"))
-        eh, em = (int(x) for x in end.split(":"))
-    except ValueError:
-        fail("--window must look like 08:00-20:00")
-    return CallingWindow(timezone, sh * 60 + sm, eh * 60 + em, days)
+def _windows(windows: list[str], days: str, timezone: str) -> Windows:
+    spans = []
+    for window in windows:
+        start, _, end = window.partition("-")
+        try:
+            sh, sm = (int(x) for x in start.split(":"))
+            eh, em = (int(x) for x in end.split(":"))
+        except ValueError:
+            fail("--window must look like 08:00-20:00")
+        spans.append(CallingWindow(timezone, sh * 60 + sm, eh * 60 + em, days))
+    return Windows(tuple(spans))
 
 
 def _line(problem: RowProblem) -> str:
@@ -106,7 +109,9 @@ def create(
     name: Annotated[str | None, typer.Option(help="Default: the file's name.")] = None,
     presentation: Annotated[str | None, typer.Option(help="An approved caller ID to show.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=100)] = 1,
-    window: Annotated[str, typer.Option(help="Local calling hours.")] = "08:00-20:00",
+    window: Annotated[
+        list[str] | None, typer.Option(help="Local calling hours; repeat for more windows.")
+    ] = None,
     days: Annotated[str, typer.Option(help="ISO weekdays, 1 = Monday.")] = ALL_DAYS,
     timezone: Annotated[str, typer.Option()] = "Asia/Seoul",
     scheduled_at: Annotated[int | None, typer.Option(help="Start at (Unix ms); default now.")] = None,
@@ -130,7 +135,7 @@ def create(
             agent_version=agent_version,
             presentation_number=parse_any(presentation, "--presentation") if presentation else None,
             scheduled_at=scheduled_at,
-            window=_window(window, days, timezone),
+            window=_windows(window or ["08:00-20:00"], days, timezone),
             concurrency=concurrency,
             retry=RetryRule(attempts, retry_after, tuple(retry_on) if retry_on else RETRYABLE),
         )

@@ -35,12 +35,12 @@ from callplane.domain.campaign import (
     RowProblem,
     Task,
     TaskStatus,
+    Windows,
     check_concurrency,
     needed_variables,
 )
 from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.ids import new_id, normalize_uuid
-from callplane.domain.org import CallingWindow
 from callplane.engine import lifecycle
 from callplane.engine.services import campaign_events, campaign_feed
 from callplane.engine.services.calls import check_caller
@@ -67,7 +67,7 @@ class CampaignDraft:
     agent_version: str = "current"
     presentation_number: str | None = None
     scheduled_at: int | None = None
-    window: CallingWindow = field(default_factory=CallingWindow)
+    window: Windows = field(default_factory=Windows)
     concurrency: int = 1
     retry: RetryRule = field(default_factory=RetryRule)
     #: Retell's `reserved_concurrency`: run at the organisation's limit minus this many slots
@@ -83,7 +83,7 @@ class CampaignDraft:
                 self.agent_version,
                 self.presentation_number,
                 self.scheduled_at,
-                [self.window.timezone, self.window.start_min, self.window.end_min, self.window.days],
+                [self.window.timezone, self.window.to_json()],
                 self.concurrency,
                 self.reserved,
                 self.retry.to_json(),

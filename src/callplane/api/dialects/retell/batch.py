@@ -7,7 +7,8 @@
   `custom_sip_headers` are not supported (400 when non-empty).
 - `trigger_timestamp` → the scheduled start; `call_time_window {windows[{start, end}], day[],
   timezone}` (Retell's default time zone, America/Los_Angeles, when a window names none; no
-  window: any hour the organisation's own window allows); one window per batch.
+  window: any hour the organisation's own window allows); up to `MAX_WINDOWS` windows, the days
+  applying to each.
 - `reserved_concurrency`: slots kept for other calls, so the batch runs at the organisation's
   limit minus it (at least 1, at most 100).
 - Answers 201 with `{batch_call_id, name, from_number, scheduled_timestamp, total_task_count,
@@ -33,7 +34,7 @@ from callplane.api.dialects.retell.parse import CORE_FIELDS, agent_version
 from callplane.api.dialects.vox.campaigns import DAY_NAMES, DAYS
 from callplane.api.responses import JSON
 from callplane.domain import bounds
-from callplane.domain.campaign import NewTask, RowProblem
+from callplane.domain.campaign import MAX_WINDOWS, NewTask, RowProblem, Windows
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import CallingWindow, validate_timezone
@@ -80,11 +81,10 @@ class CreateBatchCall(BaseModel):
     call_time_window: TimeWindow | None = None
 
 
-def _window(raw: TimeWindow | None) -> CallingWindow:
+def _window(raw: TimeWindow | None) -> Windows:
     if raw is None:
-        return CallingWindow(start_min=0, end_min=1440)
-    if len(raw.windows) > 1:
-        raise ValidationFailed.single("call_time_window.windows", "callplane keeps one window per batch")
+        return Windows((CallingWindow(start_min=0, end_min=1440),))
+    bounds.check_count(raw.windows, MAX_WINDOWS, "call_time_window.windows")
     zone = validate_timezone(raw.timezone or RETELL_TIMEZONE)
     days = "1234567"
     if raw.day:
@@ -94,8 +94,13 @@ def _window(raw: TimeWindow | None) -> CallingWindow:
                 "call_time_window.day", "must be weekday names", list(DAY_NAMES.values())
             )
         days = "".join(sorted({DAYS[d.lower()] for d in raw.day}))
-    w = raw.windows[0]
-    return CallingWindow(zone, int(w.start), int(w.end), days)
+    spans = []
+    for i, w in enumerate(raw.windows):
+        try:
+            spans.append(CallingWindow(zone, int(w.start), int(w.end), days))
+        except ValidationFailed:
+            raise ValidationFailed.single(f"call_time_window.windows[{i}]", "needs start < end") from None
+    return Windows(tuple(spans))
 
 
 def _agent(tasks: list[BatchTask]) -> tuple[str | None, str]:
@@ -169,9 +174,12 @@ def batch_object(view: View, *, with_window: bool = True) -> dict[str, Any]:
     c, n = view.campaign, view.counters
     window = None
     if with_window:
+        spans = c.window.spans
         window = {
-            "windows": [{"start": c.window.start_min, "end": c.window.end_min}],
-            "day": [DAY_NAMES[d] for d in c.window.days],
+            "windows": [{"start": w.start_min, "end": w.end_min} for w in spans],
+            # Retell's days apply to every window; a campaign made elsewhere may give each its
+            # own, so the days named are those of any window.
+            "day": [DAY_NAMES[d] for d in sorted({d for w in spans for d in w.days})],
             "timezone": c.window.timezone,
         }
     return {
