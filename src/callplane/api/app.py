@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callplane import __version__, web
-from callplane.api import admin, health, observability, operator
+from callplane.api import admin, admin_campaigns, health, observability, operator
 from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
@@ -69,6 +69,7 @@ def create_app(
         vocode.router,
         retell.router,
         admin.router,
+        admin_campaigns.router,
         operator.router,
     ):
         app.include_router(router)

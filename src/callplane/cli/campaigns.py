@@ -1,38 +1,31 @@
 """`callplane campaigns …`: create a campaign from a CSV file, list, show, pause, resume,
 cancel, and export its per-task results.
 
-The CSV's header row names the columns: `to_number` is the callee (Korean domestic digits or
-E.164), a `meta.<key>` column goes to the task's metadata, and every other column is a dynamic
-variable (an empty cell is no value, so a variable the agent needs is reported missing). The
-file is read as UTF-8 (a byte-order mark is fine).
-
-`--dry-run` checks every row — invalid number, duplicate, on the do-not-call list, a variable the
-agent needs — prints each rejected row with its reason and the totals, and creates nothing. A
-real run creates the campaign with the rows that pass and lists the others. It is idempotent:
-the campaign's Idempotency-Key is derived from the file and the options, so importing the same
-file twice finds the first campaign and calls nobody twice.
+The CSV is read as `engine.services.campaign_import` says (the admin API's upload reads it the
+same way). `--dry-run` checks every row — invalid number, duplicate, on the do-not-call list, a
+variable the agent needs — prints each rejected row with its reason and the totals, and creates
+nothing. A real run shows a progress bar while the tasks load, creates the campaign with the
+rows that pass and lists the others. It is idempotent: importing the same file with the same
+options twice finds the first campaign and calls nobody twice.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import io
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.progress import Progress
 from rich.table import Column, Table
 
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.call import DisconnectionReason
-from callplane.domain.campaign import RETRYABLE, NewTask, RetryRule, RowProblem, TaskStatus, Windows
-from callplane.domain.errors import DomainError, ValidationFailed
-from callplane.domain.ids import normalize_uuid
-from callplane.domain.org import ALL_DAYS, CallingWindow
-from callplane.domain.phone import parse_any
+from callplane.domain.campaign import RETRYABLE, TaskStatus
+from callplane.domain.errors import DomainError
+from callplane.domain.org import ALL_DAYS
 
 if TYPE_CHECKING:
     from callplane.engine.services.campaigns import CampaignService
@@ -51,52 +44,6 @@ def _service(c: Context) -> CampaignService:
     from callplane.engine.services.campaigns import CampaignService
 
     return CampaignService(c.db, SystemClock().now_ms)
-
-
-def read_rows(text: str) -> list[NewTask | RowProblem]:
-    """Each data row as a task, or the reason it cannot be one (its index is its data row)."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "to_number" not in reader.fieldnames:
-        fail("the CSV's header row must name a to_number column")
-    out: list[NewTask | RowProblem] = []
-    for i, raw in enumerate(reader):
-        if None in raw:
-            out.append(RowProblem(i, "row", "has more cells than the header"))
-            continue
-        variables: dict[str, Any] = {}
-        metadata: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key == "to_number" or value is None or value == "":
-                continue
-            if key.startswith("meta."):
-                metadata[key.removeprefix("meta.")] = value
-            else:
-                variables[key] = value
-        try:
-            number = parse_any((raw.get("to_number") or "").strip(), "to_number")
-        except ValidationFailed as exc:
-            out.append(RowProblem(i, "to_number", exc.errors[0].reason))
-            continue
-        out.append(NewTask(number, variables, metadata))
-    return out
-
-
-def _windows(windows: list[str], days: str, timezone: str) -> Windows:
-    spans = []
-    for window in windows:
-        start, _, end = window.partition("-")
-        try:
-            sh, sm = (int(x) for x in start.split(":"))
-            eh, em = (int(x) for x in end.split(":"))
-        except ValueError:
-            fail("--window must look like 08:00-20:00")
-        spans.append(CallingWindow(timezone, sh * 60 + sm, eh * 60 + em, days))
-    return Windows(tuple(spans))
-
-
-def _line(problem: RowProblem) -> str:
-    # Data row 0 is line 2 of the file (the header is line 1).
-    return f"line {problem.row + 2}: {problem.field} {problem.reason}"
 
 
 @app.command("create")
@@ -123,33 +70,37 @@ def create(
 ) -> None:
     """Create a campaign from a CSV file (or check the file with --dry-run)."""
     c: Context = ctx.obj
-    from callplane.engine.services.campaigns import CampaignDraft
+    from callplane.engine.services.campaign_import import ImportOptions, import_csv, line
 
-    raw = csv_file.read_bytes()
+    options = ImportOptions(
+        from_number=from_number,
+        name=name or csv_file.stem,
+        agent_id=agent,
+        agent_version=agent_version,
+        presentation_number=presentation,
+        concurrency=concurrency,
+        windows=window or ["08:00-20:00"],
+        days=days,
+        timezone=timezone,
+        scheduled_at=scheduled_at,
+        attempts=attempts,
+        retry_after_min=retry_after,
+        retry_on=tuple(retry_on) if retry_on else RETRYABLE,
+    )
     try:
-        draft = CampaignDraft(
-            name=name or csv_file.stem,
-            from_number=parse_any(from_number, "--from"),
-            tasks=read_rows(raw.decode("utf-8-sig")),
-            agent_id=(normalize_uuid(agent) or agent) if agent else None,
-            agent_version=agent_version,
-            presentation_number=parse_any(presentation, "--presentation") if presentation else None,
-            scheduled_at=scheduled_at,
-            window=_windows(window or ["08:00-20:00"], days, timezone),
-            concurrency=concurrency,
-            retry=RetryRule(attempts, retry_after, tuple(retry_on) if retry_on else RETRYABLE),
-        )
-        # The same file with the same options is the same import, whenever it is run again.
-        key = "csv:" + hashlib.sha256(raw + b"\0" + draft.fingerprint().encode()).hexdigest()
-        checked = _service(c).create(
-            c.org(org), draft, idempotency_key=key, dry_run=dry_run, skip_invalid=True
-        )
-    except UnicodeDecodeError:
-        fail("the CSV file is not UTF-8")
+        with Progress(console=console, transient=True, disable=dry_run) as bar:
+            loading = bar.add_task("loading tasks", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(loading, completed=done, total=total)
+
+            checked = import_csv(
+                _service(c), c.org(org), csv_file.read_bytes(), options, dry_run=dry_run, progress=advance
+            )
     except DomainError as exc:
         fail(exc.message)
     for problem in checked.rejected:
-        console.print(f"[yellow]rejected[/yellow] {_line(problem)}")
+        console.print(f"[yellow]rejected[/yellow] line {line(problem)}: {problem.field} {problem.reason}")
     if checked.replayed and checked.view is not None:
         console.print(f"already imported as campaign {checked.view.campaign.id}; nothing created")
         return

@@ -17,7 +17,7 @@ calls nobody twice; a different request with the key is an `IdempotencyMismatch`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
@@ -128,6 +128,7 @@ class CampaignService:
         idempotency_key: str | None = None,
         dry_run: bool = False,
         skip_invalid: bool = False,
+        progress: Progress | None = None,
     ) -> Checked:
         now = self.now()
         fingerprint = draft.fingerprint() if idempotency_key is not None else None
@@ -169,7 +170,8 @@ class CampaignService:
                 updated_at=now,
             )
             store.insert_campaign(conn, campaign, idempotency_key=idempotency_key, fingerprint=fingerprint)
-            task_store.insert_tasks(conn, organization_id, campaign.id, good, now)
+            rows = good if progress is None else _reported(good, progress)
+            task_store.insert_tasks(conn, organization_id, campaign.id, rows, now)
             view = View(campaign, campaign_feed.counters(conn, campaign, now))
         return Checked(view, len(good), rejected)
 
@@ -283,6 +285,20 @@ class CampaignService:
         locked = store.lock(conn, organization_id, found.id, wait=True)
         assert locked is not None, "a campaign is never deleted"
         return locked
+
+
+#: Told (tasks loaded so far, tasks to load) as a create loads its tasks (a CLI's progress bar).
+Progress = Callable[[int, int], None]
+_REPORT_EVERY = 1000
+
+
+def _reported(rows: list[tuple[int, NewTask]], progress: Progress) -> Iterator[tuple[int, NewTask]]:
+    total = len(rows)
+    progress(0, total)
+    for done, row in enumerate(rows, 1):
+        yield row
+        if done % _REPORT_EVERY == 0 or done == total:
+            progress(done, total)
 
 
 def _check_rows(
