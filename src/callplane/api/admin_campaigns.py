@@ -11,7 +11,9 @@ The answer names every rejected row with its file line, field and reason, and th
 `{dry_run, accepted, rejected_count, rejected[{row, line, field, reason}], replayed, campaign}`.
 A dry run (200) creates nothing and `campaign` is null; a real run (201) creates the campaign
 with the rows that pass (the Vox v3 campaign object). Uploading the same file with the same
-options again creates nothing and answers the first campaign (200, `replayed: true`).
+options again creates nothing and answers the first campaign (200, `replayed: true`). An upload
+takes at most `bounds.MAX_CAMPAIGN_TASKS` rows and `CALLPLANE_MAX_BODY_BYTES` bytes, like any
+campaign create through the API; the CLI loads a larger file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from callplane.api.deps import CallsWrite, ServicesDep
 from callplane.api.dialects.vox.campaigns import render
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.responses import JSON
+from callplane.domain import bounds
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.campaign import RETRYABLE
 from callplane.domain.org import ALL_DAYS
@@ -72,7 +75,9 @@ async def import_campaign(
     raw = await request.body()
     service = CampaignService(services.db, services.clock.now_ms)
     # The database work runs off the event loop, like a sync route's.
-    checked = await run_in_threadpool(import_csv, service, org, raw, options, dry_run=dry_run)
+    checked = await run_in_threadpool(
+        import_csv, service, org, raw, options, dry_run=dry_run, max_rows=bounds.MAX_CAMPAIGN_TASKS
+    )
     body: dict[str, Any] = {
         "dry_run": dry_run,
         "accepted": checked.accepted,
