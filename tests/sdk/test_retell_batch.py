@@ -76,7 +76,10 @@ def test_a_batchs_calls_carry_its_id_and_the_list_filters_on_it(
             for i in range(3)
         ],
         reserved_concurrency=8,  # two slots of the organisation's ten
+        call_time_window={"windows": [{"start": 0, "end": 720}, {"start": 720, "end": 1440}]},
     )
+    assert batch.call_time_window is not None
+    assert [(w.start, w.end) for w in batch.call_time_window.windows] == [(0, 720), (720, 1440)]
     clock = SystemClock()
     assert feeder.feed(db, CallService(db, clock.now_ms), clock.now_ms()).created == 2
     found = retell.call.list(

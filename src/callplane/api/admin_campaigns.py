@@ -51,7 +51,7 @@ class ImportQuery(BaseModel):
     window: list[str] = Field(default_factory=lambda: ["08:00-20:00"])
     days: str = ALL_DAYS
     timezone: str = "Asia/Seoul"
-    scheduled_at: int | None = Field(default=None, ge=0)
+    scheduled_at: int | None = Field(default=None, ge=0, le=bounds.MAX_UNIX_MS)
     attempts: int = 1
     retry_after_min: int = 60
     retry_on: list[DisconnectionReason] = Field(default_factory=lambda: list(RETRYABLE))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callplane.domain import bounds
+from callplane.domain.agent import parse_version_spec
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.campaign import RETRYABLE, NewTask, RetryRule, RowProblem, Windows
 from callplane.domain.errors import ValidationFailed
@@ -52,7 +53,13 @@ class ImportOptions:
 
 def read_rows(text: str) -> list[NewTask | RowProblem]:
     """Each data row as a task, or the reason it cannot be one (its index is its data row)."""
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _rows(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise ValidationFailed.single("csv", f"is not a CSV file the import can read ({exc})") from None
+
+
+def _rows(reader: csv.DictReader[str]) -> list[NewTask | RowProblem]:
     if reader.fieldnames is None or "to_number" not in reader.fieldnames:
         raise ValidationFailed.single("csv", "the header row must name a to_number column")
     out: list[NewTask | RowProblem] = []
@@ -115,11 +122,11 @@ def import_csv(
     if max_rows is not None:
         bounds.check_count(rows, max_rows, "csv")
     draft = CampaignDraft(
-        name=options.name,
+        name=bounds.name(options.name),
         from_number=parse_any(options.from_number, "from_number"),
         tasks=rows,
         agent_id=(normalize_uuid(options.agent_id) or options.agent_id) if options.agent_id else None,
-        agent_version=options.agent_version,
+        agent_version=parse_version_spec(options.agent_version, "agent_version"),
         presentation_number=(
             parse_any(options.presentation_number, "presentation_number")
             if options.presentation_number
