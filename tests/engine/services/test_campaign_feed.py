@@ -72,3 +72,19 @@ def test_a_call_refused_for_balance_gives_its_attempt_back(db: Database, tenant:
     with db.read() as conn:
         [task] = task_store.tasks_page(conn, tenant.organization_id, cid, after_seq=-1, limit=1)
     assert task.attempts == 1 and len(task.call_ids) == 2
+
+
+def test_a_campaign_with_nothing_left_ends_even_without_balance(db: Database, tenant: Tenant) -> None:
+    service = CampaignService(db, lambda: NOW)
+    created = service.create(tenant.organization_id, draft(tenant, 1, concurrency=1))
+    assert created.view is not None
+    cid = created.view.campaign.id
+    calls_service = CallService(db, lambda: NOW)
+    assert feeder.feed(db, calls_service, NOW).created == 1
+    with db.read() as conn:
+        [call_id] = conn.execute(select(calls.c.id)).scalars()
+    calls_service.cancel(tenant.organization_id, call_id)
+    Admin(db, lambda: NOW).update_organization(tenant.organization_id, {"balance": "0.00"})
+    assert feeder.feed(db, calls_service, NOW + 1).finished == 1
+    view = service.get(tenant.organization_id, cid)
+    assert view.campaign.status is CampaignStatus.FAIL and view.campaign.paused_by is None

@@ -87,7 +87,11 @@ def feed_one(
     if campaign.status is CampaignStatus.PENDING and (campaign.scheduled_at or 0) > now:
         return
     if out_of_balance:
-        hold(conn, campaign, PausedBy.SYSTEM, now)
+        # Nothing is left to call once its last calls settled: it ends rather than waits.
+        if _finish_if_done(conn, campaign, now):
+            result.finished += 1
+        else:
+            hold(conn, campaign, PausedBy.SYSTEM, now)
         return
     if campaign.status is CampaignStatus.PENDING:
         if not store.set_status(conn, campaign, CampaignStatus.ONGOING, now, started_at=now):
