@@ -84,3 +84,24 @@ def _imports_full(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("callplane."):
             parts.add(node.module.split(".")[1])
     return parts
+
+
+def _engine_rooms(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        found |= {n.split(".")[2] for n in names if n.startswith("callplane.engine.") and n.count(".") >= 2}
+    return found
+
+
+def test_services_never_reach_into_jobs() -> None:
+    """Use cases are called by jobs (and by the APIs), never the other way round."""
+    offences = [
+        str(path.relative_to(PACKAGE))
+        for path in (PACKAGE / "engine" / "services").rglob("*.py")
+        if "jobs" in _engine_rooms(path)
+    ]
+    assert offences == []

@@ -100,6 +100,20 @@ def test_the_default_window_is_8_to_20_in_seoul_every_day(client: TestClient, te
     assert created["retry"]["max_attempts"] == 1
 
 
+def test_a_campaign_keeps_several_windows(client: TestClient, tenant: Tenant) -> None:
+    windows = [
+        {"start_min": 540, "end_min": 720, "days": ["Monday", "Tuesday"]},
+        {"start_min": 840, "end_min": 1080, "days": ["Saturday"]},
+    ]
+    created = create(client, tenant, call_time_window={"windows": windows, "timezone": "Asia/Tokyo"})
+    got = client.get(f"/v3/campaigns/{created['id']}", headers=tenant.headers).json()
+    assert got["call_time_window"]["windows"] == windows
+    assert got["call_time_window"]["timezone"] == "Asia/Tokyo"
+    many = {"windows": [{"start_min": i, "end_min": i + 1} for i in range(11)]}
+    refused = client.post("/v3/campaigns", json=body(tenant, call_time_window=many), headers=tenant.headers)
+    assert refused.status_code == 400
+
+
 def test_every_bad_row_is_named_and_nothing_is_created(
     client: TestClient, db: Database, tenant: Tenant
 ) -> None:
@@ -131,6 +145,14 @@ def test_bad_campaign_fields_are_400s_in_voxs_shape(client: TestClient, tenant: 
         ({"from_number": "07099998888"}, "from_number"),
         ({"agent": {"agent_id": "not-a-uuid"}}, "agent.agent_id"),
         ({"call_time_window": {"timezone": "Mars/Olympus"}}, "timezone"),
+        (
+            {
+                "call_time_window": {
+                    "windows": [{"start_min": 0, "end_min": 60}, {"start_min": 90, "end_min": 60}]
+                }
+            },
+            "call_time_window.windows[1]",
+        ),
         (
             {"call_time_window": {"windows": [{"start_min": 0, "end_min": 60, "days": ["Someday"]}]}},
             "call_time_window.windows[0].days",
@@ -169,13 +191,16 @@ def test_pause_resume_cancel_and_the_campaign_id_filter(
     assert fed.created == 2  # its concurrency
     calls = client.get(f"/v3/calls?campaign_id={cid}", headers=tenant.headers).json()
     assert calls["total_count"] == 2 and {c["status"] for c in calls["items"]} == {"queued"}
+    assert {c["campaign_id"] for c in calls["items"]} == {cid}
+    one = client.get(f"/v3/calls/{calls['items'][0]['id']}", headers=tenant.headers).json()
+    assert one["campaign_id"] == cid
     assert (
         client.get("/v3/calls?campaign_id=" + tenant.agent_id, headers=tenant.headers).json()["items"] == []
     )
     v2 = client.post(
         "/v2/calls/list", json={"filter_criteria": {"campaign_id": [cid]}}, headers=tenant.headers
     ).json()
-    assert v2["total_count"] == 2
+    assert v2["total_count"] == 2 and {c["campaign_id"] for c in v2["calls"]} == {cid}
     ongoing = client.get(f"/v3/campaigns/{cid}", headers=tenant.headers).json()
     assert ongoing["status"] == "ongoing" and ongoing["in_progress_calls"] == 2
     paused = client.post(f"/v3/campaigns/{cid}/pause", headers=tenant.headers).json()

@@ -34,6 +34,7 @@ V3_KEYS = {
     "call_analysis",
     "call_cost",
     "variant_label",
+    "campaign_id",  # callplane: null unless the call was made for a campaign
     "opt_out_sensitive_data_storage",
     "transcript",
 }

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callplane import __version__, web
-from callplane.api import admin, health, observability, openapi, operator, recordings
+from callplane.api import admin, admin_campaigns, health, observability, openapi, operator, recordings
 from callplane.api import webhooks as webhook_admin
 from callplane.api.dialects import retell, vocode, vox, webhooks, zudu
 from callplane.api.ratelimit import RateLimits
@@ -83,6 +83,7 @@ def create_app(
         recordings.router,
         admin.router,
         webhook_admin.router,
+        admin_campaigns.router,
         operator.router,
     ):
         app.include_router(router)

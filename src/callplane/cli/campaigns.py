@@ -1,16 +1,12 @@
 """`callplane campaigns …`: create a campaign from a CSV file, list, show, pause, resume,
 cancel, and export its per-task results.
 
-The CSV's header row names the columns: `to_number` is the callee (Korean domestic digits or
-E.164), a `meta.<key>` column goes to the task's metadata, and every other column is a dynamic
-variable (an empty cell is no value, so a variable the agent needs is reported missing). The
-file is read as UTF-8 (a byte-order mark is fine).
-
-`--dry-run` checks every row — invalid number, duplicate, on the do-not-call list, a variable the
-agent needs — prints each rejected row with its reason and the totals, and creates nothing. A
-real run creates the campaign with the rows that pass and lists the others. It is idempotent:
-the campaign's Idempotency-Key is derived from the file and the options, so importing the same
-file twice finds the first campaign and calls nobody twice.
+The CSV is read as `engine.services.campaign_import` says (the admin API's upload reads it the
+same way). `--dry-run` checks every row — invalid number, duplicate, on the do-not-call list, a
+variable the agent needs — prints each rejected row with its reason and the totals, and creates
+nothing. A real run shows a progress bar while the tasks load, creates the campaign with the
+rows that pass and lists the others. It is idempotent: importing the same file with the same
+options twice finds the first campaign and calls nobody twice.
 """
 
 from __future__ import annotations
@@ -22,16 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.progress import Progress
 from rich.table import Column, Table
 
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.call import DisconnectionReason
-from callplane.domain.campaign import RETRYABLE, RetryRule, RowProblem, TaskStatus
-from callplane.domain.campaign_csv import import_key, line_of, read_rows
+from callplane.domain.campaign import RETRYABLE, TaskStatus
 from callplane.domain.errors import DomainError
-from callplane.domain.ids import normalize_uuid
-from callplane.domain.org import ALL_DAYS, CallingWindow
-from callplane.domain.phone import parse_any
+from callplane.domain.org import ALL_DAYS
 
 if TYPE_CHECKING:
     from callplane.engine.services.campaigns import CampaignService
@@ -52,20 +46,6 @@ def _service(c: Context) -> CampaignService:
     return CampaignService(c.db, SystemClock().now_ms)
 
 
-def _window(window: str, days: str, timezone: str) -> CallingWindow:
-    start, _, end = window.partition("-")
-    try:
-        sh, sm = (int(x) for x in start.split(":"))
-        eh, em = (int(x) for x in end.split(":"))
-    except ValueError:
-        fail("--window must look like 08:00-20:00")
-    return CallingWindow(timezone, sh * 60 + sm, eh * 60 + em, days)
-
-
-def _line(problem: RowProblem) -> str:
-    return f"line {line_of(problem)}: {problem.field} {problem.reason}"
-
-
 @app.command("create")
 def create(
     ctx: typer.Context,
@@ -76,7 +56,9 @@ def create(
     name: Annotated[str | None, typer.Option(help="Default: the file's name.")] = None,
     presentation: Annotated[str | None, typer.Option(help="An approved caller ID to show.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=100)] = 1,
-    window: Annotated[str, typer.Option(help="Local calling hours.")] = "08:00-20:00",
+    window: Annotated[
+        list[str] | None, typer.Option(help="Local calling hours; repeat for more windows.")
+    ] = None,
     days: Annotated[str, typer.Option(help="ISO weekdays, 1 = Monday.")] = ALL_DAYS,
     timezone: Annotated[str, typer.Option()] = "Asia/Seoul",
     scheduled_at: Annotated[int | None, typer.Option(help="Start at (Unix ms); default now.")] = None,
@@ -88,33 +70,37 @@ def create(
 ) -> None:
     """Create a campaign from a CSV file (or check the file with --dry-run)."""
     c: Context = ctx.obj
-    from callplane.engine.services.campaigns import CampaignDraft
+    from callplane.engine.services.campaign_import import ImportOptions, import_csv, line
 
-    raw = csv_file.read_bytes()
+    options = ImportOptions(
+        from_number=from_number,
+        name=name or csv_file.stem,
+        agent_id=agent,
+        agent_version=agent_version,
+        presentation_number=presentation,
+        concurrency=concurrency,
+        windows=window or ["08:00-20:00"],
+        days=days,
+        timezone=timezone,
+        scheduled_at=scheduled_at,
+        attempts=attempts,
+        retry_after_min=retry_after,
+        retry_on=tuple(retry_on) if retry_on else RETRYABLE,
+    )
     try:
-        draft = CampaignDraft(
-            name=name or csv_file.stem,
-            from_number=parse_any(from_number, "--from"),
-            tasks=read_rows(raw.decode("utf-8-sig")),
-            agent_id=(normalize_uuid(agent) or agent) if agent else None,
-            agent_version=agent_version,
-            presentation_number=parse_any(presentation, "--presentation") if presentation else None,
-            scheduled_at=scheduled_at,
-            window=_window(window, days, timezone),
-            concurrency=concurrency,
-            retry=RetryRule(attempts, retry_after, tuple(retry_on) if retry_on else RETRYABLE),
-        )
-        # The same file with the same options is the same import, whenever it is run again.
-        key = import_key(raw, draft.fingerprint())
-        checked = _service(c).create(
-            c.org(org), draft, idempotency_key=key, dry_run=dry_run, skip_invalid=True
-        )
-    except UnicodeDecodeError:
-        fail("the CSV file is not UTF-8")
+        with Progress(console=console, transient=True, disable=dry_run) as bar:
+            loading = bar.add_task("loading tasks", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(loading, completed=done, total=total)
+
+            checked = import_csv(
+                _service(c), c.org(org), csv_file.read_bytes(), options, dry_run=dry_run, progress=advance
+            )
     except DomainError as exc:
         fail(exc.message)
     for problem in checked.rejected:
-        console.print(f"[yellow]rejected[/yellow] {_line(problem)}")
+        console.print(f"[yellow]rejected[/yellow] line {line(problem)}: {problem.field} {problem.reason}")
     if checked.replayed and checked.view is not None:
         console.print(f"already imported as campaign {checked.view.campaign.id}; nothing created")
         return

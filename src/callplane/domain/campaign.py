@@ -30,6 +30,8 @@ MAX_ATTEMPTS = 10
 MAX_RETRY_INTERVAL_MIN = 7 * 24 * 60
 #: A queued call of a paused campaign is due at the end of time; resuming makes it due now.
 PAUSED_DUE_AT = 253_402_300_799_999
+#: Calling windows per campaign (Vox's and Retell's `call_time_window.windows[]`).
+MAX_WINDOWS = 10
 
 
 class CampaignStatus(enum.StrEnum):
@@ -115,6 +117,38 @@ class RetryRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Windows:
+    """A campaign's calling hours: one or more windows, each with its own days, in one time
+    zone. Open when any of them is; it opens next when the first of them does."""
+
+    spans: tuple[CallingWindow, ...] = (CallingWindow(),)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.spans) <= MAX_WINDOWS:
+            raise ValidationFailed.single("call_time_window.windows", f"needs 1 to {MAX_WINDOWS} windows")
+        if len({s.timezone for s in self.spans}) > 1:
+            raise ValidationFailed.single("call_time_window.windows", "every window has one time zone")
+
+    @property
+    def timezone(self) -> str:
+        return self.spans[0].timezone
+
+    def is_open(self, now_ms: int) -> bool:
+        return any(s.is_open(now_ms) for s in self.spans)
+
+    def next_open(self, now_ms: int) -> int:
+        """`now_ms` when open, otherwise the Unix ms of the next opening of any window."""
+        return min(s.next_open(now_ms) for s in self.spans)
+
+    def to_json(self) -> list[list[Any]]:
+        return [[s.start_min, s.end_min, s.days] for s in self.spans]
+
+    @classmethod
+    def from_json(cls, timezone: str, data: list[list[Any]]) -> Windows:
+        return cls(tuple(CallingWindow(timezone, int(a), int(b), str(d)) for a, b, d in data))
+
+
+@dataclass(frozen=True, slots=True)
 class Counters:
     """Counted from the database at the moment they are read, never kept in memory."""
 
@@ -150,7 +184,7 @@ class Campaign:
     agent_version: str
     presentation_number: str | None
     scheduled_at: int | None
-    window: CallingWindow
+    window: Windows
     concurrency: int
     retry: RetryRule
     status: CampaignStatus
@@ -190,16 +224,22 @@ class Next:
 
     status: TaskStatus
     due_at: int | None = None  #: PENDING: when to call again
+    #: The call was never dialled because the organisation's balance ran out: the attempt is
+    #: given back (the campaign is paused by the system until the balance is topped up).
+    refund: bool = False
 
 
 def after_call(
     status: CallStatus, reason: DisconnectionReason | None, attempts: int, rule: RetryRule, end_at: int
 ) -> Next:
-    """A connected call completes the task; a retryable miss with attempts left waits for its
+    """A connected call completes the task; a call refused for the organisation's balance goes
+    back to the list, its attempt not counted; a retryable miss with attempts left waits for its
     retry; anything else fails it (a refused or canceled call is not retried: its cause — the
     do-not-call list, a cap, the caller — would refuse the retry too)."""
     if status is CallStatus.ENDED:
         return Next(TaskStatus.COMPLETED)
+    if reason is DisconnectionReason.INSUFFICIENT_BALANCE:
+        return Next(TaskStatus.PENDING, end_at, refund=True)
     if reason in rule.reasons and attempts < rule.max_attempts:
         return Next(TaskStatus.PENDING, end_at + rule.interval_min * 60_000)
     return Next(TaskStatus.FAILED)
@@ -241,7 +281,7 @@ class Gate:
     rules: a campaign that is not running dials nothing, and only inside its own window."""
 
     held: bool  #: paused, canceled or finished: keep its calls waiting
-    window: CallingWindow
+    window: Windows
 
 
 def needed_variables(config: Any) -> set[str]:

@@ -166,9 +166,13 @@ def settle(
     reason: str | None,
     due_at: int | None,
     now: int,
+    refund: bool = False,
 ) -> bool:
-    """Move a `calling` task on after its call ended (fenced by its attempts)."""
+    """Move a `calling` task on after its call ended (fenced by its attempts); `refund` gives
+    the attempt back (its call was never dialled)."""
     values: dict[str, Any] = {"status": new.value, "last_reason": reason, "updated_at": now}
+    if refund:
+        values["attempts"] = task.attempts - 1
     if due_at is not None:
         values["due_at"] = due_at
     if new is not TaskStatus.PENDING:
@@ -249,7 +253,6 @@ def tasks_page(
         query = query.where(campaign_tasks.c.status == status.value)
     query = query.order_by(campaign_tasks.c.seq).limit(limit)
     return [_task(r) for r in conn.execute(query)]
-
 
 
 def counters(conn: Connection, organization_id: str, campaign_id: str) -> Counters:

@@ -20,15 +20,18 @@ from callplane.domain.campaign import (
     Gate,
     PausedBy,
     RetryRule,
+    Windows,
 )
 from callplane.domain.org import CallingWindow
 from callplane.store.schema import calls, campaigns
 
 _LIVE = [s.value for s in LIVE_STATUSES]
+
+
 def insert_campaign(
     conn: Connection, campaign: Campaign, *, idempotency_key: str | None, fingerprint: str | None
 ) -> None:
-    w = campaign.window
+    w = campaign.window.spans[0]
     conn.execute(
         insert(campaigns).values(
             organization_id=campaign.organization_id,
@@ -43,6 +46,7 @@ def insert_campaign(
             window_start_min=w.start_min,
             window_end_min=w.end_min,
             window_days=w.days,
+            windows=campaign.window.to_json(),
             concurrency=campaign.concurrency,
             retry=campaign.retry.to_json(),
             status=campaign.status.value,
@@ -65,7 +69,7 @@ def _campaign(r: Any) -> Campaign:
         agent_version=r.agent_version,
         presentation_number=r.presentation_number,
         scheduled_at=r.scheduled_at,
-        window=CallingWindow(r.timezone, r.window_start_min, r.window_end_min, r.window_days),
+        window=_windows(r),
         concurrency=r.concurrency,
         retry=RetryRule.from_json(r.retry),
         status=CampaignStatus(r.status),
@@ -75,6 +79,12 @@ def _campaign(r: Any) -> Campaign:
         started_at=r.started_at,
         finished_at=r.finished_at,
     )
+
+
+def _windows(r: Any) -> Windows:
+    if r.windows is None:
+        return Windows((CallingWindow(r.timezone, r.window_start_min, r.window_end_min, r.window_days),))
+    return Windows.from_json(r.timezone, r.windows)
 
 
 def get(conn: Connection, organization_id: str, campaign_id: str) -> Campaign | None:
@@ -171,7 +181,6 @@ def live_calls(conn: Connection, organization_id: str, campaign_id: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-
 def queued_call_ids(conn: Connection, organization_id: str, campaign_id: str) -> list[str]:
     query = select(calls.c.id).where(
         calls.c.organization_id == organization_id,
@@ -207,12 +216,13 @@ def gates(conn: Connection, organization_id: str, campaign_ids: Iterable[str]) -
             campaigns.c.window_start_min,
             campaigns.c.window_end_min,
             campaigns.c.window_days,
+            campaigns.c.windows,
         ).where(campaigns.c.organization_id == organization_id, campaigns.c.id.in_(wanted))
     ).all()
     return {
         r.id: Gate(
             CampaignStatus(r.status) is not CampaignStatus.ONGOING,
-            CallingWindow(r.timezone, r.window_start_min, r.window_end_min, r.window_days),
+            _windows(r),
         )
         for r in rows
     }

@@ -357,6 +357,9 @@ campaigns = Table(
     Column("window_start_min", Integer, nullable=False),
     Column("window_end_min", Integer, nullable=False),
     Column("window_days", String(7), nullable=False),
+    # Every window [[start_min, end_min, days], …] (migration 0010); the three columns above keep
+    # the first. Null on rows written before it: their one window is those columns.
+    Column("windows", Json),
     Column("concurrency", Integer, nullable=False),
     Column("retry", Json, nullable=False),  # {max_attempts, interval_min, reasons[]}
     Column("status", String(16), nullable=False),

@@ -3,8 +3,9 @@ results, pause / resume / cancel — all through `CampaignService`, as the APIs 
 
 Creating is two steps: "check" is the service's dry run (nothing is written) and shows every
 rejected row with its line and reason; "create" creates the campaign with the rows that pass,
-under the Idempotency-Key of the CSV and the options (`campaign_csv.import_key`, the CLI's), so
-submitting the same list twice creates one campaign.
+through the same import as the CLI and the admin API (`engine.services.campaign_import`: one CSV
+reader, the Idempotency-Key of the CSV and the options), so submitting the same list twice
+creates one campaign.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from callplane.domain.campaign import CampaignStatus, RetryRule
-from callplane.domain.campaign_csv import import_key, line_of, read_rows
+from callplane.domain import bounds
+from callplane.domain.campaign import CampaignStatus
 from callplane.domain.errors import ValidationFailed
-from callplane.domain.ids import normalize_uuid
-from callplane.domain.phone import parse_any
 from callplane.domain.principal import Scope
-from callplane.engine.services.admin import read_window
-from callplane.engine.services.campaigns import CampaignDraft, CampaignService
+from callplane.engine.services.campaign_import import ImportOptions, import_csv, line
+from callplane.engine.services.campaigns import CampaignService
 from callplane.web.context import dashboard_of
 from callplane.web.pages import PREFIX, WebRoute, redirect, render
 from callplane.web.session import Viewer, posted_form, posted_list, viewer
@@ -75,24 +74,22 @@ def new_campaign_page(request: Request, who: ViewerDep) -> Response:
     return _new_form(request, who, defaults)
 
 
-def _draft(who: Viewer, form: dict[str, str]) -> CampaignDraft:
+def _options(who: Viewer, form: dict[str, str]) -> ImportOptions:
     concurrency, attempts = form.get("concurrency", "1"), form.get("attempts", "1")
     if not concurrency.isdigit():
         raise ValidationFailed.single("concurrency", "must be a whole number")
     if not attempts.isdigit():
         raise ValidationFailed.single("attempts", "must be a whole number")
-    agent = form.get("agent", "")
-    window = read_window(
-        {"start": form.get("start", ""), "end": form.get("end", "")}, who.organization.window
-    )
-    return CampaignDraft(
+    window = who.organization.window
+    return ImportOptions(
+        from_number=form.get("from", ""),
         name=form.get("name", "").strip() or "campaign",
-        from_number=parse_any(form.get("from", ""), "from"),
-        tasks=read_rows(form.get("csv", "").lstrip("\ufeff")),
-        agent_id=(normalize_uuid(agent) or agent) if agent else None,
-        window=window,
+        agent_id=form.get("agent") or None,
         concurrency=int(concurrency),
-        retry=RetryRule(max_attempts=int(attempts)),
+        windows=[f"{form.get('start', '')}-{form.get('end', '')}"],
+        days=window.days,
+        timezone=window.timezone,
+        attempts=int(attempts),
     )
 
 
@@ -102,16 +99,19 @@ def create_campaign(request: Request, who: ViewerDep, form: ListForm) -> Respons
     service = _service(request)
     creating = form.get("action") == "create"
     try:
-        draft = _draft(who, form)
-        key = import_key(form.get("csv", "").encode(), draft.fingerprint()) if creating else None
-        checked = service.create(
-            who.organization_id, draft, idempotency_key=key, dry_run=not creating, skip_invalid=True
+        checked = import_csv(
+            service,
+            who.organization_id,
+            form.get("csv", "").encode(),
+            _options(who, form),
+            dry_run=not creating,
+            max_rows=bounds.MAX_CAMPAIGN_TASKS,
         )
     except ValidationFailed as exc:
         return _new_form(request, who, form, status=400, message=exc.message)
     if checked.view is not None:
         return redirect(request, f"{PREFIX}/campaigns/{checked.view.campaign.id}")
-    rejected = [(line_of(p), p.field, p.reason) for p in checked.rejected]
+    rejected = [(line(p), p.field, p.reason) for p in checked.rejected]
     return _new_form(request, who, form, checked={"accepted": checked.accepted, "rejected": rejected})
 
 

@@ -17,7 +17,7 @@ calls nobody twice; a different request with the key is an `IdempotencyMismatch`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
@@ -26,7 +26,6 @@ from sqlalchemy import Connection
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.campaign import (
     MAX_CONCURRENCY,
-    PAUSED_DUE_AT,
     Campaign,
     CampaignStatus,
     Counters,
@@ -36,14 +35,14 @@ from callplane.domain.campaign import (
     RowProblem,
     Task,
     TaskStatus,
+    Windows,
     check_concurrency,
     needed_variables,
 )
 from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.ids import new_id, normalize_uuid
-from callplane.domain.org import CallingWindow
 from callplane.engine import lifecycle
-from callplane.engine.jobs import campaign_events, feeder
+from callplane.engine.services import campaign_events, campaign_feed
 from callplane.engine.services.calls import check_caller
 from callplane.engine.services.webhooks import EventType
 from callplane.store import agents as agent_store
@@ -68,7 +67,7 @@ class CampaignDraft:
     agent_version: str = "current"
     presentation_number: str | None = None
     scheduled_at: int | None = None
-    window: CallingWindow = field(default_factory=CallingWindow)
+    window: Windows = field(default_factory=Windows)
     concurrency: int = 1
     retry: RetryRule = field(default_factory=RetryRule)
     #: Retell's `reserved_concurrency`: run at the organisation's limit minus this many slots
@@ -84,7 +83,7 @@ class CampaignDraft:
                 self.agent_version,
                 self.presentation_number,
                 self.scheduled_at,
-                [self.window.timezone, self.window.start_min, self.window.end_min, self.window.days],
+                [self.window.timezone, self.window.to_json()],
                 self.concurrency,
                 self.reserved,
                 self.retry.to_json(),
@@ -129,6 +128,7 @@ class CampaignService:
         idempotency_key: str | None = None,
         dry_run: bool = False,
         skip_invalid: bool = False,
+        progress: Progress | None = None,
     ) -> Checked:
         now = self.now()
         fingerprint = draft.fingerprint() if idempotency_key is not None else None
@@ -139,7 +139,7 @@ class CampaignService:
                     campaign, stored_print = seen
                     if stored_print != fingerprint:
                         raise IdempotencyMismatch("this Idempotency-Key was used with a different request")
-                    view = View(campaign, feeder.counters(conn, campaign, now))
+                    view = View(campaign, campaign_feed.counters(conn, campaign, now))
                     return Checked(view, view.counters.total, [], replayed=True)
             if draft.reserved is not None:
                 limit = org_store.get_organization(conn, organization_id).limits.max_concurrent_calls
@@ -170,8 +170,9 @@ class CampaignService:
                 updated_at=now,
             )
             store.insert_campaign(conn, campaign, idempotency_key=idempotency_key, fingerprint=fingerprint)
-            task_store.insert_tasks(conn, organization_id, campaign.id, good, now)
-            view = View(campaign, feeder.counters(conn, campaign, now))
+            rows = good if progress is None else _reported(good, progress)
+            task_store.insert_tasks(conn, organization_id, campaign.id, rows, now)
+            view = View(campaign, campaign_feed.counters(conn, campaign, now))
         return Checked(view, len(good), rejected)
 
     def _check_campaign(self, conn: Connection, organization_id: str, draft: CampaignDraft) -> set[str]:
@@ -195,13 +196,13 @@ class CampaignService:
     def get(self, organization_id: str, campaign_id: str) -> View:
         with self.db.read() as conn:
             campaign = self._find(conn, organization_id, campaign_id)
-            return View(campaign, feeder.counters(conn, campaign, self.now()))
+            return View(campaign, campaign_feed.counters(conn, campaign, self.now()))
 
     def campaigns(self, organization_id: str, limit: int, before: tuple[int, str] | None) -> list[View]:
         with self.db.read() as conn:
             found = store.page(conn, organization_id, limit, before)
             now = self.now()
-            return [View(c, feeder.counters(conn, c, now)) for c in found]
+            return [View(c, campaign_feed.counters(conn, c, now)) for c in found]
 
     def tasks(
         self,
@@ -219,16 +220,18 @@ class CampaignService:
             )
 
     def pause(self, organization_id: str, campaign_id: str) -> View:
-        """No new dials from the next claim pass on: its queued calls wait, live ones go on."""
+        """No new dials from the next claim pass on: its queued calls wait, live ones go on.
+        Pausing a campaign the system paused makes it the user's pause (no auto-resume)."""
         now = self.now()
         with self.db.write() as conn:
             campaign = self._locked(conn, organization_id, campaign_id)
             if campaign.status is CampaignStatus.PAUSED:
-                return View(campaign, feeder.counters(conn, campaign, now))
-            if not campaign.status.feeds:
+                if campaign.paused_by is PausedBy.SYSTEM:
+                    store.set_status(conn, campaign, CampaignStatus.PAUSED, now, paused_by=PausedBy.USER)
+            elif not campaign.status.feeds:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be paused")
-            store.set_status(conn, campaign, CampaignStatus.PAUSED, now, paused_by=PausedBy.USER)
-            store.set_calls_due(conn, organization_id, campaign.id, PAUSED_DUE_AT, now)
+            else:
+                campaign_feed.hold(conn, campaign, PausedBy.USER, now)
         return self.get(organization_id, campaign_id)
 
     def resume(self, organization_id: str, campaign_id: str) -> View:
@@ -236,12 +239,10 @@ class CampaignService:
         with self.db.write() as conn:
             campaign = self._locked(conn, organization_id, campaign_id)
             if campaign.status.feeds:
-                return View(campaign, feeder.counters(conn, campaign, now))
+                return View(campaign, campaign_feed.counters(conn, campaign, now))
             if campaign.status is not CampaignStatus.PAUSED:
                 raise Conflict(f"campaign {campaign_id} is {campaign.status} and cannot be resumed")
-            back = CampaignStatus.ONGOING if campaign.started_at is not None else CampaignStatus.PENDING
-            store.set_status(conn, campaign, back, now)
-            store.set_calls_due(conn, organization_id, campaign.id, now, now)
+            campaign_feed.release(conn, campaign, now)
         return self.get(organization_id, campaign_id)
 
     def cancel(self, organization_id: str, campaign_id: str) -> View:
@@ -263,12 +264,12 @@ class CampaignService:
                     now=now,
                     fence=None,
                 )
-            feeder.settle(conn, campaign, now)
+            campaign_feed.settle(conn, campaign, now)
             task_store.cancel_pending(conn, organization_id, campaign.id, now)
             if not task_store.has_status(conn, organization_id, campaign.id, TaskStatus.CALLING):
                 store.set_status(conn, campaign, CampaignStatus.CANCELED, now, finished_at=now)
                 campaign = self._find(conn, organization_id, campaign.id)
-                counters = feeder.counters(conn, campaign, now)
+                counters = campaign_feed.counters(conn, campaign, now)
                 campaign_events.emit(conn, campaign, counters, EventType.CAMPAIGN_FINISHED, now)
         return self.get(organization_id, campaign_id)
 
@@ -284,6 +285,20 @@ class CampaignService:
         locked = store.lock(conn, organization_id, found.id, wait=True)
         assert locked is not None, "a campaign is never deleted"
         return locked
+
+
+#: Told (tasks loaded so far, tasks to load) as a create loads its tasks (a CLI's progress bar).
+Progress = Callable[[int, int], None]
+_REPORT_EVERY = 1000
+
+
+def _reported(rows: list[tuple[int, NewTask]], progress: Progress) -> Iterator[tuple[int, NewTask]]:
+    total = len(rows)
+    progress(0, total)
+    for done, row in enumerate(rows, 1):
+        yield row
+        if done % _REPORT_EVERY == 0 or done == total:
+            progress(done, total)
 
 
 def _check_rows(

@@ -9,7 +9,7 @@ envelope `{"event": <type>, "webhook_version": "v2", "call": {...}}`:
   (refused and canceled calls too, so a client hears about every call it created);
 - `call_analyzed` — post-call finished: analysis, cost and duration.
 
-Campaigns add `campaign_started` and `campaign_finished` (`engine.jobs.campaign_events`), written to
+Campaigns add `campaign_started` and `campaign_finished` (`engine.services.campaign_events`), written to
 the same outbox and signed and delivered the same way, with a `campaign` object instead of
 `call`. An endpoint created without `events` receives all five.
 
@@ -76,7 +76,7 @@ class EventType(enum.StrEnum):
     CALL_STARTED = "call_started"
     CALL_ENDED = "call_ended"
     CALL_ANALYZED = "call_analyzed"
-    #: `engine.jobs.campaign_events`: `{"event", "webhook_version", "campaign": {...}}`
+    #: `engine.services.campaign_events`: `{"event", "webhook_version", "campaign": {...}}`
     CAMPAIGN_STARTED = "campaign_started"
     CAMPAIGN_FINISHED = "campaign_finished"
 

@@ -26,6 +26,9 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   with `direction` `inbound`/`outbound`, `from_number` and `to_number` always present (E.164) so
   the SDK parses it as a phone call. Web calls carry no `access_token` (callplane has no web
   rooms); the SDK still parses them as web calls.
+- **Batch calls.** A call made for a batch (a campaign) carries `batch_call_id`; the v3 list
+  filters on it (`filter_criteria.batch_call_id`, string `eq`). `GET /get-batch-call/{id}` (not
+  in Retell's SDK, which only creates) answers the batch's status and counters.
 - **Times** are Unix ms (`start_timestamp`, `end_timestamp`, `duration_ms`), as in Retell.
 - **Telephony id.** `telephony_identifier.twilio_call_sid` only when the line's call id is a Twilio
   call SID; the simulated line's `sim-…` ids are left out rather than mislabelled.

@@ -7,12 +7,17 @@
   `custom_sip_headers` are not supported (400 when non-empty).
 - `trigger_timestamp` → the scheduled start; `call_time_window {windows[{start, end}], day[],
   timezone}` (Retell's default time zone, America/Los_Angeles, when a window names none; no
-  window: any hour the organisation's own window allows); one window per batch.
+  window: any hour the organisation's own window allows); up to `MAX_WINDOWS` windows, the days
+  applying to each.
 - `reserved_concurrency`: slots kept for other calls, so the batch runs at the organisation's
   limit minus it (at least 1, at most 100).
 - Answers 201 with `{batch_call_id, name, from_number, scheduled_timestamp, total_task_count,
-  call_time_window}`. Every bad task row is named (`tasks[3].to_number`). Pausing, cancelling
-  and reading go through the Vox campaign paths with the same id (Retell's SDK has none).
+  call_time_window}`. Every bad task row is named (`tasks[3].to_number`).
+- `GET /get-batch-call/{batch_call_id}` (callplane; Retell's SDK only creates): the same object
+  plus `status`, `paused_by`, `completed_task_count`, `failed_task_count`,
+  `in_progress_task_count`, `remaining_task_count`, `active_concurrency`, `started_timestamp`,
+  `finished_timestamp`. Pausing and cancelling go through the Vox campaign paths with the same
+  id. Calls made for the batch carry `batch_call_id` (and the v3 call list filters on it).
 """
 
 from __future__ import annotations
@@ -22,19 +27,19 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from callplane.api.deps import CallsWrite, ServicesDep
+from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects.common import freeform, renamed
 from callplane.api.dialects.retell.errors import RetellRoute
 from callplane.api.dialects.retell.parse import CORE_FIELDS, agent_version
 from callplane.api.dialects.vox.campaigns import DAY_NAMES, DAYS
 from callplane.api.responses import JSON
 from callplane.domain import bounds
-from callplane.domain.campaign import NewTask, RowProblem
+from callplane.domain.campaign import MAX_WINDOWS, NewTask, RowProblem, Windows
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import CallingWindow, validate_timezone
 from callplane.domain.phone import parse_e164
-from callplane.engine.services.campaigns import CampaignDraft, CampaignService
+from callplane.engine.services.campaigns import CampaignDraft, CampaignService, View
 
 router = APIRouter(route_class=RetellRoute, tags=["Retell"])
 
@@ -76,11 +81,10 @@ class CreateBatchCall(BaseModel):
     call_time_window: TimeWindow | None = None
 
 
-def _window(raw: TimeWindow | None) -> CallingWindow:
+def _window(raw: TimeWindow | None) -> Windows:
     if raw is None:
-        return CallingWindow(start_min=0, end_min=1440)
-    if len(raw.windows) > 1:
-        raise ValidationFailed.single("call_time_window.windows", "callplane keeps one window per batch")
+        return Windows((CallingWindow(start_min=0, end_min=1440),))
+    bounds.check_count(raw.windows, MAX_WINDOWS, "call_time_window.windows")
     zone = validate_timezone(raw.timezone or RETELL_TIMEZONE)
     days = "1234567"
     if raw.day:
@@ -90,8 +94,13 @@ def _window(raw: TimeWindow | None) -> CallingWindow:
                 "call_time_window.day", "must be weekday names", list(DAY_NAMES.values())
             )
         days = "".join(sorted({DAYS[d.lower()] for d in raw.day}))
-    w = raw.windows[0]
-    return CallingWindow(zone, int(w.start), int(w.end), days)
+    spans = []
+    for i, w in enumerate(raw.windows):
+        try:
+            spans.append(CallingWindow(zone, int(w.start), int(w.end), days))
+        except ValidationFailed:
+            raise ValidationFailed.single(f"call_time_window.windows[{i}]", "needs start < end") from None
+    return Windows(tuple(spans))
 
 
 def _agent(tasks: list[BatchTask]) -> tuple[str | None, str]:
@@ -151,22 +160,42 @@ def create_batch_call(body: CreateBatchCall, org: CallsWrite, services: Services
     except ValidationFailed as exc:
         raise renamed(exc, CORE_FIELDS) from None
     assert checked.view is not None, "not a dry run"
-    c = checked.view.campaign
+    return JSON(batch_object(checked.view, with_window=body.call_time_window is not None), status_code=201)
+
+
+@router.get("/get-batch-call/{batch_call_id}", summary="A batch call's status and counters (callplane)")
+def get_batch_call(batch_call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
+    return JSON(batch_object(CampaignService(services.db, services.clock.now_ms).get(org, batch_call_id)))
+
+
+def batch_object(view: View, *, with_window: bool = True) -> dict[str, Any]:
+    """Retell's BatchCallResponse, plus callplane's status and counters (read from the
+    database when asked; the SDK's model keeps fields it does not name)."""
+    c, n = view.campaign, view.counters
     window = None
-    if body.call_time_window is not None:
+    if with_window:
+        spans = c.window.spans
         window = {
-            "windows": [{"start": c.window.start_min, "end": c.window.end_min}],
-            "day": [DAY_NAMES[d] for d in c.window.days],
+            "windows": [{"start": w.start_min, "end": w.end_min} for w in spans],
+            # Retell's days apply to every window; a campaign made elsewhere may give each its
+            # own, so the days named are those of any window.
+            "day": [DAY_NAMES[d] for d in sorted({d for w in spans for d in w.days})],
             "timezone": c.window.timezone,
         }
-    return JSON(
-        {
-            "batch_call_id": c.id,
-            "name": c.name,
-            "from_number": c.from_number,
-            "scheduled_timestamp": c.scheduled_at if c.scheduled_at is not None else c.created_at,
-            "total_task_count": checked.view.counters.total,
-            "call_time_window": window,
-        },
-        status_code=201,
-    )
+    return {
+        "batch_call_id": c.id,
+        "name": c.name,
+        "from_number": c.from_number,
+        "scheduled_timestamp": c.scheduled_at if c.scheduled_at is not None else c.created_at,
+        "total_task_count": n.total,
+        "call_time_window": window,
+        "status": c.status.value,
+        "paused_by": c.paused_by.value if c.paused_by else None,
+        "completed_task_count": n.completed,
+        "failed_task_count": n.failed,
+        "in_progress_task_count": n.in_progress,
+        "remaining_task_count": n.remaining,
+        "active_concurrency": n.active_concurrency,
+        "started_timestamp": c.started_at,
+        "finished_timestamp": c.finished_at,
+    }

@@ -7,13 +7,14 @@ its one query path can answer exactly:
 |---|---|
 | `agent` | `[{agent_id}]` (any of); `version` lists are not supported |
 | `call_id` | string `eq`, enum `in` |
+| `batch_call_id` | string `eq`: calls made for that batch (campaign) |
 | `call_status`, `call_type`, `direction`, `disconnection_reason`, `user_sentiment` | enum `in` |
 | `duration_ms`, `start_timestamp`, `end_timestamp` | number `eq/gt/ge/lt/le`, range `bt` (inclusive) |
 | `from_number`, `to_number` | string `eq` (E.164) |
 | `metadata` | `[{key, type: string/number/boolean, op: eq, value}]` |
 | `transcript` (callplane) | string `co`: case-insensitive transcript substring |
 
-Anything else Retell defines (`agent_tag`, `batch_call_id`, `call_successful`, `combined_cost`,
+Anything else Retell defines (`agent_tag`, `call_successful`, `combined_cost`,
 `custom_analysis_data`, `custom_attributes`, `data_storage_setting`, `dynamic_variables`,
 `e2e_latency_p50`, `in_voicemail`, `tool_calls`) and any operator not listed is a 400 naming the
 filter — never silently ignored.
@@ -29,12 +30,12 @@ from callplane.api.dialects import common
 from callplane.api.dialects.retell import parse
 from callplane.domain import bounds
 from callplane.domain.errors import ValidationFailed
+from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_e164
 from callplane.domain.query import Range
 
 UNSUPPORTED = (
     "agent_tag",
-    "batch_call_id",
     "call_successful",
     "combined_cost",
     "custom_analysis_data",
@@ -175,6 +176,11 @@ def _enum_filter(table: dict[str, tuple[Any, ...]], fold: bool = False) -> Calla
     return parse_one
 
 
+def _batch(raw: object, field: str) -> tuple[str, ...]:
+    value = _string_eq(raw, field)
+    return (normalize_uuid(value) or value,)  # a value that is no UUID matches no call
+
+
 def _number_filter(raw: object, field: str) -> tuple[str, ...]:
     return (parse_e164(_string_eq(raw, field), f"{field}.value"),)
 
@@ -183,6 +189,7 @@ def _number_filter(raw: object, field: str) -> tuple[str, ...]:
 PARSERS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "agent": ("agent_ids", _agents),
     "call_id": ("call_ids", _call_id),
+    "batch_call_id": ("campaign_ids", _batch),
     "call_status": ("statuses", _enum_filter(parse.STATUSES)),
     "call_type": ("call_types", _enum_filter(parse.CALL_TYPES)),
     "direction": ("directions", _enum_filter(parse.DIRECTIONS)),

@@ -234,6 +234,8 @@ def call_object(call: Call, *, with_transcript: bool = True) -> dict[str, Any]:
         "call_analysis": analysis(call),
         "call_cost": cost(call),
     }
+    if call.campaign_id is not None:
+        body["batch_call_id"] = call.campaign_id  # the batch (a campaign) this call was made for
     if kind == "phone_call":
         body["direction"] = call.direction.value
         body["from_number"] = call.from_number or ""

@@ -6,9 +6,10 @@ Request (Vox's names): `name`, `from_number`, `agent {agent_id, agent_version}` 
 from_number's traffic split), `tasks[{to_number, dynamic_variables, metadata}]` (at most
 `bounds.MAX_CAMPAIGN_TASKS`), `presentation_number`, `scheduled_at` (ms), `concurrency` (1..100,
 default 1), `call_time_window {windows[{start_min, end_min, days[Monday..Sunday]}], timezone,
-auto_resume}` (default 08:00–20:00 Asia/Seoul every day). callplane keeps one window per
-campaign: more than one is a 400. `auto_resume` is accepted and always true in effect (a closed
-window only delays calls). callplane adds `retry {max_attempts, interval_min, reasons[]}`.
+auto_resume}` (default 08:00–20:00 Asia/Seoul every day): up to `MAX_WINDOWS` windows, each
+with its own days, in the one time zone; the campaign calls while any is open. `auto_resume` is
+accepted and always true in effect (a closed window only holds calls until the next opening).
+callplane adds `retry {max_attempts, interval_min, reasons[]}`.
 Every bad task row is named in the 400 (`tasks[3].to_number`, …). `Idempotency-Key` is kept
 with the campaign: a repeat answers the first campaign (`Idempotent-Replayed: true`).
 
@@ -36,7 +37,7 @@ from callplane.api.responses import JSON
 from callplane.domain import bounds
 from callplane.domain.agent import parse_version_spec
 from callplane.domain.call import DisconnectionReason
-from callplane.domain.campaign import NewTask, RetryRule, RowProblem, Task, TaskStatus
+from callplane.domain.campaign import MAX_WINDOWS, NewTask, RetryRule, RowProblem, Task, TaskStatus, Windows
 from callplane.domain.errors import FieldError, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.org import CallingWindow, validate_timezone
@@ -98,24 +99,28 @@ class CreateCampaignV3(BaseModel):
     retry: RetryIn | None = None
 
 
-def window(raw: TimeWindowIn | None, field: str = "call_time_window") -> CallingWindow:
+def window(raw: TimeWindowIn | None, field: str = "call_time_window") -> Windows:
     if raw is None:
-        return CallingWindow()
+        return Windows()
     zone = validate_timezone(raw.timezone)
     if not raw.windows:
-        return CallingWindow(timezone=zone)
-    if len(raw.windows) > 1:
-        raise ValidationFailed.single(f"{field}.windows", "callplane keeps one window per campaign")
-    w = raw.windows[0]
-    days = "1234567"
-    if w.days is not None:
+        return Windows((CallingWindow(timezone=zone),))
+    bounds.check_count(raw.windows, MAX_WINDOWS, f"{field}.windows")
+    spans = []
+    for i, w in enumerate(raw.windows):
+        days = "1234567"
+        if w.days is not None:
+            try:
+                days = "".join(sorted({DAYS[d.lower()] for d in w.days}))
+            except KeyError:
+                raise ValidationFailed.single(
+                    f"{field}.windows[{i}].days", "must be weekday names", list(DAY_NAMES.values())
+                ) from None
         try:
-            days = "".join(sorted({DAYS[d.lower()] for d in w.days}))
-        except KeyError:
-            raise ValidationFailed.single(
-                f"{field}.windows[0].days", "must be weekday names", list(DAY_NAMES.values())
-            ) from None
-    return CallingWindow(zone, w.start_min, w.end_min, days)
+            spans.append(CallingWindow(zone, w.start_min, w.end_min, days))
+        except ValidationFailed:
+            raise ValidationFailed.single(f"{field}.windows[{i}]", "needs start_min < end_min") from None
+    return Windows(tuple(spans))
 
 
 def retry_rule(raw: RetryIn | None) -> RetryRule:
@@ -182,7 +187,6 @@ def draft(body: CreateCampaignV3) -> CampaignDraft:
 
 def render(view: View) -> dict[str, Any]:
     c, n = view.campaign, view.counters
-    w = c.window
     return {
         "id": c.id,
         "name": c.name,
@@ -196,8 +200,9 @@ def render(view: View) -> dict[str, Any]:
         "call_time_window": {
             "windows": [
                 {"start_min": w.start_min, "end_min": w.end_min, "days": [DAY_NAMES[d] for d in w.days]}
+                for w in c.window.spans
             ],
-            "timezone": w.timezone,
+            "timezone": c.window.timezone,
             "auto_resume": True,
         },
         "retry": c.retry.to_json(),

@@ -101,6 +101,7 @@ def v3_call(call: Call, *, with_transcript: bool = True) -> dict[str, Any]:
         "call_analysis": _analysis(call),
         "call_cost": {"total_cost": format_krw(call.cost_minor)} if call.cost_minor is not None else None,
         "variant_label": call.variant_label,
+        "campaign_id": call.campaign_id,
         "opt_out_sensitive_data_storage": call.opt_out_sensitive_data_storage,
     }
     if with_transcript:
@@ -150,5 +151,6 @@ def v2_call(call: Call) -> dict[str, Any]:
             else None
         ),
         "call_analysis": _analysis(call),
+        "campaign_id": call.campaign_id,
         "opt_out_sensitive_data_storage": call.opt_out_sensitive_data_storage,
     }

@@ -39,6 +39,7 @@ class CallV3Out(BaseModel):
     call_analysis: AnalysisOut | None
     call_cost: CostV3Out | None
     variant_label: str | None
+    campaign_id: str | None  #: callplane: the campaign this call was made for
     opt_out_sensitive_data_storage: bool
     transcript: list[dict[str, Any]] | None = None
 
@@ -73,6 +74,7 @@ class CallV2Out(BaseModel):
     recording_url: str | None
     call_cost: CostV2Out | None
     call_analysis: AnalysisOut | None
+    campaign_id: str | None  #: callplane: the campaign this call was made for
     opt_out_sensitive_data_storage: bool
 
 
