@@ -17,7 +17,15 @@ import pytest
 from sqlalchemy import func, select
 
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
-from callplane.domain.campaign import CampaignStatus, NewTask, RetryRule, RowProblem, TaskStatus, Windows
+from callplane.domain.campaign import (
+    CampaignStatus,
+    Counters,
+    NewTask,
+    RetryRule,
+    RowProblem,
+    TaskStatus,
+    Windows,
+)
 from callplane.domain.errors import IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.org import CallingWindow
 from callplane.domain.phone import parse_kr
@@ -104,14 +112,22 @@ def test_a_campaign_never_exceeds_its_concurrency_retries_no_answers_and_counts_
         conductor = ScriptedConductor(clock, script)
         worker = Worker(db, conductor, clock=clock, config=CONFIG)
 
-        def sample() -> None:
+        def snapshot() -> tuple[int, Counters, list[Any]]:
             with db.read() as conn:
                 live = campaign_store.live_calls(conn, tenant.organization_id, cid)
-            samples.append(live)
             c = service.get(tenant.organization_id, cid).counters
+            return live, c, list(campaign_calls(db, tenant, cid))
+
+        def sample() -> None:
+            # The worker's database work runs in threads beside this check: compare a moment
+            # in which nothing moved (two identical snapshots in a row).
+            first, second = snapshot(), snapshot()
+            while first != second:
+                first, second = second, snapshot()
+            live, c, rows = first
+            samples.append(live)
             assert c.completed + c.failed + c.in_progress + c.remaining == c.total == 25
             # Exact at every moment, against a count of the calls themselves.
-            rows = campaign_calls(db, tenant, cid)
             assert c.completed == sum(1 for r in rows if r.status == CallStatus.ENDED.value)
             assert c.in_progress == sum(1 for r in rows if not CallStatus(r.status).is_terminal)
             assert c.active_concurrency == live

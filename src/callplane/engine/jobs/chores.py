@@ -1,9 +1,9 @@
 """The worker's periodic jobs, beside its claim loop and its live calls.
 
 - heartbeat — every `heartbeat_s`, one statement renews the lease of every live call the worker
-  holds, on the lease lane (`engine.jobs.lanes`: never behind other database work); calls it no
-  longer holds (reaped) are cancelled, and end requests from the API are picked up here
-  (`CallHooks.end_requested`) unless the API told the worker at once;
+  holds, on the lease lane and its own connection (`engine.jobs.lanes`: never behind other
+  database work); calls it no longer holds (reaped) are cancelled, and end requests from the API
+  are picked up here (`CallHooks.end_requested`) unless the API told the worker at once;
 - reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.jobs.reaper`);
 - post-call — runs due post-call steps (`engine.jobs.postcall`);
 - relay — delivers due webhooks (`engine.jobs.relay`);
@@ -92,7 +92,7 @@ class Chores:
         now = w.clock.now_ms()
 
         def renew() -> list[queue.Lease]:
-            with w.db.write() as conn:
+            with w.lease_db.write() as conn:
                 return queue.renew_leases(conn, w.id, now, int(w.config.lease_s * 1000))
 
         held = await w.lanes.renew(renew)

@@ -6,8 +6,9 @@ a loaded host tens of milliseconds. So every database step of the worker is hand
 and awaited (`Lanes.run`): the loop keeps carrying calls meanwhile, and several steps (different
 calls' answers and ends, a claim pass, post-call) run against the database at once.
 
-Lease renewals have their own lane of one thread (`Lanes.renew`): they never queue behind a claim
-pass, a reaper batch or a burst of call ends, so a busy worker does not lose its calls' leases.
+Lease renewals have their own lane of one thread (`Lanes.renew`) and the worker gives them their
+own connection: they never queue behind a claim pass, a reaper batch or a burst of call ends,
+so a busy worker does not lose its calls' leases.
 
 A step that must not be lost to a database blip (a restart, a terminated backend, SQLite's lock
 held too long) is run with `Lanes.retrying`: every such step is a fenced, forward-only

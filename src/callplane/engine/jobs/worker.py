@@ -129,6 +129,9 @@ class Worker:
         self.config = config or WorkerConfig()
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lanes = Lanes(self.config.db_threads)
+        #: Lease renewals' own connection: never waiting for one of a pool that API requests
+        #: (an embedded worker) or a burst of call ends have taken.
+        self.lease_db = Database(db.url, pool_size=1)
         self.postcall = PostCall(
             db, clock, analyser or OfflineAnalyser(), self.config.postcall, lanes=self.lanes
         )
@@ -228,6 +231,7 @@ class Worker:
                 except Exception:
                     log.exception("closing %s failed", getattr(close, "__qualname__", close))
             await asyncio.get_running_loop().run_in_executor(None, self.lanes.close)
+            self.lease_db.dispose()
             log.info("worker %s stopped", self.id)
 
     async def _dispatch_loop(self) -> None:
