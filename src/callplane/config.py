@@ -130,6 +130,17 @@ class Settings(BaseSettings):
     #: Silence that ends the callee's turn.
     speech_end_of_turn_ms: int = Field(default=700, ge=100, le=5000)
 
+    # Real calls (issue 11: engine/live/telephony/twilio) ----------------------------------------
+    #: Twilio's account and key for numbers on the `twilio` provider; a call from such a number
+    #: ends as an error, saying what is missing, while any of these three is unset.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    #: The REST API root: Twilio's, or a Twilio-compatible carrier's (or a local fake in tests).
+    twilio_api_base: str = "https://api.twilio.com"
+    #: Where the carrier reaches this process: `https://calls.example.com` (status callbacks go to
+    #: it, the media stream to its `wss://` twin). Behind a reverse proxy or a tunnel.
+    public_url: str | None = None
+
     # Operations (issue 14) ------------------------------------------------------------------------
     #: `text` (one readable line per record) or `json` (one JSON object per line, for a log
     #: pipeline); both carry the request id and call id when there is one.

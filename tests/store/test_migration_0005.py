@@ -94,13 +94,18 @@ def test_the_database_refuses_a_second_owner(db: Database) -> None:
     with db.write() as conn:
         a = orgs.create_organization(conn, name="a", now=1).id
         b = orgs.create_organization(conn, name="b", now=2).id
-        conn.execute(text("INSERT INTO phone_numbers VALUES (:org, '+827011112222', '', 1)"), {"org": a})
+        conn.execute(
+            text(
+                "INSERT INTO phone_numbers (organization_id, number, label, created_at) VALUES (:org, '+827011112222', '', 1)"
+            ),
+            {"org": a},
+        )
         conn.execute(text("INSERT INTO presentation_numbers VALUES (:org, '+82212345678', 1, 1)"), {"org": a})
         conn.execute(
             text("INSERT INTO presentation_numbers VALUES (:org, '+82212345678', NULL, 1)"), {"org": b}
         )
     for statement in (
-        "INSERT INTO phone_numbers VALUES (:org, '+827011112222', '', 2)",
+        "INSERT INTO phone_numbers (organization_id, number, label, created_at) VALUES (:org, '+827011112222', '', 2)",
         "UPDATE presentation_numbers SET approved_at = 2 WHERE organization_id = :org",
     ):
         with pytest.raises(IntegrityError), db.write() as conn:

@@ -20,6 +20,7 @@ from callplane.engine.clock import SystemClock
 from callplane.engine.jobs.analysis import build_analyser
 from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conductor import Runtimes, build_conductor
+from callplane.engine.services import carrier
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 
@@ -31,7 +32,7 @@ def build_worker(db: Database, settings: Settings) -> Worker:
     runtimes = Runtimes(settings)
     return Worker(
         db,
-        build_conductor(settings, clock, runtimes),
+        build_conductor(settings, clock, runtimes, carrier.line_of(db)),
         clock=clock,
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),

@@ -27,6 +27,11 @@ class DialRequest:
     voice: VoiceSpec = field(default_factory=VoiceSpec)  #: the agent version's speech engines
 
 
+class ProviderUnavailable(Exception):
+    """The provider cannot place calls as configured (missing credentials, no public URL): the
+    call ends as an error with this message, and nothing was dialled."""
+
+
 class Provider(Protocol):
     name: str
 
