@@ -13,6 +13,7 @@ from callplane.api import admin, health, observability, operator
 from callplane.api.dialects import retell, vocode, vox, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
+from callplane.api.telephony import twilio
 from callplane.config import Settings
 from callplane.engine import scrape
 from callplane.engine.clock import Clock, SystemClock
@@ -70,6 +71,7 @@ def create_app(
         retell.router,
         admin.router,
         operator.router,
+        twilio.router,
     ):
         app.include_router(router)
 

@@ -144,6 +144,7 @@ class LineConductor:
             call.presentation_number,
             version.ring_timeout_s,
             parse_voice(version.config),
+            call.organization_id,
         )
         try:
             line = await self.provider.dial(request)

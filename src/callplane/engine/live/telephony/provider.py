@@ -25,6 +25,7 @@ class DialRequest:
     presentation_number: str | None
     ring_timeout_s: float
     voice: VoiceSpec = field(default_factory=VoiceSpec)  #: the agent version's speech engines
+    organization_id: str = ""  #: whose call: a carrier's later callbacks are filed under it
 
 
 class ProviderUnavailable(Exception):
