@@ -20,6 +20,7 @@ from callplane.engine.clock import SystemClock
 from callplane.engine.jobs.analysis import build_analyser
 from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conductor import Runtimes, build_conductor
+from callplane.engine.live.telephony.registry import Carriers
 from callplane.engine.services import carrier
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
@@ -30,13 +31,14 @@ log = logging.getLogger(__name__)
 def build_worker(db: Database, settings: Settings) -> Worker:
     clock = SystemClock()
     runtimes = Runtimes(settings)
+    carriers = Carriers(settings, clock, carrier.line_of(db))
     return Worker(
         db,
-        build_conductor(settings, clock, runtimes, carrier.line_of(db)),
+        build_conductor(settings, clock, runtimes, carriers),
         clock=clock,
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),
-        closers=[runtimes.close],
+        closers=[runtimes.close, carriers.aclose],
     )
 
 

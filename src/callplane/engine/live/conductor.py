@@ -273,9 +273,9 @@ def build_conductor(
     settings: Settings,
     clock: Clock,
     runtimes: Runtimes | None = None,
-    line_of: Callable[[str], str] | None = None,
+    carriers: Carriers | None = None,
 ) -> LineConductor:
     """The conductor `serve` and `worker` use: each call goes through the provider its
-    from_number is on (`line_of`, the simulated line when not given). Whoever passes `runtimes`
-    closes them (`Runtimes.close`) when the conductor is done."""
-    return LineConductor(Carriers(settings, clock, line_of), clock, (runtimes or Runtimes(settings)).build)
+    from_number is on (`carriers`; without one, the simulated line). Whoever passes `runtimes`
+    or `carriers` closes them (`Runtimes.close`, `Carriers.aclose`) when the conductor is done."""
+    return LineConductor(carriers or Carriers(settings, clock), clock, (runtimes or Runtimes(settings)).build)

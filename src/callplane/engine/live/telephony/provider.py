@@ -37,3 +37,16 @@ class Provider(Protocol):
     name: str
 
     async def dial(self, request: DialRequest) -> Transport: ...
+
+
+class CarrierProvider(Provider, Protocol):
+    """A provider a deployment configures by name (registry.py): it also cleans up after a dead
+    worker and closes what it holds."""
+
+    async def hang_up_orphan(self, telephony_id: str) -> None:
+        """End a call this provider placed for a worker that has died; harmless when it is over."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the provider holds open (HTTP clients)."""
+        ...

@@ -15,18 +15,18 @@ from callplane.config import Settings
 from callplane.engine.clock import Clock
 from callplane.engine.live.session import Transport
 from callplane.engine.live.speech.stack import SpeechStack
-from callplane.engine.live.telephony.provider import DialRequest, Provider
+from callplane.engine.live.telephony.provider import CarrierProvider, DialRequest
 from callplane.engine.live.telephony.scenarios import load_scenarios
 from callplane.engine.live.telephony.simulated import SimulatedProvider
 from callplane.engine.live.telephony.simulated_audio import SimulatedAudio
 
 #: Builds a provider from the deployment's settings.
-ProviderFactory = Callable[[Settings, Clock], Provider]
+ProviderFactory = Callable[[Settings, Clock], CarrierProvider]
 
 SIMULATED = "simulated"
 
 
-def _simulated(settings: Settings, clock: Clock) -> Provider:
+def _simulated(settings: Settings, clock: Clock) -> CarrierProvider:
     return SimulatedProvider(
         load_scenarios(settings.simulator_scenarios),
         clock,
@@ -74,12 +74,21 @@ class Carriers:
         self.settings = settings
         self.clock = clock
         self.line_of = line_of or (lambda _number: SIMULATED)
-        self._providers: dict[str, Provider] = {}
+        self._providers: dict[str, CarrierProvider] = {}
 
-    def provider(self, name: str) -> Provider:
+    def provider(self, name: str) -> CarrierProvider:
         if name not in self._providers:
             self._providers[name] = factory(name)(self.settings, self.clock)
         return self._providers[name]
 
     async def dial(self, request: DialRequest) -> Transport:
         return await self.provider(self.line_of(request.from_number)).dial(request)
+
+    async def hang_up_orphan(self, provider: str, telephony_id: str) -> None:
+        """End a carrier call whose worker died (the reaper's clean-up)."""
+        await self.provider(provider).hang_up_orphan(telephony_id)
+
+    async def aclose(self) -> None:
+        """Close what the providers hold open (HTTP clients)."""
+        for provider in self._providers.values():
+            await provider.aclose()

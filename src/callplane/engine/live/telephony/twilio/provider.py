@@ -124,6 +124,11 @@ class TwilioProvider:
         """End a carrier call nobody holds any more (its worker died)."""
         await self.rest().hang_up(telephony_id)
 
+    async def aclose(self) -> None:
+        if self._rest is not None:
+            await self._rest.client.aclose()
+            self._rest = None
+
 
 def from_settings(settings: Settings, clock: Clock) -> TwilioProvider:
     return TwilioProvider(settings, clock, SpeechStack.from_settings(settings))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -40,7 +41,7 @@ class TwilioRest:
         self.auth = httpx.BasicAuth(account_sid, auth_token)
 
     async def create_call(self, params: list[tuple[str, str]]) -> CallResource:
-        return _call(await self._request("POST", "/Calls.json", data=params))
+        return _call(await self._request("POST", "/Calls.json", form=params))
 
     async def find_recent(self, to: str, from_: str) -> list[CallResource]:
         """Calls to `to` from `from_`, newest first (Twilio's default order)."""
@@ -48,7 +49,7 @@ class TwilioRest:
         return [_call(c) for c in body.get("calls", [])]
 
     async def update_call(self, sid: str, params: list[tuple[str, str]]) -> CallResource:
-        return _call(await self._request("POST", f"/Calls/{sid}.json", data=params))
+        return _call(await self._request("POST", f"/Calls/{sid}.json", form=params))
 
     async def hang_up(self, sid: str) -> None:
         """End the call whatever its state (`completed` also cancels one still ringing); a call
@@ -59,8 +60,20 @@ class TwilioRest:
             if exc.code != NOT_FOUND:
                 raise
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self.client.request(method, self.base + path, auth=self.auth, **kwargs)
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: list[tuple[str, str]] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        # A form with a repeated name (StatusCallbackEvent): encoded here, httpx takes only dicts.
+        content = urlencode(form) if form is not None else None
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else None
+        response = await self.client.request(
+            method, self.base + path, auth=self.auth, content=content, params=params, headers=headers
+        )
         try:
             body = response.json()
         except ValueError:
