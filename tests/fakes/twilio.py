@@ -53,6 +53,7 @@ class Callee:
     answer: str = "human"  #: human | machine_start | fax | busy | no-answer | failed | never
     ring_s: float = 0.1
     lines: list[str] = field(default_factory=list)  #: says one after each agent turn
+    greeting: str | None = None  #: says this as soon as the stream starts (a voicemail greeting)
     barge_in_after_s: float | None = None  #: says its first line this far into the agent's first turn
     hang_up_after_turns: int | None = None  #: hangs up once it heard this many agent turns
 
@@ -234,6 +235,8 @@ class _Media:
         self.talking_s = 0.0  #: agent audio played in its current turn
         self.barged = False
         self.seq = 1
+        if call.callee.greeting:
+            self._say(call.callee.greeting)
 
     async def run(self) -> None:
         reader = asyncio.get_running_loop().create_task(self._read())

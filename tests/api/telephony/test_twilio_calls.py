@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from callplane.api.app import create_app
 from callplane.cli.worker import EmbeddedWorker
@@ -20,9 +21,10 @@ from callplane.domain.phone import parse_kr
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
 from callplane.store.db import Database
+from callplane.store.schema import calls
 from tests.factories import Tenant, call_body, make_tenant
 from tests.fakes.server import free_port, serve_in_thread
-from tests.fakes.twilio import Callee, FakeCall, FakeTwilio
+from tests.fakes.twilio import Callee, FakeCall, FakeTwilio, twilio_signature
 
 TWILIO_NUMBER = "07055556666"
 AGENT: dict[str, Any] = {
@@ -119,3 +121,78 @@ def test_a_conversation_with_barge_in_ends_with_the_callees_words(line: Line) ->
     assert agent[0] != greeting and greeting.startswith(agent[0])  # only what was heard
     assert call.telephony_id == fake.sid
     assert fake.param("To") == "+821012340001" and fake.param("From") == parse_kr(TWILIO_NUMBER, "n")
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "reason"),
+    [
+        ("busy", CallStatus.NOT_CONNECTED, DisconnectionReason.DIAL_BUSY),
+        ("no-answer", CallStatus.NOT_CONNECTED, DisconnectionReason.DIAL_NO_ANSWER),
+        ("failed", CallStatus.NOT_CONNECTED, DisconnectionReason.DIAL_FAILED),
+        ("machine_end_beep", CallStatus.ENDED, DisconnectionReason.VOICEMAIL_REACHED),
+        ("fax", CallStatus.ENDED, DisconnectionReason.VOICEMAIL_REACHED),
+    ],
+)
+def test_the_carriers_outcomes_end_with_their_reasons(
+    line: Line, answer: str, status: CallStatus, reason: DisconnectionReason
+) -> None:
+    callee = Callee(answer=answer, greeting="삐 소리 후에 메시지를 남겨 주세요.", hang_up_after_turns=1)
+    call = line.wait(line.place("01012340002", callee))
+    assert (call.status, call.disconnection_reason) == (status, reason)
+    assert line.fake_call("01012340002").callbacks[0]["CallStatus"] == "ringing"
+
+
+def test_the_callee_hanging_up_ends_the_call_as_user_hangup(line: Line) -> None:
+    call = line.wait(line.place("01012340003", Callee(hang_up_after_turns=1)))
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
+    fake = line.fake_call("01012340003")
+    assert fake.heard and fake.heard[0]  # it heard the greeting before hanging up
+    # It hung up itself: callplane did not need to end the call through the API.
+    assert not any(u.get("Status") == "completed" for u in fake.updates)
+
+
+def test_an_end_request_during_the_conversation_hangs_up_through_rest(line: Line) -> None:
+    call_id = line.place("01012340004", Callee(lines=["음...", "글쎄요..."]))
+    line.wait(call_id, until=frozenset({CallStatus.ONGOING}))
+    line.calls.cancel(line.tenant.organization_id, call_id)
+    call = line.wait(call_id)
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)
+    fake = line.fake_call("01012340004")
+    assert {"Status": "completed"} in fake.updates
+
+
+def test_the_carriers_price_is_kept_on_the_call(line: Line) -> None:
+    call_id = line.place("01012340005", Callee(hang_up_after_turns=1))
+    line.wait(call_id)
+    fake = line.fake_call("01012340005")
+    deadline = time.monotonic() + 30
+    while not fake.done.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with line.db.read() as conn:
+        price = conn.execute(select(calls.c.carrier_price).where(calls.c.id == call_id)).scalar_one()
+    assert price == "-0.01300 USD"
+
+
+def test_a_forged_callback_is_refused(line: Line) -> None:
+    call_id = line.place("01012340006", Callee(ring_s=2.0, hang_up_after_turns=1))
+    line.wait(call_id, until=frozenset({CallStatus.RINGING}))
+    fake = line.fake_call("01012340006")
+    url = fake.param("StatusCallback")
+    params = [("CallSid", fake.sid), ("CallStatus", "busy")]
+    forged = httpx.post(url, data=dict(params), headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+    unsigned = httpx.post(url, data=dict(params))
+    wrong_key = httpx.post(
+        url, data=dict(params), headers={"X-Twilio-Signature": twilio_signature("not the token", url, params)}
+    )
+    assert [r.status_code for r in (forged, unsigned, wrong_key)] == [403, 403, 403]
+    token = url.rsplit("/", 1)[1]
+    guessed = url.replace(token, token[:-4] + "0000")
+    signed_guess = httpx.post(
+        guessed,
+        data=dict(params),
+        headers={"X-Twilio-Signature": twilio_signature(line.fake.auth_token, guessed, params)},
+    )
+    assert signed_guess.status_code == 403
+    # None of them moved the call: it rings on, and is answered.
+    call = line.wait(call_id)
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
