@@ -91,6 +91,7 @@ class FakeTwilio:
         self.callees: dict[str, Callee] = {}
         self.calls: dict[str, FakeCall] = {}
         self.creates = 0
+        self.stall_creates_s = 0.0  #: answer creates this late (a client timing out meanwhile)
         self.url = ""
         self._tasks: set[asyncio.Task[None]] = set()
         prefix = f"/2010-04-01/Accounts/{self.account_sid}"
@@ -130,6 +131,7 @@ class FakeTwilio:
         )
         self.calls[call.sid] = call
         self._spawn(self._lifecycle(call))
+        await asyncio.sleep(self.stall_creates_s)
         return JSONResponse(self._resource(call), 201)
 
     def _callee(self, number: str) -> Callee:
@@ -176,7 +178,8 @@ class FakeTwilio:
         call.callbacks.append(dict(params))
         headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, url, params)}
         async with httpx.AsyncClient() as client:
-            await client.post(url, data=dict(params), headers=headers)
+            with contextlib.suppress(httpx.TransportError):  # nobody listening: Twilio moves on too
+                await client.post(url, data=dict(params), headers=headers)
 
     async def _lifecycle(self, call: FakeCall) -> None:
         try:

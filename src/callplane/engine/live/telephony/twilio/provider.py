@@ -36,7 +36,6 @@ LINES: switchboard.Switchboard[TwilioLine] = switchboard.Switchboard()
 STATUS_PATH = "/telephony/twilio/status/"
 MEDIA_PATH = "/telephony/twilio/media"
 _LIVE = frozenset({"queued", "initiated", "ringing", "in-progress"})
-_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def stream_url(public_url: str) -> str:
@@ -50,10 +49,13 @@ def stream_url(public_url: str) -> str:
 class TwilioProvider:
     name = "twilio"
 
-    def __init__(self, settings: Settings, clock: Clock, stack: SpeechStack) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock, stack: SpeechStack, *, timeout_s: float = 10.0
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.stack = stack
+        self.timeout = httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
         self._rest: TwilioRest | None = None
 
     def rest(self) -> TwilioRest:
@@ -67,7 +69,7 @@ class TwilioProvider:
         if self._rest is None:
             s = self.settings
             assert s.twilio_account_sid is not None and s.twilio_auth_token is not None
-            client = httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=False)
+            client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
             self._rest = TwilioRest(client, s.twilio_api_base, s.twilio_account_sid, s.twilio_auth_token)
         return self._rest
 
