@@ -39,6 +39,7 @@ def build_worker(db: Database, settings: Settings) -> Worker:
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),
         closers=[runtimes.close, carriers.aclose],
+        orphans=lambda call: carriers.hang_up_orphan(call.from_number or "", call.telephony_id or ""),
     )
 
 

@@ -21,8 +21,9 @@ redialled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.engine import lifecycle
 from callplane.store import queue
 from callplane.store.db import Database
@@ -31,9 +32,12 @@ from callplane.store.lifecycle import Ending
 log = logging.getLogger(__name__)
 
 
-def reap(db: Database, now: int, limit: int = 100) -> int:
-    """End up to `limit` calls whose lease expired before `now`; returns how many were ended."""
+def reap(db: Database, now: int, limit: int = 100, on_reaped: Callable[[Call], None] | None = None) -> int:
+    """End up to `limit` calls whose lease expired before `now`; returns how many were ended.
+    `on_reaped` then hears of each one the carrier knows (a telephony id), to hang it up there:
+    a dead worker's carrier call must not go on talking or billing."""
     ended = 0
+    reaped: list[Call] = []
     with db.read() as conn:
         if not queue.any_expired(conn, now):
             return 0
@@ -54,5 +58,10 @@ def reap(db: Database, now: int, limit: int = 100) -> int:
                 conn, call, ending, now=now, fence=call.attempt, also=queue.lease_still_expired(now)
             ):
                 ended += 1
+                reaped.append(call)
                 log.warning("reaped call %s (%s, attempt %d): %s", call.id, call.status, call.attempt, reason)
+    if on_reaped is not None:
+        for call in reaped:
+            if call.telephony_id is not None:
+                on_reaped(call)
     return ended

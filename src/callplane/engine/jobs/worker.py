@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
-from callplane.domain.call import CallStatus, DisconnectionReason
+from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.engine import lifecycle, logcontext, metrics
 from callplane.engine.clock import Clock
 from callplane.engine.jobs import dispatcher, feeder, reaper
@@ -152,6 +152,7 @@ class Worker:
         worker_id: str | None = None,
         relay: Relay | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        orphans: Callable[[Call], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.conductor = conductor
@@ -163,6 +164,9 @@ class Worker:
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).
         self.closers = list(closers)
+        #: Hangs up at the carrier a call the reaper ended (its worker died mid-call).
+        self.orphans = orphans
+        self._hanging_up: set[asyncio.Future[None]] = set()
         self._runs: dict[str, _Run] = {}
         self._versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
         self._calls = CallService(db, clock.now_ms)
@@ -345,7 +349,18 @@ class Worker:
             self._wake.set()
 
     def _reap(self) -> None:
-        reaper.reap(self.db, self.clock.now_ms())
+        reaper.reap(self.db, self.clock.now_ms(), on_reaped=self._hang_up_orphan if self.orphans else None)
+
+    def _hang_up_orphan(self, call: Call) -> None:
+        assert self.orphans is not None
+        task: asyncio.Future[None] = asyncio.ensure_future(self.orphans(call))
+        self._hanging_up.add(task)
+        task.add_done_callback(self._orphan_done)
+
+    def _orphan_done(self, task: asyncio.Future[None]) -> None:
+        self._hanging_up.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hanging up an orphaned carrier call failed", exc_info=task.exception())
 
     async def _retain(self) -> None:
         """Purge the webhook log in batches, yielding between them so live calls keep going."""

@@ -84,9 +84,10 @@ class Carriers:
     async def dial(self, request: DialRequest) -> Transport:
         return await self.provider(self.line_of(request.from_number)).dial(request)
 
-    async def hang_up_orphan(self, provider: str, telephony_id: str) -> None:
-        """End a carrier call whose worker died (the reaper's clean-up)."""
-        await self.provider(provider).hang_up_orphan(telephony_id)
+    async def hang_up_orphan(self, from_number: str, telephony_id: str) -> None:
+        """End a carrier call whose worker died (the reaper's clean-up), through the provider its
+        number is on."""
+        await self.provider(self.line_of(from_number)).hang_up_orphan(telephony_id)
 
     async def aclose(self) -> None:
         """Close what the providers hold open (HTTP clients)."""
