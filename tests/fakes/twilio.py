@@ -163,6 +163,31 @@ class FakeTwilio:
     def _resource(self, call: FakeCall) -> dict[str, Any]:
         return {"sid": call.sid, "status": call.status, "to": call.to, "from": call.from_}
 
+    # --- an incoming call ---------------------------------------------------------------------------
+
+    def call_in(self, voice_url: str, caller: str, to: str, callee: Callee) -> FakeCall:
+        """Someone calls `to`: Twilio asks the number's voice URL (signed) what to do, and runs the
+        markup it gets — a stream, or `<Reject/>` (the call's status is then `rejected`)."""
+        return asyncio.run(self._inbound(voice_url, caller, to, callee))
+
+    async def _inbound(self, voice_url: str, caller: str, to: str, callee: Callee) -> FakeCall:
+        sid = "CA" + secrets.token_hex(16)
+        params = [("CallSid", sid), ("AccountSid", self.account_sid), ("From", caller), ("To", to)]
+        params += [("CallStatus", "ringing"), ("Direction", "inbound")]
+        headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, voice_url, params)}
+        async with httpx.AsyncClient() as client:
+            response = await client.post(voice_url, data=dict(params), headers=headers)
+        call = FakeCall(sid, to, caller, [("Twiml", response.text)], callee)
+        self.calls[sid] = call
+        if response.status_code != 200 or ET.fromstring(response.text).find("Reject") is not None:
+            call.status = "rejected" if response.status_code == 200 else f"http {response.status_code}"
+        else:
+            call.status = "in-progress"
+            await self._stream(call)
+            call.status = "completed"
+        call.done.set()
+        return call
+
     # --- the call ---------------------------------------------------------------------------------
 
     def _spawn(self, work: Any) -> None:

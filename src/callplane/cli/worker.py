@@ -22,6 +22,7 @@ from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conductor import Runtimes, build_conductor
 from callplane.engine.live.telephony.registry import Carriers
 from callplane.engine.services import carrier
+from callplane.engine.services.carrier import InboundDesk
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 
@@ -101,6 +102,10 @@ class EmbeddedWorker:
 
     def request_end(self, call_id: str) -> None:
         self.worker.request_end(call_id)
+
+    def inbound_desk(self) -> InboundDesk:
+        """Incoming carrier calls reach this process, so this worker answers them."""
+        return InboundDesk(self.worker.id, int(self.worker.config.lease_s * 1000), self.worker.adopt)
 
     def stop(self, timeout_s: float) -> None:
         self.worker.stop()

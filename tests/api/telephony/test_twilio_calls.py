@@ -16,7 +16,7 @@ from sqlalchemy import select
 from callplane.api.app import create_app
 from callplane.cli.worker import EmbeddedWorker
 from callplane.config import Settings
-from callplane.domain.call import Call, CallStatus, DisconnectionReason
+from callplane.domain.call import Call, CallStatus, CallType, Direction, DisconnectionReason
 from callplane.domain.phone import parse_kr
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
@@ -100,6 +100,7 @@ def line(db: Database) -> Iterator[Line]:
         worker.start()
         app.state.services.calls.on_created = worker.wake
         app.state.services.calls.on_end_requested = worker.request_end
+        app.state.services.inbound = worker.inbound_desk()  # as `serve` wires them
         try:
             with serve_in_thread(app, port) as base_url:
                 yield Line(fake, base_url, tenant, app.state.services.calls, db)
@@ -196,3 +197,33 @@ def test_a_forged_callback_is_refused(line: Line) -> None:
     # None of them moved the call: it rings on, and is answered.
     call = line.wait(call_id)
     assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
+
+
+def test_an_incoming_call_is_answered_by_the_numbers_agent_and_stored(line: Line) -> None:
+    org = line.tenant.organization_id
+    Admin(line.db, lambda: int(time.time() * 1000)).set_inbound_agent(
+        org, parse_kr(TWILIO_NUMBER, "n"), line.tenant.agent_id
+    )
+    voice_url = f"{line.base_url}/telephony/twilio/voice"
+    caller = "+821099998888"
+    fake = line.fake.call_in(voice_url, caller, parse_kr(TWILIO_NUMBER, "n"), Callee(lines=["네, 갈게요."]))
+    assert fake.status == "completed" and fake.heard
+    with line.db.read() as conn:
+        call_id = conn.execute(select(calls.c.id).where(calls.c.telephony_id == fake.sid)).scalar_one()
+    call = line.wait(call_id)
+    assert (call.call_type, call.direction) == (CallType.INBOUND, Direction.INBOUND)
+    assert (call.from_number, call.to_number) == (caller, parse_kr(TWILIO_NUMBER, "n"))
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)
+    assert [e["content"] for e in call.transcript or [] if e["role"] == "user"] == ["네, 갈게요."]
+    assert {"Status": "completed"} in fake.updates  # the agent ended it through the REST API
+    listed = httpx.get(f"{line.base_url}/v3/calls", headers=line.tenant.headers, params={"limit": 50})
+    assert call_id in [c["id"] for c in listed.json()["items"]]
+
+
+def test_an_incoming_call_nobody_answers_is_rejected(line: Line) -> None:
+    voice_url = f"{line.base_url}/telephony/twilio/voice"
+    ours = parse_kr(TWILIO_NUMBER, "n")  # no inbound agent yet
+    assert line.fake.call_in(voice_url, "+821099998888", ours, Callee()).status == "rejected"
+    assert line.fake.call_in(voice_url, "+821099998888", "+827000000000", Callee()).status == "rejected"
+    forged = httpx.post(voice_url, data={"To": ours, "From": "+821099998888", "CallSid": "CA1"})
+    assert forged.status_code == 403

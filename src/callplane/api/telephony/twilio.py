@@ -18,14 +18,24 @@ from starlette.concurrency import run_in_threadpool
 
 from callplane.api.deps import ServicesDep
 from callplane.config import Settings
-from callplane.engine.live.telephony.twilio import signature, switchboard, wire
-from callplane.engine.live.telephony.twilio.provider import LINES, MEDIA_PATH, STATUS_PATH
+from callplane.engine.live.telephony.twilio import markup, signature, switchboard, wire
+from callplane.engine.live.telephony.twilio.line import TwilioLine
+from callplane.engine.live.telephony.twilio.provider import (
+    LINES,
+    MEDIA_PATH,
+    STATUS_PATH,
+    VOICE_PATH,
+    inbound_token,
+    stream_url,
+)
 from callplane.engine.services import carrier
 
 router = APIRouter(include_in_schema=False)
 
 _FORBIDDEN = Response(status_code=403)
 _POLICY_VIOLATION = 1008
+_LINE_WAIT_STEP_S = 0.05
+_LINE_WAIT_STEPS = 100  #: 5 s for an incoming call's worker to pick it up
 
 
 def _signed_url(settings: Settings, request: Request) -> str:
@@ -69,6 +79,40 @@ async def status(token: str, request: Request, services: ServicesDep) -> Respons
     return Response(status_code=204)
 
 
+@router.post(VOICE_PATH)
+async def voice(request: Request, services: ServicesDep) -> Response:
+    """A call to one of our numbers (the number's voice URL at Twilio points here): answered by
+    the number's inbound agent with markup connecting a media stream, or rejected."""
+    settings = services.settings
+    params = await verified_form(request, settings)
+    if params is None:
+        return _FORBIDDEN
+    desk = services.inbound
+    claimed = None
+    if desk is not None and params.get("To") and params.get("From") and params.get("CallSid"):
+        claimed = await run_in_threadpool(
+            lambda: carrier.receive_inbound(
+                services.db,
+                desk,
+                provider="twilio",
+                to_number=params["To"],
+                caller=params["From"],
+                carrier_id=params["CallSid"],
+                now=services.clock.now_ms(),
+            )
+        )
+    if claimed is None:
+        return _twiml(markup.reject())
+    assert settings.twilio_auth_token is not None and settings.public_url is not None
+    ticket = switchboard.Ticket(claimed.call.organization_id, claimed.call.id, claimed.attempt)
+    token = inbound_token(settings.twilio_auth_token, ticket)
+    return _twiml(markup.connect_stream(stream_url(settings.public_url), {"token": token}))
+
+
+def _twiml(text: str) -> Response:
+    return Response(text, media_type="application/xml")
+
+
 @router.websocket(MEDIA_PATH)
 async def media(ws: WebSocket) -> None:
     settings: Settings = ws.app.state.services.settings
@@ -87,7 +131,7 @@ async def media(ws: WebSocket) -> None:
             if isinstance(message, wire.Start):
                 token = message.custom_parameters.get("token", "")
                 known = switchboard.check(settings.twilio_auth_token or "", token) is not None
-                line = LINES.get(token) if known else None
+                line = await _line(token) if known else None
                 if line is None:
                     await ws.close(_POLICY_VIOLATION)
                     return
@@ -106,6 +150,16 @@ async def media(ws: WebSocket) -> None:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
+
+
+async def _line(token: str) -> TwilioLine | None:
+    """The line a stream belongs to; an incoming call's worker may still be setting it up."""
+    for _ in range(_LINE_WAIT_STEPS):
+        line = LINES.get(token)
+        if line is not None:
+            return line
+        await asyncio.sleep(_LINE_WAIT_STEP_S)
+    return None
 
 
 async def _write(ws: WebSocket, outgoing: asyncio.Queue[str]) -> None:

@@ -294,18 +294,26 @@ class Worker:
             scan_limit=self.config.scan_limit,
         )
         for claimed in result.claimed:
-            log.info(
-                "claimed call %s (attempt %d)",
-                claimed.call.id,
-                claimed.attempt,
-                extra={"request_id": claimed.call.request_id, "call_id": claimed.call.id},
-            )
-            run = _Run(self, claimed)
-            self._runs[claimed.call.id] = run
-            metrics.worker_live_calls.inc()
-            run.task = asyncio.create_task(self._conduct(run), name=f"call {claimed.call.id}")
-            self.dialed += 1
+            self._start(claimed)
         return result
+
+    def adopt(self, claimed: Claimed) -> None:
+        """Run a call this worker's id was given outside a claim pass (an incoming call the
+        carrier offered to this process); safe from any thread."""
+        self._threadsafe(lambda: self._start(claimed))
+
+    def _start(self, claimed: Claimed) -> None:
+        log.info(
+            "claimed call %s (attempt %d)",
+            claimed.call.id,
+            claimed.attempt,
+            extra={"request_id": claimed.call.request_id, "call_id": claimed.call.id},
+        )
+        run = _Run(self, claimed)
+        self._runs[claimed.call.id] = run
+        metrics.worker_live_calls.inc()
+        run.task = asyncio.create_task(self._conduct(run), name=f"call {claimed.call.id}")
+        self.dialed += 1
 
     async def _every(self, interval_s: float, step: Callable[[], None]) -> None:
         while True:

@@ -31,7 +31,7 @@ import httpx
 
 from callplane.config import Settings
 from callplane.domain.agent import AgentKind, AgentVersion, VersionKey
-from callplane.domain.call import Call, CallStatus, DisconnectionReason
+from callplane.domain.call import Call, CallStatus, Direction, DisconnectionReason
 from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
 from callplane.domain.voice import parse_voice
@@ -145,6 +145,7 @@ class LineConductor:
             version.ring_timeout_s,
             parse_voice(version.config),
             call.organization_id,
+            inbound=call.direction is Direction.INBOUND,
         )
         try:
             line = await self.provider.dial(request)

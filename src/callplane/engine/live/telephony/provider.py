@@ -26,6 +26,9 @@ class DialRequest:
     ring_timeout_s: float
     voice: VoiceSpec = field(default_factory=VoiceSpec)  #: the agent version's speech engines
     organization_id: str = ""  #: whose call: a carrier's later callbacks are filed under it
+    #: An incoming call the carrier is already holding (from_number is the caller's, to_number
+    #: ours): the provider answers it instead of dialling.
+    inbound: bool = False
 
 
 class ProviderUnavailable(Exception):

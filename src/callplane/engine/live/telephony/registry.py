@@ -66,7 +66,8 @@ def factory(name: str) -> ProviderFactory:
 
 
 class Carriers:
-    """Dials each call through the provider its from_number is on (`simulated` when unknown)."""
+    """Dials each call through the provider its from_number is on, and answers an incoming one
+    through the provider its to_number is on (`simulated` when unknown)."""
 
     name = "carriers"
 
@@ -82,7 +83,8 @@ class Carriers:
         return self._providers[name]
 
     async def dial(self, request: DialRequest) -> Transport:
-        return await self.provider(self.line_of(request.from_number)).dial(request)
+        ours = request.to_number if request.inbound else request.from_number
+        return await self.provider(self.line_of(ours)).dial(request)
 
     async def hang_up_orphan(self, from_number: str, telephony_id: str) -> None:
         """End a carrier call whose worker died (the reaper's clean-up), through the provider its

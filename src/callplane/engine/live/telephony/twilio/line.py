@@ -75,12 +75,15 @@ class TwilioLine:
         clock: Clock,
         *,
         caller_id: str | None = None,
+        inbound: bool = False,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self.token = token
         self.rest = rest
         self.clock = clock
         self.caller_id = caller_id
+        #: An incoming call is answered by our markup: the stream's start is the answer.
+        self.inbound = inbound
         self.call_sid: str | None = None
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
@@ -174,7 +177,9 @@ class TwilioLine:
         held, self._held, self._held_marks = self._held, [], []
         for render in held:
             send(render(start.stream_sid))
-        if not self._answered:
+        if self.inbound:
+            self._answer(CarrierStatus.ANSWERED)
+        elif not self._answered:
             self._loop.call_later(ANSWER_GRACE_S, self._answer, CarrierStatus.ANSWERED)
 
     def _message(self, message: wire.Inbound) -> None:

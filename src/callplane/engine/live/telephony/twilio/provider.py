@@ -35,6 +35,7 @@ LINES: switchboard.Switchboard[TwilioLine] = switchboard.Switchboard()
 
 STATUS_PATH = "/telephony/twilio/status/"
 MEDIA_PATH = "/telephony/twilio/media"
+VOICE_PATH = "/telephony/twilio/voice"
 _LIVE = frozenset({"queued", "initiated", "ringing", "in-progress"})
 
 
@@ -74,6 +75,8 @@ class TwilioProvider:
         return self._rest
 
     async def dial(self, request: DialRequest) -> Transport:
+        if request.inbound:
+            return self._answer(request)
         rest = self.rest()
         s = self.settings
         assert s.twilio_auth_token is not None and s.public_url is not None
@@ -89,6 +92,17 @@ class TwilioProvider:
             raise
         line.call_sid = created.sid
         log.info("call %s is Twilio call %s", request.call_id, created.sid)
+        return self.stack.pipeline(line, self.clock, request.voice)
+
+    def _answer(self, request: DialRequest) -> Transport:
+        """An incoming call: the voice webhook already answered Twilio with markup connecting a
+        stream under this attempt's token; the line waits for that stream."""
+        rest = self.rest()
+        assert self.settings.twilio_auth_token is not None
+        ticket = switchboard.Ticket(request.organization_id, request.call_id, request.attempt)
+        token = inbound_token(self.settings.twilio_auth_token, ticket)
+        line = TwilioLine(token, rest, self.clock, inbound=True, on_close=lambda: LINES.remove(token))
+        LINES.add(token, line)
         return self.stack.pipeline(line, self.clock, request.voice)
 
     async def _create(
@@ -130,6 +144,10 @@ class TwilioProvider:
         if self._rest is not None:
             await self._rest.client.aclose()
             self._rest = None
+
+
+def inbound_token(auth_token: str, ticket: switchboard.Ticket) -> str:
+    return switchboard.issue(auth_token, ticket, switchboard.INBOUND)
 
 
 def from_settings(settings: Settings, clock: Clock) -> TwilioProvider:

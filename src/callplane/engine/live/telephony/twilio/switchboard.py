@@ -28,8 +28,13 @@ class Ticket:
     attempt: int
 
 
-def issue(secret: str, ticket: Ticket) -> str:
-    body = f"{ticket.organization_id}.{ticket.call_id}.{ticket.attempt}.{secrets.token_hex(8)}"
+INBOUND = "inbound"  #: the nonce of an incoming call's token: both processes must derive it
+
+
+def issue(secret: str, ticket: Ticket, nonce: str | None = None) -> str:
+    """A token for the call's attempt; a random nonce unless given (the ids are unique anyway,
+    the MAC is what makes the token unguessable)."""
+    body = f"{ticket.organization_id}.{ticket.call_id}.{ticket.attempt}.{nonce or secrets.token_hex(8)}"
     return f"{body}.{_mac(secret, body)}"
 
 
