@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     #: Where the carrier reaches this process: `https://calls.example.com` (status callbacks go to
     #: it, the media stream to its `wss://` twin). Behind a reverse proxy or a tunnel.
     public_url: str | None = None
+    #: `callplane worker` serves the carrier's routes (callbacks, media streams, incoming calls)
+    #: on this port, so each worker is reached at its own `CALLPLANE_PUBLIC_URL`; unset: none
+    #: (`serve` serves them with the API).
+    telephony_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Operations (issue 14) ------------------------------------------------------------------------
     #: `text` (one readable line per record) or `json` (one JSON object per line, for a log

@@ -18,6 +18,7 @@ from callplane.config import Settings
 from callplane.engine import scrape
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.services.calls import CallService
+from callplane.engine.services.carrier import InboundDesk
 from callplane.engine.services.cursors import Cursors
 from callplane.store.db import Database
 
@@ -86,6 +87,26 @@ def create_app(
         allow_private_destinations=settings.allow_private_destinations,
     )
     # -------------------------------------------------------------------------------------------
+    return app
+
+
+def create_carrier_app(
+    settings: Settings, db: Database, inbound: InboundDesk | None, clock: Clock | None = None
+) -> FastAPI:
+    """Only the routes a carrier calls (status callbacks, media streams, incoming calls): what a
+    `callplane worker` serves on `CALLPLANE_TELEPHONY_PORT`, so the carrier reaches the process
+    that holds the call (docs/architecture.md, "Real calls")."""
+    clock = clock or SystemClock()
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.services = Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        calls=CallService(db, clock.now_ms),
+        cursors=Cursors(db, clock.now_ms, settings.cursor_secret),
+        inbound=inbound,
+    )
+    app.include_router(twilio.router)
     return app
 
 

@@ -54,6 +54,8 @@ def run(c: Context) -> None:
 
     async def main() -> None:
         worker = build_worker(c.db, settings)
+        if settings.telephony_port is not None:
+            _serve_carrier(c.db, settings, worker)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, worker.stop)
@@ -61,6 +63,26 @@ def run(c: Context) -> None:
         await worker.run()
 
     asyncio.run(main())
+
+
+def inbound_desk(worker: Worker) -> InboundDesk:
+    """Incoming carrier calls reach this worker's process, so this worker answers them."""
+    return InboundDesk(worker.id, int(worker.config.lease_s * 1000), worker.adopt)
+
+
+def _serve_carrier(db: Database, settings: Settings, worker: Worker) -> None:
+    """The carrier's routes on a daemon thread: callbacks and media streams of the calls this
+    worker dials, and incoming calls it answers, all reach this process."""
+    import uvicorn
+
+    from callplane.api.app import create_carrier_app
+
+    app = create_carrier_app(settings, db, inbound_desk(worker))
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.telephony_port or 0, log_config=None, access_log=False
+    )
+    threading.Thread(target=uvicorn.Server(config).run, name="callplane-carrier", daemon=True).start()
+    log.info("carrier routes on port %s, reached at %s", settings.telephony_port, settings.public_url)
 
 
 def _serve_metrics(db: Database, port: int) -> None:
@@ -104,8 +126,7 @@ class EmbeddedWorker:
         self.worker.request_end(call_id)
 
     def inbound_desk(self) -> InboundDesk:
-        """Incoming carrier calls reach this process, so this worker answers them."""
-        return InboundDesk(self.worker.id, int(self.worker.config.lease_s * 1000), self.worker.adopt)
+        return inbound_desk(self.worker)
 
     def stop(self, timeout_s: float) -> None:
         self.worker.stop()

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from callplane.api.app import create_app
+from callplane.api.app import create_app, create_carrier_app
 from callplane.cli.worker import EmbeddedWorker
 from callplane.config import Settings
 from callplane.domain.call import Call, CallStatus, CallType, Direction, DisconnectionReason
@@ -53,6 +53,11 @@ class Line:
     tenant: Tenant
     calls: CallService
     db: Database
+    carrier_url: str = ""  #: where the carrier reaches callplane, when not `base_url`
+
+    @property
+    def voice_url(self) -> str:
+        return f"{self.carrier_url or self.base_url}/telephony/twilio/voice"
 
     def place(self, to_number: str, callee: Callee) -> str:
         self.fake.callees[parse_kr(to_number, "to")] = callee
@@ -75,26 +80,36 @@ class Line:
         return self.fake.call_to(parse_kr(to_number, "to"))
 
 
+def twilio_settings(fake: FakeTwilio, port: int) -> Settings:
+    return Settings(
+        twilio_account_sid=fake.account_sid,
+        twilio_auth_token=fake.auth_token,
+        twilio_api_base=fake.url,
+        public_url=f"http://127.0.0.1:{port}",
+        speech_synthesizer="scripted",
+        speech_transcriber="scripted",
+        speech_vad="energy",
+        worker_poll_interval_s=0.1,
+        worker_heartbeat_s=0.2,
+        webhook_retention_days=0,
+    )
+
+
+def twilio_tenant(db: Database) -> Tenant:
+    tenant = make_tenant(db, int(time.time() * 1000), agent=AGENT)
+    Admin(db, lambda: int(time.time() * 1000)).add_number(
+        tenant.organization_id, parse_kr(TWILIO_NUMBER, "n"), "twilio", provider="twilio"
+    )
+    return tenant
+
+
 @pytest.fixture
 def line(db: Database) -> Iterator[Line]:
+    """`callplane serve`: the API, the carrier's routes and one worker in one process."""
     with FakeTwilio().running() as fake:
         port = free_port()
-        settings = Settings(
-            twilio_account_sid=fake.account_sid,
-            twilio_auth_token=fake.auth_token,
-            twilio_api_base=fake.url,
-            public_url=f"http://127.0.0.1:{port}",
-            speech_synthesizer="scripted",
-            speech_transcriber="scripted",
-            speech_vad="energy",
-            worker_poll_interval_s=0.1,
-            worker_heartbeat_s=0.2,
-            webhook_retention_days=0,
-        )
-        tenant = make_tenant(db, int(time.time() * 1000), agent=AGENT)
-        Admin(db, lambda: int(time.time() * 1000)).add_number(
-            tenant.organization_id, parse_kr(TWILIO_NUMBER, "n"), "twilio", provider="twilio"
-        )
+        settings = twilio_settings(fake, port)
+        tenant = twilio_tenant(db)
         app = create_app(settings, db=db)
         worker = EmbeddedWorker(db, settings)
         worker.start()
@@ -108,7 +123,34 @@ def line(db: Database) -> Iterator[Line]:
             worker.stop(timeout_s=30)
 
 
-def test_a_conversation_with_barge_in_ends_with_the_callees_words(line: Line) -> None:
+@pytest.fixture
+def worker_line(db: Database) -> Iterator[Line]:
+    """An API without a worker, and a worker serving the carrier's routes at its own public URL
+    (`callplane worker` with `CALLPLANE_TELEPHONY_PORT`): the carrier reaches only the worker."""
+    with FakeTwilio().running() as fake:
+        worker_port = free_port()
+        settings = twilio_settings(fake, worker_port)
+        tenant = twilio_tenant(db)
+        api = create_app(settings.model_copy(update={"embedded_worker": False}), db=db)
+        worker = EmbeddedWorker(db, settings)
+        worker.start()
+        carrier_app = create_carrier_app(settings, db, worker.inbound_desk())
+        try:
+            with serve_in_thread(api) as base_url, serve_in_thread(carrier_app, worker_port) as worker_url:
+                yield Line(fake, base_url, tenant, api.state.services.calls, db, worker_url)
+        finally:
+            worker.stop(timeout_s=30)
+
+
+@pytest.fixture(params=["serve", "worker"])
+def either(request: pytest.FixtureRequest, db: Database) -> Line:
+    """`serve`, and separate workers behind their own public URLs, alike."""
+    line: Line = request.getfixturevalue("line" if request.param == "serve" else "worker_line")
+    return line
+
+
+def test_a_conversation_with_barge_in_ends_with_the_callees_words(either: Line) -> None:
+    line = either
     callee = Callee(lines=["네, 갈게요."], barge_in_after_s=1.0, hang_up_after_turns=2)
     call = line.wait(line.place("01012340001", callee))
     assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)
@@ -199,12 +241,13 @@ def test_a_forged_callback_is_refused(line: Line) -> None:
     assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
 
 
-def test_an_incoming_call_is_answered_by_the_numbers_agent_and_stored(line: Line) -> None:
+def test_an_incoming_call_is_answered_by_the_numbers_agent_and_stored(either: Line) -> None:
+    line = either
     org = line.tenant.organization_id
     Admin(line.db, lambda: int(time.time() * 1000)).set_inbound_agent(
         org, parse_kr(TWILIO_NUMBER, "n"), line.tenant.agent_id
     )
-    voice_url = f"{line.base_url}/telephony/twilio/voice"
+    voice_url = line.voice_url
     caller = "+821099998888"
     fake = line.fake.call_in(voice_url, caller, parse_kr(TWILIO_NUMBER, "n"), Callee(lines=["네, 갈게요."]))
     assert fake.status == "completed" and fake.heard
@@ -221,7 +264,7 @@ def test_an_incoming_call_is_answered_by_the_numbers_agent_and_stored(line: Line
 
 
 def test_an_incoming_call_nobody_answers_is_rejected(line: Line) -> None:
-    voice_url = f"{line.base_url}/telephony/twilio/voice"
+    voice_url = line.voice_url
     ours = parse_kr(TWILIO_NUMBER, "n")  # no inbound agent yet
     assert line.fake.call_in(voice_url, "+821099998888", ours, Callee()).status == "rejected"
     assert line.fake.call_in(voice_url, "+821099998888", "+827000000000", Callee()).status == "rejected"
