@@ -270,3 +270,48 @@ def test_an_incoming_call_nobody_answers_is_rejected(line: Line) -> None:
     assert line.fake.call_in(voice_url, "+821099998888", "+827000000000", Callee()).status == "rejected"
     forged = httpx.post(voice_url, data={"To": ours, "From": "+821099998888", "CallSid": "CA1"})
     assert forged.status_code == 403
+
+
+TRANSFER_AGENT: dict[str, Any] = {
+    "name": "transfer agent",
+    "type": "flow",
+    "flow": {
+        "start": "greet",
+        "tools": {
+            "to_staff": {"type": "transfer_call", "description": "상담원 연결", "number": "0212345678"}
+        },
+        "nodes": {
+            "greet": {
+                "type": "conversation",
+                "say": "무엇을 도와드릴까요?",
+                "edges": [{"to": "staff", "when": {"user_says_any": ["상담원"]}}],
+                "fallback": "다시 말씀해 주세요.",
+            },
+            "staff": {"type": "tool", "say": "연결해 드리겠습니다.", "tool": "to_staff", "arguments": {}},
+        },
+    },
+}
+
+
+def test_a_transfer_bridges_the_callee_through_rest_and_does_not_hang_up(line: Line) -> None:
+    agent = Admin(line.db, lambda: int(time.time() * 1000)).create_agent(
+        line.tenant.organization_id, TRANSFER_AGENT
+    )
+    line.fake.callees["+821012340009"] = Callee(lines=["상담원 바꿔 주세요."])
+    body = call_body(
+        line.tenant,
+        from_number=TWILIO_NUMBER,
+        to_number="01012340009",
+        agent={"agent_id": agent.id, "agent_version": "current"},
+    )
+    response = httpx.post(f"{line.base_url}/v3/calls", json=body, headers=line.tenant.headers)
+    call = line.wait(response.json()["id"])
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.CALL_TRANSFER)
+    fake = line.fake_call("01012340009")
+    assert [u for u in fake.updates if "Twiml" in u] == [
+        {
+            "Twiml": '<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+827055556666">'
+            "+82212345678</Dial></Response>"
+        }
+    ]
+    assert {"Status": "completed"} not in fake.updates

@@ -95,6 +95,7 @@ class TwilioLine:
         self._rang = False
         self._answered = False
         self._final = False  #: a not-connected status was reported
+        self._transferred = False  #: the callee is bridged elsewhere: our hang-up must not end it
         self._closed = False
 
     @property
@@ -218,6 +219,7 @@ class TwilioLine:
             log.exception("transfer of %s to %s failed", self.telephony_id, number)
             self._emit(Carrier(CarrierStatus.TRANSFER_FAILED, self.clock.now_ms()))
             return
+        self._transferred = True
         self._emit(Carrier(CarrierStatus.TRANSFERRED, self.clock.now_ms()))
 
     def _hung_up(self) -> None:
@@ -232,10 +234,11 @@ class TwilioLine:
 
     async def _hang_up(self) -> None:
         """Ours: harmless twice, or after the callee hung up (the REST call then finds the call
-        over, which is fine)."""
+        over, which is fine). After a transfer the call is no longer ours to end: leaving the
+        stream is all (Twilio runs the `<Dial>` it was given)."""
         already = self._closed
         self._close()
-        if not already and self.call_sid is not None:
+        if not already and not self._transferred and self.call_sid is not None:
             await self.rest.hang_up(self.call_sid)
 
     def _close(self) -> None:
