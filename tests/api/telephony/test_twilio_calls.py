@@ -315,3 +315,15 @@ def test_a_transfer_bridges_the_callee_through_rest_and_does_not_hang_up(line: L
         }
     ]
     assert {"Status": "completed"} not in fake.updates
+
+
+def test_an_incoming_call_over_the_concurrency_limit_is_rejected(line: Line) -> None:
+    org = line.tenant.organization_id
+    admin = Admin(line.db, lambda: int(time.time() * 1000))
+    admin.set_inbound_agent(org, parse_kr(TWILIO_NUMBER, "n"), line.tenant.agent_id)
+    admin.update_organization(org, {"max_concurrent_calls": 1})
+    busy = line.place("01012340010", Callee(ring_s=3.0, hang_up_after_turns=1))  # holds the one slot
+    line.wait(busy, until=frozenset({CallStatus.RINGING}))
+    fake = line.fake.call_in(line.voice_url, "+821099998888", parse_kr(TWILIO_NUMBER, "n"), Callee())
+    assert fake.status == "rejected"
+    assert line.wait(busy).status is CallStatus.ENDED

@@ -95,6 +95,7 @@ class TwilioLine:
         self._rang = False
         self._answered = False
         self._final = False  #: a not-connected status was reported
+        self._transferring = False
         self._transferred = False  #: the callee is bridged elsewhere: our hang-up must not end it
         self._closed = False
 
@@ -212,6 +213,7 @@ class TwilioLine:
             self._send(wire.clear(self._stream_sid))
 
     async def _transfer(self, number: str) -> None:
+        self._transferring = True
         try:
             assert self.call_sid is not None, "a transfer before the call exists"
             await self.rest.update_call(self.call_sid, [("Twiml", markup.dial(number, self.caller_id))])
@@ -219,13 +221,22 @@ class TwilioLine:
             log.exception("transfer of %s to %s failed", self.telephony_id, number)
             self._emit(Carrier(CarrierStatus.TRANSFER_FAILED, self.clock.now_ms()))
             return
-        self._transferred = True
-        self._emit(Carrier(CarrierStatus.TRANSFERRED, self.clock.now_ms()))
+        finally:
+            self._transferring = False
+        self._transfer_done()
+
+    def _transfer_done(self) -> None:
+        if not self._transferred:
+            self._transferred = True
+            self._emit(Carrier(CarrierStatus.TRANSFERRED, self.clock.now_ms()))
 
     def _hung_up(self) -> None:
         if self._closed:
             return
-        if not self._answered and not self._final:  # the line dropped before any answer
+        if self._transferring:
+            # Twilio left the stream to run the new `<Dial>` before its REST answer came back.
+            self._transfer_done()
+        elif not self._answered and not self._final:  # the line dropped before any answer
             self._final = True
             self._emit(Carrier(CarrierStatus.FAILED, self.clock.now_ms()))
         else:
