@@ -1,12 +1,11 @@
 """Where a carrier's callbacks and media socket find the live call they belong to.
 
 Each dial gets a per-attempt token, `organization_id.call_id.attempt.nonce.mac`, signed with
-the account's auth
-token (so a forged or guessed token is refused before any lookup) and registered here with the
-call's line. Twilio carries it back in the status callback URL and in the stream's
-`customParameters`. The switchboard is per process: the line lives in the process that dialled,
-so the routes that receive the carrier's requests must run in that process too (see
-docs/architecture.md, "Real calls": `serve` hosts both; separate workers each serve their own).
+the account's auth token (so a forged or guessed token is refused before any lookup) and
+registered here with the call's line. Twilio carries it back in the status callback URL and in
+the stream's `customParameters`. The switchboard is per process: the line lives in the process
+that dialled, so the routes that receive the carrier's requests must run in that process too
+(docs/architecture.md, "Real calls": `serve` hosts both; separate workers each serve their own).
 """
 
 from __future__ import annotations
