@@ -159,10 +159,23 @@ class Settings(BaseSettings):
     recordings_retention_days: float = Field(default=0.0, ge=0)
     #: How long a `recording_url` stays fetchable without the API key once it was rendered.
     recordings_url_ttl_s: int = Field(default=86_400, ge=60, le=7 * 86_400)
-    #: The address clients reach this deployment at (`https://calls.example.com`), for the links
-    #: callplane hands out (recording URLs; carrier callbacks). Unset: the request's own base URL
-    #: (and `http://{host}:{port}` where there is no request, e.g. in webhooks).
+
+    # Real calls (issue 11: engine/live/telephony/twilio) ----------------------------------------
+    #: Twilio's account and key for numbers on the `twilio` provider; a call from such a number
+    #: ends as an error, saying what is missing, while any of these three is unset.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    #: The REST API root: Twilio's, or a Twilio-compatible carrier's (or a local fake in tests).
+    twilio_api_base: str = "https://api.twilio.com"
+    #: The address clients and the carrier reach this deployment at (`https://calls.example.com`,
+    #: behind a reverse proxy or a tunnel): status callbacks go to it, the media stream to its
+    #: `wss://` twin, and recording links are minted against it. Unset: recording links use the
+    #: request's own base URL, and a call from a `twilio` number ends as an error.
     public_url: str | None = None
+    #: `callplane worker` serves the carrier's routes (callbacks, media streams, incoming calls)
+    #: on this port, so each worker is reached at its own `CALLPLANE_PUBLIC_URL`; unset: none
+    #: (`serve` serves them with the API).
+    telephony_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Operations (issue 14) ------------------------------------------------------------------------
     #: `text` (one readable line per record) or `json` (one JSON object per line, for a log

@@ -89,18 +89,22 @@ def test_keys_from_before_get_every_tenant_scope_and_numbers_one_owner(
     assert "+827011112222" in logged and b in logged and "+82212345678" in logged
 
 
+# Named columns: later migrations add some (0010: provider, inbound_agent_id).
+_NUMBER = "INSERT INTO phone_numbers (organization_id, number, label, created_at) VALUES"
+
+
 def test_the_database_refuses_a_second_owner(db: Database) -> None:
     """Past the service's check (a race), the unique indexes still hold."""
     with db.write() as conn:
         a = orgs.create_organization(conn, name="a", now=1).id
         b = orgs.create_organization(conn, name="b", now=2).id
-        conn.execute(text("INSERT INTO phone_numbers VALUES (:org, '+827011112222', '', 1)"), {"org": a})
+        conn.execute(text(f"{_NUMBER} (:org, '+827011112222', '', 1)"), {"org": a})
         conn.execute(text("INSERT INTO presentation_numbers VALUES (:org, '+82212345678', 1, 1)"), {"org": a})
         conn.execute(
             text("INSERT INTO presentation_numbers VALUES (:org, '+82212345678', NULL, 1)"), {"org": b}
         )
     for statement in (
-        "INSERT INTO phone_numbers VALUES (:org, '+827011112222', '', 2)",
+        f"{_NUMBER} (:org, '+827011112222', '', 2)",
         "UPDATE presentation_numbers SET approved_at = 2 WHERE organization_id = :org",
     ):
         with pytest.raises(IntegrityError), db.write() as conn:

@@ -45,6 +45,7 @@ from callplane.domain.org import Organization
 from callplane.domain.phone import parse_any, to_domestic
 from callplane.domain.principal import CALLER_IDS_ARE_APPROVED, NUMBERS_ARE_ASSIGNED, Principal, parse_scopes
 from callplane.engine.services.admin import Admin
+from callplane.store.numbers import OwnedNumber
 from callplane.store.orgs import CredentialInfo, IssuedCredential
 
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Admin"])
@@ -72,6 +73,25 @@ def _admin(services: Any) -> Admin:
 
 def number_view(e164: str) -> dict[str, str]:
     return {"number": to_domestic(e164), "e164": e164}
+
+
+def owned_view(owned: OwnedNumber) -> dict[str, Any]:
+    return {
+        **number_view(owned.number),
+        "label": owned.label,
+        "provider": owned.provider,
+        "inbound_agent_id": owned.inbound_agent_id,
+    }
+
+
+def inbound_agent_field(body: dict[str, Any]) -> str | None:
+    """`inbound_agent_id`: the agent that answers calls to the number, or null to reject them."""
+    if "inbound_agent_id" not in body:
+        raise ValidationFailed.single("inbound_agent_id", "is required (null rejects inbound calls)")
+    agent_id = body["inbound_agent_id"]
+    if agent_id is not None and not isinstance(agent_id, str):
+        raise ValidationFailed.single("inbound_agent_id", "must be an agent id or null")
+    return agent_id
 
 
 def org_view(org: Organization) -> dict[str, Any]:
@@ -266,7 +286,14 @@ def add_number(org: NumbersAdmin) -> JSON:
 
 @router.get("/numbers", response_model=list[NumberOut])
 def list_numbers(org: NumbersAdmin, services: ServicesDep) -> JSON:
-    return JSON([{**number_view(n.number), "label": n.label} for n in _admin(services).numbers(org)])
+    return JSON([owned_view(n) for n in _admin(services).numbers(org)])
+
+
+@router.patch("/numbers/{number}", status_code=204)
+def set_inbound_agent(number: str, org: NumbersAdmin, services: ServicesDep, body: JsonBody) -> Response:
+    """Which of the organisation's agents answers calls to its number (null: reject them)."""
+    _admin(services).set_inbound_agent(org, parse_any(number, "number"), inbound_agent_field(body))
+    return Response(status_code=204)
 
 
 @router.delete("/numbers/{number}", status_code=204)

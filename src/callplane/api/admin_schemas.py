@@ -77,6 +77,8 @@ class NumberOut(BaseModel):
     number: str  #: Korean domestic digits
     e164: str
     label: str
+    provider: str  #: the carrier the number's calls go through (`simulated`, `twilio`)
+    inbound_agent_id: str | None  #: the agent that answers calls to it; null: they are rejected
 
 
 class PresentationNumberOut(BaseModel):

@@ -14,11 +14,13 @@ from callplane.api import webhooks as webhook_admin
 from callplane.api.dialects import retell, vocode, vox, webhooks, zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
+from callplane.api.telephony import twilio
 from callplane.config import Settings
 from callplane.engine import scrape
 from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.services.calls import CallService
+from callplane.engine.services.carrier import InboundDesk
 from callplane.engine.services.cursors import Cursors
 from callplane.engine.services.recordings import Recordings
 from callplane.store.db import Database
@@ -85,6 +87,7 @@ def create_app(
         webhook_admin.router,
         admin_campaigns.router,
         operator.router,
+        twilio.router,
     ):
         app.include_router(router)
 
@@ -102,6 +105,28 @@ def create_app(
         recordings=app.state.services.recordings,
     )
     # -------------------------------------------------------------------------------------------
+    return app
+
+
+def create_carrier_app(
+    settings: Settings, db: Database, inbound: InboundDesk | None, clock: Clock | None = None
+) -> FastAPI:
+    """Only the routes a carrier calls (status callbacks, media streams, incoming calls): what a
+    `callplane worker` serves on `CALLPLANE_TELEPHONY_PORT`, so the carrier reaches the process
+    that holds the call (docs/architecture.md, "Real calls")."""
+    clock = clock or SystemClock()
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    cursors = Cursors(db, clock.now_ms, settings.cursor_secret)
+    app.state.services = Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        calls=CallService(db, clock.now_ms),
+        cursors=cursors,
+        recordings=Recordings.from_settings(settings, db, cursors, clock.now_ms),
+        inbound=inbound,
+    )
+    app.include_router(twilio.router)
     return app
 
 

@@ -19,11 +19,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from callplane.api.admin import (
     JsonBody,
     JsonObject,
+    inbound_agent_field,
     issued_view,
     key_request,
     key_view,
     number_view,
     org_view,
+    owned_view,
 )
 from callplane.api.admin_schemas import (
     IssuedKeyOut,
@@ -40,6 +42,7 @@ from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, Unauthorized, ValidationFailed
 from callplane.domain.phone import parse_any
 from callplane.domain.principal import parse_scopes
+from callplane.engine.live.telephony.registry import SIMULATED
 from callplane.engine.services.admin import Admin
 
 
@@ -139,15 +142,27 @@ def _assign_number(org_id: str, services: ServicesDep, body: dict[str, Any]) -> 
     label = body.get("label", "")
     if not isinstance(label, str):
         raise ValidationFailed.single("label", "must be a string")
-    owned = _admin(services).add_number(org_id, parse_any(body["number"], "number"), label)
-    return JSON({**number_view(owned.number), "label": owned.label}, status_code=201)
+    provider = body.get("provider", SIMULATED)
+    if not isinstance(provider, str):
+        raise ValidationFailed.single("provider", "must be a string")
+    inbound = inbound_agent_field(body) if "inbound_agent_id" in body else None
+    owned = _admin(services).add_number(
+        org_id, parse_any(body["number"], "number"), label, provider=provider, inbound_agent_id=inbound
+    )
+    return JSON(owned_view(owned), status_code=201)
+
+
+@router.patch("/organizations/{org_id}/numbers/{number}", status_code=204)
+def set_inbound_agent(org_id: str, number: str, services: ServicesDep, body: JsonBody) -> Response:
+    _admin(services).set_inbound_agent(org_id, parse_any(number, "number"), inbound_agent_field(body))
+    return Response(status_code=204)
 
 
 @router.get("/organizations/{org_id}/numbers", response_model=list[NumberOut])
 def list_numbers(org_id: str, services: ServicesDep) -> JSON:
     admin = _admin(services)
     admin.organization(org_id)
-    return JSON([{**number_view(n.number), "label": n.label} for n in admin.numbers(org_id)])
+    return JSON([owned_view(n) for n in admin.numbers(org_id)])
 
 
 @router.delete("/organizations/{org_id}/numbers/{number}", status_code=204)

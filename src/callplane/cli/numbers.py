@@ -23,17 +23,43 @@ suppress_app = typer.Typer(no_args_is_help=True, help="The do-not-call list.")
 
 
 @numbers_app.command("add")
-def numbers_add(ctx: typer.Context, number: str, label: str = "", org: org_option = None) -> None:
+def numbers_add(
+    ctx: typer.Context,
+    number: str,
+    label: str = "",
+    provider: Annotated[str, typer.Option(help="The carrier the number is on: simulated or twilio.")] = (
+        "simulated"
+    ),
+    inbound_agent: Annotated[
+        str | None, typer.Option(help="The agent that answers calls to the number (unset: rejected).")
+    ] = None,
+    org: org_option = None,
+) -> None:
     c: Context = ctx.obj
-    owned = c.admin.add_number(c.org(org), parse_any(number, "number"), label)
-    console.print(f"{to_domestic(owned.number)}  ({owned.number})")
+    owned = c.admin.add_number(
+        c.org(org), parse_any(number, "number"), label, provider=provider, inbound_agent_id=inbound_agent
+    )
+    console.print(f"{to_domestic(owned.number)}  ({owned.number}, {owned.provider})")
+
+
+@numbers_app.command("inbound")
+def numbers_inbound(
+    ctx: typer.Context,
+    number: str,
+    agent_id: Annotated[str | None, typer.Argument(help="Omit to reject calls to the number.")] = None,
+    org: org_option = None,
+) -> None:
+    """Set the agent that answers calls to a number."""
+    c: Context = ctx.obj
+    c.admin.set_inbound_agent(c.org(org), parse_any(number, "number"), agent_id)
 
 
 @numbers_app.command("list")
 def numbers_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for n in c.admin.numbers(c.org(org)):
-        console.print(f"{to_domestic(n.number):<14} {n.number:<15} {n.label}")
+        inbound = f"inbound→{n.inbound_agent_id}" if n.inbound_agent_id else ""
+        console.print(f"{to_domestic(n.number):<14} {n.number:<15} {n.provider:<10} {n.label} {inbound}")
 
 
 @numbers_app.command("remove")

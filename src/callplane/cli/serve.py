@@ -44,6 +44,7 @@ def run(c: Context, *, host: str | None, port: int | None) -> None:
         embedded.start()
         app.state.services.calls.on_created = embedded.wake
         app.state.services.calls.on_end_requested = embedded.request_end
+        app.state.services.inbound = embedded.inbound_desk()
     # uvicorn's own loggers go through our root handler (log_config=None: same format, JSON
     # included); its access log is replaced by ours (api/observability.py), which has the
     # request id and the route template.

@@ -21,6 +21,9 @@ from callplane.engine.clock import SystemClock
 from callplane.engine.jobs.analysis import build_analyser
 from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conductor import Runtimes, build_conductor
+from callplane.engine.live.telephony.registry import Carriers
+from callplane.engine.services import carrier
+from callplane.engine.services.carrier import InboundDesk
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 
@@ -30,14 +33,16 @@ log = logging.getLogger(__name__)
 def build_worker(db: Database, settings: Settings) -> Worker:
     clock = SystemClock()
     runtimes = Runtimes(settings)
+    carriers = Carriers(settings, clock, carrier.line_of(db))
     return Worker(
         db,
-        build_conductor(settings, clock, runtimes),
+        build_conductor(settings, clock, runtimes, carriers),
         clock=clock,
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),
-        closers=[runtimes.close],
+        closers=[runtimes.close, carriers.aclose],
         blobs=blobs.from_settings(settings),
+        orphans=lambda call: carriers.hang_up_orphan(call.from_number or "", call.telephony_id or ""),
     )
 
 
@@ -51,6 +56,8 @@ def run(c: Context) -> None:
 
     async def main() -> None:
         worker = build_worker(c.db, settings)
+        if settings.telephony_port is not None:
+            _serve_carrier(c.db, settings, worker)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, worker.stop)
@@ -58,6 +65,26 @@ def run(c: Context) -> None:
         await worker.run()
 
     asyncio.run(main())
+
+
+def inbound_desk(worker: Worker) -> InboundDesk:
+    """Incoming carrier calls reach this worker's process, so this worker answers them."""
+    return InboundDesk(worker.id, int(worker.config.lease_s * 1000), worker.adopt)
+
+
+def _serve_carrier(db: Database, settings: Settings, worker: Worker) -> None:
+    """The carrier's routes on a daemon thread: callbacks and media streams of the calls this
+    worker dials, and incoming calls it answers, all reach this process."""
+    import uvicorn
+
+    from callplane.api.app import create_carrier_app
+
+    app = create_carrier_app(settings, db, inbound_desk(worker))
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.telephony_port or 0, log_config=None, access_log=False
+    )
+    threading.Thread(target=uvicorn.Server(config).run, name="callplane-carrier", daemon=True).start()
+    log.info("carrier routes on port %s, reached at %s", settings.telephony_port, settings.public_url)
 
 
 def _serve_metrics(db: Database, port: int) -> None:
@@ -99,6 +126,9 @@ class EmbeddedWorker:
 
     def request_end(self, call_id: str) -> None:
         self.worker.request_end(call_id)
+
+    def inbound_desk(self) -> InboundDesk:
+        return inbound_desk(self.worker)
 
     def stop(self, timeout_s: float) -> None:
         self.worker.stop()

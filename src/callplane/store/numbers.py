@@ -25,6 +25,15 @@ class OwnedNumber:
     number: str
     label: str
     created_at: int
+    provider: str = "simulated"  #: the telephony provider (registry name) calls from it go through
+    inbound_agent_id: str | None = None  #: answers calls to it; None: they are rejected
+    organization_id: str = ""
+
+
+def _owned(row: Any) -> OwnedNumber:
+    return OwnedNumber(
+        row.number, row.label, row.created_at, row.provider, row.inbound_agent_id, row.organization_id
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +54,16 @@ def _owned_elsewhere(number: str) -> Conflict:
     return Conflict(f"number {number} is owned by another organization; remove it there first")
 
 
-def add_number(conn: Connection, organization_id: str, number: str, label: str, now: int) -> OwnedNumber:
+def add_number(
+    conn: Connection,
+    organization_id: str,
+    number: str,
+    label: str,
+    now: int,
+    *,
+    provider: str = "simulated",
+    inbound_agent_id: str | None = None,
+) -> OwnedNumber:
     owner = conn.execute(
         select(phone_numbers.c.organization_id).where(phone_numbers.c.number == number)
     ).first()
@@ -56,12 +74,34 @@ def add_number(conn: Connection, organization_id: str, number: str, label: str, 
     try:
         conn.execute(
             insert(phone_numbers).values(
-                organization_id=organization_id, number=number, label=label, created_at=now
+                organization_id=organization_id,
+                number=number,
+                label=label,
+                created_at=now,
+                provider=provider,
+                inbound_agent_id=inbound_agent_id,
             )
         )
     except IntegrityError:
         raise _owned_elsewhere(number) from None
-    return OwnedNumber(number, label, now)
+    return OwnedNumber(number, label, now, provider, inbound_agent_id, organization_id)
+
+
+def set_inbound_agent(conn: Connection, organization_id: str, number: str, agent_id: str | None) -> None:
+    result = conn.execute(
+        update(phone_numbers)
+        .where(phone_numbers.c.organization_id == organization_id, phone_numbers.c.number == number)
+        .values(inbound_agent_id=agent_id)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"number {number} not found")
+
+
+def number_line(conn: Connection, number: str) -> OwnedNumber | None:
+    """The owned number, whichever organisation owns it (a number has one owner at most): how a
+    carrier's call to it, or a dial from it, finds its organisation and provider."""
+    row = conn.execute(select(phone_numbers).where(phone_numbers.c.number == number)).first()
+    return _owned(row) if row is not None else None
 
 
 def remove_number(conn: Connection, organization_id: str, number: str) -> None:
@@ -89,7 +129,7 @@ def list_numbers(conn: Connection, organization_id: str) -> list[OwnedNumber]:
         .where(phone_numbers.c.organization_id == organization_id)
         .order_by(phone_numbers.c.number)
     ).all()
-    return [OwnedNumber(r.number, r.label, r.created_at) for r in rows]
+    return [_owned(r) for r in rows]
 
 
 def _approved_elsewhere(number: str) -> Conflict:

@@ -114,6 +114,10 @@ phone_numbers = Table(
     Column("number", Phone, primary_key=True),
     Column("label", String(200), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Migration 0010: the carrier the number is on (a telephony provider's registry name) and
+    # the agent that answers calls to it (null: inbound calls are rejected).
+    Column("provider", String(32), nullable=False, server_default="simulated"),
+    Column("inbound_agent_id", Id),
 )
 
 presentation_numbers = Table(
@@ -217,6 +221,8 @@ calls = Table(
     Column("campaign_task", Integer),  # the task's `seq` in its campaign
     # The creating API request's id (migration 0009), carried into the worker's log lines.
     Column("request_id", String(128)),
+    # What the carrier says it charged (migration 0010), e.g. `-0.01300 USD`: reconciliation only.
+    Column("carrier_price", String(40)),
 )
 
 #: Migration 0010: calls created per organisation and UTC day (`day` = its first ms), complete for

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from callplane.domain.call import Call
 from callplane.engine import metrics
 from callplane.engine.blobs import BlobStore
 from callplane.engine.jobs import feeder, reaper
@@ -118,7 +119,10 @@ class Chores:
     async def reap(self) -> None:
         w = self.worker
         now = w.clock.now_ms()
-        await w.lanes.run(lambda: reaper.reap(w.db, now))
+        reaped: list[Call] = []
+        await w.lanes.run(lambda: reaper.reap(w.db, now, on_reaped=reaped.append))
+        for call in reaped:  # back on the loop: hanging up at the carrier is network I/O
+            w.hang_up_orphan(call)
 
     async def _retain(self) -> None:
         """Purge the webhook log in batches, yielding between them so live calls keep going."""

@@ -26,6 +26,7 @@ its batch committed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.engine import lifecycle
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 BATCH = 10
 
 
-def reap(db: Database, now: int, limit: int = 100) -> int:
-    """End up to `limit` calls whose lease expired before `now`; returns how many were ended."""
+def reap(db: Database, now: int, limit: int = 100, on_reaped: Callable[[Call], None] | None = None) -> int:
+    """End up to `limit` calls whose lease expired before `now`; returns how many were ended.
+    `on_reaped` then hears of each one the carrier knows (a telephony id), to hang it up there:
+    a dead worker's carrier call must not go on talking or billing."""
     ended = 0
     while ended < limit:
         with db.read() as conn:
@@ -50,6 +53,8 @@ def reap(db: Database, now: int, limit: int = 100) -> int:
         batch = _reap_batch(db, now, min(BATCH, limit - ended))
         for call, reason in batch:
             log.warning("reaped call %s (%s, attempt %d): %s", call.id, call.status, call.attempt, reason)
+            if on_reaped is not None and call.telephony_id is not None:
+                on_reaped(call)
         ended += len(batch)
         if not batch:
             break  # what is left is locked by another reaper, or was renewed at the last moment

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, VersionKey
+from callplane.domain.call import Call
 from callplane.engine import metrics
 from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock
@@ -42,6 +43,7 @@ from callplane.engine.jobs import dispatcher
 from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
 from callplane.engine.jobs.callrun import CallRun
 from callplane.engine.jobs.chores import Chores
+from callplane.engine.jobs.dispatcher import Claimed
 from callplane.engine.jobs.lanes import Lanes
 from callplane.engine.jobs.postcall import PostCall, PostCallConfig
 from callplane.engine.jobs.progress import ProgressWriter
@@ -122,6 +124,7 @@ class Worker:
         relay: Relay | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         blobs: BlobStore | None = None,
+        orphans: Callable[[Call], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.conductor = conductor
@@ -142,6 +145,9 @@ class Worker:
         self.closers = list(closers)
         #: Where recordings go; None: recordings are not kept.
         self.blobs = blobs
+        #: Hangs up at the carrier a call the reaper ended (its worker died mid-call).
+        self.orphans = orphans
+        self._hanging_up: set[asyncio.Future[None]] = set()
         self.runs: dict[str, CallRun] = {}
         self.versions: Memo[VersionKey, AgentVersion] = Memo(_VERSION_CACHE)
         self.calls = CallService(db, clock.now_ms)
@@ -274,24 +280,45 @@ class Worker:
             )
         )
         for claimed in result.claimed:
-            log.info(
-                "claimed call %s (attempt %d)",
-                claimed.call.id,
-                claimed.attempt,
-                extra={"request_id": claimed.call.request_id, "call_id": claimed.call.id},
-            )
-            run = CallRun(self, claimed)
-            self.runs[claimed.call.id] = run
-            metrics.worker_live_calls.inc()
-            run.task = asyncio.create_task(run.conduct(), name=f"call {claimed.call.id}")
-            self.dialed += 1
+            self._start(claimed)
         return result
+
+    def adopt(self, claimed: Claimed) -> None:
+        """Run a call this worker's id was given outside a claim pass (an incoming call the
+        carrier offered to this process); safe from any thread."""
+        self._threadsafe(lambda: self._start(claimed))
+
+    def _start(self, claimed: Claimed) -> None:
+        log.info(
+            "claimed call %s (attempt %d)",
+            claimed.call.id,
+            claimed.attempt,
+            extra={"request_id": claimed.call.request_id, "call_id": claimed.call.id},
+        )
+        run = CallRun(self, claimed)
+        self.runs[claimed.call.id] = run
+        metrics.worker_live_calls.inc()
+        run.task = asyncio.create_task(run.conduct(), name=f"call {claimed.call.id}")
+        self.dialed += 1
 
     def run_done(self, run: CallRun) -> None:
         """A live call's task is over (its outcome is stored next): free its place."""
         if self.runs.pop(run.call.id, None) is not None:
             metrics.worker_live_calls.dec()
         self._wake.set()
+
+    def hang_up_orphan(self, call: Call) -> None:
+        """Hang up at the carrier a call the reaper ended (on the loop; the reaper runs in a lane)."""
+        if self.orphans is None:
+            return
+        task: asyncio.Future[None] = asyncio.ensure_future(self.orphans(call))
+        self._hanging_up.add(task)
+        task.add_done_callback(self._orphan_done)
+
+    def _orphan_done(self, task: asyncio.Future[None]) -> None:
+        self._hanging_up.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hanging up an orphaned carrier call failed", exc_info=task.exception())
 
     async def _shutdown(self) -> None:
         runs = [r.task for r in self.runs.values() if r.task is not None]

@@ -33,7 +33,7 @@ import httpx
 
 from callplane.config import Settings
 from callplane.domain.agent import AgentKind, AgentVersion, VersionKey
-from callplane.domain.call import Call, CallStatus, DisconnectionReason
+from callplane.domain.call import Call, CallStatus, Direction, DisconnectionReason
 from callplane.domain.flow import Flow, parse_flow
 from callplane.domain.llm import parse_llm
 from callplane.domain.voice import parse_voice
@@ -46,11 +46,8 @@ from callplane.engine.live.agents.tools import ToolRunner
 from callplane.engine.live.conduct import CallHooks, Outcome
 from callplane.engine.live.recorder import Recorder
 from callplane.engine.live.session import Carrier, CarrierStatus, HangUp, Transport
-from callplane.engine.live.speech.stack import SpeechStack
-from callplane.engine.live.telephony.provider import DialRequest, Provider
-from callplane.engine.live.telephony.scenarios import load_scenarios
-from callplane.engine.live.telephony.simulated import SimulatedProvider
-from callplane.engine.live.telephony.simulated_audio import SimulatedAudio
+from callplane.engine.live.telephony.provider import DialRequest, Provider, ProviderUnavailable
+from callplane.engine.live.telephony.registry import Carriers
 from callplane.engine.memo import Memo
 
 log = logging.getLogger(__name__)
@@ -156,10 +153,16 @@ class LineConductor:
             call.presentation_number,
             version.ring_timeout_s,
             parse_voice(version.config),
-            None if recorder is None else recorder.tee,
+            organization_id=call.organization_id,
+            inbound=call.direction is Direction.INBOUND,
+            tee=None if recorder is None else recorder.tee,
         )
         try:
             line = await self.provider.dial(request)
+        except ProviderUnavailable as exc:  # ours to fix, not the callee's: an error, saying why
+            return Outcome(
+                CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI, self.clock.now_ms(), error_detail=str(exc)
+            )
         except Exception as exc:  # a provider failure is this call's outcome, not the worker's crash
             return self._dial_failed(call, exc)
         try:
@@ -302,14 +305,13 @@ async def _hang_up(line: Transport) -> None:
         log.exception("hang-up failed")
 
 
-def build_conductor(settings: Settings, clock: Clock, runtimes: Runtimes | None = None) -> LineConductor:
-    """The conductor `serve` and `worker` use: the simulated line unless configured otherwise.
-    Whoever passes `runtimes` closes them (`Runtimes.close`) when the conductor is done."""
-    provider = SimulatedProvider(
-        load_scenarios(settings.simulator_scenarios),
-        clock,
-        speed=settings.simulator_speed,
-        audio=SimulatedAudio(SpeechStack.from_settings(settings)),
-        audio_by_default=settings.simulator_audio,
-    )
-    return LineConductor(provider, clock, (runtimes or Runtimes(settings)).build)
+def build_conductor(
+    settings: Settings,
+    clock: Clock,
+    runtimes: Runtimes | None = None,
+    carriers: Carriers | None = None,
+) -> LineConductor:
+    """The conductor `serve` and `worker` use: each call goes through the provider its
+    from_number is on (`carriers`; without one, the simulated line). Whoever passes `runtimes`
+    or `carriers` closes them (`Runtimes.close`, `Carriers.aclose`) when the conductor is done."""
+    return LineConductor(carriers or Carriers(settings, clock), clock, (runtimes or Runtimes(settings)).build)

@@ -19,6 +19,8 @@ from callplane.domain.money import parse_krw, to_minor
 from callplane.domain.org import CallingWindow, Organization
 from callplane.domain.principal import DEFAULT_SCOPES, TENANT_SETTINGS, Principal, Scope
 from callplane.engine import egress
+from callplane.engine.live.telephony import registry as providers
+from callplane.engine.live.telephony.registry import SIMULATED
 from callplane.store import agents as agent_store
 from callplane.store import notify, queue
 from callplane.store import numbers as number_store
@@ -148,12 +150,40 @@ class Admin:
 
     # Numbers and policies ------------------------------------------------------------------
 
-    def add_number(self, organization_id: str, number: str, label: str = "") -> OwnedNumber:
-        """Assign a number to an organisation (operator): 409 while another organisation owns it."""
+    def add_number(
+        self,
+        organization_id: str,
+        number: str,
+        label: str = "",
+        *,
+        provider: str = SIMULATED,
+        inbound_agent_id: str | None = None,
+    ) -> OwnedNumber:
+        """Assign a number to an organisation (operator): 409 while another organisation owns it.
+        `provider` is the carrier it is on; `inbound_agent_id` answers calls to it."""
         bounds.check_chars(label, bounds.MAX_NAME_CHARS, "label")
+        if provider not in providers.names():
+            raise ValidationFailed.single("provider", f"must be one of {', '.join(providers.names())}")
         with self.db.write() as conn:
             org_store.get_organization(conn, organization_id)
-            return number_store.add_number(conn, organization_id, number, label, self.now())
+            if inbound_agent_id is not None:
+                agent_store.get_agent(conn, organization_id, inbound_agent_id)
+            return number_store.add_number(
+                conn,
+                organization_id,
+                number,
+                label,
+                self.now(),
+                provider=provider,
+                inbound_agent_id=inbound_agent_id,
+            )
+
+    def set_inbound_agent(self, organization_id: str, number: str, agent_id: str | None) -> None:
+        """The organisation's agent that answers calls to its number (None: reject them)."""
+        with self.db.write() as conn:
+            if agent_id is not None:
+                agent_store.get_agent(conn, organization_id, agent_id)
+            number_store.set_inbound_agent(conn, organization_id, number, agent_id)
 
     def remove_number(self, organization_id: str, number: str) -> None:
         with self.db.write() as conn:

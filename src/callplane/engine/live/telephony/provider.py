@@ -29,9 +29,31 @@ class DialRequest:
     #: Where the speech pipeline copies the line's audio (the call's recorder); None: nothing
     #: is recorded (an opted-out call). A text-only line has no audio to copy.
     tee: Tee | None = None
+    organization_id: str = ""  #: whose call: a carrier's later callbacks are filed under it
+    #: An incoming call the carrier is already holding (from_number is the caller's, to_number
+    #: ours): the provider answers it instead of dialling.
+    inbound: bool = False
+
+
+class ProviderUnavailable(Exception):
+    """The provider cannot place calls as configured (missing credentials, no public URL): the
+    call ends as an error with this message, and nothing was dialled."""
 
 
 class Provider(Protocol):
     name: str
 
     async def dial(self, request: DialRequest) -> Transport: ...
+
+
+class CarrierProvider(Provider, Protocol):
+    """A provider a deployment configures by name (registry.py): it also cleans up after a dead
+    worker and closes what it holds."""
+
+    async def hang_up_orphan(self, telephony_id: str) -> None:
+        """End a call this provider placed for a worker that has died; harmless when it is over."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the provider holds open (HTTP clients)."""
+        ...

@@ -93,6 +93,12 @@ class SimulatedProvider:
         line.start()
         return line
 
+    async def hang_up_orphan(self, telephony_id: str) -> None:
+        """A simulated line dies with its process: nothing outlives the worker."""
+
+    async def aclose(self) -> None:
+        pass
+
 
 @dataclass
 class _Utterance:

@@ -1,0 +1,1 @@
+"""Routes the carriers call: status callbacks, media streams, incoming calls."""
