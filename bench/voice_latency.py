@@ -25,12 +25,11 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from callplane.cli.demo import demo_agent_file
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion, parse_definition
-from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction, TranscriptEntry
+from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
 from callplane.domain.ids import new_id
 from callplane.domain.phone import parse_kr
 from callplane.domain.voice import VoiceSpec
@@ -47,6 +46,7 @@ from callplane.engine.live.telephony.provider import DialRequest
 from callplane.engine.live.telephony.scenarios import Scenario, builtin_scenarios
 from callplane.engine.live.telephony.simulated import SimulatedProvider
 from callplane.engine.live.telephony.simulated_audio import CalleeEars, SimulatedAudio, SimulatedAudioLine
+from callplane.engine.services.rehearsal import QuietHooks
 
 EPOCH = 1_778_400_000_000
 
@@ -73,22 +73,6 @@ def a_call() -> Call:
         dynamic_variables={"customer_name": "홍길동", "appointment_at": "2026-05-10 14:00"},
         attempt=1,
     )
-
-
-class Hooks:
-    """The worker's side of the seam, doing nothing (no database in this bench)."""
-
-    async def ringing(self, telephony_id: str) -> None:
-        return None
-
-    async def answered(self, at_ms: int) -> None:
-        return None
-
-    def end_requested(self) -> bool:
-        return False
-
-    def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
-        return None
 
 
 @dataclass
@@ -232,7 +216,7 @@ async def main(calls: int, concurrency: int, speed: float, transcribe_s: float, 
         await asyncio.sleep(stagger.uniform(0, 5))
         async with slots:
             began = time.perf_counter()
-            await conductor.conduct(a_call(), version, Hooks())
+            await conductor.conduct(a_call(), version, QuietHooks())
             durations.append(time.perf_counter() - began)
 
     lags: list[float] = []

@@ -65,15 +65,7 @@ def create_app(
         generate_unique_id_function=openapi.operation_id,
     )
     openapi.install(app)
-    cursors = Cursors(db, clock.now_ms, settings.cursor_secret)
-    app.state.services = Services(
-        settings=settings,
-        db=db,
-        clock=clock,
-        calls=CallService(db, clock.now_ms),
-        cursors=cursors,
-        recordings=Recordings.from_settings(settings, db, cursors, clock.now_ms, blobs),
-    )
+    app.state.services = _services(settings, db, clock, blobs=blobs)
     app.state.rate_limits = rate_limits
     _observe(app, db, clock)
     for router in (
@@ -108,6 +100,27 @@ def create_app(
     return app
 
 
+def _services(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    *,
+    blobs: BlobStore | None = None,
+    inbound: InboundDesk | None = None,
+) -> Services:
+    """What every route of a process shares (the API's app and a worker's carrier app alike)."""
+    cursors = Cursors(db, clock.now_ms, settings.cursor_secret)
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        calls=CallService(db, clock.now_ms),
+        cursors=cursors,
+        recordings=Recordings.from_settings(settings, db, cursors, clock.now_ms, blobs),
+        inbound=inbound,
+    )
+
+
 def create_carrier_app(
     settings: Settings, db: Database, inbound: InboundDesk | None, clock: Clock | None = None
 ) -> FastAPI:
@@ -116,16 +129,7 @@ def create_carrier_app(
     that holds the call (docs/architecture.md, "Real calls")."""
     clock = clock or SystemClock()
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    cursors = Cursors(db, clock.now_ms, settings.cursor_secret)
-    app.state.services = Services(
-        settings=settings,
-        db=db,
-        clock=clock,
-        calls=CallService(db, clock.now_ms),
-        cursors=cursors,
-        recordings=Recordings.from_settings(settings, db, cursors, clock.now_ms),
-        inbound=inbound,
-    )
+    app.state.services = _services(settings, db, clock, inbound=inbound)
     app.include_router(twilio.router)
     return app
 
