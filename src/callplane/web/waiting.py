@@ -1,7 +1,7 @@
 """Why a queued call is still waiting, in words: the dispatcher's `Outlook` for it, explained.
 
 The decision itself is `domain.limits.decide` over the facts the dispatcher gathers
-(`engine.jobs.dispatcher.outlook`); this module only names which of its answers applies and
+(`engine.dialing.outlook`); this module only names which of its answers applies and
 fills in the figures (the window's next opening, n/n slots, the balance, the caps).
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from callplane.domain.campaign import PAUSED_DUE_AT
 from callplane.domain.limits import Verdict, balance_held
 from callplane.domain.money import to_minor
-from callplane.engine.jobs.dispatcher import Outlook
+from callplane.engine.dialing import Outlook
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import CallStatus, DisconnectionReason, TranscriptEntry
 from callplane.engine import lifecycle, logcontext, metrics
-from callplane.engine.jobs.dispatcher import Claimed
+from callplane.engine.dialing import Claimed
 from callplane.engine.jobs.progress import salvaged
 from callplane.engine.live.conduct import Outcome
 from callplane.engine.services import recordings

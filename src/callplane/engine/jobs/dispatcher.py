@@ -23,30 +23,17 @@ from itertools import zip_longest
 from sqlalchemy import Connection
 
 from callplane.domain.call import Call, CallStatus
-from callplane.domain.campaign import Gate
 from callplane.domain.limits import (
-    HOUR_MS,
-    Decision,
-    DialFacts,
     Verdict,
     balance_held,
     decide,
-    local_midnight_ms,
 )
-from callplane.domain.org import Organization
 from callplane.engine import lifecycle
+from callplane.engine.dialing import Claimed, OrgState, facts, org_state
 from callplane.store import campaigns as campaign_store
 from callplane.store import queue
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
-from callplane.store.queue import NumberFacts
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    call: Call  #: as it is now: dialing, with the new attempt and start_at
-    attempt: int  #: the fence for every later change of this run
-    claimed_at: int
 
 
 @dataclass
@@ -64,17 +51,6 @@ class PassResult:
         return bool(self.claimed or self.refused or self.deferred)
 
 
-@dataclass
-class _OrgState:
-    org: Organization
-    numbers: NumberFacts
-    live: int
-    dialed_last_hour: int
-    dialed_today: int
-    #: The gates of this organisation's campaigns seen in this pass (read once per pass).
-    campaigns: dict[str, Gate] = field(default_factory=dict)
-
-
 def dispatch(
     db: Database, *, owner: str, now: int, capacity: int, lease_ms: int, scan_limit: int
 ) -> PassResult:
@@ -87,7 +63,7 @@ def dispatch(
     with db.write() as conn:
         exclude = queue.full_organizations(conn)
         overdue = queue.overdue_calls(conn, now, scan_limit, among=exclude)
-        states: dict[str, _OrgState] = {}
+        states: dict[str, OrgState] = {}
         batch: list[Call] = list(overdue)
         # Scan again, leaving out organisations this scan filled or could not lock, until the
         # capacity is used or the queue holds nothing else that is due.
@@ -110,7 +86,7 @@ def dispatch(
 def _decide_batch(
     conn: Connection,
     found: list[Call],
-    states: dict[str, _OrgState],
+    states: dict[str, OrgState],
     result: PassResult,
     owner: str,
     now: int,
@@ -122,7 +98,7 @@ def _decide_batch(
         by_org[call.organization_id].append(call)
     fresh = [o for o in by_org if o not in states]
     for org_id, org in queue.lock_organizations(conn, fresh).items():
-        states[org_id] = _state(conn, org, by_org[org_id], now)
+        states[org_id] = org_state(conn, org, by_org[org_id], now)
     for org_id in by_org:
         if org_id in states and org_id not in fresh:
             # Seen in an earlier scan of this pass: its number facts need these calls too.
@@ -138,57 +114,7 @@ def _decide_batch(
         _decide_one(conn, call, states[call.organization_id], result, owner, now, capacity, lease_ms)
 
 
-def _state(conn: Connection, org: Organization, calls: list[Call], now: int) -> _OrgState:
-    limits = org.limits
-    # The last hour is (now - 1 h, now]: a call dialled exactly an hour ago no longer counts.
-    hour = queue.dialed_since(conn, org.id, now - HOUR_MS + 1) if limits.hourly_call_limit else 0
-    today = (
-        queue.dialed_since(conn, org.id, local_midnight_ms(now, org.window.timezone))
-        if limits.daily_call_limit
-        else 0
-    )
-    return _OrgState(
-        org, queue.number_facts(conn, org.id, calls), queue.live_count(conn, org.id), hour, today
-    )
-
-
-def _facts(call: Call, state: _OrgState) -> DialFacts:
-    return DialFacts(
-        due_at=call.due_at,
-        suppressed=call.to_number in state.numbers.suppressed,
-        from_number_owned=call.from_number in state.numbers.owned,
-        presentation_approved=(
-            call.presentation_number is None
-            or call.presentation_number in state.numbers.approved_presentations
-        ),
-        live=state.live,
-        dialed_last_hour=state.dialed_last_hour,
-        dialed_today=state.dialed_today,
-        campaign=state.campaigns.get(call.campaign_id) if call.campaign_id else None,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Outlook:
-    """What the next claim pass would decide for a queued call, and the facts it would use."""
-
-    decision: Decision
-    facts: DialFacts
-    org: Organization
-    due: bool  #: its due time has come (else the dispatcher does not look at it yet)
-
-
-def outlook(conn: Connection, org: Organization, call: Call, now: int) -> Outlook:
-    """The dispatcher's own facts and `decide` for one queued call, read without claiming or
-    locking anything: why a call is still waiting, as the dashboard shows it."""
-    state = _state(conn, org, [call], now)
-    if call.campaign_id:
-        state.campaigns.update(campaign_store.gates(conn, org.id, {call.campaign_id}))
-    facts = _facts(call, state)
-    return Outlook(decide(org, facts, now), facts, org, call.due_at <= now)
-
-
-def _cannot_start_more(state: _OrgState) -> bool:
+def _cannot_start_more(state: OrgState) -> bool:
     """Every further call of this organisation would wait: leave it out of the next scan, so
     its backlog cannot fill every scan while other organisations' calls fall due behind it."""
     return state.live >= state.org.limits.max_concurrent_calls or balance_held(state.org, state.live)
@@ -202,14 +128,14 @@ def _round_robin(groups: list[list[Call]]) -> Iterator[Call]:
 def _decide_one(
     conn: Connection,
     call: Call,
-    state: _OrgState,
+    state: OrgState,
     result: PassResult,
     owner: str,
     now: int,
     capacity: int,
     lease_ms: int,
 ) -> None:
-    decision = decide(state.org, _facts(call, state), now)
+    decision = decide(state.org, facts(call, state), now)
     if decision.verdict is Verdict.DIAL:
         if len(result.claimed) >= capacity:
             result.waiting += 1

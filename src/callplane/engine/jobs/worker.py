@@ -39,11 +39,11 @@ from callplane.domain.call import Call
 from callplane.engine import metrics
 from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock
+from callplane.engine.dialing import Claimed
 from callplane.engine.jobs import dispatcher
 from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
 from callplane.engine.jobs.callrun import CallRun
 from callplane.engine.jobs.chores import Chores
-from callplane.engine.jobs.dispatcher import Claimed
 from callplane.engine.jobs.lanes import Lanes
 from callplane.engine.jobs.postcall import PostCall, PostCallConfig
 from callplane.engine.jobs.progress import ProgressWriter

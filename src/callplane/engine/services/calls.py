@@ -21,8 +21,7 @@ from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Directio
 from callplane.domain.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from callplane.domain.ids import new_id, normalize_uuid
 from callplane.domain.query import CallQuery
-from callplane.engine import lifecycle, logcontext
-from callplane.engine.jobs import dispatcher
+from callplane.engine import dialing, lifecycle, logcontext
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
 from callplane.store import idempotency, listing, notify, reports
@@ -239,14 +238,14 @@ class CallService:
         with self.db.read() as conn:
             return reports.activity_by_organization(conn, self.now())
 
-    def outlook(self, call: Call) -> dispatcher.Outlook | None:
+    def outlook(self, call: Call) -> dialing.Outlook | None:
         """Why a queued call is still waiting: what the dispatcher would decide for it now,
-        from the same facts and rules (`dispatcher.outlook`). None for any other status."""
+        from the same facts and rules (`dialing.outlook`). None for any other status."""
         if call.status is not CallStatus.QUEUED:
             return None
         with self.db.read() as conn:
             org = org_store.get_organization(conn, call.organization_id)
-            return dispatcher.outlook(conn, org, call, self.now())
+            return dialing.outlook(conn, org, call, self.now())
 
     def get(self, organization_id: str, call_id: str) -> Call:
         canonical = normalize_uuid(call_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from callplane.domain import limits
 from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
 from callplane.domain.ids import new_id
-from callplane.engine.jobs.dispatcher import Claimed
+from callplane.engine.dialing import Claimed
 from callplane.engine.live.telephony.registry import SIMULATED
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store

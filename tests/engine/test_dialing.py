@@ -1,11 +1,12 @@
-"""`dispatcher.outlook` tells what the next claim pass does with a queued call: checked against
+"""`dialing.outlook` tells what the next claim pass does with a queued call: checked against
 the pass itself, on the same data."""
 
 from __future__ import annotations
 
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.limits import Verdict
-from callplane.engine.jobs.dispatcher import dispatch, outlook
+from callplane.engine.dialing import outlook
+from callplane.engine.jobs.dispatcher import dispatch
 from callplane.engine.services.admin import Admin
 from callplane.store import calls as call_store
 from callplane.store import orgs
