@@ -27,7 +27,7 @@ from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.store.db import Database
 from tests.factories import Tenant, insert_calls
 from tests.sdk.conftest import LiveServer
-from tests.sdk.kit import Shape, insert_every_shape, web_call
+from tests.sdk.kit import T0, Shape, insert_every_shape, web_call
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +129,7 @@ def test_list_parses_phone_and_web_calls_and_pages(
     retell: Retell, tenant: Tenant, db: Database, live_server: LiveServer, http: httpx.Client
 ) -> None:
     made = insert_every_shape(db, tenant)
-    web = web_call(tenant, start_at=1)
+    web = web_call(tenant, start_at=T0 - 86_400_000)  # the oldest call: it comes last
     insert_calls(db, [web])
     seen: dict[str, object] = {}
     key = None

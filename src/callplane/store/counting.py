@@ -48,6 +48,7 @@ _TOTAL = text(
 _MARK = text(f"SELECT counted_until FROM {call_count_marks.name} WHERE organization_id = :o")
 
 
+# Marks start at 0: a call's `created_at` is Unix ms after 1970, so nothing lies before it.
 def counted_until(now_ms: int) -> int:
     """The mark a total taken at `now_ms` wants: the start of the last day that settled."""
     settled = now_ms - SETTLE_MS
