@@ -10,6 +10,7 @@ from callplane.cli.worker import build_worker
 from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import SystemClock
+from callplane.engine.jobs.chores import Chores
 from callplane.engine.jobs.dispatcher import dispatch
 from callplane.engine.live.speech.stack import SpeechStack
 from callplane.engine.live.telephony.provider import DialRequest
@@ -63,8 +64,9 @@ def test_the_reaper_hangs_up_a_dead_workers_carrier_call(db: Database, tenant: T
 
         async def another_workers_reaper() -> None:
             worker = build_worker(db, settings)
-            worker._reap()
+            await Chores(worker).reap()
             await asyncio.gather(*worker._hanging_up)
+            worker.lanes.close()
             for close in worker.closers:
                 await close()
 
