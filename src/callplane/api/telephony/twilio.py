@@ -104,7 +104,7 @@ async def voice(request: Request, services: ServicesDep) -> Response:
     if claimed is None:
         return _twiml(markup.reject())
     assert settings.twilio_auth_token is not None and settings.public_url is not None
-    ticket = switchboard.Ticket(claimed.call.organization_id, claimed.call.id, claimed.attempt)
+    ticket = switchboard.Ticket(claimed.organization_id, claimed.id, claimed.attempt)
     token = inbound_token(settings.twilio_auth_token, ticket)
     return _twiml(markup.connect_stream(stream_url(settings.public_url), {"token": token}))
 

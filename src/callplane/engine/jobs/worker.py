@@ -283,9 +283,11 @@ class Worker:
             self._start(claimed)
         return result
 
-    def adopt(self, claimed: Claimed) -> None:
+    def adopt(self, call: Call, claimed_at: int) -> None:
         """Run a call this worker's id was given outside a claim pass (an incoming call the
-        carrier offered to this process); safe from any thread."""
+        carrier offered to this process: `call` is dialing, with its attempt); safe from any
+        thread."""
+        claimed = Claimed(call, call.attempt, claimed_at)
         self._threadsafe(lambda: self._start(claimed))
 
     def _start(self, claimed: Claimed) -> None:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from callplane.domain import limits
 from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
 from callplane.domain.ids import new_id
-from callplane.engine.dialing import Claimed
 from callplane.engine.live.telephony.registry import SIMULATED
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
@@ -47,16 +46,18 @@ class InboundDesk:
 
     worker_id: str
     lease_ms: int
-    adopt: Callable[[Claimed], None]
+    #: `(call, claimed_at)`: the call as claimed (dialing, with its attempt) and when.
+    adopt: Callable[[Call, int], None]
 
 
 def receive_inbound(
     db: Database, desk: InboundDesk, *, provider: str, to_number: str, caller: str, carrier_id: str, now: int
-) -> Claimed | None:
+) -> Call | None:
     """A call to an owned number: stored as an inbound call of the number's organisation,
-    claimed for this process's worker and handed to it; None when it must be rejected (not our
-    number, no inbound agent, the caller is on the do-not-call list, no balance, or no free
-    concurrency slot — an incoming call cannot wait in the queue)."""
+    claimed for this process's worker and handed to it (returned as claimed: dialing, with its
+    attempt); None when it must be rejected (not our number, no inbound agent, the caller is on
+    the do-not-call list, no balance, or no free concurrency slot — an incoming call cannot wait
+    in the queue)."""
     with db.write() as conn:
         owned = number_store.number_line(conn, to_number)
         if owned is None or owned.provider != provider or owned.inbound_agent_id is None:
@@ -92,8 +93,6 @@ def receive_inbound(
         attempt = queue.start_dialing(conn, call, owner=desk.worker_id, now=now, lease_ms=desk.lease_ms)
         if attempt is None:
             return None
-    claimed = Claimed(
-        replace(call, status=CallStatus.DIALING, attempt=attempt, start_at=now, updated_at=now), attempt, now
-    )
-    desk.adopt(claimed)
+    claimed = replace(call, status=CallStatus.DIALING, attempt=attempt, start_at=now, updated_at=now)
+    desk.adopt(claimed, now)
     return claimed

@@ -92,7 +92,7 @@ class TwilioProvider:
             raise
         line.call_sid = created.sid
         log.info("call %s is Twilio call %s", request.call_id, created.sid)
-        return self.stack.pipeline(line, self.clock, request.voice)
+        return self.stack.pipeline(line, self.clock, request.voice, request.tee)
 
     def _answer(self, request: DialRequest) -> Transport:
         """An incoming call: the voice webhook already answered Twilio with markup connecting a
@@ -103,7 +103,7 @@ class TwilioProvider:
         token = inbound_token(self.settings.twilio_auth_token, ticket)
         line = TwilioLine(token, rest, self.clock, inbound=True, on_close=lambda: LINES.remove(token))
         LINES.add(token, line)
-        return self.stack.pipeline(line, self.clock, request.voice)
+        return self.stack.pipeline(line, self.clock, request.voice, request.tee)
 
     async def _create(
         self, rest: TwilioRest, request: DialRequest, token: str, caller_id: str
