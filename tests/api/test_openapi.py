@@ -47,10 +47,6 @@ UNTYPED = {
     ("get", "/v1/calls"),
     ("post", "/v1/calls/create"),
     ("post", "/v1/calls/end"),
-    ("post", "/v2/create-phone-call"),
-    ("get", "/v2/get-call/{call_id}"),
-    ("post", "/v2/list-calls"),
-    ("post", "/v3/list-calls"),
 }
 
 
@@ -182,14 +178,16 @@ def declared(app: FastAPI, method: str, path: str) -> Any:
 
 def served_as_declared(client: TestClient, method: str, url: str, **kwargs: Any) -> Any:
     """Request `url`; its body must be exactly the route's model: every field declared, of the
-    declared type (strict), and nothing undeclared (validating and dumping it gives it back)."""
+    declared type (strict), and nothing undeclared (validating and dumping it gives it back;
+    a key the renderer leaves out for some objects is an optional field, left out again)."""
     response = client.request(method, url, **kwargs)
     assert response.status_code < 300, (method, url, response.text)
     model = declared(client.app, method, url.split("?")[0])  # type: ignore[arg-type]
     assert model is not None, (method, url)
     adapter: TypeAdapter[Any] = TypeAdapter(model)
     body = response.json()
-    assert adapter.dump_python(adapter.validate_python(body, strict=True), mode="json") == body, (method, url)
+    again = adapter.dump_python(adapter.validate_python(body, strict=True), mode="json", exclude_unset=True)
+    assert again == body, (method, url)
     return body
 
 
@@ -206,6 +204,12 @@ def test_declared_models_describe_what_the_dialect_routes_answer(
         tag = next(t for t, m, p, _ in ENDPOINTS if (m, p) == (method, path))
         served_as_declared(client, method, path, json=body, headers=headers_for(tag, tenant, "good"))
         checked.add((method.lower(), path))
+    for tag, method, path, _ in ENDPOINTS:
+        if method == "GET" and "{call_id}" in path and declared(client.app, method, path) is not None:  # type: ignore[arg-type]
+            for call_id in ids:  # every shape of call the store holds
+                url = path.replace("{call_id}", call_id)
+                served_as_declared(client, method, url, headers=headers_for(tag, tenant, "good"))
+            checked.add((method.lower(), path))
     h = {"Authorization": f"Bearer {tenant.api_key}"}
     campaign = served_as_declared(client, "POST", "/v3/campaigns", json=campaign_body(tenant), headers=h)
     v3 = campaign_body(tenant)
@@ -236,4 +240,4 @@ def test_declared_models_describe_what_the_dialect_routes_answer(
             content=(tmp_path / "rows.csv").read_bytes(),
             headers={**h, "Content-Type": "text/csv"},
         )
-    assert {("post", "/v3/calls"), ("post", "/create-batch-call")} <= checked
+    assert {("post", "/v3/calls"), ("get", "/v2/get-call/{call_id}"), ("post", "/v3/list-calls")} <= checked
