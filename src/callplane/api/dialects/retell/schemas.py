@@ -44,6 +44,12 @@ class RetellNodeTransitionOut(BaseModel):
     new_node_name: str
 
 
+#: One entry of `transcript_with_tool_calls` (Zudu's call object carries the same list).
+TranscriptEntryOut = (
+    RetellUtteranceOut | RetellToolInvocationOut | RetellToolResultOut | RetellNodeTransitionOut
+)
+
+
 class RetellAnalysisOut(BaseModel):
     call_summary: str | None
     user_sentiment: Literal["Positive", "Neutral", "Negative", "Unknown"] | None
@@ -94,10 +100,7 @@ class RetellCallOut(BaseModel):
     # Present on a single call (not in list-calls v3 items); null when storage is opted out:
     transcript: str | None = None
     transcript_object: list[RetellUtteranceOut] | None = None
-    transcript_with_tool_calls: (
-        list[RetellUtteranceOut | RetellToolInvocationOut | RetellToolResultOut | RetellNodeTransitionOut]
-        | None
-    ) = None
+    transcript_with_tool_calls: list[TranscriptEntryOut] | None = None
 
 
 class RetellCallListOut(BaseModel):

@@ -8,12 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from callplane.api.dialects.retell.schemas import (
-    RetellNodeTransitionOut,
-    RetellToolInvocationOut,
-    RetellToolResultOut,
-    RetellUtteranceOut,
-)
+from callplane.api.dialects.retell.schemas import RetellAnalysisOut, RetellUtteranceOut, TranscriptEntryOut
 
 ZuduStatus = Literal["REGISTERED", "ONGOING", "ENDED", "ERROR"]
 
@@ -32,14 +27,6 @@ class ZuduCallSummaryOut(BaseModel):
     end_timestamp: int | None
     call_duration: int | None
     created_at: int
-
-
-class ZuduAnalysisOut(BaseModel):
-    call_successful: bool | None
-    call_summary: str | None
-    user_sentiment: Literal["Positive", "Neutral", "Negative", "Unknown"] | None
-    in_voicemail: bool | None
-    custom_analysis_data: dict[str, Any]
 
 
 class ZuduCostOut(BaseModel):
@@ -63,12 +50,9 @@ class ZuduCallDetailOut(ZuduCallSummaryOut):
     opt_out_sensitive_data_storage: bool
     transcript: str | None
     transcript_object: list[RetellUtteranceOut] | None
-    transcript_with_tool_calls: (
-        list[RetellUtteranceOut | RetellToolInvocationOut | RetellToolResultOut | RetellNodeTransitionOut]
-        | None
-    )
+    transcript_with_tool_calls: list[TranscriptEntryOut] | None
     latency: dict[str, Any] | None
-    call_analysis: ZuduAnalysisOut | None
+    call_analysis: RetellAnalysisOut | None  #: Zudu runs Retell's call model: the same analysis
     call_cost: ZuduCostOut | None
     telephony_identifier: ZuduTelephonyIdOut | None
 
