@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from callplane.api.deps import CallsWrite, ServicesDep
+from callplane.api.dialects.vox.campaign_schemas import CampaignV3Out
 from callplane.api.dialects.vox.campaigns import render
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.responses import JSON
@@ -58,10 +59,30 @@ class ImportQuery(BaseModel):
     dry_run: bool = False
 
 
+class RejectedRowOut(BaseModel):
+    row: int
+    line: int
+    field: str
+    reason: str
+
+
+class CampaignImportOut(BaseModel):
+    dry_run: bool
+    accepted: int
+    rejected_count: int
+    rejected: list[RejectedRowOut]
+    replayed: bool
+    campaign: CampaignV3Out | None
+
+
 @router.post(
     "/campaigns/import",
     summary="Create a campaign from a CSV upload (or check it with dry_run)",
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    response_model=CampaignImportOut,
+    responses={201: {"model": CampaignImportOut, "description": "The campaign, created"}},
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+    },
 )
 async def import_campaign(
     request: Request, org: CallsWrite, services: ServicesDep, query: Annotated[ImportQuery, Query()]

@@ -43,6 +43,38 @@ from callplane.engine.services.campaigns import CampaignDraft, CampaignService, 
 
 router = APIRouter(route_class=RetellRoute, tags=["Retell"])
 
+
+class BatchWindowSpanOut(BaseModel):
+    start: int
+    end: int
+
+
+class BatchTimeWindowOut(BaseModel):
+    windows: list[BatchWindowSpanOut]
+    day: list[str]
+    timezone: str
+
+
+class BatchCallOut(BaseModel):
+    """What `batch_object` renders (the handlers return it pre-rendered)."""
+
+    batch_call_id: str
+    name: str
+    from_number: str
+    scheduled_timestamp: int
+    total_task_count: int
+    call_time_window: BatchTimeWindowOut | None
+    status: str
+    paused_by: str | None
+    completed_task_count: int
+    failed_task_count: int
+    in_progress_task_count: int
+    remaining_task_count: int
+    active_concurrency: int
+    started_timestamp: int | None
+    finished_timestamp: int | None
+
+
 RETELL_TIMEZONE = "America/Los_Angeles"
 
 
@@ -140,7 +172,12 @@ def _rows(tasks: list[BatchTask]) -> list[NewTask | RowProblem]:
     return out
 
 
-@router.post("/create-batch-call", status_code=201, summary="Create a batch call (a callplane campaign)")
+@router.post(
+    "/create-batch-call",
+    status_code=201,
+    response_model=BatchCallOut,
+    summary="Create a batch call (a callplane campaign)",
+)
 def create_batch_call(body: CreateBatchCall, org: CallsWrite, services: ServicesDep) -> JSON:
     from_number = parse_e164(body.from_number, "from_number")
     agent_id, version = _agent(body.tasks)
@@ -163,7 +200,11 @@ def create_batch_call(body: CreateBatchCall, org: CallsWrite, services: Services
     return JSON(batch_object(checked.view, with_window=body.call_time_window is not None), status_code=201)
 
 
-@router.get("/get-batch-call/{batch_call_id}", summary="A batch call's status and counters (callplane)")
+@router.get(
+    "/get-batch-call/{batch_call_id}",
+    response_model=BatchCallOut,
+    summary="A batch call's status and counters (callplane)",
+)
 def get_batch_call(batch_call_id: str, org: CallsRead, services: ServicesDep) -> JSON:
     return JSON(batch_object(CampaignService(services.db, services.clock.now_ms).get(org, batch_call_id)))
 

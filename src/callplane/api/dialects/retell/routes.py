@@ -11,6 +11,7 @@ from callplane.api.deps import CallsRead, CallsWrite, Linked, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.retell import filters, parse, render
 from callplane.api.dialects.retell.errors import ErrorOut, RetellRoute
+from callplane.api.dialects.retell.schemas import RetellCallListOut, RetellCallOut
 from callplane.api.responses import JSON
 from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import normalize_uuid
@@ -27,7 +28,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post(
-    "/v2/create-phone-call", status_code=201, summary="Create an outbound phone call", responses=ERRORS
+    "/v2/create-phone-call",
+    status_code=201,
+    response_model=RetellCallOut,
+    summary="Create an outbound phone call",
+    responses=ERRORS,
 )
 def create_phone_call(
     body: parse.CreatePhoneCall,
@@ -44,7 +49,9 @@ def create_phone_call(
     return JSON(render.call_object(created.call), status_code=201, headers=headers)
 
 
-@router.get("/v2/get-call/{call_id}", summary="Retrieve a call", responses=ERRORS)
+@router.get(
+    "/v2/get-call/{call_id}", response_model=RetellCallOut, summary="Retrieve a call", responses=ERRORS
+)
 def get_call(call_id: str, org: CallsRead, services: ServicesDep, linked: Linked) -> JSON:
     return JSON(render.call_object(linked(services.calls.get(org, call_id))))
 
@@ -55,7 +62,12 @@ def stop_call(call_id: str, org: CallsWrite, services: ServicesDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/v2/list-calls", summary="List calls (legacy: a bare array)", responses=ERRORS)
+@router.post(
+    "/v2/list-calls",
+    response_model=list[RetellCallOut],
+    summary="List calls (legacy: a bare array)",
+    responses=ERRORS,
+)
 def list_calls_v2(
     org: CallsRead, services: ServicesDep, linked: Linked, body: parse.LegacyList | None = None
 ) -> JSON:
@@ -101,7 +113,7 @@ class ListCalls(BaseModel):
     include_total: bool = False
 
 
-@router.post("/v3/list-calls", summary="List calls", responses=ERRORS)
+@router.post("/v3/list-calls", response_model=RetellCallListOut, summary="List calls", responses=ERRORS)
 def list_calls_v3(
     org: CallsRead, services: ServicesDep, linked: Linked, body: ListCalls | None = None
 ) -> JSON:

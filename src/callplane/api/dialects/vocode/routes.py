@@ -10,6 +10,7 @@ from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.vocode import parse, render
 from callplane.api.dialects.vocode.errors import Detail, VocodeRoute
+from callplane.api.dialects.vocode.schemas import VocodeCallOut, VocodeCallPageOut
 from callplane.api.recordings import AUDIO
 from callplane.api.responses import JSON
 from callplane.domain.errors import Conflict, ValidationFailed
@@ -26,7 +27,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/v1/calls/list", summary="List calls", responses=ERRORS)
+@router.get("/v1/calls/list", response_model=VocodeCallPageOut, summary="List calls", responses=ERRORS)
 def list_calls(
     org: CallsRead,
     services: ServicesDep,
@@ -60,12 +61,14 @@ def list_calls(
     )
 
 
-@router.get("/v1/calls", summary="Get a call", responses=ERRORS)
+@router.get("/v1/calls", response_model=VocodeCallOut, summary="Get a call", responses=ERRORS)
 def get_call(id: Annotated[str, Query()], org: CallsRead, services: ServicesDep) -> JSON:
     return JSON(render.full_call(services.calls.get(org, id)))
 
 
-@router.post("/v1/calls/create", summary="Create an outbound call", responses=ERRORS)
+@router.post(
+    "/v1/calls/create", response_model=VocodeCallOut, summary="Create an outbound call", responses=ERRORS
+)
 def create_call(
     body: parse.CreateCall,
     org: CallsWrite,
@@ -80,7 +83,7 @@ def create_call(
     return JSON(render.full_call(created.call), headers=headers)
 
 
-@router.post("/v1/calls/end", summary="End a call", responses=ERRORS)
+@router.post("/v1/calls/end", response_model=VocodeCallOut, summary="End a call", responses=ERRORS)
 def end_call(id: Annotated[str, Query()], org: CallsWrite, services: ServicesDep) -> JSON:
     try:
         call = services.calls.cancel(org, id)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callplane.api.deps import CallsRead, CallsWrite, ServicesDep
 from callplane.api.dialects.common import Mistakes, agent_uuid, freeform
 from callplane.api.dialects.common import idempotency_key as checked_key
+from callplane.api.dialects.vox.campaign_schemas import CampaignListV3Out, CampaignTaskListOut, CampaignV3Out
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.dialects.vox.parse import AgentMapping
 from callplane.api.dialects.vox.schemas import ERRORS
@@ -237,7 +238,7 @@ def service(services: ServicesDep) -> CampaignService:
     return CampaignService(services.db, services.clock.now_ms)
 
 
-@router.post("/v3/campaigns", status_code=201, summary="Create a campaign")
+@router.post("/v3/campaigns", status_code=201, response_model=CampaignV3Out, summary="Create a campaign")
 def create_campaign(
     body: CreateCampaignV3,
     org: CallsWrite,
@@ -278,7 +279,7 @@ def _campaign_cursor(services: ServicesDep, token: str | None) -> tuple[int, str
     return int(created), canonical
 
 
-@router.get("/v3/campaigns", summary="List campaigns")
+@router.get("/v3/campaigns", response_model=CampaignListV3Out, summary="List campaigns")
 def list_campaigns(request: Request, org: CallsRead, services: ServicesDep) -> JSON:
     params = _query(request, ("limit", "cursor"))
     limit = _limit(params.get("limit"))
@@ -294,30 +295,43 @@ def list_campaigns(request: Request, org: CallsRead, services: ServicesDep) -> J
     )
 
 
-@router.get("/v3/campaigns/{campaign_id}", summary="Get a campaign with its counters")
+@router.get(
+    "/v3/campaigns/{campaign_id}", response_model=CampaignV3Out, summary="Get a campaign with its counters"
+)
 def get_campaign(campaign_id: str, org: CallsRead, services: ServicesDep) -> JSON:
     return JSON(render(service(services).get(org, campaign_id)))
 
 
-@router.post("/v3/campaigns/{campaign_id}/pause", summary="Pause a campaign: no new dials")
+@router.post(
+    "/v3/campaigns/{campaign_id}/pause",
+    response_model=CampaignV3Out,
+    summary="Pause a campaign: no new dials",
+)
 def pause_campaign(campaign_id: str, org: CallsWrite, services: ServicesDep) -> JSON:
     return JSON(render(service(services).pause(org, campaign_id)))
 
 
-@router.post("/v3/campaigns/{campaign_id}/resume", summary="Resume a paused campaign")
+@router.post(
+    "/v3/campaigns/{campaign_id}/resume", response_model=CampaignV3Out, summary="Resume a paused campaign"
+)
 def resume_campaign(campaign_id: str, org: CallsWrite, services: ServicesDep) -> JSON:
     return JSON(render(service(services).resume(org, campaign_id)))
 
 
 @router.post(
     "/v3/campaigns/{campaign_id}/cancel",
+    response_model=CampaignV3Out,
     summary="Cancel a campaign: queued calls end canceled, live calls finish",
 )
 def cancel_campaign(campaign_id: str, org: CallsWrite, services: ServicesDep) -> JSON:
     return JSON(render(service(services).cancel(org, campaign_id)))
 
 
-@router.get("/v3/campaigns/{campaign_id}/tasks", summary="List a campaign's tasks and their results")
+@router.get(
+    "/v3/campaigns/{campaign_id}/tasks",
+    response_model=CampaignTaskListOut,
+    summary="List a campaign's tasks and their results",
+)
 def list_tasks(campaign_id: str, request: Request, org: CallsRead, services: ServicesDep) -> JSON:
     params = _query(request, ("limit", "cursor", "status"))
     limit = _limit(params.get("limit"))

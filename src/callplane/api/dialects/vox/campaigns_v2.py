@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callplane.api.deps import CallsWrite, ServicesDep
 from callplane.api.dialects.common import idempotency_key as checked_key
 from callplane.api.dialects.vox import campaigns as v3
+from callplane.api.dialects.vox.campaign_schemas import CampaignV2Out
 from callplane.api.dialects.vox.errors import VoxRoute
 from callplane.api.dialects.vox.parse import AgentMapping
 from callplane.api.dialects.vox.schemas import ERRORS
@@ -65,7 +66,12 @@ def render(campaign: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.post("/v2/campaigns", status_code=201, summary="Create a campaign (v2 field names)")
+@router.post(
+    "/v2/campaigns",
+    status_code=201,
+    response_model=CampaignV2Out,
+    summary="Create a campaign (v2 field names)",
+)
 def create_campaign(
     body: CreateCampaignV2,
     org: CallsWrite,

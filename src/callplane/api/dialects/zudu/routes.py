@@ -11,6 +11,7 @@ from callplane.api.deps import Linked, PairCallsRead, PairCallsWrite, ServicesDe
 from callplane.api.dialects import common
 from callplane.api.dialects.zudu import parse, render
 from callplane.api.dialects.zudu.errors import Envelope, ZuduRoute
+from callplane.api.dialects.zudu.schemas import ZuduCallEnvelope, ZuduCallListEnvelope, ZuduCreatedEnvelope
 from callplane.api.responses import JSON
 from callplane.domain.errors import FieldError, ValidationFailed
 
@@ -63,7 +64,12 @@ def _list(listing: parse.Listing, org: str, services: Any) -> JSON:
     return JSON(render.envelope("Calls retrieved successfully", data))
 
 
-@router.post("/api/calls", summary="List calls with pagination and filtering", responses=ERRORS)
+@router.post(
+    "/api/calls",
+    response_model=ZuduCallListEnvelope,
+    summary="List calls with pagination and filtering",
+    responses=ERRORS,
+)
 def list_calls(org: PairCallsRead, services: ServicesDep, body: parse.ListCalls | None = None) -> JSON:
     listing = parse.listing(body or parse.ListCalls(), org, services.settings.max_offset)
     return _list(listing, org, services)
@@ -75,7 +81,12 @@ def _many(values: list[str]) -> list[str] | None:
     return out or None
 
 
-@router.get("/api/calls", summary="List calls (query parameters, Zudu's defaults)", responses=ERRORS)
+@router.get(
+    "/api/calls",
+    response_model=ZuduCallListEnvelope,
+    summary="List calls (query parameters, Zudu's defaults)",
+    responses=ERRORS,
+)
 def list_calls_get(
     request: Request,
     org: PairCallsRead,
@@ -111,6 +122,7 @@ def list_calls_get(
 
 @router.post(
     "/api/calls/create-phone-call",
+    response_model=ZuduCreatedEnvelope,
     summary="Create a phone call (dialled by callplane's workers)",
     responses=ERRORS,
 )
@@ -131,7 +143,7 @@ def create_phone_call(
     )
 
 
-@router.get("/api/calls/{call_id}", summary="Get a call", responses=ERRORS)
+@router.get("/api/calls/{call_id}", response_model=ZuduCallEnvelope, summary="Get a call", responses=ERRORS)
 def get_call(call_id: str, org: PairCallsRead, services: ServicesDep, linked: Linked) -> JSON:
     call = linked(services.calls.get(org, call_id))
     return JSON(render.envelope("Call retrieved successfully", render.detail(call)))
