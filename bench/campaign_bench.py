@@ -35,7 +35,7 @@ from bench.engine_bench import machine, pct
 from callplane.cli.demo import demo_agent_file
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
-from callplane.domain.campaign import NewTask
+from callplane.domain.campaign import NewTask, Windows
 from callplane.domain.org import CallingWindow
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import SystemClock
@@ -90,7 +90,7 @@ def load_campaign(db: Database, args: argparse.Namespace, count: int, waiting: b
         from_number=number,
         tasks=tasks,
         agent_id=agent_id,
-        window=CallingWindow(start_min=0, end_min=1440),
+        window=Windows((CallingWindow(start_min=0, end_min=1440),)),
         concurrency=args.concurrency,
         scheduled_at=SystemClock().now_ms() + 86_400_000 if waiting else None,
     )
