@@ -261,7 +261,7 @@ def _apply(org: Organization, changes: dict[str, Any]) -> Organization:
     if "name" in changes:
         org = replace(org, name=bounds.name(changes["name"]))
     if "calling_window" in changes:
-        org = replace(org, window=read_window(changes["calling_window"], org.window))
+        org = replace(org, window=_read_window(changes["calling_window"], org.window))
     limit_changes: dict[str, Any] = {}
     for name in _LIMIT_FIELDS:
         if name in changes:
@@ -283,8 +283,8 @@ def _apply(org: Organization, changes: dict[str, Any]) -> Organization:
     return org
 
 
-def read_window(raw: object, current: CallingWindow) -> CallingWindow:
-    """A calling window as clients write it (an organisation's, or a campaign's in the dashboard):
+def _read_window(raw: object, current: CallingWindow) -> CallingWindow:
+    """An organisation's calling window as clients write it:
     `{"timezone", "start": "08:00", "end": "20:00", "days": "12345"}`; omitted keys keep their value."""
     if not isinstance(raw, dict):
         raise ValidationFailed.single("calling_window", "must be an object")
