@@ -2,10 +2,11 @@
 
 The conductor reports a call's record (transcript and collected values) through
 `CallHooks.progress` each time it grows; the worker hands it to its `ProgressWriter`, which keeps
-only the latest record per call and writes what is pending in one transaction, in a thread,
-every `window_s` at most. The call never waits on the database; a worker killed mid-call loses at
-most the last `window_s` of its record, and a record written by a worker that has lost the
-call's lease is discarded by the fence (`store.progress`).
+only the latest record per call and writes what is pending in one transaction, in one of the
+worker's database lanes (`engine.jobs.lanes`), every `window_s` at most. The call never waits on
+the database; a worker killed mid-call loses at most the last `window_s` of its record, and a
+record written by a worker that has lost the call's lease is discarded by the fence
+(`store.progress`).
 
 `salvaged` gives an outcome the conductor could not return (the worker stopped the call, or a
 bug) what the call recorded, so it is stored, analysed and priced on what happened.
@@ -21,6 +22,7 @@ from typing import Any
 
 from callplane.domain.call import TranscriptEntry
 from callplane.engine import metrics
+from callplane.engine.jobs.lanes import Lanes, offload
 from callplane.engine.live.conduct import Outcome
 from callplane.store import progress
 from callplane.store.db import Database
@@ -32,8 +34,9 @@ _RETRY_PAUSE_S = 1.0
 
 
 class ProgressWriter:
-    def __init__(self, db: Database, *, window_s: float = 0.25) -> None:
+    def __init__(self, db: Database, lanes: Lanes | None = None, *, window_s: float = 0.25) -> None:
         self.db = db
+        self.lanes = lanes
         self.window_s = window_s
         self._pending: dict[str, Record] = {}
         self._wake = asyncio.Event()
@@ -61,7 +64,7 @@ class ProgressWriter:
         batch, self._pending = list(self._pending.values()), {}
         if not batch:
             return True
-        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
+        self._writing = asyncio.ensure_future(offload(self.lanes, lambda: self._write(batch)))
         try:
             # Shielded: a cancelled writer still lets the thread's transaction finish.
             await asyncio.shield(self._writing)

@@ -139,7 +139,7 @@ class Worker:
             db, clock, analyser or OfflineAnalyser(), self.config.postcall, lanes=self.lanes
         )
         self.relay = relay or Relay(db, clock, self.config.relay, lanes=self.lanes)
-        self.progress = ProgressWriter(db)
+        self.progress = ProgressWriter(db, self.lanes)
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).
         self.closers = list(closers)
