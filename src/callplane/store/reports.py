@@ -1,30 +1,37 @@
 """Aggregates over a `CallQuery`'s calls: the dashboard's KPI strip and its analytics charts.
 
 Every statement uses the list's own predicates (`predicates.filters`, routed like the list by
-`listing.route`), so the numbers always describe exactly the calls the list shows. They read
-only `ix_calls_report` (migration 0010): the organisation and start time lead it, and it holds
-every column an aggregate reads, so a range of a large organisation is one index range scan
-that never touches the wide call rows (transcripts, metadata) — see bench/analytics_bench.py.
+`listing.route`), so the numbers always describe exactly the calls the list shows.
 
 `report` is two grouped statements: per UTC hour and status (the volume and cost over time, and
 the KPIs are their sum), and per agent, A/B variant, reason and sentiment (the breakdowns).
 Hours are UTC hour numbers; the dashboard folds them into local hours or days.
+
+A report over a period (and statuses) — the analytics page without other filters — reads the
+rollups of ended calls for the whole hours and days inside it and groups only the rest from
+`calls` (`store.rollups`); with any other filter it groups the matching calls, which
+`ix_calls_report` (migration 0012) serves as one index range scan that never touches the wide
+call rows. Either way the figures are the same (tests/store/test_reports.py checks them against
+a count of the calls); bench/analytics_bench.py measures both.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, select, true, union_all
 
 from callplane.domain.call import CallStatus, DisconnectionReason, Sentiment
 from callplane.domain.query import CallQuery
-from callplane.store import listing, predicates
+from callplane.store import listing, predicates, rollups
 from callplane.store.queue import LIVE
 from callplane.store.schema import calls
 
-HOUR_MS = 3_600_000
+HOUR_MS = rollups.HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,31 +109,60 @@ def _tally(values: Any) -> Kpis:
     return Kpis(*(int(v) for v in values))
 
 
+def _grouped(
+    conn: Connection, q: CallQuery, dims: list[Any], rolled: Callable[[rollups.Interior], Any], size: int
+) -> dict[tuple[Any, ...], Kpis]:
+    """The measures per `dims` of `q`'s calls, in one statement (one snapshot): from the rollups
+    and the calls they do not hold when they cover `q`, else from the calls alone."""
+    where = _where(conn, q)
+    parts: list[Any] = []
+    arms: list[Any] = [true()]
+    if rollups.covers(q):
+        inside = rollups.interior(q.listed_at, size)
+        parts.append(rolled(inside))
+        arms = rollups.outside(inside)
+    parts += [select(*dims, *_measures()).where(*where, arm).group_by(*dims) for arm in arms]
+    statement: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+    out: dict[tuple[Any, ...], Kpis] = defaultdict(Kpis)
+    width = len(dims)
+    for row in conn.execute(statement):
+        # The rollups spell "none" '' (a key column is never NULL); `calls` spells it NULL.
+        out[tuple(v if v != "" else None for v in row[:width])] += _tally(row[width:])
+    return out
+
+
+def _hours(conn: Connection, q: CallQuery) -> list[HourTally]:
+    hour = calls.c.listed_at // HOUR_MS
+    grouped = _grouped(conn, q, [hour, calls.c.status], partial(rollups.hour_rows, q), HOUR_MS)
+    return [HourTally(int(h), CallStatus(s), k) for (h, s), k in sorted(grouped.items())]
+
+
 def kpis(conn: Connection, q: CallQuery) -> Kpis:
+    if rollups.covers(q):
+        return sum((h.tally for h in _hours(conn, q)), Kpis())
     return _tally(conn.execute(select(*_measures()).where(*_where(conn, q))).one())
 
 
 def report(conn: Connection, q: CallQuery) -> Report:
-    where = _where(conn, q)
-    hour = (calls.c.listed_at // HOUR_MS).label("hour")
-    by_hour = conn.execute(
-        select(hour, calls.c.status, *_measures()).where(*where).group_by(hour, calls.c.status)
-    ).all()
-    dims = (calls.c.agent_id, calls.c.variant_label, calls.c.disconnection_reason, calls.c.user_sentiment)
-    by_mix = conn.execute(select(*dims, *_measures()).where(*where).group_by(*dims)).all()
+    dims = [calls.c[d] for d in rollups.MIX]
+    mix = _grouped(conn, q, dims, partial(rollups.mix_rows, q), rollups.DAY_MS)
     return Report(
-        hours=[HourTally(int(r[0]), CallStatus(r[1]), _tally(r[2:])) for r in by_hour],
+        hours=_hours(conn, q),
         mix=[
             MixTally(
-                r[0],
-                r[1],
-                DisconnectionReason(r[2]) if r[2] else None,
-                Sentiment(r[3]) if r[3] else None,
-                _tally(r[4:]),
+                agent,
+                variant,
+                DisconnectionReason(reason) if reason else None,
+                Sentiment(sentiment) if sentiment else None,
+                tally,
             )
-            for r in by_mix
+            for (agent, variant, reason, sentiment), tally in sorted(mix.items(), key=_mix_order)
         ],
     )
+
+
+def _mix_order(item: tuple[tuple[Any, ...], Kpis]) -> tuple[str, ...]:
+    return tuple(v or "" for v in item[0])
 
 
 @dataclass(frozen=True, slots=True)
