@@ -69,14 +69,18 @@ def _insert(db: Database, batch: list[Call]) -> None:
         call_store.insert_calls(conn, batch)
 
 
-def _brute(db: Database, q: CallQuery) -> tuple[dict[Any, reports.Kpis], dict[Any, reports.Kpis]]:
+Tallies = dict[Any, reports.Kpis]
+
+
+def _brute(db: Database, q: CallQuery) -> tuple[Tallies, Tallies, Tallies]:
     """The report of `q` (a range and statuses) computed in Python from every call row."""
     with db.read() as conn:
         rows = (
             conn.execute(select(calls).where(calls.c.organization_id == q.organization_id)).mappings().all()
         )
-    hours: dict[Any, reports.Kpis] = defaultdict(reports.Kpis)
-    mix: dict[Any, reports.Kpis] = defaultdict(reports.Kpis)
+    hours: Tallies = defaultdict(reports.Kpis)
+    agents: Tallies = defaultdict(reports.Kpis)
+    outcomes: Tallies = defaultdict(reports.Kpis)
     low, high = q.listed_at.low, q.listed_at.high
     for r in rows:
         if (low is not None and r["listed_at"] < low) or (high is not None and r["listed_at"] > high):
@@ -93,31 +97,30 @@ def _brute(db: Database, q: CallQuery) -> tuple[dict[Any, reports.Kpis], dict[An
             r["cost_minor"] or 0,
         )
         hours[(r["listed_at"] // HOUR, r["status"])] += tally
-        key = (r["agent_id"], r["variant_label"], r["disconnection_reason"], r["user_sentiment"])
-        mix[key] += tally
-    return dict(hours), dict(mix)
+        agents[(r["agent_id"], r["variant_label"])] += tally
+        outcomes[(r["disconnection_reason"], r["user_sentiment"])] += tally
+    return dict(hours), dict(agents), dict(outcomes)
 
 
-def _seen(db: Database, q: CallQuery) -> tuple[dict[Any, reports.Kpis], dict[Any, reports.Kpis]]:
+def _seen(db: Database, q: CallQuery) -> tuple[Tallies, Tallies, Tallies]:
     with db.read() as conn:
         report = reports.report(conn, q)
         assert reports.kpis(conn, q) == report.kpis
     hours = {(h.hour, h.status.value): h.tally for h in report.hours}
-    mix = {
-        (
-            m.agent_id,
-            m.variant_label,
-            m.reason.value if m.reason else None,
-            m.sentiment.value if m.sentiment else None,
-        ): m.tally
-        for m in report.mix
+    agents = {(a.agent_id, a.variant_label): a.tally for a in report.agents}
+    outcomes = {
+        (o.reason.value if o.reason else None, o.sentiment.value if o.sentiment else None): o.tally
+        for o in report.outcomes
     }
-    assert len(hours) == len(report.hours) and len(mix) == len(report.mix)  # no key twice
-    return hours, mix
+    # No key twice.
+    assert (len(hours), len(agents), len(outcomes)) == tuple(
+        map(len, (report.hours, report.agents, report.outcomes))
+    )
+    return hours, agents, outcomes
 
 
 def _ranges(org: str) -> list[CallQuery]:
-    """Seoul days (off UTC days), UTC days, ranges off any hour, open ends, no whole bucket."""
+    """Seoul days (off UTC days), UTC days, ranges off any hour, open ends, no whole day."""
     seoul_day = NOW - NOW % DAY - SEOUL
     return [
         CallQuery(org, listed_at=Range(seoul_day - 6 * DAY, seoul_day + DAY - 1)),
@@ -127,6 +130,7 @@ def _ranges(org: str) -> list[CallQuery]:
         CallQuery(org, listed_at=Range(None, NOW - 2 * DAY - 17)),
         CallQuery(org),
         CallQuery(org, listed_at=Range(NOW - 5 * HOUR - 10, NOW - 5 * HOUR + 3_000_000)),
+        # Not from the rollups (a status filter): the same figures from the calls alone.
         CallQuery(org, listed_at=Range(NOW - 8 * DAY, NOW), statuses=(CallStatus.ENDED, CallStatus.QUEUED)),
     ]
 
@@ -185,7 +189,7 @@ def test_an_ended_call_moves_to_its_new_hour_and_day(db: Database, tenant: Tenan
     q = CallQuery(tenant.organization_id, listed_at=Range(NOW - 10 * DAY, NOW))
     with db.write() as conn:
         conn.execute(update(calls).where(calls.c.id == call.id).values(listed_at=NOW - 5 * DAY))
-    hours, _ = _seen(db, q)
+    hours, _, _ = _seen(db, q)
     assert list(hours) == [((NOW - 5 * DAY) // HOUR, "ended")]
     assert _seen(db, q) == _brute(db, q)
 

@@ -3,8 +3,8 @@
 Every statement uses the list's own predicates (`predicates.filters`, routed like the list by
 `listing.route`), so the numbers always describe exactly the calls the list shows.
 
-`report` is two grouped statements: per UTC hour and status (the volume and cost over time, and
-the KPIs are their sum), and per agent, A/B variant, reason and sentiment (the breakdowns).
+`report` is three grouped statements: per UTC hour and status (the volume and cost over time, and
+the KPIs are their sum), per agent and A/B variant, and per reason and sentiment (the breakdowns).
 Hours are UTC hour numbers; the dashboard folds them into local hours or days.
 
 A report over a period (and statuses) — the analytics page without other filters — reads the
@@ -17,19 +17,18 @@ a count of the calls); bench/analytics_bench.py measures both.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select, true, union_all
+from sqlalchemy import Connection, and_, case, func, select, union_all
 
 from callplane.domain.call import CallStatus, DisconnectionReason, Sentiment
 from callplane.domain.query import CallQuery
 from callplane.store import listing, predicates, rollups
 from callplane.store.queue import LIVE
-from callplane.store.schema import calls
+from callplane.store.schema import call_rollup_agents, call_rollup_outcomes, calls
 
 HOUR_MS = rollups.HOUR_MS
 
@@ -70,9 +69,14 @@ class HourTally:
 
 
 @dataclass(frozen=True, slots=True)
-class MixTally:
+class AgentTally:
     agent_id: str
     variant_label: str | None
+    tally: Kpis
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeTally:
     reason: DisconnectionReason | None
     sentiment: Sentiment | None
     tally: Kpis
@@ -81,7 +85,8 @@ class MixTally:
 @dataclass(frozen=True, slots=True)
 class Report:
     hours: list[HourTally]
-    mix: list[MixTally]
+    agents: list[AgentTally]  #: per agent and A/B variant
+    outcomes: list[OutcomeTally]  #: per disconnection reason and sentiment
 
     @property
     def kpis(self) -> Kpis:
@@ -101,6 +106,10 @@ def _measures() -> list[Any]:
     ]
 
 
+#: What every aggregate sums (the `Kpis` fields, in order).
+MEASURES = _measures()
+
+
 def _where(conn: Connection, q: CallQuery) -> list[Any]:
     return predicates.filters(q, conn.dialect.name, listing.route(conn, q))
 
@@ -115,20 +124,35 @@ def _grouped(
     """The measures per `dims` of `q`'s calls, in one statement (one snapshot): from the rollups
     and the calls they do not hold when they cover `q`, else from the calls alone."""
     where = _where(conn, q)
-    parts: list[Any] = []
-    arms: list[Any] = [true()]
-    if rollups.covers(q):
+
+    def grouped(*conditions: Any) -> Any:
+        return select(*dims, *MEASURES).where(*conditions).group_by(*dims)
+
+    if not rollups.covers(q):
+        parts: list[Any] = [grouped(*where)]
+    else:
         inside = rollups.interior(q.listed_at, size)
-        parts.append(rolled(inside))
-        arms = rollups.outside(inside)
-    parts += [select(*dims, *_measures()).where(*where, arm).group_by(*dims) for arm in arms]
+        edges, open_inside = rollups.outside(inside)
+        # The open calls by id: a range of `ix_calls_status`, then a row read each (they are few).
+        # Asked directly, SQLite prefers the covering `ix_calls_report` and reads the whole range.
+        open_ids = select(calls.c.id).where(*where, open_inside)
+        parts = [
+            rolled(inside),
+            *(grouped(*where, edge) for edge in edges),
+            grouped(calls.c.organization_id == q.organization_id, calls.c.id.in_(open_ids)),
+        ]
     statement: Any = union_all(*parts) if len(parts) > 1 else parts[0]
-    out: dict[tuple[Any, ...], Kpis] = defaultdict(Kpis)
+    sums: dict[tuple[Any, ...], list[int]] = {}
     width = len(dims)
     for row in conn.execute(statement):
         # The rollups spell "none" '' (a key column is never NULL); `calls` spells it NULL.
-        out[tuple(v if v != "" else None for v in row[:width])] += _tally(row[width:])
-    return out
+        key = tuple(v if v != "" else None for v in row[:width])
+        values = [int(v) for v in row[width:]]
+        if key in sums:
+            sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
+        else:
+            sums[key] = values
+    return {key: Kpis(*values) for key, values in sums.items()}
 
 
 def _hours(conn: Connection, q: CallQuery) -> list[HourTally]:
@@ -139,29 +163,37 @@ def _hours(conn: Connection, q: CallQuery) -> list[HourTally]:
 
 def kpis(conn: Connection, q: CallQuery) -> Kpis:
     if rollups.covers(q):
-        return sum((h.tally for h in _hours(conn, q)), Kpis())
-    return _tally(conn.execute(select(*_measures()).where(*_where(conn, q))).one())
+        return _tally(map(sum, zip(*(astuple(h.tally) for h in _hours(conn, q)), strict=True)))
+    return _tally(conn.execute(select(*MEASURES).where(*_where(conn, q))).one())
 
 
 def report(conn: Connection, q: CallQuery) -> Report:
-    dims = [calls.c[d] for d in rollups.MIX]
-    mix = _grouped(conn, q, dims, partial(rollups.mix_rows, q), rollups.DAY_MS)
+    day = rollups.DAY_MS
+    agents = _grouped(
+        conn,
+        q,
+        [calls.c[d] for d in rollups.AGENT],
+        partial(rollups.day_rows, call_rollup_agents, rollups.AGENT, q),
+        day,
+    )
+    outcomes = _grouped(
+        conn,
+        q,
+        [calls.c[d] for d in rollups.OUTCOME],
+        partial(rollups.day_rows, call_rollup_outcomes, rollups.OUTCOME, q),
+        day,
+    )
     return Report(
         hours=_hours(conn, q),
-        mix=[
-            MixTally(
-                agent,
-                variant,
-                DisconnectionReason(reason) if reason else None,
-                Sentiment(sentiment) if sentiment else None,
-                tally,
-            )
-            for (agent, variant, reason, sentiment), tally in sorted(mix.items(), key=_mix_order)
+        agents=[AgentTally(a, v, k) for (a, v), k in sorted(agents.items(), key=_order)],
+        outcomes=[
+            OutcomeTally(DisconnectionReason(r) if r else None, Sentiment(s) if s else None, k)
+            for (r, s), k in sorted(outcomes.items(), key=_order)
         ],
     )
 
 
-def _mix_order(item: tuple[tuple[Any, ...], Kpis]) -> tuple[str, ...]:
+def _order(item: tuple[tuple[Any, ...], Kpis]) -> tuple[str, ...]:
     return tuple(v or "" for v in item[0])
 
 

@@ -7,8 +7,10 @@ dashboard's 100 ms. So calls in a terminal status are summed, by triggers on `ca
 
 - `call_rollup_hours`: per organisation, UTC hour of `listed_at` and status — the time charts and
   the KPI strip (30 days: at most 720 hours × the statuses seen);
-- `call_rollup_days`: per organisation, UTC day, status, agent, A/B variant, disconnection reason
-  and sentiment — the breakdowns.
+- `call_rollup_agents` (per UTC day, agent and A/B variant) and `call_rollup_outcomes` (per UTC
+  day, disconnection reason and sentiment) — the breakdowns. Two narrow tables, not one of all
+  four: the largest bench organisation has 94 agents, and their product with reasons and
+  sentiments is nearly a row per call, while each table alone is a few thousand rows a month.
 
 Exact, not eventually right: the triggers run in the transaction that changes the call, so a
 call entering or leaving a terminal status, changing a summed or grouped column after its end
@@ -25,8 +27,8 @@ the breakdowns up to two partial UTC days (in Seoul 15 + 9 hours: one day of cal
 zone, half-hour ones included, stays exact; only the share read from `calls` grows with how far
 the range's ends are from UTC bucket edges.
 
-Only a range and statuses can be answered from the rollups (`covers`); a report with any other
-filter (agent, reason, numbers, metadata, search…) groups the matching calls directly.
+Only a range can be answered from the rollups (`covers`); a report with any other filter (status,
+agent, reason, numbers, metadata, search…) groups the matching calls directly.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, select
 
 from callplane.domain.call import TERMINAL_STATUSES, CallStatus
 from callplane.domain.query import CallQuery, Range
-from callplane.store.schema import call_rollup_days, call_rollup_hours, calls
+from callplane.store.schema import call_rollup_hours, calls
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -49,6 +51,7 @@ OPEN = tuple(s.value for s in CallStatus if s not in TERMINAL_STATUSES)
 _OTHER_FILTERS = (
     "call_ids",
     "agent_ids",
+    "statuses",
     "call_types",
     "directions",
     "disconnection_reasons",
@@ -61,7 +64,7 @@ _OTHER_FILTERS = (
 
 
 def covers(q: CallQuery) -> bool:
-    """Whether the rollups answer `q`'s report: it filters by `listed_at` and status only."""
+    """Whether the rollups answer `q`'s report: it filters by `listed_at` alone."""
     return (
         not any(getattr(q, name) for name in _OTHER_FILTERS)
         and q.search is None
@@ -97,26 +100,21 @@ def interior(span: Range, size: int) -> Interior:
     return Interior(first, end, size)
 
 
-def outside(inside: Interior) -> list[ColumnElement[bool]]:
-    """Which calls `calls` must still supply: those before and after the whole buckets, and the
-    open ones inside them. Each is an index range of its own (the range's ends on
-    `ix_calls_report`, the open statuses on `ix_calls_status`), grouped by a statement of its
-    own, so the `calls` read stays the edges' size."""
-    arms = [calls.c.listed_at < inside.low]
+def outside(inside: Interior) -> tuple[list[ColumnElement[bool]], ColumnElement[bool]]:
+    """Which calls `calls` must still supply: those before and after the whole buckets (the
+    range's ends, each an index range of `ix_calls_report`), and the open ones inside them."""
+    edges = [calls.c.listed_at < inside.low]
     inside_range = calls.c.listed_at >= inside.low
     if inside.high is not None:
-        arms.append(calls.c.listed_at >= inside.high)
+        edges.append(calls.c.listed_at >= inside.high)
         inside_range = calls.c.listed_at.between(inside.low, inside.high - 1)
-    arms.append(and_(calls.c.status.in_(OPEN), inside_range))
-    return arms
+    return edges, and_(calls.c.status.in_(OPEN), inside_range)
 
 
 def _where(table: Table, bucket: str, q: CallQuery, inside: Interior) -> list[Any]:
     where = [table.c.organization_id == q.organization_id, table.c[bucket] >= inside.first]
     if inside.end is not None:
         where.append(table.c[bucket] < inside.end)
-    if q.statuses:
-        where.append(table.c.status.in_([s.value for s in q.statuses]))
     return where
 
 
@@ -128,16 +126,16 @@ def hour_rows(q: CallQuery, inside: Interior) -> Any:
     )
 
 
-MIX = ("agent_id", "variant_label", "disconnection_reason", "user_sentiment")
+AGENT = ("agent_id", "variant_label")
+OUTCOME = ("disconnection_reason", "user_sentiment")
 
 
-def mix_rows(q: CallQuery, inside: Interior) -> Any:
-    """(agent, variant, reason, sentiment, *measures) of the whole days ('' = none)."""
-    t = call_rollup_days
-    dims = [t.c[d] for d in MIX]
+def day_rows(table: Table, dims: tuple[str, ...], q: CallQuery, inside: Interior) -> Any:
+    """(*dims, *measures) of the whole days, summed over them ('' = none)."""
+    columns = [table.c[d] for d in dims]
     return (
-        select(*dims, *(func.sum(t.c[m]) for m in MEASURES))
-        .where(*_where(t, "day", q, inside))
-        .group_by(*dims)
-        .having(func.sum(t.c.calls) > 0)
+        select(*columns, *(func.sum(table.c[m]) for m in MEASURES))
+        .where(*_where(table, "day", q, inside))
+        .group_by(*columns)
+        .having(func.sum(table.c.calls) > 0)
     )

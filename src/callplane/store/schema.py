@@ -426,13 +426,17 @@ call_rollup_hours = _rollup(
     Column("hour", BigInteger, primary_key=True),
     Column("status", String(100), primary_key=True),
 )
-#: Per UTC day (`listed_at // 86_400_000`), status, agent, variant, reason, sentiment ('' = none).
-call_rollup_days = _rollup(
-    "call_rollup_days",
+#: Per UTC day (`listed_at // 86_400_000`), agent and A/B variant ('' = none).
+call_rollup_agents = _rollup(
+    "call_rollup_agents",
     Column("day", BigInteger, primary_key=True),
-    Column("status", String(100), primary_key=True),
     Column("agent_id", String(100), primary_key=True),
     Column("variant_label", String(100), primary_key=True),
+)
+#: Per UTC day, disconnection reason and sentiment ('' = none).
+call_rollup_outcomes = _rollup(
+    "call_rollup_outcomes",
+    Column("day", BigInteger, primary_key=True),
     Column("disconnection_reason", String(100), primary_key=True),
     Column("user_sentiment", String(100), primary_key=True),
 )

@@ -6,15 +6,17 @@ Revises: 0016
 - `call_rollup_hours`: per organisation, UTC hour of `listed_at` (`listed_at / 3600000`) and
   status, the sums the KPI strip and the time charts read (calls, dialled, connected, talk time,
   talked, cost).
-- `call_rollup_days`: the same sums per organisation, UTC day (`listed_at / 86400000`), status,
-  agent, A/B variant, disconnection reason and sentiment (`''` for none: a key column cannot be
-  NULL; labels, reasons and sentiments are never empty).
-- Triggers on `calls` keep both exact for calls in a terminal status: a call entering one adds
+- `call_rollup_agents`: the same sums per organisation, UTC day (`listed_at / 86400000`), agent
+  and A/B variant; `call_rollup_outcomes`: per organisation, UTC day, disconnection reason and
+  sentiment. Two tables rather than one of all four: the largest bench organisation has 94
+  agents, and their product with reasons and sentiments is nearly a row per call. `''` is none
+  (a key column cannot be NULL; labels, reasons and sentiments are never empty).
+- Triggers on `calls` keep them exact for calls in a terminal status: a call entering one adds
   its contribution, leaving one (or being deleted) subtracts it, and a change of a summed or
   grouped column of an ended call (post-call analysis sets the sentiment and may set the cost)
   moves it. Calls still queued or live are not in the rollups; the reports read them from `calls`.
-  The hour table's trigger fires only on its own columns, so analysis after the end writes the
-  day table alone.
+  Each table's trigger fires only on its own columns, so analysis after the end (sentiment)
+  writes the outcomes table alone.
 - The existing ended calls are summed into both tables (the backfill).
 
 Rows whose sums drop to zero are kept: they are few (bounded by the keys an organisation uses)
@@ -37,26 +39,29 @@ DAY_MS = 86_400_000
 TERMINAL = "('ended', 'not_connected', 'error', 'canceled')"
 MEASURES = ("calls", "dialled", "connected", "talk_ms", "talked", "cost_minor")
 
-#: table → (its key columns beyond the organisation, their values from a call row `{r}`, the
-#: call columns the key and the sums read)
+#: table → (its key columns beyond the organisation, their values from a call row `{r}`)
 TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "call_rollup_hours": (("hour", "status"), (f"{{r}}.listed_at / {HOUR_MS}", "{r}.status")),
-    "call_rollup_days": (
-        ("day", "status", "agent_id", "variant_label", "disconnection_reason", "user_sentiment"),
+    "call_rollup_agents": (
+        ("day", "agent_id", "variant_label"),
+        (f"{{r}}.listed_at / {DAY_MS}", "{r}.agent_id", "coalesce({r}.variant_label, '')"),
+    ),
+    "call_rollup_outcomes": (
+        ("day", "disconnection_reason", "user_sentiment"),
         (
             f"{{r}}.listed_at / {DAY_MS}",
-            "{r}.status",
-            "{r}.agent_id",
-            "coalesce({r}.variant_label, '')",
             "coalesce({r}.disconnection_reason, '')",
             "coalesce({r}.user_sentiment, '')",
         ),
     ),
 }
+#: The call columns each table's rows depend on: its key's and the sums' (and the status, which
+#: decides whether the call is summed at all). A trigger fires only when one of them changes.
 SUMMED = ("listed_at", "status", "start_at", "answered_at", "end_at", "cost_minor")
 READS = {
     "call_rollup_hours": SUMMED,
-    "call_rollup_days": (*SUMMED, "agent_id", "variant_label", "disconnection_reason", "user_sentiment"),
+    "call_rollup_agents": (*SUMMED, "agent_id", "variant_label"),
+    "call_rollup_outcomes": (*SUMMED, "disconnection_reason", "user_sentiment"),
 }
 
 
