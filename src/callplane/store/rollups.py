@@ -40,6 +40,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, select
 
 from callplane.domain.call import TERMINAL_STATUSES, CallStatus
 from callplane.domain.query import CallQuery, Range
+from callplane.store import listing
 from callplane.store.schema import call_rollup_hours, calls
 
 HOUR_MS = 3_600_000
@@ -47,31 +48,11 @@ DAY_MS = 86_400_000
 MEASURES = ("calls", "dialled", "connected", "talk_ms", "talked", "cost_minor")
 #: The statuses not in the rollups: a report reads these calls from `calls`.
 OPEN = tuple(s.value for s in CallStatus if s not in TERMINAL_STATUSES)
-#: The `CallQuery` fields that leave a report answerable from the rollups when unset.
-_OTHER_FILTERS = (
-    "call_ids",
-    "agent_ids",
-    "statuses",
-    "call_types",
-    "directions",
-    "disconnection_reasons",
-    "user_sentiments",
-    "from_numbers",
-    "to_numbers",
-    "campaign_ids",
-    "metadata",
-)
 
 
 def covers(q: CallQuery) -> bool:
     """Whether the rollups answer `q`'s report: it filters by `listed_at` alone."""
-    return (
-        not any(getattr(q, name) for name in _OTHER_FILTERS)
-        and q.search is None
-        and q.start_at.is_open
-        and q.end_at.is_open
-        and q.duration_ms.is_open
-    )
+    return listing.filters_only(q, listed_at=q.listed_at)
 
 
 @dataclass(frozen=True, slots=True)
