@@ -18,15 +18,21 @@ from callplane.cli import campaigns as campaigns_cli
 from callplane.cli import numbers as numbers_cli
 from callplane.cli import recordings as recordings_cli
 from callplane.cli import webhooks as webhooks_cli
-from callplane.cli.context import Context, console, fail, org_option, print_json
+from callplane.cli.context import Context, EarlyStop, console, fail, org_option, print_json
 from callplane.domain.errors import DomainError
 
 # `--install-completion` / `--show-completion`: bash, zsh, fish and PowerShell (Typer's own).
-app = typer.Typer(no_args_is_help=True, add_completion=True, help=__doc__)
-db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-orgs_app = typer.Typer(no_args_is_help=True, help="Organisations and their calling rules.")
-keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")
-agents_app = typer.Typer(no_args_is_help=True, help="Agents and their immutable versions.")
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, add_completion=True, help=__doc__)
+db_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, help="Database schema.")
+orgs_app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Organisations and their calling rules."
+)
+keys_app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="API keys (shown once, stored hashed)."
+)
+agents_app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Agents and their immutable versions."
+)
 for sub, name in (
     (db_app, "db"),
     (orgs_app, "orgs"),
@@ -80,10 +86,11 @@ def serve(
 def worker(ctx: typer.Context) -> None:
     """Run a worker: claim queued calls, dial them, post-call, webhooks. Run several at once on
     PostgreSQL; `serve` embeds one unless CALLPLANE_EMBEDDED_WORKER=false."""
+    early = EarlyStop()  # before the imports below: they take a while on a loaded host
     from callplane.cli.worker import run
 
     c: Context = ctx.obj
-    run(c)
+    run(c, early)
 
 
 @db_app.command("upgrade")
@@ -93,7 +100,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     from callplane.store.migrate import upgrade
 
     upgrade(c.db)
-    console.print(f"database at the newest revision ({c.settings.database_url})")
+    console().print(f"database at the newest revision ({c.settings.database_url})")
 
 
 @db_app.command("downgrade")
@@ -106,7 +113,7 @@ def db_downgrade(
     from callplane.store.migrate import current, downgrade
 
     downgrade(c.db, revision)
-    console.print(f"database at revision {current(c.db)} ({c.settings.database_url})")
+    console().print(f"database at revision {current(c.db)} ({c.settings.database_url})")
 
 
 @db_app.command("current")
@@ -125,7 +132,7 @@ def db_current(ctx: typer.Context) -> None:
 def orgs_list(ctx: typer.Context) -> None:
     c: Context = ctx.obj
     for org in c.admin.organizations():
-        console.print(f"{org.id}  {org.name}")
+        console().print(f"{org.id}  {org.name}")
 
 
 @orgs_app.command("create")
@@ -133,7 +140,7 @@ def orgs_create(ctx: typer.Context, name: str) -> None:
     """Create an organisation (default rules: 08:00–20:00 Asia/Seoul, 10 concurrent calls)."""
     c: Context = ctx.obj
     org = c.admin.create_organization(name)
-    console.print(org.id)
+    console().print(org.id)
 
 
 @orgs_app.command("show")
@@ -196,7 +203,7 @@ def keys_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for k in c.admin.keys(c.org(org)):
         state = "revoked" if k.revoked_at else "active"
-        console.print(
+        console().print(
             f"{k.id}  {k.kind:<10} {k.prefix}…  {state:<8} {k.name}  (scopes: {format_scopes(k.scopes)})"
         )
 
@@ -205,7 +212,7 @@ def keys_list(ctx: typer.Context, org: org_option = None) -> None:
 def keys_revoke(ctx: typer.Context, key_id: str, org: org_option = None) -> None:
     c: Context = ctx.obj
     c.admin.revoke_key(c.org(org), key_id)
-    console.print(f"revoked {key_id}")
+    console().print(f"revoked {key_id}")
 
 
 # Agents --------------------------------------------------------------------------------------
@@ -228,7 +235,7 @@ def agents_create(
     """Create an agent from a file; it gets version 1."""
     c: Context = ctx.obj
     agent = c.admin.create_agent(c.org(org), _read_json(file), agent_id)
-    console.print(f"{agent.id}  v1  {agent.name}")
+    console().print(f"{agent.id}  v1  {agent.name}")
 
 
 @agents_app.command("update")
@@ -241,7 +248,7 @@ def agents_update(
     """Add a new version (versions are immutable)."""
     c: Context = ctx.obj
     version = c.admin.add_version(c.org(org), agent_id, _read_json(file))
-    console.print(f"{version.agent_id}  v{version.version}")
+    console().print(f"{version.agent_id}  v{version.version}")
 
 
 @agents_app.command("publish")
@@ -251,7 +258,7 @@ def agents_publish(
     """Make a version the `production` version."""
     c: Context = ctx.obj
     current, previous = c.admin.publish(c.org(org), agent_id, version)
-    console.print(f"production: v{current} (was {'v' + str(previous) if previous else 'none'})")
+    console().print(f"production: v{current} (was {'v' + str(previous) if previous else 'none'})")
 
 
 @agents_app.command("try")
@@ -279,7 +286,7 @@ def agents_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for a in c.admin.agents(c.org(org)):
         prod = f"v{a.production_version}" if a.production_version else "-"
-        console.print(f"{a.id}  current v{a.current_version}  production {prod}  {a.name}")
+        console().print(f"{a.id}  current v{a.current_version}  production {prod}  {a.name}")
 
 
 @agents_app.command("show")
@@ -295,5 +302,5 @@ def main() -> None:
     try:
         app()
     except DomainError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
+        console().print(f"[red]error:[/red] {exc.message}")
         raise SystemExit(1) from None

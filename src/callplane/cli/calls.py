@@ -15,18 +15,19 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from callplane.cli.context import Context, console, fail, org_option, print_json
+from callplane.cli.context import Context, console, domestic, fail, org_option, parse_number, print_json
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.money import format_krw
-from callplane.domain.phone import parse_any, to_domestic
 from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder, Total
 
 if TYPE_CHECKING:
     from callplane.engine.services.calls import CallService
 
-app = typer.Typer(no_args_is_help=True, help="Calls: list, search, export, show, cancel.")
+app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Calls: list, search, export, show, cancel."
+)
 
 CSV_COLUMNS = (
     "id",
@@ -66,8 +67,8 @@ def _row(call: Call) -> dict[str, str]:
         "disconnection_reason": call.disconnection_reason.value if call.disconnection_reason else "",
         "agent_id": call.agent.agent_id,
         "agent_version": str(call.agent.version),
-        "from_number": to_domestic(call.from_number) if call.from_number else "",
-        "to_number": to_domestic(call.to_number) if call.to_number else "",
+        "from_number": domestic(call.from_number) if call.from_number else "",
+        "to_number": domestic(call.to_number) if call.to_number else "",
         "start_at": _time(call.start_at),
         "end_at": _time(call.end_at),
         "duration_ms": "" if call.duration_ms is None else str(call.duration_ms),
@@ -105,8 +106,8 @@ def list_calls(
             statuses=tuple(status or ()),
             disconnection_reasons=tuple(reason or ()),
             agent_ids=tuple(normalize_uuid(a) or a for a in agent or ()),
-            to_numbers=(parse_any(to_number, "--to"),) if to_number else (),
-            from_numbers=(parse_any(from_number, "--from"),) if from_number else (),
+            to_numbers=(parse_number(to_number, "--to"),) if to_number else (),
+            from_numbers=(parse_number(from_number, "--from"),) if from_number else (),
             search=search,
             start_at=Range(since, until),
             sort=sort,
@@ -129,7 +130,7 @@ def list_calls(
     if output == "table" and total is not None:
         # Inexact: a search matched more calls than its list holds (a lower bound).
         qualifier = "" if total.exact else "at least "
-        console.print(f"{len(found)} shown of {qualifier}{total.value:,} matching")
+        console().print(f"{len(found)} shown of {qualifier}{total.value:,} matching")
 
 
 def _print(found: list[Call], output: str) -> None:
@@ -159,7 +160,7 @@ def _print(found: list[Call], output: str) -> None:
                 seconds,
                 row["cost_krw"],
             )
-        console.print(table)
+        console().print(table)
 
 
 @app.command("get")
@@ -181,4 +182,4 @@ def cancel_call(ctx: typer.Context, call_id: str, org: org_option = None) -> Non
     """Cancel a queued call, or end a live one."""
     c: Context = ctx.obj
     call = _service(c).cancel(c.org(org), call_id)
-    console.print(f"{call.id}: {call.status.value}")
+    console().print(f"{call.id}: {call.status.value}")

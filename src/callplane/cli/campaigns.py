@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
-from rich.table import Column, Table
 
 from callplane.cli.context import Context, console, fail, org_option, print_json
 from callplane.domain.call import DisconnectionReason
@@ -31,7 +29,9 @@ if TYPE_CHECKING:
     from callplane.engine.services.campaigns import CampaignService
 
 app = typer.Typer(
-    no_args_is_help=True, help="Campaigns: create from CSV, list, show, pause, resume, cancel, export."
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="Campaigns: create from CSV, list, show, pause, resume, cancel, export.",
 )
 
 _PAGE = 1000
@@ -70,6 +70,8 @@ def create(
 ) -> None:
     """Create a campaign from a CSV file (or check the file with --dry-run)."""
     c: Context = ctx.obj
+    from rich.progress import Progress
+
     from callplane.engine.services.campaign_import import ImportOptions, import_csv, line
 
     options = ImportOptions(
@@ -88,7 +90,7 @@ def create(
         retry_on=tuple(retry_on) if retry_on else RETRYABLE,
     )
     try:
-        with Progress(console=console, transient=True, disable=dry_run) as bar:
+        with Progress(console=console(), transient=True, disable=dry_run) as bar:
             loading = bar.add_task("loading tasks", total=None)
 
             def advance(done: int, total: int) -> None:
@@ -100,15 +102,15 @@ def create(
     except DomainError as exc:
         fail(exc.message)
     for problem in checked.rejected:
-        console.print(f"[yellow]rejected[/yellow] line {line(problem)}: {problem.field} {problem.reason}")
+        console().print(f"[yellow]rejected[/yellow] line {line(problem)}: {problem.field} {problem.reason}")
     if checked.replayed and checked.view is not None:
-        console.print(f"already imported as campaign {checked.view.campaign.id}; nothing created")
+        console().print(f"already imported as campaign {checked.view.campaign.id}; nothing created")
         return
-    console.print(f"{checked.accepted:,} rows accepted, {len(checked.rejected):,} rejected")
+    console().print(f"{checked.accepted:,} rows accepted, {len(checked.rejected):,} rejected")
     if checked.view is not None:
-        console.print(f"campaign {checked.view.campaign.id} created ({checked.view.campaign.status.value})")
+        console().print(f"campaign {checked.view.campaign.id} created ({checked.view.campaign.status.value})")
     else:
-        console.print("dry run: nothing created")
+        console().print("dry run: nothing created")
 
 
 @app.command("list")
@@ -116,6 +118,8 @@ def list_campaigns(
     ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=100)] = 50, org: org_option = None
 ) -> None:
     """Campaigns, newest first, with their counters."""
+    from rich.table import Column, Table
+
     c: Context = ctx.obj
     table = Table(
         Column("id", no_wrap=True), "name", "status", "total", "done", "failed", "calling", "left", "live"
@@ -131,7 +135,7 @@ def list_campaigns(
                 for n in (k.total, k.completed, k.failed, k.in_progress, k.remaining, k.active_concurrency)
             ),
         )
-    console.print(table)
+    console().print(table)
 
 
 @app.command("show")
@@ -146,20 +150,20 @@ def show(ctx: typer.Context, campaign_id: str, org: org_option = None) -> None:
 @app.command("pause")
 def pause(ctx: typer.Context, campaign_id: str, org: org_option = None) -> None:
     c: Context = ctx.obj
-    console.print(_service(c).pause(c.org(org), campaign_id).campaign.status.value)
+    console().print(_service(c).pause(c.org(org), campaign_id).campaign.status.value)
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, campaign_id: str, org: org_option = None) -> None:
     c: Context = ctx.obj
-    console.print(_service(c).resume(c.org(org), campaign_id).campaign.status.value)
+    console().print(_service(c).resume(c.org(org), campaign_id).campaign.status.value)
 
 
 @app.command("cancel")
 def cancel(ctx: typer.Context, campaign_id: str, org: org_option = None) -> None:
     """Queued calls end canceled, live ones finish, nobody else is called."""
     c: Context = ctx.obj
-    console.print(_service(c).cancel(c.org(org), campaign_id).campaign.status.value)
+    console().print(_service(c).cancel(c.org(org), campaign_id).campaign.status.value)
 
 
 EXPORT_COLUMNS = ("task_id", "to_number", "status", "attempts", "last_reason", "call_ids")

@@ -1,26 +1,52 @@
 """Shared CLI plumbing: settings, the database, picking the organisation, printing.
 
 Start-up cost: `callplane --help` must not import the web stack, pydantic-settings or
-SQLAlchemy (seconds of CPU on a loaded host; a worker once took a minute to start). So the CLI's
-modules import at their top only typer, rich and light `domain` modules; settings, the database
-and everything else are imported where a command uses them (tests/test_cli_startup.py checks).
+SQLAlchemy (seconds of CPU on a loaded host; a worker once took a minute to start), nor rich or
+phonenumbers (a fifth of a second between them). So the CLI's modules import at their top only
+typer (with rich markup off, so it does not import rich either) and light `domain` modules;
+rich when something is printed (`console()`), phone numbers when one is parsed or shown
+(`parse_number`, `domestic`), settings, the database and everything else where a command uses
+them (tests/test_cli_startup.py checks).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import signal
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from callplane.config import Settings
     from callplane.engine.services.admin import Admin
     from callplane.store.db import Database
 
-console = Console(highlight=False, soft_wrap=True)
+
+@functools.cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def parse_number(value: str, field: str) -> str:
+    """A phone number as given on the command line, in E.164 (`domain.phone.parse_any`)."""
+    from callplane.domain.phone import parse_any
+
+    return parse_any(value, field)
+
+
+def domestic(e164: str) -> str:
+    """A number as Korean domestic digits for display (`domain.phone.to_domestic`)."""
+    from callplane.domain.phone import to_domestic
+
+    return to_domestic(e164)
+
 
 org_option = Annotated[
     str | None, typer.Option("--org", help="Organisation id; optional when there is only one.")
@@ -28,12 +54,27 @@ org_option = Annotated[
 
 
 def fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    console().print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
 
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class EarlyStop:
+    """SIGINT/SIGTERM noted from the first moment of a long-running command, before its heavy
+    imports and migrations: a process stopped while it is still starting (a rolling restart
+    right after a deploy) then stops cleanly, exit 0, instead of dying of the signal. The
+    command takes the signals over (`loop.add_signal_handler`) once it can stop properly."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._note)
+
+    def _note(self, _signum: int, _frame: object) -> None:
+        self.requested = True
 
 
 class Context:

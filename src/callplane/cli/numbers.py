@@ -10,16 +10,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from callplane.cli.context import Context, console, fail, org_option
-from callplane.domain.phone import parse_any, to_domestic
+from callplane.cli.context import Context, console, domestic, fail, org_option, parse_number
 
 if TYPE_CHECKING:
     from callplane.domain.agent import TrafficSplit
 
-numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers the organisation owns (one owner each).")
-presentation_app = typer.Typer(no_args_is_help=True, help="Approved presentation (caller-ID) numbers.")
-splits_app = typer.Typer(no_args_is_help=True, help="Traffic-split policies on a from_number.")
-suppress_app = typer.Typer(no_args_is_help=True, help="The do-not-call list.")
+numbers_app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Phone numbers the organisation owns (one owner each)."
+)
+presentation_app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Approved presentation (caller-ID) numbers."
+)
+splits_app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Traffic-split policies on a from_number."
+)
+suppress_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, help="The do-not-call list.")
 
 
 @numbers_app.command("add")
@@ -37,9 +42,9 @@ def numbers_add(
 ) -> None:
     c: Context = ctx.obj
     owned = c.admin.add_number(
-        c.org(org), parse_any(number, "number"), label, provider=provider, inbound_agent_id=inbound_agent
+        c.org(org), parse_number(number, "number"), label, provider=provider, inbound_agent_id=inbound_agent
     )
-    console.print(f"{to_domestic(owned.number)}  ({owned.number}, {owned.provider})")
+    console().print(f"{domestic(owned.number)}  ({owned.number}, {owned.provider})")
 
 
 @numbers_app.command("inbound")
@@ -51,7 +56,7 @@ def numbers_inbound(
 ) -> None:
     """Set the agent that answers calls to a number."""
     c: Context = ctx.obj
-    c.admin.set_inbound_agent(c.org(org), parse_any(number, "number"), agent_id)
+    c.admin.set_inbound_agent(c.org(org), parse_number(number, "number"), agent_id)
 
 
 @numbers_app.command("list")
@@ -59,13 +64,13 @@ def numbers_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for n in c.admin.numbers(c.org(org)):
         inbound = f"inbound→{n.inbound_agent_id}" if n.inbound_agent_id else ""
-        console.print(f"{to_domestic(n.number):<14} {n.number:<15} {n.provider:<10} {n.label} {inbound}")
+        console().print(f"{domestic(n.number):<14} {n.number:<15} {n.provider:<10} {n.label} {inbound}")
 
 
 @numbers_app.command("remove")
 def numbers_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
     c: Context = ctx.obj
-    c.admin.remove_number(c.org(org), parse_any(number, "number"))
+    c.admin.remove_number(c.org(org), parse_number(number, "number"))
 
 
 @presentation_app.command("add")
@@ -79,20 +84,20 @@ def presentation_add(
 ) -> None:
     """Approve a caller ID for the organisation (refused while approved for another)."""
     c: Context = ctx.obj
-    added = c.admin.approve_presentation_number(c.org(org), parse_any(number, "number"), not unapproved)
-    console.print(f"{to_domestic(added.number)}  {'approved' if added.approved else 'not approved'}")
+    added = c.admin.approve_presentation_number(c.org(org), parse_number(number, "number"), not unapproved)
+    console().print(f"{domestic(added.number)}  {'approved' if added.approved else 'not approved'}")
 
 
 @presentation_app.command("list")
 def presentation_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for p in c.admin.presentation_numbers(c.org(org)):
-        console.print(f"{to_domestic(p.number):<14} {'approved' if p.approved else 'not approved'}")
+        console().print(f"{domestic(p.number):<14} {'approved' if p.approved else 'not approved'}")
 
 
 def _print_split(split: TrafficSplit) -> None:
     variants = ", ".join(f"{v.label}={v.agent_id}@{v.version_spec}×{v.weight}" for v in split.variants)
-    console.print(f"{to_domestic(split.from_number):<14} {variants}")
+    console().print(f"{domestic(split.from_number):<14} {variants}")
 
 
 @splits_app.command("set")
@@ -120,7 +125,7 @@ def splits_set(
             )
         except ValueError:
             fail(f"--variant {item!r}: expected LABEL=AGENT_ID@VERSION:WEIGHT")
-    _print_split(c.admin.set_traffic_split(c.org(org), parse_any(from_number, "from_number"), variants))
+    _print_split(c.admin.set_traffic_split(c.org(org), parse_number(from_number, "from_number"), variants))
 
 
 @splits_app.command("list")
@@ -133,7 +138,7 @@ def splits_list(ctx: typer.Context, org: org_option = None) -> None:
 @splits_app.command("remove")
 def splits_remove(ctx: typer.Context, from_number: str, org: org_option = None) -> None:
     c: Context = ctx.obj
-    c.admin.remove_traffic_split(c.org(org), parse_any(from_number, "from_number"))
+    c.admin.remove_traffic_split(c.org(org), parse_number(from_number, "from_number"))
 
 
 @suppress_app.command("add")
@@ -141,17 +146,17 @@ def suppress_add(
     ctx: typer.Context, number: str, reason: str = "do not call", org: org_option = None
 ) -> None:
     c: Context = ctx.obj
-    c.admin.suppress(c.org(org), parse_any(number, "number"), reason)
+    c.admin.suppress(c.org(org), parse_number(number, "number"), reason)
 
 
 @suppress_app.command("list")
 def suppress_list(ctx: typer.Context, org: org_option = None) -> None:
     c: Context = ctx.obj
     for s in c.admin.suppressions(c.org(org)):
-        console.print(f"{to_domestic(s.number):<14} {s.reason}")
+        console().print(f"{domestic(s.number):<14} {s.reason}")
 
 
 @suppress_app.command("remove")
 def suppress_remove(ctx: typer.Context, number: str, org: org_option = None) -> None:
     c: Context = ctx.obj
-    c.admin.unsuppress(c.org(org), parse_any(number, "number"))
+    c.admin.unsuppress(c.org(org), parse_number(number, "number"))

@@ -9,7 +9,11 @@ import typer
 
 from callplane.cli.context import Context, console, fail
 
-app = typer.Typer(no_args_is_help=True, help="Call recordings (the blob store, CALLPLANE_RECORDINGS_*).")
+app = typer.Typer(
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="Call recordings (the blob store, CALLPLANE_RECORDINGS_*).",
+)
 
 
 @app.command("purge")
@@ -31,4 +35,4 @@ def recordings_purge(
         fail("no retention: set CALLPLANE_RECORDINGS_RETENTION_DAYS or pass --older-than-days")
     before = SystemClock().now_ms() - int(days * 86_400_000)
     purged = purge(c.db, blobs.from_settings(c.settings), before)
-    console.print(f"purged {purged} recording{'s' if purged != 1 else ''} older than {days:g} days")
+    console().print(f"purged {purged} recording{'s' if purged != 1 else ''} older than {days:g} days")

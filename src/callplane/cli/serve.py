@@ -96,7 +96,7 @@ def _signals_while_draining() -> Iterator[None]:
 
 def _announce(demo: Demo, base_url: str) -> None:
     # Plain print for anything meant to be copied: rich would wrap long lines.
-    console.rule("callplane demo organization created")
+    console().rule("callplane demo organization created")
     print(f"organization: {demo.organization_id}")
     print(f"API key (Authorization: Bearer …, shown once): {demo.api_key.key}")
     print(f"X-API-KEY:    {demo.key_pair.key}")
@@ -105,4 +105,4 @@ def _announce(demo: Demo, base_url: str) -> None:
     print("Create a call (seed 001's example):")
     print(curl_example(base_url, demo.api_key.key))
     print()
-    console.rule()
+    console().rule()

@@ -21,10 +21,10 @@ from callplane.engine.services.rehearsal import rehearse
 
 class _Hooks:
     async def ringing(self, telephony_id: str) -> None:
-        console.print(f"[dim]ringing ({telephony_id})[/dim]")
+        console().print(f"[dim]ringing ({telephony_id})[/dim]")
 
     async def answered(self, at_ms: int) -> None:
-        console.print("[dim]answered[/dim]")
+        console().print("[dim]answered[/dim]")
 
     def end_requested(self) -> bool:
         return False
@@ -59,12 +59,12 @@ def _print(outcome: Outcome) -> None:
         stamp = datetime.fromtimestamp(at / 1000).strftime("%H:%M:%S")
         if role in ("agent", "user"):
             colour = "cyan" if role == "agent" else "green"
-            console.print(f"{stamp} [{colour}]{role:>5}[/{colour}] {entry['content']}")
+            console().print(f"{stamp} [{colour}]{role:>5}[/{colour}] {entry['content']}")
         elif role == "tool_call_invocation":
-            console.print(f"{stamp} [magenta] tool[/magenta] {entry['name']}({entry['arguments']})")
+            console().print(f"{stamp} [magenta] tool[/magenta] {entry['name']}({entry['arguments']})")
         elif role == "tool_call_result":
-            console.print(f"{stamp} [magenta]   =>[/magenta] {entry['content']}")
+            console().print(f"{stamp} [magenta]   =>[/magenta] {entry['content']}")
     detail = f" — {outcome.error_detail}" if outcome.error_detail else ""
-    console.print(f"[bold]{outcome.status.value} / {outcome.reason.value}[/bold]{detail}")
+    console().print(f"[bold]{outcome.status.value} / {outcome.reason.value}[/bold]{detail}")
     if outcome.collected:
-        console.print(f"collected: {outcome.collected}")
+        console().print(f"collected: {outcome.collected}")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from callplane.store.outbox import DeliveryLog
 
 app = typer.Typer(
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Webhook endpoints (Vox's format signed per Standard Webhooks, or Retell's), deliveries, tests.",
 )
@@ -58,7 +59,7 @@ def webhooks_list(ctx: typer.Context, org: org_option = None) -> None:
     for e in _webhooks(c).endpoints(c.org(org)):
         state = "enabled" if e.enabled else f"disabled ({e.disabled_reason})"
         scope = f"agent {e.agent_id}" if e.agent_id else "all agents"
-        console.print(f"{e.id}  {e.url}  {e.format}  [{', '.join(e.events)}]  {scope}  {state}")
+        console().print(f"{e.id}  {e.url}  {e.format}  [{', '.join(e.events)}]  {scope}  {state}")
 
 
 @app.command("remove")
@@ -77,7 +78,7 @@ def webhooks_agent_secret(ctx: typer.Context, org: org_option = None) -> None:
 def _print_delivery(d: DeliveryLog) -> None:
     last = d.log[-1] if d.log else None
     result = "" if last is None else f"  last: {last.status_code or '-'} {last.error or 'ok'}"
-    console.print(f"{d.id}  {d.event_type}  {d.url}  {d.status.value}  attempts {d.attempts}{result}")
+    console().print(f"{d.id}  {d.event_type}  {d.url}  {d.status.value}  attempts {d.attempts}{result}")
 
 
 @app.command("deliveries")

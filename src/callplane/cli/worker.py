@@ -14,7 +14,7 @@ import signal
 import threading
 
 from callplane.cli import logs
-from callplane.cli.context import Context, console
+from callplane.cli.context import Context, EarlyStop, console
 from callplane.config import Settings
 from callplane.engine import blobs
 from callplane.engine.clock import SystemClock
@@ -46,11 +46,15 @@ def build_worker(db: Database, settings: Settings) -> Worker:
     )
 
 
-def run(c: Context) -> None:
-    """`callplane worker`: migrate, then run one worker until SIGINT/SIGTERM."""
+def run(c: Context, early: EarlyStop) -> None:
+    """`callplane worker`: migrate, then run one worker until SIGINT/SIGTERM (exit 0 either way,
+    also when the signal came while it was starting)."""
     settings = c.settings
     logs.configure(settings)
     upgrade(c.db)
+    if early.requested:
+        log.info("asked to stop while starting; stopped before claiming anything")
+        return
     if settings.metrics_port is not None:
         _serve_metrics(c.db, settings.metrics_port)
 
@@ -61,7 +65,9 @@ def run(c: Context) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, worker.stop)
-        console.print(f"worker {worker.id} running against {c.db.dialect}; Ctrl-C stops it")
+        if early.requested:  # came while the worker was being built
+            worker.stop()
+        console().print(f"worker {worker.id} running against {c.db.dialect}; Ctrl-C stops it")
         await worker.run()
 
     asyncio.run(main())

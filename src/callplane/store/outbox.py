@@ -11,15 +11,16 @@ delivery is at least once, and the `webhook-id` (the event id) is the same on ev
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, event, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.errors import Conflict, NotFound
 from callplane.domain.ids import new_id
+from callplane.store.db import Database
 from callplane.store.schema import (
     webhook_attempts,
     webhook_deliveries,
@@ -27,6 +28,9 @@ from callplane.store.schema import (
     webhook_events,
     webhook_signing_secrets,
 )
+
+#: Marks a connection (its pool record's `info`, which outlives the checkout) that wrote events.
+_WROTE_EVENTS = "callplane.outbox.wrote_events"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -195,6 +199,7 @@ def add_event(
 ) -> list[str]:
     """One event, its body rendered in `format`, and a delivery to each target (all of that
     format); returns the deliveries' ids."""
+    conn.info[_WROTE_EVENTS] = True  # for `on_events_committed`
     conn.execute(
         insert(webhook_events).values(
             organization_id=organization_id,
@@ -228,6 +233,20 @@ def add_event(
     return ids
 
 
+def on_events_committed(db: Database, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` (in the writing thread) each time a connection of `db` that wrote events
+    goes back to its pool, i.e. after its transaction committed: a relay in this process
+    delivers them now instead of at its next poll. A rolled-back write calls it too (a look for
+    nothing, harmless). Returns the function that stops the calls."""
+
+    def checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop(_WROTE_EVENTS, False):
+            callback()
+
+    event.listen(db.engine, "checkin", checkin)
+    return lambda: event.remove(db.engine, "checkin", checkin)
+
+
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
     organization_id: str
@@ -252,8 +271,12 @@ def deliveries_due(conn: Connection, now: int) -> bool:
 
 
 def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> list[DueDelivery]:
-    """Due deliveries, hidden from other relays for `lease_ms` while this one posts them."""
-    d = webhook_deliveries
+    """Due deliveries, hidden from other relays for `lease_ms` while this one posts them.
+
+    Two statements whatever the batch: one read of the deliveries with their events, endpoints
+    and signing secrets (PostgreSQL: the deliveries locked, `SKIP LOCKED`, so relays in other
+    processes take other rows), and one lease update of them all."""
+    d, e, ep, s = webhook_deliveries, webhook_events, webhook_endpoints, webhook_signing_secrets
     query = (
         select(
             d.c.organization_id,
@@ -263,56 +286,57 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
             d.c.url,
             d.c.attempts,
             d.c.next_attempt_at,
+            e.c.type,
+            e.c.body,
+            e.c.format,
+            ep.c.id.label("endpoint_found"),
+            ep.c.secret.label("endpoint_secret"),
+            ep.c.enabled,
+            s.c.secret.label("agent_url_secret"),
         )
+        .join(e, (e.c.organization_id == d.c.organization_id) & (e.c.id == d.c.event_id))
+        .outerjoin(ep, (ep.c.organization_id == d.c.organization_id) & (ep.c.id == d.c.endpoint_id))
+        # The agent version's own webhook_url (no endpoint) is signed with the organisation's secret.
+        .outerjoin(s, (s.c.organization_id == d.c.organization_id) & d.c.endpoint_id.is_(None))
         .where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
         .order_by(d.c.next_attempt_at)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(of=d, skip_locked=True)
     rows = conn.execute(query).all()
-    found = []
-    for row in rows:
-        conn.execute(
-            update(d)
-            .where(d.c.organization_id == row.organization_id, d.c.id == row.id)
-            .values(next_attempt_at=now + lease_ms)
+    if not rows:
+        return []
+    conn.execute(
+        update(d)
+        .where(tuple_(d.c.organization_id, d.c.id).in_([(r.organization_id, r.id) for r in rows]))
+        .values(next_attempt_at=now + lease_ms)
+    )
+    return [
+        DueDelivery(
+            r.organization_id,
+            r.id,
+            r.event_id,
+            r.type,
+            r.endpoint_id,
+            r.url,
+            r.body,
+            r.attempts,
+            *_signing(r),
+            r.next_attempt_at,
+            r.format,
         )
-        event = conn.execute(
-            select(webhook_events.c.type, webhook_events.c.body, webhook_events.c.format).where(
-                webhook_events.c.organization_id == row.organization_id,
-                webhook_events.c.id == row.event_id,
-            )
-        ).one()
-        secret, enabled = _secret(conn, row.organization_id, row.endpoint_id)
-        found.append(
-            DueDelivery(
-                row.organization_id,
-                row.id,
-                row.event_id,
-                event.type,
-                row.endpoint_id,
-                row.url,
-                event.body,
-                row.attempts,
-                secret,
-                enabled,
-                row.next_attempt_at,
-                event.format,
-            )
-        )
-    return found
+        for r in rows
+    ]
 
 
-def _secret(conn: Connection, organization_id: str, endpoint_id: str | None) -> tuple[str | None, bool]:
-    if endpoint_id is None:
-        return signing_secret(conn, organization_id), True
-    row = conn.execute(
-        select(webhook_endpoints.c.secret, webhook_endpoints.c.enabled).where(
-            webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.id == endpoint_id
-        )
-    ).first()
-    return (row.secret, bool(row.enabled)) if row is not None else (None, False)
+def _signing(row: Any) -> tuple[str | None, bool]:
+    """(secret, enabled) of a claimed delivery's destination; no secret: its endpoint is gone."""
+    if row.endpoint_id is None:
+        return row.agent_url_secret, True
+    if row.endpoint_found is None:
+        return None, False
+    return row.endpoint_secret, bool(row.enabled)
 
 
 @dataclass(frozen=True, slots=True)

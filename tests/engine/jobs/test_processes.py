@@ -3,6 +3,9 @@
 - Several workers share one queue and never claim the same call.
 - A worker killed with SIGKILL mid-call leaves nothing stuck: another worker's reaper ends its
   calls, their webhooks are delivered, and none is dialled again.
+- A worker sent SIGTERM while it is still starting exits 0.
+- Chaos (`bench/chaos.py`, shortened): workers killed and database backends terminated over and
+  over lose no call, dial none twice and deliver every webhook.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bench import chaos
 from sqlalchemy import select
 
 from callplane.cli.demo import demo_agent_file
@@ -230,3 +234,45 @@ def test_sigterm_lets_live_calls_finish_then_exits_0(
     assert worker.process.wait(timeout=120) == 0, worker.log()
     found = rows(pg, tenant, ids)
     assert {(v[0], v[1]) for v in found.values()} == {("ended", "agent_hangup")}, worker.log()
+
+
+def test_a_worker_stopped_while_it_is_still_starting_exits_0(
+    pg: Database, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """SIGTERM before the worker runs (held here in its migration step by a lock the test owns,
+    so the signal surely comes while it starts): it stops cleanly, exit 0, having claimed nothing."""
+    tenant = demo_tenant(pg)
+    ids = create(pg, tenant, "01012345678", 2)
+    with pg.engine.connect() as holder:
+        holder.exec_driver_sql("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
+        worker = start_worker("starting")
+        wait_for("the worker waits in its migration", lambda: _waits_on(pg, "alembic_version"), [worker])
+        worker.process.send_signal(signal.SIGTERM)
+        holder.rollback()
+    assert worker.process.wait(timeout=60) == 0, worker.log()
+    assert "asked to stop while starting" in worker.log()
+    assert worker.claimed() == []
+    assert {v[0] for v in rows(pg, tenant, ids).values()} == {"queued"}
+
+
+def _waits_on(db: Database, table: str) -> bool:
+    with db.read() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND position(%s in query) > 0",
+            (table,),
+        ).scalar()
+    return bool(found)
+
+
+@pytest.mark.timeout(600)
+def test_chaos_loses_no_call_dials_none_twice_and_delivers_every_webhook(empty_postgres_url: str) -> None:
+    """`bench/chaos.py`, shortened: a worker SIGKILLed every 10 s, the database's backends
+    terminated every 20 s, 100 calls in a minute. Its invariants only; its speed is the bench's."""
+    report = chaos.run(
+        empty_postgres_url, minutes=1, count=100, kill_every_s=10, terminate_every_s=20, settle_limit_s=240
+    )
+    assert report.problems() == [], report.lines()
+    assert report.created == 100 and report.kills >= 5 and report.terminations >= 2
+    # Every end that was not `ended` is explained by a kill, and none of them by a blip.
+    assert report.answered_error_not_held == []

@@ -6,7 +6,7 @@
   are picked up here (`CallHooks.end_requested`) unless the API told the worker at once;
 - reaper — every `reaper_interval_s`, ends calls whose lease expired (`engine.jobs.reaper`);
 - post-call — runs due post-call steps (`engine.jobs.postcall`);
-- relay — delivers due webhooks (`engine.jobs.relay`);
+- relay — delivers due webhooks (`engine.jobs.relay`), woken when this process commits events;
 - feeder — every `poll_interval_s`, turns running campaigns' tasks into queued calls
   (`engine.jobs.feeder`); it wakes the claim loop when it made calls;
 - retention and key expiry — purge finished webhook deliveries and spent Idempotency-Keys in
@@ -52,9 +52,7 @@ class Chores:
             asyncio.create_task(self._drain(w.postcall.run_due, config.postcall.batch), name="postcall"),
         ]
         if config.run_relay:
-            tasks.append(
-                asyncio.create_task(self._drain(w.relay.deliver_due, config.relay.batch), name="relay")
-            )
+            tasks.append(asyncio.create_task(w.relay.run(config.poll_interval_s), name="relay"))
         if config.webhook_retention_s is not None:
             tasks.append(asyncio.create_task(self._retain(), name="retention"))
         tasks.append(asyncio.create_task(self._expire_keys(), name="idempotency-keys"))

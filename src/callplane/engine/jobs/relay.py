@@ -27,6 +27,7 @@ receivers: `CALLPLANE_ALLOW_PRIVATE_DESTINATIONS`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ class Relay:
         self._rng = rng or random.Random()
         self._client = client
         self._own_client = client is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
 
     async def aclose(self) -> None:
         if self._client is not None and self._own_client:
@@ -108,6 +111,33 @@ class Relay:
             )
         return self._client
 
+    def wake(self) -> None:
+        """Look for due deliveries now (safe from any thread): events were just committed."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, idle_s: float) -> None:
+        """Deliver until cancelled: again at once after a full batch; otherwise when this
+        process commits events (`outbox.on_events_committed`), else every `idle_s` (events
+        written by other processes; deliveries due for a retry or whose lease ran out)."""
+        self._loop = asyncio.get_running_loop()
+        stop_listening = outbox.on_events_committed(self.db, self.wake)
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    done = await self.deliver_due()
+                except Exception:
+                    log.exception("webhook relay pass failed")
+                    metrics.engine_errors.labels("relay").inc()
+                    done = 0
+                if done < self.config.batch:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), idle_s)
+        finally:
+            stop_listening()
+
     async def deliver_due(self) -> int:
         """Deliver one batch of due deliveries; returns how many were attempted."""
         now = self.clock.now_ms()
@@ -116,12 +146,18 @@ class Relay:
             return 0
         gate = asyncio.Semaphore(self.config.concurrency)
 
-        async def one(delivery: DueDelivery) -> None:
+        async def one(delivery: DueDelivery) -> AttemptResult:
             async with gate:
-                result = await self.attempt(delivery)
-            await offload(self.lanes, lambda: self.record(delivery, result))
+                return await self.attempt(delivery)
 
-        await asyncio.gather(*(one(d) for d in due))
+        results = await asyncio.gather(*(one(d) for d in due))
+        batch = list(zip(due, results, strict=True))
+        if self.lanes is None:
+            self.record(batch)
+        else:
+            # A blip must not lose the batch's outcomes (each would be posted again after its
+            # lease); recording is fenced on the attempt number, so a repeat records nothing twice.
+            await self.lanes.retrying(lambda: self.record(batch), "recording webhook attempts")
         return len(due)
 
     def _claim(self, now: int) -> list[DueDelivery]:
@@ -186,23 +222,26 @@ class Relay:
             delay = max(delay, retry_after_s)
         return AttemptResult(now, elapsed_ms, status, error, DeliveryStatus.PENDING, now + int(delay * 1000))
 
-    def record(self, delivery: DueDelivery, result: AttemptResult) -> None:
-        _observe(delivery, result)
+    def record(self, batch: list[tuple[DueDelivery, AttemptResult]]) -> None:
+        """Record a batch of attempts in one transaction."""
         with self.db.write() as conn:
-            recorded = outbox.record_attempt(conn, delivery, result)
-            if recorded and result.status_code == 410 and delivery.endpoint_id is not None:
-                outbox.disable_endpoint(
-                    conn, delivery.organization_id, delivery.endpoint_id, "the receiver answered 410 Gone"
+            for delivery, result in batch:
+                recorded = outbox.record_attempt(conn, delivery, result)
+                if recorded and result.status_code == 410 and delivery.endpoint_id is not None:
+                    outbox.disable_endpoint(
+                        conn, delivery.organization_id, delivery.endpoint_id, "the receiver answered 410 Gone"
+                    )
+        for delivery, result in batch:
+            _observe(delivery, result)
+            if result.outcome is not DeliveryStatus.DELIVERED:
+                log.info(
+                    "webhook %s to %s attempt %d: %s (%s)",
+                    delivery.event_id,
+                    delivery.url,
+                    delivery.attempts + 1,
+                    result.error,
+                    result.outcome.value,
                 )
-        if result.outcome is not DeliveryStatus.DELIVERED:
-            log.info(
-                "webhook %s to %s attempt %d: %s (%s)",
-                delivery.event_id,
-                delivery.url,
-                delivery.attempts + 1,
-                result.error,
-                result.outcome.value,
-            )
 
 
 def _observe(delivery: DueDelivery, result: AttemptResult) -> None:
