@@ -131,7 +131,7 @@ class Worker:
         self.clock = clock
         self.config = config or WorkerConfig()
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.lanes = Lanes(self.config.db_threads)
+        self.lanes = Lanes(self.config.db_threads, db)
         #: Lease renewals' own connection: never waiting for one of a pool that API requests
         #: (an embedded worker) or a burst of call ends have taken.
         self.lease_db = Database(db.url, pool_size=1)

@@ -95,13 +95,18 @@ def emit(
     agent: AgentRef,
     event: EventType,
     now: int,
+    *,
+    endpoints: bool = True,
 ) -> list[str]:
     """Write the event to the outbox with a delivery per destination, in the caller's transaction.
+
+    `endpoints=False`: the caller knows the organisation has no enabled endpoint (its status
+    change asked, `store.outbox.has_endpoints`), so they are not looked up.
 
     The body is rendered once per payload format among the destinations (one outbox event each:
     Vox endpoints share one body, Retell endpoints another). The call is read (as the transaction
     sees it now) only when some destination wants the event. Returns the event ids written."""
-    targets = _targets(conn, organization_id, agent, event, now)
+    targets = _targets(conn, organization_id, agent, event, now, endpoints=endpoints)
     if not targets:
         return []
     call = call_store.get_call(conn, organization_id, call_id, with_transcript=event is EventType.CALL_ENDED)
@@ -128,12 +133,10 @@ def emit(
 
 
 def _targets(
-    conn: Connection, organization_id: str, agent: AgentRef, event: EventType, now: int
+    conn: Connection, organization_id: str, agent: AgentRef, event: EventType, now: int, *, endpoints: bool
 ) -> list[Target]:
-    targets = [
-        Target(e.url, e.id, e.format)
-        for e in outbox.destinations(conn, organization_id, agent.agent_id, event.value)
-    ]
+    found = outbox.destinations(conn, organization_id, agent.agent_id, event.value) if endpoints else []
+    targets = [Target(e.url, e.id, e.format) for e in found]
     url = _agent_webhook_url(conn, organization_id, agent)
     if url:
         if outbox.signing_secret(conn, organization_id) is None:
