@@ -47,9 +47,14 @@ def blob_key(organization_id: str, call_id: str) -> str:
 
 
 def store(blobs: BlobStore, organization_id: str, call_id: str, recording: Recording) -> str:
-    """Write the WAV (blocking: the worker runs this in a thread) and return its key."""
+    """Stream the WAV into the store (blocking: the worker runs this in a thread), free the
+    recording's spool files, and return its key."""
     key = blob_key(organization_id, call_id)
-    blobs.put(key, recording.wav(), Recording.content_type)
+    try:
+        with recording.open() as wav:
+            blobs.put(key, wav, Recording.content_type)
+    finally:
+        recording.close()
     return key
 
 
