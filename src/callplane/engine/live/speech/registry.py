@@ -21,8 +21,10 @@ class EngineConfig:
     synthesis_model: str = "gpt-4o-mini-tts"
     transcription_model: str = "gpt-4o-mini-transcribe"
     voice: str = "alloy"
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  #: one attempt's longest wait
     attempts: int = 3
+    #: A turn's time for all the attempts of one engine request and the pauses between them.
+    budget_s: float = 20.0
     #: A streaming transcriber's WebSocket endpoint (Deepgram's `/v1/listen` protocol).
     streaming_url: str = "wss://api.deepgram.com/v1/listen"
     streaming_api_key: str | None = None
