@@ -25,9 +25,7 @@ outbound-destination guard on every connection.
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
-import ssl
 import struct
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,18 +42,10 @@ from callplane.engine.live.speech.protocols import (
     Voice,
     WordTiming,
 )
-from callplane.engine.live.speech.registry import EngineConfig
+from callplane.engine.live.speech.registry import EngineConfig, tls
 
 _MAX_PAUSE_S = 2.0  #: a pause between attempts without `Retry-After`: short, a caller waits
 T = TypeVar("T")
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every request of the process. httpx builds a new one (loading the CA
-    bundle) for each client it creates unless given one: ~50 ms of CPU on the event loop that
-    carries the calls' audio, per request, measured on a loaded 2-core host."""
-    return httpx.create_ssl_context()
 
 
 class _OpenAIEngine:
@@ -74,8 +64,8 @@ class _OpenAIEngine:
     def _client(self) -> httpx.AsyncClient:
         timeout = httpx.Timeout(self.config.timeout_s)
         if self.config.trusted:
-            return httpx.AsyncClient(timeout=timeout, verify=_tls())
-        return egress.guarded_client(allow_private=self.config.allow_private, timeout=timeout, verify=_tls())
+            return httpx.AsyncClient(timeout=timeout, verify=tls())
+        return egress.guarded_client(allow_private=self.config.allow_private, timeout=timeout, verify=tls())
 
     async def _with_retries(self, attempt: Callable[[httpx.AsyncClient, httpx.Timeout], Awaitable[T]]) -> T:
         """`attempt(client, limit)` until it succeeds, fails for good, or the budget is spent."""
