@@ -147,9 +147,7 @@ def test_a_campaign_never_exceeds_its_concurrency_retries_no_answers_and_counts_
     assert view.counters.failed == 5 and view.counters.remaining == view.counters.in_progress == 0
     assert set(conductor.dialed.values()) == {1}  # no call was dialled twice
     with db.read() as conn:
-        tasks = task_store.tasks_page(
-            conn, tenant.organization_id, view.campaign.id, after_seq=-1, limit=100
-        )
+        tasks = task_store.tasks_page(conn, tenant.organization_id, view.campaign.id, after_seq=-1, limit=100)
     assert sum(t.attempts for t in tasks) == len(rows)
     assert sorted({len(t.call_ids) for t in tasks}) == [1, 2]
 

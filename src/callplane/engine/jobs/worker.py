@@ -125,6 +125,7 @@ class Worker:
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         blobs: BlobStore | None = None,
         orphans: Callable[[Call], Awaitable[None]] | None = None,
+        recording_links: Callable[[str], str] | None = None,
     ) -> None:
         self.db = db
         self.conductor = conductor
@@ -138,7 +139,7 @@ class Worker:
         self.postcall = PostCall(
             db, clock, analyser or OfflineAnalyser(), self.config.postcall, lanes=self.lanes
         )
-        self.relay = relay or Relay(db, clock, self.config.relay, lanes=self.lanes)
+        self.relay = relay or Relay(db, clock, self.config.relay, lanes=self.lanes, links=recording_links)
         self.progress = ProgressWriter(db, self.lanes)
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).

@@ -21,8 +21,8 @@ Every `call` object carries: `call_id`, `agent {agent_id, agent_version}`, `call
 null, as in the API) and `opt_out_sensitive_data_storage`. In addition:
 
 - `call_ended`: `transcript` (the Vox v3 timeline: utterances with `start_at`/`end_at`, tool call
-  invocations and results) and `recording_url` (null for now: recording links expire, so a
-  stored event cannot carry one; fetch the call for its link);
+  invocations and results) and `recording_url` (a signed link minted at each delivery attempt,
+  as the API mints one per response: `engine/services/recordings.py`; null without a recording);
 - `call_analyzed`: `call_analysis {summary, user_sentiment, custom_analysis_data}`,
   `call_cost {total_cost: "<KRW decimal string>"}` and `duration_ms` (no transcript: `call_ended`
   carried it; keeps the payload small).
@@ -56,6 +56,7 @@ from callplane.domain.errors import Conflict, NotFound, ValidationFailed
 from callplane.domain.ids import new_id
 from callplane.engine import egress
 from callplane.engine.memo import Memo
+from callplane.engine.services import recordings
 from callplane.engine.services.webhook_formats import FORMATS, FormatName
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
@@ -123,7 +124,7 @@ def emit(
             event_id=event_id,
             call_id=call_id,
             event_type=event.value,
-            body=FORMATS.get(name).render(call, event.value, now),
+            body=FORMATS.get(name).render(recordings.marked(call), event.value, now),
             now=now,
             targets=group,
             format=name,

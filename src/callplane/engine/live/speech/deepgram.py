@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from callplane.engine.live.speech.protocols import Recognized, SpeechEngineError, Voice, WordTiming
-from callplane.engine.live.speech.registry import EngineConfig
+from callplane.engine.live.speech.registry import EngineConfig, tls
 
 
 class DeepgramTranscriber:
@@ -54,7 +54,11 @@ class DeepgramTranscriber:
         for n in range(self.config.attempts):
             try:
                 socket = await connect(
-                    url, additional_headers=headers, open_timeout=self.config.timeout_s, proxy=None
+                    url,
+                    additional_headers=headers,
+                    open_timeout=self.config.timeout_s,
+                    proxy=None,
+                    ssl=tls() if url.startswith("wss:") else None,
                 )
                 return DeepgramStream(
                     socket, on_partial, self.config.timeout_s, self.config.streaming_keepalive_s
