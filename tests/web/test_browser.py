@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -29,12 +30,13 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from callplane.api.app import create_app
 from callplane.config import Settings
-from callplane.domain.call import Call
+from callplane.domain.call import Call, TranscriptEntry
+from callplane.engine.blobs import MemoryBlobs
 from callplane.engine.clock import SystemClock
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from tests.factories import Tenant, make_tenant
-from tests.web.conftest import a_call, insert, queued_call
+from tests.web.conftest import a_call, insert, queued_call, recording_wav
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -57,7 +59,21 @@ class Site:
     refund_calls: list[Call]
     queued: Call
     theirs: Call
+    recorded: Call
     shots: Path
+
+
+def _two_lines(answered_at: int, said: str) -> list[TranscriptEntry]:
+    """Two lines as the conversation records them (Unix ms): 0:00-0:02.5, then 0:03-0:06."""
+    return [
+        {
+            "role": "agent",
+            "content": "안녕하세요, 콜플레인 고객센터입니다.",
+            "start_at": answered_at,
+            "end_at": answered_at + 2500,
+        },
+        {"role": "user", "content": said, "start_at": answered_at + 3000, "end_at": answered_at + 6000},
+    ]
 
 
 def _free_port() -> int:
@@ -84,22 +100,27 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             a_call(
                 tenant,
                 at=now - 60_000 * (i + 2),
-                transcript=[
-                    {
-                        "role": "agent",
-                        "content": "안녕하세요, 콜플레인 고객센터입니다.",
-                        "start_at": 0,
-                        "end_at": 2500,
-                    },
-                    {"role": "user", "content": said, "start_at": 3000, "end_at": 6000},
-                ],
+                transcript=_two_lines(now - 60_000 * (i + 2) + 2000, said),
             )
         )
     queued = queued_call(tenant, at=now - 1000)
     theirs = queued_call(other, at=now - 1000)
-    insert(db, *calls, queued, theirs)
+    # A recorded call an hour ago: ten seconds, the agent speaking 0-2.5 s, the callee 3-6 s.
+    recorded = a_call(
+        tenant,
+        at=now - 3600_000,
+        recording_key=f"{tenant.organization_id}/recorded.wav",
+        transcript=_two_lines(now - 3600_000 + 2000, "네, 말씀하세요."),
+    )
+    blobs = MemoryBlobs()
+    blobs.put(
+        f"{tenant.organization_id}/recorded.wav",
+        recording_wav(10_000, agent=[(0, 2500)], callee=[(3000, 6000)]),
+        "audio/wav",
+    )
+    insert(db, *calls, queued, theirs, recorded)
     port = _free_port()
-    app = create_app(Settings(database_url=db.url, embedded_worker=False), db=db)
+    app = create_app(Settings(database_url=db.url, embedded_worker=False), db=db, blobs=blobs)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -118,6 +139,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             [c for i, c in enumerate(calls) if i % 5 == 0],
             queued,
             theirs,
+            recorded,
             tmp_path_factory.mktemp("screenshots"),
         )
     finally:
@@ -165,13 +187,27 @@ def _rows(driver: WebDriver) -> list[str]:
     return [str(i) for i in ids]
 
 
-def _requested_urls(driver: WebDriver) -> list[str]:
+def _requested_urls(driver: WebDriver, log: list[dict[str, Any]] | None = None) -> list[str]:
+    """Every URL the browser asked for (`log`: the performance log already read; reading it
+    empties it)."""
     urls = []
-    for entry in driver.get_log("performance"):
+    for entry in driver.get_log("performance") if log is None else log:
         message = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
+
+
+def _statuses(log: list[dict[str, Any]], path: str) -> set[int]:
+    """The HTTP statuses of the responses to URLs containing `path`."""
+    found = set()
+    for entry in log:
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.responseReceived":
+            response = message["params"]["response"]
+            if path in response["url"]:
+                found.add(int(response["status"]))
+    return found
 
 
 def _sign_in(driver: WebDriver, site: Site, key: str) -> None:
@@ -195,7 +231,7 @@ def test_sign_in_search_page_read_and_cancel(browser: WebDriver, site: Site) -> 
     browser.find_element(By.ID, "next-page").click()
     _wait(browser, lambda d: _rows(d) and _rows(d)[0] not in first)
     second = _rows(browser)
-    assert len(second) == 21 and not set(first) & set(second)
+    assert len(second) == 22 and not set(first) & set(second)  # 70 + the queued + the recorded
     assert "cursor=" in browser.current_url  # pushed to the address bar
 
     # Search in Korean: exactly the refund calls, matches marked.
@@ -270,7 +306,7 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     browser.get(f"{site.url}/dashboard/analytics?preset=24h")
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart-volume svg rect")
     assert bars and bars[0].size["height"] > 0
-    assert browser.find_element(By.ID, "kpi-calls").text == "71"
+    assert browser.find_element(By.ID, "kpi-calls").text == "72"
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-reasons svg rect")
     browser.save_screenshot(str(site.shots / "05-analytics.png"))
 
@@ -305,6 +341,55 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     browser.get(f"{site.url}/dashboard/admin")
     browser.save_screenshot(str(site.shots / "09-admin.png"))
     offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:", "about:"))]
+    assert offsite == []
+
+
+def _position(driver: WebDriver) -> float:
+    return float(driver.execute_script("return document.getElementById('recording').currentTime"))
+
+
+def test_the_recording_player_seeks_to_a_line_and_along_the_waveform(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, site.tenant.api_key)
+    browser.get(f"{site.url}/dashboard/calls/{site.recorded.id}")
+    _wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "svg.waveform rect.agent")))
+    wave = browser.find_element(By.CSS_SELECTOR, "svg.waveform")
+    assert wave.get_attribute("data-duration-ms") == "10000"
+    # Drawn from the stored audio: the agent's bars are tall at the start, the callee's later.
+    tall = browser.execute_script(
+        "const h = s => [...document.querySelectorAll('svg.waveform rect.' + s)]"
+        "  .map(r => Number(r.getAttribute('height')));"
+        "return [h('agent')[5], h('agent')[200], h('callee')[5], h('callee')[100]]"
+    )
+    assert tall[0] > 80 and tall[1] == 0 and tall[2] == 0 and tall[3] > 80
+    _wait(browser, lambda d: d.execute_script("return document.getElementById('recording').readyState >= 1"))
+    assert browser.execute_script("return document.getElementById('recording').duration") == 10
+
+    # The callee's line starts 3 s after the answer, where the recording starts: it plays from there.
+    lines = browser.find_elements(By.CSS_SELECTOR, "#transcript .turn")
+    assert [line.get_attribute("data-start") for line in lines] == ["0", "3000"]
+    assert lines[1].find_element(By.TAG_NAME, "time").text == "0:03"
+    lines[1].click()
+    # Seeking needs byte ranges (a 206 from /recordings/…): without them Chromium stays at 0.
+    _wait(browser, lambda d: _position(d) >= 3)
+    browser.execute_script("document.getElementById('recording').pause()")
+    assert 3 <= _position(browser) < 6
+    _wait(browser, lambda d: "playing" in (lines[1].get_attribute("class") or ""))
+    browser.save_screenshot(str(site.shots / "10-player.png"))
+
+    # A click on the waveform, three quarters along, seeks three quarters into the recording.
+    browser.execute_script(
+        "const box = arguments[0].getBoundingClientRect();"
+        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true,"
+        " clientX: box.left + box.width * 0.75, clientY: box.top + box.height / 2}))",
+        wave,
+    )
+    _wait(browser, lambda d: _position(d) >= 7.4)
+    browser.execute_script("document.getElementById('recording').pause()")
+    assert 7.4 <= _position(browser) < 10
+    log = browser.get_log("performance")
+    # The player asked for byte ranges and got them: a 206 for the recording.
+    assert 206 in _statuses(log, "/recordings/")
+    offsite = [u for u in _requested_urls(browser, log) if not u.startswith((site.url + "/", "data:"))]
     assert offsite == []
 
 

@@ -116,8 +116,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "live_calls": ("Live calls", "진행 중 통화"),
     "due_calls": ("Due, queued", "발신 대기"),
     "recording_hint": (
-        "Click a line of the conversation to play the recording from there.",
-        "대화의 한 줄을 누르면 그 부분부터 녹음을 재생합니다.",
+        "Click a line of the conversation, or the waveform, to play the recording from there.",
+        "대화의 한 줄이나 파형을 누르면 그 부분부터 녹음을 재생합니다.",
+    ),
+    "waveform": (
+        "Waveform of the recording (agent above, callee below)",
+        "녹음 파형 (위: 에이전트, 아래: 상대)",
     ),
     "campaigns": ("Campaigns", "캠페인"),
     "new_campaign": ("New campaign from CSV", "CSV로 새 캠페인"),
