@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from callplane.api.app import create_app
 from callplane.config import Settings
-from callplane.domain.call import Call, TranscriptEntry
+from callplane.domain.call import Call, CallStatus, TranscriptEntry
+from callplane.domain.ids import new_id
 from callplane.engine.blobs import MemoryBlobs
 from callplane.engine.clock import SystemClock
 from callplane.store.db import Database
@@ -39,6 +40,7 @@ from tests.factories import Tenant, make_tenant
 from tests.web.conftest import a_call, insert, queued_call, recording_wav
 
 CHROMIUM = shutil.which("chromium")
+OPERATOR_TOKEN = "op_browser_" + "k" * 32
 DRIVER = shutil.which("chromedriver")
 
 pytestmark = [
@@ -120,7 +122,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     )
     insert(db, *calls, queued, theirs, recorded)
     port = _free_port()
-    app = create_app(Settings(database_url=db.url, embedded_worker=False), db=db, blobs=blobs)
+    settings = Settings(database_url=db.url, embedded_worker=False, operator_token=OPERATOR_TOKEN)
+    app = create_app(settings, db=db, blobs=blobs)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -341,6 +344,35 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     browser.get(f"{site.url}/dashboard/admin")
     browser.save_screenshot(str(site.shots / "09-admin.png"))
     offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:", "about:"))]
+    assert offsite == []
+
+
+def test_the_operator_view(browser: WebDriver, site: Site) -> None:
+    # A call on the line at the other organisation (an old one: no other test's lists show it).
+    live = a_call(
+        site.other, status=CallStatus.ONGOING, end_at=None, duration_ms=None, disconnection_reason=None
+    )
+    insert(site.db, live)
+    browser.get(f"{site.url}/dashboard/sign-in")
+    browser.find_element(By.ID, "api_key").send_keys(OPERATOR_TOKEN)
+    browser.find_element(By.ID, "sign-in").click()
+    _wait(browser, ec.url_contains("/dashboard/operator"))
+    assert "운영자" in browser.find_element(By.TAG_NAME, "h1").text
+    names = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#organizations tbody tr")]
+    assert len(names) >= 2
+    theirs = f"#organizations tr[data-org='{site.other.organization_id}'] .live-count"
+    ours = f"#organizations tr[data-org='{site.tenant.organization_id}'] .live-count"
+    assert browser.find_element(By.CSS_SELECTOR, theirs).text == "1 / 10"
+    assert browser.find_element(By.CSS_SELECTOR, ours).text == "0 / 10"
+    assert int(browser.find_element(By.ID, "total-live").text) >= 1
+    browser.save_screenshot(str(site.shots / "11-operator.png"))
+    # The figures are live: a second call comes on the line and the page shows it by itself.
+    insert(site.db, replace(live, id=new_id()))
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, theirs).text == "2 / 10", timeout=20)
+    # The operator's session opens no organisation's pages.
+    browser.get(f"{site.url}/dashboard/calls")
+    assert "/dashboard/sign-in" in browser.current_url
+    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
     assert offsite == []
 
 
