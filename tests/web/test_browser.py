@@ -8,6 +8,7 @@ leave the server (no CDN, no font or script from elsewhere).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -34,9 +35,13 @@ from callplane.domain.call import Call, CallStatus, TranscriptEntry
 from callplane.domain.ids import new_id
 from callplane.engine.blobs import MemoryBlobs
 from callplane.engine.clock import SystemClock
+from callplane.engine.jobs.relay import Relay, RelayConfig
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from tests.factories import Tenant, make_tenant
+from tests.fakes.server import serve_in_thread
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.web.conftest import a_call, insert, queued_call, recording_wav
 
 CHROMIUM = shutil.which("chromium")
@@ -372,6 +377,66 @@ def test_the_operator_view(browser: WebDriver, site: Site) -> None:
     # The operator's session opens no organisation's pages.
     browser.get(f"{site.url}/dashboard/calls")
     assert "/dashboard/sign-in" in browser.current_url
+    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
+    assert offsite == []
+
+
+def _relay_once(site: Site) -> int:
+    """One pass of the webhook relay, as the worker runs it, delivering to loopback; no retries:
+    a failed attempt fails the delivery."""
+
+    async def run() -> int:
+        relay = Relay(site.db, SystemClock(), RelayConfig(allow_private=True, schedule_s=()))
+        try:
+            return await relay.deliver_due()
+        finally:
+            await relay.aclose()
+
+    return asyncio.run(run())
+
+
+def _log_rows(driver: WebDriver) -> list[list[str]]:
+    """The delivery log: (delivery id, status, attempts, response) a row, newest first."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#delivery-log tr.delivery-row')].map(r =>"
+        " [r.dataset.delivery, r.querySelector('.badge').textContent,"
+        "  r.querySelector('td.num').textContent, r.querySelector('td.response').textContent.trim()])"
+    )
+    return [[str(cell) for cell in row] for row in rows]
+
+
+def test_the_webhook_log_sends_a_test_event_and_redelivers_a_failed_one(
+    browser: WebDriver, site: Site
+) -> None:
+    # An organisation of its own: the other tests' calls send it nothing.
+    hooks = make_tenant(site.db, SystemClock().now_ms(), name="hooks org")
+    receiver = WebhookReceiver(fail_first=1)  # the first try of an event is a 500, then 204s
+    with serve_in_thread(receiver.app) as receiver_url:
+        admin = WebhookAdmin(site.db, SystemClock().now_ms, allow_private=True)
+        endpoint = admin.add(hooks.organization_id, f"{receiver_url}/hooks").endpoint
+        _sign_in(browser, site, hooks.api_key)
+        browser.get(f"{site.url}/dashboard/admin/webhooks")
+        browser.find_element(By.ID, f"send-test-{endpoint.id}").click()
+        _wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "테스트 이벤트"))
+        [[sent, status, attempts, _]] = _log_rows(browser)
+        assert (status, attempts) == ("pending", "0")
+
+        assert _relay_once(site) == 1
+        browser.refresh()
+        assert _log_rows(browser) == [[sent, "failed", "1", "500 HTTP 500"]]
+        browser.save_screenshot(str(site.shots / "12-webhook-failed.png"))
+
+        browser.find_element(By.ID, f"redeliver-{sent}").click()
+        _wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "다시 보내도록"))
+        [again, first] = _log_rows(browser)
+        assert first == [sent, "failed", "1", "500 HTTP 500"] and again[1:3] == ["pending", "0"]
+        assert _relay_once(site) == 1
+        browser.refresh()
+        assert _log_rows(browser) == [[again[0], "delivered", "1", "204"], first]
+        browser.save_screenshot(str(site.shots / "13-webhook-redelivered.png"))
+    # The same event both times (one webhook-id), the second try accepted.
+    assert [r.status for r in receiver.received] == [500, 204]
+    assert len({r.webhook_id for r in receiver.received}) == 1
     offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
     assert offsite == []
 
