@@ -163,7 +163,8 @@ class Relay:
         else:
             # A blip must not lose the batch's outcomes (each would be posted again after its
             # lease); recording is fenced on the attempt number, so a repeat records nothing twice.
-            await self.lanes.retrying(lambda: self.record(batch), "recording webhook attempts")
+            lanes = self.lanes
+            await lanes.retrying(lambda: lanes.run(lambda: self.record(batch)), "recording webhook attempts")
         return len(due)
 
     def _claim(self, now: int) -> list[DueDelivery]:
