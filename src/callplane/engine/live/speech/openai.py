@@ -19,7 +19,8 @@ Timeouts, connection failures, 429 and 5xx answers are tried again within the tu
 a synthesis is not retried: what was played cannot be taken back.
 
 An operator's URL is trusted; a tenant's (an agent's `voice.base_url`) goes through the
-outbound-destination guard on every connection.
+outbound-destination guard on every connection. Requests share one HTTP client per event loop
+and kind of endpoint (connections are reused) and one TLS context per process (`registry.tls`).
 """
 
 from __future__ import annotations
