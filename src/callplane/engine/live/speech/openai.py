@@ -50,6 +50,9 @@ _MAX_PAUSE_S = 2.0  #: a pause between attempts without `Retry-After`: short, a 
 T = TypeVar("T")
 
 
+#: Every call on the loop shares the client: no cap on connections (httpx's default of 100 would
+#: queue the turns of a busy worker behind each other), and idle ones kept for the next turn.
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=30)
 #: Each event loop's clients, by (trusted, allow_private), with what closes them.
 _CLIENTS: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[bool, bool], tuple[httpx.AsyncClient, AsyncGenerator[None]]]
@@ -86,12 +89,11 @@ class _OpenAIEngine:
         key = (self.config.trusted, self.config.allow_private)
         if key not in clients:
             timeout = httpx.Timeout(self.config.timeout_s)
+            shared: dict[str, Any] = {"timeout": timeout, "verify": tls(), "limits": _LIMITS}
             if self.config.trusted:
-                client = httpx.AsyncClient(timeout=timeout, verify=tls())
+                client = httpx.AsyncClient(**shared)
             else:
-                client = egress.guarded_client(
-                    allow_private=self.config.allow_private, timeout=timeout, verify=tls()
-                )
+                client = egress.guarded_client(allow_private=self.config.allow_private, **shared)
             closer = _closed_with_the_loop(client)
             await anext(closer)
             clients[key] = (client, closer)
