@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import httpx
 
 from callplane.engine import egress
-from callplane.engine.live.agents.retry import RETRY_STATUSES, Retryable, RetryPolicy, Turn, retry_after_s
+from callplane.engine.live.agents.retry import RETRY_STATUSES, Retryable, Turn, retry_after_s
 from callplane.engine.live.speech.protocols import (
     AudioChunk,
     Recognized,
@@ -44,9 +44,8 @@ from callplane.engine.live.speech.protocols import (
     Voice,
     WordTiming,
 )
-from callplane.engine.live.speech.registry import EngineConfig, tls
+from callplane.engine.live.speech.registry import EngineConfig, retry_policy, tls
 
-_MAX_PAUSE_S = 2.0  #: a pause between attempts without `Retry-After`: short, a caller waits
 T = TypeVar("T")
 
 
@@ -77,9 +76,7 @@ class _OpenAIEngine:
         self.config = config
         self.base_url = config.base_url.rstrip("/")
         self.headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self.policy = RetryPolicy(
-            attempts=config.attempts, budget_s=config.budget_s, base_s=0.2, max_wait_s=_MAX_PAUSE_S
-        )
+        self.policy = retry_policy(config)
 
     async def _client(self) -> httpx.AsyncClient:
         """The event loop's client for this kind of endpoint (trusted or guarded): one per loop,
