@@ -315,6 +315,11 @@ def fake_speech(transcribe_ms: float, synthesis_ms: float) -> Iterator[str]:
                 break
             time.sleep(0.05)
         yield url
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{server.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        print(f"fake engines' process CPU: {cpu:.1f} s (not counted above)")
     finally:
         server.terminate()
         server.wait(timeout=10)

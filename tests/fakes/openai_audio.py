@@ -37,7 +37,7 @@ _TONES = [400 + 100 * i for i in range(30)]  # 400–3300 Hz: inside the phone b
 _WINDOW_S = 0.1
 
 
-def _streamed_wav_header(rate: int) -> bytes:
+def streamed_wav_header(rate: int) -> bytes:
     """Mono PCM16 at `rate`, a `LIST` chunk before the data (as ffmpeg writes), lengths unknown."""
     fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
     info = b"INFOISFT\x0e\x00\x00\x00Lavf61.7.100\x00\x00"
@@ -105,7 +105,7 @@ class FakeOpenAIAudio:
         t = np.arange(round(len(text) / CHARS_PER_S * self.rate)) / self.rate
         pcm = (6000 * np.sin(2 * np.pi * tone * t)).astype("<i2").tobytes()
         if fmt == "wav":
-            pcm = _streamed_wav_header(self.rate) + pcm
+            pcm = streamed_wav_header(self.rate) + pcm
 
         async def pieces() -> AsyncIterator[bytes]:
             for i in range(0, len(pcm), 4801):  # odd sizes: a client must carry the odd byte

@@ -14,11 +14,11 @@ from callplane.domain.call import CallStatus, DisconnectionReason
 from callplane.domain.errors import ValidationFailed
 from callplane.engine import egress
 from callplane.engine.live.speech import audio
-from callplane.engine.live.speech.openai import OpenAISynthesizer, OpenAITranscriber
+from callplane.engine.live.speech.openai import OpenAISynthesizer, OpenAITranscriber, _WavStream
 from callplane.engine.live.speech.protocols import SpeechEngineError, Voice
 from callplane.engine.live.speech.registry import EngineConfig
 from tests.engine.live.conversation_kit import a_call, conduct, demo_version, dumps, said, version_of
-from tests.fakes.openai_audio import FakeOpenAIAudio
+from tests.fakes.openai_audio import FakeOpenAIAudio, streamed_wav_header
 from tests.fakes.server import serve_in_thread
 
 
@@ -151,3 +151,20 @@ def test_an_agent_voice_block_with_a_private_endpoint_is_refused_at_registration
         egress.vet_agent(parse_definition(agent), allow_private=False)
     egress.vet_agent(parse_definition(agent), allow_private=True)
     assert version_of(agent).config["voice"]["engine"] == "openai"
+
+
+def test_a_streamed_wav_is_read_however_its_bytes_are_split() -> None:
+    """The header may arrive a byte at a time and hold chunks before `data`; what follows the
+    `data` chunk's header is PCM to the end, whatever its length field says."""
+    pcm = bytes(range(256)) * 8
+    body = streamed_wav_header(16000) + pcm
+    for size in (1, 3, 7, 44, 4801):
+        stream = _WavStream()
+        out = b"".join(stream.feed(body[i : i + size]) for i in range(0, len(body), size))
+        assert (stream.rate, out) == (16000, pcm)
+    with pytest.raises(SpeechEngineError, match="other than a WAV"):
+        _WavStream().feed(b"ID3\x04" + bytes(40))  # an MP3, say
+    stereo = bytearray(streamed_wav_header(16000))
+    stereo[22] = 2  # the fmt chunk's channel count
+    with pytest.raises(SpeechEngineError, match="mono 16-bit PCM is needed"):
+        _WavStream().feed(bytes(stereo))

@@ -19,7 +19,8 @@ Timeouts, connection failures, 429 and 5xx answers are tried again within the tu
 a synthesis is not retried: what was played cannot be taken back.
 
 An operator's URL is trusted; a tenant's (an agent's `voice.base_url`) goes through the
-outbound-destination guard on every connection.
+outbound-destination guard on every connection. Requests share one HTTP client per event loop
+and kind of endpoint (connections are reused) and one TLS context per process (`registry.tls`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ import asyncio
 import io
 import struct
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
 
 from callplane.engine import egress
-from callplane.engine.live.agents.retry import RETRY_STATUSES, Retryable, RetryPolicy, Turn, retry_after_s
+from callplane.engine.live.agents.retry import RETRY_STATUSES, Retryable, Turn, retry_after_s
 from callplane.engine.live.speech.protocols import (
     AudioChunk,
     Recognized,
@@ -42,10 +44,27 @@ from callplane.engine.live.speech.protocols import (
     Voice,
     WordTiming,
 )
-from callplane.engine.live.speech.registry import EngineConfig, tls
+from callplane.engine.live.speech.registry import EngineConfig, retry_policy, tls
 
-_MAX_PAUSE_S = 2.0  #: a pause between attempts without `Retry-After`: short, a caller waits
 T = TypeVar("T")
+
+
+#: Every call on the loop shares the client: no cap on connections (httpx's default of 100 would
+#: queue the turns of a busy worker behind each other), and idle ones kept for the next turn.
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=30)
+#: Each event loop's clients, by (trusted, allow_private), with what closes them.
+_CLIENTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[bool, bool], tuple[httpx.AsyncClient, AsyncGenerator[None]]]
+] = weakref.WeakKeyDictionary()
+
+
+async def _closed_with_the_loop(client: httpx.AsyncClient) -> AsyncGenerator[None]:
+    """Started on the loop, an async generator is closed by `asyncio.run` as the loop shuts down
+    (`loop.shutdown_asyncgens`): the client's connections close with it, on that loop."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class _OpenAIEngine:
@@ -57,36 +76,46 @@ class _OpenAIEngine:
         self.config = config
         self.base_url = config.base_url.rstrip("/")
         self.headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self.policy = RetryPolicy(
-            attempts=config.attempts, budget_s=config.budget_s, base_s=0.2, max_wait_s=_MAX_PAUSE_S
-        )
+        self.policy = retry_policy(config)
 
-    def _client(self) -> httpx.AsyncClient:
-        timeout = httpx.Timeout(self.config.timeout_s)
-        if self.config.trusted:
-            return httpx.AsyncClient(timeout=timeout, verify=tls())
-        return egress.guarded_client(allow_private=self.config.allow_private, timeout=timeout, verify=tls())
+    async def _client(self) -> httpx.AsyncClient:
+        """The event loop's client for this kind of endpoint (trusted or guarded): one per loop,
+        so calls reuse its connections (no TCP or TLS set-up per request)."""
+        loop = asyncio.get_running_loop()
+        clients = _CLIENTS.setdefault(loop, {})
+        key = (self.config.trusted, self.config.allow_private)
+        if key not in clients:
+            timeout = httpx.Timeout(self.config.timeout_s)
+            shared: dict[str, Any] = {"timeout": timeout, "verify": tls(), "limits": _LIMITS}
+            if self.config.trusted:
+                client = httpx.AsyncClient(**shared)
+            else:
+                client = egress.guarded_client(allow_private=self.config.allow_private, **shared)
+            closer = _closed_with_the_loop(client)
+            await anext(closer)
+            clients[key] = (client, closer)
+        return clients[key][0]
 
     async def _with_retries(self, attempt: Callable[[httpx.AsyncClient, httpx.Timeout], Awaitable[T]]) -> T:
         """`attempt(client, limit)` until it succeeds, fails for good, or the budget is spent."""
         turn = Turn(self.policy)
-        async with self._client() as client:
-            while True:
-                timeout_s = min(self.config.timeout_s, turn.remaining_s())
-                try:
-                    return await attempt(client, httpx.Timeout(timeout_s))
-                except Retryable as exc:
-                    failure = exc
-                except httpx.TimeoutException:
-                    failure = Retryable(f"no answer within {timeout_s:g} s")
-                except httpx.TransportError as exc:
-                    failure = Retryable(f"cannot connect: {exc}")
-                try:
-                    await turn.failed(failure)
-                except Retryable:
-                    raise SpeechEngineError(
-                        f"{self.what} failed after {turn.made} attempt(s): {failure.message}"
-                    ) from None
+        client = await self._client()
+        while True:
+            timeout_s = min(self.config.timeout_s, turn.remaining_s())
+            try:
+                return await attempt(client, httpx.Timeout(timeout_s))
+            except Retryable as exc:
+                failure = exc
+            except httpx.TimeoutException:
+                failure = Retryable(f"no answer within {timeout_s:g} s")
+            except httpx.TransportError as exc:
+                failure = Retryable(f"cannot connect: {exc}")
+            try:
+                await turn.failed(failure)
+            except Retryable:
+                raise SpeechEngineError(
+                    f"{self.what} failed after {turn.made} attempt(s): {failure.message}"
+                ) from None
 
     @staticmethod
     def _check(response: httpx.Response, body: bytes) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from callplane.engine.live.agents.retry import RetryPolicy
 from callplane.engine.live.speech.protocols import Synthesizer, Transcriber, VoiceActivity
 from callplane.engine.registry import Registry
 
@@ -40,6 +41,12 @@ class EngineConfig:
     word_timings: bool = False
     trusted: bool = True  #: the operator's URL; False: a tenant's, guarded by engine/egress.py
     allow_private: bool = False  #: for an untrusted URL: whether internal addresses are allowed
+
+
+def retry_policy(config: EngineConfig) -> RetryPolicy:
+    """How an engine request is retried within a turn: short jittered pauses (a caller is
+    waiting), at most `attempts` tries within `budget_s`."""
+    return RetryPolicy(attempts=config.attempts, budget_s=config.budget_s, base_s=0.2, max_wait_s=2.0)
 
 
 @functools.cache
