@@ -321,7 +321,7 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
     parser.add_argument(
-        "--db-threads", type=int, default=WorkerConfig.db_threads, help="the measured worker's lanes"
+        "--db-threads", type=int, default=WorkerConfig().db_threads, help="the measured worker's lanes"
     )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args()
