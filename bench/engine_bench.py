@@ -219,7 +219,9 @@ async def run(
     clock = SystemClock()
     settings = Settings(simulator_speed=args.speed)
     conductor = TimedConductor(build_conductor(settings, clock), clock)
-    config = WorkerConfig(capacity=args.capacity, poll_interval_s=0.2, run_relay=False)
+    config = WorkerConfig(
+        capacity=args.capacity, poll_interval_s=0.2, run_relay=False, db_threads=args.db_threads
+    )
     worker = Worker(db, conductor, clock=clock, config=config)
     ids: list[str] = []
     feeder_cpu: list[float] = []
@@ -318,6 +320,9 @@ def main() -> None:
         "--statements", action="store_true", help="count the statements and commits per call, by kind"
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
+    parser.add_argument(
+        "--db-threads", type=int, default=WorkerConfig().db_threads, help="the measured worker's lanes"
+    )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,17 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Connection, Update, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Update,
+    delete,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 
 from callplane.domain.call import (
     PREDECESSORS,
@@ -259,24 +269,21 @@ def get_calls(conn: Connection, organization_id: str, call_ids: Sequence[str]) -
 
 
 def move(
-    conn: Connection,
-    organization_id: str,
-    call_id: str,
-    new: CallStatus,
-    now: int,
-    *,
-    fence: int | None = None,
-    also: Sequence[ColumnElement[bool]] = (),
-    **values: Any,
+    conn: Connection, organization_id: str, call_id: str, new: CallStatus, now: int, **changes: Any
 ) -> bool:
     """Move a call to `new` if the state machine allows it from where the call is now.
 
-    `fence` restricts the move to the lease holder's attempt; `also` adds conditions (the reaper:
-    "the lease is still expired"). Extra keyword arguments are column values to set in the same
-    statement. Returns whether the call moved.
+    `fence=` restricts the move to the lease holder's attempt; `also=` adds conditions (the
+    reaper: "the lease is still expired"). Other keyword arguments are column values to set in
+    the same statement (`_moving`). Returns whether the call moved.
     """
-    statement = _moving(organization_id, call_id, new, now, fence, also, values)
-    return bool(conn.execute(statement).rowcount)
+    return bool(conn.execute(_moving(organization_id, call_id, new, now, **changes)).rowcount)
+
+
+#: The organisation of the `calls` row an UPDATE changes, for a subquery in its RETURNING. Written
+#: out qualified: SQLAlchemy renders an UPDATE's own columns bare on SQLite, and a bare
+#: `organization_id` inside the subquery would name the subquery's own table's column.
+CHANGED_ORGANIZATION: ColumnElement[str] = literal_column("calls.organization_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,22 +294,13 @@ class Moved:
 
 
 def move_announcing(
-    conn: Connection,
-    organization_id: str,
-    call_id: str,
-    new: CallStatus,
-    now: int,
-    *,
-    fence: int | None = None,
-    also: Sequence[ColumnElement[bool]] = (),
-    **values: Any,
+    conn: Connection, organization_id: str, call_id: str, new: CallStatus, now: int, **changes: Any
 ) -> Moved | None:
-    """`move` for a change that writes a webhook event: None if the call did not move. The same
-    statement says whether the organisation has webhook endpoints (`outbox.has_endpoints`), so
-    the event needs no lookup of its own when it has none."""
-    statement = _moving(organization_id, call_id, new, now, fence, also, values)
-    organization = statement.table.c.organization_id
-    row = conn.execute(statement.returning(outbox.has_endpoints(organization))).first()
+    """`move` (the same `fence`, `also` and values) for a change that writes a webhook event:
+    None if the call did not move. The same statement says whether the organisation has webhook
+    endpoints (`outbox.has_endpoints`), so the event needs no lookup of its own when it has none."""
+    statement = _moving(organization_id, call_id, new, now, **changes)
+    row = conn.execute(statement.returning(outbox.has_endpoints(CHANGED_ORGANIZATION))).first()
     return Moved(bool(row[0])) if row is not None else None
 
 
@@ -311,9 +309,10 @@ def _moving(
     call_id: str,
     new: CallStatus,
     now: int,
-    fence: int | None,
-    also: Sequence[ColumnElement[bool]],
-    values: dict[str, Any],
+    *,
+    fence: int | None = None,
+    also: Sequence[ColumnElement[bool]] = (),
+    **values: Any,
 ) -> Update:
     allowed = [s.value for s in PREDECESSORS[new]]
     # PostgreSQL's search grams are not a column of `schema.calls`: a move that stores them

@@ -202,7 +202,7 @@ def complete_postcall(
             postcall_due_at=None,
             updated_at=now,
         )
-        .returning(outbox.has_endpoints(calls.c.organization_id))
+        .returning(outbox.has_endpoints(call_store.CHANGED_ORGANIZATION))
     ).first()
     return Moved(bool(row[0])) if row is not None else None
 
