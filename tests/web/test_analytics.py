@@ -102,3 +102,35 @@ def test_a_bad_period_is_a_400_page(web: TestClient, tenant: Tenant) -> None:
     sign_in(web, tenant.api_key)
     answer = web.get("/dashboard/analytics", params={"preset": "custom", "since": "yesterday"})
     assert answer.status_code == 400 and "since" in answer.text
+
+
+def test_the_kpi_strip_has_a_success_rate_of_any_analysis_field(
+    web: TestClient, db: Database, tenant: Tenant
+) -> None:
+    def analysed(verdict: bool, status: str) -> CallAnalysis:
+        return CallAnalysis("요약", Sentiment.NEUTRAL, [{"name": "status", "value": status}], verdict)
+
+    insert(
+        db,
+        a_call(tenant, analysis=analysed(True, "confirmed")),
+        a_call(tenant, analysis=analysed(True, "cancel")),
+        a_call(tenant, analysis=analysed(False, "confirmed")),
+        a_call(tenant, analysis=analysed(False, "cancel")),
+        a_call(tenant, analysis=analysed(False, "reschedule")),
+    )
+    sign_in(web, tenant.api_key)
+
+    def strip(page: str) -> str:
+        found = re.search(
+            r'id="kpi-success">([^<]*)</div><div class="label">[^<]*<code>([^<]*)</code> · ([^<]*)<', page
+        )
+        assert found, page
+        return " ".join(found.groups())
+
+    for path in ("/dashboard/analytics", "/dashboard/calls"):
+        assert strip(web.get(path).text) == "40% call_successful 2/5", path
+        confirmed = web.get(path, params={"success": "status=confirmed"}).text
+        assert strip(confirmed) == "40% status=confirmed 2/5", path
+        assert 'name="success" value="status=confirmed"' in confirmed
+        assert strip(web.get(path, params={"success": "nothing_like_it"}).text) == "— nothing_like_it 0/0"
+        assert web.get(path, params={"success": "bad field!"}).status_code == 400, path

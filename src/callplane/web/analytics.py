@@ -38,6 +38,7 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
     form = filters.anchored(filters.parse(request.query_params), now)
     query = filters.to_query(form, who.organization_id, now, timezone)
     report = dashboard.calls.report(query)
+    wanted = filters.success_field(request.query_params)
     agents = dashboard.admin.agents(who.organization_id)
     names = {a.id: a.name for a in agents}
     t = translator(language(request))
@@ -51,6 +52,8 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
         agents=agents,
         presets=list(filters.Preset),
         kpis=report.kpis,
+        success=dashboard.calls.success(query, wanted.field, wanted.value),
+        success_text=wanted.text,
         hourly=hourly,
         volume=charts.volume(report, slots, hourly, timezone, t),
         cost=charts.cost(report, slots, hourly, timezone, fmt.won),

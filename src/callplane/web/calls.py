@@ -58,6 +58,7 @@ def calls_page(request: Request, who: ViewerDep) -> Response:
         status = 400
     agents = dashboard.admin.agents(who.organization_id)
     context["agent_names"] = {a.id: a.name for a in agents}
+    context.setdefault("success_text", request.query_params.get("success", ""))
     if partial:
         return render(request, "calls_table.html", viewer=who, status=status, **context)
     return render(
@@ -87,6 +88,8 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
     page = dashboard.calls.list(query)
     # The strip describes the whole filtered set: shown with the first page, not re-read per page.
     kpis = None if token else dashboard.calls.kpis(query)
+    wanted = filters.success_field(request.query_params)
+    success = None if token else dashboard.calls.success(query, wanted.field, wanted.value)
     next_url = None
     if page.next_cursor is not None:
         next_url = f"{PREFIX}/calls?" + form.query_string(
@@ -95,6 +98,8 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
     return {
         "error": False,
         "kpis": kpis,
+        "success": success,
+        "success_text": wanted.text,
         "form": form,
         "page": page,
         "next_url": next_url,

@@ -114,6 +114,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi_connect_rate": ("Connect rate", "연결률"),
     "kpi_avg_talk": ("Avg. talk time", "평균 통화 시간"),
     "kpi_cost": ("Cost", "비용"),
+    "kpi_success": ("Success rate", "성공률"),
+    "success_field": ("Success = analysis field", "성공 기준 (분석 항목)"),
     "times_in": ("Times in", "시간대"),
     "analytics": ("Analytics", "분석"),
     "operator": ("Operator: organisations", "운영자: 조직"),
