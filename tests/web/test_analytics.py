@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -120,17 +121,25 @@ def test_the_kpi_strip_has_a_success_rate_of_any_analysis_field(
     )
     sign_in(web, tenant.api_key)
 
-    def strip(page: str) -> str:
+    def strip(path: str, **params: str) -> str:
+        page = web.get(path, params=params).text
+        slot = re.search(r'id="kpi-success-slot" hx-get="([^"]+)"', page)
+        assert slot, page
+        fragment = web.get(html.unescape(slot.group(1))).text
         found = re.search(
-            r'id="kpi-success">([^<]*)</div><div class="label">[^<]*<code>([^<]*)</code> · ([^<]*)<', page
+            r'id="kpi-success">([^<]*)</div><div class="label">[^<]*<code>([^<]*)</code> · ([^<]*)<', fragment
         )
-        assert found, page
+        assert found, fragment
         return " ".join(found.groups())
 
     for path in ("/dashboard/analytics", "/dashboard/calls"):
-        assert strip(web.get(path).text) == "40% call_successful 2/5", path
-        confirmed = web.get(path, params={"success": "status=confirmed"}).text
-        assert strip(confirmed) == "40% status=confirmed 2/5", path
-        assert 'name="success" value="status=confirmed"' in confirmed
-        assert strip(web.get(path, params={"success": "nothing_like_it"}).text) == "— nothing_like_it 0/0"
+        assert strip(path) == "40% call_successful 2/5", path
+        assert strip(path, success="status=confirmed") == "40% status=confirmed 2/5", path
+        page = web.get(path, params={"success": "status=confirmed"}).text
+        assert 'name="success" value="status=confirmed"' in page
+        assert strip(path, success="nothing_like_it") == "— nothing_like_it 0/0"
         assert web.get(path, params={"success": "bad field!"}).status_code == 400, path
+    # The fragment keeps the list's filters: a period with none of the calls has no rate.
+    period = {"preset": "custom", "since": "2020-01-01", "until": "2020-01-02"}
+    empty = web.get("/dashboard/analytics/success", params=period)
+    assert empty.status_code == 200 and 'id="kpi-success">—<' in empty.text and "0/0" in empty.text

@@ -316,6 +316,9 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart-volume svg rect")
     assert bars and bars[0].size["height"] > 0
     assert browser.find_element(By.ID, "kpi-calls").text == "72"
+    # The success rate arrives after the page (none of these calls has a verdict: no rate).
+    _wait(browser, ec.presence_of_element_located((By.ID, "kpi-success")))
+    assert browser.find_element(By.ID, "kpi-success").text == "—"
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-reasons svg rect")
     browser.save_screenshot(str(site.shots / "05-analytics.png"))
 

@@ -89,7 +89,6 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
     # The strip describes the whole filtered set: shown with the first page, not re-read per page.
     kpis = None if token else dashboard.calls.kpis(query)
     wanted = filters.success_field(request.query_params)
-    success = None if token else dashboard.calls.success(query, wanted.field, wanted.value)
     next_url = None
     if page.next_cursor is not None:
         next_url = f"{PREFIX}/calls?" + form.query_string(
@@ -98,8 +97,8 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
     return {
         "error": False,
         "kpis": kpis,
-        "success": success,
         "success_text": wanted.text,
+        "success_qs": form.query_string(success=wanted.text),
         "form": form,
         "page": page,
         "next_url": next_url,
