@@ -233,6 +233,9 @@ def test_sign_in_search_page_read_and_cancel(browser: WebDriver, site: Site) -> 
     _wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".problem"), "키가 올바르지 않거나"))
     _sign_in(browser, site, site.tenant.api_key)
     assert len(_rows(browser)) == 50
+    # The strip's success rate arrives after the page, into its own slot (the list stays).
+    _wait(browser, ec.presence_of_element_located((By.ID, "kpi-success")))
+    assert len(_rows(browser)) == 50
     browser.save_screenshot(str(site.shots / "01-calls.png"))
 
     # Page with htmx: the second page holds the rest, nothing twice.
