@@ -4,6 +4,7 @@ their delivery log, API keys shown once and revoked, other organisations' ids, C
 from __future__ import annotations
 
 import re
+import time
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -170,9 +171,23 @@ def test_rehearse_an_agent_on_the_simulated_line(web: TestClient, db: Database, 
     csrf = sign_in(web, tenant.api_key)
     assert "리허설" in web.get("/dashboard/admin/agents").text
     form = {"csrf": csrf, "version": "1", "to": "01012345678", "vars": "customer_name=홍길동"}
-    html = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data=form).text
-    assert "안녕하세요 홍길동님" in html and 'id="outcome"' in html
+    started = web.post(
+        f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data=form, follow_redirects=False
+    )
+    page = started.headers["location"]
+    assert started.status_code == 303 and f"/dashboard/admin/agents/{tenant.agent_id}/rehearsals/" in page
+    deadline = time.monotonic() + 30
+    while 'data-finished="true"' not in (html := web.get(page).text):
+        assert time.monotonic() < deadline, "the rehearsal did not finish"
+        time.sleep(0.1)
+    assert (
+        "안녕하세요 홍길동님" in html
+        and 'id="outcome"' in html
+        and "hx-trigger" not in html.split('id="rehearsal"')[1]
+    )
     # Nothing was stored: a rehearsal is no call.
     assert 'data-call-id="' not in web.get("/dashboard/calls", params={"preset": "all"}).text
     bad = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data={**form, "vars": "no equals"})
     assert bad.status_code == 400
+    bad_number = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data={**form, "to": "12"})
+    assert bad_number.status_code == 400

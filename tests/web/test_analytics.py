@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -103,3 +104,43 @@ def test_a_bad_period_is_a_400_page(web: TestClient, tenant: Tenant) -> None:
     sign_in(web, tenant.api_key)
     answer = web.get("/dashboard/analytics", params={"preset": "custom", "since": "yesterday"})
     assert answer.status_code == 400 and "since" in answer.text
+
+
+def test_the_kpi_strip_has_a_success_rate_of_any_analysis_field(
+    web: TestClient, db: Database, tenant: Tenant
+) -> None:
+    def analysed(verdict: bool, status: str) -> CallAnalysis:
+        return CallAnalysis("요약", Sentiment.NEUTRAL, [{"name": "status", "value": status}], verdict)
+
+    insert(
+        db,
+        a_call(tenant, analysis=analysed(True, "confirmed")),
+        a_call(tenant, analysis=analysed(True, "cancel")),
+        a_call(tenant, analysis=analysed(False, "confirmed")),
+        a_call(tenant, analysis=analysed(False, "cancel")),
+        a_call(tenant, analysis=analysed(False, "reschedule")),
+    )
+    sign_in(web, tenant.api_key)
+
+    def strip(path: str, **params: str) -> str:
+        page = web.get(path, params=params).text
+        slot = re.search(r'id="kpi-success-slot" hx-get="([^"]+)"', page)
+        assert slot, page
+        fragment = web.get(html.unescape(slot.group(1))).text
+        found = re.search(
+            r'id="kpi-success">([^<]*)</div><div class="label">[^<]*<code>([^<]*)</code> · ([^<]*)<', fragment
+        )
+        assert found, fragment
+        return " ".join(found.groups())
+
+    for path in ("/dashboard/analytics", "/dashboard/calls"):
+        assert strip(path) == "40% call_successful 2/5", path
+        assert strip(path, success="status=confirmed") == "40% status=confirmed 2/5", path
+        page = web.get(path, params={"success": "status=confirmed"}).text
+        assert 'name="success" value="status=confirmed"' in page
+        assert strip(path, success="nothing_like_it") == "— nothing_like_it 0/0"
+        assert web.get(path, params={"success": "bad field!"}).status_code == 400, path
+    # The fragment keeps the list's filters: a period with none of the calls has no rate.
+    period = {"preset": "custom", "since": "2020-01-01", "until": "2020-01-02"}
+    empty = web.get("/dashboard/analytics/success", params=period)
+    assert empty.status_code == 200 and 'id="kpi-success">—<' in empty.text and "0/0" in empty.text

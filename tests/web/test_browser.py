@@ -36,6 +36,7 @@ from callplane.domain.ids import new_id
 from callplane.engine.blobs import MemoryBlobs
 from callplane.engine.clock import SystemClock
 from callplane.engine.jobs.relay import Relay, RelayConfig
+from callplane.engine.services.admin import Admin
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
@@ -232,6 +233,9 @@ def test_sign_in_search_page_read_and_cancel(browser: WebDriver, site: Site) -> 
     _wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".problem"), "키가 올바르지 않거나"))
     _sign_in(browser, site, site.tenant.api_key)
     assert len(_rows(browser)) == 50
+    # The strip's success rate arrives after the page, into its own slot (the list stays).
+    _wait(browser, ec.presence_of_element_located((By.ID, "kpi-success")))
+    assert len(_rows(browser)) == 50
     browser.save_screenshot(str(site.shots / "01-calls.png"))
 
     # Page with htmx: the second page holds the rest, nothing twice.
@@ -315,6 +319,9 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart-volume svg rect")
     assert bars and bars[0].size["height"] > 0
     assert browser.find_element(By.ID, "kpi-calls").text == "72"
+    # The success rate arrives after the page (none of these calls has a verdict: no rate).
+    _wait(browser, ec.presence_of_element_located((By.ID, "kpi-success")))
+    assert browser.find_element(By.ID, "kpi-success").text == "—"
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-reasons svg rect")
     browser.save_screenshot(str(site.shots / "05-analytics.png"))
 
@@ -437,6 +444,68 @@ def test_the_webhook_log_sends_a_test_event_and_redelivers_a_failed_one(
     # The same event both times (one webhook-id), the second try accepted.
     assert [r.status for r in receiver.received] == [500, 204]
     assert len({r.webhook_id for r in receiver.received}) == 1
+    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
+    assert offsite == []
+
+
+#: Three turns for the agent, two for the simulated callee at 01000000009 ("wants to cancel").
+CANCEL_AGENT = {
+    "name": "취소 확인",
+    "type": "flow",
+    "flow": {
+        "start": "greet",
+        "nodes": {
+            "greet": {
+                "type": "conversation",
+                "say": "안녕하세요, 콜플레인 치과입니다. 내일 예약을 확인하려고 연락드렸습니다.",
+                "edges": [{"to": "ask", "when": {"user_says_any": ["취소"]}}],
+            },
+            "ask": {
+                "type": "conversation",
+                "say": "정말 취소해 드릴까요?",
+                "edges": [{"to": "bye", "when": {"user_says_any": ["네"]}}],
+            },
+            "bye": {"type": "end", "say": "취소해 드렸습니다. 감사합니다.", "reason": "agent_hangup"},
+        },
+    },
+}
+
+
+def test_a_rehearsal_appears_turn_by_turn(browser: WebDriver, site: Site) -> None:
+    agent = Admin(site.db, SystemClock().now_ms).create_agent(site.tenant.organization_id, CANCEL_AGENT)
+    _sign_in(browser, site, site.tenant.api_key)
+    browser.get(f"{site.url}/dashboard/admin/agents/{agent.id}/rehearse")
+    box = browser.find_element(By.NAME, "to")
+    box.clear()
+    box.send_keys("01000000009")
+    browser.find_element(By.ID, "rehearse").click()
+    _wait(browser, ec.url_contains("/rehearsals/"))
+    # Note what the page shows each time htmx swaps the conversation in: (turns, finished).
+    browser.execute_script(
+        "window.seen = [];"
+        "const note = () => { const r = document.getElementById('rehearsal');"
+        "  if (r) { window.seen.push([r.querySelectorAll('.turn').length, r.dataset.finished]); } };"
+        "note(); new MutationObserver(note).observe(document.querySelector('main'),"
+        " {childList: true, subtree: true});"
+    )
+    _wait(browser, ec.presence_of_element_located((By.ID, "outcome")), timeout=30)
+    seen = [(int(n), finished == "true") for n, finished in browser.execute_script("return window.seen")]
+    # The conversation was on the page before the call was over, and grew.
+    during = [n for n, finished in seen if not finished]
+    assert any(0 < n < 5 for n in during), seen
+    assert during == sorted(during)
+    turns = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#rehearsal .turn p")]
+    assert turns == [
+        "안녕하세요, 콜플레인 치과입니다. 내일 예약을 확인하려고 연락드렸습니다.",
+        "아, 그 예약은 취소해 주세요.",
+        "정말 취소해 드릴까요?",
+        "네, 감사합니다.",
+        "취소해 드렸습니다. 감사합니다.",
+    ]
+    assert browser.find_element(By.ID, "outcome").text.startswith("종료")
+    # Times count from the answer: the first line is at 0:00.
+    assert browser.find_element(By.CSS_SELECTOR, "#rehearsal .turn time").text == "0:00"
+    browser.save_screenshot(str(site.shots / "14-rehearsal.png"))
     offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
     assert offsite == []
 

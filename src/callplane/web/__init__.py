@@ -19,7 +19,7 @@ from callplane.engine.services.cursors import Cursors
 from callplane.engine.services.recordings import Recordings
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
-from callplane.web import admin, analytics, auth, calls, campaigns, operator
+from callplane.web import admin, analytics, auth, calls, campaigns, operator, rehearse
 from callplane.web.context import CredentialGate, Dashboard
 from callplane.web.pages import PREFIX
 from callplane.web.waveform import Waveforms
@@ -59,5 +59,6 @@ def mount(
     app.include_router(analytics.router)
     app.include_router(campaigns.router)
     app.include_router(admin.router)
+    app.include_router(rehearse.router)
     app.include_router(operator.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")

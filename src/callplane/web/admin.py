@@ -9,16 +9,14 @@ exist.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from callplane.config import Settings
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_any
 from callplane.domain.principal import Scope
-from callplane.engine.services import rehearsal
 from callplane.engine.services.webhooks import TEST_EVENT, EventType
 from callplane.web.context import dashboard_of
 from callplane.web.pages import PREFIX, WebRoute, redirect, render
@@ -80,41 +78,6 @@ def publish(request: Request, agent_id: str, who: ViewerDep, form: Form) -> Resp
     agent, _ = admin.agent(who.organization_id, normalize_uuid(agent_id) or agent_id)
     admin.publish(who.organization_id, agent.id, int(version))
     return redirect(request, f"{PREFIX}/admin/agents")
-
-
-@router.get("/agents/{agent_id}/rehearse")
-def rehearse_page(request: Request, agent_id: str, who: ViewerDep) -> Response:
-    who.principal.require(Scope.AGENTS_ADMIN)
-    agent, versions = dashboard_of(request).admin.agent(
-        who.organization_id, normalize_uuid(agent_id) or agent_id
-    )
-    form = {"to": "01012345678", "version": str(agent.current_version)}
-    return render(
-        request, "admin_rehearse.html", viewer=who, agent=agent, versions=versions, form=form, outcome=None
-    )
-
-
-@router.post("/agents/{agent_id}/rehearse")
-def rehearse(request: Request, agent_id: str, who: ViewerDep, form: Form) -> Response:
-    """Run a version on the simulated line (what `callplane agents try` does); nothing is stored."""
-    who.principal.require(Scope.AGENTS_ADMIN)
-    dashboard = dashboard_of(request)
-    agent, versions = dashboard.admin.agent(who.organization_id, normalize_uuid(agent_id) or agent_id)
-    chosen = next((v for v in versions if str(v.version) == form.get("version")), None)
-    if chosen is None:
-        raise ValidationFailed.single("version", "no such version of this agent")
-    variables: dict[str, Any] = {}
-    for line in form.get("vars", "").splitlines():
-        name, eq, value = line.partition("=")
-        if not line.strip():
-            continue
-        if not eq or not name.strip():
-            raise ValidationFailed.single("vars", "each line must be NAME=VALUE")
-        variables[name.strip()] = value.strip()
-    outcome = rehearsal.rehearse(dashboard.settings or Settings(), chosen, form.get("to", ""), variables)
-    return render(
-        request, "admin_rehearse.html", viewer=who, agent=agent, versions=versions, form=form, outcome=outcome
-    )
 
 
 @router.get("/suppressions")

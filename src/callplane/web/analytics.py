@@ -38,6 +38,7 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
     form = filters.anchored(filters.parse(request.query_params), now)
     query = filters.to_query(form, who.organization_id, now, timezone)
     report = dashboard.calls.report(query)
+    wanted = filters.success_field(request.query_params)
     agents = dashboard.admin.agents(who.organization_id)
     names = {a.id: a.name for a in agents}
     t = translator(language(request))
@@ -51,6 +52,8 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
         agents=agents,
         presets=list(filters.Preset),
         kpis=report.kpis,
+        success_text=wanted.text,
+        success_qs=form.query_string(success=wanted.text),
         hourly=hourly,
         volume=charts.volume(report, slots, hourly, timezone, t),
         cost=charts.cost(report, slots, hourly, timezone, fmt.won),
@@ -68,6 +71,21 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
         by_variant=charts.table(by_variant),
         calls_qs=form.query_string(),
     )
+
+
+@router.get("/analytics/success")
+def success_fragment(request: Request, who: ViewerDep) -> Response:
+    """The strip's success rate, loaded after the page: it reads every listed call's analysis
+    (JSON, `store/success.py`), which costs more than the rest of the strip at a large
+    organisation, so it must not hold the list or the charts up."""
+    who.principal.require(Scope.CALLS_READ)
+    dashboard = dashboard_of(request)
+    now = dashboard.clock.now_ms()
+    form = filters.anchored(filters.parse(request.query_params), now)
+    query = filters.to_query(form, who.organization_id, now, who.organization.window.timezone)
+    wanted = filters.success_field(request.query_params)
+    found = dashboard.calls.success(query, wanted.field, wanted.value)
+    return render(request, "kpi_success.html", viewer=who, success=found, success_text=wanted.text)
 
 
 def _count_by(report: Report, key: Callable[[OutcomeTally], str], cls: str) -> list[tuple[str, int, str]]:

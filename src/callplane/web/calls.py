@@ -58,6 +58,7 @@ def calls_page(request: Request, who: ViewerDep) -> Response:
         status = 400
     agents = dashboard.admin.agents(who.organization_id)
     context["agent_names"] = {a.id: a.name for a in agents}
+    context.setdefault("success_text", request.query_params.get("success", ""))
     if partial:
         return render(request, "calls_table.html", viewer=who, status=status, **context)
     return render(
@@ -87,6 +88,7 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
     page = dashboard.calls.list(query)
     # The strip describes the whole filtered set: shown with the first page, not re-read per page.
     kpis = None if token else dashboard.calls.kpis(query)
+    wanted = filters.success_field(request.query_params)
     next_url = None
     if page.next_cursor is not None:
         next_url = f"{PREFIX}/calls?" + form.query_string(
@@ -95,6 +97,8 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
     return {
         "error": False,
         "kpis": kpis,
+        "success_text": wanted.text,
+        "success_qs": form.query_string(success=wanted.text),
         "form": form,
         "page": page,
         "next_url": next_url,

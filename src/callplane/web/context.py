@@ -8,7 +8,7 @@ cursor signer) when it mounts it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from starlette.requests import Request
@@ -21,6 +21,7 @@ from callplane.engine.services.cursors import Cursors
 from callplane.engine.services.recordings import Recordings
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
+from callplane.web.rehearsals import Rehearsals
 from callplane.web.waveform import Waveforms
 
 
@@ -53,6 +54,8 @@ class Dashboard:
     recordings: Recordings | None = None
     #: The player's waveforms, read through the recordings' blob store; None: no player.
     waveforms: Waveforms | None = None
+    #: Rehearsals being watched, in this process (sticky sessions with several replicas).
+    rehearsals: Rehearsals = field(default_factory=Rehearsals)
 
 
 def dashboard_of(request: Request) -> Dashboard:

@@ -8,6 +8,7 @@ of `since` to the end of `until`. Bad input is a `ValidationFailed` naming the f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -256,3 +257,25 @@ def to_query(
         limit=limit,
         count=count,
     )
+
+
+#: The KPI strip's success rate counts this analysis field when the URL names none.
+SUCCESS_DEFAULT = "call_successful"
+_FIELD = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+@dataclass(frozen=True)
+class SuccessField:
+    """`?success=<analysis field>` (a call succeeded when it is true) or `<field>=<value>`."""
+
+    text: str
+    field: str
+    value: str | bool
+
+
+def success_field(params: QueryParams) -> SuccessField:
+    text = params.get("success", "").strip() or SUCCESS_DEFAULT
+    name, eq, value = text.partition("=")
+    if not _FIELD.fullmatch(name) or (eq and not 0 < len(value) <= 100):
+        raise ValidationFailed.single("success", "must be an analysis field's name, or name=value")
+    return SuccessField(text, name, value if eq else True)

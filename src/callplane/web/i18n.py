@@ -114,6 +114,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi_connect_rate": ("Connect rate", "연결률"),
     "kpi_avg_talk": ("Avg. talk time", "평균 통화 시간"),
     "kpi_cost": ("Cost", "비용"),
+    "kpi_success": ("Success rate", "성공률"),
+    "success_field": ("Success = analysis field", "성공 기준 (분석 항목)"),
     "times_in": ("Times in", "시간대"),
     "analytics": ("Analytics", "분석"),
     "operator": ("Operator: organisations", "운영자: 조직"),
@@ -212,6 +214,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "시뮬레이션 회선에서 이 버전을 실행합니다. 실제 전화는 걸리지 않고 아무것도 저장되지 않습니다. "
         "수신 번호에 따라 시뮬레이터의 시나리오가 정해집니다.",
     ),
+    "rehearsing": ("on the line…", "통화 중…"),
     "rehearse_run": ("Run on the simulated line", "시뮬레이션 실행"),
     "collected": ("Collected", "수집한 값"),
     "suppress_numbers": (

@@ -27,6 +27,7 @@ from callplane.store import calls as call_store
 from callplane.store import idempotency, listing, notify, reports
 from callplane.store import numbers as number_store
 from callplane.store import orgs as org_store
+from callplane.store import success as success_store
 from callplane.store.db import Database
 from callplane.store.lifecycle import Ending
 from callplane.store.listing import Page
@@ -227,6 +228,11 @@ class CallService:
         """Totals over the calls `query` lists (its page and cursor aside)."""
         with self.db.read() as conn:
             return reports.kpis(conn, query)
+
+    def success(self, query: CallQuery, field: str, value: str | bool = True) -> success_store.Success:
+        """The KPI strip's success rate over the calls `query` lists (`store/success.py`)."""
+        with self.db.read() as conn:
+            return success_store.success(conn, query, field, value)
 
     def report(self, query: CallQuery) -> reports.Report:
         """The analytics breakdowns of the calls `query` lists (its page and cursor aside)."""

@@ -42,8 +42,13 @@ def rehearse(
     to_number: str,
     variables: dict[str, Any],
     hooks: CallHooks | None = None,
+    *,
+    real_time: bool = False,
 ) -> Outcome:
-    """Run `version` against the simulated callee at `to_number` (domestic or E.164)."""
+    """Run `version` against the simulated callee at `to_number` (domestic or E.164).
+
+    `real_time`: a flow agent too runs on the wall clock, so someone watching `hooks.progress`
+    (the dashboard) sees the conversation at the pace of a call rather than all at once."""
     now = SystemClock().now_ms()
     call = Call(
         id=new_id(),
@@ -62,10 +67,10 @@ def rehearse(
         dynamic_variables=variables,
         attempt=1,
     )
-    flow = version.kind is AgentKind.FLOW
+    virtual = version.kind is AgentKind.FLOW and not real_time
 
     async def conduct() -> Outcome:
-        clock = LoopClock(now) if flow else SystemClock()
+        clock = LoopClock(now) if virtual else SystemClock()
         return await build_conductor(settings, clock).conduct(call, version, hooks or QuietHooks())
 
-    return run_virtual(conduct()) if flow else asyncio.run(conduct())
+    return run_virtual(conduct()) if virtual else asyncio.run(conduct())
