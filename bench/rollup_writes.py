@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from dataclasses import replace
 
@@ -22,6 +21,7 @@ from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 
 from bench import gen
+from bench.analytics_bench import uptime
 from bench.load import ensure_postgres_database, make_tenants
 from callplane.domain.call import CallStatus, DisconnectionReason, Sentiment
 from callplane.store import calls as call_store
@@ -95,7 +95,7 @@ def main() -> None:
     ids = [c.id for c in batch]
     reset(db, ids)
     out: dict[str, object] = {"database": db.engine.dialect.name, "calls": args.calls}
-    out["uptime_before"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    out["uptime_before"] = uptime()
     wall, cpu = lifecycle(db, ids, gen.END_MS)
     out["with triggers, ms per call (wall, cpu)"] = [round(wall, 3), round(cpu, 3)]
     reset(db, ids)
@@ -106,7 +106,7 @@ def main() -> None:
                 conn.execute(text(f"DROP TRIGGER {table}_{event}{on}"))
     wall, cpu = lifecycle(db, ids, gen.END_MS)
     out["without triggers, ms per call (wall, cpu)"] = [round(wall, 3), round(cpu, 3)]
-    out["uptime_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    out["uptime_after"] = uptime()
     print(json.dumps(out, indent=1))
     db.dispose()
 
