@@ -25,8 +25,7 @@ from callplane.domain.call import (
 )
 from callplane.domain.ids import new_id
 from callplane.engine.clock import FixedClock
-from callplane.engine.live.recorder import SAMPLE_RATE, Recording
-from callplane.engine.live.speech import audio
+from callplane.engine.live.recorder import SAMPLE_RATE, Recorder
 from callplane.store import calls as call_store
 from callplane.store.db import Database
 from tests.factories import Tenant, make_tenant
@@ -99,14 +98,31 @@ def recording_wav(ms: int, agent: list[tuple[int, int]], callee: list[tuple[int,
     """The recorder's own WAV of `ms`: a 440 Hz tone on each side in its (from, to) ms spans,
     silence elsewhere."""
 
-    def track(spans: list[tuple[int, int]]) -> bytearray:
+    def track(spans: list[tuple[int, int]]) -> bytes:
         pcm = np.zeros(ms * SAMPLE_RATE // 1000, dtype="<i2")
         for start, end in spans:
             n = np.arange(start * SAMPLE_RATE // 1000, end * SAMPLE_RATE // 1000)
             pcm[n] = (np.sin(n * 2 * np.pi * 440 / SAMPLE_RATE) * 20_000).astype("<i2")
-        return bytearray(audio.pcm16_to_mulaw(pcm.tobytes()))
+        return pcm.tobytes()
 
-    return Recording(track(agent), track(callee), ms).wav()
+    return recorded(track(agent), track(callee), ms)
+
+
+def recorded(agent: bytes, callee: bytes, ms: int) -> bytes:
+    """The WAV the recorder stores for these two PCM16 tracks, fed to it as a line would: a
+    20 ms frame of each side at a time (the agent's first, so both start at 0)."""
+    t0, frame = 1_767_225_600_000, SAMPLE_RATE // 50 * 2
+    recorder = Recorder(max_ms=ms)
+    recorder.tee("callee", b"", t0)  # the line is up even when nobody speaks
+    for at in range(0, max(len(agent), len(callee)), frame):
+        recorder.tee("agent", agent[at : at + frame], t0 + at // (2 * SAMPLE_RATE // 1000))
+        recorder.tee("callee", callee[at : at + frame], t0 + at // (2 * SAMPLE_RATE // 1000))
+    recording = recorder.finish(t0 + ms)
+    assert recording is not None
+    try:
+        return recording.open().read()
+    finally:
+        recording.close()
 
 
 def queued_call(tenant: Tenant, **fields: Any) -> Call:

@@ -12,11 +12,10 @@ from callplane.api.app import create_app
 from callplane.config import Settings
 from callplane.engine.blobs import MemoryBlobs
 from callplane.engine.clock import FixedClock
-from callplane.engine.live.recorder import Recording
 from callplane.store.db import Database
 from callplane.web.waveform import BARS, SCALE, Waveforms, peaks
 from tests.factories import Tenant
-from tests.web.conftest import a_call, insert, recording_wav, sign_in
+from tests.web.conftest import a_call, insert, recorded, recording_wav, sign_in
 
 
 def two_turns() -> bytes:
@@ -36,7 +35,7 @@ def test_peaks_show_who_spoke_when() -> None:
 def test_what_is_not_a_pcm_wav_has_no_waveform() -> None:
     assert peaks(b"RIFF....WAVEfmt recorded") is None
     assert peaks(b"") is None
-    empty = peaks(Recording(bytearray(), bytearray(), 0).wav())
+    empty = peaks(recorded(b"", b"", 0))
     assert empty is not None and empty.duration_ms == 0 and set(empty.agent) == {0}
 
 
