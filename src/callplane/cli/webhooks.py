@@ -82,10 +82,11 @@ def _print_delivery(d: DeliveryLog) -> None:
 
 
 @app.command("deliveries")
-def webhooks_deliveries(ctx: typer.Context, call_id: str, org: org_option = None) -> None:
-    """Every delivery of a call's events (or of an endpoint's test events: pass its id)."""
+def webhooks_deliveries(ctx: typer.Context, subject_id: str, org: org_option = None) -> None:
+    """Every delivery of a call's events (or a campaign's, or an endpoint's test events: pass
+    its id)."""
     c: Context = ctx.obj
-    for d in _webhooks(c).deliveries(c.org(org), call_id):
+    for d in _webhooks(c).deliveries(c.org(org), subject_id):
         _print_delivery(d)
 
 

@@ -13,7 +13,7 @@ from callplane.engine.jobs.relay import Relay
 from callplane.engine.services.webhooks import new_event_id
 from callplane.store import outbox
 from callplane.store.db import Database
-from callplane.store.outbox import Target
+from callplane.store.outbox import Subject, SubjectKind, Target
 from tests.conftest import _truncate
 from tests.engine.services.test_webhooks import FAST, all_delivered, canceled_call, local_webhooks
 from tests.factories import Tenant, make_tenant
@@ -29,7 +29,7 @@ def _event(db: Database, tenant: Tenant, now: int, targets: list[Target]) -> lis
             conn,
             tenant.organization_id,
             event_id=new_event_id(),
-            call_id=tenant.agent_id,  # any id: the relay never reads the call
+            subject=Subject(SubjectKind.CALL, tenant.agent_id),  # any id: the relay never reads the call
             event_type="call_ended",
             body="{}",
             now=now,
