@@ -6,17 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from callplane.cli.context import Context, console, fail, org_option
+from callplane.cli.context import Context, console, fail, group, org_option
 
 if TYPE_CHECKING:
     from callplane.engine.services.webhooks import WebhookAdmin
     from callplane.store.outbox import DeliveryLog
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    help="Webhook endpoints (Vox's format signed per Standard Webhooks, or Retell's), deliveries, tests.",
-)
+app = group("Webhook endpoints (Vox's format signed per Standard Webhooks, or Retell's), deliveries, tests.")
 
 
 def _webhooks(c: Context) -> WebhookAdmin:
