@@ -5,27 +5,30 @@ organisation's last 30 days.
 
 Measures, each `--reps` times after two warm-ups (median, p95, max in ms):
 
-- `store.reports.report` and `store.reports.kpis` on one connection (the statements alone);
+- `store.reports.report` and `store.reports.kpis` on one connection (the statements alone): for
+  the period alone they read the rollups (migration 0017, `store.rollups`); with an agent filter
+  (the organisation's busiest agent) they group the calls themselves — both are measured;
 - the analytics page and the calls list's first page (with its KPI strip) through the real app
   in-process (`TestClient`: server time, no network), signed in with the organisation's key.
 
-Prints the rows in the range, each statement's plan, and the load average before and after (the
-machine is shared: read the figures with it).
+Prints the rows in the range, the plan of each statement a report runs, and `uptime` before and
+after (the machine is shared: read the figures with it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, event, func, select
 
 from bench.load import tenants_path
 from callplane.api.app import create_app
@@ -60,6 +63,30 @@ def timed(reps: int, work: Callable[[], object]) -> dict[str, float]:
     }
 
 
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def plans_of(conn: Connection, query: CallQuery) -> list[str]:
+    """The plan of every statement `reports.report` runs, as the database prints it."""
+    seen: list[tuple[str, object]] = []
+
+    def keep(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", keep)
+    try:
+        reports.report(conn, query)
+    finally:
+        event.remove(conn, "before_cursor_execute", keep)
+    explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+    plans = []
+    for statement, parameters in seen:
+        rows = conn.exec_driver_sql(explain + statement, parameters).all()  # type: ignore[arg-type]
+        plans.append(" | ".join(str(r[-1]).strip() for r in rows))
+    return plans
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,38 +110,38 @@ def main() -> None:
     query = CallQuery(org, listed_at=Range(low, newest))
     with db.read() as conn:
         in_range = reports.kpis(conn, query).calls
-        plans = []
-        if conn.dialect.name == "sqlite":
-            where = "organization_id = :o AND listed_at BETWEEN :a AND :b"
-            for sql in (
-                f"SELECT listed_at / 3600000, status, count(*), sum(cost_minor) FROM calls "
-                f"WHERE {where} GROUP BY 1, 2",
-                f"SELECT agent_id, variant_label, disconnection_reason, user_sentiment, count(*) FROM calls "
-                f"WHERE {where} GROUP BY 1, 2, 3, 4",
-            ):
-                rows = conn.execute(
-                    text("EXPLAIN QUERY PLAN " + sql), {"o": org, "a": low, "b": newest}
-                ).all()
-                plans.append(" | ".join(str(r[-1]) for r in rows))
+        busiest = conn.execute(
+            select(calls.c.agent_id)
+            .where(calls.c.organization_id == org, calls.c.listed_at.between(low, newest))
+            .group_by(calls.c.agent_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).scalar_one()
+        plans = plans_of(conn, query)
+    by_agent = replace(query, agent_ids=(busiest,))
     out: dict[str, object] = {
         "database": db.engine.dialect.name,
         "calls_in_database": total,
         "organisation_share": tenant["share"],
         "range": f"{first} .. {last} (Asia/Seoul)",
         "calls_in_range": in_range,
-        "load_before": os.getloadavg(),
+        "uptime_before": uptime(),
         "plans": plans,
     }
 
-    def statements(fn: Callable[..., object]) -> Callable[[], object]:
+    def statements(fn: Callable[..., object], q: CallQuery) -> Callable[[], object]:
         def run() -> object:
             with db.read() as conn:
-                return fn(conn, query)
+                return fn(conn, q)
 
         return run
 
-    out["store.reports.report"] = timed(args.reps, statements(reports.report))
-    out["store.reports.kpis"] = timed(args.reps, statements(reports.kpis))
+    out["store.reports.report"] = timed(args.reps, statements(reports.report, query))
+    out["store.reports.kpis"] = timed(args.reps, statements(reports.kpis, query))
+    out["store.reports.report, one agent (no rollups)"] = timed(
+        args.reps, statements(reports.report, by_agent)
+    )
+    out["store.reports.kpis, one agent (no rollups)"] = timed(args.reps, statements(reports.kpis, by_agent))
     app = create_app(Settings(database_url=args.url, embedded_worker=False), db=db)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         page = client.get("/dashboard/sign-in").text
@@ -135,7 +162,7 @@ def main() -> None:
 
         out["GET /dashboard/analytics"] = timed(args.reps, get("/dashboard/analytics"))
         out["GET /dashboard/calls"] = timed(args.reps, get("/dashboard/calls"))
-    out["load_after"] = os.getloadavg()
+    out["uptime_after"] = uptime()
     print(json.dumps(out, indent=1, ensure_ascii=False))
 
 

@@ -1,23 +1,30 @@
 """Memory and time of one call's recording (engine/live/recorder.py), by hand, not in tests.
 
 Feeds a recorder what a ten-minute call sends it — a callee frame every 20 ms, the agent
-speaking a third of the time — and reports the peak memory while the call runs (the tracks),
-the time the tee takes per frame (on the loop), and the time and size of the WAV the worker
-builds afterwards (in its thread). tracemalloc slows every allocation: times are upper bounds.
+speaking a third of the time — and reports the peak memory while the call runs (the tracks spool
+to nameless temporary files: only their newest bytes are in memory), the time the tee takes per
+frame (on the loop), and the time, size and peak memory of streaming the WAV into a local blob
+store afterwards (what the worker does in its thread). tracemalloc slows every allocation: times
+are upper bounds.
 
     python -m bench.recorder_memory [minutes]
 """
 
 from __future__ import annotations
 
-import os
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
+from callplane.engine.blobs import BlobConfig
+from callplane.engine.blobs.local import LocalBlobs
 from callplane.engine.live.recorder import Recorder
+from callplane.engine.services import recordings
 
 T0 = 1_767_225_600_000
 
@@ -37,17 +44,22 @@ def main(minutes: float) -> None:
     _, peak_live = tracemalloc.get_traced_memory()
     recording = recorder.finish(T0 + frames * 20)
     assert recording is not None
-    started = time.perf_counter()
-    wav = recording.wav()
-    wav_s = time.perf_counter() - started
-    _, peak_all = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    with tempfile.TemporaryDirectory() as folder:
+        blobs = LocalBlobs(BlobConfig(directory=Path(folder)))
+        started = time.perf_counter()
+        key = recordings.store(blobs, "org", "call", recording)
+        wav_s = time.perf_counter() - started
+        _, peak_store = tracemalloc.get_traced_memory()
+        size = (Path(folder) / key).stat().st_size
     tracemalloc.stop()
-    load = os.getloadavg()
-    print(f"{minutes:g}-minute call, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"  during the call: peak {peak_live / 2**20:.1f} MiB traced (both tracks, μ-law)")
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"{minutes:g}-minute call; uptime: {uptime}")
+    print(f"  during the call: peak {peak_live / 2**20:.2f} MiB traced (both tracks, spooled)")
     print(f"  tee: {tee_s / (frames * 4 / 3) * 1e6:.1f} µs a frame on average")
-    built = f"{len(wav) / 2**20:.1f} MiB built in {wav_s * 1000:.0f} ms"
-    print(f"  WAV: {built}; peak {peak_all / 2**20:.1f} MiB while building it (worker thread)")
+    stored = f"{size / 2**20:.1f} MiB streamed into a local store in {wav_s * 1000:.0f} ms"
+    print(f"  WAV: {stored}; peak {(peak_store - base) / 2**20:.2f} MiB while storing it (worker thread)")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,24 @@ For every callee turn: from the callee's end of speech to the first agent audio 
 the line, split into turn detection (end of speech → the pipeline deciding the turn is over: the
 `CALLPLANE_SPEECH_END_OF_TURN_MS` silence, read from the events' audio timestamps),
 transcription, the agent (flow or LLM), synthesis time-to-first-audio and the rest, which is
-callplane's overhead (queues, tasks, resampling, μ-law, marks, the conversation). Engines are
-stand-ins answering after a fixed delay (what a cloud engine's answer time adds), calls run on
-the simulated audio line on a real event loop, many at once. `--offline` also times the offline
-engines themselves (espeak-ng to first audio, PocketSphinx on a spoken sentence).
+callplane's overhead (queues, tasks, resampling, μ-law, marks, the conversation, and — with
+real engine clients — their HTTP and WebSocket work). Calls run on the simulated audio line on a
+real event loop, many at once. `--engines` chooses what speaks and hears on both sides:
 
-    .venv/bin/python -m bench.voice_latency --calls 100 --concurrency 100 --one-core --offline
+- `standin` (default): the scripted engines in-process, answering after a fixed delay;
+- `openai`: the real OpenAI-compatible clients (engine/live/speech/openai.py) against a loopback
+  server speaking OpenAI's audio API with that fixed delay (bench/fake_speech.py, a process of
+  its own, so its CPU is not the bench's);
+- `deepgram`: the agent hears through the real Deepgram streaming client against that server's
+  `/v1/listen` WebSocket (the delay after `CloseStream`); speech as with `openai`;
+- `offline`: espeak-ng and PocketSphinx (heavy: a few calls only; Korean is not recognised, so
+  the conversation goes where misheard answers take it).
+
+Only the agent's engines are timed; the simulated callee's go through the same engines, untimed.
+`--offline N` also times the offline engines themselves (espeak-ng to first audio, PocketSphinx on
+a spoken sentence).
+
+    .venv/bin/python -m bench.voice_latency --calls 100 --concurrency 100 --one-core --engines openai
 
 Self-contained (it imports nothing from `tests/`). Wall-clock figures: note `uptime` with them.
 """
@@ -18,12 +30,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import resource
+import socket
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from callplane.cli.demo import demo_agent_file
@@ -32,12 +48,21 @@ from callplane.domain.agent import AgentVersion, parse_definition
 from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
 from callplane.domain.ids import new_id
 from callplane.domain.phone import parse_kr
-from callplane.domain.voice import VoiceSpec
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.live.conductor import LineConductor, Runtimes
 from callplane.engine.live.session import Command, Event, FinalTranscript, Speak, SpeechStopped, Transport
+from callplane.engine.live.speech.deepgram import DeepgramTranscriber
 from callplane.engine.live.speech.espeak import EspeakSynthesizer
-from callplane.engine.live.speech.protocols import AudioChunk, Recognized, Voice
+from callplane.engine.live.speech.openai import OpenAISynthesizer, OpenAITranscriber
+from callplane.engine.live.speech.protocols import (
+    AudioChunk,
+    Recognized,
+    StreamingTranscriber,
+    Synthesizer,
+    Transcriber,
+    TranscriptionStream,
+    Voice,
+)
 from callplane.engine.live.speech.registry import SYNTHESIZERS, TRANSCRIBERS, EngineConfig
 from callplane.engine.live.speech.scripted import ScriptedSynthesizer, ScriptedTranscriber
 from callplane.engine.live.speech.sphinx import SphinxTranscriber
@@ -97,44 +122,120 @@ class CallLog:
 
 
 class Delayed:
-    """Scripted engines answering after a fixed delay, writing down when they did."""
+    """Scripted engines answering after a fixed delay (the `standin` engines)."""
 
-    def __init__(self, transcribe_s: float, synth_ttfb_s: float) -> None:
+    def __init__(self, transcribe_s: float, synth_ts: float) -> None:
         self.transcribe_s = transcribe_s
-        self.synth_ttfb_s = synth_ttfb_s
-        self.logs: dict[int, CallLog] = {}
+        self.synth_ttfb_s = synth_ts
 
-    def transcriber(self, log: CallLog) -> ScriptedTranscriber:
+    def transcriber(self) -> Transcriber:
         delay = self.transcribe_s
 
-        class Transcriber(ScriptedTranscriber):
+        class Slow(ScriptedTranscriber):
             async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
-                started = time.perf_counter()
                 await asyncio.sleep(delay)
-                result = await super().transcribe(pcm, sample_rate, voice)
-                turn = log.current()
-                if turn is not None:
-                    turn.transcribed = time.perf_counter() - started
-                return result
+                return await super().transcribe(pcm, sample_rate, voice)
 
-        return Transcriber()
+        return Slow()
 
-    def synthesizer(self, log: CallLog) -> ScriptedSynthesizer:
+    def synthesizer(self) -> Synthesizer:
         delay = self.synth_ttfb_s
 
-        class Synthesizer(ScriptedSynthesizer):
+        class Slow(ScriptedSynthesizer):
             async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[AudioChunk]:
-                turn = log.current()
-                first = turn is not None and turn.final and not turn.synth_started
-                if first and turn is not None:
-                    turn.synth_started = time.perf_counter()
                 await asyncio.sleep(delay)
                 async for chunk in super().synthesize(text, voice):
-                    if first and turn is not None and not turn.synth_first:
-                        turn.synth_first = time.perf_counter()
                     yield chunk
 
-        return Synthesizer()
+        return Slow()
+
+
+class TimedSynthesizer:
+    """The agent's synthesizer, noting when a turn's first synthesis starts and first sounds."""
+
+    def __init__(self, inner: Synthesizer, log: CallLog) -> None:
+        self.inner = inner
+        self.log = log
+
+    async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[AudioChunk]:
+        turn = self.log.current()
+        first = turn is not None and turn.final and not turn.synth_started
+        if first and turn is not None:
+            turn.synth_started = time.perf_counter()
+        async for chunk in self.inner.synthesize(text, voice):
+            if first and turn is not None and not turn.synth_first:
+                turn.synth_first = time.perf_counter()
+            yield chunk
+
+
+class TimedTranscriber:
+    """The agent's transcriber, noting how long the turn's transcription took."""
+
+    def __init__(self, inner: Transcriber, log: CallLog) -> None:
+        self.inner = inner
+        self.log = log
+
+    def took(self, started: float) -> None:
+        if (turn := self.log.current()) is not None:
+            turn.transcribed = time.perf_counter() - started
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
+        started = time.perf_counter()
+        result = await self.inner.transcribe(pcm, sample_rate, voice)
+        self.took(started)
+        return result
+
+
+class TimedStreamingTranscriber(TimedTranscriber):
+    """A streaming transcriber's time is what follows the turn's end: `finish` to the text."""
+
+    def __init__(self, inner: StreamingTranscriber, log: CallLog) -> None:
+        super().__init__(inner, log)
+        self.streaming = inner
+
+    async def open(
+        self, sample_rate: int, voice: Voice, on_partial: Callable[[str], None]
+    ) -> TranscriptionStream:
+        stream = await self.streaming.open(sample_rate, voice, on_partial)
+        timer = self
+
+        class Timed:
+            async def send(self, pcm: bytes) -> None:
+                await stream.send(pcm)
+
+            async def finish(self) -> Recognized:
+                started = time.perf_counter()
+                result = await stream.finish()
+                timer.took(started)
+                return result
+
+            async def aclose(self) -> None:
+                await stream.aclose()
+
+        return Timed()
+
+
+class Engines:
+    """What speaks and hears on each side of a call, by `--engines` name."""
+
+    def __init__(self, name: str, transcribe_s: float, synth_s: float, fake_url: str | None) -> None:
+        self.name = name
+        self.standin = Delayed(transcribe_s, synth_s)
+        self.config = EngineConfig(
+            base_url=f"{fake_url}/v1",
+            streaming_url=f"{(fake_url or '').replace('http', 'ws', 1)}/v1/listen",
+            streaming_api_key="bench",
+        )
+
+    def pair(self, agent: bool) -> tuple[Synthesizer, Transcriber]:
+        if self.name == "standin":
+            return self.standin.synthesizer(), self.standin.transcriber()
+        if self.name == "offline":
+            return EspeakSynthesizer(), SphinxTranscriber()
+        hearing: Transcriber = OpenAITranscriber(self.config)
+        if agent and self.name == "deepgram":
+            hearing = DeepgramTranscriber(self.config)
+        return OpenAISynthesizer(self.config), hearing
 
 
 class Measured:
@@ -166,7 +267,7 @@ class Measured:
 
 
 class BenchAudio(SimulatedAudio):
-    def __init__(self, stack: SpeechStack, engines: Delayed) -> None:
+    def __init__(self, stack: SpeechStack, engines: Engines) -> None:
         super().__init__(stack)
         self.engines = engines
         self.logs: list[CallLog] = []
@@ -175,8 +276,14 @@ class BenchAudio(SimulatedAudio):
         log = CallLog()
         self.logs.append(log)
         name = f"bench-{len(self.logs)}"
-        SYNTHESIZERS.register(name, lambda c: self.engines.synthesizer(log))
-        TRANSCRIBERS.register(name, lambda c: self.engines.transcriber(log))
+        synthesizer, transcriber = self.engines.pair(agent=True)
+        timed = (
+            TimedStreamingTranscriber(transcriber, log)
+            if isinstance(transcriber, StreamingTranscriber)
+            else TimedTranscriber(transcriber, log)
+        )
+        SYNTHESIZERS.register(name, lambda c: TimedSynthesizer(synthesizer, log))
+        TRANSCRIBERS.register(name, lambda c: timed)
         stack = SpeechStack(EngineConfig(), name, name, "energy", self.stack.end_of_turn_ms)
 
         def tee(channel: str, pcm: bytes, at: int) -> None:
@@ -184,11 +291,38 @@ class BenchAudio(SimulatedAudio):
             if channel == "agent" and turn is not None and turn.synth_first and not turn.first_frame:
                 turn.first_frame = time.perf_counter()
 
-        synthesizer, transcriber, voice = stack.engines(VoiceSpec(language=request.voice.language))
-        ears = CalleeEars(synthesizer, transcriber, voice)
+        voice = Voice(language=request.voice.language)
+        ears = CalleeEars(*self.engines.pair(agent=False), voice)
         line = SimulatedAudioLine(request, scenario, clock, speed, ears)
         line.start()
         return Measured(stack.pipeline(line, clock, request.voice, tee), log)
+
+
+@contextlib.contextmanager
+def fake_speech(transcribe_ms: float, synthesis_ms: float) -> Iterator[str]:
+    """bench/fake_speech.py in a process of its own; yields its base URL."""
+    command = [sys.executable, "-m", "bench.fake_speech", "--transcribe-ms", str(transcribe_ms)]
+    command += ["--synthesis-ms", str(synthesis_ms)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        for _ in range(100):  # until it accepts connections
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", int(url.rsplit(":")[-1]))),
+            ):
+                break
+            time.sleep(0.05)
+        yield url
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{server.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        print(f"fake engines' process CPU: {cpu:.1f} s (not counted above)")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def percentiles(values: list[float]) -> str:
@@ -197,10 +331,12 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms"
 
 
-async def main(calls: int, concurrency: int, speed: float, transcribe_s: float, synth_s: float) -> None:
+async def main(
+    calls: int, concurrency: int, speed: float, transcribe_s: float, synth_s: float, engines: Engines
+) -> None:
     settings = Settings(simulator_audio=True)
     clock = SystemClock()
-    audio = BenchAudio(SpeechStack.from_settings(settings), Delayed(transcribe_s, synth_s))
+    audio = BenchAudio(SpeechStack.from_settings(settings), engines)
     provider = SimulatedProvider(builtin_scenarios(), clock, speed=speed, audio=audio, audio_by_default=True)
     runtimes = Runtimes(settings)
     conductor = LineConductor(provider, clock, runtimes.build)
@@ -238,7 +374,8 @@ async def main(calls: int, concurrency: int, speed: float, transcribe_s: float, 
     turns = [t for log in audio.logs for t in log.turns if t.first_frame]
     print(f"{calls} calls, {concurrency} at once, speed {speed:g}: {len(turns)} turns in {elapsed:.1f} s")
     print(
-        f"engines: transcription {transcribe_s * 1000:.0f} ms, synthesis first audio {synth_s * 1000:.0f} ms"
+        f"engines {engines.name}: transcription {transcribe_s * 1000:.0f} ms, "
+        f"synthesis first audio {synth_s * 1000:.0f} ms"
     )
     detection = [t.detection_ms / 1000 for t in turns]
     total = [d + t.first_frame - t.stopped for d, t in zip(detection, turns, strict=True)]
@@ -302,12 +439,18 @@ if __name__ == "__main__":
     parser.add_argument(
         "--offline", type=int, default=0, metavar="N", help="time the offline engines N times"
     )
+    parser.add_argument("--engines", choices=["standin", "openai", "deepgram", "offline"], default="standin")
     args = parser.parse_args()
-    if args.one_core:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    print(f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.offline:
-        asyncio.run(offline(args.offline))
-    asyncio.run(
-        main(args.calls, args.concurrency, args.speed, args.transcribe_ms / 1000, args.synthesis_ms / 1000)
-    )
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    with contextlib.ExitStack() as stack:
+        fake_url = None
+        if args.engines in ("openai", "deepgram"):  # started before pinning: it keeps its own core
+            fake_url = stack.enter_context(fake_speech(args.transcribe_ms, args.synthesis_ms))
+        if args.one_core:
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        if args.offline:
+            asyncio.run(offline(args.offline))
+        transcribe_s, synth_s = args.transcribe_ms / 1000, args.synthesis_ms / 1000
+        engines = Engines(args.engines, transcribe_s, synth_s, fake_url)
+        asyncio.run(main(args.calls, args.concurrency, args.speed, transcribe_s, synth_s, engines))
+    print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")

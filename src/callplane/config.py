@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     #: Per-request timeout; an engine call is tried `speech_attempts` times within a turn.
     speech_timeout_s: float = Field(default=10.0, gt=0)
     speech_attempts: int = Field(default=3, ge=1, le=10)
+    #: A turn's time for all the attempts of one speech request and the pauses between them.
+    speech_budget_s: float = Field(default=20.0, gt=0)
     #: A streaming transcriber speaking Deepgram's `/v1/listen` WebSocket protocol; chosen with
     #: `CALLPLANE_SPEECH_TRANSCRIBER=deepgram`.
     speech_streaming_url: str = "wss://api.deepgram.com/v1/listen"

@@ -98,6 +98,35 @@ def test_forged_or_foreign_tokens_are_404(setup: Setup, tenant: Tenant, db: Data
         assert setup.client.get(f"/recordings/{token}.wav").status_code == 200
 
 
+def test_byte_ranges_are_206_so_a_player_can_seek(setup: Setup, tenant: Tenant) -> None:
+    url = _url(setup, tenant, setup.recorded)
+    assert url is not None
+    whole = setup.client.get(url)
+    assert whole.headers["accept-ranges"] == "bytes" and "content-range" not in whole.headers
+    n = len(WAV)
+    for asked, first, last in (
+        ("bytes=0-3", 0, 3),
+        ("bytes=4-", 4, n - 1),
+        ("bytes=-5", n - 5, n - 1),
+        ("bytes=8-9999", 8, n - 1),  # past the end: up to the end
+        ("bytes=-9999", 0, n - 1),
+    ):
+        part = setup.client.get(url, headers={"Range": asked})
+        assert part.status_code == 206, asked
+        assert part.content == WAV[first : last + 1], asked
+        assert part.headers["content-range"] == f"bytes {first}-{last}/{n}", asked
+        assert part.headers["content-type"] == "audio/wav"
+    beyond = setup.client.get(url, headers={"Range": f"bytes={n}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{n}"
+    assert not beyond.content
+    # Ranges we do not serve one by one, or that mean nothing: the whole file.
+    for ignored in ("bytes=0-1,4-5", "bytes=5-2", "items=0-1", "bytes=-"):
+        answer = setup.client.get(url, headers={"Range": ignored})
+        assert (answer.status_code, answer.content) == (200, WAV), ignored
+    # A range does not open a forged link.
+    assert setup.client.get("/recordings/nonsense.wav", headers={"Range": "bytes=0-1"}).status_code == 404
+
+
 def test_every_dialect_renders_the_link(setup: Setup, tenant: Tenant) -> None:
     c, call = setup.client, setup.recorded
     pair = {"X-API-KEY": tenant.key_id, "X-API-SECRET": tenant.key_secret}

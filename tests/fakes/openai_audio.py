@@ -1,9 +1,11 @@
 """A local fake of OpenAI's audio API, speaking its real HTTP protocol on loopback.
 
-- `POST /v1/audio/speech`: JSON `{model, input, voice, response_format: "pcm"}` → raw PCM16 at
-  24 kHz, streamed in pieces like OpenAI streams it;
+- `POST /v1/audio/speech`: JSON `{model, input, voice, response_format: "wav" | "pcm"}` → a WAV
+  (its length fields unknown, 0xFFFFFFFF, as a server streaming one writes them) or raw PCM16,
+  at `rate` (24 kHz, OpenAI's; a self-hosted server's voice model may use another), streamed in
+  pieces like OpenAI streams it;
 - `POST /v1/audio/transcriptions`: a multipart form (`file` — a WAV —, `model`, `language`) →
-  `{"text": …}`.
+  `{"text": …}`, or the text as `text/plain` (`plain_text=True`, as some self-hosted servers do).
 
 So that what the fake says can be heard back exactly through resampling and μ-law, each phrase
 is spoken as a tone of its own frequency (a codebook of 30), lasting `len(text) / 10` seconds;
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import wave
 from collections.abc import AsyncIterator
 from email.parser import BytesParser
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 RATE = 24000
@@ -34,13 +37,32 @@ _TONES = [400 + 100 * i for i in range(30)]  # 400–3300 Hz: inside the phone b
 _WINDOW_S = 0.1
 
 
+def streamed_wav_header(rate: int) -> bytes:
+    """Mono PCM16 at `rate`, a `LIST` chunk before the data (as ffmpeg writes), lengths unknown."""
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    info = b"INFOISFT\x0e\x00\x00\x00Lavf61.7.100\x00\x00"
+    return (
+        struct.pack("<4sI4s", b"RIFF", 0xFFFFFFFF, b"WAVE")
+        + struct.pack("<4sI", b"fmt ", 16)
+        + fmt
+        + struct.pack("<4sI", b"LIST", len(info))
+        + info
+        + struct.pack("<4sI", b"data", 0xFFFFFFFF)
+    )
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": "server_error"}}, status)
 
 
 class FakeOpenAIAudio:
-    def __init__(self, *, api_key: str | None = None) -> None:
+    def __init__(
+        self, *, api_key: str | None = None, rate: int = RATE, plain_text: bool = False, delay_s: float = 0.0
+    ) -> None:
         self.api_key = api_key
+        self.rate = rate
+        self.plain_text = plain_text
+        self.delay_s = delay_s  #: waited before each answer (an engine's own time)
         self.spoken: list[str] = []
         self.transcribed: list[str] = []
         self.forms: list[dict[str, Any]] = []
@@ -72,14 +94,18 @@ class FakeOpenAIAudio:
         if refused is not None:
             return refused
         body = await request.json()
-        if body.get("response_format") != "pcm" or not isinstance(body.get("input"), str):
-            return _error(400, "expected response_format pcm and an input")
+        fmt = body.get("response_format")
+        if fmt not in ("wav", "pcm") or not isinstance(body.get("input"), str):
+            return _error(400, "expected response_format wav or pcm and an input")
         text = body["input"]
         tone = _TONES[len(self.spoken) % len(_TONES)]
         self.spoken.append(text)
         self._by_tone[tone] = text
-        t = np.arange(round(len(text) / CHARS_PER_S * RATE)) / RATE
+        await asyncio.sleep(self.delay_s)
+        t = np.arange(round(len(text) / CHARS_PER_S * self.rate)) / self.rate
         pcm = (6000 * np.sin(2 * np.pi * tone * t)).astype("<i2").tobytes()
+        if fmt == "wav":
+            pcm = streamed_wav_header(self.rate) + pcm
 
         async def pieces() -> AsyncIterator[bytes]:
             for i in range(0, len(pcm), 4801):  # odd sizes: a client must carry the odd byte
@@ -109,6 +135,9 @@ class FakeOpenAIAudio:
         heard = self._hear(samples, rate)
         text = " ".join(phrase for phrase, _, _ in heard)
         self.transcribed.append(text)
+        await asyncio.sleep(self.delay_s)
+        if self.plain_text:
+            return PlainTextResponse(text)
         if form.get("response_format") == "verbose_json":
             # Word granularity, as Whisper gives it: each phrase's words spread over its tone.
             words = []

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,6 +25,8 @@ from callplane.domain.call import (
 )
 from callplane.domain.ids import new_id
 from callplane.engine.clock import FixedClock
+from callplane.engine.live.recorder import SAMPLE_RATE, Recording
+from callplane.engine.live.speech import audio
 from callplane.store import calls as call_store
 from callplane.store.db import Database
 from tests.factories import Tenant, make_tenant
@@ -71,19 +74,39 @@ def a_call(tenant: Tenant, **fields: Any) -> Call:
         answered_at=start + 2000,
         end_at=start + 60_000,
         duration_ms=60_000,
+        # Unix ms, as the conversation records them: 0:00-0:03 and 0:03-0:06 into the call.
         transcript=[
             {
                 "role": "agent",
                 "content": "안녕하세요 홍길동님, 예약 확인 전화입니다.",
-                "start_at": 0,
-                "end_at": 3000,
+                "start_at": start + 2000,
+                "end_at": start + 5000,
             },
-            {"role": "user", "content": "네, 내일 오후 두 시 맞아요.", "start_at": 3500, "end_at": 6000},
+            {
+                "role": "user",
+                "content": "네, 내일 오후 두 시 맞아요.",
+                "start_at": start + 5500,
+                "end_at": start + 8000,
+            },
         ],
         analysis=CallAnalysis("예약 확인", Sentiment.POSITIVE, []),
         cost_minor=10_000,
     )
     return replace(base, **fields)
+
+
+def recording_wav(ms: int, agent: list[tuple[int, int]], callee: list[tuple[int, int]]) -> bytes:
+    """The recorder's own WAV of `ms`: a 440 Hz tone on each side in its (from, to) ms spans,
+    silence elsewhere."""
+
+    def track(spans: list[tuple[int, int]]) -> bytearray:
+        pcm = np.zeros(ms * SAMPLE_RATE // 1000, dtype="<i2")
+        for start, end in spans:
+            n = np.arange(start * SAMPLE_RATE // 1000, end * SAMPLE_RATE // 1000)
+            pcm[n] = (np.sin(n * 2 * np.pi * 440 / SAMPLE_RATE) * 20_000).astype("<i2")
+        return bytearray(audio.pcm16_to_mulaw(pcm.tobytes()))
+
+    return Recording(track(agent), track(callee), ms).wav()
 
 
 def queued_call(tenant: Tenant, **fields: Any) -> Call:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
+from callplane.store.schema import webhook_deliveries
+from callplane.web.admin import DELIVERY_LOG
 from tests.factories import FLOW_AGENT, Tenant
 from tests.web.conftest import NOW, insert, queued_call, sign_in
 
@@ -81,6 +84,67 @@ def test_webhooks_secret_once_and_the_delivery_log(web: TestClient, db: Database
     assert "whsec_" not in page and "https://hooks.example.com/callplane" in page
     log = page.split('id="delivery-log"')[1]
     assert "call_ended" in log and call.id[:8] in log and "delivery-pending" in log
+
+
+def _logged(html: str) -> list[str]:
+    return re.findall(r'data-delivery="([^"]+)"', html)
+
+
+def test_the_delivery_log_pages_by_keyset_and_sends_test_events(
+    web: TestClient, db: Database, tenant: Tenant, other: Tenant
+) -> None:
+    webhooks = WebhookAdmin(db, lambda: NOW, allow_private=True)
+    endpoint = webhooks.add(tenant.organization_id, "http://127.0.0.1:9/hooks").endpoint
+    csrf = sign_in(web, tenant.api_key)
+    assert f'id="send-test-{endpoint.id}"' in web.get("/dashboard/admin/webhooks").text
+    sent = web.post(f"/dashboard/admin/webhooks/{endpoint.id}/test", data={"csrf": csrf})
+    assert sent.status_code == 200 and "테스트 이벤트를 보내도록 예약했습니다." in sent.text
+    [row] = sent.text.split('id="delivery-log"')[1].split('class="delivery-row"')[1:]
+    assert "test" in row and "테스트 이벤트" in row and "delivery-pending" in row and "redeliver-" not in row
+    # A page and one more, all made at the same millisecond: the id breaks the ties.
+    for _ in range(DELIVERY_LOG):
+        webhooks.send_test(tenant.organization_id, endpoint.id)
+    newest_first = [d.id for d in webhooks.delivery_log(tenant.organization_id, 1000)]
+    assert len(newest_first) == DELIVERY_LOG + 1
+    first = web.get("/dashboard/admin/webhooks").text
+    assert _logged(first) == newest_first[:DELIVERY_LOG] and 'id="log-newest"' not in first
+    older = re.search(r'<a href="([^"#]+)#delivery-log" id="log-older">', first)
+    assert older is not None and "offset" not in older.group(1)
+    second = web.get(older.group(1)).text
+    assert _logged(second) == newest_first[DELIVERY_LOG:]
+    assert 'id="log-older"' not in second and 'id="log-newest"' in second
+    for bad in ("nonsense", "12.not-an-id", f".{endpoint.id}"):
+        assert web.get("/dashboard/admin/webhooks", params={"before": bad}).status_code == 400, bad
+
+    # Redeliver from the log: a finished delivery's event goes again, as a new pending delivery.
+    oldest = newest_first[-1]
+    refused = web.post(f"/dashboard/admin/webhooks/deliveries/{oldest}/redeliver", data={"csrf": csrf})
+    assert refused.status_code == 409  # still pending
+    with db.write() as conn:  # the relay gave up on it
+        conn.execute(
+            update(webhook_deliveries).where(webhook_deliveries.c.id == oldest).values(status="failed")
+        )
+    assert f'id="redeliver-{oldest}"' in web.get(older.group(1)).text
+    again = web.post(f"/dashboard/admin/webhooks/deliveries/{oldest}/redeliver", data={"csrf": csrf})
+    assert again.status_code == 200 and "이벤트를 다시 보내도록 예약했습니다." in again.text
+    new = webhooks.delivery(tenant.organization_id, _logged(again.text)[0])
+    assert new.id not in newest_first and new.status.value == "pending"
+    assert new.event_id == webhooks.delivery(tenant.organization_id, oldest).event_id
+    # Another organisation's endpoint or delivery is not found; no token, no action.
+    theirs = WebhookAdmin(db, lambda: NOW, allow_private=True).add(
+        other.organization_id, "http://127.0.0.1:9/x"
+    )
+    their_delivery = webhooks.send_test(other.organization_id, theirs.endpoint.id)
+    assert (
+        web.post(f"/dashboard/admin/webhooks/{theirs.endpoint.id}/test", data={"csrf": csrf}).status_code
+        == 404
+    )
+    foreign = web.post(
+        f"/dashboard/admin/webhooks/deliveries/{their_delivery.id}/redeliver", data={"csrf": csrf}
+    )
+    assert foreign.status_code == 404
+    assert web.post(f"/dashboard/admin/webhooks/{endpoint.id}/test", data={}).status_code == 403
+    assert len(webhooks.delivery_log(tenant.organization_id, 1000)) == DELIVERY_LOG + 2
 
 
 def test_a_key_is_shown_once_and_can_be_revoked(web: TestClient, db: Database, tenant: Tenant) -> None:

@@ -48,12 +48,13 @@ def test_report_groups_the_listed_calls(db: Database, tenant: Tenant, other: Ten
         ((NOW - HOUR) // HOUR, CallStatus.ENDED): 1,
         ((NOW - 30 * 60_000 - 1000) // HOUR, CallStatus.QUEUED): 1,
     }
-    mix = {(m.variant_label, m.reason, m.sentiment): m.tally.calls for m in report.mix}
-    assert mix == {
-        ("A", DisconnectionReason.USER_HANGUP, Sentiment.POSITIVE): 1,
-        ("B", DisconnectionReason.DIAL_BUSY, Sentiment.NEGATIVE): 1,
-        (None, DisconnectionReason.USER_HANGUP, Sentiment.POSITIVE): 1,
-        (None, None, None): 1,
+    agents = {(a.agent_id, a.variant_label): a.tally.calls for a in report.agents}
+    assert agents == {(tenant.agent_id, "A"): 1, (tenant.agent_id, "B"): 1, (tenant.agent_id, None): 2}
+    outcomes = {(o.reason, o.sentiment): o.tally.calls for o in report.outcomes}
+    assert outcomes == {
+        (DisconnectionReason.USER_HANGUP, Sentiment.POSITIVE): 2,
+        (DisconnectionReason.DIAL_BUSY, Sentiment.NEGATIVE): 1,
+        (None, None): 1,
     }
 
 

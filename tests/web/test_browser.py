@@ -8,14 +8,16 @@ leave the server (no CDN, no font or script from elsewhere).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -29,14 +31,21 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from callplane.api.app import create_app
 from callplane.config import Settings
-from callplane.domain.call import Call
+from callplane.domain.call import Call, CallStatus, TranscriptEntry
+from callplane.domain.ids import new_id
+from callplane.engine.blobs import MemoryBlobs
 from callplane.engine.clock import SystemClock
+from callplane.engine.jobs.relay import Relay, RelayConfig
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from tests.factories import Tenant, make_tenant
-from tests.web.conftest import a_call, insert, queued_call
+from tests.fakes.server import serve_in_thread
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.web.conftest import a_call, insert, queued_call, recording_wav
 
 CHROMIUM = shutil.which("chromium")
+OPERATOR_TOKEN = "op_browser_" + "k" * 32
 DRIVER = shutil.which("chromedriver")
 
 pytestmark = [
@@ -57,7 +66,21 @@ class Site:
     refund_calls: list[Call]
     queued: Call
     theirs: Call
+    recorded: Call
     shots: Path
+
+
+def _two_lines(answered_at: int, said: str) -> list[TranscriptEntry]:
+    """Two lines as the conversation records them (Unix ms): 0:00-0:02.5, then 0:03-0:06."""
+    return [
+        {
+            "role": "agent",
+            "content": "안녕하세요, 콜플레인 고객센터입니다.",
+            "start_at": answered_at,
+            "end_at": answered_at + 2500,
+        },
+        {"role": "user", "content": said, "start_at": answered_at + 3000, "end_at": answered_at + 6000},
+    ]
 
 
 def _free_port() -> int:
@@ -84,22 +107,28 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             a_call(
                 tenant,
                 at=now - 60_000 * (i + 2),
-                transcript=[
-                    {
-                        "role": "agent",
-                        "content": "안녕하세요, 콜플레인 고객센터입니다.",
-                        "start_at": 0,
-                        "end_at": 2500,
-                    },
-                    {"role": "user", "content": said, "start_at": 3000, "end_at": 6000},
-                ],
+                transcript=_two_lines(now - 60_000 * (i + 2) + 2000, said),
             )
         )
     queued = queued_call(tenant, at=now - 1000)
     theirs = queued_call(other, at=now - 1000)
-    insert(db, *calls, queued, theirs)
+    # A recorded call an hour ago: ten seconds, the agent speaking 0-2.5 s, the callee 3-6 s.
+    recorded = a_call(
+        tenant,
+        at=now - 3600_000,
+        recording_key=f"{tenant.organization_id}/recorded.wav",
+        transcript=_two_lines(now - 3600_000 + 2000, "네, 말씀하세요."),
+    )
+    blobs = MemoryBlobs()
+    blobs.put(
+        f"{tenant.organization_id}/recorded.wav",
+        recording_wav(10_000, agent=[(0, 2500)], callee=[(3000, 6000)]),
+        "audio/wav",
+    )
+    insert(db, *calls, queued, theirs, recorded)
     port = _free_port()
-    app = create_app(Settings(database_url=db.url, embedded_worker=False), db=db)
+    settings = Settings(database_url=db.url, embedded_worker=False, operator_token=OPERATOR_TOKEN)
+    app = create_app(settings, db=db, blobs=blobs)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -118,6 +147,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             [c for i, c in enumerate(calls) if i % 5 == 0],
             queued,
             theirs,
+            recorded,
             tmp_path_factory.mktemp("screenshots"),
         )
     finally:
@@ -165,13 +195,27 @@ def _rows(driver: WebDriver) -> list[str]:
     return [str(i) for i in ids]
 
 
-def _requested_urls(driver: WebDriver) -> list[str]:
+def _requested_urls(driver: WebDriver, log: list[dict[str, Any]] | None = None) -> list[str]:
+    """Every URL the browser asked for (`log`: the performance log already read; reading it
+    empties it)."""
     urls = []
-    for entry in driver.get_log("performance"):
+    for entry in driver.get_log("performance") if log is None else log:
         message = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
+
+
+def _statuses(log: list[dict[str, Any]], path: str) -> set[int]:
+    """The HTTP statuses of the responses to URLs containing `path`."""
+    found = set()
+    for entry in log:
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.responseReceived":
+            response = message["params"]["response"]
+            if path in response["url"]:
+                found.add(int(response["status"]))
+    return found
 
 
 def _sign_in(driver: WebDriver, site: Site, key: str) -> None:
@@ -195,7 +239,7 @@ def test_sign_in_search_page_read_and_cancel(browser: WebDriver, site: Site) -> 
     browser.find_element(By.ID, "next-page").click()
     _wait(browser, lambda d: _rows(d) and _rows(d)[0] not in first)
     second = _rows(browser)
-    assert len(second) == 21 and not set(first) & set(second)
+    assert len(second) == 22 and not set(first) & set(second)  # 70 + the queued + the recorded
     assert "cursor=" in browser.current_url  # pushed to the address bar
 
     # Search in Korean: exactly the refund calls, matches marked.
@@ -270,7 +314,7 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     browser.get(f"{site.url}/dashboard/analytics?preset=24h")
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart-volume svg rect")
     assert bars and bars[0].size["height"] > 0
-    assert browser.find_element(By.ID, "kpi-calls").text == "71"
+    assert browser.find_element(By.ID, "kpi-calls").text == "72"
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-reasons svg rect")
     browser.save_screenshot(str(site.shots / "05-analytics.png"))
 
@@ -305,6 +349,144 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     browser.get(f"{site.url}/dashboard/admin")
     browser.save_screenshot(str(site.shots / "09-admin.png"))
     offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:", "about:"))]
+    assert offsite == []
+
+
+def test_the_operator_view(browser: WebDriver, site: Site) -> None:
+    # A call on the line at the other organisation (an old one: no other test's lists show it).
+    live = a_call(
+        site.other, status=CallStatus.ONGOING, end_at=None, duration_ms=None, disconnection_reason=None
+    )
+    insert(site.db, live)
+    browser.get(f"{site.url}/dashboard/sign-in")
+    browser.find_element(By.ID, "api_key").send_keys(OPERATOR_TOKEN)
+    browser.find_element(By.ID, "sign-in").click()
+    _wait(browser, ec.url_contains("/dashboard/operator"))
+    assert "운영자" in browser.find_element(By.TAG_NAME, "h1").text
+    names = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#organizations tbody tr")]
+    assert len(names) >= 2
+    theirs = f"#organizations tr[data-org='{site.other.organization_id}'] .live-count"
+    ours = f"#organizations tr[data-org='{site.tenant.organization_id}'] .live-count"
+    assert browser.find_element(By.CSS_SELECTOR, theirs).text == "1 / 10"
+    assert browser.find_element(By.CSS_SELECTOR, ours).text == "0 / 10"
+    assert int(browser.find_element(By.ID, "total-live").text) >= 1
+    browser.save_screenshot(str(site.shots / "11-operator.png"))
+    # The figures are live: a second call comes on the line and the page shows it by itself.
+    insert(site.db, replace(live, id=new_id()))
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, theirs).text == "2 / 10", timeout=20)
+    # The operator's session opens no organisation's pages.
+    browser.get(f"{site.url}/dashboard/calls")
+    assert "/dashboard/sign-in" in browser.current_url
+    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
+    assert offsite == []
+
+
+def _relay_once(site: Site) -> int:
+    """One pass of the webhook relay, as the worker runs it, delivering to loopback; no retries:
+    a failed attempt fails the delivery."""
+
+    async def run() -> int:
+        relay = Relay(site.db, SystemClock(), RelayConfig(allow_private=True, schedule_s=()))
+        try:
+            return await relay.deliver_due()
+        finally:
+            await relay.aclose()
+
+    return asyncio.run(run())
+
+
+def _log_rows(driver: WebDriver) -> list[list[str]]:
+    """The delivery log: (delivery id, status, attempts, response) a row, newest first."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#delivery-log tr.delivery-row')].map(r =>"
+        " [r.dataset.delivery, r.querySelector('.badge').textContent,"
+        "  r.querySelector('td.num').textContent, r.querySelector('td.response').textContent.trim()])"
+    )
+    return [[str(cell) for cell in row] for row in rows]
+
+
+def test_the_webhook_log_sends_a_test_event_and_redelivers_a_failed_one(
+    browser: WebDriver, site: Site
+) -> None:
+    # An organisation of its own: the other tests' calls send it nothing.
+    hooks = make_tenant(site.db, SystemClock().now_ms(), name="hooks org")
+    receiver = WebhookReceiver(fail_first=1)  # the first try of an event is a 500, then 204s
+    with serve_in_thread(receiver.app) as receiver_url:
+        admin = WebhookAdmin(site.db, SystemClock().now_ms, allow_private=True)
+        endpoint = admin.add(hooks.organization_id, f"{receiver_url}/hooks").endpoint
+        _sign_in(browser, site, hooks.api_key)
+        browser.get(f"{site.url}/dashboard/admin/webhooks")
+        browser.find_element(By.ID, f"send-test-{endpoint.id}").click()
+        _wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "테스트 이벤트"))
+        [[sent, status, attempts, _]] = _log_rows(browser)
+        assert (status, attempts) == ("pending", "0")
+
+        assert _relay_once(site) == 1
+        browser.refresh()
+        assert _log_rows(browser) == [[sent, "failed", "1", "500 HTTP 500"]]
+        browser.save_screenshot(str(site.shots / "12-webhook-failed.png"))
+
+        browser.find_element(By.ID, f"redeliver-{sent}").click()
+        _wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "다시 보내도록"))
+        [again, first] = _log_rows(browser)
+        assert first == [sent, "failed", "1", "500 HTTP 500"] and again[1:3] == ["pending", "0"]
+        assert _relay_once(site) == 1
+        browser.refresh()
+        assert _log_rows(browser) == [[again[0], "delivered", "1", "204"], first]
+        browser.save_screenshot(str(site.shots / "13-webhook-redelivered.png"))
+    # The same event both times (one webhook-id), the second try accepted.
+    assert [r.status for r in receiver.received] == [500, 204]
+    assert len({r.webhook_id for r in receiver.received}) == 1
+    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
+    assert offsite == []
+
+
+def _position(driver: WebDriver) -> float:
+    return float(driver.execute_script("return document.getElementById('recording').currentTime"))
+
+
+def test_the_recording_player_seeks_to_a_line_and_along_the_waveform(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, site.tenant.api_key)
+    browser.get(f"{site.url}/dashboard/calls/{site.recorded.id}")
+    _wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "svg.waveform rect.agent")))
+    wave = browser.find_element(By.CSS_SELECTOR, "svg.waveform")
+    assert wave.get_attribute("data-duration-ms") == "10000"
+    # Drawn from the stored audio: the agent's bars are tall at the start, the callee's later.
+    tall = browser.execute_script(
+        "const h = s => [...document.querySelectorAll('svg.waveform rect.' + s)]"
+        "  .map(r => Number(r.getAttribute('height')));"
+        "return [h('agent')[5], h('agent')[200], h('callee')[5], h('callee')[100]]"
+    )
+    assert tall[0] > 80 and tall[1] == 0 and tall[2] == 0 and tall[3] > 80
+    _wait(browser, lambda d: d.execute_script("return document.getElementById('recording').readyState >= 1"))
+    assert browser.execute_script("return document.getElementById('recording').duration") == 10
+
+    # The callee's line starts 3 s after the answer, where the recording starts: it plays from there.
+    lines = browser.find_elements(By.CSS_SELECTOR, "#transcript .turn")
+    assert [line.get_attribute("data-start") for line in lines] == ["0", "3000"]
+    assert lines[1].find_element(By.TAG_NAME, "time").text == "0:03"
+    lines[1].click()
+    # Seeking needs byte ranges (a 206 from /recordings/…): without them Chromium stays at 0.
+    _wait(browser, lambda d: _position(d) >= 3)
+    browser.execute_script("document.getElementById('recording').pause()")
+    assert 3 <= _position(browser) < 6
+    _wait(browser, lambda d: "playing" in (lines[1].get_attribute("class") or ""))
+    browser.save_screenshot(str(site.shots / "10-player.png"))
+
+    # A click on the waveform, three quarters along, seeks three quarters into the recording.
+    browser.execute_script(
+        "const box = arguments[0].getBoundingClientRect();"
+        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true,"
+        " clientX: box.left + box.width * 0.75, clientY: box.top + box.height / 2}))",
+        wave,
+    )
+    _wait(browser, lambda d: _position(d) >= 7.4)
+    browser.execute_script("document.getElementById('recording').pause()")
+    assert 7.4 <= _position(browser) < 10
+    log = browser.get_log("performance")
+    # The player asked for byte ranges and got them: a 206 for the recording.
+    assert 206 in _statuses(log, "/recordings/")
+    offsite = [u for u in _requested_urls(browser, log) if not u.startswith((site.url + "/", "data:"))]
     assert offsite == []
 
 

@@ -157,10 +157,11 @@ def test_keyset_pages_cover_the_list_once(
 
 
 def test_a_call_page_shows_the_call(web: TestClient, db: Database, tenant: Tenant) -> None:
+    at = NOW - 3600_000 + 2000  # a_call's answered_at: transcript times count from it
     call = a_call(
         tenant,
         transcript=[
-            {"role": "agent", "content": "예약을 확인하겠습니다.", "start_at": 0, "end_at": 2000},
+            {"role": "agent", "content": "예약을 확인하겠습니다.", "start_at": at, "end_at": at + 2000},
             {
                 "role": "tool_call_invocation",
                 "tool_call_id": "t1",
@@ -168,7 +169,7 @@ def test_a_call_page_shows_the_call(web: TestClient, db: Database, tenant: Tenan
                 "arguments": '{"id": 7}',
             },
             {"role": "tool_call_result", "tool_call_id": "t1", "content": '{"time": "14:00"}'},
-            {"role": "user", "content": "감사합니다", "start_at": 65_000, "end_at": 66_000},
+            {"role": "user", "content": "감사합니다", "start_at": at + 65_000, "end_at": at + 66_000},
         ],
         metadata={"crm_lead_id": "lead_42"},
     )

@@ -12,7 +12,7 @@ HOUR = MIDNIGHT_UTC // HOUR_MS
 
 
 def _report(*hours: tuple[int, CallStatus, int]) -> Report:
-    return Report([HourTally(h, s, Kpis(calls=n, cost_minor=100 * n)) for h, s, n in hours], [])
+    return Report([HourTally(h, s, Kpis(calls=n, cost_minor=100 * n)) for h, s, n in hours], [], [])
 
 
 def test_days_are_local_and_empty_days_are_gaps() -> None:

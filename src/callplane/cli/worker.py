@@ -9,6 +9,7 @@ stalls the API, and wakes it the moment the API creates a call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import threading
@@ -22,8 +23,10 @@ from callplane.engine.jobs.analysis import build_analyser
 from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conductor import Runtimes, build_conductor
 from callplane.engine.live.telephony.registry import Carriers
-from callplane.engine.services import carrier
+from callplane.engine.services import carrier, recordings
 from callplane.engine.services.carrier import InboundDesk
+from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.recordings import Recordings
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 
@@ -34,6 +37,10 @@ def build_worker(db: Database, settings: Settings) -> Worker:
     clock = SystemClock()
     runtimes = Runtimes(settings)
     carriers = Carriers(settings, clock, carrier.line_of(db))
+    store = blobs.from_settings(settings)
+    links = Recordings.from_settings(
+        settings, db, Cursors(db, clock.now_ms, settings.cursor_secret), clock.now_ms, store
+    )
     return Worker(
         db,
         build_conductor(settings, clock, runtimes, carriers),
@@ -41,8 +48,9 @@ def build_worker(db: Database, settings: Settings) -> Worker:
         analyser=build_analyser(settings),
         config=WorkerConfig.from_settings(settings),
         closers=[runtimes.close, carriers.aclose],
-        blobs=blobs.from_settings(settings),
+        blobs=store,
         orphans=lambda call: carriers.hang_up_orphan(call.from_number or "", call.telephony_id or ""),
+        recording_links=functools.partial(links.fill_links, recordings.public_base(settings)),
     )
 
 

@@ -49,9 +49,7 @@ def org_state(conn: Connection, org: Organization, calls: list[Call], now: int) 
         if limits.daily_call_limit
         else 0
     )
-    return OrgState(
-        org, queue.number_facts(conn, org.id, calls), queue.live_count(conn, org.id), hour, today
-    )
+    return OrgState(org, queue.number_facts(conn, org.id, calls), queue.live_count(conn, org.id), hour, today)
 
 
 def facts(call: Call, state: OrgState) -> DialFacts:

@@ -20,9 +20,10 @@ from callplane.store.lifecycle import Ending
 
 def answered(conn: Connection, call: Call, *, fence: int, at: int, now: int) -> bool:
     """`dialing|ringing → ongoing` and the `call_started` event."""
-    if not lifecycle.answer(conn, call.organization_id, call.id, fence=fence, at=at, now=now):
+    moved = lifecycle.answer(conn, call.organization_id, call.id, fence=fence, at=at, now=now)
+    if moved is None:
         return False
-    _emit(conn, call, EventType.CALL_STARTED, now)
+    _emit(conn, call, EventType.CALL_STARTED, now, endpoints=moved.endpoints)
     return True
 
 
@@ -46,12 +47,12 @@ def ended(
         fence=fence,
         also=also,
     )
-    if moved:
-        _emit(conn, call, EventType.CALL_ENDED, now)
+    if moved is not None:
+        _emit(conn, call, EventType.CALL_ENDED, now, endpoints=moved.endpoints)
         # Counted when the change is made, before its commit: a rare rolled-back transition
         # (a database failure in the same transaction) is counted as well.
         metrics.calls_finished.labels(ending.status.value, ending.reason.value).inc()
-    return moved
+    return moved is not None
 
 
 def duration_ms(call: Call, end_at: int) -> int | None:
@@ -59,5 +60,5 @@ def duration_ms(call: Call, end_at: int) -> int | None:
     return max(0, end_at - call.start_at) if call.start_at is not None else None
 
 
-def _emit(conn: Connection, call: Call, event: EventType, now: int) -> None:
-    emit(conn, call.organization_id, call.id, call.agent, event, now)
+def _emit(conn: Connection, call: Call, event: EventType, now: int, *, endpoints: bool) -> None:
+    emit(conn, call.organization_id, call.id, call.agent, event, now, endpoints=endpoints)

@@ -8,11 +8,12 @@ be in (`PREDECESSORS`) and, for a leased call, the attempt that holds the lease 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Connection, delete, insert, select, update
+from sqlalchemy import Column, ColumnElement, Connection, Update, delete, insert, select, update
 
 from callplane.domain.call import (
     PREDECESSORS,
@@ -25,7 +26,7 @@ from callplane.domain.call import (
     DisconnectionReason,
     Sentiment,
 )
-from callplane.store import search
+from callplane.store import outbox, search
 from callplane.store.schema import call_meta, calls
 
 _SUMMARY_COLUMNS: tuple[Column[Any], ...] = tuple(
@@ -274,17 +275,61 @@ def move(
     "the lease is still expired"). Extra keyword arguments are column values to set in the same
     statement. Returns whether the call moved.
     """
+    statement = _moving(organization_id, call_id, new, now, fence, also, values)
+    return bool(conn.execute(statement).rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A change clients hear about was made (`move_announcing`)."""
+
+    endpoints: bool  #: the call's organisation has an enabled webhook endpoint
+
+
+def move_announcing(
+    conn: Connection,
+    organization_id: str,
+    call_id: str,
+    new: CallStatus,
+    now: int,
+    *,
+    fence: int | None = None,
+    also: Sequence[ColumnElement[bool]] = (),
+    **values: Any,
+) -> Moved | None:
+    """`move` for a change that writes a webhook event: None if the call did not move. The same
+    statement says whether the organisation has webhook endpoints (`outbox.has_endpoints`), so
+    the event needs no lookup of its own when it has none."""
+    statement = _moving(organization_id, call_id, new, now, fence, also, values)
+    organization = statement.table.c.organization_id
+    row = conn.execute(statement.returning(outbox.has_endpoints(organization))).first()
+    return Moved(bool(row[0])) if row is not None else None
+
+
+def _moving(
+    organization_id: str,
+    call_id: str,
+    new: CallStatus,
+    now: int,
+    fence: int | None,
+    also: Sequence[ColumnElement[bool]],
+    values: dict[str, Any],
+) -> Update:
     allowed = [s.value for s in PREDECESSORS[new]]
+    # PostgreSQL's search grams are not a column of `schema.calls`: a move that stores them
+    # targets `calls` with its gram column (`search.insert_target`), whose own columns the
+    # conditions must name (another table object's would join `calls` to itself).
+    target = search.insert_target("postgresql", calls) if "search_grams" in values else calls
+    assert target is calls or not also, "extra conditions name schema.calls' columns"
     conditions = [
-        calls.c.organization_id == organization_id,
-        calls.c.id == call_id,
-        calls.c.status.in_(allowed),
+        target.c.organization_id == organization_id,
+        target.c.id == call_id,
+        target.c.status.in_(allowed),
     ]
     if fence is not None:
-        conditions.append(calls.c.attempt == fence)
+        conditions.append(target.c.attempt == fence)
     conditions.extend(also)
-    result = conn.execute(update(calls).where(*conditions).values(status=new.value, updated_at=now, **values))
-    return bool(result.rowcount)
+    return update(target).where(*conditions).values(status=new.value, updated_at=now, **values)
 
 
 def move_metadata_index(conn: Connection, call: Call, listed_at: int) -> None:

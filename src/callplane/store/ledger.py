@@ -50,10 +50,11 @@ def settle(conn: Connection, organization_id: str, call_id: str, cost_minor: int
     # RETURNING, not rowcount: psycopg reports a row for an INSERT that DO NOTHING skipped.
     if conn.execute(statement).first() is None:
         return False
-    # Postpaid organisations (balance NULL) keep NULL: NULL - x is NULL.
+    # Postpaid organisations (balance NULL) keep NULL, and their row is not rewritten (nor
+    # locked: the worker settles many calls of one organisation in concurrent transactions).
     conn.execute(
         update(organizations)
-        .where(organizations.c.id == organization_id)
+        .where(organizations.c.id == organization_id, organizations.c.balance_minor.is_not(None))
         .values(balance_minor=organizations.c.balance_minor - cost_minor)
     )
     return True

@@ -29,12 +29,15 @@ from callplane.domain.call import (
     TranscriptEntry,
 )
 from callplane.store import calls as call_store
-from callplane.store import progress, search
+from callplane.store import outbox, progress, search
+from callplane.store.calls import Moved
 from callplane.store.schema import calls
 
 
-def answer(conn: Connection, organization_id: str, call_id: str, *, fence: int, at: int, now: int) -> bool:
-    return call_store.move(
+def answer(
+    conn: Connection, organization_id: str, call_id: str, *, fence: int, at: int, now: int
+) -> Moved | None:
+    return call_store.move_announcing(
         conn, organization_id, call_id, CallStatus.ONGOING, now, fence=fence, answered_at=at
     )
 
@@ -73,8 +76,8 @@ def finish(
     opt_out: bool,
     fence: int | None,
     also: Sequence[ColumnElement[bool]] = (),
-) -> bool:
-    """Move a call to its terminal status and store how it ended; False if it was not ours to end."""
+) -> Moved | None:
+    """Move a call to its terminal status and store how it ended; None if it was not ours to end."""
     values: dict[str, Any] = {
         "disconnection_reason": ending.reason.value,
         "end_at": ending.end_at,
@@ -101,10 +104,17 @@ def finish(
         # Without the lease's fence only a queued call is withdrawn; a live attempt is hung up by
         # the worker that holds it (which ends it with its fence).
         also = (*also, calls.c.status == CallStatus.QUEUED.value)
-    moved = call_store.move(
+    # The worker's end (its outcome carries the transcript, no extra condition): on PostgreSQL
+    # the search text and grams go into the terminal UPDATE itself — a second UPDATE of the row
+    # would write a second row version, through every index of `calls` again.
+    in_one = not opt_out and ending.transcript is not None and not also and conn.dialect.name == "postgresql"
+    if in_one:
+        text_value = search.text_of(ending.transcript)
+        values.update(search_text=text_value, **search.pg_insert_values(organization_id, text_value))
+    moved = call_store.move_announcing(
         conn, organization_id, call_id, ending.status, now, fence=fence, also=also, **values
     )
-    if moved and not opt_out:
+    if moved is not None and not opt_out and not in_one:
         transcript = (
             ending.transcript
             if ending.transcript is not None
@@ -122,26 +132,14 @@ def collected(conn: Connection, organization_id: str, call_id: str) -> dict[str,
     return dict(row.collected or {}) if row is not None else {}
 
 
-def with_collected(
-    conn: Connection, organization_id: str, call_id: str
-) -> tuple[Call, dict[str, Any]] | None:
-    """The call (transcript included) and the values its agent collected, in one read."""
-    row = conn.execute(
-        select(*call_store.FULL_COLUMNS, calls.c.collected).where(
-            calls.c.organization_id == organization_id, calls.c.id == call_id
-        )
-    ).first()
-    if row is None:
-        return None
-    return call_store.row_to_call(row, with_transcript=True), dict(row.collected or {})
-
-
 @dataclass(frozen=True, slots=True)
 class PostCallClaim:
     organization_id: str
     call_id: str
     agent: AgentRef
     fence: int  #: postcall_attempts after the claim
+    call: Call  #: as the claim found it, transcript included
+    collected: dict[str, Any]  #: the values its agent collected
 
 
 def postcall_due(conn: Connection, now: int) -> bool:
@@ -153,7 +151,8 @@ def postcall_due(conn: Connection, now: int) -> bool:
 def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> list[PostCallClaim]:
     """Take due post-call work: hide it for `lease_ms` and bump the attempt that fences it.
 
-    One statement for the whole batch (PostgreSQL: its rows taken `FOR UPDATE SKIP LOCKED`)."""
+    One statement for the whole batch (PostgreSQL: its rows taken `FOR UPDATE SKIP LOCKED`),
+    returning each call whole with its collected values: post-call reads nothing else of it."""
     due = (
         select(calls.c.organization_id, calls.c.id)
         .where(calls.c.postcall_due_at.is_not(None), calls.c.postcall_due_at <= now)
@@ -166,23 +165,14 @@ def claim_postcall(conn: Connection, now: int, lease_ms: int, limit: int) -> lis
         update(calls)
         .where(tuple_(calls.c.organization_id, calls.c.id).in_(due))
         .values(postcall_due_at=now + lease_ms, postcall_attempts=calls.c.postcall_attempts + 1)
-        .returning(
-            calls.c.organization_id,
-            calls.c.id,
-            calls.c.agent_id,
-            calls.c.agent_version_spec,
-            calls.c.agent_version,
-            calls.c.postcall_attempts,
-        )
+        .returning(*call_store.FULL_COLUMNS, calls.c.collected)
     ).all()
+    found = call_store.rows_to_calls(rows, with_transcript=True)
     return [
         PostCallClaim(
-            r.organization_id,
-            r.id,
-            AgentRef(r.agent_id, r.agent_version_spec, r.agent_version),
-            r.postcall_attempts,
+            call.organization_id, call.id, call.agent, r.postcall_attempts, call, dict(r.collected or {})
         )
-        for r in rows
+        for call, r in zip(found, rows, strict=True)
     ]
 
 
@@ -193,9 +183,9 @@ def complete_postcall(
     analysis: CallAnalysis | None,
     cost_minor: int,
     now: int,
-) -> bool:
-    """Store analysis and cost and close the post-call step; False if the claim was taken over."""
-    result = conn.execute(
+) -> Moved | None:
+    """Store analysis and cost and close the post-call step; None if the claim was taken over."""
+    row = conn.execute(
         update(calls)
         .where(
             calls.c.organization_id == claim.organization_id,
@@ -212,8 +202,9 @@ def complete_postcall(
             postcall_due_at=None,
             updated_at=now,
         )
-    )
-    return bool(result.rowcount)
+        .returning(outbox.has_endpoints(calls.c.organization_id))
+    ).first()
+    return Moved(bool(row[0])) if row is not None else None
 
 
 def retry_postcall(conn: Connection, claim: PostCallClaim, due_at: int) -> None:

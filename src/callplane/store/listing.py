@@ -265,9 +265,9 @@ def _count(
     """The total of the list `q` describes: exact, whatever the load (module docstring)."""
     if q.search is not None:
         return _search_total(_count_matches(conn, q, plan, MAX_SEARCH_RESULTS + 1))
-    if _filters_only(q):
+    if filters_only(q):
         return Total(counting.organization_total(conn, q.organization_id), exact=True)
-    if conn.dialect.name == "sqlite" and len(q.metadata) == 1 and _filters_only(q, metadata=q.metadata):
+    if conn.dialect.name == "sqlite" and len(q.metadata) == 1 and filters_only(q, metadata=q.metadata):
         # One metadata value: its side-table entries are the matches, counted in the index alone.
         key, value = q.metadata[0]
         return Total(_capped_meta_count(conn, q.organization_id, key, value, -1), exact=True)
@@ -303,7 +303,7 @@ def _count_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan | Non
     return int(conn.execute(capped).scalar_one())
 
 
-def _filters_only(q: CallQuery, **kept: Any) -> bool:
+def filters_only(q: CallQuery, **kept: Any) -> bool:
     """The query filters on nothing but the tenant and the given fields."""
     plain = CallQuery(
         organization_id=q.organization_id,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, event, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, delete, event, exists, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.errors import Conflict, NotFound
@@ -176,6 +176,15 @@ def destinations(conn: Connection, organization_id: str, agent_id: str, event_ty
     ).all()
     found = [_endpoint(r) for r in rows]
     return [e for e in found if event_type in e.events and e.agent_id in (None, agent_id)]
+
+
+def has_endpoints(organization_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether the organisation has an enabled webhook endpoint, as an SQL expression: a status
+    change asks it in its own statement (`UPDATE … RETURNING`, `store.calls.move_announcing`), so
+    the events of an organisation without endpoints cost no `destinations` lookup."""
+    return exists().where(
+        webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.enabled.is_(True)
+    )
 
 
 class SubjectKind(enum.StrEnum):

@@ -33,9 +33,13 @@ class Record:
 
 
 def store(conn: Connection, records: Sequence[Record]) -> int:
-    """Write each record if its attempt still holds its live call; returns how many were written."""
+    """Write each record if its attempt still holds its live call; returns how many were written.
+
+    The rows are taken in the order of their call ids, the order every multi-row write of the
+    worker takes its rows in (`engine.jobs.lanes`): on PostgreSQL no two of them wait for each
+    other's rows in a cycle."""
     written = 0
-    for record in records:
+    for record in sorted(records, key=lambda r: r.call_id):
         result = conn.execute(
             update(calls)
             .where(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, and_, cast, func, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Connection, and_, cast, func, or_, select, tuple_, update
 
 from callplane.domain.call import LIVE_STATUSES, Call, CallStatus
 from callplane.domain.org import Organization
@@ -229,10 +229,23 @@ class Lease:
 
 def renew_leases(conn: Connection, owner: str, now: int, lease_ms: int) -> list[Lease]:
     """Extend every live call this worker holds, in one statement; says which ones it still holds
-    and which the API asked to end."""
+    and which the API asked to end.
+
+    PostgreSQL: the rows are locked first in the order of their call ids (byte order, as Python
+    orders them), the order the worker's other multi-row transactions take their rows in
+    (`engine.jobs.lanes`), so a renewal and a group of call steps never deadlock."""
+    held = and_(calls.c.lease_owner == owner, calls.c.status.in_(LIVE))
+    if _skip_locked(conn):
+        locked = (
+            select(calls.c.organization_id, calls.c.id)
+            .where(held)
+            .order_by(calls.c.id.collate("C"))
+            .with_for_update(of=calls)
+        )
+        held = tuple_(calls.c.organization_id, calls.c.id).in_(locked)
     rows = conn.execute(
         update(calls)
-        .where(calls.c.lease_owner == owner, calls.c.status.in_(LIVE))
+        .where(held)
         .values(lease_expires_at=now + lease_ms)
         .returning(calls.c.organization_id, calls.c.id, calls.c.attempt, calls.c.end_requested_at)
     ).all()

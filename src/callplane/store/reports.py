@@ -1,30 +1,36 @@
 """Aggregates over a `CallQuery`'s calls: the dashboard's KPI strip and its analytics charts.
 
 Every statement uses the list's own predicates (`predicates.filters`, routed like the list by
-`listing.route`), so the numbers always describe exactly the calls the list shows. They read
-only `ix_calls_report` (migration 0010): the organisation and start time lead it, and it holds
-every column an aggregate reads, so a range of a large organisation is one index range scan
-that never touches the wide call rows (transcripts, metadata) — see bench/analytics_bench.py.
+`listing.route`), so the numbers always describe exactly the calls the list shows.
 
-`report` is two grouped statements: per UTC hour and status (the volume and cost over time, and
-the KPIs are their sum), and per agent, A/B variant, reason and sentiment (the breakdowns).
+`report` is three grouped statements: per UTC hour and status (the volume and cost over time, and
+the KPIs are their sum), per agent and A/B variant, and per reason and sentiment (the breakdowns).
 Hours are UTC hour numbers; the dashboard folds them into local hours or days.
+
+A report over a period (and statuses) — the analytics page without other filters — reads the
+rollups of ended calls for the whole hours and days inside it and groups only the rest from
+`calls` (`store.rollups`); with any other filter it groups the matching calls, which
+`ix_calls_report` (migration 0012) serves as one index range scan that never touches the wide
+call rows. Either way the figures are the same (tests/store/test_reports.py checks them against
+a count of the calls); bench/analytics_bench.py measures both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, select, union_all
 
 from callplane.domain.call import CallStatus, DisconnectionReason, Sentiment
 from callplane.domain.query import CallQuery
-from callplane.store import listing, predicates
+from callplane.store import listing, predicates, rollups
 from callplane.store.queue import LIVE
-from callplane.store.schema import calls
+from callplane.store.schema import call_rollup_agents, call_rollup_outcomes, calls
 
-HOUR_MS = 3_600_000
+HOUR_MS = rollups.HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +69,14 @@ class HourTally:
 
 
 @dataclass(frozen=True, slots=True)
-class MixTally:
+class AgentTally:
     agent_id: str
     variant_label: str | None
+    tally: Kpis
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeTally:
     reason: DisconnectionReason | None
     sentiment: Sentiment | None
     tally: Kpis
@@ -74,7 +85,8 @@ class MixTally:
 @dataclass(frozen=True, slots=True)
 class Report:
     hours: list[HourTally]
-    mix: list[MixTally]
+    agents: list[AgentTally]  #: per agent and A/B variant
+    outcomes: list[OutcomeTally]  #: per disconnection reason and sentiment
 
     @property
     def kpis(self) -> Kpis:
@@ -94,6 +106,10 @@ def _measures() -> list[Any]:
     ]
 
 
+#: What every aggregate sums (the `Kpis` fields, in order).
+MEASURES = _measures()
+
+
 def _where(conn: Connection, q: CallQuery) -> list[Any]:
     return predicates.filters(q, conn.dialect.name, listing.route(conn, q))
 
@@ -102,31 +118,83 @@ def _tally(values: Any) -> Kpis:
     return Kpis(*(int(v) for v in values))
 
 
+def _grouped(
+    conn: Connection, q: CallQuery, dims: list[Any], rolled: Callable[[rollups.Interior], Any], size: int
+) -> dict[tuple[Any, ...], Kpis]:
+    """The measures per `dims` of `q`'s calls, in one statement (one snapshot): from the rollups
+    and the calls they do not hold when they cover `q`, else from the calls alone."""
+    where = _where(conn, q)
+
+    def grouped(*conditions: Any) -> Any:
+        return select(*dims, *MEASURES).where(*conditions).group_by(*dims)
+
+    if not rollups.covers(q):
+        parts: list[Any] = [grouped(*where)]
+    else:
+        inside = rollups.interior(q.listed_at, size)
+        edges, open_inside = rollups.outside(inside)
+        # The open calls by id: a range of `ix_calls_status`, then a row read each (they are few).
+        # Asked directly, SQLite prefers the covering `ix_calls_report` and reads the whole range.
+        open_ids = select(calls.c.id).where(*where, open_inside)
+        parts = [
+            rolled(inside),
+            *(grouped(*where, edge) for edge in edges),
+            grouped(calls.c.organization_id == q.organization_id, calls.c.id.in_(open_ids)),
+        ]
+    statement: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    width = len(dims)
+    for row in conn.execute(statement):
+        # The rollups spell "none" '' (a key column is never NULL); `calls` spells it NULL.
+        key = tuple(v if v != "" else None for v in row[:width])
+        values = [int(v) for v in row[width:]]
+        if key in sums:
+            sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
+        else:
+            sums[key] = values
+    return {key: Kpis(*values) for key, values in sums.items()}
+
+
+def _hours(conn: Connection, q: CallQuery) -> list[HourTally]:
+    hour = calls.c.listed_at // HOUR_MS
+    grouped = _grouped(conn, q, [hour, calls.c.status], partial(rollups.hour_rows, q), HOUR_MS)
+    return [HourTally(int(h), CallStatus(s), k) for (h, s), k in sorted(grouped.items())]
+
+
 def kpis(conn: Connection, q: CallQuery) -> Kpis:
-    return _tally(conn.execute(select(*_measures()).where(*_where(conn, q))).one())
+    if rollups.covers(q):
+        return _tally(map(sum, zip(*(astuple(h.tally) for h in _hours(conn, q)), strict=True)))
+    return _tally(conn.execute(select(*MEASURES).where(*_where(conn, q))).one())
 
 
 def report(conn: Connection, q: CallQuery) -> Report:
-    where = _where(conn, q)
-    hour = (calls.c.listed_at // HOUR_MS).label("hour")
-    by_hour = conn.execute(
-        select(hour, calls.c.status, *_measures()).where(*where).group_by(hour, calls.c.status)
-    ).all()
-    dims = (calls.c.agent_id, calls.c.variant_label, calls.c.disconnection_reason, calls.c.user_sentiment)
-    by_mix = conn.execute(select(*dims, *_measures()).where(*where).group_by(*dims)).all()
+    day = rollups.DAY_MS
+    agents = _grouped(
+        conn,
+        q,
+        [calls.c[d] for d in rollups.AGENT],
+        partial(rollups.day_rows, call_rollup_agents, rollups.AGENT, q),
+        day,
+    )
+    outcomes = _grouped(
+        conn,
+        q,
+        [calls.c[d] for d in rollups.OUTCOME],
+        partial(rollups.day_rows, call_rollup_outcomes, rollups.OUTCOME, q),
+        day,
+    )
     return Report(
-        hours=[HourTally(int(r[0]), CallStatus(r[1]), _tally(r[2:])) for r in by_hour],
-        mix=[
-            MixTally(
-                r[0],
-                r[1],
-                DisconnectionReason(r[2]) if r[2] else None,
-                Sentiment(r[3]) if r[3] else None,
-                _tally(r[4:]),
-            )
-            for r in by_mix
+        hours=_hours(conn, q),
+        agents=[AgentTally(a, v, k) for (a, v), k in sorted(agents.items(), key=_order)],
+        outcomes=[
+            OutcomeTally(DisconnectionReason(r) if r else None, Sentiment(s) if s else None, k)
+            for (r, s), k in sorted(outcomes.items(), key=_order)
         ],
     )
+
+
+def _order(item: tuple[tuple[Any, ...], Kpis]) -> tuple[str, ...]:
+    return tuple(v or "" for v in item[0])
 
 
 @dataclass(frozen=True, slots=True)

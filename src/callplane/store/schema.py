@@ -407,3 +407,38 @@ Index(
     campaign_tasks.c.due_at,
     campaign_tasks.c.seq,
 )
+
+# Migration 0017: sums of the calls in a terminal status, kept by triggers (see `store.rollups`).
+
+
+def _rollup(name: str, *keys: Column[object]) -> Table:
+    measures = ("calls", "dialled", "connected", "talk_ms", "talked", "cost_minor")
+    return Table(
+        name,
+        metadata,
+        Column("organization_id", Id, primary_key=True),
+        *keys,
+        *(Column(m, BigInteger, nullable=False) for m in measures),
+    )
+
+
+#: Per UTC hour (`listed_at // 3_600_000`) and status.
+call_rollup_hours = _rollup(
+    "call_rollup_hours",
+    Column("hour", BigInteger, primary_key=True),
+    Column("status", String(100), primary_key=True),
+)
+#: Per UTC day (`listed_at // 86_400_000`), agent and A/B variant ('' = none).
+call_rollup_agents = _rollup(
+    "call_rollup_agents",
+    Column("day", BigInteger, primary_key=True),
+    Column("agent_id", String(100), primary_key=True),
+    Column("variant_label", String(100), primary_key=True),
+)
+#: Per UTC day, disconnection reason and sentiment ('' = none).
+call_rollup_outcomes = _rollup(
+    "call_rollup_outcomes",
+    Column("day", BigInteger, primary_key=True),
+    Column("disconnection_reason", String(100), primary_key=True),
+    Column("user_sentiment", String(100), primary_key=True),
+)

@@ -22,6 +22,7 @@ from callplane.store.db import Database
 from callplane.web import admin, analytics, auth, calls, campaigns, operator
 from callplane.web.context import CredentialGate, Dashboard
 from callplane.web.pages import PREFIX
+from callplane.web.waveform import Waveforms
 
 STATIC = Path(__file__).parent / "static"
 
@@ -51,6 +52,7 @@ def mount(
         operator_token=operator_token,
         settings=settings,
         recordings=recordings,
+        waveforms=Waveforms(recordings.blobs) if recordings is not None else None,
     )
     app.include_router(auth.router)
     app.include_router(calls.router)

@@ -19,7 +19,7 @@ from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_any
 from callplane.domain.principal import Scope
 from callplane.engine.services import rehearsal
-from callplane.engine.services.webhooks import EventType
+from callplane.engine.services.webhooks import TEST_EVENT, EventType
 from callplane.web.context import dashboard_of
 from callplane.web.pages import PREFIX, WebRoute, redirect, render
 from callplane.web.session import Viewer, posted_form, posted_list, viewer
@@ -29,7 +29,10 @@ router = APIRouter(prefix=f"{PREFIX}/admin", route_class=WebRoute, include_in_sc
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 Form = Annotated[dict[str, str], Depends(posted_form)]
 ListForm = Annotated[dict[str, str], Depends(posted_list)]
+#: Rows on a page of the delivery log.
 DELIVERY_LOG = 100
+#: What the webhooks page may say after an action (`?done=`): message keys, nothing else.
+WEBHOOK_NOTICES = ("test_sent", "redelivered")
 
 
 @router.get("")
@@ -160,16 +163,57 @@ def webhooks_page(request: Request, who: ViewerDep) -> Response:
 def _webhooks(request: Request, who: Viewer, *, created: str | None, status: int = 200) -> Response:
     who.principal.require(Scope.WEBHOOKS_ADMIN)
     webhooks = dashboard_of(request).webhooks
+    before = request.query_params.get("before")
+    # One row more than a page says whether there is an older page, without counting.
+    log = webhooks.delivery_log(who.organization_id, DELIVERY_LOG + 1, _log_position(before))
+    older = None
+    if len(log) > DELIVERY_LOG:
+        log = log[:DELIVERY_LOG]
+        older = f"{PREFIX}/admin/webhooks?before={log[-1].created_at}.{log[-1].id}#delivery-log"
     return render(
         request,
         "admin_webhooks.html",
         viewer=who,
         status=status,
         endpoints=webhooks.endpoints(who.organization_id),
-        log=webhooks.delivery_log(who.organization_id, DELIVERY_LOG),
+        log=log,
+        older=older,
+        newest=f"{PREFIX}/admin/webhooks#delivery-log" if before else None,
         events=list(EventType),
         created=created,
+        notice=next((n for n in WEBHOOK_NOTICES if n == request.query_params.get("done")), None),
+        test_event=TEST_EVENT,
     )
+
+
+def _log_position(before: str | None) -> tuple[int, str] | None:
+    """`?before=<created_at>.<delivery id>`: the last row of the page before, a keyset position
+    (no OFFSET: every page costs the same on the log's index). Not signed: it only says where
+    to start within the viewer's own organisation's rows."""
+    if before is None:
+        return None
+    at, _, delivery_id = before.partition(".")
+    canonical = normalize_uuid(delivery_id)
+    if not at.isdigit() or canonical is None:
+        raise ValidationFailed.single("before", "must be a position from the delivery log's older link")
+    return int(at), canonical
+
+
+@router.post("/webhooks/{endpoint_id}/test")
+def send_test_event(request: Request, endpoint_id: str, who: ViewerDep, form: Form) -> Response:
+    """A `test` event to one endpoint: `WebhookAdmin.send_test`, as the admin API and the CLI."""
+    who.principal.require(Scope.WEBHOOKS_ADMIN)
+    dashboard_of(request).webhooks.send_test(who.organization_id, normalize_uuid(endpoint_id) or endpoint_id)
+    return redirect(request, f"{PREFIX}/admin/webhooks?done=test_sent#delivery-log")
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/redeliver")
+def redeliver_logged(request: Request, delivery_id: str, who: ViewerDep, form: Form) -> Response:
+    """Send a finished delivery's event again from the log: `WebhookAdmin.redeliver`, as the
+    call's page and the admin API (another organisation's delivery is a 404 there)."""
+    who.principal.require(Scope.WEBHOOKS_ADMIN)
+    dashboard_of(request).webhooks.redeliver(who.organization_id, normalize_uuid(delivery_id) or delivery_id)
+    return redirect(request, f"{PREFIX}/admin/webhooks?done=redelivered#delivery-log")
 
 
 @router.post("/webhooks")

@@ -2,7 +2,7 @@
 
 The filter form is the calls list's (`filters.parse` → `CallQuery`), so a chart always describes
 the calls the list shows for the same URL parameters; the aggregates are `CallService.report`
-(two grouped statements in `store.reports`), drawn by `charts` as SVG.
+(grouped statements in `store.reports`, over its rollups), drawn by `charts` as SVG.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from callplane.domain.principal import Scope
-from callplane.store.reports import Kpis, MixTally, Report
+from callplane.store.reports import Kpis, OutcomeTally, Report
 from callplane.web import charts, filters
 from callplane.web import format as fmt
 from callplane.web.context import dashboard_of
@@ -55,12 +55,12 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
         volume=charts.volume(report, slots, hourly, timezone, t),
         cost=charts.cost(report, slots, hourly, timezone, fmt.won),
         reasons=charts.bars(
-            _count_by(report, lambda m: t("reason." + m.reason.value) if m.reason else NONE, "reason")
+            _count_by(report, lambda o: t("reason." + o.reason.value) if o.reason else NONE, "reason")
         ),
         sentiments=charts.bars(
             _count_by(
                 report,
-                lambda m: t("sentiment." + (m.sentiment.value if m.sentiment else "unknown")),
+                lambda o: t("sentiment." + (o.sentiment.value if o.sentiment else "unknown")),
                 "sentiment",
             )
         ),
@@ -70,19 +70,19 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
     )
 
 
-def _count_by(report: Report, key: Callable[[MixTally], str], cls: str) -> list[tuple[str, int, str]]:
+def _count_by(report: Report, key: Callable[[OutcomeTally], str], cls: str) -> list[tuple[str, int, str]]:
     counts: dict[str, int] = defaultdict(int)
-    for m in report.mix:
-        counts[key(m)] += m.tally.calls
+    for o in report.outcomes:
+        counts[key(o)] += o.tally.calls
     return [(label, n, cls) for label, n in counts.items()]
 
 
 def _groups(report: Report, names: dict[str, str]) -> tuple[dict[str, Kpis], dict[str, Kpis]]:
     by_agent: dict[str, Kpis] = defaultdict(Kpis)
     by_variant: dict[str, Kpis] = defaultdict(Kpis)
-    for m in report.mix:
-        agent = names.get(m.agent_id, m.agent_id[:8])
-        by_agent[agent] += m.tally
-        if m.variant_label:
-            by_variant[f"{m.variant_label} ({agent})"] += m.tally
+    for a in report.agents:
+        agent = names.get(a.agent_id, a.agent_id[:8])
+        by_agent[agent] += a.tally
+        if a.variant_label:
+            by_variant[f"{a.variant_label} ({agent})"] += a.tally
     return by_agent, by_variant

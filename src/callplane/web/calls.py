@@ -22,7 +22,7 @@ from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.principal import Scope
 from callplane.domain.query import CallQuery, CountMode, Cursor
 from callplane.domain.search import flatten
-from callplane.web import export, filters, waiting
+from callplane.web import export, filters, waiting, waveform
 from callplane.web import format as fmt
 from callplane.web.context import Dashboard, dashboard_of
 from callplane.web.pages import PREFIX, WebRoute, is_htmx, redirect, render
@@ -164,6 +164,18 @@ def call_page(request: Request, call_id: str, who: ViewerDep) -> Response:
         notice=next((n for n in NOTICES if n == request.query_params.get("done")), None),
         refresh_s=REFRESH_S if _in_progress(call) else None,
     )
+
+
+@router.get("/calls/{call_id}/waveform")
+def waveform_fragment(request: Request, call_id: str, who: ViewerDep) -> Response:
+    """The recording's peaks as an SVG, swapped in above the player once the page is there."""
+    who.principal.require(Scope.CALLS_READ)
+    dashboard = dashboard_of(request)
+    call = dashboard.calls.get(who.organization_id, call_id)
+    wave = None
+    if dashboard.waveforms is not None and call.recording_key and not call.opt_out_sensitive_data_storage:
+        wave = dashboard.waveforms.of(call.recording_key)
+    return render(request, "waveform.html", viewer=who, wave=wave, scale=waveform.SCALE)
 
 
 @router.post("/calls/{call_id}/cancel")

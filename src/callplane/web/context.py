@@ -21,6 +21,7 @@ from callplane.engine.services.cursors import Cursors
 from callplane.engine.services.recordings import Recordings
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
+from callplane.web.waveform import Waveforms
 
 
 class CredentialGate(Protocol):
@@ -50,6 +51,8 @@ class Dashboard:
     settings: Settings | None = None
     #: Mints the call page's signed recording link; None: no player.
     recordings: Recordings | None = None
+    #: The player's waveforms, read through the recordings' blob store; None: no player.
+    waveforms: Waveforms | None = None
 
 
 def dashboard_of(request: Request) -> Dashboard:

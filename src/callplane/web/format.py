@@ -35,6 +35,15 @@ def duration(ms: int | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def since(at: int | None, origin: int | None) -> int | None:
+    """A transcript time (Unix ms) as ms into the call from `origin`, its answered_at — where
+    the recording starts, so it is also the player's position. None without either; a line
+    stamped a moment before the answer (a greeting queued while connecting) is at 0."""
+    if at is None or origin is None:
+        return None
+    return max(0, at - origin)
+
+
 def offset(ms: int | None) -> str:
     """A time within the call (ms from its start), as m:ss."""
     return "" if ms is None else duration(ms)

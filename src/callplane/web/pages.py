@@ -50,6 +50,7 @@ templates = Environment(
 templates.filters.update(
     duration=fmt.duration,
     offset=fmt.offset,
+    since=fmt.since,
     won=fmt.won,
     number=fmt.number,
     highlight=fmt.highlight,

@@ -5,7 +5,9 @@ file anywhere; retention purges."""
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import time
 import wave
 from collections.abc import Callable
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
 
 from callplane.api.app import create_app
 from callplane.cli.demo import demo_agent_file
@@ -24,17 +27,24 @@ from callplane.config import Settings
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.engine.blobs import BlobConfig
 from callplane.engine.blobs.local import LocalBlobs
-from callplane.engine.clock import FixedClock, LoopClock, run_virtual
+from callplane.engine.clock import FixedClock, LoopClock, SystemClock, run_virtual
+from callplane.engine.jobs.relay import Relay
 from callplane.engine.jobs.worker import Worker, WorkerConfig
 from callplane.engine.live.conductor import build_conductor
 from callplane.engine.services import recordings
+from callplane.engine.services.cursors import Cursors
+from callplane.engine.services.recordings import Recordings
 from callplane.store import calls as call_store
 from callplane.store.db import Database
-from callplane.store.schema import calls
+from callplane.store.schema import calls, webhook_events
 from tests.engine.jobs.test_worker import CONFIG, load, settled
 from tests.engine.scripted import create_calls, run_until
-from tests.factories import make_tenant
+from tests.engine.services.test_webhooks import FAST, local_webhooks, receiver, receiver_url, relay_run
+from tests.factories import Tenant, make_tenant
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.test_serve import SEED_001, start_server
+
+__all__ = ["receiver", "receiver_url"]  # fixtures shared with test_webhooks.py
 
 AUDIO = Settings(
     simulator_audio=True,
@@ -51,11 +61,13 @@ def _run(
     settings: Settings,
     config: WorkerConfig = CONFIG,
     until: Callable[[Call], bool] = lambda call: True,
+    setup: Callable[[Tenant], object] = lambda tenant: None,
     **call: object,
 ) -> Call:
     """One call of the demo agent through a worker that keeps recordings in `folder`; the worker
-    runs until the call is settled and `until(call)`."""
+    runs until the call is settled and `until(call)`. `setup` prepares the tenant first."""
     tenant = make_tenant(db, 0, agent=demo_agent_file())
+    setup(tenant)
 
     def done(call_id: str) -> bool:
         return settled(db, tenant, [call_id]) and until(load(db, tenant, [call_id])[0])
@@ -206,3 +218,48 @@ def test_the_readme_demo_call_on_offline_engines_downloads_a_recording(tmp_path:
     talk_ms = stored.end_at - stored.answered_at
     assert abs(duration_ms - talk_ms) <= 1000, (duration_ms, talk_ms)
     assert np.abs(samples[0::2]).max() > 1000 and np.abs(samples[1::2]).max() > 1000
+
+
+def test_a_delivered_call_ended_webhook_links_the_recording_fresh_at_each_attempt(
+    db: Database, tmp_path: Path, receiver: WebhookReceiver, receiver_url: str
+) -> None:
+    """The stored event holds no link (it would expire while retries go on); every attempt of a
+    Vox and a Retell endpoint carries a link of its own, and it downloads the WAV without a key."""
+    folder = tmp_path / "recordings"
+    secrets: dict[str, str] = {}
+
+    def endpoints(tenant: Tenant) -> None:
+        admin = local_webhooks(db, SystemClock().now_ms)
+        for fmt in ("vox", "retell"):
+            added = admin.add(
+                tenant.organization_id, f"{receiver_url}/{fmt}", events=["call_ended"], format=fmt
+            )
+            secrets[fmt] = added.secret
+
+    call = _run(db, folder, AUDIO, setup=endpoints)
+    assert call.recording_key is not None
+    with db.read() as conn:
+        stored = conn.execute(select(webhook_events.c.body)).scalars().all()
+    assert len(stored) == 2 and all("/recordings/" not in body for body in stored)
+
+    settings = Settings(database_url=db.url, recordings_dir=folder, public_url="http://testserver")
+    ticks = itertools.count(SystemClock().now_ms(), 1000)  # each link minted a second later
+    links = Recordings.from_settings(settings, db, Cursors(db, lambda: 0), lambda: next(ticks))
+    relay = Relay(db, SystemClock(), FAST, links=functools.partial(links.fill_links, "http://testserver"))
+    receiver.fail_first = 1  # the first attempt of each is refused: each is sent twice
+    deadline = time.monotonic() + 30
+    while len(receiver.accepted()) < 2:
+        assert time.monotonic() < deadline, receiver.received
+        relay_run(relay)
+        time.sleep(0.06)
+
+    by_format = {fmt: [r for r in receiver.received if r.path == f"/{fmt}"] for fmt in secrets}
+    assert {fmt: len(got) for fmt, got in by_format.items()} == {"vox": 2, "retell": 2}
+    Webhook(secrets["vox"]).verify(by_format["vox"][1].body, by_format["vox"][1].headers)
+    urls = [r.json()["call"]["recording_url"] for got in by_format.values() for r in got]
+    assert len(set(urls)) == 4 and all(u.startswith("http://testserver/recordings/") for u in urls)
+    with TestClient(create_app(settings, db=db)) as client:  # no API key
+        downloads = [client.get(url) for url in urls]
+    assert [d.status_code for d in downloads] == [200] * 4
+    assert {d.content for d in downloads} == {(folder / call.recording_key).read_bytes()}
+    assert downloads[0].content.startswith(b"RIFF")

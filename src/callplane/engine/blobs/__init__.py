@@ -2,7 +2,9 @@
 
 A `BlobStore` is a narrow, synchronous protocol — put, get, delete by key — because its callers
 (the worker storing a recording, the recording route, the purge) already run it in a thread:
-nothing here runs on an event loop. Implementations (`BLOB_STORES`):
+nothing here runs on an event loop. `put` takes bytes or a readable binary stream, which every
+store copies a piece at a time (a recording is streamed out of its spool files: a long call's
+WAV is never whole in memory). Implementations (`BLOB_STORES`):
 
 - `local`: a folder (`CALLPLANE_RECORDINGS_DIR`); writes go to a temporary file in the same
   folder and are renamed into place, so a reader never sees half a file and a failed write
@@ -25,8 +27,22 @@ from callplane.config import Settings
 from callplane.engine.registry import Registry
 
 
+class Readable(Protocol):
+    """A buffered binary stream: `read(n)` returns `n` bytes unless the stream ends first (what
+    boto3's uploads rely on; an `io.BufferedReader` does it)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+#: What `put` stores: the bytes themselves, or a stream read to its end.
+Blob = bytes | Readable
+
+#: How much of a streamed blob a store copies at a time.
+COPY_BYTES = 256 * 1024
+
+
 class BlobStore(Protocol):
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def put(self, key: str, data: Blob, content_type: str) -> None: ...
 
     def get(self, key: str) -> bytes | None:
         """The blob's bytes, or None when there is no such blob."""
@@ -84,9 +100,11 @@ class MemoryBlobs:
         self.blobs: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: Blob, content_type: str) -> None:
+        check_key(key)
+        blob = data if isinstance(data, bytes) else b"".join(iter(lambda: data.read(COPY_BYTES), b""))
         with self._lock:
-            self.blobs[check_key(key)] = bytes(data)
+            self.blobs[key] = blob
 
     def get(self, key: str) -> bytes | None:
         with self._lock:

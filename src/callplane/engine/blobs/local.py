@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-from callplane.engine.blobs import BlobConfig, check_key
+from callplane.engine.blobs import COPY_BYTES, Blob, BlobConfig, check_key
 
 
 class LocalBlobs:
@@ -17,7 +18,7 @@ class LocalBlobs:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: Blob, content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # A temporary file in the same folder, renamed into place: readers see the old blob or
@@ -25,7 +26,10 @@ class LocalBlobs:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(data)
+                if isinstance(data, bytes):
+                    out.write(data)
+                else:
+                    shutil.copyfileobj(data, out, COPY_BYTES)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, path)

@@ -8,14 +8,21 @@ Needs the `s3` extra: `pip install 'callplane[s3]'`.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from callplane.engine.blobs import BlobConfig, check_key
+from callplane.engine.blobs import Blob, BlobConfig, check_key
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+#: A streamed put: one PUT up to 8 MiB, a multipart upload of 8 MiB parts beyond (S3's smallest
+#: part is 5 MiB), two parts read ahead — so a long recording holds ~16 MiB of the worker's
+#: memory while it uploads, not its whole size (boto3's default reads up to ten parts ahead).
+_TRANSFER = TransferConfig(multipart_threshold=8 * 2**20, multipart_chunksize=8 * 2**20, max_concurrency=2)
+_TRANSFER.max_in_memory_upload_chunks = 2  # s3transfer's knob; boto3's constructor does not take it
 
 
 class S3Blobs:
@@ -37,9 +44,13 @@ class S3Blobs:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        # One PUT: S3 stores the object whole or not at all, so nothing partial is ever visible.
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+    def put(self, key: str, data: Blob, content_type: str) -> None:
+        # One PUT, or a multipart upload completed only once every part is in: either way S3
+        # shows the object whole or not at all, and an upload that fails is aborted by boto3.
+        stream = io.BytesIO(data) if isinstance(data, bytes) else data
+        self.client.upload_fileobj(
+            stream, self.bucket, self._key(key), ExtraArgs={"ContentType": content_type}, Config=_TRANSFER
+        )
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -18,6 +18,8 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
+
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import CallStatus, DisconnectionReason, TranscriptEntry
 from callplane.engine import lifecycle, logcontext, metrics
@@ -63,19 +65,20 @@ class CallRun:
         metrics.claim_to_dial.observe(max(0, w.clock.now_ms() - self.claimed.claimed_at) / 1000)
         now = w.clock.now_ms()
 
-        def ring() -> None:
-            with w.db.write() as conn:
-                store_lifecycle.ring(
-                    conn,
-                    self.call.organization_id,
-                    self.call.id,
-                    fence=self.attempt,
-                    telephony_id=telephony_id,
-                    now=now,
-                )
+        def ring(conn: Connection) -> None:
+            store_lifecycle.ring(
+                conn,
+                self.call.organization_id,
+                self.call.id,
+                fence=self.attempt,
+                telephony_id=telephony_id,
+                now=now,
+            )
 
         try:
-            await w.lanes.retrying(ring, f"storing the ringing of call {self.call.id}")
+            await w.lanes.retrying(
+                lambda: w.lanes.write(ring, self.call.id), f"storing the ringing of call {self.call.id}"
+            )
         except Exception:
             # Only a status on the way: the call goes on, and its end is stored from `dialing`.
             log.exception("could not store that call %s is ringing", self.call.id)
@@ -85,12 +88,13 @@ class CallRun:
         w = self.worker
         now = w.clock.now_ms()
 
-        def answer() -> bool:
-            with w.db.write() as conn:
-                return lifecycle.answered(conn, self.call, fence=self.attempt, at=at_ms, now=now)
+        def answer(conn: Connection) -> bool:
+            return lifecycle.answered(conn, self.call, fence=self.attempt, at=at_ms, now=now)
 
         try:
-            self.is_answered = await w.lanes.retrying(answer, f"storing the answer of call {self.call.id}")
+            self.is_answered = await w.lanes.retrying(
+                lambda: w.lanes.write(answer, self.call.id), f"storing the answer of call {self.call.id}"
+            )
         except Exception:
             # The callee is talking: keep the call; `_finish` stores the answer with the end.
             log.exception("could not store that call %s was answered", self.call.id)
@@ -156,13 +160,24 @@ class CallRun:
         try:
             # Losing the transcript would be the worst outcome: retried through a blip.
             now = self.worker.clock.now_ms()
-            await self.worker.lanes.retrying(
-                lambda: self._finish(outcome, now), f"storing the outcome of call {self.call.id}"
+            lanes = self.worker.lanes
+            self.worker.progress.forget(self.call.id)  # the outcome carries the whole record
+            # The answer is noted only once the transaction committed: a retry after a dropped
+            # connection must not believe a rolled-back "answered" happened.
+            answered, moved = await lanes.retrying(
+                lambda: lanes.write(lambda conn: self._finish(conn, outcome, now), self.call.id),
+                f"storing the outcome of call {self.call.id}",
             )
         except Exception:
             # The database is unreachable: the lease will lapse and a reaper ends the call.
             log.exception("could not store the outcome of call %s (%s)", self.call.id, outcome.reason)
             metrics.engine_errors.labels("store_outcome").inc()
+            return
+        self.is_answered = answered
+        if not moved:
+            log.warning(
+                "call %s was ended elsewhere before its outcome (%s) was stored", self.call.id, outcome.reason
+            )
 
     async def _outcome(self) -> Outcome:
         w = self.worker
@@ -193,35 +208,27 @@ class CallRun:
 
         return await self.worker.versions.aget(key, lambda: self.worker.lanes.run(read))
 
-    def _finish(self, outcome: Outcome, now: int) -> None:
-        w = self.worker
+    def _finish(self, conn: Connection, outcome: Outcome, now: int) -> tuple[bool, bool]:
+        """Store the outcome (a step of a group commit); says whether the call is answered and
+        whether it moved."""
         call = self.call
-        w.progress.forget(call.id)  # the outcome carries the whole record
         status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
         answered_at = outcome.answered_at
-        # Kept aside until the commit: a retry after a dropped connection (`_store_outcome`)
-        # must not believe a rolled-back "answered" happened.
         answered = self.is_answered
-        with w.db.write() as conn:
-            if status is CallStatus.ENDED and not answered:
-                # The conductor reported a connected call without the `answered` hook.
-                answered_at = answered_at if answered_at is not None else outcome.ended_at
-                answered = lifecycle.answered(conn, call, fence=self.attempt, at=answered_at, now=now)
-            ending = Ending(
-                status,
-                outcome.reason,
-                end_at=outcome.ended_at,
-                duration_ms=lifecycle.duration_ms(call, outcome.ended_at),
-                answered_at=answered_at,
-                telephony_id=outcome.telephony_id,
-                transcript=list(outcome.transcript),
-                collected=dict(outcome.collected),
-                recording_key=outcome.recording_key,
-                error_detail=outcome.error_detail,
-            )
-            moved = lifecycle.ended(conn, call, ending, now=now, fence=self.attempt)
-        self.is_answered = answered
-        if not moved:
-            log.warning(
-                "call %s was ended elsewhere before its outcome (%s) was stored", call.id, outcome.reason
-            )
+        if status is CallStatus.ENDED and not answered:
+            # The conductor reported a connected call without the `answered` hook.
+            answered_at = answered_at if answered_at is not None else outcome.ended_at
+            answered = lifecycle.answered(conn, call, fence=self.attempt, at=answered_at, now=now)
+        ending = Ending(
+            status,
+            outcome.reason,
+            end_at=outcome.ended_at,
+            duration_ms=lifecycle.duration_ms(call, outcome.ended_at),
+            answered_at=answered_at,
+            telephony_id=outcome.telephony_id,
+            transcript=list(outcome.transcript),
+            collected=dict(outcome.collected),
+            recording_key=outcome.recording_key,
+            error_detail=outcome.error_detail,
+        )
+        return answered, lifecycle.ended(conn, call, ending, now=now, fence=self.attempt)

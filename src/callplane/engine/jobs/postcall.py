@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -103,36 +102,26 @@ class PostCall:
         """Run one batch of due post-call steps; returns how many were claimed."""
         now = self.clock.now_ms()
         claims = await offload(self.lanes, lambda: self._claim(now))
-        await asyncio.gather(*(self._one(c) for c in claims))
+        await asyncio.gather(*(self._one(*c) for c in claims))
         return len(claims)
 
-    def _claim(self, now: int) -> list[PostCallClaim]:
+    def _claim(self, now: int) -> list[tuple[PostCallClaim, Organization, AgentVersion | None]]:
+        """The due steps, each with its organisation (read once per organisation of the batch)
+        and its agent version."""
         with self.db.read() as conn:
             if not lifecycle.postcall_due(conn, now):
                 return []
         with self.db.write() as conn:
-            return lifecycle.claim_postcall(conn, now, int(self.config.lease_s * 1000), self.config.batch)
+            claims = lifecycle.claim_postcall(conn, now, int(self.config.lease_s * 1000), self.config.batch)
+            orgs = {o: org_store.get_organization(conn, o) for o in {c.organization_id for c in claims}}
+            return [(c, orgs[c.organization_id], self._version(conn, c.call)) for c in claims]
 
-    def _facts(
-        self, claim: PostCallClaim
-    ) -> tuple[Call, dict[str, Any], Organization, AgentVersion | None] | None:
-        with self.db.read() as conn:
-            found = lifecycle.with_collected(conn, claim.organization_id, claim.call_id)
-            if found is None:
-                return None
-            call, collected = found
-            org = org_store.get_organization(conn, claim.organization_id)
-            return call, collected, org, self._version(conn, call)
-
-    async def _one(self, claim: PostCallClaim) -> None:
-        facts = await offload(self.lanes, lambda: self._facts(claim))
-        if facts is None:
-            return
-        call, collected, org, version = facts
+    async def _one(self, claim: PostCallClaim, org: Organization, version: AgentVersion | None) -> None:
+        call = claim.call
         analysis: CallAnalysis | None = None
         if version is not None:
             try:
-                analysis = await self.analyser.analyse(call, version, collected)
+                analysis = await self.analyser.analyse(call, version, claim.collected)
             except Exception:
                 if claim.fence < MAX_ATTEMPTS:
                     delay = self.config.retry_base_s * 2 ** (claim.fence - 1)
@@ -144,7 +133,11 @@ class PostCall:
         if call.opt_out_sensitive_data_storage:
             analysis = None
         cost, now = price(call, version, org), self.clock.now_ms()
-        await offload(self.lanes, lambda: self.complete(claim, analysis, cost, now))
+        if self.lanes is None:
+            self.complete(claim, analysis, cost, now)
+        else:
+            # A step of a group commit: the completions of a batch share transactions.
+            await self.lanes.write(lambda conn: _complete(conn, claim, analysis, cost, now), claim.call_id)
 
     def _retry(self, claim: PostCallClaim, due_at: int) -> None:
         with self.db.write() as conn:
@@ -167,11 +160,24 @@ class PostCall:
     ) -> bool:
         """Store, settle and announce, in one transaction; False if the claim was taken over."""
         with self.db.write() as conn:
-            if not lifecycle.complete_postcall(
-                conn, claim, analysis=analysis, cost_minor=cost_minor, now=now
-            ):
-                return False
-            if cost_minor > 0:
-                ledger.settle(conn, claim.organization_id, claim.call_id, cost_minor, now)
-            emit(conn, claim.organization_id, claim.call_id, claim.agent, EventType.CALL_ANALYZED, now)
-        return True
+            return _complete(conn, claim, analysis, cost_minor, now)
+
+
+def _complete(
+    conn: Connection, claim: PostCallClaim, analysis: CallAnalysis | None, cost_minor: int, now: int
+) -> bool:
+    moved = lifecycle.complete_postcall(conn, claim, analysis=analysis, cost_minor=cost_minor, now=now)
+    if moved is None:
+        return False
+    if cost_minor > 0:
+        ledger.settle(conn, claim.organization_id, claim.call_id, cost_minor, now)
+    emit(
+        conn,
+        claim.organization_id,
+        claim.call_id,
+        claim.agent,
+        EventType.CALL_ANALYZED,
+        now,
+        endpoints=moved.endpoints,
+    )
+    return True

@@ -4,7 +4,8 @@ Each attempt is signed by the event's payload format (`engine/services/webhook_f
 events per Standard Webhooks 1.0 (`webhook-id`, the event id, the same on every retry so
 receivers can deduplicate; `webhook-timestamp`; `webhook-signature`), Retell events with
 `X-Retell-Signature`. The body bytes are stored once with the event and sent unchanged on every
-attempt.
+attempt — except what `links` renders at each claim (a `call_ended` event's `recording_url`: links
+expire, so each attempt carries a fresh one; `engine/services/recordings.py`).
 
 Delivery rules (Standard Webhooks' recommendations):
 - any 2xx is delivered; anything else — 3xx included (redirects are not followed), a timeout or
@@ -30,7 +31,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -89,8 +91,12 @@ class Relay:
         rng: random.Random | None = None,
         client: httpx.AsyncClient | None = None,
         lanes: Lanes | None = None,
+        links: Callable[[str], str] | None = None,
     ) -> None:
         self.db = db
+        #: Renders a stored body's recording links for this attempt (in a lane: it may read the
+        #: deployment's secret once).
+        self.links = links
         self.lanes = lanes
         self.clock = clock
         self.config = config or RelayConfig()
@@ -160,7 +166,8 @@ class Relay:
         else:
             # A blip must not lose the batch's outcomes (each would be posted again after its
             # lease); recording is fenced on the attempt number, so a repeat records nothing twice.
-            await self.lanes.retrying(lambda: self.record(batch), "recording webhook attempts")
+            lanes = self.lanes
+            await lanes.retrying(lambda: lanes.run(lambda: self.record(batch)), "recording webhook attempts")
         return len(due)
 
     def _claim(self, now: int) -> list[DueDelivery]:
@@ -168,7 +175,9 @@ class Relay:
             if not outbox.deliveries_due(conn, now):
                 return []
         with self.db.write() as conn:
-            return outbox.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
+            claimed = outbox.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
+        links = self.links
+        return claimed if links is None else [replace(d, body=links(d.body)) for d in claimed]
 
     async def attempt(self, delivery: DueDelivery) -> AttemptResult:
         """One POST of one delivery (or the reason not to make it); records nothing."""

@@ -125,20 +125,21 @@ class Worker:
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         blobs: BlobStore | None = None,
         orphans: Callable[[Call], Awaitable[None]] | None = None,
+        recording_links: Callable[[str], str] | None = None,
     ) -> None:
         self.db = db
         self.conductor = conductor
         self.clock = clock
         self.config = config or WorkerConfig()
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.lanes = Lanes(self.config.db_threads)
+        self.lanes = Lanes(self.config.db_threads, db)
         #: Lease renewals' own connection: never waiting for one of a pool that API requests
         #: (an embedded worker) or a burst of call ends have taken.
         self.lease_db = Database(db.url, pool_size=1)
         self.postcall = PostCall(
             db, clock, analyser or OfflineAnalyser(), self.config.postcall, lanes=self.lanes
         )
-        self.relay = relay or Relay(db, clock, self.config.relay, lanes=self.lanes)
+        self.relay = relay or Relay(db, clock, self.config.relay, lanes=self.lanes, links=recording_links)
         self.progress = ProgressWriter(db, self.lanes)
         #: Run when the worker stops, after its calls: closes what the conductor holds open
         #: (the runtimes' HTTP clients).

@@ -9,15 +9,21 @@ until it expires, without the API key; a forged, altered or expired token, a cal
 recording, an opted-out call — all answer 404, the same as a call that does not exist, so a
 token reveals nothing beyond its own call. Because the token names the organisation and the
 lookup is scoped by it, a token can never reach another organisation's call.
+
+Webhooks. A `call_ended` event's body is stored once and sent for days of retries, longer than a
+link lives; so the stored body holds a marker where `recording_url` goes (`marked`, when the
+event is written) and the relay swaps in a freshly minted link at every attempt (`fill_links`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import orjson
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from callplane.config import Settings
@@ -35,6 +41,9 @@ from callplane.store.db import Database
 log = logging.getLogger(__name__)
 
 PURGE_BATCH = 200
+#: `recording_url` in a stored webhook body: the scheme no client can fetch, then org/call.
+LINK_MARKER = "callplane-recording:"
+_MARKED = re.compile(r'"callplane-recording:([^"/]+)/([^"/]+)"')
 
 
 def public_base(settings: Settings) -> str:
@@ -42,14 +51,26 @@ def public_base(settings: Settings) -> str:
     return settings.public_url or f"http://{settings.host}:{settings.port}"
 
 
+def marked(call: Call) -> Call:
+    """The call as a stored webhook body renders it: a marker for its recording link, if any."""
+    if call.recording_key is None or call.opt_out_sensitive_data_storage:
+        return call
+    return replace(call, recording_url=f"{LINK_MARKER}{call.organization_id}/{call.id}")
+
+
 def blob_key(organization_id: str, call_id: str) -> str:
     return f"{organization_id}/{call_id}.wav"
 
 
 def store(blobs: BlobStore, organization_id: str, call_id: str, recording: Recording) -> str:
-    """Write the WAV (blocking: the worker runs this in a thread) and return its key."""
+    """Stream the WAV into the store (blocking: the worker runs this in a thread), free the
+    recording's spool files, and return its key."""
     key = blob_key(organization_id, call_id)
-    blobs.put(key, recording.wav(), Recording.content_type)
+    try:
+        with recording.open() as wav:
+            blobs.put(key, wav, Recording.content_type)
+    finally:
+        recording.close()
     return key
 
 
@@ -106,6 +127,18 @@ class Recordings:
         """The call as dialects render it: `recording_url` minted from its stored key."""
         url = self.url(base_url, call)
         return call if url == call.recording_url else replace(call, recording_url=url)
+
+    def fill_links(self, base_url: str, body: str) -> str:
+        """A stored webhook body as it is sent now: each `marked` link replaced by a fresh one
+        (a JSON string, whichever dialect serialised the body)."""
+        if LINK_MARKER not in body:
+            return body
+
+        def link(found: re.Match[str]) -> str:
+            token = self.token(found[1], found[2], self.now() + self.ttl_s * 1000)
+            return orjson.dumps(f"{base_url.rstrip('/')}/recordings/{token}.wav").decode()
+
+        return _MARKED.sub(link, body)
 
     def by_token(self, token: str) -> bytes:
         """The audio a recording URL points at; NotFound for anything else."""

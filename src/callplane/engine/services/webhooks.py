@@ -22,8 +22,8 @@ Every `call` object carries: `call_id`, `agent {agent_id, agent_version}`, `call
 null, as in the API) and `opt_out_sensitive_data_storage`. In addition:
 
 - `call_ended`: `transcript` (the Vox v3 timeline: utterances with `start_at`/`end_at`, tool call
-  invocations and results) and `recording_url` (null for now: recording links expire, so a
-  stored event cannot carry one; fetch the call for its link);
+  invocations and results) and `recording_url` (a signed link minted at each delivery attempt,
+  as the API mints one per response: `engine/services/recordings.py`; null without a recording);
 - `call_analyzed`: `call_analysis {summary, user_sentiment, custom_analysis_data}`,
   `call_cost {total_cost: "<KRW decimal string>"}` and `duration_ms` (no transcript: `call_ended`
   carried it; keeps the payload small).
@@ -57,6 +57,7 @@ from callplane.domain.errors import Conflict, NotFound, ValidationFailed
 from callplane.domain.ids import new_id
 from callplane.engine import egress
 from callplane.engine.memo import Memo
+from callplane.engine.services import recordings
 from callplane.engine.services.webhook_formats import FORMATS, FormatName
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
@@ -94,13 +95,18 @@ def emit(
     agent: AgentRef,
     event: EventType,
     now: int,
+    *,
+    endpoints: bool = True,
 ) -> list[str]:
     """Write the event to the outbox with a delivery per destination, in the caller's transaction.
+
+    `endpoints=False`: the caller knows the organisation has no enabled endpoint (its status
+    change asked, `store.outbox.has_endpoints`), so they are not looked up.
 
     The body is rendered once per payload format among the destinations (one outbox event each:
     Vox endpoints share one body, Retell endpoints another). The call is read (as the transaction
     sees it now) only when some destination wants the event. Returns the event ids written."""
-    targets = _targets(conn, organization_id, agent, event, now)
+    targets = _targets(conn, organization_id, agent, event, now, endpoints=endpoints)
     if not targets:
         return []
     call = call_store.get_call(conn, organization_id, call_id, with_transcript=event is EventType.CALL_ENDED)
@@ -117,7 +123,7 @@ def emit(
             event_id=event_id,
             subject=Subject(SubjectKind.CALL, call_id),
             event_type=event.value,
-            body=FORMATS.get(name).render(call, event.value, now),
+            body=FORMATS.get(name).render(recordings.marked(call), event.value, now),
             now=now,
             targets=group,
             format=name,
@@ -127,12 +133,10 @@ def emit(
 
 
 def _targets(
-    conn: Connection, organization_id: str, agent: AgentRef, event: EventType, now: int
+    conn: Connection, organization_id: str, agent: AgentRef, event: EventType, now: int, *, endpoints: bool
 ) -> list[Target]:
-    targets = [
-        Target(e.url, e.id, e.format)
-        for e in outbox.destinations(conn, organization_id, agent.agent_id, event.value)
-    ]
+    found = outbox.destinations(conn, organization_id, agent.agent_id, event.value) if endpoints else []
+    targets = [Target(e.url, e.id, e.format) for e in found]
     url = _agent_webhook_url(conn, organization_id, agent)
     if url:
         if outbox.signing_secret(conn, organization_id) is None:

@@ -11,7 +11,8 @@ that hears nothing for 10 s (`NET-0001`); whenever no audio went up for `keepali
 carrier's stream stalled), `{"type": "KeepAlive"}` is sent, as Deepgram's docs ask (every 3–5 s).
 
 The operator's endpoint (`CALLPLANE_SPEECH_STREAMING_URL`, Deepgram's own by default) is trusted;
-a failure to connect is retried `attempts` times, then the call ends with the reason.
+a failure to connect is retried up to `attempts` times within the turn's budget (`budget_s`, as
+the OpenAI-compatible engines do), then the call ends with the reason.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from callplane.engine.live.agents.retry import Retryable, Turn
 from callplane.engine.live.speech.protocols import Recognized, SpeechEngineError, Voice, WordTiming
-from callplane.engine.live.speech.registry import EngineConfig
+from callplane.engine.live.speech.registry import EngineConfig, retry_policy, tls
 
 
 class DeepgramTranscriber:
@@ -50,22 +52,27 @@ class DeepgramTranscriber:
         )
         url = f"{self.config.streaming_url}?{query}"
         headers = {"Authorization": f"Token {self.config.streaming_api_key}"}
-        last = ""
-        for n in range(self.config.attempts):
+        turn = Turn(retry_policy(self.config))
+        while True:
             try:
                 socket = await connect(
-                    url, additional_headers=headers, open_timeout=self.config.timeout_s, proxy=None
+                    url,
+                    additional_headers=headers,
+                    open_timeout=min(self.config.timeout_s, turn.remaining_s()),
+                    proxy=None,
+                    ssl=tls() if url.startswith("wss:") else None,
                 )
                 return DeepgramStream(
                     socket, on_partial, self.config.timeout_s, self.config.streaming_keepalive_s
                 )
             except (OSError, TimeoutError, WebSocketException) as exc:
-                last = str(exc) or type(exc).__name__
-                if n + 1 < self.config.attempts:
-                    await asyncio.sleep(0.2 * 2**n)
-        raise SpeechEngineError(
-            f"streaming transcription failed after {self.config.attempts} attempt(s): {last}"
-        )
+                failure = Retryable(str(exc) or type(exc).__name__)
+            try:
+                await turn.failed(failure)
+            except Retryable:
+                raise SpeechEngineError(
+                    f"streaming transcription failed after {turn.made} attempt(s): {failure.message}"
+                ) from None
 
     async def transcribe(self, pcm: bytes, sample_rate: int, voice: Voice) -> Recognized:
         stream = await self.open(sample_rate, voice, lambda text: None)

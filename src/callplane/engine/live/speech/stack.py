@@ -45,6 +45,7 @@ class SpeechStack:
             voice=settings.speech_voice,
             timeout_s=settings.speech_timeout_s,
             attempts=settings.speech_attempts,
+            budget_s=settings.speech_budget_s,
             allow_private=settings.allow_private_destinations,
             streaming_url=settings.speech_streaming_url,
             streaming_api_key=settings.speech_streaming_api_key,

@@ -6,7 +6,7 @@ delivery log linked campaigns as calls. Now `call_id` is set for call events onl
 others) and every event names its subject. Existing rows are backfilled from their type.
 
 Revision ID: 0018
-Revises: 0016 (0017 once merged)
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"  # the lead re-chains it to "0017" (rollups) at the merge
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,122 @@
+"""Sums of ended calls, kept as calls end, so that a month of analytics reads a few thousand rows.
+
+Grouping a range of calls costs a read per call: 30 days of the largest organisation of the 1M
+bench set are ~45,000 calls, and grouping them took 190–300 ms (bench/analytics.md), over the
+dashboard's 100 ms. So calls in a terminal status are summed, by triggers on `calls` (migration
+0017), into two tables:
+
+- `call_rollup_hours`: per organisation, UTC hour of `listed_at` and status — the time charts and
+  the KPI strip (30 days: at most 720 hours × the statuses seen);
+- `call_rollup_agents` (per UTC day, agent and A/B variant) and `call_rollup_outcomes` (per UTC
+  day, disconnection reason and sentiment) — the breakdowns. Two narrow tables, not one of all
+  four: the largest bench organisation has 94 agents, and their product with reasons and
+  sentiments is nearly a row per call, while each table alone is a few thousand rows a month.
+
+Exact, not eventually right: the triggers run in the transaction that changes the call, so a
+call entering or leaving a terminal status, changing a summed or grouped column after its end
+(post-call analysis), inserted backdated or deleted, moves its contribution in the same commit.
+The cost is one or two row upserts per table when a call ends or is analysed (none while it is
+queued or live). On PostgreSQL two transactions ending calls of one organisation, hour and status
+wait for each other's commit on that row (the worker's transactions are short).
+
+A report range rarely falls on bucket edges (the dashboard's days are local days: in Seoul they
+start at 15:00 UTC), so a report is, in one statement: the rollup rows of the whole buckets inside
+the range (`interior`), plus the calls of the range outside them and the calls inside them that
+are not terminal yet, grouped from `calls` itself. The edges are at most two partial buckets — for
+the breakdowns up to two partial UTC days (in Seoul 15 + 9 hours: one day of calls) — so any time
+zone, half-hour ones included, stays exact; only the share read from `calls` grows with how far
+the range's ends are from UTC bucket edges.
+
+Only a range can be answered from the rollups (`covers`); a report with any other filter (status,
+agent, reason, numbers, metadata, search…) groups the matching calls directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, func, select
+
+from callplane.domain.call import TERMINAL_STATUSES, CallStatus
+from callplane.domain.query import CallQuery, Range
+from callplane.store import listing
+from callplane.store.schema import call_rollup_hours, calls
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+MEASURES = ("calls", "dialled", "connected", "talk_ms", "talked", "cost_minor")
+#: The statuses not in the rollups: a report reads these calls from `calls`.
+OPEN = tuple(s.value for s in CallStatus if s not in TERMINAL_STATUSES)
+
+
+def covers(q: CallQuery) -> bool:
+    """Whether the rollups answer `q`'s report: it filters by `listed_at` alone."""
+    return listing.filters_only(q, listed_at=q.listed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Interior:
+    """The whole buckets inside a range: bucket numbers `first` to `end` (exclusive, None:
+    unbounded), and the instants they span."""
+
+    first: int
+    end: int | None
+    size: int
+
+    @property
+    def low(self) -> int:
+        return self.first * self.size
+
+    @property
+    def high(self) -> int | None:
+        return None if self.end is None else self.end * self.size
+
+
+def interior(span: Range, size: int) -> Interior:
+    first = 0 if span.low is None else -(-span.low // size)
+    end = None if span.high is None else (span.high + 1) // size
+    if end is not None and end < first:
+        end = first  # no whole bucket: the rollups read nothing, `calls` everything
+    return Interior(first, end, size)
+
+
+def outside(inside: Interior) -> tuple[list[ColumnElement[bool]], ColumnElement[bool]]:
+    """Which calls `calls` must still supply: those before and after the whole buckets (the
+    range's ends, each an index range of `ix_calls_report`), and the open ones inside them."""
+    edges = [calls.c.listed_at < inside.low]
+    inside_range = calls.c.listed_at >= inside.low
+    if inside.high is not None:
+        edges.append(calls.c.listed_at >= inside.high)
+        inside_range = calls.c.listed_at.between(inside.low, inside.high - 1)
+    return edges, and_(calls.c.status.in_(OPEN), inside_range)
+
+
+def _where(table: Table, bucket: str, q: CallQuery, inside: Interior) -> list[Any]:
+    where = [table.c.organization_id == q.organization_id, table.c[bucket] >= inside.first]
+    if inside.end is not None:
+        where.append(table.c[bucket] < inside.end)
+    return where
+
+
+def hour_rows(q: CallQuery, inside: Interior) -> Any:
+    """(hour, status, *measures) of the whole hours: one row per key (the table's own key)."""
+    t = call_rollup_hours
+    return select(t.c.hour, t.c.status, *(t.c[m] for m in MEASURES)).where(
+        *_where(t, "hour", q, inside), t.c.calls > 0
+    )
+
+
+AGENT = ("agent_id", "variant_label")
+OUTCOME = ("disconnection_reason", "user_sentiment")
+
+
+def day_rows(table: Table, dims: tuple[str, ...], q: CallQuery, inside: Interior) -> Any:
+    """(*dims, *measures) of the whole days, summed over them ('' = none)."""
+    columns = [table.c[d] for d in dims]
+    return (
+        select(*columns, *(func.sum(table.c[m]) for m in MEASURES))
+        .where(*_where(table, "day", q, inside))
+        .group_by(*columns)
+        .having(func.sum(table.c.calls) > 0)
+    )

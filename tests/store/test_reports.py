@@ -1,0 +1,213 @@
+"""Reports from the rollups (migration 0017) equal a count of the calls themselves.
+
+Each test changes calls the ways the application and an import can (insert, end, analyse after
+the end, backdate, delete) and compares `reports.report` / `reports.kpis` with a brute-force
+computation over every row of `calls`, for ranges on and off the buckets' edges.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from callplane.domain.call import Call, CallAnalysis, CallStatus, DisconnectionReason, Sentiment
+from callplane.domain.query import CallQuery, Range
+from callplane.store import calls as call_store
+from callplane.store import reports
+from callplane.store.db import Database
+from callplane.store.migrate import upgrade
+from callplane.store.schema import calls
+from tests.factories import Tenant, make_tenant
+from tests.web.conftest import NOW, a_call, queued_call
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+SEOUL = 9 * HOUR
+OTHER_AGENT = "0190aaaa-0000-7000-8000-000000000001"
+TERMINAL = [CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR, CallStatus.CANCELED]
+OPEN = [CallStatus.QUEUED, CallStatus.DIALING, CallStatus.RINGING, CallStatus.ONGOING]
+
+
+def _calls(tenant: Tenant, n: int, seed: int = 7) -> list[Call]:
+    """`n` calls over the 10 days before NOW: every status, two agents, variants, reasons and
+    sentiments, some without them."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        at = NOW - rng.randrange(10 * DAY)
+        status = rng.choice(TERMINAL * 3 + OPEN)
+        if status is CallStatus.QUEUED:
+            out.append(queued_call(tenant, at=at))
+            continue
+        answered = status in (CallStatus.ENDED, CallStatus.ONGOING, CallStatus.ERROR) and rng.random() < 0.8
+        ended = status.is_terminal
+        out.append(
+            a_call(
+                tenant,
+                at=at,
+                status=status,
+                agent=replace(a_call(tenant).agent, agent_id=rng.choice([tenant.agent_id, OTHER_AGENT])),
+                variant_label=rng.choice([None, "A", "B"]),
+                answered_at=at + rng.randrange(1, 9_000) if answered else None,
+                end_at=at + rng.randrange(10_000, 400_000) if ended else None,
+                disconnection_reason=rng.choice([None, *DisconnectionReason]) if ended else None,
+                analysis=CallAnalysis(None, rng.choice(list(Sentiment)), []) if rng.random() < 0.6 else None,
+                cost_minor=rng.choice([None, 0, rng.randrange(1, 90_000)]),
+            )
+        )
+    return out
+
+
+def _insert(db: Database, batch: list[Call]) -> None:
+    with db.write() as conn:
+        call_store.insert_calls(conn, batch)
+
+
+Tallies = dict[Any, reports.Kpis]
+
+
+def _brute(db: Database, q: CallQuery) -> tuple[Tallies, Tallies, Tallies]:
+    """The report of `q` (a range and statuses) computed in Python from every call row."""
+    with db.read() as conn:
+        rows = (
+            conn.execute(select(calls).where(calls.c.organization_id == q.organization_id)).mappings().all()
+        )
+    hours: Tallies = defaultdict(reports.Kpis)
+    agents: Tallies = defaultdict(reports.Kpis)
+    outcomes: Tallies = defaultdict(reports.Kpis)
+    low, high = q.listed_at.low, q.listed_at.high
+    for r in rows:
+        if (low is not None and r["listed_at"] < low) or (high is not None and r["listed_at"] > high):
+            continue
+        if q.statuses and r["status"] not in q.statuses:
+            continue
+        talked = r["answered_at"] is not None and r["end_at"] is not None
+        tally = reports.Kpis(
+            1,
+            int(r["start_at"] is not None),
+            int(r["answered_at"] is not None),
+            r["end_at"] - r["answered_at"] if talked else 0,
+            int(talked),
+            r["cost_minor"] or 0,
+        )
+        hours[(r["listed_at"] // HOUR, r["status"])] += tally
+        agents[(r["agent_id"], r["variant_label"])] += tally
+        outcomes[(r["disconnection_reason"], r["user_sentiment"])] += tally
+    return dict(hours), dict(agents), dict(outcomes)
+
+
+def _seen(db: Database, q: CallQuery) -> tuple[Tallies, Tallies, Tallies]:
+    with db.read() as conn:
+        report = reports.report(conn, q)
+        assert reports.kpis(conn, q) == report.kpis
+    hours = {(h.hour, h.status.value): h.tally for h in report.hours}
+    agents = {(a.agent_id, a.variant_label): a.tally for a in report.agents}
+    outcomes = {
+        (o.reason.value if o.reason else None, o.sentiment.value if o.sentiment else None): o.tally
+        for o in report.outcomes
+    }
+    # No key twice.
+    assert (len(hours), len(agents), len(outcomes)) == tuple(
+        map(len, (report.hours, report.agents, report.outcomes))
+    )
+    return hours, agents, outcomes
+
+
+def _ranges(org: str) -> list[CallQuery]:
+    """Seoul days (off UTC days), UTC days, ranges off any hour, open ends, no whole day."""
+    seoul_day = NOW - NOW % DAY - SEOUL
+    return [
+        CallQuery(org, listed_at=Range(seoul_day - 6 * DAY, seoul_day + DAY - 1)),
+        CallQuery(org, listed_at=Range(NOW - 7 * DAY, NOW - 1)),
+        CallQuery(org, listed_at=Range(NOW - 5 * DAY - 1_234_567, NOW - 98_765)),
+        CallQuery(org, listed_at=Range(NOW - 3 * DAY + 1, None)),
+        CallQuery(org, listed_at=Range(None, NOW - 2 * DAY - 17)),
+        CallQuery(org),
+        CallQuery(org, listed_at=Range(NOW - 5 * HOUR - 10, NOW - 5 * HOUR + 3_000_000)),
+        # Not from the rollups (a status filter): the same figures from the calls alone.
+        CallQuery(org, listed_at=Range(NOW - 8 * DAY, NOW), statuses=(CallStatus.ENDED, CallStatus.QUEUED)),
+    ]
+
+
+def _check(db: Database, tenant: Tenant) -> None:
+    for q in _ranges(tenant.organization_id):
+        assert _seen(db, q) == _brute(db, q), q
+
+
+def test_reports_equal_the_calls_as_they_change(db: Database, tenant: Tenant) -> None:
+    other = make_tenant(db, NOW, "other org")
+    batch = _calls(tenant, 400)
+    _insert(db, batch + _calls(other, 50, seed=8))
+    _check(db, tenant)
+    assert _seen(db, CallQuery(tenant.organization_id))[0]  # not vacuous: the range holds calls
+
+    ids = [c.id for c in batch]
+    with db.write() as conn:
+        # Live calls end; ended calls get their analysis and cost after the end, or change status.
+        conn.execute(
+            update(calls)
+            .where(calls.c.id.in_(ids[:60]), calls.c.status.in_([s.value for s in OPEN]))
+            .values(status=CallStatus.ENDED.value, end_at=calls.c.listed_at + 90_000)
+        )
+        conn.execute(
+            update(calls).where(calls.c.id.in_(ids[60:140])).values(user_sentiment=Sentiment.NEGATIVE.value)
+        )
+        conn.execute(
+            update(calls).where(calls.c.id.in_(ids[140:180])).values(cost_minor=calls.c.cost_minor + 7)
+        )
+        conn.execute(
+            update(calls)
+            .where(calls.c.id.in_(ids[180:200]))
+            .values(status=CallStatus.ERROR.value, disconnection_reason=None, variant_label="C")
+        )
+        # An ended call back to a live status (not a real transition: the triggers still follow).
+        conn.execute(
+            update(calls).where(calls.c.id.in_(ids[200:210])).values(status=CallStatus.ONGOING.value)
+        )
+        # Unrelated columns change nothing.
+        conn.execute(
+            update(calls).where(calls.c.id.in_(ids[210:260])).values(transcript=None, error_detail="x")
+        )
+    _check(db, tenant)
+
+    # Backdated inserts into days and hours already summed, and deletes.
+    _insert(db, _calls(tenant, 80, seed=9))
+    with db.write() as conn:
+        conn.execute(delete(calls).where(calls.c.id.in_(ids[260:330])))
+    _check(db, tenant)
+
+
+def test_an_ended_call_moves_to_its_new_hour_and_day(db: Database, tenant: Tenant) -> None:
+    call = a_call(tenant, at=NOW - 3 * DAY)
+    _insert(db, [call])
+    q = CallQuery(tenant.organization_id, listed_at=Range(NOW - 10 * DAY, NOW))
+    with db.write() as conn:
+        conn.execute(update(calls).where(calls.c.id == call.id).values(listed_at=NOW - 5 * DAY))
+    hours, _, _ = _seen(db, q)
+    assert list(hours) == [((NOW - 5 * DAY) // HOUR, "ended")]
+    assert _seen(db, q) == _brute(db, q)
+
+
+@pytest.mark.parametrize("url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_migration_sums_the_calls_already_there(
+    url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if url == "sqlite":
+        url = f"sqlite:///{tmp_path / 'before.db'}"
+    else:
+        url = request.getfixturevalue("empty_postgres_url")
+    db = Database(url)
+    try:
+        upgrade(db, "0016")
+        tenant = make_tenant(db, NOW)
+        _insert(db, _calls(tenant, 300, seed=11))
+        upgrade(db)
+        _check(db, tenant)
+    finally:
+        db.dispose()
