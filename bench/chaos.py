@@ -48,13 +48,11 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.engine_bench import machine, pct
+from bench.engine_bench import machine, pct, setup
 from callplane.api.dialects.webhooks import register as register_webhook_formats
-from callplane.cli.demo import demo_agent_file
 from callplane.domain.call import CallStatus
 from callplane.domain.phone import parse_kr
 from callplane.engine.clock import SystemClock
-from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService, NewCall
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
@@ -255,19 +253,10 @@ def fresh_database(url: str) -> None:
 
 
 def tenant(db: Database, receiver_url: str) -> tuple[str, str, str]:
-    admin = Admin(db, SystemClock().now_ms)
-    org = admin.create_organization(
-        "chaos org",
-        calling_window={"start": "00:00", "end": "24:00"},
-        max_concurrent_calls=1000,
-        max_queue_wait_s=None,
-        balance=None,
-    )
-    number = parse_kr("07011112222", "n")
-    admin.add_number(org.id, number)
-    agent = admin.create_agent(org.id, demo_agent_file())
-    WebhookAdmin(db, SystemClock().now_ms, allow_private=True).add(org.id, receiver_url)
-    return org.id, agent.id, number
+    """engine_bench's organisation (no limits in the way) with an endpoint at the receiver."""
+    org = setup(db)
+    WebhookAdmin(db, SystemClock().now_ms, allow_private=True).add(org[0], receiver_url)
+    return org
 
 
 def create_calls(db: Database, org: tuple[str, str, str], count: int, seconds: float, ids: list[str]) -> None:

@@ -18,6 +18,7 @@ Uses the test suite's factories for the data (run from the repository's root).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import subprocess
@@ -27,11 +28,10 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
-from sqlalchemy.engine import make_url
 from tests.api.test_isolation import server
 from tests.factories import ended_saying, insert_calls, make_tenant, random_call
 
+from bench.chaos import fresh_database
 from callplane.engine.clock import SystemClock
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
@@ -97,20 +97,16 @@ def measure(db: Database) -> str:
     return f"idle {idle:.2f} ms, busy {busy:.2f} ms (x{busy / idle:.1f}), heavy query {heavy_ms:.1f} ms"
 
 
-def _fresh_postgres(url: str) -> None:
-    name = make_url(url).database
-    admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
-
-
 def main() -> None:
+    # The server inherits these: the heavy tenant's loop and the samples would meet the default
+    # per-key rate limits, which are not what is measured.
+    for name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_ORGANIZATION", "RATE_LIMIT_AUTH_FAILURES"):
+        os.environ.setdefault(f"CALLPLANE_{name}", "1000000/second")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="PostgreSQL, dropped and created afresh (default: SQLite)")
     args = parser.parse_args()
     if args.database_url:
-        _fresh_postgres(args.database_url)
+        fresh_database(args.database_url)
         url = args.database_url
     else:
         url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='isolation-')) / 'callplane.db'}"

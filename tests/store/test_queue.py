@@ -271,7 +271,7 @@ def test_cancel_of_a_queued_call_is_terminal_with_its_post_call_and_event(
     assert claim(db, clock).claimed == []
     with db.read() as conn:
         assert outbox.event_types_for_call(conn, tenant.organization_id, call_id) == ["call_ended"]
-        [delivery] = outbox.deliveries_for_call(conn, tenant.organization_id, call_id)
+        [delivery] = outbox.deliveries_about(conn, tenant.organization_id, call_id)
     assert delivery.url == "https://hooks.example.com/x" and delivery.status == "pending"
 
 

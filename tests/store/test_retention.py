@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from callplane.domain.ids import new_id
 from callplane.store import outbox, retention
 from callplane.store.db import Database
-from callplane.store.outbox import AttemptResult, DeliveryStatus, Target
+from callplane.store.outbox import AttemptResult, DeliveryStatus, Subject, SubjectKind, Target
 from callplane.store.schema import webhook_attempts, webhook_deliveries, webhook_events
 from tests.factories import Tenant
 
@@ -23,8 +23,8 @@ def seed(db: Database, org: str, outcomes: list[tuple[DeliveryStatus, int]]) -> 
     with db.write() as conn:
         targets = [Target(f"https://hooks.example.com/{i}", None) for i in range(len(outcomes))]
         outbox.add_event(
-            conn, org, event_id=event_id, call_id=new_id(), event_type="call_ended", body="{}",
-            now=created, targets=targets,
+            conn, org, event_id=event_id, subject=Subject(SubjectKind.CALL, new_id()),
+            event_type="call_ended", body="{}", now=created, targets=targets,
         )  # fmt: skip
         claimed = outbox.claim_deliveries(conn, created, 1, 100)
         due = sorted((d for d in claimed if d.event_id == event_id), key=lambda d: d.url)

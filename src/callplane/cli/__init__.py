@@ -18,21 +18,15 @@ from callplane.cli import campaigns as campaigns_cli
 from callplane.cli import numbers as numbers_cli
 from callplane.cli import recordings as recordings_cli
 from callplane.cli import webhooks as webhooks_cli
-from callplane.cli.context import Context, EarlyStop, console, fail, org_option, print_json
+from callplane.cli.context import Context, EarlyStop, console, fail, group, org_option, print_json
 from callplane.domain.errors import DomainError
 
 # `--install-completion` / `--show-completion`: bash, zsh, fish and PowerShell (Typer's own).
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, add_completion=True, help=__doc__)
-db_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, help="Database schema.")
-orgs_app = typer.Typer(
-    rich_markup_mode=None, no_args_is_help=True, help="Organisations and their calling rules."
-)
-keys_app = typer.Typer(
-    rich_markup_mode=None, no_args_is_help=True, help="API keys (shown once, stored hashed)."
-)
-agents_app = typer.Typer(
-    rich_markup_mode=None, no_args_is_help=True, help="Agents and their immutable versions."
-)
+db_app = group("Database schema.")
+orgs_app = group("Organisations and their calling rules.")
+keys_app = group("API keys (shown once, stored hashed).")
+agents_app = group("Agents and their immutable versions.")
 for sub, name in (
     (db_app, "db"),
     (orgs_app, "orgs"),

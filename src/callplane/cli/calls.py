@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from callplane.cli.context import Context, console, domestic, fail, org_option, parse_number, print_json
+from callplane.cli.context import (
+    Context,
+    console,
+    domestic,
+    fail,
+    group,
+    org_option,
+    parse_number,
+    print_json,
+)
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
@@ -25,9 +34,7 @@ from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortO
 if TYPE_CHECKING:
     from callplane.engine.services.calls import CallService
 
-app = typer.Typer(
-    rich_markup_mode=None, no_args_is_help=True, help="Calls: list, search, export, show, cancel."
-)
+app = group("Calls: list, search, export, show, cancel.")
 
 CSV_COLUMNS = (
     "id",

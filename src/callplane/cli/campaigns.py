@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from callplane.cli.context import Context, console, fail, org_option, print_json
+from callplane.cli.context import Context, console, fail, group, org_option, print_json
 from callplane.domain.call import DisconnectionReason
 from callplane.domain.campaign import RETRYABLE, TaskStatus
 from callplane.domain.errors import DomainError
@@ -28,11 +28,7 @@ from callplane.domain.org import ALL_DAYS
 if TYPE_CHECKING:
     from callplane.engine.services.campaigns import CampaignService
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    help="Campaigns: create from CSV, list, show, pause, resume, cancel, export.",
-)
+app = group("Campaigns: create from CSV, list, show, pause, resume, cancel, export.")
 
 _PAGE = 1000
 

@@ -48,6 +48,11 @@ def domestic(e164: str) -> str:
     return to_domestic(e164)
 
 
+def group(help: str) -> typer.Typer:
+    """A command group; rich markup off (typer would import rich for every `--help`)."""
+    return typer.Typer(rich_markup_mode=None, no_args_is_help=True, help=help)
+
+
 org_option = Annotated[
     str | None, typer.Option("--org", help="Organisation id; optional when there is only one.")
 ]

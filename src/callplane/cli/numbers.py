@@ -10,21 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from callplane.cli.context import Context, console, domestic, fail, org_option, parse_number
+from callplane.cli.context import Context, console, domestic, fail, group, org_option, parse_number
 
 if TYPE_CHECKING:
     from callplane.domain.agent import TrafficSplit
 
-numbers_app = typer.Typer(
-    rich_markup_mode=None, no_args_is_help=True, help="Phone numbers the organisation owns (one owner each)."
-)
-presentation_app = typer.Typer(
-    rich_markup_mode=None, no_args_is_help=True, help="Approved presentation (caller-ID) numbers."
-)
-splits_app = typer.Typer(
-    rich_markup_mode=None, no_args_is_help=True, help="Traffic-split policies on a from_number."
-)
-suppress_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, help="The do-not-call list.")
+numbers_app = group("Phone numbers the organisation owns (one owner each).")
+presentation_app = group("Approved presentation (caller-ID) numbers.")
+splits_app = group("Traffic-split policies on a from_number.")
+suppress_app = group("The do-not-call list.")
 
 
 @numbers_app.command("add")

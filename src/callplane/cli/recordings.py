@@ -7,13 +7,9 @@ from typing import Annotated
 
 import typer
 
-from callplane.cli.context import Context, console, fail
+from callplane.cli.context import Context, console, fail, group
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    help="Call recordings (the blob store, CALLPLANE_RECORDINGS_*).",
-)
+app = group("Call recordings (the blob store, CALLPLANE_RECORDINGS_*).")
 
 
 @app.command("purge")

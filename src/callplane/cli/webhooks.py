@@ -6,17 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from callplane.cli.context import Context, console, fail, org_option
+from callplane.cli.context import Context, console, fail, group, org_option
 
 if TYPE_CHECKING:
     from callplane.engine.services.webhooks import WebhookAdmin
     from callplane.store.outbox import DeliveryLog
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    help="Webhook endpoints (Vox's format signed per Standard Webhooks, or Retell's), deliveries, tests.",
-)
+app = group("Webhook endpoints (Vox's format signed per Standard Webhooks, or Retell's), deliveries, tests.")
 
 
 def _webhooks(c: Context) -> WebhookAdmin:
@@ -82,10 +78,11 @@ def _print_delivery(d: DeliveryLog) -> None:
 
 
 @app.command("deliveries")
-def webhooks_deliveries(ctx: typer.Context, call_id: str, org: org_option = None) -> None:
-    """Every delivery of a call's events (or of an endpoint's test events: pass its id)."""
+def webhooks_deliveries(ctx: typer.Context, subject_id: str, org: org_option = None) -> None:
+    """Every delivery of a call's events (or a campaign's, or an endpoint's test events: pass
+    its id)."""
     c: Context = ctx.obj
-    for d in _webhooks(c).deliveries(c.org(org), call_id):
+    for d in _webhooks(c).deliveries(c.org(org), subject_id):
         _print_delivery(d)
 
 

@@ -1,7 +1,8 @@
 """An organisation's webhook deliveries, newest first: the dashboard's delivery log.
 
 Keyset pages on `ix_webhook_deliveries_created` (migration 0010); each row names its event's
-type and call. The attempts of one delivery are on its call's page (`outbox.deliveries_for_call`).
+type and subject (a call, a campaign, or the endpoint a test event went to). The attempts of a
+call's deliveries are on its call's page (`outbox.deliveries_about`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, tuple_
 
-from callplane.store.outbox import DeliveryStatus
+from callplane.store.outbox import DeliveryStatus, SubjectKind
 from callplane.store.schema import webhook_deliveries, webhook_events
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedDelivery:
     id: str
-    call_id: str
+    subject_kind: SubjectKind
+    subject_id: str
     event_type: str
     url: str
     status: DeliveryStatus
@@ -37,7 +39,7 @@ def recent(
 ) -> list[LoggedDelivery]:
     d, e = webhook_deliveries, webhook_events
     query = (
-        select(d, e.c.type, e.c.call_id)
+        select(d, e.c.type, e.c.subject_kind, e.c.subject_id)
         .join(e, (e.c.organization_id == d.c.organization_id) & (e.c.id == d.c.event_id))
         .where(d.c.organization_id == organization_id)
         .order_by(d.c.created_at.desc(), d.c.id.desc())
@@ -50,7 +52,8 @@ def recent(
     return [
         LoggedDelivery(
             r.id,
-            r.call_id,
+            SubjectKind(r.subject_kind),
+            r.subject_id,
             r.type,
             r.url,
             DeliveryStatus(r.status),

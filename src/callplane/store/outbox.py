@@ -187,6 +187,20 @@ def has_endpoints(organization_id: ColumnElement[str]) -> ColumnElement[bool]:
     )
 
 
+class SubjectKind(enum.StrEnum):
+    """What an event is about (migration 0018)."""
+
+    CALL = "call"
+    CAMPAIGN = "campaign"
+    ENDPOINT = "endpoint"  #: a test event sent to an endpoint on request
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    kind: SubjectKind
+    id: str
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     url: str
@@ -199,7 +213,7 @@ def add_event(
     organization_id: str,
     *,
     event_id: str,
-    call_id: str,
+    subject: Subject,
     event_type: str,
     body: str,
     now: int,
@@ -213,7 +227,9 @@ def add_event(
         insert(webhook_events).values(
             organization_id=organization_id,
             id=event_id,
-            call_id=call_id,
+            call_id=subject.id if subject.kind is SubjectKind.CALL else None,
+            subject_kind=subject.kind.value,
+            subject_id=subject.id,
             type=event_type,
             body=body,
             created_at=now,
@@ -428,9 +444,10 @@ class DeliveryLog:
     log: list[Attempt] = field(default_factory=list)
 
 
-def deliveries_for_call(conn: Connection, organization_id: str, call_id: str) -> list[DeliveryLog]:
-    """Every delivery of every event of a call, oldest event first, with its attempts."""
-    return _logs(conn, organization_id, webhook_events.c.call_id == call_id)
+def deliveries_about(conn: Connection, organization_id: str, subject_id: str) -> list[DeliveryLog]:
+    """Every delivery of every event about one subject — a call, a campaign, or an endpoint (its
+    test events) — oldest event first, with its attempts."""
+    return _logs(conn, organization_id, webhook_events.c.subject_id == subject_id)
 
 
 def get_delivery(conn: Connection, organization_id: str, delivery_id: str) -> DeliveryLog:

@@ -287,11 +287,13 @@ webhook_events = Table(
     metadata,
     Column("organization_id", Id, primary_key=True),
     Column("id", String(40), primary_key=True),  # msg_…, the stable `webhook-id`
-    Column("call_id", Id, nullable=False),
+    Column("call_id", Id),  # call events only (migration 0018)
     Column("type", String(32), nullable=False),
     Column("body", Text, nullable=False),  # the exact bytes signed and sent
     Column("created_at", BigInteger, nullable=False),
     Column("format", String(16), nullable=False, server_default="vox"),  # how `body` is signed
+    Column("subject_kind", String(16), nullable=False, server_default="call"),  # call|campaign|endpoint
+    Column("subject_id", Id, nullable=False),
 )
 
 webhook_deliveries = Table(

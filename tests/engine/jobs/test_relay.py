@@ -4,16 +4,18 @@ a running relay delivering an event committed in its process without waiting for
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 
 import pytest
 
 from callplane.engine.clock import FixedClock, SystemClock
-from callplane.engine.jobs.relay import Relay
+from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.services.webhooks import new_event_id
 from callplane.store import outbox
 from callplane.store.db import Database
-from callplane.store.outbox import Target
+from callplane.store.outbox import AttemptResult, DeliveryStatus, Subject, SubjectKind, Target
 from tests.conftest import _truncate
 from tests.engine.services.test_webhooks import FAST, all_delivered, canceled_call, local_webhooks
 from tests.factories import Tenant, make_tenant
@@ -29,7 +31,7 @@ def _event(db: Database, tenant: Tenant, now: int, targets: list[Target]) -> lis
             conn,
             tenant.organization_id,
             event_id=new_event_id(),
-            call_id=tenant.agent_id,  # any id: the relay never reads the call
+            subject=Subject(SubjectKind.CALL, tenant.agent_id),  # any id: the relay never reads the call
             event_type="call_ended",
             body="{}",
             now=now,
@@ -113,3 +115,47 @@ def test_a_running_relay_is_woken_by_events_committed_in_its_process(db: Databas
         local_webhooks(db, clock.now_ms).add(tenant.organization_id, f"{url}/hooks")
         asyncio.run(main())
     assert [r.json()["event"] for r in receiver.accepted()] == ["call_ended"]
+
+
+def test_an_attempt_is_cut_off_after_its_timeout_all_told(db: Database, tenant: Tenant) -> None:
+    """A receiver that trickles its answer a byte at a time never trips httpx's per-read
+    timeout; the attempt still ends after `timeout_s`, so the relay's lease (timeout + 10 s)
+    always outlasts it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-slow: " + b"a" * 100:
+                if stop.wait(0.2):
+                    return
+                conn.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    now = SystemClock().now_ms()
+    local_webhooks(db, lambda: now).rotate_agent_url_secret(tenant.organization_id)
+    config = RelayConfig(timeout_s=1, allow_private=True, jitter=0.0)
+    relay = Relay(db, FixedClock(now), config)
+    _event(db, tenant, now, [Target(f"http://127.0.0.1:{port}/hooks", None)])
+    with db.write() as conn:
+        [due] = [
+            d for d in outbox.claim_deliveries(conn, now, config.lease_ms, 10) if d.url.endswith("/hooks")
+        ]
+
+    async def attempt() -> AttemptResult:
+        try:
+            return await relay.attempt(due)
+        finally:
+            await relay.aclose()
+
+    try:
+        result = asyncio.run(attempt())
+    finally:
+        stop.set()
+        listener.close()
+    assert result.outcome is DeliveryStatus.PENDING and result.error == "timed out after 1 s"
+    assert config.lease_ms == 11_000

@@ -343,18 +343,26 @@ def test_campaign_started_and_finished_go_through_the_outbox(db: Database, tenan
     assert feeder.feed(db, calls_service, now + 1000).finished == 1
     with db.read() as conn:
         rows = conn.execute(
-            select(webhook_events.c.type, webhook_events.c.body, webhook_deliveries.c.status)
+            select(
+                webhook_events.c.type,
+                webhook_events.c.body,
+                webhook_events.c.call_id,
+                webhook_deliveries.c.status,
+            )
             .join(
                 webhook_deliveries,
                 (webhook_deliveries.c.organization_id == webhook_events.c.organization_id)
                 & (webhook_deliveries.c.event_id == webhook_events.c.id),
             )
             .where(
-                webhook_events.c.organization_id == tenant.organization_id, webhook_events.c.call_id == cid
+                webhook_events.c.organization_id == tenant.organization_id,
+                webhook_events.c.subject_kind == "campaign",
+                webhook_events.c.subject_id == cid,
             )
             .order_by(webhook_events.c.created_at)
         ).all()
     assert [r.type for r in rows] == ["campaign_started", "campaign_finished"]
+    assert {r.call_id for r in rows} == {None}  # a campaign is no call (migration 0018)
     assert {r.status for r in rows} == {"pending"}  # the relay signs and sends them like call events
     started, ended = (orjson.loads(r.body) for r in rows)
     assert started["campaign"]["status"] == "ongoing" and started["campaign"]["total_calls"] == 2

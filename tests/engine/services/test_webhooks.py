@@ -58,9 +58,7 @@ def receiver_url(receiver: WebhookReceiver) -> Iterator[str]:
 
 def deliveries(db: Database, tenant: Tenant, ids: list[str]) -> list[outbox.DeliveryLog]:
     with db.read() as conn:
-        return [
-            d for call_id in ids for d in outbox.deliveries_for_call(conn, tenant.organization_id, call_id)
-        ]
+        return [d for call_id in ids for d in outbox.deliveries_about(conn, tenant.organization_id, call_id)]
 
 
 def all_delivered(db: Database, tenant: Tenant, ids: list[str]) -> bool:

@@ -15,7 +15,7 @@ Delivery rules (Standard Webhooks' recommendations):
   14 h, 20 h, 24 h: ten attempts over about three days), each delay with ±20 % jitter; a
   `Retry-After` on 429/503 pushes the next attempt later, never earlier; after the last one the
   delivery is `failed`;
-- the response body is never read; the timeout is 15 s by default.
+- the response body is never read; an attempt has 15 s by default, all told.
 
 Destination guard: deliveries go through `engine.egress.guarded_client`, which resolves the
 host, refuses internal addresses and connects to the address it vetted (no second lookup, so no
@@ -64,8 +64,11 @@ class RelayConfig:
 
     @property
     def lease_ms(self) -> int:
-        # Long enough that a claimed delivery is never re-claimed while its POST can still run.
-        return int((self.timeout_s * 2 + 10) * 1000)
+        # Longer than any POST can run (`attempt` holds each to `timeout_s` in all, connecting
+        # and waiting for the answer together), plus room to record it: a claimed delivery is
+        # never re-claimed while its POST can still run, and one a killed relay held is due
+        # again soon after.
+        return int((self.timeout_s + 10) * 1000)
 
 
 def next_attempt_delay_s(
@@ -193,11 +196,20 @@ class Relay:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            async with self._http().stream(
-                "POST", delivery.url, content=delivery.body.encode(), headers=headers
-            ) as response:
+            # httpx's timeout bounds each phase (connect, write, read); this bounds them together.
+            async with (
+                asyncio.timeout(self.config.timeout_s),
+                self._http().stream(
+                    "POST", delivery.url, content=delivery.body.encode(), headers=headers
+                ) as response,
+            ):
                 status = response.status_code
                 retry_after = response.headers.get("retry-after")
+        except TimeoutError:
+            elapsed = int((loop.time() - started) * 1000)
+            return self._retry(
+                delivery, now, elapsed, None, f"timed out after {self.config.timeout_s:g} s", None
+            )
         except egress.DestinationRefused as exc:
             if str(exc) == egress.NOT_ALLOWED:
                 return AttemptResult(now, 0, None, egress.NOT_ALLOWED, DeliveryStatus.FAILED)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import DBAPIError
+
 from callplane.domain import limits
 from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
 from callplane.domain.ids import new_id
@@ -24,8 +26,17 @@ def line_of(db: Database) -> Callable[[str], str]:
     demo without numbers — stays on the simulated line)."""
 
     def provider(number: str) -> str:
-        with db.read() as conn:
-            owned = number_store.number_line(conn, number)
+        # Asked at dial time: a connection the server dropped (a restart, a terminated backend)
+        # must not fail the dial — the call would end `dial_failed`, blaming the carrier. A read
+        # is safe to run again on a fresh connection.
+        for last in (False, True):
+            try:
+                with db.read() as conn:
+                    owned = number_store.number_line(conn, number)
+                break
+            except DBAPIError as exc:
+                if last or not exc.connection_invalidated:
+                    raise
         return owned.provider if owned is not None else SIMULATED
 
     return provider

@@ -18,6 +18,7 @@ from typing import Protocol
 from standardwebhooks.webhooks import Webhook
 
 from callplane.domain.call import Call
+from callplane.domain.campaign import Campaign, Counters
 
 
 class FormatName(enum.StrEnum):
@@ -33,6 +34,10 @@ class WebhookFormat(Protocol):
 
     def render(self, call: Call, event: str, occurred_at: int) -> str:
         """The exact body (JSON text) for one event about `call`, as stored after the change."""
+        ...
+
+    def render_campaign(self, campaign: Campaign, counters: Counters, event: str, occurred_at: int) -> str:
+        """The body of a campaign event (only for the types in `events`)."""
         ...
 
     def render_test(self, endpoint_id: str, occurred_at: int) -> str:

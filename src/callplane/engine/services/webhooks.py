@@ -11,7 +11,8 @@ envelope `{"event": <type>, "webhook_version": "v2", "call": {...}}`:
 
 Campaigns add `campaign_started` and `campaign_finished` (`engine.services.campaign_events`), written to
 the same outbox and signed and delivered the same way, with a `campaign` object instead of
-`call`. An endpoint created without `events` receives all five.
+`call` (rendered by the endpoint's format, `WebhookFormat.render_campaign`). An endpoint created
+without `events` receives all five.
 
 Every `call` object carries: `call_id`, `agent {agent_id, agent_version}`, `call_type`,
 `call_status` (Vox v3 vocabulary: dialing/ringing read `queued`), `from_number`, `to_number`,
@@ -63,10 +64,8 @@ from callplane.store import calls as call_store
 from callplane.store import deliveries as delivery_store
 from callplane.store import outbox
 from callplane.store.db import Database
-from callplane.store.outbox import Endpoint, Target
+from callplane.store.outbox import Endpoint, Subject, SubjectKind, Target
 
-#: The envelope version of Vox-format events (the dialect's renderer and campaign events write it).
-WEBHOOK_VERSION = "v2"
 #: The event type of a test event (`WebhookAdmin.send_test`); never subscribed to, always sent.
 TEST_EVENT = "test"
 
@@ -122,7 +121,7 @@ def emit(
             conn,
             organization_id,
             event_id=event_id,
-            call_id=call_id,
+            subject=Subject(SubjectKind.CALL, call_id),
             event_type=event.value,
             body=FORMATS.get(name).render(recordings.marked(call), event.value, now),
             now=now,
@@ -271,9 +270,10 @@ class WebhookAdmin:
             outbox.set_signing_secret(conn, organization_id, secret, self.now())
         return secret
 
-    def deliveries(self, organization_id: str, call_id: str) -> list[outbox.DeliveryLog]:
+    def deliveries(self, organization_id: str, subject_id: str) -> list[outbox.DeliveryLog]:
+        """The deliveries of a call's events (or a campaign's, or an endpoint's test events)."""
         with self.db.read() as conn:
-            return outbox.deliveries_for_call(conn, organization_id, call_id)
+            return outbox.deliveries_about(conn, organization_id, subject_id)
 
     def delivery_log(
         self, organization_id: str, limit: int, before: tuple[int, str] | None = None
@@ -308,8 +308,7 @@ class WebhookAdmin:
                 conn,
                 organization_id,
                 event_id=new_event_id(),
-                # The event's subject: an endpoint's test events are found like a call's events.
-                call_id=endpoint.id,
+                subject=Subject(SubjectKind.ENDPOINT, endpoint.id),
                 event_type=TEST_EVENT,
                 body=FORMATS.get(endpoint.format).render_test(endpoint.id, now),
                 now=now,

@@ -25,6 +25,7 @@ from typing import Any
 
 from callplane.api.dialects.retell.render import call_object
 from callplane.domain.call import Call
+from callplane.domain.campaign import Campaign, Counters
 from callplane.engine.services.webhooks import EventType
 
 SIGNATURE_HEADER = "X-Retell-Signature"
@@ -44,6 +45,11 @@ class RetellWebhooks:
         return _dumps(
             {"event": event, "call": call_object(call, with_transcript=event == EventType.CALL_ENDED)}
         )
+
+    def render_campaign(self, campaign: Campaign, counters: Counters, event: str, occurred_at: int) -> str:
+        # Not in `events`: a Retell endpoint cannot subscribe to campaign events, and
+        # `campaign_events.emit` asks only formats that carry them.
+        raise ValueError("Retell's webhook format has no campaign events")
 
     def render_test(self, endpoint_id: str, occurred_at: int) -> str:
         return _dumps({"event": "test", "endpoint_id": endpoint_id, "timestamp": occurred_at})

@@ -15,6 +15,8 @@ import orjson
 
 from callplane.api.dialects.vox.render import v3_call
 from callplane.domain.call import Call
+from callplane.domain.campaign import Campaign, Counters
+from callplane.domain.phone import to_domestic
 from callplane.engine.services.webhook_formats import standard_webhooks_headers
 from callplane.engine.services.webhooks import ALL_EVENTS, EventType
 
@@ -61,6 +63,32 @@ class VoxWebhooks:
             "call": call_object(call, event, occurred_at),
         }
         return orjson.dumps(envelope).decode()
+
+    def render_campaign(self, campaign: Campaign, counters: Counters, event: str, occurred_at: int) -> str:
+        """`{"event", "webhook_version": "v2", "campaign": {id, name, status, from_number, agent,
+        total_calls, completed_calls, failed_calls, in_progress_calls, remaining_calls,
+        active_concurrency, started_at, finished_at, occurred_at}}`."""
+        body = {
+            "id": campaign.id,
+            "name": campaign.name,
+            "status": campaign.status.value,
+            "from_number": to_domestic(campaign.from_number),
+            "agent": (
+                {"agent_id": campaign.agent_id, "agent_version": campaign.agent_version}
+                if campaign.agent_id
+                else None
+            ),
+            "total_calls": counters.total,
+            "completed_calls": counters.completed,
+            "failed_calls": counters.failed,
+            "in_progress_calls": counters.in_progress,
+            "remaining_calls": counters.remaining,
+            "active_concurrency": counters.active_concurrency,
+            "started_at": campaign.started_at,
+            "finished_at": campaign.finished_at,
+            "occurred_at": occurred_at,
+        }
+        return orjson.dumps({"event": event, "webhook_version": WEBHOOK_VERSION, "campaign": body}).decode()
 
     def render_test(self, endpoint_id: str, occurred_at: int) -> str:
         body = {
