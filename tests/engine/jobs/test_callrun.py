@@ -93,6 +93,9 @@ def test_a_database_blip_during_a_call_neither_hangs_up_nor_blames_the_carrier(
 
     ids, killed = run_virtual(main())
     assert killed > 0
+    # The conductor killed backends up to the call's last step: the pool may still hold one of
+    # them, checked in too recently to be pinged (store/db.py), so the checks below start afresh.
+    db.dispose()
     for call in load(db, tenant, ids):
         ended = (CallStatus.ENDED, DisconnectionReason.AGENT_HANGUP)
         assert (call.status, call.disconnection_reason) == ended
