@@ -8,6 +8,9 @@ Measures, each `--reps` times after two warm-ups (median, p95, max in ms):
 - `store.reports.report` and `store.reports.kpis` on one connection (the statements alone): for
   the period alone they read the rollups (migration 0017, `store.rollups`); with an agent filter
   (the organisation's busiest agent) they group the calls themselves — both are measured;
+- `store.success.success` (the KPI strip's success rate): the verdict over the period alone from
+  the hourly rollup (migration 0019), and, reading every listed call's analysis JSON, the verdict
+  with every status (as before 0019) and a custom field;
 - the analytics page and the calls list's first page (with its KPI strip) through the real app
   in-process (`TestClient`: server time, no network), signed in with the organisation's key.
 
@@ -35,7 +38,7 @@ from callplane.api.app import create_app
 from callplane.config import Settings
 from callplane.domain.call import CallStatus
 from callplane.domain.query import CallQuery, Range
-from callplane.store import reports
+from callplane.store import reports, success
 from callplane.store.db import Database
 from callplane.store.schema import calls
 
@@ -121,9 +124,10 @@ def main() -> None:
         plans = plans_of(conn, query)
         # Every status is no filter at all, but not one the rollups answer: the same report
         # grouped from the calls themselves, to check the rollups against on real data.
-        exact = reports.report(conn, query) == reports.report(
-            conn, replace(query, statuses=tuple(CallStatus))
-        )
+        every = replace(query, statuses=tuple(CallStatus))
+        exact = reports.report(conn, query) == reports.report(conn, every)
+        verdict = success.success(conn, query, success.VERDICT)
+        verdict_exact = verdict == success.success(conn, every, success.VERDICT)
     by_agent = replace(query, agent_ids=(busiest,))
     out: dict[str, object] = {
         "database": db.engine.dialect.name,
@@ -132,6 +136,8 @@ def main() -> None:
         "range": f"{first} .. {last} (Asia/Seoul)",
         "calls_in_range": in_range,
         "rollups_equal_the_calls": exact,
+        "success_verdict": f"{verdict.succeeded}/{verdict.analysed}",
+        "success_rollup_equals_the_calls": verdict_exact,
         "uptime_before": uptime(),
         "plans": plans,
     }
@@ -145,7 +151,6 @@ def main() -> None:
 
     out["store.reports.report"] = timed(args.reps, statements(reports.report, query))
     out["store.reports.kpis"] = timed(args.reps, statements(reports.kpis, query))
-    every = replace(query, statuses=tuple(CallStatus))
     out["store.reports.report, every status (no rollups: as before them)"] = timed(
         args.reps, statements(reports.report, every)
     )
@@ -153,6 +158,19 @@ def main() -> None:
         args.reps, statements(reports.report, by_agent)
     )
     out["store.reports.kpis, one agent (no rollups)"] = timed(args.reps, statements(reports.kpis, by_agent))
+
+    def rate(q: CallQuery, field: str) -> Callable[[], object]:
+        def run() -> object:
+            with db.read() as conn:
+                return success.success(conn, q, field)
+
+        return run
+
+    out["store.success.success, verdict (rollup)"] = timed(args.reps, rate(query, success.VERDICT))
+    out["store.success.success, verdict, every status (scan: as before 0019)"] = timed(
+        args.reps, rate(every, success.VERDICT)
+    )
+    out["store.success.success, custom field (scan)"] = timed(args.reps, rate(query, "booked"))
     app = create_app(Settings(database_url=args.url, embedded_worker=False), db=db)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         page = client.get("/dashboard/sign-in").text

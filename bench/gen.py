@@ -219,8 +219,12 @@ def make_call(i: int, n: int, tenants: list[Tenant], seed: int = SEED) -> Call:
         end_at = answered + talk_ms
         duration = end_at - at
         talk = transcript(rng, talk_ms, ring)
+        # The verdict from the talk time, not a further draw: the calls after it stay the same.
         analysis = CallAnalysis(
-            summary="고객 문의 응대 완료", user_sentiment=_pick(rng, SENTIMENTS), custom_analysis_data=[]
+            summary="고객 문의 응대 완료",
+            user_sentiment=_pick(rng, SENTIMENTS),
+            custom_analysis_data=[],
+            call_successful=talk_ms >= 60_000,
         )
     elif status in (CallStatus.NOT_CONNECTED, CallStatus.ERROR):
         duration = rng.randint(0, 35_000)

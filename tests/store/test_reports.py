@@ -1,8 +1,10 @@
-"""Reports from the rollups (migration 0017) equal a count of the calls themselves.
+"""Reports from the rollups (migration 0017) and the success rate's verdict from them (migration
+0019) equal a count of the calls themselves.
 
 Each test changes calls the ways the application and an import can (insert, end, analyse after
 the end, backdate, delete) and compares `reports.report` / `reports.kpis` with a brute-force
-computation over every row of `calls`, for ranges on and off the buckets' edges.
+computation over every row of `calls`, for ranges on and off the buckets' edges; and
+`success.success` of the verdict (true and false) likewise.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import delete, select, update
 from callplane.domain.call import Call, CallAnalysis, CallStatus, DisconnectionReason, Sentiment
 from callplane.domain.query import CallQuery, Range
 from callplane.store import calls as call_store
-from callplane.store import reports
+from callplane.store import reports, success
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from callplane.store.schema import calls
@@ -57,11 +59,17 @@ def _calls(tenant: Tenant, n: int, seed: int = 7) -> list[Call]:
                 answered_at=at + rng.randrange(1, 9_000) if answered else None,
                 end_at=at + rng.randrange(10_000, 400_000) if ended else None,
                 disconnection_reason=rng.choice([None, *DisconnectionReason]) if ended else None,
-                analysis=CallAnalysis(None, rng.choice(list(Sentiment)), []) if rng.random() < 0.6 else None,
+                analysis=_analysis(rng) if rng.random() < 0.6 else None,
                 cost_minor=rng.choice([None, 0, rng.randrange(1, 90_000)]),
             )
         )
     return out
+
+
+def _analysis(rng: random.Random) -> CallAnalysis:
+    return CallAnalysis(
+        None, rng.choice(list(Sentiment)), [], call_successful=rng.choice([None, True, False])
+    )
 
 
 def _insert(db: Database, batch: list[Call]) -> None:
@@ -135,9 +143,31 @@ def _ranges(org: str) -> list[CallQuery]:
     ]
 
 
+def _verdicts(db: Database, q: CallQuery) -> tuple[success.Success, success.Success]:
+    """The verdict's success rate of `q` (true, false) computed in Python from every call row."""
+    with db.read() as conn:
+        rows = conn.execute(select(calls).where(calls.c.organization_id == q.organization_id)).mappings()
+        low, high = q.listed_at.low, q.listed_at.high
+        verdicts = [
+            (r["analysis"] or {}).get(success.VERDICT)
+            for r in rows
+            if (low is None or r["listed_at"] >= low)
+            and (high is None or r["listed_at"] <= high)
+            and (not q.statuses or r["status"] in q.statuses)
+        ]
+    judged = [v for v in verdicts if isinstance(v, bool)]
+    return success.Success(judged.count(True), len(judged)), success.Success(judged.count(False), len(judged))
+
+
 def _check(db: Database, tenant: Tenant) -> None:
     for q in _ranges(tenant.organization_id):
         assert _seen(db, q) == _brute(db, q), q
+        with db.read() as conn:
+            seen = (
+                success.success(conn, q, success.VERDICT),
+                success.success(conn, q, success.VERDICT, False),
+            )
+        assert seen == _verdicts(db, q), (q.listed_at, q.statuses)
 
 
 def test_reports_equal_the_calls_as_they_change(db: Database, tenant: Tenant) -> None:
@@ -211,3 +241,33 @@ def test_the_migration_sums_the_calls_already_there(
         _check(db, tenant)
     finally:
         db.dispose()
+
+
+def test_the_verdict_follows_an_analysis_written_after_the_end_and_rewritten(
+    db: Database, tenant: Tenant
+) -> None:
+    """The post-call step writes the analysis after the call ended (the rollup row is already
+    there), and a re-analysis may change or drop the verdict: each write moves the sums."""
+    batch = [replace(c, analysis=None) for c in _calls(tenant, 300, seed=12)]
+    _insert(db, batch)
+    ended = [c.id for c in batch if c.status.is_terminal]
+    q = CallQuery(tenant.organization_id, listed_at=Range(NOW - 7 * DAY, NOW - 1))
+
+    def analyse(ids: list[str], verdict: bool | None) -> None:
+        analysis = call_store.analysis_to_json(CallAnalysis("요약", Sentiment.NEUTRAL, [], verdict))
+        with db.write() as conn:
+            conn.execute(update(calls).where(calls.c.id.in_(ids)).values(analysis=analysis))
+
+    analyse(ended[:80], True)
+    analyse(ended[80:120], False)
+    with db.read() as conn:
+        first = success.success(conn, q, success.VERDICT)
+    assert first == _verdicts(db, q)[0]
+    assert first.analysed > first.succeeded > 0  # not vacuous: both verdicts are in the range
+    analyse(ended[:30], False)  # changed
+    analyse(ended[30:45], None)  # the verdict dropped
+    with db.write() as conn:
+        conn.execute(update(calls).where(calls.c.id.in_(ended[80:90])).values(analysis=None))
+    _check(db, tenant)
+    with db.read() as conn:
+        assert success.success(conn, q, success.VERDICT) != first

@@ -133,13 +133,9 @@ def _statement(
         return grouped(*where)
     inside = rollups.interior(q.listed_at, size)
     edges, open_inside = rollups.outside(inside)
-    # The open calls by id: a range of `ix_calls_status`, then a row read each (they are few).
-    # Asked directly, SQLite prefers the covering `ix_calls_report` and reads the whole range;
-    # asked as `id IN (…)`, an index that hands the rows over in the group's order (all the
-    # organisation's calls through `ix_calls_agent`). Joined from the ids, the ids come first.
-    open_ids = select(calls.c.id).where(*where, open_inside).subquery("open_calls")
-    by_id = and_(calls.c.organization_id == q.organization_id, calls.c.id == open_ids.c.id)
-    open_calls = select(*dims, *MEASURES).select_from(open_ids.join(calls, by_id)).group_by(*dims)
+    open_calls = (
+        select(*dims, *MEASURES).select_from(rollups.open_calls(where, open_inside, q)).group_by(*dims)
+    )
     return union_all(rolled(inside), *(grouped(*where, edge) for edge in edges), open_calls)
 
 

@@ -99,6 +99,23 @@ def _where(table: Table, bucket: str, q: CallQuery, inside: Interior) -> list[An
     return where
 
 
+def open_calls(where: list[Any], open_inside: ColumnElement[bool], q: CallQuery) -> Any:
+    """The open calls of the whole buckets, as a join of their ids to their rows: a range of
+    `ix_calls_status`, then a row read each (they are few). Asked directly, SQLite prefers the
+    covering `ix_calls_report` and reads the whole range; asked as `id IN (…)`, an index that hands
+    the rows over in a group's order (all the organisation's calls through `ix_calls_agent`).
+    Joined from the ids, the ids come first."""
+    open_ids = select(calls.c.id).where(*where, open_inside).subquery("open_calls")
+    by_id = and_(calls.c.organization_id == q.organization_id, calls.c.id == open_ids.c.id)
+    return open_ids.join(calls, by_id)
+
+
+def verdict_sums(q: CallQuery, inside: Interior) -> Any:
+    """(successful, judged) of the whole hours' ended calls (migration 0019)."""
+    t = call_rollup_hours
+    return select(func.sum(t.c.successful), func.sum(t.c.judged)).where(*_where(t, "hour", q, inside))
+
+
 def hour_rows(q: CallQuery, inside: Interior) -> Any:
     """(hour, status, *measures) of the whole hours: one row per key (the table's own key)."""
     t = call_rollup_hours

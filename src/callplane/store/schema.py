@@ -422,11 +422,14 @@ def _rollup(name: str, *keys: Column[object]) -> Table:
     )
 
 
-#: Per UTC hour (`listed_at // 3_600_000`) and status.
+#: Per UTC hour (`listed_at // 3_600_000`) and status. Migration 0019: with the success rate's
+#: verdict — calls whose analysis has a boolean `call_successful` (`judged`), and a true one.
 call_rollup_hours = _rollup(
     "call_rollup_hours",
     Column("hour", BigInteger, primary_key=True),
     Column("status", String(100), primary_key=True),
+    Column("judged", BigInteger, nullable=False, server_default="0"),
+    Column("successful", BigInteger, nullable=False, server_default="0"),
 )
 #: Per UTC day (`listed_at // 86_400_000`), agent and A/B variant ('' = none).
 call_rollup_agents = _rollup(
