@@ -55,8 +55,8 @@ Linked = Annotated[Callable[[Call], Call], Depends(recording_links)]
 
 
 def _lookup(services: Services, key: str, secret: str | None, now: int) -> orgs.Authenticated:
-    with services.db.read() as conn:
-        return orgs.authenticate(conn, key, secret, now)
+    # A read is safe to run again: a connection the database dropped is not an auth failure.
+    return services.db.read_retrying(lambda conn: orgs.authenticate(conn, key, secret, now))
 
 
 async def _authenticate(request: Request, services: Services, key: str, secret: str | None) -> Principal:

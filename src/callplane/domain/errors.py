@@ -76,3 +76,17 @@ class RateLimited(DomainError):
         super().__init__(message)
         self.retry_after_s = max(1, retry_after_s)
         self.headers = {"Retry-After": str(self.retry_after_s), **(headers or {})}
+
+
+class Unavailable(DomainError):
+    """The database could not be reached, or kept refusing the work, even after retries (a
+    restart, terminated backends): nothing was committed, so the client may send the request
+    again after `retry_after_s` — with the same Idempotency-Key it cannot create anything twice.
+
+    Answered 503 with `Retry-After` in every dialect's error shape, never as an internal error.
+    """
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+        self.headers = {"Retry-After": str(self.retry_after_s)}

@@ -19,17 +19,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+#: Pauses before each further attempt of `Database.read_retrying` and `write_retrying`: short,
+#: because a client is waiting; long enough for the pool to reconnect after the server dropped
+#: its backends.
+RETRY_PAUSES_S = (0.1, 0.4)
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure a retry may cure: a lost connection, or the server refusing work for a moment."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class DatabaseSetupError(RuntimeError):
@@ -127,22 +140,34 @@ class Database:
                 raise
             conn.commit()
 
+    def read_retrying(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a read, run again (up to `RETRY_PAUSES_S` more times) after a transient
+        failure: a read changes nothing, so running it again is always safe."""
+        return self._retrying(self.read, work)
+
     def write_retrying(self, work: Callable[[Connection], T]) -> T:
-        """`work` in a write transaction, run once more if the server dropped the connection
-        before the commit was sent (a restart, a terminated backend): the transaction was rolled
-        back, so running it again cannot apply it twice. A connection lost *during* the commit
-        leaves the outcome unknown and is raised as is."""
-        for last in (False, True):
-            committing = False
+        """`work` in a write transaction, run again (up to `RETRY_PAUSES_S` more times) if it
+        failed transiently before the commit was sent (a restart, a terminated backend, a
+        serialization failure): the transaction was rolled back, so running it again cannot
+        apply it twice. A connection lost *during* the commit leaves the outcome unknown and is
+        raised as is."""
+        return self._retrying(self.write, work)
+
+    def _retrying(
+        self, opening: Callable[[], AbstractContextManager[Connection]], work: Callable[[Connection], T]
+    ) -> T:
+        for pause in (*RETRY_PAUSES_S, None):
+            closing = False
             try:
-                with self.write() as conn:
+                with opening() as conn:
                     result = work(conn)
-                    committing = True
+                    closing = True
                 return result
             except DBAPIError as exc:
-                if committing or last or not exc.connection_invalidated:
+                if closing or pause is None or not transient(exc):
                     raise
-                log.warning("connection lost before the commit (%s); once more", exc.orig)
+                log.warning("database work failed (%s); again in %.1f s", exc.orig, pause)
+                time.sleep(pause)
         raise AssertionError("unreachable")
 
     def dispose(self) -> None:

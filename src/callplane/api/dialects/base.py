@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from callplane.api.unavailable import as_unavailable
 from callplane.domain.errors import FieldError, TooLarge, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ ERROR_STATUSES: dict[int | str, str] = {
     409: "Conflicts with the current state",
     422: "Idempotency key reused with another body",
     429: "Rate limited (Retry-After says when to try again)",
+    503: "The database is unreachable for a moment (Retry-After says when to try again)",
 }
 
 #: Why a field a request model does not declare is refused: it is never silently dropped.
@@ -75,6 +77,12 @@ class DialectRoute(APIRoute):
                     return self.unreadable_body(request, exc)
                 return self.error_response(request, exc)
             except Exception as exc:
+                unavailable = as_unavailable(exc)
+                if unavailable is not None:
+                    # The store already retried what it safely could: the database is still
+                    # away, which the client can wait out — not a bug (500).
+                    log.warning("%s %s: database unavailable (%s)", request.method, request.url.path, exc)
+                    exc = unavailable
                 response = self.error_response(request, exc)
                 # An error that carries headers (Retry-After and RateLimit on a 429) keeps them
                 # whatever the dialect's body shape.

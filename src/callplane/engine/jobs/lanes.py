@@ -46,9 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from callplane.store.db import Database
+from callplane.store.db import Database, transient
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,6 @@ RETRY_PAUSES_S = (0.1, 0.5, 1.0, 2.5)
 
 #: Steps in one group commit at most: a transaction's locks are held until its last step is done.
 GROUP_LIMIT = 64
-
-
-def transient(exc: BaseException) -> bool:
-    """A failure a retry may cure: a lost connection, or the server refusing work for a moment."""
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 @dataclass(order=True)

@@ -120,8 +120,9 @@ class CallService:
             call_store.insert_call(conn, call)
             return Created(call, replayed=False)
 
-        # A connection the database dropped (a restart, a terminated backend) is retried once
-        # instead of answering 500: nothing was committed, so it cannot create the call twice.
+        # A connection the database dropped (a restart, a terminated backend) is retried a few
+        # times instead of answering 500: nothing was committed, so it cannot create the call
+        # twice. Still failing, it is a 503 the client retries with its Idempotency-Key.
         created = self.db.write_retrying(store)
         if created.replayed:
             return created

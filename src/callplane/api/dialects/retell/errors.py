@@ -26,6 +26,7 @@ from callplane.domain.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -69,6 +70,9 @@ class RetellRoute(DialectRoute):
         if isinstance(exc, (Conflict, IdempotencyMismatch)):
             # 400, not 409: Retell documents no 409, and its SDK retries a 409 by default.
             return error(400, exc.message)
+        if isinstance(exc, Unavailable):
+            # The SDK retries a 503 after Retry-After: nothing was committed, so that is safe.
+            return error(503, exc.message)
         log_unexpected(self.dialect, request, exc)
         # The SDK retries 5xx unless told not to; a bug will not go away on retry.
         return error(500, "An unexpected server error occurred.", {"x-should-retry": "false"})

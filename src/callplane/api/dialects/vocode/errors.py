@@ -27,6 +27,7 @@ from callplane.domain.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -101,5 +102,7 @@ class VocodeRoute(DialectRoute):
             return detail(404, "Call not found")
         if isinstance(exc, Conflict):
             return detail(409, exc.message)
+        if isinstance(exc, Unavailable):
+            return detail(503, exc.message)
         log_unexpected(self.dialect, request, exc)
         return detail(500, "Internal Server Error")

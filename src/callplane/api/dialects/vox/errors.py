@@ -20,6 +20,7 @@ from callplane.domain.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -60,5 +61,7 @@ class VoxRoute(DialectRoute):
             return error(422, "IDEMPOTENCY_KEY_REUSED", exc.message)
         if isinstance(exc, Conflict):
             return error(409, "CONFLICT", exc.message)
+        if isinstance(exc, Unavailable):
+            return error(503, "SERVICE_UNAVAILABLE", exc.message, {"retry_after_s": exc.retry_after_s})
         log_unexpected(self.dialect, request, exc)
         return error(500, "INTERNAL_ERROR", "서버 내부 오류가 발생했습니다.")

@@ -25,6 +25,7 @@ from callplane.domain.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -66,5 +67,7 @@ class ZuduRoute(DialectRoute):
             return error(404, "Call not found", f"Call with ID '{call_id}' does not exist")
         if isinstance(exc, (Conflict, IdempotencyMismatch)):
             return error(409, "Conflict", exc.message)
+        if isinstance(exc, Unavailable):
+            return error(503, "Service unavailable", exc.message)
         log_unexpected(self.dialect, request, exc)
         return error(500, "Internal server error", "An unexpected error occurred")

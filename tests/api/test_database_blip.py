@@ -1,0 +1,160 @@
+"""A database blip never answers 500 (issue 14, defect 7).
+
+A chaos run terminating PostgreSQL's backends saw `POST /v3/calls` answer 500 after the create's
+single retry. Creates are now retried a few times before the commit (`Database.write_retrying`),
+and a database still unreachable is a 503 with `Retry-After` in the dialect's own error shape;
+either way an Idempotency-Key makes the client's retry create the call once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from callplane.api.app import create_app
+from callplane.config import Settings
+from callplane.engine.clock import SystemClock
+from callplane.store import db as db_module
+from callplane.store.db import Database
+from callplane.store.migrate import upgrade
+from callplane.store.schema import calls
+from tests.conftest import _postgres_admin_url, _truncate
+from tests.factories import Tenant, call_body, make_tenant
+
+CREATES = 12
+
+
+def _terminate_backends(db: Database) -> int:
+    """End every server process of the test database (as `bench/chaos.py` does); how many."""
+    with psycopg.connect(_postgres_admin_url(), autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (make_url(db.url).database,),
+        ).fetchall()
+    return len(rows)
+
+
+def _stored_calls(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(calls)).scalar_one())
+
+
+@pytest.fixture
+def pg(postgres_db: Database) -> Iterator[Database]:
+    # The truncating `db` fixture, PostgreSQL only: terminating backends is PostgreSQL's blip.
+    _truncate(postgres_db)
+    yield postgres_db
+
+
+@pytest.mark.postgres
+def test_creates_after_the_backends_were_terminated_succeed_once_each(
+    pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(pg, SystemClock().now_ms())
+    # Pooled connections are handed out unpinged, so each create meets the dead connection.
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
+    app = create_app(Settings(database_url=pg.url, embedded_worker=False), db=pg)
+    with TestClient(app) as http:
+        for n in range(CREATES):
+            assert _terminate_backends(pg) > 0
+            sent = http.post(
+                "/v3/calls", json=call_body(tenant), headers={**tenant.headers, "Idempotency-Key": f"k{n}"}
+            )
+            assert sent.status_code == 201, sent.text
+    assert _stored_calls(pg) == CREATES
+
+
+@pytest.mark.postgres
+def test_creates_while_backends_keep_being_terminated_answer_201_or_503_and_create_once(
+    pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(pg, SystemClock().now_ms())
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
+    app = create_app(Settings(database_url=pg.url, embedded_worker=False), db=pg)
+    stop = threading.Event()
+
+    def terminate_all_the_time() -> None:
+        while not stop.wait(0.02):
+            _terminate_backends(pg)
+
+    chaos = threading.Thread(target=terminate_all_the_time, daemon=True)
+    statuses: list[int] = []
+    created: dict[str, str] = {}
+    with TestClient(app) as http:
+        chaos.start()
+        try:
+            for n in range(CREATES):
+                headers = {**tenant.headers, "Idempotency-Key": f"chaos{n}"}
+                for _attempt in range(20):  # a client honouring 503 + Retry-After, without the wait
+                    sent = http.post("/v3/calls", json=call_body(tenant), headers=headers)
+                    statuses.append(sent.status_code)
+                    if sent.status_code == 503:
+                        assert sent.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+                        assert int(sent.headers["Retry-After"]) >= 1
+                        continue
+                    assert sent.status_code == 201, sent.text
+                    created[headers["Idempotency-Key"]] = sent.json()["id"]
+                    break
+        finally:
+            stop.set()
+            chaos.join()
+    assert set(statuses) <= {201, 503}, statuses
+    assert len(created) == CREATES
+    assert _stored_calls(pg) == CREATES  # no 503 left a call behind that a retry made again
+
+
+@pytest.fixture
+def unreachable(tmp_path: Path) -> Iterator[tuple[TestClient, Tenant]]:
+    """An API whose database refuses connections (nothing listens on port 1), with well-formed
+    credentials of a tenant made elsewhere."""
+    elsewhere = Database(f"sqlite:///{tmp_path / 'keys.db'}")
+    upgrade(elsewhere)
+    tenant = make_tenant(elsewhere, SystemClock().now_ms())
+    elsewhere.dispose()
+    down = Database("postgresql://postgres@127.0.0.1:1/callplane")
+    app = create_app(Settings(database_url=down.url, embedded_worker=False), db=down)
+    yield TestClient(app), tenant  # not entered: the lifespan would need the database
+    down.dispose()
+
+
+def test_vox_answers_503_in_its_envelope(unreachable: tuple[TestClient, Tenant]) -> None:
+    http, tenant = unreachable
+    sent = http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
+    assert sent.status_code == 503
+    assert sent.headers["Retry-After"] == "2"
+    assert sent.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert sent.json()["error"]["details"] == {"retry_after_s": 2}
+
+
+def test_retell_answers_503_in_its_shape(unreachable: tuple[TestClient, Tenant]) -> None:
+    http, tenant = unreachable
+    sent = http.get("/v2/get-call/call_x", headers=tenant.headers)
+    assert sent.status_code == 503
+    assert sent.headers["Retry-After"] == "2"
+    assert sent.json()["status"] == "error"
+    assert "temporarily unavailable" in sent.json()["message"]
+
+
+def test_vocode_answers_503_in_its_shape(unreachable: tuple[TestClient, Tenant]) -> None:
+    http, tenant = unreachable
+    sent = http.get("/v1/calls", params={"id": "x"}, headers=tenant.headers)
+    assert sent.status_code == 503
+    assert sent.headers["Retry-After"] == "2"
+    assert "temporarily unavailable" in sent.json()["detail"]
+
+
+def test_zudu_answers_503_in_its_shape(unreachable: tuple[TestClient, Tenant]) -> None:
+    http, tenant = unreachable
+    sent = http.get("/api/calls/x", headers={"X-API-KEY": tenant.key_id, "X-API-SECRET": tenant.key_secret})
+    assert sent.status_code == 503
+    assert sent.headers["Retry-After"] == "2"
+    assert sent.json()["status"] == "error"
+    assert sent.json()["message"] == "Service unavailable"
