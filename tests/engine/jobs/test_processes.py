@@ -276,3 +276,47 @@ def test_chaos_loses_no_call_dials_none_twice_and_delivers_every_webhook(empty_p
     assert report.created == 100 and report.kills >= 5 and report.terminations >= 2
     # Every end that was not `ended` is explained by a kill, and none of them by a blip.
     assert report.answered_error_not_held == []
+
+
+def test_a_rolling_restart_of_two_workers_loses_no_call_and_no_transcript_line(
+    pg: Database, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """Calls keep arriving while each of two workers in turn is sent SIGTERM and replaced (what
+    a deployment does): every call ends as it would have, once dialled, with its whole
+    conversation — the same transcript as every other call of the same scripted callee."""
+    tenant = demo_tenant(pg)
+    env = {"CALLPLANE_SIMULATOR_SPEED": "4", "CALLPLANE_WORKER_SHUTDOWN_GRACE_S": "600"}
+    first, second = start_worker("a", **env), start_worker("b", **env)
+    workers = [first, second]
+    ids: list[str] = []
+    for old, new_name in ((first, "a2"), (second, "b2")):
+        ids += create(pg, tenant, "01012345678", 4)
+        wait_for(f"a call live on {old.name}", _holds_a_live_call(pg, tenant, list(ids), old), workers)
+        old.process.send_signal(signal.SIGTERM)
+        ids += create(pg, tenant, "01012345678", 4)  # arriving while the worker drains
+        assert old.process.wait(timeout=180) == 0, old.log()
+        workers = [w for w in workers if w is not old] + [start_worker(new_name, **env)]
+        ids += create(pg, tenant, "01012345678", 4)
+    wait_for("every call settled", lambda: settled(pg, tenant, ids), workers, limit_s=300)
+    found = rows(pg, tenant, ids)
+    logs = "\n".join(f"--- {w.name}\n{w.log()[-4000:]}" for w in [first, second, *workers])
+    assert {(v[0], v[1], v[2]) for v in found.values()} == {("ended", "agent_hangup", 1)}, logs
+    with pg.read() as conn:
+        transcripts = conn.execute(
+            select(calls.c.transcript).where(calls.c.organization_id == tenant.organization_id)
+        ).scalars()
+        # Each entry without its times and tool-call ids, which differ from call to call.
+        lines = [[{k: v for k, v in e.items() if k not in _PER_CALL} for e in t] for t in transcripts]
+    assert len(lines) == len(ids) == 24
+    assert len(lines[0]) >= 4 and all(t == lines[0] for t in lines)
+
+
+_PER_CALL = {"start_at", "end_at", "at", "tool_call_id", "words"}
+
+
+def _holds_a_live_call(
+    db: Database, tenant: Tenant, ids: list[str], worker: WorkerProcess
+) -> Callable[[], bool]:
+    """Whether `worker` (its id holds its pid) has one of these calls live."""
+    pid = f":{worker.process.pid}:"
+    return lambda: any(v[0] == "ongoing" and pid in (v[3] or "") for v in rows(db, tenant, ids).values())

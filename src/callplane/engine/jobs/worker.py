@@ -213,8 +213,9 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._started_at = self.clock.now_ms()
         log.info("worker %s started (capacity %d)", self.id, self.config.capacity)
+        dispatching = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
         loops = [
-            asyncio.create_task(self._dispatch_loop(), name="dispatcher"),
+            dispatching,
             *Chores(self).start(),
             asyncio.create_task(self.progress.run(), name="progress"),
         ]
@@ -223,6 +224,11 @@ class Worker:
             listener.start()
         try:
             await self._stopping.wait()
+            # A claim pass in flight when the stop came has claimed its calls in the database:
+            # it must hand them to runs (which the drain then waits for), not be cancelled with
+            # them claimed and unrun — the reaper would end them as errors.
+            self._wake.set()
+            await asyncio.gather(dispatching, return_exceptions=True)
             await self._shutdown()
         finally:
             if listener is not None:
