@@ -285,7 +285,12 @@ def test_a_rolling_restart_of_two_workers_loses_no_call_and_no_transcript_line(
     a deployment does): every call ends as it would have, once dialled, with its whole
     conversation — the same transcript as every other call of the same scripted callee."""
     tenant = demo_tenant(pg)
-    env = {"CALLPLANE_SIMULATOR_SPEED": "4", "CALLPLANE_WORKER_SHUTDOWN_GRACE_S": "600"}
+    # Two calls a worker, so each batch of four has calls on the worker about to be stopped.
+    env = {
+        "CALLPLANE_SIMULATOR_SPEED": "4",
+        "CALLPLANE_WORKER_SHUTDOWN_GRACE_S": "600",
+        "CALLPLANE_WORKER_CAPACITY": "2",
+    }
     first, second = start_worker("a", **env), start_worker("b", **env)
     workers = [first, second]
     ids: list[str] = []
