@@ -9,6 +9,7 @@ computation over every row of `calls`, for ranges on and off the buckets' edges;
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections import defaultdict
 from dataclasses import replace
@@ -159,9 +160,36 @@ def _verdicts(db: Database, q: CallQuery) -> tuple[success.Success, success.Succ
     return success.Success(judged.count(True), len(judged)), success.Success(judged.count(False), len(judged))
 
 
+def _folds(q: CallQuery) -> list[list[int]]:
+    """Bucket starts over `q`'s range as the analytics page folds days: Seoul days (from 15:00
+    UTC) — and, to be sure any starts work, irregular ones beginning after the range's first hour
+    (the hours before fold into the first bucket)."""
+    low = q.listed_at.low if q.listed_at.low is not None else NOW - 11 * DAY
+    high = q.listed_at.high if q.listed_at.high is not None else NOW
+    first = (low + SEOUL) // DAY * DAY - SEOUL
+    days = [max(low, day) // HOUR for day in range(first, high + 1, DAY)]
+    irregular = sorted(
+        {(low + k * k * 7 * HOUR) // HOUR + 1 for k in range(12) if low + k * k * 7 * HOUR < high}
+    )
+    return [days, irregular]
+
+
+def _folded(hours: Tallies, starts: list[int]) -> Tallies:
+    folded: Tallies = defaultdict(reports.Kpis)
+    for (hour, status), tally in hours.items():
+        folded[(starts[max(0, bisect.bisect_right(starts, hour) - 1)], status)] += tally
+    return dict(folded)
+
+
 def _check(db: Database, tenant: Tenant) -> None:
     for q in _ranges(tenant.organization_id):
-        assert _seen(db, q) == _brute(db, q), q
+        brute = _brute(db, q)
+        assert _seen(db, q) == brute, q
+        for starts in _folds(q):
+            with db.read() as conn:
+                report = reports.report(conn, q, starts)
+            hours = {(h.hour, h.status.value): h.tally for h in report.hours}
+            assert len(hours) == len(report.hours) and hours == _folded(brute[0], starts), (q, starts)
         with db.read() as conn:
             seen = (
                 success.success(conn, q, success.VERDICT),

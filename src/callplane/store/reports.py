@@ -5,7 +5,9 @@ Every statement uses the list's own predicates (`predicates.filters`, routed lik
 
 `report` is three grouped statements: per UTC hour and status (the volume and cost over time, and
 the KPIs are their sum), per agent and A/B variant, and per reason and sentiment (the breakdowns).
-Hours are UTC hour numbers; the dashboard folds them into local hours or days.
+Hours are UTC hour numbers; the dashboard folds them into local hours or days — for a range of
+days in the database (`starts`: the first UTC hour of each local day), so that a month comes back
+as ~30 rows a status rather than ~720 to fold in Python.
 
 A report over a period (and statuses) — the analytics page without other filters — reads the
 rollups of ended calls for the whole hours and days inside it and groups only the rest from
@@ -17,8 +19,8 @@ a count of the calls); bench/analytics_bench.py measures both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -63,7 +65,7 @@ class Kpis:
 
 @dataclass(frozen=True, slots=True)
 class HourTally:
-    hour: int  #: UTC hour number: listed_at // HOUR_MS
+    hour: int  #: UTC hour number: listed_at // HOUR_MS (folded: its bucket's first hour)
     status: CallStatus
     tally: Kpis
 
@@ -124,19 +126,19 @@ def _statement(
     """The measures per `dims` of `q`'s calls, in one statement (one snapshot): from the rollups
     and the calls they do not hold when they cover `q` (a key may come in several rows), else
     from the calls alone."""
-    where = _where(conn, q)
 
-    def grouped(*conditions: Any) -> Any:
-        return select(*dims, *MEASURES).where(*conditions).group_by(*dims)
+    def grouped(part: CallQuery, *more: Any) -> Any:
+        return select(*dims, *MEASURES).where(*_where(conn, part), *more).group_by(*dims)
 
     if not rollups.covers(q):
-        return grouped(*where)
+        return grouped(q)
     inside = rollups.interior(q.listed_at, size)
-    edges, open_inside = rollups.outside(inside)
-    open_calls = (
-        select(*dims, *MEASURES).select_from(rollups.open_calls(where, open_inside, q)).group_by(*dims)
-    )
-    return union_all(rolled(inside), *(grouped(*where, edge) for edge in edges), open_calls)
+    rest = rollups.outside(q.listed_at, inside)
+    parts = [rolled(inside), *(grouped(replace(q, listed_at=edge)) for edge in rest.edges)]
+    if rest.inner is not None:
+        joined = rollups.open_calls(_where(conn, replace(q, listed_at=rest.inner)), q)
+        parts.append(select(*dims, *MEASURES).select_from(joined).group_by(*dims))
+    return union_all(*parts)
 
 
 def _grouped(conn: Connection, statement: Any, width: int) -> dict[tuple[Any, ...], Kpis]:
@@ -152,9 +154,10 @@ def _grouped(conn: Connection, statement: Any, width: int) -> dict[tuple[Any, ..
     return {key: Kpis(*values) for key, values in sums.items()}
 
 
-def _hour_statement(conn: Connection, q: CallQuery) -> Any:
-    hour = calls.c.listed_at // HOUR_MS
-    return _statement(conn, q, [hour, calls.c.status], partial(rollups.hour_rows, q), HOUR_MS)
+def _hour_statement(conn: Connection, q: CallQuery, starts: Sequence[int] | None = None) -> Any:
+    hour = rollups.folded(calls.c.listed_at // HOUR_MS, starts)
+    rolled = partial(rollups.hour_rows, q, starts=starts)
+    return _statement(conn, q, [hour, calls.c.status], rolled, HOUR_MS)
 
 
 def kpis(conn: Connection, q: CallQuery) -> Kpis:
@@ -166,13 +169,15 @@ def kpis(conn: Connection, q: CallQuery) -> Kpis:
     return _tally(conn.execute(select(*(func.coalesce(func.sum(m), 0) for m in measures))).one())
 
 
-def report(conn: Connection, q: CallQuery) -> Report:
+def report(conn: Connection, q: CallQuery, starts: Sequence[int] | None = None) -> Report:
+    """`q`'s report; with `starts` (ascending UTC hour numbers) its hours folded into the buckets
+    beginning there, each tally's hour its bucket's first (`rollups.folded`)."""
     day = rollups.DAY_MS
     agent_dims = [calls.c[d] for d in rollups.AGENT]
     outcome_dims = [calls.c[d] for d in rollups.OUTCOME]
     agents = partial(rollups.day_rows, call_rollup_agents, rollups.AGENT, q)
     outcomes = partial(rollups.day_rows, call_rollup_outcomes, rollups.OUTCOME, q)
-    by_hour = _grouped(conn, _hour_statement(conn, q), 2)
+    by_hour = _grouped(conn, _hour_statement(conn, q, starts), 2)
     by_agent = _grouped(conn, _statement(conn, q, agent_dims, agents, day), len(agent_dims))
     by_outcome = _grouped(conn, _statement(conn, q, outcome_dims, outcomes, day), len(outcome_dims))
     return Report(

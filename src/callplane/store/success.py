@@ -21,7 +21,7 @@ predicates over columns the rollup does not group by.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -60,23 +60,28 @@ class Success:
 
 
 def success(conn: Connection, q: CallQuery, field: str, value: str | bool = True) -> Success:
-    where = predicates.filters(q, conn.dialect.name, listing.route(conn, q))
+    def where(part: CallQuery) -> list[Any]:
+        return predicates.filters(part, conn.dialect.name, listing.route(conn, part))
+
     rolled = field == VERDICT and isinstance(value, bool) and rollups.covers(q)
     # The rollup sums the true verdicts: the calls it does not hold are counted the same way.
     has, hit = (_postgres if conn.dialect.name == "postgresql" else _sqlite)(field, True if rolled else value)
     counts = (func.count(case((hit, 1))), func.count(case((has, 1))))
     if not rolled:
-        row = conn.execute(select(*counts).where(*where)).one()
+        row = conn.execute(select(*counts).where(*where(q))).one()
         return Success(int(row[0]), int(row[1]))
     inside = rollups.interior(q.listed_at, rollups.HOUR_MS)
-    edges, open_inside = rollups.outside(inside)
-    parts = union_all(
+    rest = rollups.outside(q.listed_at, inside)
+    parts = [
         rollups.verdict_sums(q, inside),
-        *(select(*counts).where(*where, edge) for edge in edges),
-        select(*counts).select_from(rollups.open_calls(where, open_inside, q)),
-    ).subquery()
+        *(select(*counts).where(*where(replace(q, listed_at=edge))) for edge in rest.edges),
+    ]
+    if rest.inner is not None:
+        inner = where(replace(q, listed_at=rest.inner))
+        parts.append(select(*counts).select_from(rollups.open_calls(inner, q)))
+    summed = union_all(*parts).subquery()
     true, judged = (
-        int(v) for v in conn.execute(select(*(func.coalesce(func.sum(c), 0) for c in parts.c))).one()
+        int(v) for v in conn.execute(select(*(func.coalesce(func.sum(c), 0) for c in summed.c))).one()
     )
     return Success(true if value else judged - true, judged)
 

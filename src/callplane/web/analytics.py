@@ -37,12 +37,16 @@ def analytics_page(request: Request, who: ViewerDep) -> Response:
     timezone = who.organization.window.timezone
     form = filters.anchored(filters.parse(request.query_params), now)
     query = filters.to_query(form, who.organization_id, now, timezone)
-    report = dashboard.calls.report(query)
+    planned = charts.period(query.listed_at.low, query.listed_at.high, timezone)
+    report = dashboard.calls.report(query, planned.folds if planned else None)
     wanted = filters.success_field(request.query_params)
     agents = dashboard.admin.agents(who.organization_id)
     names = {a.id: a.name for a in agents}
     t = translator(language(request))
-    slots, hourly = charts.buckets(report, query.listed_at.low, query.listed_at.high, timezone)
+    if planned:
+        slots, hourly = planned.names, planned.hourly
+    else:  # an open range: the buckets span the calls found
+        slots, hourly = charts.buckets(report, query.listed_at.low, query.listed_at.high, timezone)
     by_agent, by_variant = _groups(report, names)
     return render(
         request,

@@ -5,7 +5,9 @@ No chart library and no script: each chart is a list of rectangles, lines and la
 no inline style). Every bar carries a `<title>` with its exact figure for a hover tooltip.
 
 Time buckets are local to the organisation: the store's UTC hours are folded into local hours
-(a range of up to two days) or local days, and empty buckets are drawn as gaps, not skipped.
+(a range of up to two days) or local days, and empty buckets are drawn as gaps, not skipped. For
+a range of days the store folds them itself (`Timeline.folds`: the first UTC hour of each local
+day), so the charts name a few dozen tallies, not every hour's.
 """
 
 from __future__ import annotations
@@ -68,6 +70,42 @@ class Chart:
         return not self.rects
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A time chart's buckets: their local names, whether they are hours (else days), and the
+    first UTC hour of each (what `reports.report` folds the hours into)."""
+
+    names: list[str]
+    hourly: bool
+    starts: list[int]
+
+    @property
+    def folds(self) -> list[int] | None:
+        """The starts for the store to fold at: days only (a span of hours is at most 49 rows a
+        status, and the charts name a repeated local hour the same)."""
+        return None if self.hourly else self.starts
+
+
+def timeline(first: int, last: int, timezone: str) -> Timeline:
+    """The local buckets of UTC hours `first` to `last`."""
+    hourly = (last - first) * HOUR_MS <= HOURLY_MAX_MS
+    names: list[str] = []
+    starts: list[int] = []
+    for hour in range(first, last + 1):
+        name = bucket_name(hour, timezone, hourly)
+        if not names or names[-1] != name:
+            names.append(name)
+            starts.append(hour)
+    return Timeline(names, hourly, starts)
+
+
+def period(low: int | None, high: int | None, timezone: str) -> Timeline | None:
+    """The buckets of a range known before its report (both ends given), else None."""
+    if low is None or high is None:
+        return None
+    return timeline(low // HOUR_MS, high // HOUR_MS, timezone)
+
+
 def buckets(report: Report, low: int | None, high: int | None, timezone: str) -> tuple[list[str], bool]:
     """The local bucket names from `low` to `high` (the data's own span when open), and
     whether they are hours (else days)."""
@@ -76,18 +114,23 @@ def buckets(report: Report, low: int | None, high: int | None, timezone: str) ->
     last = high // HOUR_MS if high is not None else max(hours, default=None)
     if first is None or last is None:
         return [], False
-    hourly = (last - first) * HOUR_MS <= HOURLY_MAX_MS
-    names: list[str] = []
-    for hour in range(first, last + 1):
-        name = bucket_name(hour, timezone, hourly)
-        if not names or names[-1] != name:
-            names.append(name)
-    return names, hourly
+    found = timeline(first, last, timezone)
+    return found.names, found.hourly
 
 
 def bucket_name(hour: int, timezone: str, hourly: bool) -> str:
     moment = datetime.fromtimestamp(hour * HOUR_MS / 1000, tz=ZoneInfo(timezone))
     return moment.strftime("%m-%d %H:00" if hourly else "%Y-%m-%d")
+
+
+def _slots(report: Report, names: list[str], hourly: bool, timezone: str) -> list[int | None]:
+    """The slot of each of the report's hours (None: outside `names`), naming each hour once."""
+    index = {n: i for i, n in enumerate(names)}
+    named: dict[int, int | None] = {}
+    for h in report.hours:
+        if h.hour not in named:
+            named[h.hour] = index.get(bucket_name(h.hour, timezone, hourly))
+    return [named[h.hour] for h in report.hours]
 
 
 def _nice_max(value: float) -> float:
@@ -117,10 +160,8 @@ def _time_axes(chart: Chart, names: list[str], top: float, fmt: Callable[[float]
 
 def volume(report: Report, names: list[str], hourly: bool, timezone: str, t: Translate) -> Chart:
     """Calls per bucket, stacked by status (in the status vocabulary's order)."""
-    index = {n: i for i, n in enumerate(names)}
     counts: dict[int, dict[CallStatus, int]] = defaultdict(lambda: defaultdict(int))
-    for h in report.hours:
-        slot_i = index.get(bucket_name(h.hour, timezone, hourly))
+    for h, slot_i in zip(report.hours, _slots(report, names, hourly, timezone), strict=True):
         if slot_i is not None:
             counts[slot_i][h.status] += h.tally.calls
     chart = Chart(WIDTH, HEIGHT)
@@ -154,10 +195,8 @@ def volume(report: Report, names: list[str], hourly: bool, timezone: str, t: Tra
 
 
 def cost(report: Report, names: list[str], hourly: bool, timezone: str, won: Callable[[int], str]) -> Chart:
-    index = {n: i for i, n in enumerate(names)}
     totals: dict[int, int] = defaultdict(int)
-    for h in report.hours:
-        slot_i = index.get(bucket_name(h.hour, timezone, hourly))
+    for h, slot_i in zip(report.hours, _slots(report, names, hourly, timezone), strict=True):
         if slot_i is not None:
             totals[slot_i] += h.tally.cost_minor
     chart = Chart(WIDTH, HEIGHT)

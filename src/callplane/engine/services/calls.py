@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,10 +235,11 @@ class CallService:
         with self.db.read() as conn:
             return success_store.success(conn, query, field, value)
 
-    def report(self, query: CallQuery) -> reports.Report:
-        """The analytics breakdowns of the calls `query` lists (its page and cursor aside)."""
+    def report(self, query: CallQuery, starts: Sequence[int] | None = None) -> reports.Report:
+        """The analytics breakdowns of the calls `query` lists (its page and cursor aside), its
+        hours folded into the buckets beginning at `starts` when given."""
         with self.db.read() as conn:
-            return reports.report(conn, query)
+            return reports.report(conn, query, starts)
 
     def activity(self) -> dict[str, reports.Activity]:
         """Live and due calls per organisation, for the operator."""
