@@ -30,6 +30,8 @@ RIGHT = 36  #: room for the last x label, centred on its bar
 ROW = 22  #: a horizontal bar's row height
 #: Up to this span the time charts have hourly buckets, beyond it daily ones.
 HOURLY_MAX_MS = 48 * HOUR_MS
+HOUR_NAME = "%m-%d %H:00"
+DAY_NAME = "%Y-%m-%d"
 #: At most this many x labels, so they never overlap.
 X_LABELS = 8
 
@@ -89,12 +91,17 @@ class Timeline:
 def timeline(first: int, last: int, timezone: str) -> Timeline:
     """The local buckets of UTC hours `first` to `last`."""
     hourly = (last - first) * HOUR_MS <= HOURLY_MAX_MS
+    zone = ZoneInfo(timezone)
     names: list[str] = []
     starts: list[int] = []
+    seen: object = None
     for hour in range(first, last + 1):
-        name = bucket_name(hour, timezone, hourly)
-        if not names or names[-1] != name:
-            names.append(name)
+        moment = datetime.fromtimestamp(hour * HOUR_MS / 1000, tz=zone)
+        # What the name shows, compared before it is formatted (a month is 720 hours, 30 names).
+        shown = (moment.month, moment.day, moment.hour) if hourly else moment.date()
+        if shown != seen:
+            seen = shown
+            names.append(moment.strftime(HOUR_NAME if hourly else DAY_NAME))
             starts.append(hour)
     return Timeline(names, hourly, starts)
 
@@ -120,7 +127,7 @@ def buckets(report: Report, low: int | None, high: int | None, timezone: str) ->
 
 def bucket_name(hour: int, timezone: str, hourly: bool) -> str:
     moment = datetime.fromtimestamp(hour * HOUR_MS / 1000, tz=ZoneInfo(timezone))
-    return moment.strftime("%m-%d %H:00" if hourly else "%Y-%m-%d")
+    return moment.strftime(HOUR_NAME if hourly else DAY_NAME)
 
 
 def _slots(report: Report, names: list[str], hourly: bool, timezone: str) -> list[int | None]:
