@@ -6,8 +6,10 @@ organisation's last 30 days.
 Measures, each `--reps` times after two warm-ups (median, p95, max in ms):
 
 - `store.reports.report` and `store.reports.kpis` on one connection (the statements alone): for
-  the period alone they read the rollups (migration 0017, `store.rollups`); with an agent filter
-  (the organisation's busiest agent) they group the calls themselves — both are measured;
+  the period alone they read the rollups (migration 0017, `store.rollups`), the report's hours
+  folded into the local days in the database as the analytics page asks (`charts.period`), and
+  unfolded; with an agent filter (the organisation's busiest agent) they group the calls
+  themselves — all are measured;
 - `store.success.success` (the KPI strip's success rate): the verdict over the period alone from
   the hourly rollup (migration 0019), and, reading every listed call's analysis JSON, the verdict
   with every status (as before 0019) and a custom field;
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -41,6 +44,7 @@ from callplane.domain.query import CallQuery, Range
 from callplane.store import reports, success
 from callplane.store.db import Database
 from callplane.store.schema import calls
+from callplane.web import charts
 
 DAY_MS = 86_400_000
 ZONE = ZoneInfo("Asia/Seoul")
@@ -71,7 +75,7 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def plans_of(conn: Connection, query: CallQuery) -> list[str]:
+def plans_of(conn: Connection, query: CallQuery, starts: list[int] | None) -> list[str]:
     """The plan of every statement `reports.report` runs, as the database prints it."""
     seen: list[tuple[str, object]] = []
 
@@ -80,7 +84,7 @@ def plans_of(conn: Connection, query: CallQuery) -> list[str]:
 
     event.listen(conn, "before_cursor_execute", keep)
     try:
-        reports.report(conn, query)
+        reports.report(conn, query, starts)
     finally:
         event.remove(conn, "before_cursor_execute", keep)
     explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
@@ -112,6 +116,8 @@ def main() -> None:
     first = datetime.fromordinal(last.toordinal() - 29).date()
     low = int(datetime(first.year, first.month, first.day, tzinfo=ZONE).timestamp() * 1000)
     query = CallQuery(org, listed_at=Range(low, newest))
+    days = charts.period(low, newest, ZONE.key)
+    starts = days.folds if days else None
     with db.read() as conn:
         in_range = reports.kpis(conn, query).calls
         busiest = conn.execute(
@@ -121,11 +127,15 @@ def main() -> None:
             .order_by(func.count().desc())
             .limit(1)
         ).scalar_one()
-        plans = plans_of(conn, query)
+        plans = plans_of(conn, query, starts)
         # Every status is no filter at all, but not one the rollups answer: the same report
         # grouped from the calls themselves, to check the rollups against on real data.
         every = replace(query, statuses=tuple(CallStatus))
         exact = reports.report(conn, query) == reports.report(conn, every)
+        folded = reports.report(conn, query, starts)
+        exact = (
+            exact and folded.kpis == reports.kpis(conn, every) and len(folded.hours) < 31 * len(CallStatus)
+        )
         verdict = success.success(conn, query, success.VERDICT)
         verdict_exact = verdict == success.success(conn, every, success.VERDICT)
     by_agent = replace(query, agent_ids=(busiest,))
@@ -149,6 +159,9 @@ def main() -> None:
 
         return run
 
+    out["store.reports.report, days folded (as the page)"] = timed(
+        args.reps, statements(partial(reports.report, starts=starts), query)
+    )
     out["store.reports.report"] = timed(args.reps, statements(reports.report, query))
     out["store.reports.kpis"] = timed(args.reps, statements(reports.kpis, query))
     out["store.reports.report, every status (no rollups: as before them)"] = timed(

@@ -1,4 +1,5 @@
-"""What the rollup triggers (migration 0017) add to a call's writes: its end and its analysis.
+"""What the rollup triggers (migrations 0017, 0019, 0021) add to a call's writes: its end and its
+analysis.
 
     python -m bench.rollup_writes sqlite:////tmp/rollup-writes.db [--calls 2000]
     python -m bench.rollup_writes postgresql://postgres@127.0.0.1:5432/callplane_rollup_writes
@@ -30,6 +31,8 @@ from callplane.store.migrate import upgrade
 from callplane.store.schema import calls
 
 TABLES = ("call_rollup_hours", "call_rollup_agents", "call_rollup_outcomes")
+EVENTS = ("insert", "delete", "update")
+PENDING = [f"call_rollup_pend_{e}" for e in EVENTS]
 
 
 def lifecycle(db: Database, ids: list[str], at: int) -> tuple[float, float]:
@@ -100,10 +103,11 @@ def main() -> None:
     out["with triggers, ms per call (wall, cpu)"] = [round(wall, 3), round(cpu, 3)]
     reset(db, ids)
     with db.write() as conn:
-        on = "" if db.is_sqlite else " ON calls"
-        for table in TABLES:
-            for event in ("insert", "delete", "update"):
-                conn.execute(text(f"DROP TRIGGER {table}_{event}{on}"))
+        # SQLite: each table's row triggers (0017, 0019); PostgreSQL: the one that appends to
+        # call_rollup_pending, folded at commit (0021).
+        names = [f"{t}_{e}" for t in TABLES for e in EVENTS] if db.is_sqlite else PENDING
+        for name in names:
+            conn.execute(text(f"DROP TRIGGER {name}" + ("" if db.is_sqlite else " ON calls")))
     wall, cpu = lifecycle(db, ids, gen.END_MS)
     out["without triggers, ms per call (wall, cpu)"] = [round(wall, 3), round(cpu, 3)]
     out["uptime_after"] = uptime()

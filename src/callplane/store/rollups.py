@@ -16,8 +16,11 @@ Exact, not eventually right: the triggers run in the transaction that changes th
 call entering or leaving a terminal status, changing a summed or grouped column after its end
 (post-call analysis), inserted backdated or deleted, moves its contribution in the same commit.
 The cost is one or two row upserts per table when a call ends or is analysed (none while it is
-queued or live). On PostgreSQL two transactions ending calls of one organisation, hour and status
-wait for each other's commit on that row (the worker's transactions are short).
+queued or live). On PostgreSQL the row trigger only appends the call's contribution to
+`call_rollup_pending`, and a trigger deferred to the commit folds the transaction's contributions
+into the three tables, their keys in one order (migration 0021): two transactions ending calls of
+the same hours in opposite orders then wait for each other's commit, as before, but can no longer
+deadlock (each held the row of its first call while asking for the other's).
 
 A report range rarely falls on bucket edges (the dashboard's days are local days: in Seoul they
 start at 15:00 UTC), so a report is, in one statement: the rollup rows of the whole buckets inside
@@ -28,7 +31,9 @@ zone, half-hour ones included, stays exact; only the share read from `calls` gro
 the range's ends are from UTC bucket edges.
 
 Only a range can be answered from the rollups (`covers`); a report with any other filter (status,
-agent, reason, numbers, metadata, search…) groups the matching calls directly.
+agent, reason, numbers, metadata, search…) groups the matching calls directly — an index range of
+the filtered calls, so its cost grows with how many calls match: the analytics page's agent
+filter on the busiest agent of the largest bench organisation is measured in bench/analytics.md.
 """
 
 from __future__ import annotations
