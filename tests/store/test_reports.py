@@ -129,7 +129,7 @@ def _seen(db: Database, q: CallQuery) -> tuple[Tallies, Tallies, Tallies]:
 
 
 def _ranges(org: str) -> list[CallQuery]:
-    """Seoul days (off UTC days), UTC days, ranges off any hour, open ends, no whole day."""
+    """Seoul days (off UTC days), UTC days, ranges off any hour, open ends, no whole day or hour."""
     seoul_day = NOW - NOW % DAY - SEOUL
     return [
         CallQuery(org, listed_at=Range(seoul_day - 6 * DAY, seoul_day + DAY - 1)),
@@ -139,6 +139,8 @@ def _ranges(org: str) -> list[CallQuery]:
         CallQuery(org, listed_at=Range(None, NOW - 2 * DAY - 17)),
         CallQuery(org),
         CallQuery(org, listed_at=Range(NOW - 5 * HOUR - 10, NOW - 5 * HOUR + 3_000_000)),
+        # Inside one hour: no whole hour nor day, every call from `calls`.
+        CallQuery(org, listed_at=Range(NOW - 5 * HOUR + 1_000, NOW - 5 * HOUR + 2_000_000)),
         # Not from the rollups (a status filter): the same figures from the calls alone.
         CallQuery(org, listed_at=Range(NOW - 8 * DAY, NOW), statuses=(CallStatus.ENDED, CallStatus.QUEUED)),
     ]
