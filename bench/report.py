@@ -65,7 +65,7 @@ def _ms(value: float) -> str:
 def report(run: dict[str, Any]) -> str:
     m = run["machine"]
     lines = [
-        "# Benchmark results: listing and searching calls",
+        "## Listing and searching calls: the last `python -m bench.run`",
         "",
         f"Run {m['date']} by `python -m bench.run` (see bench/README.md). Machine: {m['cores']} cores "
         f"({m['cpu']}), {m['ram']} RAM, {m['os']}; Python {m['python']}, SQLite {m['sqlite']}, "
@@ -87,7 +87,7 @@ def report(run: dict[str, Any]) -> str:
     for db in run["databases"]:
         if "error" in db:
             lines += [
-                f"## {db['kind']}: not measured",
+                f"### {db['kind']}: not measured",
                 "",
                 f"The run could not prepare it: {db['error']}.",
                 "",
@@ -95,7 +95,8 @@ def report(run: dict[str, Any]) -> str:
             continue
         facts = db["data"]
         lines += [
-            f"## {db['kind']}: {facts['calls']:,} calls, largest organisation {facts['largest_org_calls']:,}",
+            f"### {db['kind']}: {facts['calls']:,} calls, largest organisation "
+            f"{facts['largest_org_calls']:,}",
             "",
             f"Database size {facts['size_bytes'] / 2**30:.2f} GiB"
             + (
@@ -183,7 +184,7 @@ def report(run: dict[str, Any]) -> str:
             "",
         ]
     lines += [
-        "## How to read this",
+        "### How to read this",
         "",
         "- *path*: `b-tree` = an ordered index walk or range; `walk + substring` = newest-first walk "
         "with `instr`/`strpos` (common words); `gram index` = candidates from the tenant-scoped gram "
