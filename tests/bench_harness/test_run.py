@@ -7,10 +7,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from bench import load, run
 from bench.report import BEGIN, END, report, write_report
 from sqlalchemy.engine import make_url
-
-from bench import load, run
 
 TIMEOUT_MS = 100
 BURST = 3  #: requests of each kind per shape
