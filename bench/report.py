@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sqlite3
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -34,11 +36,36 @@ def machine() -> dict[str, Any]:
 
 TARGETS: dict[str, float] = {"list": 25.0, "search3": 30.0, "search2": 50.0, "search1": 50.0}
 
+#: `bench.run` rewrites only what lies between these lines of its report file: the rest of
+#: RESULTS.md (other benchmarks, notes added by hand) stays.
+BEGIN = "<!-- bench.run: begin (generated; rewritten by each run) -->"
+END = "<!-- bench.run: end -->"
+
+
+def write_report(path: Path, generated: str) -> None:
+    """Put the generated report between the markers in `path` (appended when it has none)."""
+    block = f"{BEGIN}\n{generated}{END}\n"
+    if not path.exists():
+        path.write_text(block)
+        return
+    text = path.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1].removeprefix("\n")
+        path.write_text(head + block + tail)
+    else:
+        path.write_text(text.rstrip("\n") + "\n\n" + block)
+
+
+def _ms(value: float) -> str:
+    """A figure, or a dash when no request of its kind succeeded."""
+    return "—" if math.isnan(value) else f"{value:.2f}"
+
 
 def report(run: dict[str, Any]) -> str:
     m = run["machine"]
     lines = [
-        "# Benchmark results: listing and searching calls",
+        "## Listing and searching calls: the last `python -m bench.run`",
         "",
         f"Run {m['date']} by `python -m bench.run` (see bench/README.md). Machine: {m['cores']} cores "
         f"({m['cpu']}), {m['ram']} RAM, {m['os']}; Python {m['python']}, SQLite {m['sqlite']}, "
@@ -58,9 +85,18 @@ def report(run: dict[str, Any]) -> str:
         "",
     ]
     for db in run["databases"]:
+        if "error" in db:
+            lines += [
+                f"### {db['kind']}: not measured",
+                "",
+                f"The run could not prepare it: {db['error']}.",
+                "",
+            ]
+            continue
         facts = db["data"]
         lines += [
-            f"## {db['kind']}: {facts['calls']:,} calls, largest organisation {facts['largest_org_calls']:,}",
+            f"### {db['kind']}: {facts['calls']:,} calls, largest organisation "
+            f"{facts['largest_org_calls']:,}",
             "",
             f"Database size {facts['size_bytes'] / 2**30:.2f} GiB"
             + (
@@ -82,6 +118,8 @@ def report(run: dict[str, Any]) -> str:
             target = TARGETS[s["group"]]
             within_bound = "yes" if s["api"][0] <= bound else "**no**"
             within_target = "yes" if s["api"][0] <= target else "**no**"
+            if math.isnan(s["api"][0]):
+                within_target = within_bound = "**failed**"
             total = (
                 ""
                 if s["total"] is None
@@ -89,8 +127,9 @@ def report(run: dict[str, Any]) -> str:
             )
             lines.append(
                 f"| {s['name']} | {s['path']} | {s['rows']} | {total} | "
-                f"{s['raw'][0]:.2f} / {s['raw'][1]:.2f} | "
-                f"{s['ser'][0]:.2f} | {s['api'][0]:.2f} / {s['api'][1]:.2f} | {bound:.2f} | {within_bound} | "
+                f"{_ms(s['raw'][0])} / {_ms(s['raw'][1])} | "
+                f"{_ms(s['ser'][0])} | {_ms(s['api'][0])} / {_ms(s['api'][1])} | {_ms(bound)} | "
+                f"{within_bound} | "
                 f"≤ {target:.0f} | {within_target} |"
             )
         by_name = {s["name"]: s for s in db["shapes"]}
@@ -105,11 +144,32 @@ def report(run: dict[str, Any]) -> str:
         met_target = sum(x["api"][0] <= TARGETS[x["group"]] for x in db["shapes"])
         met_bound = sum(x["api"][0] <= 1.5 * (x["raw"][0] + x["ser"][0]) + 1 for x in db["shapes"])
         overhead = sorted(x["api"][0] - x["raw"][0] - x["ser"][0] for x in db["shapes"])
+        overhead = [x for x in overhead if not math.isnan(x)] or [math.nan]
+        failed = [
+            f"{s['name']}: " + ", ".join(f"{why} ×{n}" for why, n in s["failures"].items())
+            for s in db["shapes"]
+            if s.get("failures")
+        ]
+        if db.get("statement_timeout_ms") is not None:
+            lines += [
+                "",
+                f"Measured connections ran with `statement_timeout` = {db['statement_timeout_ms']} ms.",
+            ]
+        if failed:
+            lines += [
+                "",
+                "**Requests that failed** (left out of the figures above; *store* = in process, *raw* = "
+                "the replay, *API* = the server's answer; a statement timeout or another database "
+                "error on a slow host): " + "; ".join(failed) + ".",
+            ]
+        if db["ingest"].get("failed"):
+            lines += ["", f"Create-call requests that failed: {db['ingest']['failed']}."]
         lines += [
             "",
             f"Summary: API p50 within the issue's target for {met_target} of {n} shapes, within "
             f"1.5 × (raw + ser) + 1 ms for {met_bound} of {n}. API − raw − ser (HTTP, auth, framework, "
-            f"SQLAlchemy) has a median of {overhead[n // 2]:.2f} ms; the `/healthz` round trip alone is "
+            f"SQLAlchemy) has a median of {_ms(overhead[len(overhead) // 2])} ms; the `/healthz` round "
+            "trip alone is "
             f"{db['healthz']['p50']:.2f} ms.",
             "",
             "What `total_count` adds to the API p50 (ms; target ≤ 5): " + "; ".join(deltas) + ".",
@@ -124,7 +184,7 @@ def report(run: dict[str, Any]) -> str:
             "",
         ]
     lines += [
-        "## How to read this",
+        "### How to read this",
         "",
         "- *path*: `b-tree` = an ordered index walk or range; `walk + substring` = newest-first walk "
         "with `instr`/`strpos` (common words); `gram index` = candidates from the tenant-scoped gram "

@@ -39,13 +39,24 @@ import httpx
 import orjson
 import psycopg
 import psycopg.types.json
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
 from bench import gen
 from bench.load import AGENT_FILE, tenants_path
-from bench.replay import Captured, Replayer, capture, page_rows, path_of
-from bench.report import machine, report
+from bench.replay import (
+    Captured,
+    Replayed,
+    Replayer,
+    capture,
+    failure,
+    page_rows,
+    path_of,
+    set_statement_timeout,
+)
+from bench.report import machine, report, write_report
 from callplane.api.dialects.vox import render, v2, v3
 from callplane.domain.phone import parse_kr
 from callplane.domain.query import CallQuery, decode_cursor, encode_cursor
@@ -77,6 +88,10 @@ class Measured:
     statements: int = 0
     plan: str = ""
     path: str = ""
+    failures: dict[str, int] = field(default_factory=dict)  #: "where: why" → requests
+
+    def fail(self, where: str, why: str) -> None:
+        self.failures[f"{where}: {why}"] = self.failures.get(f"{where}: {why}", 0) + 1
 
 
 def p(values: list[float], q: float) -> float:
@@ -249,7 +264,9 @@ def deep_cursor(db: Database, org: str, key: bytes, depth: int = 10_000) -> str:
     seen = 0
     with db.read() as conn:
         while seen < depth:
-            page = listing.list_calls(conn, CallQuery(organization_id=org, limit=100, cursor=query.cursor))
+            page = listing.list_calls(
+                conn, CallQuery(organization_id=org, limit=min(100, depth), cursor=query.cursor)
+            )
             seen += len(page.calls)
             assert page.next_cursor is not None
             query = query.next_page(page.next_cursor)
@@ -263,16 +280,38 @@ def probe_customer(db: Database, org: str) -> str:
     return str(page.calls[0].metadata["customer_id"])
 
 
-def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str, Any]:
+def bench_database(
+    url: str,
+    reps: int,
+    warmup: int,
+    out_dir: Path,
+    statement_timeout_ms: int | None = None,
+    ingest_calls: int = 1500,
+    burst: int = 10,
+) -> dict[str, Any]:
+    """Measure one database (`burst`: see below). A request that fails (a statement timeout on a
+    slow host, a 503) is counted in its shape's `failures` and left out of its timings: the run
+    goes on."""
     state = json.loads(tenants_path(url).read_text())
     tenant = max(state["tenants"], key=lambda t: t["share"])
     org = tenant["organization_id"]
+    # Preparing (cursors, the page rows serialized) is not measured: no statement timeout.
+    setup = Database(url, pool_size=2)
+    session_timeout(setup, 0)
     db = Database(url, pool_size=2)
-    tenant["probe_customer"] = probe_customer(db, org)
-    key = Cursors(db, lambda: int(time.time() * 1000)).key()  # the server's: same database
-    all_shapes = [with_total(s, t) for s in shapes(tenant, deep_cursor(db, org, key)) for t in (False, True)]
-    replayer = Replayer(url)
-    results: dict[str, Measured] = {}
+    if statement_timeout_ms is not None:
+        session_timeout(db, statement_timeout_ms)
+    tenant["probe_customer"] = probe_customer(setup, org)
+    key = Cursors(setup, lambda: int(time.time() * 1000)).key()  # the server's: same database
+    # Row 10,000, or half the organisation on a small data set.
+    depth = min(10_000, int(state["calls"] * tenant["share"]) // 2)
+    all_shapes = [
+        with_total(s, t) for s in shapes(tenant, deep_cursor(setup, org, key, depth)) for t in (False, True)
+    ]
+    queries = {s.name: to_query(s, org, key) for s in all_shapes}
+    rows = {s.name: page_rows(setup, queries[s.name]) for s in all_shapes}
+    replayer = Replayer(url, statement_timeout_ms)
+    results = {s.name: Measured() for s in all_shapes}
     kind = "sqlite" if db.is_sqlite else "postgres"
     with (
         server(url, out_dir / f"server-{kind}.log") as base,
@@ -287,49 +326,56 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
         # 0.64 ms after a 3 ms pause, 0.92 ms after 10 ms; a PostgreSQL first page 2.5 ms
         # back-to-back, 3.9 ms in runs of 5 after 10 ms pauses, 5.5 ms after every pause — which
         # is no cost of the API: a server under traffic does not pay it.
-        queries = {s.name: to_query(s, org, key) for s in all_shapes}
-        rows = {s.name: page_rows(db, queries[s.name]) for s in all_shapes}
-        last: dict[str, tuple[Any, list[Captured]]] = {}
-        for s in all_shapes:
-            results[s.name] = Measured()
-        burst = 10
+        last: dict[str, tuple[listing.Page, list[Captured], Replayed]] = {}
         for i in range(-(-(warmup + reps) // burst)):
             keep = i * burst >= warmup
             floor_run = timed(burst, lambda: client.get("/healthz"))
             floor.extend(floor_run if keep else [])
             for shape in all_shapes:
+                m, name = results[shape.name], shape.name
                 for _ in range(burst):
-                    with capture(db) as statements, db.read() as conn:
-                        page = listing.list_calls(conn, queries[shape.name])
-                    last[shape.name] = (page, statements)
-                    raw, names, raw_rows = replayer.run(statements)
-                    if keep:
-                        results[shape.name].raw.append(raw)
-                name = shape.name
-                rendered = partial(serialize, shape, rows[name], queries[name], page, (names, raw_rows), key)
-                ser = timed(burst, rendered)
-                api = timed(burst, partial(api_call, client, shape, tenant["api_key"]))
-                if keep:
-                    results[shape.name].ser.extend(ser)
-                    results[shape.name].api.extend(api)
+                    done = in_process(db, replayer, queries[name], m)
+                    if done is not None:
+                        last[name] = done
+                        if keep:
+                            m.raw.append(done[2].ms)
+                if name in last:
+                    page, _, replayed = last[name]
+                    raw = (replayed.names, replayed.rows)
+                    ser = timed(burst, partial(serialize, shape, rows[name], queries[name], page, raw, key))
+                    m.ser.extend(ser if keep else [])
+                for _ in range(burst):
+                    started = time.perf_counter()
+                    problem = api_failure(client, shape, tenant["api_key"])
+                    if problem is not None:
+                        m.fail("API", problem)
+                    elif keep:
+                        m.api.append((time.perf_counter() - started) * 1000)
         for shape in all_shapes:
             m = results[shape.name]
-            page, statements = last[shape.name]
-            m.rows = len(page.calls)
-            m.total = None if page.total is None else {"value": page.total.value, "exact": page.total.exact}
-            m.statements = len(statements)
-            page_statement = max(statements, key=lambda s: len(s.statement))
-            m.plan = replayer.explain(page_statement)
-            m.path = path_of(page_statement.statement)
+            if shape.name in last:
+                page, statements, _ = last[shape.name]
+                m.rows = len(page.calls)
+                m.total = (
+                    None if page.total is None else {"value": page.total.value, "exact": page.total.exact}
+                )
+                m.statements = len(statements)
+                page_statement = max(statements, key=lambda s: len(s.statement))
+                m.plan = replayer.explain(page_statement)
+                m.path = path_of(page_statement.statement)
             print(f"  {kind:8} {shape.name:55} raw {p(m.raw, .5):7.2f}  ser {p(m.ser, .5):5.2f}  "
-                  f"api {p(m.api, .5):7.2f} ms  rows {m.rows}  total {m.total}", flush=True)  # fmt: skip
-        ingest = ingest_throughput(db, base, url)
+                  f"api {p(m.api, .5):7.2f} ms  rows {m.rows}  total {m.total}"
+                  + (f"  FAILED {m.failures}" if m.failures else ""), flush=True)  # fmt: skip
+        ingest = ingest_throughput(setup, base, url, total=ingest_calls)
     replayer.close()
     db.dispose()
+    facts = data_facts(url, state)
+    setup.dispose()
     return {
         "kind": kind,
         "url": make_url(url).render_as_string(hide_password=True),
         "org_share": tenant["share"],
+        "statement_timeout_ms": statement_timeout_ms,
         "healthz": {"p50": p(floor, 0.5), "p95": p(floor, 0.95)},
         "shapes": [
             {
@@ -344,12 +390,47 @@ def bench_database(url: str, reps: int, warmup: int, out_dir: Path) -> dict[str,
                 "api": [p(results[s.name].api, 0.5), p(results[s.name].api, 0.95)],
                 "plan": results[s.name].plan,
                 "path": results[s.name].path,
+                "failures": results[s.name].failures,
             }
             for s in all_shapes
         ],
         "ingest": ingest,
-        "data": data_facts(url, state),
+        "data": facts,
     }
+
+
+def session_timeout(db: Database, ms: int) -> None:
+    """PostgreSQL: every connection `db` opens gets this statement timeout (0: none)."""
+    if db.is_postgres:
+        event.listen(db.engine, "connect", lambda dbapi_conn, _record: set_statement_timeout(dbapi_conn, ms))
+
+
+def in_process(
+    db: Database, replayer: Replayer, query: CallQuery, m: Measured
+) -> tuple[listing.Page, list[Captured], Replayed] | None:
+    """One request through the store, its statements replayed raw; None (counted) if either failed."""
+    try:
+        with capture(db) as statements, db.read() as conn:
+            page = listing.list_calls(conn, query)
+    except DBAPIError as exc:
+        m.fail("store", failure(exc))
+        return None
+    replayed = replayer.run(statements)
+    if replayed.error is not None:
+        m.fail("raw", replayed.error)
+        return None
+    return page, statements, replayed
+
+
+def api_failure(client: httpx.Client, shape: Shape, key: str) -> str | None:
+    """Send the shape's request: None when it was answered 2xx, else why not."""
+    try:
+        api_call(client, shape, key)
+    except httpx.HTTPStatusError as exc:
+        return f"HTTP {exc.response.status_code}"
+    except httpx.TransportError as exc:
+        return type(exc).__name__
+    return None
 
 
 def ingest_throughput(
@@ -379,18 +460,25 @@ def ingest_throughput(
     }
     headers = {"Authorization": f"Bearer {ingest['api_key']}"}
     latencies: list[float] = []
+    failed: dict[str, int] = {}
 
     def worker(n: int, sink: list[float]) -> None:
         with httpx.Client(base_url=base, timeout=60) as client:
             for _ in range(n):
                 started = time.perf_counter()
-                r = client.post("/v3/calls", json=body, headers=headers)
-                sink.append((time.perf_counter() - started) * 1000)
-                assert r.status_code == 201, r.text
+                try:
+                    r = client.post("/v3/calls", json=body, headers=headers)
+                    why = None if r.status_code == 201 else f"HTTP {r.status_code}"
+                except httpx.TransportError as exc:
+                    why = type(exc).__name__
+                if why is None:
+                    sink.append((time.perf_counter() - started) * 1000)
+                else:
+                    failed[why] = failed.get(why, 0) + 1
 
     started = time.perf_counter()
     worker(total // 3, latencies)
-    single = (total // 3) / (time.perf_counter() - started)
+    single = len(latencies) / (time.perf_counter() - started)
     sinks: list[list[float]] = [[] for _ in range(clients)]
     threads = [
         threading.Thread(target=worker, args=(total // 3 * 2 // clients, sinks[k])) for k in range(clients)
@@ -405,7 +493,7 @@ def ingest_throughput(
     return {
         "single_client_per_s": single, "single_p50": p(latencies, .5), "single_p99": p(latencies, .99),
         "concurrent_clients": clients, "concurrent_per_s": concurrent,
-        "concurrent_p50": p(merged, .5), "concurrent_p99": p(merged, .99),
+        "concurrent_p50": p(merged, .5), "concurrent_p99": p(merged, .99), "failed": failed,
     }  # fmt: skip
 
 
@@ -426,6 +514,7 @@ def data_facts(url: str, state: dict[str, Any]) -> dict[str, Any]:
     else:
         plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(plain) as conn:
+            set_statement_timeout(conn, 0)  # the brute-force counts are not measured
             facts["size_bytes"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             facts["calls_total_bytes"] = conn.execute("SELECT pg_total_relation_size('calls')").fetchone()[0]
             facts["gin_bytes"] = conn.execute("SELECT pg_relation_size('ix_calls_search_grams')").fetchone()[
@@ -451,25 +540,43 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     parser.add_argument(
+        "--statement-timeout",
+        type=int,
+        metavar="MS",
+        help="PostgreSQL: a statement timeout for the measured connections (the store's and the "
+        "replays'; the server keeps the database's setting): how the run copes with a slow host",
+    )
+    parser.add_argument("--ingest", type=int, default=1500, help="calls created by the ingest measurement")
+    parser.add_argument(
         "--report-only", action="store_true", help="rewrite --out from bench/out/results.json"
     )
     args = parser.parse_args()
     out_dir = ROOT / "out"
     out_dir.mkdir(exist_ok=True)
     if args.report_only:
-        args.out.write_text(report(json.loads((out_dir / "results.json").read_text())))
+        write_report(args.out, report(json.loads((out_dir / "results.json").read_text())))
         return
     run: dict[str, Any] = {"machine": machine(), "databases": []}
     for url in (args.sqlite, args.pg):
         if url:
             print(f"benchmarking {make_url(url).render_as_string(hide_password=True)}", flush=True)
-            result = bench_database(url, args.reps, args.warmup, out_dir)
+            kind = "sqlite" if make_url(url).get_backend_name() == "sqlite" else "postgres"
+            try:
+                result = bench_database(
+                    url, args.reps, args.warmup, out_dir, args.statement_timeout, args.ingest
+                )
+            except (DBAPIError, psycopg.Error, sqlite3.Error, httpx.HTTPError, RuntimeError) as exc:
+                # Not even the preparation went through (or the server did not start): the
+                # report says so, and the other database is still measured.
+                print(f"  {kind}: not measured: {exc!r}", flush=True)
+                run["databases"].append({"kind": kind, "error": f"{failure(exc)}: {exc}"})
+                continue
             run["databases"].append(result)
             if result["kind"] == "postgres":
                 run["pg_version"] = result["data"]["settings"]["server_version"]
     run["loadavg_end"] = os.getloadavg()
     (out_dir / "results.json").write_text(json.dumps(run, indent=1, ensure_ascii=False))
-    args.out.write_text(report(run))
+    write_report(args.out, report(run))
     print(f"wrote {args.out}")
 
 

@@ -103,17 +103,25 @@ def measure(
 ) -> dict[str, Any]:
     totals: list[int] = []
     times: list[float] = []
+    failed: dict[str, int] = {}
     for _ in range(n):
         started = time.perf_counter()
-        body = api_call(client, shape, api_key).json()
+        try:
+            body = api_call(client, shape, api_key).json()
+        except httpx.HTTPStatusError as exc:
+            # A slow host's timeout is an answer too (not a total): counted, never a crash.
+            why = f"HTTP {exc.response.status_code}"
+            failed[why] = failed.get(why, 0) + 1
+            continue
         times.append((time.perf_counter() - started) * 1000)
         totals.append(body["total_count"])
     return {
         "shape": shape.name,
         "answers": sorted(set(totals)),
+        "failed": failed,
         "brute_force": truth[0],
         "matches": truth[1],
-        "deterministic": len(set(totals)) == 1,
+        "deterministic": len(set(totals)) == 1 and not failed,
         "true": set(totals) == {truth[0]},
         "api_p50": round(p(times, 0.5), 2),
         "api_p95": round(p(times, 0.95), 2),

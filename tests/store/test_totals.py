@@ -71,6 +71,10 @@ def shapes(org: str, found: list[Call]) -> dict[str, dict[str, Any]]:
         "search absent": {"search": "뷁"},
         "search no letters": {"search": "%"},
         "search + range": {"search": "예약", "start_at": Range(BASE + 1000, None)},
+        # Counted newest first (SQLite: FTS5 rowids downwards; PostgreSQL: a common word walks
+        # the range's index), oldest first for a range with only an end: the same answer.
+        "search + end range": {"search": "예약", "end_at": Range(BASE + 30_000, None)},
+        "search + range with an end only": {"search": "예약", "start_at": Range(None, BASE + 86_400_000)},
         "search + metadata": {"search": "취소", "metadata": (("campaign", "summer"),)},
     }
 

@@ -290,17 +290,41 @@ def _count_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan | Non
     """
     dialect = conn.dialect.name
     how = predicates.Route(plan)
+    if dialect == "postgresql" and plan is not None and not plan.use_index and _since(q):
+        # A common word within a time range from some point on ("the last 30 days"): the GIN
+        # bitmap is read in table order, oldest first, so it rechecked every older match before
+        # the first one in range (100k calls, `주문번호`: 5,457 rows before 1,001 matches; the
+        # waste grew with the tenant). Walking the range's own index newest first, as the page
+        # does, reads only calls in range: ~1,001 / density rows.
+        by_end = q.start_at.low is None and q.listed_at.low is None
+        walked = predicates.ordered(
+            select(literal(1)).select_from(calls).where(*predicates.filters(q, dialect, how)),
+            calls.c.end_at if by_end else calls.c.listed_at,
+            SortOrder.DESC,
+        )
+        counted = select(func.count()).select_from(walked.limit(cap).subquery())
+        return int(conn.execute(counted).scalar_one())
     if plan is not None and not plan.only_token:
         # The tenant is among the index terms: its condition only filters (`predicates.Route`).
         how = predicates.Route(replace(plan, use_index=True), tenant_filter_only=True)
         if dialect == "sqlite":
             rest = predicates.filters(replace(q, search=None), dialect, how)
-            return search.count_sqlite_matches(conn, plan, rest, cap)
+            return search.count_sqlite_matches(conn, plan, rest, cap, newest_first=not _until(q))
     where = predicates.filters(q, dialect, how)
     capped = select(func.count()).select_from(
         select(literal(1)).select_from(calls).where(*where).limit(cap).subquery()
     )
     return int(conn.execute(capped).scalar_one())
+
+
+def _since(q: CallQuery) -> bool:
+    """A time range from some point on (with or without an end): recent calls are in it."""
+    return any(r.low is not None for r in (q.start_at, q.listed_at, q.end_at))
+
+
+def _until(q: CallQuery) -> bool:
+    """A time range up to some point only: the oldest calls are in it, the newest may not be."""
+    return not _since(q) and any(r.high is not None for r in (q.start_at, q.listed_at, q.end_at))
 
 
 def filters_only(q: CallQuery, **kept: Any) -> bool:

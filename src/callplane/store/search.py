@@ -378,18 +378,25 @@ _fts = table(FTS_TABLE, column("rowid"))
 
 
 def count_sqlite_matches(
-    conn: Connection, p: SearchPlan, where: Sequence[ColumnElement[bool]], cap: int
+    conn: Connection, p: SearchPlan, where: Sequence[ColumnElement[bool]], cap: int, newest_first: bool = True
 ) -> int:
     """SQLite: the search's matches among the calls `where` admits, up to `cap`.
 
     FTS5's rowids drive a join, so the count stops at the cap: `rid IN (MATCH …)`, the page's
     form, first lists every candidate (75k for a common word at 1M calls). `where` should name the
     tenant unindexably (`predicates.Route.driven`), or SQLite may walk the tenant instead.
+
+    `newest_first`: read the candidates from the highest rowid down (calls get rowids as they are
+    created). The answer is the same either way; the cost is not when other filters keep only some
+    of the candidates: for "the last 30 days" the oldest-first count read every older candidate
+    before the first one in range (100k, `주문번호`: 20 ms of CPU, 6 ms newest first; it grew with
+    the tenant, newest first it does not).
     """
     stmt = (
         select(literal(1))
         .select_from(_fts.join(calls, literal_column("calls.rid") == _fts.c.rowid))
         .where(literal_column(FTS_TABLE).op("MATCH")(bindparam("fts_query", _fts_query(p.terms))), *where)
+        .order_by(_fts.c.rowid.desc() if newest_first else _fts.c.rowid.asc())
     )
     if not p.gram_exact:
         stmt = stmt.where(substring(p, "sqlite"))
