@@ -335,3 +335,53 @@ def test_a_finished_delivery_can_be_redelivered_from_the_calls_page(
         f"/dashboard/calls/{other.id}/deliveries/{delivery.id}/redeliver", data={"csrf": csrf_of(page)}
     )
     assert wrong_call.status_code == 404
+
+
+def test_a_call_page_shows_json_values_as_json(web: TestClient, db: Database, tenant: Tenant) -> None:
+    """A tool's arguments and an analysis field as the analyser stores them ({name, value}):
+    their values, in JSON with Korean kept, not Python's repr of the dict around them."""
+    campaign_id = "01a23c00-0000-7000-8000-000000000001"
+    call = a_call(
+        tenant,
+        transcript=[
+            {
+                "role": "tool_call_invocation",
+                "tool_call_id": "t1",
+                "name": "book",
+                "arguments": {"시각": "14:00"},
+            },
+        ],
+        analysis=CallAnalysis(
+            "예약 확인",
+            Sentiment.POSITIVE,
+            [{"name": "appointment_status", "value": "confirmed"}, {"name": "slots", "value": [1, 2]}],
+        ),
+        metadata={"lead": {"id": 7}},
+        campaign_id=campaign_id,
+        campaign_task=3,
+    )
+    insert(db, call)
+    sign_in(web, tenant.api_key)
+    page = web.get(f"/dashboard/calls/{call.id}").text
+    fields = re.findall(r'<dd class="custom-field">([^<]*)</dd>', page)
+    assert fields == ["confirmed", "[1,2]"]
+    assert "{&#34;시각&#34;:&#34;14:00&#34;}" in page and "&#39;" not in page
+    assert "{&#34;id&#34;:7}" in page
+    link = re.search(r'<a id="campaign-link" href="([^"]+)">', page)
+    assert link is not None and link.group(1) == f"/dashboard/campaigns/{campaign_id}"
+
+
+def test_the_list_filters_by_campaign(web: TestClient, db: Database, tenant: Tenant) -> None:
+    campaign_id = "01a23c00-0000-7000-8000-000000000002"
+    mine = a_call(tenant, campaign_id=campaign_id, campaign_task=0)
+    insert(db, mine, a_call(tenant), a_call(tenant, campaign_id="01a23c00-0000-7000-8000-000000000003"))
+    sign_in(web, tenant.api_key)
+    assert len(_ids(web.get("/dashboard/calls", params={"preset": "all"}).text)) == 3
+    page = web.get("/dashboard/calls", params={"preset": "all", "campaign": campaign_id}).text
+    assert _ids(page) == [mine.id]
+    assert f'name="campaign" value="{campaign_id}"' in page
+    # The export is the same filtered set.
+    exported = web.get("/dashboard/calls/export.jsonl", params={"preset": "all", "campaign": campaign_id})
+    assert [orjson.loads(line)["call_id"] for line in exported.text.splitlines()] == [mine.id]
+    bad = web.get("/dashboard/calls", params={"campaign": "not-an-id"})
+    assert bad.status_code == 400 and "campaign" in bad.text

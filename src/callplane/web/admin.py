@@ -9,6 +9,7 @@ exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,7 +18,7 @@ from callplane.domain.errors import ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_any
 from callplane.domain.principal import Scope
-from callplane.engine.services.webhooks import TEST_EVENT, EventType
+from callplane.engine.services.webhooks import TEST_EVENT, EventType, WebhookAdmin
 from callplane.web.context import dashboard_of
 from callplane.web.pages import PREFIX, WebRoute, redirect, render
 from callplane.web.session import Viewer, posted_form, posted_list, viewer
@@ -165,18 +166,27 @@ def _log_position(before: str | None) -> tuple[int, str] | None:
 @router.post("/webhooks/{endpoint_id}/test")
 def send_test_event(request: Request, endpoint_id: str, who: ViewerDep, form: Form) -> Response:
     """A `test` event to one endpoint: `WebhookAdmin.send_test`, as the admin API and the CLI."""
-    who.principal.require(Scope.WEBHOOKS_ADMIN)
-    dashboard_of(request).webhooks.send_test(who.organization_id, normalize_uuid(endpoint_id) or endpoint_id)
-    return redirect(request, f"{PREFIX}/admin/webhooks?done=test_sent#delivery-log")
+    return _logged(request, who, WebhookAdmin.send_test, endpoint_id, "test_sent")
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/redeliver")
 def redeliver_logged(request: Request, delivery_id: str, who: ViewerDep, form: Form) -> Response:
     """Send a finished delivery's event again from the log: `WebhookAdmin.redeliver`, as the
     call's page and the admin API (another organisation's delivery is a 404 there)."""
+    return _logged(request, who, WebhookAdmin.redeliver, delivery_id, "redelivered")
+
+
+def _logged(
+    request: Request,
+    who: Viewer,
+    action: Callable[[WebhookAdmin, str, str], object],
+    target_id: str,
+    notice: str,
+) -> Response:
+    """One webhook action that adds a row to the delivery log, then the log with `notice`."""
     who.principal.require(Scope.WEBHOOKS_ADMIN)
-    dashboard_of(request).webhooks.redeliver(who.organization_id, normalize_uuid(delivery_id) or delivery_id)
-    return redirect(request, f"{PREFIX}/admin/webhooks?done=redelivered#delivery-log")
+    action(dashboard_of(request).webhooks, who.organization_id, normalize_uuid(target_id) or target_id)
+    return redirect(request, f"{PREFIX}/admin/webhooks?done={notice}#delivery-log")
 
 
 @router.post("/webhooks")

@@ -131,6 +131,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "녹음 파형 (위: 에이전트, 아래: 상대)",
     ),
     "campaigns": ("Campaigns", "캠페인"),
+    "campaign": ("Campaign", "캠페인"),
+    "campaign_calls": ("Its calls in the list", "목록에서 이 캠페인의 통화 보기"),
     "new_campaign": ("New campaign from CSV", "CSV로 새 캠페인"),
     "no_campaigns": ("No campaigns yet.", "아직 캠페인이 없습니다."),
     "name": ("Name", "이름"),
@@ -144,6 +146,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "attempts": ("Attempts", "시도 횟수"),
     "window_start": ("Window opens", "발신 시작 시각"),
     "window_end": ("Window closes", "발신 종료 시각"),
+    "csv_file": ("CSV file (or paste the rows below)", "CSV 파일 (또는 아래에 행을 붙여 넣기)"),
     "csv": ("Callee list (CSV)", "수신자 목록 (CSV)"),
     "csv_help": (
         "Header row first: to_number, then a column per dynamic variable; meta.<key> columns go to metadata.",

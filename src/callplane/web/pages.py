@@ -53,6 +53,7 @@ templates.filters.update(
     since=fmt.since,
     won=fmt.won,
     number=fmt.number,
+    data=fmt.data,
     highlight=fmt.highlight,
     snippet=fmt.snippet,
 )
