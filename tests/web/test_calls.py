@@ -8,14 +8,14 @@ import re
 
 import orjson
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from callplane.domain.call import CallAnalysis, CallStatus, DisconnectionReason, Sentiment
 from callplane.engine.clock import FixedClock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
-from callplane.store.schema import webhook_deliveries
+from callplane.store.schema import calls, webhook_deliveries
 from tests.factories import Tenant
 from tests.web.conftest import NOW, a_call, csrf_of, insert, queued_call, sign_in
 
@@ -385,3 +385,22 @@ def test_the_list_filters_by_campaign(web: TestClient, db: Database, tenant: Ten
     assert [orjson.loads(line)["call_id"] for line in exported.text.splitlines()] == [mine.id]
     bad = web.get("/dashboard/calls", params={"campaign": "not-an-id"})
     assert bad.status_code == 400 and "campaign" in bad.text
+
+
+def test_end_a_live_call_from_its_page(web: TestClient, db: Database, tenant: Tenant) -> None:
+    live = a_call(tenant, status=CallStatus.ONGOING, end_at=None, duration_ms=None, disconnection_reason=None)
+    ended = a_call(tenant)
+    insert(db, live, ended)
+    token = sign_in(web, tenant.api_key)
+    page = web.get(f"/dashboard/calls/{live.id}").text
+    assert 'id="cancel-call"' in page and "통화 종료" in page
+    answer = web.post(f"/dashboard/calls/{live.id}/cancel", data={"csrf": token}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?done=end_requested")
+    # The worker holding the call is asked to end it: the request is on the row it polls.
+    with db.read() as conn:
+        asked = conn.execute(select(calls.c.end_requested_at).where(calls.c.id == live.id)).scalar_one()
+    assert asked == NOW
+    assert "종료를 요청했습니다" in web.get(answer.headers["location"]).text
+    # A finished call has no button, and a forged post is a 409, not a change.
+    assert 'id="cancel-call"' not in web.get(f"/dashboard/calls/{ended.id}").text
+    assert web.post(f"/dashboard/calls/{ended.id}/cancel", data={"csrf": token}).status_code == 409

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from callplane.domain.errors import ValidationFailed
+from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_any
 from callplane.domain.principal import Scope
@@ -50,6 +50,7 @@ def organization_page(request: Request, who: ViewerDep) -> Response:
         presentations=dashboard.admin.presentation_numbers(org) if numbers else None,
         splits=dashboard.admin.traffic_splits(org) if agents else None,
         agent_names={a.id: a.name for a in dashboard.admin.agents(org)} if agents else {},
+        split_rows=range(SPLIT_ROWS),
     )
 
 
@@ -59,6 +60,49 @@ def request_presentation(request: Request, who: ViewerDep, form: Form) -> Respon
     number = parse_any(form.get("number", ""), "number")
     dashboard_of(request).admin.request_presentation_number(who.organization_id, number)
     return redirect(request, f"{PREFIX}/admin")
+
+
+#: Variant rows on the traffic split form (a split of more is set through the API or the CLI).
+SPLIT_ROWS = 4
+
+
+@router.post("/splits")
+def set_split(request: Request, who: ViewerDep, form: Form) -> Response:
+    """Set a number's A/B split (`Admin.set_traffic_split`, as the admin API): one variant per
+    filled row of label, agent, version and weight; rows without a label are left out."""
+    who.principal.require(Scope.AGENTS_ADMIN)
+    variants: list[dict[str, object]] = []
+    for i in range(SPLIT_ROWS):
+        label = form.get(f"label.{i}", "").strip()
+        if not label:
+            continue
+        weight, version = form.get(f"weight.{i}", "").strip(), form.get(f"version.{i}", "").strip()
+        if not weight.isdigit():
+            raise ValidationFailed.single(f"variants[{len(variants)}].weight", "must be a positive integer")
+        variants.append(
+            {
+                "label": label,
+                "agent_id": form.get(f"agent.{i}", ""),
+                # A bare number is that version, as `v<N>` (the API takes both).
+                "agent_version": int(version) if version.isdigit() else version or "current",
+                "weight": int(weight),
+            }
+        )
+    number = parse_any(form.get("from", ""), "from")
+    dashboard_of(request).admin.set_traffic_split(who.organization_id, number, variants)
+    return redirect(request, f"{PREFIX}/admin#splits")
+
+
+@router.post("/splits/remove")
+def remove_split(request: Request, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.AGENTS_ADMIN)
+    admin = dashboard_of(request).admin
+    number = parse_any(form.get("from", ""), "from")
+    # Turning off a split the organisation does not have would change nothing: say so.
+    if not any(s.from_number == number and s.active for s in admin.traffic_splits(who.organization_id)):
+        raise NotFound(f"no traffic split on {form.get('from', '')}")
+    admin.remove_traffic_split(who.organization_id, number)
+    return redirect(request, f"{PREFIX}/admin#splits")
 
 
 @router.get("/agents")

@@ -205,6 +205,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "request": ("Request", "요청"),
     "traffic_splits": ("Traffic splits", "트래픽 분배"),
     "inactive": ("inactive", "비활성"),
+    "turn_off": ("Turn off", "끄기"),
+    "set_split": ("Set a number's split", "번호의 분배 설정"),
+    "split_help": (
+        "One row per variant; rows without a label are left out. "
+        "Version: current, production or a number (v2 or 2).",
+        "변형마다 한 행; 이름이 없는 행은 빠집니다. 버전: current, production 또는 번호 (v2 또는 2).",
+    ),
     "weight": ("Weight", "비중"),
     "version": ("Version", "버전"),
     "production": ("production", "운영"),
