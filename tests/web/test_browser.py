@@ -33,6 +33,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy import update
 
 from callplane.api.app import create_app
 from callplane.config import Settings
@@ -45,6 +46,7 @@ from callplane.engine.services.admin import Admin
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
+from callplane.store.schema import calls
 from tests.factories import Tenant, make_tenant
 from tests.fakes.server import serve_in_thread
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -666,3 +668,35 @@ def test_a_campaign_from_a_csv_file(browser: WebDriver, site: Site, tmp_path: Pa
     _wait(browser, ec.presence_of_element_located((By.ID, "progress")))
     assert browser.find_element(By.ID, "n-total").text == "1"
     browser.save_screenshot(str(site.shots / "16-campaign-from-file.png"))
+
+
+def _badge(driver: WebDriver, call_id: str) -> str:
+    found = driver.execute_script(
+        "const b = document.querySelector(`tr[data-call-id='${arguments[0]}'] .badge`);"
+        "return b ? b.className : '';",
+        call_id,
+    )
+    return str(found)
+
+
+def test_the_calls_list_follows_a_call_in_progress(browser: WebDriver, site: Site) -> None:
+    org = make_tenant(site.db, SystemClock().now_ms(), name="live org")
+    now = SystemClock().now_ms()
+    live = a_call(org, at=now - 5000, status=CallStatus.ONGOING, end_at=None, duration_ms=None)
+    live = replace(live, disconnection_reason=None, cost_minor=None, analysis=None)
+    insert(site.db, live)
+    _sign_in(browser, site, org.api_key)
+    assert "status-ongoing" in _badge(browser, live.id)
+    assert browser.find_elements(By.CSS_SELECTOR, "#calls-table .live")
+    # The call ends in the database; the page, left alone, shows it within a refresh or two.
+    with site.db.write() as conn:
+        conn.execute(
+            update(calls)
+            .where(calls.c.id == live.id)
+            .values(status="ended", disconnection_reason="user_hangup", end_at=now, duration_ms=5000)
+        )
+    _wait(browser, lambda d: "status-ended" in _badge(d, live.id), timeout=20)
+    # Nothing is in progress any more: the table stops asking.
+    assert not browser.find_elements(By.CSS_SELECTOR, "#calls-table .live")
+    assert browser.find_element(By.ID, "calls-table").get_attribute("hx-trigger") is None
+    browser.save_screenshot(str(site.shots / "17-live-refresh.png"))
