@@ -700,3 +700,26 @@ def test_the_calls_list_follows_a_call_in_progress(browser: WebDriver, site: Sit
     assert not browser.find_elements(By.CSS_SELECTOR, "#calls-table .live")
     assert browser.find_element(By.ID, "calls-table").get_attribute("hx-trigger") is None
     browser.save_screenshot(str(site.shots / "17-live-refresh.png"))
+
+
+def test_a_typed_date_is_a_custom_period(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, site.tenant.api_key)
+    assert len(_rows(browser)) == 50
+    # A date picker's change, as the browser sends it once a date is chosen.
+    browser.execute_script(
+        "for (const [name, day] of [['since', '2020-01-01'], ['until', '2020-01-02']]) {"
+        "  const box = document.querySelector(`#filters input[name=${name}]`);"
+        "  box.value = day; box.dispatchEvent(new Event('change', {bubbles: true})); }"
+    )
+    assert (
+        Select(browser.find_element(By.NAME, "preset")).first_selected_option.get_attribute("value")
+        == "custom"
+    )
+    browser.find_element(By.ID, "apply").click()
+    _wait(browser, lambda d: not _rows(d) and d.find_elements(By.CSS_SELECTOR, "#calls-table .empty"))
+    assert "preset=custom" in browser.current_url and "since=2020-01-01" in browser.current_url
+    # Another period clears the dates, and the calls are back.
+    Select(browser.find_element(By.NAME, "preset")).select_by_value("all")
+    assert browser.find_element(By.NAME, "since").get_attribute("value") == ""
+    browser.find_element(By.ID, "apply").click()
+    _wait(browser, lambda d: len(_rows(d)) == 50)
