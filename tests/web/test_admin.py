@@ -257,3 +257,23 @@ def test_request_a_caller_id(web: TestClient, db: Database, tenant: Tenant) -> N
         web.post("/dashboard/admin/presentation-numbers", data={"csrf": csrf, "number": "12"}).status_code
         == 400
     )
+
+
+def test_choose_the_agent_answering_a_number(
+    web: TestClient, db: Database, tenant: Tenant, other: Tenant
+) -> None:
+    admin = Admin(db, lambda: NOW)
+    csrf = sign_in(web, tenant.api_key)
+    page = web.get("/dashboard/admin").text.split('id="numbers"')[1]
+    assert f'action="/dashboard/admin/numbers/{tenant.from_number}/inbound"' in page
+    url = f"/dashboard/admin/numbers/{tenant.from_number}/inbound"
+    answer = web.post(url, data={"csrf": csrf, "agent": tenant.agent_id}, follow_redirects=False)
+    assert answer.status_code == 303
+    answering = {n.number: n.inbound_agent_id for n in admin.numbers(tenant.organization_id)}
+    assert answering == {tenant.from_number: tenant.agent_id, tenant.second_number: None}
+    row = web.get("/dashboard/admin").text.split(f'data-number="{tenant.from_number}"')[1].split("</tr>")[0]
+    assert f'<option value="{tenant.agent_id}" selected>' in row
+    # Another organisation's agent is not ours to choose; none refuses incoming calls again.
+    assert web.post(url, data={"csrf": csrf, "agent": other.agent_id}).status_code == 404
+    assert web.post(url, data={"csrf": csrf, "agent": ""}, follow_redirects=False).status_code == 303
+    assert admin.numbers(tenant.organization_id)[0].inbound_agent_id is None

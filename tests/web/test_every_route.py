@@ -62,6 +62,7 @@ class Theirs:
     delivery_id: str
     credential_id: str
     rehearsal_id: str
+    number: str
 
     def ids(self) -> dict[str, str]:
         return dict(self.__dict__)
@@ -104,6 +105,7 @@ def _theirs(web: TestClient, db: Database, other: Tenant) -> Theirs:
         delivery_id=delivery.id,
         credential_id=key.id,
         rehearsal_id=started.headers["location"].rsplit("/", 1)[1],
+        number=other.from_number,
     )
 
 
@@ -130,6 +132,7 @@ def test_every_dashboard_post_is_refused_without_the_token(
         "endpoint_id": "00000000-0000-7000-8000-000000000000",
         "delivery_id": "00000000-0000-7000-8000-000000000000",
         "credential_id": tenant.key_id,
+        "number": tenant.from_number,
     }
     posts = [r for r in _dashboard_routes(web) if "POST" in (r.methods or ())]
     assert {
@@ -196,6 +199,7 @@ def test_another_organisations_id_in_any_dashboard_url_is_a_404(
     assert [e.id for e in webhooks.endpoints(other.organization_id)] == [theirs.endpoint_id]
     assert [d.id for d in webhooks.delivery_log(other.organization_id, 10)] == [theirs.delivery_id]
     assert all(k.revoked_at is None for k in admin.keys(other.organization_id))
+    assert [n.inbound_agent_id for n in admin.numbers(other.organization_id)] == [None, None]
 
 
 def _status_of(web: TestClient, other: Tenant, call_id: str) -> str:

@@ -49,9 +49,22 @@ def organization_page(request: Request, who: ViewerDep) -> Response:
         numbers=dashboard.admin.numbers(org) if numbers else None,
         presentations=dashboard.admin.presentation_numbers(org) if numbers else None,
         splits=dashboard.admin.traffic_splits(org) if agents else None,
-        agent_names={a.id: a.name for a in dashboard.admin.agents(org)} if agents else {},
+        agent_names={a.id: a.name for a in dashboard.admin.agents(org)} if agents or numbers else {},
         split_rows=range(SPLIT_ROWS),
     )
+
+
+@router.post("/numbers/{number}/inbound")
+def set_inbound_agent(request: Request, number: str, who: ViewerDep, form: Form) -> Response:
+    """The agent that answers calls to one of the organisation's numbers (none: they are
+    refused): `Admin.set_inbound_agent`, as the admin API. Another organisation's number is a 404."""
+    who.principal.require(Scope.NUMBERS_ADMIN)
+    owned = parse_any(number, "number")
+    agent = form.get("agent", "")
+    dashboard_of(request).admin.set_inbound_agent(
+        who.organization_id, owned, (normalize_uuid(agent) or agent) if agent else None
+    )
+    return redirect(request, f"{PREFIX}/admin#numbers")
 
 
 @router.post("/presentation-numbers")

@@ -206,6 +206,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "traffic_splits": ("Traffic splits", "트래픽 분배"),
     "inactive": ("inactive", "비활성"),
     "turn_off": ("Turn off", "끄기"),
+    "provider": ("Carrier", "통신사"),
+    "inbound_agent": ("Answers incoming calls", "수신 통화 응답"),
+    "refuse_inbound": ("nobody (refused)", "없음 (거절)"),
+    "save": ("Save", "저장"),
     "set_split": ("Set a number's split", "번호의 분배 설정"),
     "split_help": (
         "One row per variant; rows without a label are left out. "
