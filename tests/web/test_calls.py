@@ -26,6 +26,15 @@ def _ids(html: str) -> list[str]:
     return ROW.findall(html)
 
 
+def _summary(web: TestClient, **params: str) -> str:
+    """The list's summary (total and KPI strip) as the page loads it after itself."""
+    page = web.get("/dashboard/calls", params=params).text
+    assert 'id="kpi-calls"' not in page  # not in the page itself: it must not hold the list up
+    found = re.search(r'<div id="summary" hx-get="([^"]+)"', page)
+    assert found, page
+    return web.get(found.group(1).replace("&amp;", "&")).text
+
+
 def test_the_list_shows_a_call_in_the_organisations_time_zone(
     web: TestClient, db: Database, tenant: Tenant
 ) -> None:
@@ -153,7 +162,7 @@ def test_keyset_pages_cover_the_list_once(
         found = re.search(r'id="next-page" href="([^"]+)"', page.text)
         url = found.group(1).replace("&amp;", "&") if found else None
     assert seen == [c.id for c in calls]
-    assert "120 건" in web.get("/dashboard/calls").text
+    assert "120 건" in _summary(web)
 
 
 def test_a_call_page_shows_the_call(web: TestClient, db: Database, tenant: Tenant) -> None:
@@ -248,15 +257,15 @@ def test_the_kpi_strip_sums_the_filtered_set(web: TestClient, db: Database, tena
     )
     insert(db, *talked, missed, queued_call(tenant))
     sign_in(web, tenant.api_key)
-    page = web.get("/dashboard/calls").text
+    page = _summary(web)
     assert 'id="kpi-calls">5<' in page
     assert 'id="kpi-connect">75%<' in page  # 3 answered of 4 dialled (the queued one was not)
     assert 'id="kpi-talk">0:58<' in page
     assert 'id="kpi-cost">₩300<' in page
-    filtered = web.get("/dashboard/calls", params={"status": "not_connected"}).text
+    filtered = _summary(web, status="not_connected")
     assert 'id="kpi-calls">1<' in filtered and 'id="kpi-connect">0%<' in filtered
     assert 'id="kpi-talk">—<' in filtered and 'id="kpi-cost">₩0<' in filtered
-    searched = web.get("/dashboard/calls", params={"q": "두 시"}).text  # the queued call has no transcript
+    searched = _summary(web, q="두 시")  # the queued call has no transcript
     assert 'id="kpi-calls">4<' in searched
 
 
