@@ -191,3 +191,89 @@ def test_rehearse_an_agent_on_the_simulated_line(web: TestClient, db: Database, 
     assert bad.status_code == 400
     bad_number = web.post(f"/dashboard/admin/agents/{tenant.agent_id}/rehearse", data={**form, "to": "12"})
     assert bad_number.status_code == 400
+
+
+def test_set_and_turn_off_a_traffic_split(
+    web: TestClient, db: Database, tenant: Tenant, other: Tenant
+) -> None:
+    admin = Admin(db, lambda: NOW, allow_private_destinations=True)
+    admin.add_version(tenant.organization_id, tenant.agent_id, FLOW_AGENT)
+    csrf = sign_in(web, tenant.api_key)
+    form = {
+        "csrf": csrf,
+        "from": tenant.from_number,
+        "label.0": "a",
+        "agent.0": tenant.agent_id,
+        "version.0": "1",
+        "weight.0": "3",
+        "label.1": "b",
+        "agent.1": tenant.agent_id,
+        "version.1": "2",
+        "weight.1": "1",
+        "label.2": "",  # an empty row is left out
+        "agent.2": tenant.agent_id,
+        "weight.2": "1",
+    }
+    assert web.post("/dashboard/admin/splits", data=form, follow_redirects=False).status_code == 303
+    [split] = admin.traffic_splits(tenant.organization_id)
+    assert [(v.label, str(v.version_spec), v.weight) for v in split.variants] == [
+        ("a", "v1", 3),
+        ("b", "v2", 1),
+    ]
+    page = web.get("/dashboard/admin").text.split('id="splits"')[1]
+    assert "test agent (v1)" in page and "test agent (v2)" in page
+    # Bad rows are the form's 400, naming the field; another organisation's number or agent too.
+    for bad in (
+        {"weight.0": "x"},
+        {"version.1": "9"},
+        {"from": other.from_number},
+        {"agent.0": other.agent_id},
+    ):
+        answer = web.post("/dashboard/admin/splits", data={**form, **bad})
+        assert answer.status_code == 400, bad
+    assert admin.traffic_splits(tenant.organization_id) == [split]
+    # Turned off; turning off one that is not there is a 404.
+    off = {"csrf": csrf, "from": tenant.from_number}
+    assert web.post("/dashboard/admin/splits/remove", data=off, follow_redirects=False).status_code == 303
+    assert admin.traffic_splits(tenant.organization_id) == []  # the list holds the active ones
+    assert web.post("/dashboard/admin/splits/remove", data=off).status_code == 404
+
+
+def test_request_a_caller_id(web: TestClient, db: Database, tenant: Tenant) -> None:
+    csrf = sign_in(web, tenant.api_key)
+    answer = web.post(
+        "/dashboard/admin/presentation-numbers",
+        data={"csrf": csrf, "number": "0299998888"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    requested = [
+        p for p in Admin(db, lambda: NOW).presentation_numbers(tenant.organization_id) if not p.approved
+    ]
+    assert [p.number for p in requested] == ["+82299998888"]
+    page = web.get("/dashboard/admin").text.split('id="presentation-numbers"')[1]
+    assert "0299998888" in page and "요청됨" in page
+    assert (
+        web.post("/dashboard/admin/presentation-numbers", data={"csrf": csrf, "number": "12"}).status_code
+        == 400
+    )
+
+
+def test_choose_the_agent_answering_a_number(
+    web: TestClient, db: Database, tenant: Tenant, other: Tenant
+) -> None:
+    admin = Admin(db, lambda: NOW)
+    csrf = sign_in(web, tenant.api_key)
+    page = web.get("/dashboard/admin").text.split('id="numbers"')[1]
+    assert f'action="/dashboard/admin/numbers/{tenant.from_number}/inbound"' in page
+    url = f"/dashboard/admin/numbers/{tenant.from_number}/inbound"
+    answer = web.post(url, data={"csrf": csrf, "agent": tenant.agent_id}, follow_redirects=False)
+    assert answer.status_code == 303
+    answering = {n.number: n.inbound_agent_id for n in admin.numbers(tenant.organization_id)}
+    assert answering == {tenant.from_number: tenant.agent_id, tenant.second_number: None}
+    row = web.get("/dashboard/admin").text.split(f'data-number="{tenant.from_number}"')[1].split("</tr>")[0]
+    assert f'<option value="{tenant.agent_id}" selected>' in row
+    # Another organisation's agent is not ours to choose; none refuses incoming calls again.
+    assert web.post(url, data={"csrf": csrf, "agent": other.agent_id}).status_code == 404
+    assert web.post(url, data={"csrf": csrf, "agent": ""}, follow_redirects=False).status_code == 303
+    assert admin.numbers(tenant.organization_id)[0].inbound_agent_id is None

@@ -1,15 +1,20 @@
 """The dashboard in a real browser: Debian's Chromium through chromium-driver, against the real app
 served by uvicorn on 127.0.0.1 over a real database file.
 
-Screenshots are saved under the pytest tmp dir (`screenshots/`), the artefacts to look at when a
-step fails. Every request the browser makes is read back from its performance log: none may
-leave the server (no CDN, no font or script from elsewhere).
+Screenshots are the artefacts to look at: each test saves its steps, and every test its last page
+(`<test>-end.png`, whether it passed or failed), into `$CALLPLANE_SCREENSHOTS` when set, else the
+pytest tmp dir (`screenshots0/`). No page may ask for anything beyond the server on 127.0.0.1 (no
+CDN, no font or script from elsewhere): every request the pages make is read back from the
+browser's performance log, and the `browser` fixture fails the test on any that went elsewhere
+(`test_a_request_leaving_the_server_is_caught` shows it catching one). The browser's own
+background traffic (updates, sync) is not a page's, and is switched off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import threading
@@ -28,6 +33,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy import update
 
 from callplane.api.app import create_app
 from callplane.config import Settings
@@ -40,6 +46,7 @@ from callplane.engine.services.admin import Admin
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
+from callplane.store.schema import calls
 from tests.factories import Tenant, make_tenant
 from tests.fakes.server import serve_in_thread
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -82,6 +89,15 @@ def _two_lines(answered_at: int, said: str) -> list[TranscriptEntry]:
         },
         {"role": "user", "content": said, "start_at": answered_at + 3000, "end_at": answered_at + 6000},
     ]
+
+
+def _screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("CALLPLANE_SCREENSHOTS")
+    if not chosen:
+        return tmp_path_factory.mktemp("screenshots")
+    folder = Path(chosen)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _free_port() -> int:
@@ -149,7 +165,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             queued,
             theirs,
             recorded,
-            tmp_path_factory.mktemp("screenshots"),
+            _screenshots(tmp_path_factory),
         )
     finally:
         server.should_exit = True
@@ -157,8 +173,28 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         db.dispose()
 
 
+#: Every URL each browser session asked for (by session id), as read from its performance log:
+#: reading the log empties it, so every read goes through `_log`, which notes them here.
+_ASKED: dict[str, list[str]] = {}
+
+
+def _log(driver: WebDriver) -> list[dict[str, Any]]:
+    # Chromium's logs, not a W3C command: the remote WebDriver's type does not declare it.
+    entries: list[dict[str, Any]] = driver.get_log("performance")  # type: ignore[attr-defined]
+    _ASKED.setdefault(driver.session_id or "", []).extend(_requested_urls(driver, entries))
+    return entries
+
+
+def _offsite(driver: WebDriver, site: Site) -> list[str]:
+    _log(driver)
+    asked = _ASKED.get(driver.session_id or "", [])
+    return [u for u in asked if not u.startswith((site.url + "/", "data:", "about:"))]
+
+
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
+def browser(site: Site, request: pytest.FixtureRequest) -> Iterator[WebDriver]:
+    """Chromium on the site; after the test, its last page is saved and the test fails if any
+    page asked for anything but the server on 127.0.0.1."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM or ""
     for argument in (
@@ -180,8 +216,14 @@ def browser() -> Iterator[WebDriver]:
     driver.implicitly_wait(0)
     try:
         yield driver
+        offsite = _offsite(driver, site)
     finally:
-        driver.quit()
+        try:
+            driver.save_screenshot(str(site.shots / f"{request.node.name}-end.png"))
+        finally:
+            _ASKED.pop(driver.session_id or "", None)
+            driver.quit()
+    assert offsite == [], f"pages asked for something beyond 127.0.0.1: {offsite}"
 
 
 def _wait(driver: WebDriver, condition: object, timeout: float = 15) -> object:
@@ -200,7 +242,7 @@ def _requested_urls(driver: WebDriver, log: list[dict[str, Any]] | None = None) 
     """Every URL the browser asked for (`log`: the performance log already read; reading it
     empties it)."""
     urls = []
-    for entry in driver.get_log("performance") if log is None else log:
+    for entry in _log(driver) if log is None else log:
         message = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
@@ -284,8 +326,6 @@ def test_sign_in_search_page_read_and_cancel(browser: WebDriver, site: Site) -> 
     browser.find_element(By.CSS_SELECTOR, "button[name=lang][value=en]").click()
     _wait(browser, ec.text_to_be_present_in_element((By.ID, "call-status"), "canceled"))
 
-    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:", "about:"))]
-    assert offsite == []
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert resources and all(str(r).startswith(site.url + "/") for r in resources)
 
@@ -355,8 +395,6 @@ def test_analytics_campaign_from_csv_and_admin(browser: WebDriver, site: Site) -
     browser.save_screenshot(str(site.shots / "08-suppressions.png"))
     browser.get(f"{site.url}/dashboard/admin")
     browser.save_screenshot(str(site.shots / "09-admin.png"))
-    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:", "about:"))]
-    assert offsite == []
 
 
 def test_the_operator_view(browser: WebDriver, site: Site) -> None:
@@ -384,8 +422,6 @@ def test_the_operator_view(browser: WebDriver, site: Site) -> None:
     # The operator's session opens no organisation's pages.
     browser.get(f"{site.url}/dashboard/calls")
     assert "/dashboard/sign-in" in browser.current_url
-    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
-    assert offsite == []
 
 
 def _relay_once(site: Site) -> int:
@@ -444,8 +480,6 @@ def test_the_webhook_log_sends_a_test_event_and_redelivers_a_failed_one(
     # The same event both times (one webhook-id), the second try accepted.
     assert [r.status for r in receiver.received] == [500, 204]
     assert len({r.webhook_id for r in receiver.received}) == 1
-    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
-    assert offsite == []
 
 
 #: Three turns for the agent, two for the simulated callee at 01000000009 ("wants to cancel").
@@ -506,8 +540,6 @@ def test_a_rehearsal_appears_turn_by_turn(browser: WebDriver, site: Site) -> Non
     # Times count from the answer: the first line is at 0:00.
     assert browser.find_element(By.CSS_SELECTOR, "#rehearsal .turn time").text == "0:00"
     browser.save_screenshot(str(site.shots / "14-rehearsal.png"))
-    offsite = [u for u in _requested_urls(browser) if not u.startswith((site.url + "/", "data:"))]
-    assert offsite == []
 
 
 def _position(driver: WebDriver) -> float:
@@ -552,11 +584,9 @@ def test_the_recording_player_seeks_to_a_line_and_along_the_waveform(browser: We
     _wait(browser, lambda d: _position(d) >= 7.4)
     browser.execute_script("document.getElementById('recording').pause()")
     assert 7.4 <= _position(browser) < 10
-    log = browser.get_log("performance")
+    log = _log(browser)
     # The player asked for byte ranges and got them: a 206 for the recording.
     assert 206 in _statuses(log, "/recordings/")
-    offsite = [u for u in _requested_urls(browser, log) if not u.startswith((site.url + "/", "data:"))]
-    assert offsite == []
 
 
 def test_the_browser_starts(browser: WebDriver) -> None:
@@ -565,3 +595,131 @@ def test_the_browser_starts(browser: WebDriver) -> None:
         browser.get("about:blank")
     except WebDriverException as exc:  # pragma: no cover - the environment, not the code
         pytest.fail(f"chromium-driver could not drive Chromium: {exc}")
+
+
+def test_a_request_leaving_the_server_is_caught(browser: WebDriver, site: Site) -> None:
+    """The check works: a page that asks a CDN for a script and an image is caught asking."""
+    browser.get(
+        "data:text/html,<script src='https://cdn.example.invalid/htmx.js'></script>"
+        "<img src='http://fonts.example.invalid/a.png'>"
+    )
+    _wait(browser, lambda d: len(_offsite(d, site)) >= 2)
+    assert set(_offsite(browser, site)) >= {
+        "https://cdn.example.invalid/htmx.js",
+        "http://fonts.example.invalid/a.png",
+    }
+    _ASKED[browser.session_id or ""].clear()  # this test's own: the fixture fails any other test on them
+
+
+#: Each visible button in <main>: its text, its text colour, and the colour behind it (its own
+#: background, else the nearest ancestor's that has one).
+_BUTTON_COLOURS = """
+const clear = 'rgba(0, 0, 0, 0)';
+return [...document.querySelectorAll('main button')].filter(b => b.offsetParent).map(b => {
+  let el = b, behind = clear;
+  while (el && (behind = getComputedStyle(el).backgroundColor) === clear) { el = el.parentElement; }
+  return [b.textContent.trim(), getComputedStyle(b).color, behind];
+});
+"""
+
+
+def test_every_button_on_the_admin_pages_can_be_read(browser: WebDriver, site: Site) -> None:
+    # An organisation of its own with one of everything that has a button.
+    org = make_tenant(site.db, SystemClock().now_ms(), name="buttons org")
+    WebhookAdmin(site.db, SystemClock().now_ms, allow_private=True).add(
+        org.organization_id, "http://127.0.0.1:9/b"
+    )
+    Admin(site.db, SystemClock().now_ms).suppress(org.organization_id, "+821099990001", "asked")
+    _sign_in(browser, site, org.api_key)
+    seen = set()
+    for page in ("admin", "admin/agents", "admin/suppressions", "admin/webhooks", "admin/keys"):
+        browser.get(f"{site.url}/dashboard/{page}")
+        buttons = browser.execute_script(_BUTTON_COLOURS)
+        assert buttons, page
+        # The remove and revoke buttons were once white on the white card.
+        unreadable = [(text, colour) for text, colour, behind in buttons if colour == behind]
+        assert unreadable == [], (page, unreadable)
+        seen |= {text for text, _, _ in buttons}
+    assert {"삭제", "폐기"} <= seen, seen  # remove (endpoint, number) and revoke (key) were checked
+    browser.get(f"{site.url}/dashboard/admin/keys")
+    browser.save_screenshot(str(site.shots / "15-keys.png"))
+
+
+def test_a_campaign_from_a_csv_file(browser: WebDriver, site: Site, tmp_path: Path) -> None:
+    """The file picker reads the file into the callee list; Excel's Korean CSV (EUC-KR) too."""
+    org = make_tenant(site.db, SystemClock().now_ms(), name="csv org")
+    sheet = tmp_path / "callees.csv"
+    sheet.write_bytes("to_number,customer_name\n01012345678,홍길동\n0101,김철수\n".encode("euc-kr"))
+    _sign_in(browser, site, org.api_key)
+    browser.get(f"{site.url}/dashboard/campaigns/new")
+    browser.find_element(By.NAME, "name").send_keys("파일 캠페인")
+    Select(browser.find_element(By.NAME, "agent")).select_by_value(org.agent_id)
+    browser.find_element(By.ID, "csv-file").send_keys(str(sheet))
+    _wait(browser, lambda d: "홍길동" in (d.find_element(By.ID, "csv").get_attribute("value") or ""))
+    assert (browser.find_element(By.ID, "csv").get_attribute("value") or "").splitlines() == [
+        "to_number,customer_name",
+        "01012345678,홍길동",
+        "0101,김철수",
+    ]
+    browser.find_element(By.ID, "check").click()
+    _wait(browser, ec.presence_of_element_located((By.ID, "dry-run")))
+    assert "1개 행 통과, 1개 거부." in browser.find_element(By.ID, "dry-run-summary").text
+    browser.find_element(By.ID, "create").click()
+    _wait(browser, ec.presence_of_element_located((By.ID, "progress")))
+    assert browser.find_element(By.ID, "n-total").text == "1"
+    browser.save_screenshot(str(site.shots / "16-campaign-from-file.png"))
+
+
+def _badge(driver: WebDriver, call_id: str) -> str:
+    found = driver.execute_script(
+        "const b = document.querySelector(`tr[data-call-id='${arguments[0]}'] .badge`);"
+        "return b ? b.className : '';",
+        call_id,
+    )
+    return str(found)
+
+
+def test_the_calls_list_follows_a_call_in_progress(browser: WebDriver, site: Site) -> None:
+    org = make_tenant(site.db, SystemClock().now_ms(), name="live org")
+    now = SystemClock().now_ms()
+    live = a_call(org, at=now - 5000, status=CallStatus.ONGOING, end_at=None, duration_ms=None)
+    live = replace(live, disconnection_reason=None, cost_minor=None, analysis=None)
+    insert(site.db, live)
+    _sign_in(browser, site, org.api_key)
+    assert "status-ongoing" in _badge(browser, live.id)
+    assert browser.find_elements(By.CSS_SELECTOR, "#calls-table .live")
+    # The call ends in the database; the page, left alone, shows it within a refresh or two.
+    with site.db.write() as conn:
+        conn.execute(
+            update(calls)
+            .where(calls.c.id == live.id)
+            .values(status="ended", disconnection_reason="user_hangup", end_at=now, duration_ms=5000)
+        )
+    _wait(browser, lambda d: "status-ended" in _badge(d, live.id), timeout=20)
+    # Nothing is in progress any more: the table stops asking.
+    assert not browser.find_elements(By.CSS_SELECTOR, "#calls-table .live")
+    assert browser.find_element(By.ID, "calls-table").get_attribute("hx-trigger") is None
+    browser.save_screenshot(str(site.shots / "17-live-refresh.png"))
+
+
+def test_a_typed_date_is_a_custom_period(browser: WebDriver, site: Site) -> None:
+    _sign_in(browser, site, site.tenant.api_key)
+    assert len(_rows(browser)) == 50
+    # A date picker's change, as the browser sends it once a date is chosen.
+    browser.execute_script(
+        "for (const [name, day] of [['since', '2020-01-01'], ['until', '2020-01-02']]) {"
+        "  const box = document.querySelector(`#filters input[name=${name}]`);"
+        "  box.value = day; box.dispatchEvent(new Event('change', {bubbles: true})); }"
+    )
+    assert (
+        Select(browser.find_element(By.NAME, "preset")).first_selected_option.get_attribute("value")
+        == "custom"
+    )
+    browser.find_element(By.ID, "apply").click()
+    _wait(browser, lambda d: not _rows(d) and d.find_elements(By.CSS_SELECTOR, "#calls-table .empty"))
+    assert "preset=custom" in browser.current_url and "since=2020-01-01" in browser.current_url
+    # Another period clears the dates, and the calls are back.
+    Select(browser.find_element(By.NAME, "preset")).select_by_value("all")
+    assert browser.find_element(By.NAME, "since").get_attribute("value") == ""
+    browser.find_element(By.ID, "apply").click()
+    _wait(browser, lambda d: len(_rows(d)) == 50)

@@ -8,14 +8,14 @@ import re
 
 import orjson
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from callplane.domain.call import CallAnalysis, CallStatus, DisconnectionReason, Sentiment
 from callplane.engine.clock import FixedClock
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store.db import Database
-from callplane.store.schema import webhook_deliveries
+from callplane.store.schema import calls, webhook_deliveries
 from tests.factories import Tenant
 from tests.web.conftest import NOW, a_call, csrf_of, insert, queued_call, sign_in
 
@@ -24,6 +24,15 @@ ROW = re.compile(r'data-call-id="([0-9a-f-]+)"')
 
 def _ids(html: str) -> list[str]:
     return ROW.findall(html)
+
+
+def _summary(web: TestClient, **params: str) -> str:
+    """The list's summary (total and KPI strip) as the page loads it after itself."""
+    page = web.get("/dashboard/calls", params=params).text
+    assert 'id="kpi-calls"' not in page  # not in the page itself: it must not hold the list up
+    found = re.search(r'<div id="summary" hx-get="([^"]+)"', page)
+    assert found, page
+    return web.get(found.group(1).replace("&amp;", "&")).text
 
 
 def test_the_list_shows_a_call_in_the_organisations_time_zone(
@@ -153,7 +162,7 @@ def test_keyset_pages_cover_the_list_once(
         found = re.search(r'id="next-page" href="([^"]+)"', page.text)
         url = found.group(1).replace("&amp;", "&") if found else None
     assert seen == [c.id for c in calls]
-    assert "120 건" in web.get("/dashboard/calls").text
+    assert "120 건" in _summary(web)
 
 
 def test_a_call_page_shows_the_call(web: TestClient, db: Database, tenant: Tenant) -> None:
@@ -248,15 +257,15 @@ def test_the_kpi_strip_sums_the_filtered_set(web: TestClient, db: Database, tena
     )
     insert(db, *talked, missed, queued_call(tenant))
     sign_in(web, tenant.api_key)
-    page = web.get("/dashboard/calls").text
+    page = _summary(web)
     assert 'id="kpi-calls">5<' in page
     assert 'id="kpi-connect">75%<' in page  # 3 answered of 4 dialled (the queued one was not)
     assert 'id="kpi-talk">0:58<' in page
     assert 'id="kpi-cost">₩300<' in page
-    filtered = web.get("/dashboard/calls", params={"status": "not_connected"}).text
+    filtered = _summary(web, status="not_connected")
     assert 'id="kpi-calls">1<' in filtered and 'id="kpi-connect">0%<' in filtered
     assert 'id="kpi-talk">—<' in filtered and 'id="kpi-cost">₩0<' in filtered
-    searched = web.get("/dashboard/calls", params={"q": "두 시"}).text  # the queued call has no transcript
+    searched = _summary(web, q="두 시")  # the queued call has no transcript
     assert 'id="kpi-calls">4<' in searched
 
 
@@ -335,3 +344,72 @@ def test_a_finished_delivery_can_be_redelivered_from_the_calls_page(
         f"/dashboard/calls/{other.id}/deliveries/{delivery.id}/redeliver", data={"csrf": csrf_of(page)}
     )
     assert wrong_call.status_code == 404
+
+
+def test_a_call_page_shows_json_values_as_json(web: TestClient, db: Database, tenant: Tenant) -> None:
+    """A tool's arguments and an analysis field as the analyser stores them ({name, value}):
+    their values, in JSON with Korean kept, not Python's repr of the dict around them."""
+    campaign_id = "01a23c00-0000-7000-8000-000000000001"
+    call = a_call(
+        tenant,
+        transcript=[
+            {
+                "role": "tool_call_invocation",
+                "tool_call_id": "t1",
+                "name": "book",
+                "arguments": {"시각": "14:00"},
+            },
+        ],
+        analysis=CallAnalysis(
+            "예약 확인",
+            Sentiment.POSITIVE,
+            [{"name": "appointment_status", "value": "confirmed"}, {"name": "slots", "value": [1, 2]}],
+        ),
+        metadata={"lead": {"id": 7}},
+        campaign_id=campaign_id,
+        campaign_task=3,
+    )
+    insert(db, call)
+    sign_in(web, tenant.api_key)
+    page = web.get(f"/dashboard/calls/{call.id}").text
+    fields = re.findall(r'<dd class="custom-field">([^<]*)</dd>', page)
+    assert fields == ["confirmed", "[1,2]"]
+    assert "{&#34;시각&#34;:&#34;14:00&#34;}" in page and "&#39;" not in page
+    assert "{&#34;id&#34;:7}" in page
+    link = re.search(r'<a id="campaign-link" href="([^"]+)">', page)
+    assert link is not None and link.group(1) == f"/dashboard/campaigns/{campaign_id}"
+
+
+def test_the_list_filters_by_campaign(web: TestClient, db: Database, tenant: Tenant) -> None:
+    campaign_id = "01a23c00-0000-7000-8000-000000000002"
+    mine = a_call(tenant, campaign_id=campaign_id, campaign_task=0)
+    insert(db, mine, a_call(tenant), a_call(tenant, campaign_id="01a23c00-0000-7000-8000-000000000003"))
+    sign_in(web, tenant.api_key)
+    assert len(_ids(web.get("/dashboard/calls", params={"preset": "all"}).text)) == 3
+    page = web.get("/dashboard/calls", params={"preset": "all", "campaign": campaign_id}).text
+    assert _ids(page) == [mine.id]
+    assert f'name="campaign" value="{campaign_id}"' in page
+    # The export is the same filtered set.
+    exported = web.get("/dashboard/calls/export.jsonl", params={"preset": "all", "campaign": campaign_id})
+    assert [orjson.loads(line)["call_id"] for line in exported.text.splitlines()] == [mine.id]
+    bad = web.get("/dashboard/calls", params={"campaign": "not-an-id"})
+    assert bad.status_code == 400 and "campaign" in bad.text
+
+
+def test_end_a_live_call_from_its_page(web: TestClient, db: Database, tenant: Tenant) -> None:
+    live = a_call(tenant, status=CallStatus.ONGOING, end_at=None, duration_ms=None, disconnection_reason=None)
+    ended = a_call(tenant)
+    insert(db, live, ended)
+    token = sign_in(web, tenant.api_key)
+    page = web.get(f"/dashboard/calls/{live.id}").text
+    assert 'id="cancel-call"' in page and "통화 종료" in page
+    answer = web.post(f"/dashboard/calls/{live.id}/cancel", data={"csrf": token}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?done=end_requested")
+    # The worker holding the call is asked to end it: the request is on the row it polls.
+    with db.read() as conn:
+        asked = conn.execute(select(calls.c.end_requested_at).where(calls.c.id == live.id)).scalar_one()
+    assert asked == NOW
+    assert "종료를 요청했습니다" in web.get(answer.headers["location"]).text
+    # A finished call has no button, and a forged post is a 409, not a change.
+    assert 'id="cancel-call"' not in web.get(f"/dashboard/calls/{ended.id}").text
+    assert web.post(f"/dashboard/calls/{ended.id}/cancel", data={"csrf": token}).status_code == 409

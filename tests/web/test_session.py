@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from fastapi.testclient import TestClient
 
 from callplane.api.app import create_app
@@ -152,6 +155,15 @@ def test_language_follows_the_browser_then_the_toggle(web: TestClient, tenant: T
     )
     assert answer.headers["location"] == "/dashboard/calls"  # never off-site
     assert ">Calls<" in web.get("/dashboard/calls", headers={"Accept-Language": "ko"}).text
+    # The toggle comes back to the page it was on, filters and all.
+    page = web.get("/dashboard/calls", params={"preset": "all", "q": "환불"}).text
+    back = re.search(r'name="next" value="([^"]+)"', page)
+    assert back is not None
+    answer = web.post(
+        "/dashboard/language", data={"csrf": token, "lang": "ko", "next": html.unescape(back.group(1))}
+    )
+    assert answer.url.path == "/dashboard/calls" and answer.url.params["q"] == "환불"
+    assert 'value="환불"' in answer.text and ">통화<" in answer.text
 
 
 def test_pages_carry_a_strict_content_security_policy(web: TestClient, tenant: Tenant) -> None:

@@ -9,15 +9,16 @@ exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from callplane.domain.errors import ValidationFailed
+from callplane.domain.errors import NotFound, ValidationFailed
 from callplane.domain.ids import normalize_uuid
 from callplane.domain.phone import parse_any
 from callplane.domain.principal import Scope
-from callplane.engine.services.webhooks import TEST_EVENT, EventType
+from callplane.engine.services.webhooks import TEST_EVENT, EventType, WebhookAdmin
 from callplane.web.context import dashboard_of
 from callplane.web.pages import PREFIX, WebRoute, redirect, render
 from callplane.web.session import Viewer, posted_form, posted_list, viewer
@@ -48,8 +49,22 @@ def organization_page(request: Request, who: ViewerDep) -> Response:
         numbers=dashboard.admin.numbers(org) if numbers else None,
         presentations=dashboard.admin.presentation_numbers(org) if numbers else None,
         splits=dashboard.admin.traffic_splits(org) if agents else None,
-        agent_names={a.id: a.name for a in dashboard.admin.agents(org)} if agents else {},
+        agent_names={a.id: a.name for a in dashboard.admin.agents(org)} if agents or numbers else {},
+        split_rows=range(SPLIT_ROWS),
     )
+
+
+@router.post("/numbers/{number}/inbound")
+def set_inbound_agent(request: Request, number: str, who: ViewerDep, form: Form) -> Response:
+    """The agent that answers calls to one of the organisation's numbers (none: they are
+    refused): `Admin.set_inbound_agent`, as the admin API. Another organisation's number is a 404."""
+    who.principal.require(Scope.NUMBERS_ADMIN)
+    owned = parse_any(number, "number")
+    agent = form.get("agent", "")
+    dashboard_of(request).admin.set_inbound_agent(
+        who.organization_id, owned, (normalize_uuid(agent) or agent) if agent else None
+    )
+    return redirect(request, f"{PREFIX}/admin#numbers")
 
 
 @router.post("/presentation-numbers")
@@ -58,6 +73,49 @@ def request_presentation(request: Request, who: ViewerDep, form: Form) -> Respon
     number = parse_any(form.get("number", ""), "number")
     dashboard_of(request).admin.request_presentation_number(who.organization_id, number)
     return redirect(request, f"{PREFIX}/admin")
+
+
+#: Variant rows on the traffic split form (a split of more is set through the API or the CLI).
+SPLIT_ROWS = 4
+
+
+@router.post("/splits")
+def set_split(request: Request, who: ViewerDep, form: Form) -> Response:
+    """Set a number's A/B split (`Admin.set_traffic_split`, as the admin API): one variant per
+    filled row of label, agent, version and weight; rows without a label are left out."""
+    who.principal.require(Scope.AGENTS_ADMIN)
+    variants: list[dict[str, object]] = []
+    for i in range(SPLIT_ROWS):
+        label = form.get(f"label.{i}", "").strip()
+        if not label:
+            continue
+        weight, version = form.get(f"weight.{i}", "").strip(), form.get(f"version.{i}", "").strip()
+        if not weight.isdigit():
+            raise ValidationFailed.single(f"variants[{len(variants)}].weight", "must be a positive integer")
+        variants.append(
+            {
+                "label": label,
+                "agent_id": form.get(f"agent.{i}", ""),
+                # A bare number is that version, as `v<N>` (the API takes both).
+                "agent_version": int(version) if version.isdigit() else version or "current",
+                "weight": int(weight),
+            }
+        )
+    number = parse_any(form.get("from", ""), "from")
+    dashboard_of(request).admin.set_traffic_split(who.organization_id, number, variants)
+    return redirect(request, f"{PREFIX}/admin#splits")
+
+
+@router.post("/splits/remove")
+def remove_split(request: Request, who: ViewerDep, form: Form) -> Response:
+    who.principal.require(Scope.AGENTS_ADMIN)
+    admin = dashboard_of(request).admin
+    number = parse_any(form.get("from", ""), "from")
+    # Turning off a split the organisation does not have would change nothing: say so.
+    if not any(s.from_number == number and s.active for s in admin.traffic_splits(who.organization_id)):
+        raise NotFound(f"no traffic split on {form.get('from', '')}")
+    admin.remove_traffic_split(who.organization_id, number)
+    return redirect(request, f"{PREFIX}/admin#splits")
 
 
 @router.get("/agents")
@@ -165,18 +223,27 @@ def _log_position(before: str | None) -> tuple[int, str] | None:
 @router.post("/webhooks/{endpoint_id}/test")
 def send_test_event(request: Request, endpoint_id: str, who: ViewerDep, form: Form) -> Response:
     """A `test` event to one endpoint: `WebhookAdmin.send_test`, as the admin API and the CLI."""
-    who.principal.require(Scope.WEBHOOKS_ADMIN)
-    dashboard_of(request).webhooks.send_test(who.organization_id, normalize_uuid(endpoint_id) or endpoint_id)
-    return redirect(request, f"{PREFIX}/admin/webhooks?done=test_sent#delivery-log")
+    return _logged(request, who, WebhookAdmin.send_test, endpoint_id, "test_sent")
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/redeliver")
 def redeliver_logged(request: Request, delivery_id: str, who: ViewerDep, form: Form) -> Response:
     """Send a finished delivery's event again from the log: `WebhookAdmin.redeliver`, as the
     call's page and the admin API (another organisation's delivery is a 404 there)."""
+    return _logged(request, who, WebhookAdmin.redeliver, delivery_id, "redelivered")
+
+
+def _logged(
+    request: Request,
+    who: Viewer,
+    action: Callable[[WebhookAdmin, str, str], object],
+    target_id: str,
+    notice: str,
+) -> Response:
+    """One webhook action that adds a row to the delivery log, then the log with `notice`."""
     who.principal.require(Scope.WEBHOOKS_ADMIN)
-    dashboard_of(request).webhooks.redeliver(who.organization_id, normalize_uuid(delivery_id) or delivery_id)
-    return redirect(request, f"{PREFIX}/admin/webhooks?done=redelivered#delivery-log")
+    action(dashboard_of(request).webhooks, who.organization_id, normalize_uuid(target_id) or target_id)
+    return redirect(request, f"{PREFIX}/admin/webhooks?done={notice}#delivery-log")
 
 
 @router.post("/webhooks")

@@ -79,15 +79,11 @@ def calls_page(request: Request, who: ViewerDep) -> Response:
 
 def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Filters) -> dict[str, Any]:
     timezone = who.organization.window.timezone
-    query = filters.to_query(
-        form, who.organization_id, dashboard.clock.now_ms(), timezone, count=CountMode.EXACT
-    )
+    query = filters.to_query(form, who.organization_id, dashboard.clock.now_ms(), timezone)
     token = request.query_params.get("cursor")
     if token:
         query = query.next_page(dashboard.cursors.decode(token, query, "cursor"))
     page = dashboard.calls.list(query)
-    # The strip describes the whole filtered set: shown with the first page, not re-read per page.
-    kpis = None if token else dashboard.calls.kpis(query)
     wanted = filters.success_field(request.query_params)
     next_url = None
     if page.next_cursor is not None:
@@ -96,9 +92,9 @@ def _list(request: Request, dashboard: Dashboard, who: Viewer, form: filters.Fil
         )
     return {
         "error": False,
-        "kpis": kpis,
         "success_text": wanted.text,
-        "success_qs": form.query_string(success=wanted.text),
+        # The set's total and KPI strip come after the page (`summary_fragment`).
+        "summary_url": f"{PREFIX}/calls/summary?" + form.query_string(success=wanted.text),
         "form": form,
         "page": page,
         "next_url": next_url,
@@ -130,6 +126,30 @@ def export_calls(request: Request, kind: str, who: ViewerDep) -> Response:
         lines,
         media_type=export.KINDS[kind],
         headers={"Content-Disposition": f'attachment; filename="calls.{kind}"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/calls/summary")
+def summary_fragment(request: Request, who: ViewerDep) -> Response:
+    """The filtered set's total and KPI strip, swapped in after the list. Both read every
+    matching call — a common word's or a metadata filter's matches cost seconds at a large
+    organisation — while a page reads only its first rows, so the list is not held up by them."""
+    who.principal.require(Scope.CALLS_READ)
+    dashboard = dashboard_of(request)
+    now = dashboard.clock.now_ms()
+    form = filters.anchored(filters.parse(request.query_params), now)
+    query = filters.to_query(
+        form, who.organization_id, now, who.organization.window.timezone, limit=1, count=CountMode.EXACT
+    )
+    wanted = filters.success_field(request.query_params)
+    return render(
+        request,
+        "calls_summary.html",
+        viewer=who,
+        total=dashboard.calls.list(replace(query, include_transcript=False)).total,
+        kpis=dashboard.calls.kpis(query),
+        success_text=wanted.text,
+        success_qs=form.query_string(success=wanted.text),
     )
 
 

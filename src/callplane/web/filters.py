@@ -50,6 +50,8 @@ class Filters:
     since: str = ""
     until: str = ""
     agent: str = ""
+    #: Calls made for one campaign (its page links here).
+    campaign: str = ""
     statuses: tuple[CallStatus, ...] = ()
     reason: DisconnectionReason | None = None
     call_type: CallType | None = None
@@ -77,6 +79,7 @@ class Filters:
         out += [("status", s.value) for s in self.statuses]
         for name, value in (
             ("agent", self.agent),
+            ("campaign", self.campaign),
             ("reason", self.reason or ""),
             ("type", self.call_type or ""),
             ("direction", self.direction or ""),
@@ -159,6 +162,9 @@ def parse(params: QueryParams) -> Filters:
     agent = params.get("agent", "")
     if agent and normalize_uuid(agent) is None:
         raise ValidationFailed.single("agent", "is not an agent id")
+    campaign = params.get("campaign", "").strip()
+    if campaign and normalize_uuid(campaign) is None:
+        raise ValidationFailed.single("campaign", "is not a campaign id")
     q = params.get("q", "")
     bounds.check_chars(q, bounds.MAX_SEARCH_CHARS, "q")
     meta = params.get("meta", "")
@@ -167,6 +173,7 @@ def parse(params: QueryParams) -> Filters:
         since=params.get("since", ""),
         until=params.get("until", ""),
         agent=agent,
+        campaign=campaign,
         statuses=statuses,
         reason=_choice(DisconnectionReason, params.get("reason", ""), "reason"),
         call_type=_choice(CallType, params.get("type", ""), "type"),
@@ -241,6 +248,7 @@ def to_query(
     return CallQuery(
         organization_id=organization_id,
         agent_ids=(normalize_uuid(filters.agent) or "",) if filters.agent else (),
+        campaign_ids=(normalize_uuid(filters.campaign) or "",) if filters.campaign else (),
         statuses=filters.statuses,
         disconnection_reasons=(filters.reason,) if filters.reason else (),
         call_types=(filters.call_type,) if filters.call_type else (),

@@ -11,6 +11,7 @@ import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 from markupsafe import Markup, escape
 
 from callplane.domain.money import from_minor
@@ -56,6 +57,14 @@ def won(minor: int | None) -> str:
     # Whole won when there are no jeon: ₩1,200 rather than ₩1,200.00.
     text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
     return f"₩{text}"
+
+
+def data(value: object) -> str:
+    """A value from a call's JSON (a tool's arguments, an analysis field) as text: a string as it
+    is, anything else as compact JSON with Korean kept readable (not Python's repr)."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str).decode()
 
 
 def number(e164: str | None) -> str:

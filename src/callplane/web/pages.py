@@ -53,6 +53,7 @@ templates.filters.update(
     since=fmt.since,
     won=fmt.won,
     number=fmt.number,
+    data=fmt.data,
     highlight=fmt.highlight,
     snippet=fmt.snippet,
 )
@@ -95,6 +96,8 @@ def render(
         when=lambda ms, seconds=False: fmt.local_time(ms, timezone, seconds=seconds),
         prefix=PREFIX,
         path=request.url.path,
+        # Where the language toggle comes back to: this page with its filters.
+        here=request.url.path + ("?" + request.url.query if request.url.query else ""),
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=headers)
