@@ -25,6 +25,7 @@ from callplane.store import db as db_module
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from callplane.store.schema import calls
+from tests.api.commit_cut import CommitCut
 from tests.conftest import _postgres_admin_url, _truncate
 from tests.factories import Tenant, call_body, make_tenant
 
@@ -162,3 +163,27 @@ def test_zudu_answers_503_in_its_shape(unreachable: tuple[TestClient, Tenant]) -
     assert sent.headers["Retry-After"] == "2"
     assert sent.json()["status"] == "error"
     assert sent.json()["message"] == "Service unavailable"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("deliver", [True, False], ids=["committed", "not_committed"])
+def test_a_create_whose_commit_loses_the_connection_answers_201_once(pg: Database, deliver: bool) -> None:
+    # Issue 14: the outcome of a lost commit was unknown, so it answered 503 — safe only with an
+    # Idempotency-Key, which this request does not carry. The call's id is ours: a fresh
+    # connection tells whether the commit happened (answer it) or not (insert it again).
+    tenant = make_tenant(pg, SystemClock().now_ms())
+    cut = CommitCut(pg.url, deliver=deliver)
+    through = Database(cut.url)
+    try:
+        app = create_app(Settings(database_url=through.url, embedded_worker=False), db=through)
+        with TestClient(app) as http:
+            sent = http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
+        assert cut.cut.is_set()  # the create's commit did lose its connection
+        assert cut.committed_upstream.is_set() is deliver
+        assert sent.status_code == 201, sent.text
+        with pg.read() as conn:
+            stored = conn.execute(select(calls.c.id)).scalars().all()
+        assert stored == [sent.json()["id"]]
+    finally:
+        through.dispose()
+        cut.close()
