@@ -57,32 +57,37 @@ def pg(postgres_db: Database) -> Iterator[Database]:
     postgres_db.dispose()
 
 
-@pytest.mark.postgres
-def test_creates_after_the_backends_were_terminated_succeed_once_each(
-    pg: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def chaos_api(pg: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, Tenant]]:
+    """The API on `pg` and a tenant; pooled connections are handed out unpinged, so a request
+    meets a connection whose backend was terminated."""
     tenant = make_tenant(pg, SystemClock().now_ms())
-    # Pooled connections are handed out unpinged, so each create meets the dead connection.
     monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
     app = create_app(Settings(database_url=pg.url, embedded_worker=False), db=pg)
     with TestClient(app) as http:
-        for n in range(CREATES):
-            assert _terminate_backends(pg) > 0
-            sent = http.post(
-                "/v3/calls", json=call_body(tenant), headers={**tenant.headers, "Idempotency-Key": f"k{n}"}
-            )
-            assert sent.status_code == 201, sent.text
+        yield http, tenant
+
+
+@pytest.mark.postgres
+def test_creates_after_the_backends_were_terminated_succeed_once_each(
+    pg: Database, chaos_api: tuple[TestClient, Tenant]
+) -> None:
+    http, tenant = chaos_api
+    for n in range(CREATES):
+        assert _terminate_backends(pg) > 0
+        sent = http.post(
+            "/v3/calls", json=call_body(tenant), headers={**tenant.headers, "Idempotency-Key": f"k{n}"}
+        )
+        assert sent.status_code == 201, sent.text
     pg.dispose()  # the check reads afresh, not through a connection terminated above
     assert _stored_calls(pg) == CREATES
 
 
 @pytest.mark.postgres
 def test_creates_while_backends_keep_being_terminated_answer_201_or_503_and_create_once(
-    pg: Database, monkeypatch: pytest.MonkeyPatch
+    pg: Database, chaos_api: tuple[TestClient, Tenant]
 ) -> None:
-    tenant = make_tenant(pg, SystemClock().now_ms())
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
-    app = create_app(Settings(database_url=pg.url, embedded_worker=False), db=pg)
+    http, tenant = chaos_api
     stop = threading.Event()
 
     def terminate_all_the_time() -> None:
@@ -92,24 +97,23 @@ def test_creates_while_backends_keep_being_terminated_answer_201_or_503_and_crea
     chaos = threading.Thread(target=terminate_all_the_time, daemon=True)
     statuses: list[int] = []
     created: dict[str, str] = {}
-    with TestClient(app) as http:
-        chaos.start()
-        try:
-            for n in range(CREATES):
-                headers = {**tenant.headers, "Idempotency-Key": f"chaos{n}"}
-                for _attempt in range(20):  # a client honouring 503 + Retry-After, without the wait
-                    sent = http.post("/v3/calls", json=call_body(tenant), headers=headers)
-                    statuses.append(sent.status_code)
-                    if sent.status_code == 503:
-                        assert sent.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
-                        assert int(sent.headers["Retry-After"]) >= 1
-                        continue
-                    assert sent.status_code == 201, sent.text
-                    created[headers["Idempotency-Key"]] = sent.json()["id"]
-                    break
-        finally:
-            stop.set()
-            chaos.join()
+    chaos.start()
+    try:
+        for n in range(CREATES):
+            headers = {**tenant.headers, "Idempotency-Key": f"chaos{n}"}
+            for _attempt in range(20):  # a client honouring 503 + Retry-After, without the wait
+                sent = http.post("/v3/calls", json=call_body(tenant), headers=headers)
+                statuses.append(sent.status_code)
+                if sent.status_code == 503:
+                    assert sent.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+                    assert int(sent.headers["Retry-After"]) >= 1
+                    continue
+                assert sent.status_code == 201, sent.text
+                created[headers["Idempotency-Key"]] = sent.json()["id"]
+                break
+    finally:
+        stop.set()
+        chaos.join()
     assert set(statuses) <= {201, 503}, statuses
     assert len(created) == CREATES
     pg.dispose()  # the check reads afresh, not through a connection the chaos thread killed
