@@ -21,7 +21,7 @@ from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.api.telephony import twilio
 from callplane.config import Settings
-from callplane.engine import scrape
+from callplane.engine import relay_wakeup, scrape
 from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.services.calls import CallService
@@ -53,6 +53,7 @@ def create_app(
     clock = clock or SystemClock()
     rate_limits = RateLimits.from_settings(settings)
     webhooks.register()  # this process renders webhook events in each dialect's format
+    relay_wakeup.announce(db)  # the events it commits wake other processes' relays at once
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
