@@ -25,6 +25,7 @@ from callplane.store import db as db_module
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from callplane.store.schema import calls
+from tests.api.commit_cut import CommitCut
 from tests.conftest import _postgres_admin_url, _truncate
 from tests.factories import Tenant, call_body, make_tenant
 
@@ -56,32 +57,37 @@ def pg(postgres_db: Database) -> Iterator[Database]:
     postgres_db.dispose()
 
 
-@pytest.mark.postgres
-def test_creates_after_the_backends_were_terminated_succeed_once_each(
-    pg: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def chaos_api(pg: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, Tenant]]:
+    """The API on `pg` and a tenant; pooled connections are handed out unpinged, so a request
+    meets a connection whose backend was terminated."""
     tenant = make_tenant(pg, SystemClock().now_ms())
-    # Pooled connections are handed out unpinged, so each create meets the dead connection.
     monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
     app = create_app(Settings(database_url=pg.url, embedded_worker=False), db=pg)
     with TestClient(app) as http:
-        for n in range(CREATES):
-            assert _terminate_backends(pg) > 0
-            sent = http.post(
-                "/v3/calls", json=call_body(tenant), headers={**tenant.headers, "Idempotency-Key": f"k{n}"}
-            )
-            assert sent.status_code == 201, sent.text
+        yield http, tenant
+
+
+@pytest.mark.postgres
+def test_creates_after_the_backends_were_terminated_succeed_once_each(
+    pg: Database, chaos_api: tuple[TestClient, Tenant]
+) -> None:
+    http, tenant = chaos_api
+    for n in range(CREATES):
+        assert _terminate_backends(pg) > 0
+        sent = http.post(
+            "/v3/calls", json=call_body(tenant), headers={**tenant.headers, "Idempotency-Key": f"k{n}"}
+        )
+        assert sent.status_code == 201, sent.text
     pg.dispose()  # the check reads afresh, not through a connection terminated above
     assert _stored_calls(pg) == CREATES
 
 
 @pytest.mark.postgres
 def test_creates_while_backends_keep_being_terminated_answer_201_or_503_and_create_once(
-    pg: Database, monkeypatch: pytest.MonkeyPatch
+    pg: Database, chaos_api: tuple[TestClient, Tenant]
 ) -> None:
-    tenant = make_tenant(pg, SystemClock().now_ms())
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
-    app = create_app(Settings(database_url=pg.url, embedded_worker=False), db=pg)
+    http, tenant = chaos_api
     stop = threading.Event()
 
     def terminate_all_the_time() -> None:
@@ -91,24 +97,23 @@ def test_creates_while_backends_keep_being_terminated_answer_201_or_503_and_crea
     chaos = threading.Thread(target=terminate_all_the_time, daemon=True)
     statuses: list[int] = []
     created: dict[str, str] = {}
-    with TestClient(app) as http:
-        chaos.start()
-        try:
-            for n in range(CREATES):
-                headers = {**tenant.headers, "Idempotency-Key": f"chaos{n}"}
-                for _attempt in range(20):  # a client honouring 503 + Retry-After, without the wait
-                    sent = http.post("/v3/calls", json=call_body(tenant), headers=headers)
-                    statuses.append(sent.status_code)
-                    if sent.status_code == 503:
-                        assert sent.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
-                        assert int(sent.headers["Retry-After"]) >= 1
-                        continue
-                    assert sent.status_code == 201, sent.text
-                    created[headers["Idempotency-Key"]] = sent.json()["id"]
-                    break
-        finally:
-            stop.set()
-            chaos.join()
+    chaos.start()
+    try:
+        for n in range(CREATES):
+            headers = {**tenant.headers, "Idempotency-Key": f"chaos{n}"}
+            for _attempt in range(20):  # a client honouring 503 + Retry-After, without the wait
+                sent = http.post("/v3/calls", json=call_body(tenant), headers=headers)
+                statuses.append(sent.status_code)
+                if sent.status_code == 503:
+                    assert sent.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+                    assert int(sent.headers["Retry-After"]) >= 1
+                    continue
+                assert sent.status_code == 201, sent.text
+                created[headers["Idempotency-Key"]] = sent.json()["id"]
+                break
+    finally:
+        stop.set()
+        chaos.join()
     assert set(statuses) <= {201, 503}, statuses
     assert len(created) == CREATES
     pg.dispose()  # the check reads afresh, not through a connection the chaos thread killed
@@ -162,3 +167,27 @@ def test_zudu_answers_503_in_its_shape(unreachable: tuple[TestClient, Tenant]) -
     assert sent.headers["Retry-After"] == "2"
     assert sent.json()["status"] == "error"
     assert sent.json()["message"] == "Service unavailable"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("deliver", [True, False], ids=["committed", "not_committed"])
+def test_a_create_whose_commit_loses_the_connection_answers_201_once(pg: Database, deliver: bool) -> None:
+    # Issue 14: the outcome of a lost commit was unknown, so it answered 503 — safe only with an
+    # Idempotency-Key, which this request does not carry. The call's id is ours: a fresh
+    # connection tells whether the commit happened (answer it) or not (insert it again).
+    tenant = make_tenant(pg, SystemClock().now_ms())
+    cut = CommitCut(pg.url, deliver=deliver)
+    through = Database(cut.url)
+    try:
+        app = create_app(Settings(database_url=through.url, embedded_worker=False), db=through)
+        with TestClient(app) as http:
+            sent = http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
+        assert cut.cut.is_set()  # the create's commit did lose its connection
+        assert cut.committed_upstream.is_set() is deliver
+        assert sent.status_code == 201, sent.text
+        with pg.read() as conn:
+            stored = conn.execute(select(calls.c.id)).scalars().all()
+        assert stored == [sent.json()["id"]]
+    finally:
+        through.dispose()
+        cut.close()

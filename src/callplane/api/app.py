@@ -11,12 +11,17 @@ from fastapi import FastAPI
 from callplane import __version__, web
 from callplane.api import admin, admin_campaigns, health, observability, openapi, operator, recordings
 from callplane.api import webhooks as webhook_admin
-from callplane.api.dialects import retell, vocode, vox, webhooks, zudu
+from callplane.api.dialects import webhooks
+from callplane.api.dialects.retell import batch as retell_batch
+from callplane.api.dialects.retell import routes as retell
+from callplane.api.dialects.vocode import routes as vocode
+from callplane.api.dialects.vox import campaigns, campaigns_v2, v2, v3
+from callplane.api.dialects.zudu import routes as zudu
 from callplane.api.ratelimit import RateLimits
 from callplane.api.services import Services
 from callplane.api.telephony import twilio
 from callplane.config import Settings
-from callplane.engine import scrape
+from callplane.engine import relay_wakeup, scrape
 from callplane.engine.blobs import BlobStore
 from callplane.engine.clock import Clock, SystemClock
 from callplane.engine.services.calls import CallService
@@ -48,6 +53,7 @@ def create_app(
     clock = clock or SystemClock()
     rate_limits = RateLimits.from_settings(settings)
     webhooks.register()  # this process renders webhook events in each dialect's format
+    relay_wakeup.announce(db)  # the events it commits wake other processes' relays at once
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -68,12 +74,18 @@ def create_app(
     app.state.services = _services(settings, db, clock, blobs=blobs)
     app.state.rate_limits = rate_limits
     _observe(app, db, clock)
+    # Vox's routers are included one by one: every level of router nesting is matched on
+    # every request.
     for router in (
         health.router,
-        *vox.routers,
+        v3.router,
+        v2.router,
+        campaigns.router,
+        campaigns_v2.router,
         zudu.router,
         vocode.router,
         retell.router,
+        retell_batch.router,
         recordings.router,
         admin.router,
         webhook_admin.router,

@@ -17,7 +17,7 @@ import threading
 from callplane.cli import logs
 from callplane.cli.context import Context, EarlyStop, console
 from callplane.config import Settings
-from callplane.engine import blobs
+from callplane.engine import blobs, relay_wakeup
 from callplane.engine.clock import SystemClock
 from callplane.engine.jobs.analysis import build_analyser
 from callplane.engine.jobs.worker import Worker, WorkerConfig
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def build_worker(db: Database, settings: Settings) -> Worker:
+    relay_wakeup.announce(db)  # the events it commits wake other processes' relays at once
     clock = SystemClock()
     runtimes = Runtimes(settings)
     carriers = Carriers(settings, clock, carrier.line_of(db))

@@ -145,16 +145,23 @@ class Database:
         failure: a read changes nothing, so running it again is always safe."""
         return self._retrying(self.read, work)
 
-    def write_retrying(self, work: Callable[[Connection], T]) -> T:
+    def write_retrying(
+        self, work: Callable[[Connection], T], *, landed: Callable[[Connection], T | None] | None = None
+    ) -> T:
         """`work` in a write transaction, run again (up to `RETRY_PAUSES_S` more times) if it
         failed transiently before the commit was sent (a restart, a terminated backend, a
         serialization failure): the transaction was rolled back, so running it again cannot
-        apply it twice. A connection lost *during* the commit leaves the outcome unknown and is
-        raised as is."""
-        return self._retrying(self.write, work)
+        apply it twice. A connection lost *during* the commit leaves the outcome unknown: it is
+        raised as is, unless `landed` can tell — read on a fresh connection, it returns what
+        the committed transaction would have (it did commit) or None (it did not, so `work` is
+        run again like any other failure)."""
+        return self._retrying(self.write, work, landed)
 
     def _retrying(
-        self, opening: Callable[[], AbstractContextManager[Connection]], work: Callable[[Connection], T]
+        self,
+        opening: Callable[[], AbstractContextManager[Connection]],
+        work: Callable[[Connection], T],
+        landed: Callable[[Connection], T | None] | None = None,
     ) -> T:
         for pause in (*RETRY_PAUSES_S, None):
             closing = False
@@ -164,7 +171,15 @@ class Database:
                     closing = True
                 return result
             except DBAPIError as exc:
-                if closing or pause is None or not transient(exc):
+                if not transient(exc) or (closing and landed is None):
+                    raise
+                if closing and landed is not None:
+                    # SQLAlchemy invalidated the pool's connections older than the lost one, so
+                    # this reads on a new connection.
+                    found = self.read_retrying(landed)
+                    if found is not None:
+                        return found
+                if pause is None:
                     raise
                 log.warning("database work failed (%s); again in %.1f s", exc.orig, pause)
                 time.sleep(pause)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 import httpx
 
 from callplane import __version__
-from callplane.engine import egress, metrics
+from callplane.engine import egress, metrics, relay_wakeup
 from callplane.engine.clock import Clock
 from callplane.engine.jobs.lanes import Lanes, offload
 from callplane.engine.services.webhook_formats import FORMATS, UnknownFormat
@@ -128,10 +128,12 @@ class Relay:
 
     async def run(self, idle_s: float) -> None:
         """Deliver until cancelled: again at once after a full batch; otherwise when this
-        process commits events (`outbox.on_events_committed`), else every `idle_s` (events
-        written by other processes; deliveries due for a retry or whose lease ran out)."""
+        process commits events (`outbox.on_events_committed`) or, on PostgreSQL, another one
+        does (`relay_wakeup`), else every `idle_s` (an announcement missed; deliveries due for
+        a retry or whose lease ran out)."""
         self._loop = asyncio.get_running_loop()
         stop_listening = outbox.on_events_committed(self.db, self.wake)
+        stop_hearing = relay_wakeup.listen(self.db, self.wake)  # other processes' events
         try:
             while True:
                 self._wake.clear()
@@ -146,6 +148,7 @@ class Relay:
                         await asyncio.wait_for(self._wake.wait(), idle_s)
         finally:
             stop_listening()
+            stop_hearing()
 
     async def deliver_due(self) -> int:
         """Deliver one batch of due deliveries; returns how many were attempted."""

@@ -120,10 +120,18 @@ class CallService:
             call_store.insert_call(conn, call)
             return Created(call, replayed=False)
 
+        def landed(conn: Connection) -> Created | None:
+            call = call_store.get_call(conn, organization_id, call_id)
+            return Created(call, replayed=False) if call is not None else None
+
         # A connection the database dropped (a restart, a terminated backend) is retried a few
         # times instead of answering 500: nothing was committed, so it cannot create the call
-        # twice. Still failing, it is a 503 the client retries with its Idempotency-Key.
-        created = self.db.write_retrying(store)
+        # twice. Dropped during the commit, the call is looked up by its id (ours, drawn above):
+        # there, it was created; absent, the commit did not happen and the insert is retried —
+        # with the same id, so a commit that still lands late fails the retry on the primary
+        # key rather than create a second call. Still failing, it is a 503 the client retries
+        # with its Idempotency-Key.
+        created = self.db.write_retrying(store, landed=landed)
         if created.replayed:
             return created
         notify.send(self.db, notify.CREATED)

@@ -67,14 +67,8 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   calls than the 1,000 its list holds; the total is exact otherwise).
   Legacy v2: `pagination_key` is the last call id of the previous page; `call_successful` and
   `in_voicemail` filters are a 400.
+
+The routes (`routes.py`, `batch.py`) are included by `api/app.py`, not imported here: a worker
+imports this package for the webhook format alone (`webhooks.py`), and loading the routes cost it
+half a second of CPU at start-up.
 """
-
-from __future__ import annotations
-
-from callplane.api.dialects.retell.batch import router as batch_router
-from callplane.api.dialects.retell.routes import router
-
-# Copied into the one router the app includes (FastAPI flattens included routes).
-router.include_router(batch_router)
-
-__all__ = ["router"]

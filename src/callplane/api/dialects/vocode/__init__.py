@@ -49,10 +49,7 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   default false, as Vocode documents. `total_is_estimated` is always false: totals are exact,
   and Vocode's list has no transcript search (the one list capped at 1,000 calls). `transcript`
   is `BOT: …` / `HUMAN: …` lines (vocode-core's labels).
+
+Its routes (`routes.py`) are included by `api/app.py`, not imported here: importing a dialect's
+renderers (as another dialect's or a worker's code does) should not load its HTTP routes.
 """
-
-from __future__ import annotations
-
-from callplane.api.dialects.vocode.routes import router
-
-__all__ = ["router"]

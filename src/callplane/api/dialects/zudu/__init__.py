@@ -49,10 +49,7 @@ Mapping choices (the side-by-side table is `docs/dialects.md`):
   `opt_out_sensitive_data_storage`, `transcript` (`Agent: …` / `User: …` lines),
   `transcript_object`, `transcript_with_tool_calls` (Retell's shapes), `call_analysis`,
   `call_cost.combined_cost` (KRW minor units, 1/100 KRW), `telephony_identifier`.
+
+Its routes (`routes.py`) are included by `api/app.py`, not imported here: importing a dialect's
+renderers (as another dialect's or a worker's code does) should not load its HTTP routes.
 """
-
-from __future__ import annotations
-
-from callplane.api.dialects.zudu.routes import router
-
-__all__ = ["router"]

@@ -8,6 +8,7 @@ only when chosen, so a deployment that never uses Twilio never loads its code.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable
 
@@ -84,12 +85,17 @@ class Carriers:
 
     async def dial(self, request: DialRequest) -> Transport:
         ours = request.to_number if request.inbound else request.from_number
-        return await self.provider(self.line_of(ours)).dial(request)
+        return await self.provider(await self._line(ours)).dial(request)
 
     async def hang_up_orphan(self, from_number: str, telephony_id: str) -> None:
         """End a carrier call whose worker died (the reaper's clean-up), through the provider its
         number is on."""
-        await self.provider(self.line_of(from_number)).hang_up_orphan(telephony_id)
+        await self.provider(await self._line(from_number)).hang_up_orphan(telephony_id)
+
+    async def _line(self, number: str) -> str:
+        # `line_of` reads the database (`services.carrier.line_of`): off the loop, which carries
+        # every live call's audio meanwhile.
+        return await asyncio.to_thread(self.line_of, number)
 
     async def aclose(self) -> None:
         """Close what the providers hold open (HTTP clients)."""
