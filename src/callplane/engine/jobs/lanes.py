@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
 
@@ -102,7 +102,7 @@ class Lanes:
             # thread hand-off per committer, not one per step, and one loop wake-up per group
             # (`_deliver`). Through `run_in_executor`, so a VirtualTimeLoop sees the lane busy.
             loop.run_in_executor(self._work, self._commit_groups, loop)
-        return await step.result
+        return cast(T, await step.result)
 
     def _commit_groups(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
