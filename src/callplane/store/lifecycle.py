@@ -35,10 +35,19 @@ from callplane.store.schema import calls
 
 
 def answer(
-    conn: Connection, organization_id: str, call_id: str, *, fence: int, at: int, now: int
+    conn: Connection,
+    organization_id: str,
+    call_id: str,
+    *,
+    fence: int,
+    at: int,
+    now: int,
+    telephony_id: str | None = None,
 ) -> Moved | None:
+    """`dialing|ringing → ongoing`; with the carrier's id when no ringing stored it."""
+    ids = {"telephony_id": telephony_id} if telephony_id is not None else {}
     return call_store.move_announcing(
-        conn, organization_id, call_id, CallStatus.ONGOING, now, fence=fence, answered_at=at
+        conn, organization_id, call_id, CallStatus.ONGOING, now, fence=fence, answered_at=at, **ids
     )
 
 
@@ -48,6 +57,15 @@ def ring(
     return call_store.move(
         conn, organization_id, call_id, CallStatus.RINGING, now, fence=fence, telephony_id=telephony_id
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Analysed:
+    """Post-call done with the end (an analyser with nothing to wait for): stored in the terminal
+    UPDATE itself, and no post-call step is made due."""
+
+    analysis: CallAnalysis | None
+    cost_minor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +82,7 @@ class Ending:
     collected: dict[str, Any] | None = None
     recording_key: str | None = None  #: where the worker stored the recording (engine/blobs)
     error_detail: str | None = None
+    postcall: Analysed | None = None
 
 
 def finish(
@@ -87,6 +106,9 @@ def finish(
         "lease_expires_at": None,
         "postcall_due_at": now,
     }
+    if ending.postcall is not None:
+        values.update(_analysed_values(ending.postcall.analysis, ending.postcall.cost_minor))
+        values["postcall_due_at"] = None
     if ending.answered_at is not None:
         values["answered_at"] = ending.answered_at
     if ending.telephony_id is not None:
@@ -193,18 +215,20 @@ def complete_postcall(
             calls.c.postcall_attempts == claim.fence,
             calls.c.postcall_due_at.is_not(None),
         )
-        .values(
-            analysis=call_store.analysis_to_json(analysis),
-            user_sentiment=(
-                analysis.user_sentiment.value if analysis is not None and analysis.user_sentiment else None
-            ),
-            cost_minor=cost_minor,
-            postcall_due_at=None,
-            updated_at=now,
-        )
+        .values(**_analysed_values(analysis, cost_minor), postcall_due_at=None, updated_at=now)
         .returning(outbox.has_endpoints(call_store.CHANGED_ORGANIZATION))
     ).first()
     return Moved(bool(row[0])) if row is not None else None
+
+
+def _analysed_values(analysis: CallAnalysis | None, cost_minor: int) -> dict[str, Any]:
+    return {
+        "analysis": call_store.analysis_to_json(analysis),
+        "user_sentiment": (
+            analysis.user_sentiment.value if analysis is not None and analysis.user_sentiment else None
+        ),
+        "cost_minor": cost_minor,
+    }
 
 
 def retry_postcall(conn: Connection, claim: PostCallClaim, due_at: int) -> None:
