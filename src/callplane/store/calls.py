@@ -334,7 +334,7 @@ def _prepared_move(
     prepared = _MOVES.get(shape)
     if prepared is None:
 
-        def build() -> Update:
+        def build(_dialect: str) -> Update:
             target = search.insert_target("postgresql", calls) if "search_grams" in values else calls
             binds: dict[str, Any] = {name: param(f"v_{name}", target.c[name].type) for name in shape[2]}
             statement = _moving(

@@ -31,6 +31,7 @@ from callplane.domain.call import (
 from callplane.store import calls as call_store
 from callplane.store import outbox, progress, search
 from callplane.store.calls import Moved
+from callplane.store.prepared import Prepared, param
 from callplane.store.schema import calls
 
 
@@ -126,16 +127,26 @@ def finish(
         # Without the lease's fence only a queued call is withdrawn; a live attempt is hung up by
         # the worker that holds it (which ends it with its fence).
         also = (*also, calls.c.status == CallStatus.QUEUED.value)
-    # The worker's end (its outcome carries the transcript, no extra condition): on PostgreSQL
-    # the search text and grams go into the terminal UPDATE itself — a second UPDATE of the row
-    # would write a second row version, through every index of `calls` again.
-    in_one = not opt_out and ending.transcript is not None and not also and conn.dialect.name == "postgresql"
-    if in_one:
-        text_value = search.text_of(ending.transcript)
+    # The worker's end (its outcome carries the transcript, no extra condition): the search text
+    # goes into the terminal UPDATE itself — a second UPDATE of the row would write a second row
+    # version (on PostgreSQL through every index of `calls` again); PostgreSQL's grams with it.
+    in_one = not opt_out and ending.transcript is not None and not also
+    text_value = search.text_of(ending.transcript) if in_one else None
+    sqlite_terms = False
+    if in_one and conn.dialect.name == "postgresql":
         values.update(search_text=text_value, **search.pg_insert_values(organization_id, text_value))
+    elif in_one:
+        # SQLite's terms live in FTS5 rows, added after the move. A call that already has search
+        # text (created with a transcript) has terms to replace: `index_transcript` below.
+        stored = _STORED_TEXT.first(conn, o=organization_id, i=call_id)
+        in_one = sqlite_terms = stored is not None and stored[0] is None
+        if in_one:
+            values["search_text"] = text_value
     moved = call_store.move_announcing(
         conn, organization_id, call_id, ending.status, now, fence=fence, also=also, **values
     )
+    if moved is not None and sqlite_terms and text_value:
+        search.index_new_calls(conn, [(organization_id, call_id, text_value)])
     if moved is not None and not opt_out and not in_one:
         transcript = (
             ending.transcript
@@ -145,6 +156,14 @@ def finish(
         if transcript:
             search.index_transcript(conn, organization_id, call_id, transcript)
     return moved
+
+
+_STORED_TEXT = Prepared(
+    lambda _dialect: select(calls.c.search_text).where(
+        calls.c.organization_id == param("o", calls.c.organization_id.type),
+        calls.c.id == param("i", calls.c.id.type),
+    )
+)
 
 
 def collected(conn: Connection, organization_id: str, call_id: str) -> dict[str, Any]:

@@ -47,9 +47,10 @@ class _Form:
 
 
 class Prepared:
-    """One statement (built by `build`, with `bindparam`s for what varies), compiled per dialect."""
+    """One statement (built by `build` for a dialect's name, with `param`s for what varies),
+    compiled per dialect."""
 
-    def __init__(self, build: Callable[[], ClauseElement]) -> None:
+    def __init__(self, build: Callable[[str], ClauseElement]) -> None:
         self._build = build
         self._forms: dict[str, _Form] = {}
 
@@ -58,7 +59,7 @@ class Prepared:
         if form is None:
             # `render_postcompile`: an IN list of constants becomes plain placeholders now, not
             # at each execution.
-            compiled: Any = self._build().compile(
+            compiled: Any = self._build(dialect.name).compile(
                 dialect=dialect, compile_kwargs={"render_postcompile": True}
             )
             processors = {k: v for k, v in compiled._bind_processors.items() if v is not None}
