@@ -14,13 +14,18 @@ from sqlalchemy import ColumnElement, Connection
 from callplane.domain.call import Call
 from callplane.engine import metrics
 from callplane.engine.services.webhooks import EventType, emit
-from callplane.store import lifecycle
+from callplane.store import ledger, lifecycle
 from callplane.store.lifecycle import Ending
 
 
-def answered(conn: Connection, call: Call, *, fence: int, at: int, now: int) -> bool:
-    """`dialing|ringing → ongoing` and the `call_started` event."""
-    moved = lifecycle.answer(conn, call.organization_id, call.id, fence=fence, at=at, now=now)
+def answered(
+    conn: Connection, call: Call, *, fence: int, at: int, now: int, telephony_id: str | None = None
+) -> bool:
+    """`dialing|ringing → ongoing` and the `call_started` event; `telephony_id` is stored with it
+    when its ringing was not (folded into the answer)."""
+    moved = lifecycle.answer(
+        conn, call.organization_id, call.id, fence=fence, at=at, now=now, telephony_id=telephony_id
+    )
     if moved is None:
         return False
     _emit(conn, call, EventType.CALL_STARTED, now, endpoints=moved.endpoints)
@@ -36,7 +41,8 @@ def ended(
     fence: int | None,
     also: Sequence[ColumnElement[bool]] = (),
 ) -> bool:
-    """The terminal transition (post-call becomes due) and the `call_ended` event."""
+    """The terminal transition (post-call becomes due) and the `call_ended` event; with
+    `ending.postcall`, post-call done in the same transaction (cost settled, `call_analyzed`)."""
     moved = lifecycle.finish(
         conn,
         call.organization_id,
@@ -49,6 +55,11 @@ def ended(
     )
     if moved is not None:
         _emit(conn, call, EventType.CALL_ENDED, now, endpoints=moved.endpoints)
+        if ending.postcall is not None:
+            # Post-call done with the end: what `engine.jobs.postcall` does at its completion.
+            if ending.postcall.cost_minor > 0:
+                ledger.settle(conn, call.organization_id, call.id, ending.postcall.cost_minor, now)
+            _emit(conn, call, EventType.CALL_ANALYZED, now, endpoints=moved.endpoints)
         # Counted when the change is made, before its commit: a rare rolled-back transition
         # (a database failure in the same transaction) is counted as well.
         metrics.calls_finished.labels(ending.status.value, ending.reason.value).inc()

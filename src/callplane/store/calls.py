@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BindParameter,
     Column,
     ColumnElement,
     Connection,
@@ -37,6 +38,7 @@ from callplane.domain.call import (
     Sentiment,
 )
 from callplane.store import outbox, search
+from callplane.store.prepared import Prepared, param
 from callplane.store.schema import call_meta, calls
 
 _SUMMARY_COLUMNS: tuple[Column[Any], ...] = tuple(
@@ -277,6 +279,9 @@ def move(
     reaper: "the lease is still expired"). Other keyword arguments are column values to set in
     the same statement (`_moving`). Returns whether the call moved.
     """
+    prepared = _prepared_move(new, announcing=False, **changes)
+    if prepared is not None:
+        return bool(prepared.rowcount(conn, **_move_params(organization_id, call_id, now, **changes)))
     return bool(conn.execute(_moving(organization_id, call_id, new, now, **changes)).rowcount)
 
 
@@ -299,18 +304,76 @@ def move_announcing(
     """`move` (the same `fence`, `also` and values) for a change that writes a webhook event:
     None if the call did not move. The same statement says whether the organisation has webhook
     endpoints (`outbox.has_endpoints`), so the event needs no lookup of its own when it has none."""
-    statement = _moving(organization_id, call_id, new, now, **changes)
-    row = conn.execute(statement.returning(outbox.has_endpoints(CHANGED_ORGANIZATION))).first()
+    prepared = _prepared_move(new, announcing=True, **changes)
+    if prepared is not None:
+        row = prepared.first(conn, **_move_params(organization_id, call_id, now, **changes))
+    else:
+        statement = _moving(organization_id, call_id, new, now, **changes)
+        row = conn.execute(statement.returning(outbox.has_endpoints(CHANGED_ORGANIZATION))).first()
     return Moved(bool(row[0])) if row is not None else None
 
 
-def _moving(
+#: The worker's moves (no `also=`), one `Prepared` per shape: its status, fenced or not, the
+#: columns it sets, and whether it asks for the organisation's endpoints.
+_MOVES: dict[tuple[CallStatus, bool, tuple[str, ...], bool], Prepared] = {}
+
+
+def _prepared_move(
+    new: CallStatus,
+    *,
+    announcing: bool,
+    fence: int | None = None,
+    also: Sequence[ColumnElement[bool]] = (),
+    **values: Any,
+) -> Prepared | None:
+    """The prepared form of a move (`store.prepared`); None for one with extra conditions, which
+    are expressions (the reaper's, an unfenced cancel's) and go through Core."""
+    if also:
+        return None
+    shape = (new, fence is not None, tuple(sorted(values)), announcing)
+    prepared = _MOVES.get(shape)
+    if prepared is None:
+
+        def build(_dialect: str) -> Update:
+            target = search.insert_target("postgresql", calls) if "search_grams" in values else calls
+            binds: dict[str, Any] = {name: param(f"v_{name}", target.c[name].type) for name in shape[2]}
+            statement = _moving(
+                param("p_org", calls.c.organization_id.type),
+                param("p_id", calls.c.id.type),
+                new,
+                param("p_now", calls.c.updated_at.type),
+                fence=param("p_fence", calls.c.attempt.type) if fence is not None else None,
+                **binds,
+            )
+            return (
+                statement.returning(outbox.has_endpoints(CHANGED_ORGANIZATION)) if announcing else statement
+            )
+
+        prepared = _MOVES[shape] = Prepared(build)
+    return prepared
+
+
+def _move_params(
     organization_id: str,
     call_id: str,
-    new: CallStatus,
     now: int,
     *,
     fence: int | None = None,
+    also: Sequence[ColumnElement[bool]] = (),
+    **values: Any,
+) -> dict[str, Any]:
+    params = {f"v_{name}": value for name, value in values.items()}
+    params.update(p_org=organization_id, p_id=call_id, p_now=now, p_fence=fence)
+    return params
+
+
+def _moving(
+    organization_id: str | BindParameter[str],
+    call_id: str | BindParameter[str],
+    new: CallStatus,
+    now: int | BindParameter[int],
+    *,
+    fence: int | BindParameter[int] | None = None,
     also: Sequence[ColumnElement[bool]] = (),
     **values: Any,
 ) -> Update:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.ids import new_id
+from callplane.store.prepared import Prepared, param
 from callplane.store.schema import ledger, organizations
 
 
@@ -33,31 +34,45 @@ class Entry:
 
 def settle(conn: Connection, organization_id: str, call_id: str, cost_minor: int, now: int) -> bool:
     """Charge a call once. Returns False when it was charged before (nothing changes then)."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
+    # RETURNING, not rowcount: psycopg reports a row for an INSERT that DO NOTHING skipped.
+    charged = _CHARGE.first(conn, o=organization_id, i=new_id(), c=call_id, amount=-cost_minor, now=now)
+    if charged is None:
+        return False
+    # Postpaid organisations (balance NULL) keep NULL, and their row is not rewritten (nor
+    # locked: the worker settles many calls of one organisation in concurrent transactions).
+    _DEBIT.rowcount(conn, o=organization_id, cost=cost_minor)
+    return True
+
+
+def _charge(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
         insert(ledger)
         .values(
-            organization_id=organization_id,
-            id=new_id(),
-            call_id=call_id,
+            organization_id=param("o", ledger.c.organization_id.type),
+            id=param("i", ledger.c.id.type),
+            call_id=param("c", ledger.c.call_id.type),
             kind=LedgerKind.CALL.value,
-            amount_minor=-cost_minor,
-            created_at=now,
+            amount_minor=param("amount", ledger.c.amount_minor.type),
+            created_at=param("now", ledger.c.created_at.type),
         )
         .on_conflict_do_nothing(index_elements=["organization_id", "call_id", "kind"])
         .returning(ledger.c.id)
     )
-    # RETURNING, not rowcount: psycopg reports a row for an INSERT that DO NOTHING skipped.
-    if conn.execute(statement).first() is None:
-        return False
-    # Postpaid organisations (balance NULL) keep NULL, and their row is not rewritten (nor
-    # locked: the worker settles many calls of one organisation in concurrent transactions).
-    conn.execute(
+
+
+#: Run once per answered call by the worker: prepared (`store.prepared`).
+_CHARGE = Prepared(_charge)
+_DEBIT = Prepared(
+    lambda _dialect: (
         update(organizations)
-        .where(organizations.c.id == organization_id, organizations.c.balance_minor.is_not(None))
-        .values(balance_minor=organizations.c.balance_minor - cost_minor)
+        .where(organizations.c.id == param("o", organizations.c.id.type))
+        .where(organizations.c.balance_minor.is_not(None))
+        .values(
+            balance_minor=organizations.c.balance_minor - param("cost", organizations.c.balance_minor.type)
+        )
     )
-    return True
+)
 
 
 def entries(conn: Connection, organization_id: str, call_id: str | None = None) -> list[Entry]:

@@ -31,14 +31,24 @@ from callplane.domain.call import (
 from callplane.store import calls as call_store
 from callplane.store import outbox, progress, search
 from callplane.store.calls import Moved
+from callplane.store.prepared import Prepared, param
 from callplane.store.schema import calls
 
 
 def answer(
-    conn: Connection, organization_id: str, call_id: str, *, fence: int, at: int, now: int
+    conn: Connection,
+    organization_id: str,
+    call_id: str,
+    *,
+    fence: int,
+    at: int,
+    now: int,
+    telephony_id: str | None = None,
 ) -> Moved | None:
+    """`dialing|ringing → ongoing`; with the carrier's id when no ringing stored it."""
+    ids = {"telephony_id": telephony_id} if telephony_id is not None else {}
     return call_store.move_announcing(
-        conn, organization_id, call_id, CallStatus.ONGOING, now, fence=fence, answered_at=at
+        conn, organization_id, call_id, CallStatus.ONGOING, now, fence=fence, answered_at=at, **ids
     )
 
 
@@ -48,6 +58,15 @@ def ring(
     return call_store.move(
         conn, organization_id, call_id, CallStatus.RINGING, now, fence=fence, telephony_id=telephony_id
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Analysed:
+    """Post-call done with the end (an analyser with nothing to wait for): stored in the terminal
+    UPDATE itself, and no post-call step is made due."""
+
+    analysis: CallAnalysis | None
+    cost_minor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +83,7 @@ class Ending:
     collected: dict[str, Any] | None = None
     recording_key: str | None = None  #: where the worker stored the recording (engine/blobs)
     error_detail: str | None = None
+    postcall: Analysed | None = None
 
 
 def finish(
@@ -87,6 +107,9 @@ def finish(
         "lease_expires_at": None,
         "postcall_due_at": now,
     }
+    if ending.postcall is not None:
+        values.update(_analysed_values(ending.postcall.analysis, ending.postcall.cost_minor))
+        values["postcall_due_at"] = None
     if ending.answered_at is not None:
         values["answered_at"] = ending.answered_at
     if ending.telephony_id is not None:
@@ -104,16 +127,26 @@ def finish(
         # Without the lease's fence only a queued call is withdrawn; a live attempt is hung up by
         # the worker that holds it (which ends it with its fence).
         also = (*also, calls.c.status == CallStatus.QUEUED.value)
-    # The worker's end (its outcome carries the transcript, no extra condition): on PostgreSQL
-    # the search text and grams go into the terminal UPDATE itself — a second UPDATE of the row
-    # would write a second row version, through every index of `calls` again.
-    in_one = not opt_out and ending.transcript is not None and not also and conn.dialect.name == "postgresql"
-    if in_one:
-        text_value = search.text_of(ending.transcript)
+    # The worker's end (its outcome carries the transcript, no extra condition): the search text
+    # goes into the terminal UPDATE itself — a second UPDATE of the row would write a second row
+    # version (on PostgreSQL through every index of `calls` again); PostgreSQL's grams with it.
+    in_one = not opt_out and ending.transcript is not None and not also
+    text_value = search.text_of(ending.transcript) if in_one else None
+    sqlite_terms = False
+    if in_one and conn.dialect.name == "postgresql":
         values.update(search_text=text_value, **search.pg_insert_values(organization_id, text_value))
+    elif in_one:
+        # SQLite's terms live in FTS5 rows, added after the move. A call that already has search
+        # text (created with a transcript) has terms to replace: `index_transcript` below.
+        stored = _STORED_TEXT.first(conn, o=organization_id, i=call_id)
+        in_one = sqlite_terms = stored is not None and stored[0] is None
+        if in_one:
+            values["search_text"] = text_value
     moved = call_store.move_announcing(
         conn, organization_id, call_id, ending.status, now, fence=fence, also=also, **values
     )
+    if moved is not None and sqlite_terms and text_value:
+        search.index_new_calls(conn, [(organization_id, call_id, text_value)])
     if moved is not None and not opt_out and not in_one:
         transcript = (
             ending.transcript
@@ -123,6 +156,14 @@ def finish(
         if transcript:
             search.index_transcript(conn, organization_id, call_id, transcript)
     return moved
+
+
+_STORED_TEXT = Prepared(
+    lambda _dialect: select(calls.c.search_text).where(
+        calls.c.organization_id == param("o", calls.c.organization_id.type),
+        calls.c.id == param("i", calls.c.id.type),
+    )
+)
 
 
 def collected(conn: Connection, organization_id: str, call_id: str) -> dict[str, Any]:
@@ -193,18 +234,20 @@ def complete_postcall(
             calls.c.postcall_attempts == claim.fence,
             calls.c.postcall_due_at.is_not(None),
         )
-        .values(
-            analysis=call_store.analysis_to_json(analysis),
-            user_sentiment=(
-                analysis.user_sentiment.value if analysis is not None and analysis.user_sentiment else None
-            ),
-            cost_minor=cost_minor,
-            postcall_due_at=None,
-            updated_at=now,
-        )
+        .values(**_analysed_values(analysis, cost_minor), postcall_due_at=None, updated_at=now)
         .returning(outbox.has_endpoints(call_store.CHANGED_ORGANIZATION))
     ).first()
     return Moved(bool(row[0])) if row is not None else None
+
+
+def _analysed_values(analysis: CallAnalysis | None, cost_minor: int) -> dict[str, Any]:
+    return {
+        "analysis": call_store.analysis_to_json(analysis),
+        "user_sentiment": (
+            analysis.user_sentiment.value if analysis is not None and analysis.user_sentiment else None
+        ),
+        "cost_minor": cost_minor,
+    }
 
 
 def retry_postcall(conn: Connection, claim: PostCallClaim, due_at: int) -> None:

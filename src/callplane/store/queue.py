@@ -17,13 +17,26 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, and_, cast, func, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from callplane.domain.call import LIVE_STATUSES, Call, CallStatus
 from callplane.domain.org import Organization
 from callplane.store import calls as call_store
 from callplane.store import orgs as org_store
 from callplane.store.calls import SUMMARY_COLUMNS, row_to_call
+from callplane.store.prepared import Prepared, param
 from callplane.store.schema import calls, organizations, phone_numbers, presentation_numbers, suppressions
 
 LIVE = [s.value for s in LIVE_STATUSES]
@@ -35,16 +48,26 @@ def _skip_locked(conn: Connection) -> bool:
 
 def anything_due(conn: Connection, now: int) -> bool:
     """A cheap read before taking the write lock: is any queued call due?"""
-    query = (
-        select(calls.c.id).where(calls.c.status == CallStatus.QUEUED.value, calls.c.due_at <= now).limit(1)
+    return _ANYTHING_DUE.first(conn, now=now) is not None
+
+
+_ANYTHING_DUE = Prepared(
+    lambda _dialect: (
+        select(calls.c.id)
+        .where(calls.c.status == CallStatus.QUEUED.value, calls.c.due_at <= param("now", calls.c.due_at.type))
+        .limit(1)
     )
-    return conn.execute(query).first() is not None
+)
 
 
 def full_organizations(conn: Connection) -> set[str]:
     """Organisations that cannot start another call now (a hint; admission recounts): their live
     calls fill their concurrency limit, or hold their whole prepaid balance
     (`domain.limits.balance_held`)."""
+    return {row[0] for row in _FULL.execute(conn, {})[1]}
+
+
+def _full(_dialect: str) -> Select[tuple[str]]:
     live = (
         select(calls.c.organization_id, func.count().label("live"))
         .where(calls.c.status.in_(LIVE))
@@ -55,12 +78,15 @@ def full_organizations(conn: Connection) -> set[str]:
         organizations.c.balance_minor.is_not(None),
         organizations.c.balance_minor < (live.c.live + 1) * organizations.c.rate_per_minute_minor,
     )
-    rows = conn.execute(
+    return (
         select(live.c.organization_id)
         .join(organizations, organizations.c.id == live.c.organization_id)
         .where(or_(live.c.live >= organizations.c.max_concurrent_calls, held))
-    ).all()
-    return {r.organization_id for r in rows}
+    )
+
+
+#: Run by every claim pass: prepared (`store.prepared`).
+_FULL = Prepared(_full)
 
 
 def due_calls(conn: Connection, now: int, limit: int, exclude: Collection[str]) -> list[Call]:
@@ -112,11 +138,16 @@ def lock_organizations(conn: Connection, ids: Iterable[str]) -> dict[str, Organi
 
 
 def live_count(conn: Connection, organization_id: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(calls.c.organization_id == organization_id, calls.c.status.in_(LIVE))
-        ).scalar_one()
+    row = _LIVE_COUNT.first(conn, o=organization_id)
+    assert row is not None
+    return int(row[0])
+
+
+_LIVE_COUNT = Prepared(
+    lambda _dialect: select(func.count()).where(
+        calls.c.organization_id == param("o", calls.c.organization_id.type), calls.c.status.in_(LIVE)
     )
+)
 
 
 def dialed_since(conn: Connection, organization_id: str, since: int) -> int:

@@ -1,25 +1,32 @@
 """One live call on a worker: a database blip in the middle of a call does not end it badly,
-and a fresh worker claims gradually."""
+a fresh worker claims gradually, a ringing is folded into an answer that follows at once, and
+the offline post-call done with the end stores what the durable step stores."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from callplane.domain.agent import AgentVersion
-from callplane.domain.call import Call, CallStatus, DisconnectionReason
-from callplane.engine.clock import LoopClock, run_virtual
+from callplane.domain.call import Call, CallAnalysis, CallStatus, DisconnectionReason
+from callplane.engine.clock import FixedClock, LoopClock, run_virtual
+from callplane.engine.jobs.analysis import OfflineAnalyser
 from callplane.engine.jobs.worker import Worker
 from callplane.engine.live.conduct import CallHooks, Outcome
 from callplane.engine.services.webhooks import WebhookAdmin
+from callplane.store import ledger, queue
+from callplane.store import lifecycle as store_lifecycle
 from callplane.store.db import Database
-from tests.engine.jobs.test_worker import CONFIG, events, load, settled
+from callplane.store.schema import calls
+from tests.engine.jobs.test_worker import CONFIG, balance, events, load, settled
 from tests.engine.scripted import Script, ScriptedConductor, create_calls, run_until
 from tests.factories import Tenant
 
@@ -126,3 +133,156 @@ def test_a_fresh_worker_claims_gradually(db: Database, tenant: Tenant) -> None:
         return seen
 
     assert run_virtual(main()) == [2, 4, 8]
+
+
+def _status_updates(db: Database, seen: list[str]) -> Callable[..., None]:
+    """Notes the status each UPDATE of `calls` sets (`before_cursor_execute`)."""
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("UPDATE calls SET status="):
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            seen.append(next(v for v in values if isinstance(v, str) and v in set(CallStatus)))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    return note
+
+
+class RingsThenAnswers:
+    """Rings, then answers after `answer_after_s` (None: never — not connected at `end_after_s`),
+    noting the stored status and telephony id halfway through the ringing."""
+
+    def __init__(self, db: Database, tenant: Tenant, clock: LoopClock, answer_after_s: float | None) -> None:
+        self.db, self.tenant, self.clock = db, tenant, clock
+        self.answer_after_s = answer_after_s
+        self.while_ringing: list[tuple[CallStatus, str | None]] = []
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        telephony_id = f"ring-{call.id}"
+        await hooks.ringing(telephony_id)
+        wait_s = self.answer_after_s if self.answer_after_s is not None else 0.2
+        await asyncio.sleep(wait_s / 2)
+        [stored] = load(self.db, self.tenant, [call.id])
+        self.while_ringing.append((stored.status, stored.telephony_id))
+        await asyncio.sleep(wait_s / 2)
+        if self.answer_after_s is None:
+            return Outcome(
+                CallStatus.NOT_CONNECTED,
+                DisconnectionReason.DIAL_BUSY,
+                self.clock.now_ms(),
+                telephony_id=telephony_id,
+            )
+        answered_at = self.clock.now_ms()
+        await hooks.answered(answered_at)
+        await asyncio.sleep(5)
+        return Outcome(
+            CallStatus.ENDED,
+            DisconnectionReason.AGENT_HANGUP,
+            self.clock.now_ms(),
+            answered_at=answered_at,
+            telephony_id=telephony_id,
+        )
+
+
+@pytest.mark.parametrize(
+    ("answer_after_s", "statuses", "while_ringing"),
+    [
+        # Answered within the fold: the ringing is stored with the answer, no UPDATE of its own.
+        (0.2, ["dialing", "ongoing", "ended"], CallStatus.DIALING),
+        # Answered later: the ringing is stored on its own, then the answer moves the call on.
+        (4.0, ["dialing", "ringing", "ongoing", "ended"], CallStatus.RINGING),
+        # Not connected within the fold: the end stores the telephony id.
+        (None, ["dialing", "not_connected"], CallStatus.DIALING),
+    ],
+)
+def test_a_ringing_is_folded_into_an_answer_or_end_that_follows_at_once(
+    db: Database,
+    tenant: Tenant,
+    answer_after_s: float | None,
+    statuses: list[str],
+    while_ringing: CallStatus,
+) -> None:
+    seen: list[str] = []
+    note = _status_updates(db, seen)
+
+    async def main() -> tuple[list[str], RingsThenAnswers]:
+        clock = LoopClock()
+        ids = create_calls(db, clock, tenant, 1)
+        conductor = RingsThenAnswers(db, tenant, clock, answer_after_s)
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=120)
+        return ids, conductor
+
+    try:
+        ids, conductor = run_virtual(main())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    [call] = load(db, tenant, ids)
+    assert seen == statuses
+    assert call.status.value == statuses[-1] and call.telephony_id == f"ring-{call.id}"
+    assert conductor.while_ringing[0][0] is while_ringing
+    assert (call.answered_at is not None) is (answer_after_s is not None)
+
+
+def test_a_late_ringing_never_moves_an_answered_call_back(db: Database, tenant: Tenant) -> None:
+    """The fold's timer may fire as the answer is stored: the ringing is fenced on `dialing`."""
+    [call_id] = create_calls(db, FixedClock(1), tenant, 1)
+    with db.write() as conn:
+        [claimed] = queue.due_calls(conn, 10**13, 10, exclude=())
+        attempt = queue.start_dialing(conn, claimed, owner="w", now=1, lease_ms=30_000)
+        assert attempt is not None
+        assert store_lifecycle.answer(conn, tenant.organization_id, call_id, fence=attempt, at=2, now=2)
+        assert not store_lifecycle.ring(
+            conn, tenant.organization_id, call_id, fence=attempt, telephony_id="late", now=3
+        )
+    [call] = load(db, tenant, [call_id])
+    assert call.status is CallStatus.ONGOING and call.telephony_id is None
+
+
+class DurableOffline:
+    """The offline analysis behind the durable post-call step (any analyser but the offline one)."""
+
+    async def analyse(
+        self, call: Call, version: AgentVersion, collected: dict[str, Any]
+    ) -> CallAnalysis | None:
+        return await OfflineAnalyser().analyse(call, version, collected)
+
+
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_offline_post_call_with_the_end_stores_what_the_durable_step_stores(
+    db: Database, tenant: Tenant, opt_out: bool
+) -> None:
+    WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
+
+    async def one(analyser: Any, start_ms: int) -> str:
+        clock = LoopClock(start_ms)
+        [call_id] = create_calls(db, clock, tenant, 1, opt_out_sensitive_data_storage=opt_out)
+        conductor = ScriptedConductor(clock, Script(ring_s=1, talk_s=61.5, collected={"confirmed": True}))
+        worker = Worker(db, conductor, clock=clock, analyser=analyser, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, [call_id]), limit_s=300)
+        return call_id
+
+    start = 1_800_000_000_000
+    before = balance(db, tenant)
+    durable = run_virtual(one(DurableOffline(), start))
+    after_durable = balance(db, tenant)
+    at_end = run_virtual(one(None, start))
+    after_end = balance(db, tenant)
+    a, b = load(db, tenant, [durable, at_end])
+    with db.read() as conn:
+        query = select(calls.c.id, calls.c.postcall_attempts).where(calls.c.id.in_([durable, at_end]))
+        claims = {r.id: r.postcall_attempts for r in conn.execute(query)}
+    assert (claims[durable], claims[at_end]) == (1, 0)  # the second never had a post-call step
+    assert b.analysis == a.analysis and b.cost_minor == a.cost_minor > 0
+    assert (a.analysis is None) is opt_out
+    assert before is not None and after_durable is not None and after_end is not None
+    assert before - after_durable == after_durable - after_end == a.cost_minor
+    with db.read() as conn:
+        charged = [ledger.entries(conn, tenant.organization_id, c) for c in (durable, at_end)]
+    assert [[e.amount_minor for e in entries] for entries in charged] == [[-a.cost_minor]] * 2
+    bodies = [events(db, tenant, c) for c in (durable, at_end)]
+    assert [[e["event"] for e in body] for body in bodies] == [
+        ["call_started", "call_ended", "call_analyzed"]
+    ] * 2
+    analysed = [body[-1]["call"] for body in bodies]
+    for key in ("call_analysis", "cost", "call_cost", "disconnection_reason", "call_status"):
+        assert analysed[0].get(key) == analysed[1].get(key), key

@@ -131,6 +131,10 @@ class OfflineAnalyser:
     async def analyse(
         self, call: Call, version: AgentVersion, collected: dict[str, Any]
     ) -> CallAnalysis | None:
+        return self.analysis(call, version, collected)
+
+    def analysis(self, call: Call, version: AgentVersion, collected: dict[str, Any]) -> CallAnalysis | None:
+        """`analyse`, without waiting for anything: post-call can be done with the call's end."""
         if call.opt_out_sensitive_data_storage:
             return None
         user_lines = _utterances(call.transcript, "user")

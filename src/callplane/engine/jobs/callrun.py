@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +30,18 @@ from callplane.engine.live.conduct import Outcome
 from callplane.engine.services import recordings
 from callplane.store import agents as agent_store
 from callplane.store import lifecycle as store_lifecycle
-from callplane.store.lifecycle import Ending
+from callplane.store.lifecycle import Analysed, Ending
 from callplane.store.progress import Record
 
 if TYPE_CHECKING:
     from callplane.engine.jobs.worker import Worker
 
 log = logging.getLogger(__name__)
+
+#: How long a ringing waits to be stored: an answer (or an end) within it stores it instead. The
+#: simulated line answers within a ring or two; a person takes longer, and their call shows
+#: `ringing` this much later than the carrier said so.
+RINGING_FOLD_S = 0.5
 
 _TERMINAL_OUTCOMES = frozenset(
     {CallStatus.ENDED, CallStatus.NOT_CONNECTED, CallStatus.ERROR, CallStatus.CANCELED}
@@ -57,15 +63,45 @@ class CallRun:
         #: The record the conductor last reported (`progress`), for an outcome it cannot give.
         self.transcript: list[TranscriptEntry] = []
         self.collected: dict[str, Any] = {}
+        self.telephony_id: str | None = None
+        self.version: AgentVersion | None = None
+        #: When the answer was stored (`answered`), for a post-call done with the end.
+        self.answered_at: int | None = None
+        #: The ringing waiting to be stored (`RINGING_FOLD_S`), and its write once under way.
+        self._ringing: asyncio.TimerHandle | None = None
+        self._ring_task: asyncio.Future[None] | None = None
 
     # The Conductor's hooks (`CallHooks`) ----------------------------------------------------
 
     async def ringing(self, telephony_id: str) -> None:
         w = self.worker
         metrics.claim_to_dial.observe(max(0, w.clock.now_ms() - self.claimed.claimed_at) / 1000)
-        now = w.clock.now_ms()
+        self.telephony_id = telephony_id
+        if self._ringing is None:
+            # Stored a moment later, unless the answer or the end comes first and stores it (one
+            # row version and one transaction less per call when the callee picks up at once).
+            now = w.clock.now_ms()
+            self._ringing = asyncio.get_running_loop().call_later(
+                RINGING_FOLD_S, lambda: self._keep(self._store_ringing(telephony_id, now))
+            )
+
+    def _keep(self, work: Coroutine[Any, Any, None]) -> None:
+        self._ring_task = asyncio.ensure_future(work)
+
+    def _fold_ringing(self) -> str | None:
+        """The answer or the end is about to be stored: the ringing not stored yet goes with it
+        (its telephony id). None if there is none left to fold."""
+        if self._ringing is None or self._ring_task is not None:
+            return None
+        self._ringing.cancel()
+        return self.telephony_id
+
+    async def _store_ringing(self, telephony_id: str, now: int) -> None:
+        w = self.worker
 
         def ring(conn: Connection) -> None:
+            # Fenced like every step: a ringing stored after the answer or the end (the timer
+            # fired as they were being stored) finds the call no longer dialling and changes nothing.
             store_lifecycle.ring(
                 conn,
                 self.call.organization_id,
@@ -87,14 +123,19 @@ class CallRun:
     async def answered(self, at_ms: int) -> None:
         w = self.worker
         now = w.clock.now_ms()
+        telephony_id = self._fold_ringing()
 
         def answer(conn: Connection) -> bool:
-            return lifecycle.answered(conn, self.call, fence=self.attempt, at=at_ms, now=now)
+            return lifecycle.answered(
+                conn, self.call, fence=self.attempt, at=at_ms, now=now, telephony_id=telephony_id
+            )
 
         try:
             self.is_answered = await w.lanes.retrying(
                 lambda: w.lanes.write(answer, self.call.id), f"storing the answer of call {self.call.id}"
             )
+            if self.is_answered:
+                self.answered_at = at_ms
         except Exception:
             # The callee is talking: keep the call; `_finish` stores the answer with the end.
             log.exception("could not store that call %s was answered", self.call.id)
@@ -162,6 +203,7 @@ class CallRun:
             now = self.worker.clock.now_ms()
             lanes = self.worker.lanes
             self.worker.progress.forget(self.call.id)  # the outcome carries the whole record
+            self._fold_ringing()  # the outcome carries the telephony id
             # The answer is noted only once the transaction committed: a retry after a dropped
             # connection must not believe a rolled-back "answered" happened.
             answered, moved = await lanes.retrying(
@@ -198,7 +240,8 @@ class CallRun:
             return salvaged(outcome, self.transcript, self.collected)
 
     async def _version(self) -> AgentVersion:
-        """The agent version the call is pinned to; versions are immutable, so they are cached."""
+        """The agent version the call is pinned to (noted for post-call at the end); versions are
+        immutable, so they are cached."""
         call = self.call
         key = (call.organization_id, call.agent.agent_id, call.agent.version)
 
@@ -206,7 +249,8 @@ class CallRun:
             with self.worker.db.read() as conn:
                 return agent_store.get_version(conn, *key)
 
-        return await self.worker.versions.aget(key, lambda: self.worker.lanes.run(read))
+        self.version = await self.worker.versions.aget(key, lambda: self.worker.lanes.run(read))
+        return self.version
 
     def _finish(self, conn: Connection, outcome: Outcome, now: int) -> tuple[bool, bool]:
         """Store the outcome (a step of a group commit); says whether the call is answered and
@@ -231,4 +275,29 @@ class CallRun:
             recording_key=outcome.recording_key,
             error_detail=outcome.error_detail,
         )
+        if self.version is not None:
+            ending = replace(ending, postcall=self._postcall(conn, ending, answered))
         return answered, lifecycle.ended(conn, call, ending, now=now, fence=self.attempt)
+
+    def _postcall(self, conn: Connection, ending: Ending, answered: bool) -> Analysed | None:
+        """Post-call with the end, on the call as the end stores it (`PostCall.with_end`)."""
+        assert self.version is not None
+        call = self.call
+        opt_out = call.opt_out_sensitive_data_storage
+        ended = replace(
+            call,
+            status=ending.status,
+            disconnection_reason=ending.reason,
+            end_at=ending.end_at,
+            duration_ms=ending.duration_ms,
+            answered_at=ending.answered_at
+            if ending.answered_at is not None
+            else (self.answered_at if answered else None),
+            telephony_id=ending.telephony_id or call.telephony_id,
+            # Opted out: nothing is stored, so post-call sees no transcript, as the durable step would.
+            transcript=None if opt_out else ending.transcript,
+            error_detail=ending.error_detail,
+            recording_key=None if opt_out else ending.recording_key,
+        )
+        collected = {} if opt_out else dict(ending.collected or {})
+        return self.worker.postcall.with_end(conn, ended, self.version, collected)

@@ -41,9 +41,9 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
 
@@ -65,16 +65,21 @@ GROUP_LIMIT = 64
 class _Step:
     key: str
     work: Callable[[Connection], Any] = field(compare=False)
-    result: Future[Any] = field(compare=False, default_factory=Future)
+    #: The waiter's future, on the loop: completed from the lane through `_deliver`.
+    result: asyncio.Future[Any] = field(compare=False)
 
 
 class Lanes:
     def __init__(self, threads: int, db: Database | None = None) -> None:
-        self._work = ThreadPoolExecutor(max(1, threads), thread_name_prefix="callplane-db")
+        self._threads = max(1, threads)
+        self._work = ThreadPoolExecutor(self._threads, thread_name_prefix="callplane-db")
         self._leases = ThreadPoolExecutor(1, thread_name_prefix="callplane-lease")
         self._db = db
         self._queued: deque[_Step] = deque()
         self._taking = threading.Lock()
+        #: Lane jobs committing groups (each takes groups until the queue is empty); counted
+        #: under `_taking`, so a step queued as the last job leaves is never stranded.
+        self._committers = 0
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run database work in a thread; the loop carries on meanwhile."""
@@ -85,38 +90,50 @@ class Lanes:
         group commit above); returns its result once that transaction has committed. `key` names
         the row `work` changes (its call), which orders the steps of a group."""
         assert self._db is not None, "group commits need the lanes' database"
-        step = _Step(key, work)
-        self._queued.append(step)
-        # Every step brings a lane job: the first free lane takes everything queued by then, so
-        # this job may find nothing left (its step is in an earlier group, still running — on a
-        # VirtualTimeLoop that group's job keeps the clock still).
-        await asyncio.get_running_loop().run_in_executor(self._work, self._commit_group)
-        return await asyncio.wrap_future(step.result)
-
-    def _commit_group(self) -> None:
-        assert self._db is not None
+        loop = asyncio.get_running_loop()
+        step = _Step(key, work, loop.create_future())
         with self._taking:
-            group = [self._queued.popleft() for _ in range(min(GROUP_LIMIT, len(self._queued)))]
-        group = sorted(s for s in group if s.result.set_running_or_notify_cancel())
-        if not group:
-            return
+            self._queued.append(step)
+            start = self._committers < self._threads
+            if start:
+                self._committers += 1
+        if start:
+            # A committer takes group after group until nothing is queued: a busy worker pays one
+            # thread hand-off per committer, not one per step, and one loop wake-up per group
+            # (`_deliver`). Through `run_in_executor`, so a VirtualTimeLoop sees the lane busy.
+            loop.run_in_executor(self._work, self._commit_groups, loop)
+        return cast(T, await step.result)
+
+    def _commit_groups(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._taking:
+                if not self._queued:
+                    self._committers -= 1
+                    return
+                group = [self._queued.popleft() for _ in range(min(GROUP_LIMIT, len(self._queued)))]
+            # A waiter cancelled before its step ran (its call's task was) gets no work done.
+            group = sorted(s for s in group if not s.result.cancelled())
+            if group:
+                loop.call_soon_threadsafe(_deliver, self._commit_group(group))
+
+    def _commit_group(self, group: list[_Step]) -> list[tuple[_Step, Any, BaseException | None]]:
+        """Commit the group; each step with its value or its exception."""
         try:
             values = self._commit(group)
         except Exception as exc:
             if len(group) == 1:
-                group[0].result.set_exception(exc)
-                return
+                return [(group[0], None, exc)]
             # Nothing committed; each step again on its own, so one failure stays one.
+            outcomes: list[tuple[_Step, Any, BaseException | None]] = []
             for step in group:
                 try:
                     [value] = self._commit([step])
                 except Exception as alone:
-                    step.result.set_exception(alone)
+                    outcomes.append((step, None, alone))
                 else:
-                    step.result.set_result(value)
-            return
-        for step, value in zip(group, values, strict=True):
-            step.result.set_result(value)
+                    outcomes.append((step, value, None))
+            return outcomes
+        return [(step, value, None) for step, value in zip(group, values, strict=True)]
 
     def _commit(self, group: list[_Step]) -> list[Any]:
         assert self._db is not None
@@ -144,6 +161,17 @@ class Lanes:
         """Wait for work already started (a call's outcome being stored) and stop the threads."""
         self._work.shutdown(wait=True)
         self._leases.shutdown(wait=True)
+
+
+def _deliver(outcomes: list[tuple[_Step, Any, BaseException | None]]) -> None:
+    """On the loop: hand a committed group's results to their waiters, all in one wake-up."""
+    for step, value, error in outcomes:
+        if step.result.done():
+            continue  # cancelled meanwhile
+        if error is None:
+            step.result.set_result(value)
+        else:
+            step.result.set_exception(error)
 
 
 async def offload(lanes: Lanes | None, work: Callable[[], T]) -> T:

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -32,7 +35,7 @@ from callplane.domain.errors import NotFound
 from callplane.domain.money import call_cost_minor
 from callplane.domain.org import Organization
 from callplane.engine.clock import Clock
-from callplane.engine.jobs.analysis import Analyser
+from callplane.engine.jobs.analysis import Analyser, OfflineAnalyser
 from callplane.engine.jobs.lanes import Lanes, offload
 from callplane.engine.memo import Memo
 from callplane.engine.services.webhooks import EventType, emit
@@ -40,7 +43,7 @@ from callplane.store import agents as agent_store
 from callplane.store import ledger, lifecycle
 from callplane.store import orgs as org_store
 from callplane.store.db import Database
-from callplane.store.lifecycle import PostCallClaim
+from callplane.store.lifecycle import Analysed, PostCallClaim
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,9 @@ _PLATFORM_FAILURES = frozenset(
 )
 
 
-def price(call: Call, version: AgentVersion | None, org: Organization) -> int:
-    """The call's cost in minor units (1/100 KRW)."""
+def price(call: Call, version: AgentVersion | None, org_rate: Callable[[], Decimal]) -> int:
+    """The call's cost in minor units (1/100 KRW); `org_rate` gives the organisation's per-minute
+    rate, asked only when the agent version has none."""
     if call.answered_at is None or call.end_at is None:
         return 0
     end_at = call.end_at
@@ -60,7 +64,7 @@ def price(call: Call, version: AgentVersion | None, org: Organization) -> int:
     if end_at <= call.answered_at:
         return 0
     rate = version.rate_per_minute if version is not None and version.rate_per_minute is not None else None
-    return call_cost_minor(rate if rate is not None else org.rate_per_minute, end_at - call.answered_at)
+    return call_cost_minor(rate if rate is not None else org_rate(), end_at - call.answered_at)
 
 
 def _last_activity(transcript: list[TranscriptEntry] | None, *, default: int) -> int:
@@ -132,12 +136,30 @@ class PostCall:
                 log.exception("analysis of call %s failed %d times; completing without", call.id, claim.fence)
         if call.opt_out_sensitive_data_storage:
             analysis = None
-        cost, now = price(call, version, org), self.clock.now_ms()
+        cost, now = price(call, version, lambda: org.rate_per_minute), self.clock.now_ms()
         if self.lanes is None:
             self.complete(claim, analysis, cost, now)
         else:
             # A step of a group commit: the completions of a batch share transactions.
             await self.lanes.write(lambda conn: _complete(conn, claim, analysis, cost, now), claim.call_id)
+
+    def with_end(
+        self, conn: Connection, call: Call, version: AgentVersion, collected: dict[str, Any]
+    ) -> Analysed | None:
+        """Post-call for a call as it is being ended (`call` as it will be stored), in the end's
+        transaction, when the analyser has nothing to wait for (`OfflineAnalyser`): the same
+        analysis and cost the durable step would store, without its claim, its completion
+        UPDATE and its transaction. None: the durable step does it (an LLM analyser)."""
+        if not isinstance(self.analyser, OfflineAnalyser):
+            return None
+        analysis = (
+            None if call.opt_out_sensitive_data_storage else self.analyser.analysis(call, version, collected)
+        )
+
+        def org_rate() -> Decimal:
+            return org_store.get_organization(conn, call.organization_id).rate_per_minute
+
+        return Analysed(analysis, price(call, version, org_rate))
 
     def _retry(self, claim: PostCallClaim, due_at: int) -> None:
         with self.db.write() as conn:

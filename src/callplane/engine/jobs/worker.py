@@ -76,6 +76,9 @@ class WorkerConfig:
     #: Calls claimed per claim pass at most (passes follow each other at once while there are
     #: more): a pass is one transaction, and each call it claims waits for the whole pass.
     claim_batch: int = 50
+    #: A claim pass woken by a new call while calls are live waits this long first, so calls
+    #: arriving together share a pass: their queue-to-claim grows by up to this much.
+    claim_gather_s: float = 0.05
     #: Threads for the worker's database work (`engine.jobs.lanes`), besides the lease thread.
     db_threads: int = 4
     shutdown_grace_s: float = 30.0
@@ -264,6 +267,12 @@ class Worker:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
+                # Woken by a new call while busy: let the calls arriving just behind it share its
+                # pass (a pass costs ~10 statements whatever it claims; one per arrival at 100/s
+                # was the worker's largest cost after the calls themselves). An idle worker
+                # claims at once.
+                if self.runs:
+                    await asyncio.sleep(self.config.claim_gather_s)
 
     def _allowed(self) -> int:
         """Live calls this worker may hold now: its capacity, or less while it ramps up."""
