@@ -114,7 +114,7 @@ def postgres_db(postgres_url: str) -> Iterator[Database]:
 
 def _truncate(db: Database) -> None:
     with db.write() as conn:
-        names = [t.name for t in reversed(metadata.sorted_tables) if t.name != "call_meta" or db.is_sqlite]
+        names = [t.name for t in reversed(metadata.sorted_tables)]
         if db.is_postgres:
             conn.execute(text("TRUNCATE " + ", ".join(names)))
         else:

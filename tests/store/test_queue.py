@@ -377,6 +377,5 @@ def test_a_claim_moves_the_list_position_and_the_metadata_index_with_it(
             calls.select().where(calls.c.organization_id == tenant.organization_id, calls.c.id == call_id)
         ).one()
         assert row.listed_at == row.start_at == clock.now_ms()
-        if db.is_sqlite:
-            meta = conn.execute(text("SELECT listed_at FROM call_meta WHERE call_id = :id"), {"id": call_id})
-            assert [r.listed_at for r in meta] == [clock.now_ms()]
+        meta = conn.execute(text("SELECT listed_at FROM call_meta WHERE call_id = :id"), {"id": call_id})
+        assert [r.listed_at for r in meta] == [clock.now_ms()]

@@ -19,10 +19,10 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Update,
-    delete,
     insert,
     literal_column,
     select,
+    tuple_,
     update,
 )
 
@@ -50,14 +50,14 @@ FULL_COLUMNS = (*_SUMMARY_COLUMNS, calls.c.transcript)
 
 
 def meta_value(value: Any) -> str:
-    """A metadata value as SQLite's `call_meta` side table holds it, and filters compare it."""
+    """A metadata value as the `call_meta` side table holds it, and filters compare it."""
     return orjson.dumps(value).decode()
 
 
 def metadata_index_rows(
     organization_id: str, call_id: str, listed_at: int, metadata: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """SQLite's metadata equality index: one row per scalar value, the value stored as JSON."""
+    """The metadata equality index (`call_meta`): one row per scalar value, the value as JSON."""
     return [
         {
             "organization_id": organization_id,
@@ -89,14 +89,13 @@ def insert_calls(conn: Connection, batch: Sequence[Call]) -> None:
         rows.append(values)
     conn.execute(insert(search.insert_target(dialect, calls)), rows)
     search.index_new_calls(conn, [(r["organization_id"], r["id"], r["search_text"]) for r in rows])
-    if dialect == "sqlite":
-        meta = [
-            row
-            for call in batch
-            for row in metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
-        ]
-        if meta:
-            conn.execute(insert(call_meta), meta)
+    meta = [
+        row
+        for call in batch
+        for row in metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
+    ]
+    if meta:
+        conn.execute(insert(call_meta), meta)
 
 
 def _listed_at(call: Call) -> int:
@@ -395,24 +394,21 @@ def _moving(
 
 
 def move_metadata_index(conn: Connection, call: Call, listed_at: int) -> None:
-    """SQLite's metadata index is keyed by the list position too: follow a call's new one
-    (set with its claim). Nothing to do on PostgreSQL (its GIN holds no position)."""
-    if conn.dialect.name != "sqlite" or not call.metadata:
+    """The metadata index is keyed by the list position too (a count with a `listed_at` range
+    stays in the index): follow a call's new one, set with its claim. One statement."""
+    rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
+    if not rows:
         return
-    old_rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
-    for row in old_rows:
-        conn.execute(
-            delete(call_meta).where(
-                call_meta.c.organization_id == row["organization_id"],
-                call_meta.c.key == row["key"],
-                call_meta.c.value == row["value"],
-                call_meta.c.listed_at == row["listed_at"],
-                call_meta.c.call_id == row["call_id"],
-            )
+    conn.execute(
+        update(call_meta)
+        .where(
+            call_meta.c.organization_id == call.organization_id,
+            tuple_(call_meta.c.key, call_meta.c.value).in_([(r["key"], r["value"]) for r in rows]),
+            call_meta.c.listed_at == _listed_at(call),
+            call_meta.c.call_id == call.id,
         )
-    new_rows = metadata_index_rows(call.organization_id, call.id, listed_at, call.metadata)
-    if new_rows:
-        conn.execute(insert(call_meta), new_rows)
+        .values(listed_at=listed_at)
+    )
 
 
 def request_end(conn: Connection, organization_id: str, call_id: str, now: int) -> None:

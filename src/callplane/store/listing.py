@@ -10,8 +10,8 @@ either direction on both databases.
 `total_count` depends on the data alone, never on how long counting takes (Vox's has no way to
 say "estimate"; a total that changed with the machine's load was a bug, issue 16):
 - no filter: the organisation's maintained per-day counts (`store.counting`);
-- other filters: an exact count through the filter's index (SQLite: one metadata value in its
-  side table);
+- other filters: an exact count through the filter's index (one metadata value, with or without
+  a `listed_at` range: its `call_meta` side-table entries);
 - a transcript search: its list holds at most `MAX_SEARCH_RESULTS` matches, and the total counts
   that list (`Total.exact` False when more calls matched). Counting every match of a common word
   means a substring check per candidate: at 1M calls, ~150 ms for `예약` (75k matches), so the
@@ -97,10 +97,20 @@ _META_COUNT = select(func.count()).select_from(
 
 
 def _capped_meta_count(conn: Connection, organization_id: str, key: str, value: Any, cap: int) -> int:
-    """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only; -1:
-    all of them, SQLite's LIMIT for no limit)."""
+    """SQLite: how many of the tenant's calls hold `key = value`, up to `cap` (index only)."""
     params = {"organization_id": organization_id, "key": key, "value": meta_value(value), "cap": cap}
     return int(conn.execute(_META_COUNT, params).scalar_one())
+
+
+def _meta_total(conn: Connection, q: CallQuery) -> int:
+    """One metadata value (within a `listed_at` range, if any): its side-table entries are the
+    matches, counted in the primary key alone. PostgreSQL's GIN on `calls.metadata` rechecked
+    every match in the heap (13,105 at 416k calls: 0.9 s)."""
+    key, value = q.metadata[0]
+    m = call_meta.c
+    where = [m.organization_id == q.organization_id, m.key == key, m.value == meta_value(value)]
+    where += predicates.range_of(m.listed_at, q.listed_at)
+    return int(conn.execute(select(func.count()).select_from(call_meta).where(*where)).scalar_one())
 
 
 def _sampled_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan) -> tuple[int, int]:
@@ -267,10 +277,8 @@ def _count(
         return _search_total(_count_matches(conn, q, plan, MAX_SEARCH_RESULTS + 1))
     if filters_only(q):
         return Total(counting.organization_total(conn, q.organization_id), exact=True)
-    if conn.dialect.name == "sqlite" and len(q.metadata) == 1 and filters_only(q, metadata=q.metadata):
-        # One metadata value: its side-table entries are the matches, counted in the index alone.
-        key, value = q.metadata[0]
-        return Total(_capped_meta_count(conn, q.organization_id, key, value, -1), exact=True)
+    if len(q.metadata) == 1 and filters_only(q, metadata=q.metadata, listed_at=q.listed_at):
+        return Total(_meta_total(conn, q), exact=True)
     return Total(int(conn.execute(select(func.count()).select_from(calls).where(*where)).scalar_one()), True)
 
 

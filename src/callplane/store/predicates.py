@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Column,
     ColumnElement,
     Select,
     and_,
     exists,
-    func,
     literal,
     literal_column,
     select,
@@ -74,7 +72,7 @@ def _in(column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
     return column.in_(list(values))
 
 
-def _range(column: Column[Any], bounds: Range) -> list[ColumnElement[bool]]:
+def range_of(column: Column[Any], bounds: Range) -> list[ColumnElement[bool]]:
     out = []
     if bounds.low is not None:
         out.append(column >= bounds.low)
@@ -111,16 +109,16 @@ def filters(q: CallQuery, dialect: str, how: Route | None = None) -> list[Column
         if values:
             where.append(_in(column, values))
     if not q.start_at.is_open:
-        where.extend(_range(calls.c.listed_at, q.start_at))
+        where.extend(range_of(calls.c.listed_at, q.start_at))
         where.append(calls.c.start_at.is_not(None))
-    where.extend(_range(calls.c.listed_at, q.listed_at))
-    where.extend(_range(calls.c.end_at, q.end_at))
-    where.extend(_range(calls.c.duration_ms, q.duration_ms))
+    where.extend(range_of(calls.c.listed_at, q.listed_at))
+    where.extend(range_of(calls.c.end_at, q.end_at))
+    where.extend(range_of(calls.c.duration_ms, q.duration_ms))
     for i, (key, value) in enumerate(q.metadata):
         if i == how.metadata_driver:
             where.append(_metadata_driver(q.organization_id, key, value))
         else:
-            where.append(_metadata_equals(key, value, dialect))
+            where.append(_metadata_equals(key, value))
     if q.search is not None:
         plan = how.search or search.walk_plan(q.search)
         if plan is not None:
@@ -146,13 +144,8 @@ def _metadata_driver(organization_id: str, key: str, value: Any) -> ColumnElemen
     return driver
 
 
-def _metadata_equals(key: str, value: Any, dialect: str) -> ColumnElement[bool]:
-    if dialect == "postgresql":
-        # Served by the GIN jsonb_path_ops index.
-        return calls.c.metadata.op("@>")(
-            func.cast(literal(orjson.dumps({key: value}).decode()), calls.c.metadata.type)
-        )
-    # SQLite: a point lookup in the call_meta side table (its key includes listed_at and id).
+def _metadata_equals(key: str, value: Any) -> ColumnElement[bool]:
+    # A point lookup in the call_meta side table (its key includes listed_at and id).
     return exists().where(
         call_meta.c.organization_id == calls.c.organization_id,
         call_meta.c.key == key,

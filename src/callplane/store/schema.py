@@ -242,7 +242,7 @@ call_count_marks = Table(
     Column("counted_until", BigInteger, nullable=False),
 )
 
-#: SQLite only: metadata equality index, one row per scalar metadata value.
+#: Metadata equality index, one row per scalar metadata value (PostgreSQL too since migration 0022).
 call_meta = Table(
     "call_meta",
     metadata,
