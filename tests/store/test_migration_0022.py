@@ -52,7 +52,7 @@ def test_the_backfill_holds_what_insert_calls_writes_for_every_json_type(empty_p
         # 3 x (5 + 6 + 1 + 3 + 3 + 0) scalar values under keys of at most 200 characters.
         assert len(written) == 54
         assert ("campaign", '"재약정 캠페인"') in {(r.key, r.value) for r in written}
-        downgrade(db, "0019")
+        downgrade(db, "0021")
         with db.read() as conn:
             assert conn.execute(text("SELECT to_regclass('call_meta')")).scalar_one() is None
         upgrade(db)

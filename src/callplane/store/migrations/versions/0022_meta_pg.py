@@ -1,7 +1,7 @@
 """PostgreSQL gets SQLite's metadata side table `call_meta`; the metadata GIN goes.
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 
 A metadata filter was served on PostgreSQL by the `jsonb_path_ops` GIN on `calls.metadata`,
 which always rechecks: a total read one heap page per matching call (3,146 at 100k calls, 64 ms;
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
