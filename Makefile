@@ -27,6 +27,7 @@ $(TOOLS)/bin/openapi-python-client:
 test: $(BIN)/python $(TOOLS)/bin/openapi-python-client
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
