@@ -1,6 +1,7 @@
 """One live call on a worker: a database blip in the middle of a call does not end it badly,
 a fresh worker claims gradually, a ringing is folded into an answer that follows at once, and
-the offline post-call done with the end stores what the durable step stores."""
+the offline post-call done with the end stores what the durable step stores (and leaves the
+call to that step when it fails)."""
 
 from __future__ import annotations
 
@@ -286,3 +287,69 @@ def test_offline_post_call_with_the_end_stores_what_the_durable_step_stores(
     analysed = [body[-1]["call"] for body in bodies]
     for key in ("call_analysis", "cost", "call_cost", "disconnection_reason", "call_status"):
         assert analysed[0].get(key) == analysed[1].get(key), key
+
+
+class RingsThenFails:
+    """Rings, then fails at once with an outcome that carries no telephony id (as a conductor's
+    error paths do), within the ringing's fold."""
+
+    def __init__(self, clock: LoopClock) -> None:
+        self.clock = clock
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        await hooks.ringing(f"ring-{call.id}")
+        await asyncio.sleep(0.1)
+        return Outcome(CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI, self.clock.now_ms())
+
+
+def test_a_failure_within_the_fold_keeps_the_telephony_id_the_ringing_reported(
+    db: Database, tenant: Tenant
+) -> None:
+    """A reaper hangs up only calls whose carrier id is stored: the folded id must not be lost
+    with an outcome that has none."""
+
+    async def main() -> list[str]:
+        clock = LoopClock()
+        ids = create_calls(db, clock, tenant, 1)
+        worker = Worker(db, RingsThenFails(clock), clock=clock, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=120)
+        return ids
+
+    [call] = load(db, tenant, run_virtual(main()))
+    assert call.status is CallStatus.ERROR
+    assert call.telephony_id == f"ring-{call.id}"
+
+
+class FailsOnceWithTheEnd(OfflineAnalyser):
+    """An offline analysis that raises the first time (a malformed analysis field, say)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def analysis(self, call: Call, version: AgentVersion, collected: dict[str, Any]) -> CallAnalysis | None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ValueError("a defect in the analysis")
+        return super().analysis(call, version, collected)
+
+
+def test_an_analysis_that_raises_with_the_end_leaves_the_end_stored_and_post_call_to_its_step(
+    db: Database, tenant: Tenant
+) -> None:
+    analyser = FailsOnceWithTheEnd()
+
+    async def main() -> list[str]:
+        clock = LoopClock(1_800_000_000_000)
+        ids = create_calls(db, clock, tenant, 1)
+        conductor = ScriptedConductor(clock, Script(ring_s=1, talk_s=30))
+        worker = Worker(db, conductor, clock=clock, analyser=analyser, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=300)
+        return ids
+
+    ids = run_virtual(main())
+    [call] = load(db, tenant, ids)
+    with db.read() as conn:
+        attempts = conn.execute(select(calls.c.postcall_attempts).where(calls.c.id == call.id)).scalar_one()
+    assert call.status is CallStatus.ENDED and call.disconnection_reason is DisconnectionReason.USER_HANGUP
+    assert attempts == 1 and analyser.calls == 2  # the durable step did it, once
+    assert call.analysis is not None and call.cost_minor is not None and call.cost_minor > 0

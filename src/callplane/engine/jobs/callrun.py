@@ -123,7 +123,9 @@ class CallRun:
     async def answered(self, at_ms: int) -> None:
         w = self.worker
         now = w.clock.now_ms()
-        telephony_id = self._fold_ringing()
+        # The carrier's id goes with the answer even when the ringing's own write is on its way
+        # or failed: a reaper can hang up only a call whose id is stored.
+        telephony_id = self._fold_ringing() or self.telephony_id
 
         def answer(conn: Connection) -> bool:
             return lifecycle.answered(
@@ -269,7 +271,8 @@ class CallRun:
             end_at=outcome.ended_at,
             duration_ms=lifecycle.duration_ms(call, outcome.ended_at),
             answered_at=answered_at,
-            telephony_id=outcome.telephony_id,
+            # Outcomes of failures carry no id; the one the ringing reported (folded) is kept.
+            telephony_id=outcome.telephony_id or self.telephony_id,
             transcript=list(outcome.transcript),
             collected=dict(outcome.collected),
             recording_key=outcome.recording_key,

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from callplane.domain.agent import AgentVersion, VersionKey
 from callplane.domain.call import Call, CallAnalysis, DisconnectionReason, TranscriptEntry
@@ -152,14 +153,25 @@ class PostCall:
         UPDATE and its transaction. None: the durable step does it (an LLM analyser)."""
         if not isinstance(self.analyser, OfflineAnalyser):
             return None
-        analysis = (
-            None if call.opt_out_sensitive_data_storage else self.analyser.analysis(call, version, collected)
-        )
 
         def org_rate() -> Decimal:
             return org_store.get_organization(conn, call.organization_id).rate_per_minute
 
-        return Analysed(analysis, price(call, version, org_rate))
+        try:
+            analysis = (
+                None
+                if call.opt_out_sensitive_data_storage
+                else self.analyser.analysis(call, version, collected)
+            )
+            return Analysed(analysis, price(call, version, org_rate))
+        except SQLAlchemyError:
+            raise  # the end's transaction failed: its step is retried whole
+        except Exception:
+            # A defect in the analysis (a malformed analysis field, say) must not cost the call
+            # its end: the end is stored without it and the durable step, which retries and then
+            # completes without analysis, takes over.
+            log.exception("post-call with the end failed for call %s; left to the post-call step", call.id)
+            return None
 
     def _retry(self, claim: PostCallClaim, due_at: int) -> None:
         with self.db.write() as conn:
