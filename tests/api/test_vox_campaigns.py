@@ -84,6 +84,14 @@ def test_the_campaign_list_pages_with_signed_cursors(client: TestClient, tenant:
     assert client.get(f"/v3/campaigns?cursor={position}", headers=tenant.headers).status_code == 400
 
 
+def test_a_limit_of_digits_that_are_not_decimal_is_a_400_not_a_500(client: TestClient, tenant: Tenant) -> None:
+    # "²" and "①" pass str.isdigit() but int() refuses them: the check must be isdecimal().
+    for limit in ("²", "①", "1²"):
+        refused = client.get(f"/v3/campaigns?limit={limit}", headers=tenant.headers)
+        assert refused.status_code == 400, limit
+        assert refused.json()["error"]["details"]["field"] == "limit"
+
+
 def test_the_default_window_is_8_to_20_in_seoul_every_day(client: TestClient, tenant: Tenant) -> None:
     created = create(client, tenant, call_time_window=None, retry=None)
     assert created["call_time_window"] == {

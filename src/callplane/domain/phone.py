@@ -67,7 +67,7 @@ def to_domestic(e164: str) -> str:
         return e164
     number = phonenumbers.parse(e164, None)
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return "".join(ch for ch in national if ch.isdigit())
+    return "".join(ch for ch in national if ch.isdecimal())
 
 
 def mask(e164: str) -> str:

@@ -90,14 +90,14 @@ def set_split(request: Request, who: ViewerDep, form: Form) -> Response:
         if not label:
             continue
         weight, version = form.get(f"weight.{i}", "").strip(), form.get(f"version.{i}", "").strip()
-        if not weight.isdigit():
+        if not weight.isdecimal():
             raise ValidationFailed.single(f"variants[{len(variants)}].weight", "must be a positive integer")
         variants.append(
             {
                 "label": label,
                 "agent_id": form.get(f"agent.{i}", ""),
                 # A bare number is that version, as `v<N>` (the API takes both).
-                "agent_version": int(version) if version.isdigit() else version or "current",
+                "agent_version": int(version) if version.isdecimal() else version or "current",
                 "weight": int(weight),
             }
         )
@@ -130,7 +130,7 @@ def agents_page(request: Request, who: ViewerDep) -> Response:
 def publish(request: Request, agent_id: str, who: ViewerDep, form: Form) -> Response:
     who.principal.require(Scope.AGENTS_ADMIN)
     version = form.get("version", "")
-    if not version.isdigit():
+    if not version.isdecimal():
         raise ValidationFailed.single("version", "must be a version number")
     admin = dashboard_of(request).admin
     agent, _ = admin.agent(who.organization_id, normalize_uuid(agent_id) or agent_id)
@@ -215,7 +215,7 @@ def _log_position(before: str | None) -> tuple[int, str] | None:
         return None
     at, _, delivery_id = before.partition(".")
     canonical = normalize_uuid(delivery_id)
-    if not at.isdigit() or canonical is None:
+    if not at.isdecimal() or canonical is None:
         raise ValidationFailed.single("before", "must be a position from the delivery log's older link")
     return int(at), canonical
 

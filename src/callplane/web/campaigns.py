@@ -76,9 +76,9 @@ def new_campaign_page(request: Request, who: ViewerDep) -> Response:
 
 def _options(who: Viewer, form: dict[str, str]) -> ImportOptions:
     concurrency, attempts = form.get("concurrency", "1"), form.get("attempts", "1")
-    if not concurrency.isdigit():
+    if not concurrency.isdecimal():
         raise ValidationFailed.single("concurrency", "must be a whole number")
-    if not attempts.isdigit():
+    if not attempts.isdecimal():
         raise ValidationFailed.single("attempts", "must be a whole number")
     window = who.organization.window
     return ImportOptions(
@@ -121,7 +121,7 @@ def campaign_page(request: Request, campaign_id: str, who: ViewerDep) -> Respons
     service = _service(request)
     view = service.get(who.organization_id, campaign_id)
     raw_after = request.query_params.get("after", "-1")
-    if not raw_after.lstrip("-").isdigit():
+    if not raw_after.lstrip("-").isdecimal():
         raise ValidationFailed.single("after", "must be a task number")
     after = max(-1, int(raw_after))
     tasks = service.tasks(who.organization_id, view.campaign.id, after_seq=after, limit=TASKS_PAGE + 1)

@@ -193,7 +193,7 @@ def parse(params: QueryParams) -> Filters:
 def _moment(raw: str) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 15 or int(raw) > bounds.MAX_UNIX_MS:
+    if not raw.isdecimal() or len(raw) > 15 or int(raw) > bounds.MAX_UNIX_MS:
         raise ValidationFailed.single("at", "must be a time in Unix milliseconds")
     return int(raw)
 

@@ -203,7 +203,7 @@ async def posted_list(request: Request) -> dict[str, str]:
 
 async def _form(request: Request, limit: int) -> dict[str, str]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
+    if declared.isdecimal() and (len(declared) > 12 or int(declared) > limit):
         raise TooLarge(f"this dashboard form is at most {limit} bytes")
     body = b""
     async for chunk in request.stream():

@@ -129,7 +129,7 @@ async def read_body(request: Request, cap: int) -> bytes:
     lying body is counted as it arrives and dropped at the first chunk past the cap.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
+    if declared.isdecimal() and (len(declared) > 18 or int(declared) > cap):
         raise TooLarge(f"the request body is larger than {cap} bytes")
     chunks: list[bytes] = []
     size = 0

@@ -75,7 +75,7 @@ def agent_version(value: int | str | None) -> str:
         return "current"
     if isinstance(value, str):
         value = VERSION_ALIASES.get(value, value)
-        if value.isdigit():
+        if value.isdecimal():
             value = f"v{value}"
     return parse_version_spec(value, "override_agent_version")
 

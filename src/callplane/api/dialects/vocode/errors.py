@@ -53,7 +53,7 @@ def _loc(root: str, field: str) -> list[str | int]:
     out: list[str | int] = [root]
     for part in field.replace("]", "").replace("[", ".").split("."):
         if part:
-            out.append(int(part) if part.isdigit() else part)
+            out.append(int(part) if part.isdecimal() else part)
     return out
 
 

@@ -264,7 +264,7 @@ def _query(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
 def _limit(value: str | None) -> int:
     if value is None:
         return 50
-    if not value.isdigit() or not 1 <= int(value) <= 100:
+    if not value.isdecimal() or not 1 <= int(value) <= 100:
         raise ValidationFailed.single("limit", "must be an integer between 1 and 100")
     return int(value)
 
@@ -274,7 +274,7 @@ def _campaign_cursor(services: ServicesDep, token: str | None) -> tuple[int, str
         return None
     created, _, cid = services.cursors.unsign(token).partition(".")
     canonical = normalize_uuid(cid)
-    if not created.isdigit() or canonical is None or int(created) > bounds.MAX_UNIX_MS:
+    if not created.isdecimal() or canonical is None or int(created) > bounds.MAX_UNIX_MS:
         raise ValidationFailed.single("cursor", "is not a cursor returned by this API")
     return int(created), canonical
 
@@ -337,7 +337,7 @@ def list_tasks(campaign_id: str, request: Request, org: CallsRead, services: Ser
     limit = _limit(params.get("limit"))
     token = params.get("cursor")
     cursor = services.cursors.unsign(token) if token else None
-    if cursor is not None and not (cursor.isdigit() and int(cursor) < 2**31):
+    if cursor is not None and not (cursor.isdecimal() and int(cursor) < 2**31):
         raise ValidationFailed.single("cursor", "is not a cursor returned by this API")
     status = None
     if "status" in params:

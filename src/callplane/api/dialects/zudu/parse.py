@@ -172,7 +172,7 @@ def new_call(body: CreatePhoneCall, idempotency_key: str | None) -> NewCall:
     version = "current"
     if body.override_agent_version is not None:
         raw = body.override_agent_version
-        spec = f"v{raw}" if str(raw).isdigit() else raw
+        spec = f"v{raw}" if str(raw).isdecimal() else raw
         version = m.attempt(parse_version_spec, spec, "override_agent_version") or version
     metadata = m.attempt(common.freeform, body.metadata, "metadata") or {}
     variables = m.attempt(common.freeform, body.dynamic_variables, "dynamic_variables") or {}

@@ -41,7 +41,7 @@ def check(secret: str, token: str) -> Ticket | None:
     """The call a token names, or None when it was not issued with this secret."""
     body, _, mac = token.rpartition(".")
     parts = body.split(".")
-    if len(parts) != 4 or not parts[2].isdigit() or not hmac.compare_digest(_mac(secret, body), mac):
+    if len(parts) != 4 or not parts[2].isdecimal() or not hmac.compare_digest(_mac(secret, body), mac):
         return None
     return Ticket(parts[0], parts[1], int(parts[2]))
 
