@@ -84,7 +84,7 @@ def test_the_campaign_list_pages_with_signed_cursors(client: TestClient, tenant:
     assert client.get(f"/v3/campaigns?cursor={position}", headers=tenant.headers).status_code == 400
 
 
-def test_a_limit_of_digits_that_are_not_decimal_is_a_400_not_a_500(client: TestClient, tenant: Tenant) -> None:
+def test_a_limit_of_non_decimal_digits_is_a_400_not_a_500(client: TestClient, tenant: Tenant) -> None:
     # "²" and "①" pass str.isdigit() but int() refuses them: the check must be isdecimal().
     for limit in ("²", "①", "1²"):
         refused = client.get(f"/v3/campaigns?limit={limit}", headers=tenant.headers)
