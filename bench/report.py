@@ -95,8 +95,9 @@ def report(run: dict[str, Any]) -> str:
             continue
         facts = db["data"]
         lines += [
-            f"### {db['kind']}: {facts['calls']:,} calls, largest organisation "
-            f"{facts['largest_org_calls']:,}",
+            f"### {db['kind']}: {facts['calls']:,} calls"
+            + ("" if facts.get("complete", True) else " (an unfinished load: fewer in the table)")
+            + f", largest organisation {facts['largest_org_calls']:,}",
             "",
             f"Database size {facts['size_bytes'] / 2**30:.2f} GiB"
             + (
