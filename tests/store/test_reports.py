@@ -24,7 +24,7 @@ from callplane.domain.query import CallQuery, Range
 from callplane.store import calls as call_store
 from callplane.store import reports, success
 from callplane.store.db import Database
-from callplane.store.migrate import upgrade
+from callplane.store.migrate import downgrade, upgrade
 from callplane.store.schema import calls
 from tests.factories import Tenant, make_tenant
 from tests.web.conftest import NOW, a_call, queued_call
@@ -264,9 +264,13 @@ def test_the_migration_sums_the_calls_already_there(
         url = request.getfixturevalue("empty_postgres_url")
     db = Database(url)
     try:
-        upgrade(db, "0016")
+        # The calls are written by today's store (its tables are the newest revision's: on
+        # PostgreSQL `call_meta` only exists from 0022), then the schema goes back before the
+        # rollups (0017) and forward again: the backfill sums what is there.
+        upgrade(db)
         tenant = make_tenant(db, NOW)
         _insert(db, _calls(tenant, 300, seed=11))
+        downgrade(db, "0016")
         upgrade(db)
         _check(db, tenant)
     finally:
