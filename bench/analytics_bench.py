@@ -29,7 +29,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -75,6 +75,18 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def last_30_days(db: Database, org: str) -> tuple[int, int, date, date]:
+    """The calls in the database, the organisation's newest call (Unix ms), and the first and
+    last of the 30 whole local days up to it: the range both dashboard benches measure."""
+    with db.read() as conn:
+        total = conn.execute(select(func.count()).select_from(calls)).scalar_one()
+        newest = conn.execute(
+            select(func.max(calls.c.listed_at)).where(calls.c.organization_id == org)
+        ).scalar_one()
+    last = datetime.fromtimestamp(newest / 1000, tz=ZONE).date()
+    return total, newest, datetime.fromordinal(last.toordinal() - 29).date(), last
+
+
 def plans_of(conn: Connection, query: CallQuery, starts: list[int] | None) -> list[str]:
     """The plan of every statement `reports.report` runs, as the database prints it."""
     seen: list[tuple[str, object]] = []
@@ -106,14 +118,7 @@ def main() -> None:
     tenant = max(state["tenants"], key=lambda t: t["share"])
     org = tenant["organization_id"]
     db = Database(args.url)
-    with db.read() as conn:
-        total = conn.execute(select(func.count()).select_from(calls)).scalar_one()
-        newest = conn.execute(
-            select(func.max(calls.c.listed_at)).where(calls.c.organization_id == org)
-        ).scalar_one()
-    # The last 30 whole local days up to the organisation's newest call.
-    last = datetime.fromtimestamp(newest / 1000, tz=ZONE).date()
-    first = datetime.fromordinal(last.toordinal() - 29).date()
+    total, newest, first, last = last_30_days(db, org)
     low = int(datetime(first.year, first.month, first.day, tzinfo=ZONE).timestamp() * 1000)
     query = CallQuery(org, listed_at=Range(low, newest))
     days = charts.period(low, newest, ZONE.key)

@@ -21,18 +21,15 @@ import argparse
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
-from bench.analytics_bench import ZONE, timed, uptime
+from bench.analytics_bench import last_30_days, timed, uptime
 from bench.load import tenants_path
 from callplane.api.app import create_app
 from callplane.config import Settings
 from callplane.store.db import Database
-from callplane.store.schema import calls
 
 NEXT = re.compile(r'id="next-page" href="([^"]+)"')
 CALL = re.compile(r'data-call-id="([0-9a-f-]+)"')
@@ -50,13 +47,7 @@ def main() -> None:
     tenant = max(tenants, key=lambda t: t["share"])
     org = tenant["organization_id"]
     db = Database(args.url)
-    with db.read() as conn:
-        total = conn.execute(select(func.count()).select_from(calls)).scalar_one()
-        newest = conn.execute(
-            select(func.max(calls.c.listed_at)).where(calls.c.organization_id == org)
-        ).scalar_one()
-    last = datetime.fromtimestamp(newest / 1000, tz=ZONE).date()
-    first = datetime.fromordinal(last.toordinal() - 29).date()
+    total, _, first, last = last_30_days(db, org)
     period = {"preset": "custom", "since": first.isoformat(), "until": last.isoformat()}
     out: dict[str, object] = {"calls_in_database": total, "organization": org, "period": period}
     out["uptime_before"] = uptime()
