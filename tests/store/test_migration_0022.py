@@ -99,10 +99,8 @@ def test_a_claim_moves_the_side_rows_and_the_counts_follow(db: Database) -> None
     assert total(metadata=fall) == 4 and total(metadata=fall, listed_at=later) == 0
     clock.advance(5_000)
     with db.write() as conn:
-        for call in queued[:2]:
-            assert (
-                queue.start_dialing(conn, call, owner="w1", now=clock.now_ms(), lease_ms=60_000) is not None
-            )
+        claimed = queue.start_dialing(conn, queued[:2], owner="w1", now=clock.now_ms(), lease_ms=60_000)
+        assert set(claimed) == {c.id for c in queued[:2]}
     assert total(metadata=fall) == 4
     assert total(metadata=fall, listed_at=later) == 2
     assert total(metadata=(("tier", 2),), listed_at=later) == 2

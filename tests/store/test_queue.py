@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
 from callplane.domain.phone import parse_kr
@@ -330,7 +330,9 @@ def test_a_cancel_racing_a_claim_still_ends_the_call(db: Database, tenant: Tenan
     outcome: list[Call] = []
     with db.write() as conn:
         [queued] = queue.due_calls(conn, clock.now_ms(), 10, exclude=())
-        assert queue.start_dialing(conn, queued, owner="w1", now=clock.now_ms(), lease_ms=LEASE_MS) == 1
+        assert queue.start_dialing(conn, [queued], owner="w1", now=clock.now_ms(), lease_ms=LEASE_MS) == {
+            queued.id: 1
+        }
         canceler = threading.Thread(
             target=lambda: outcome.append(
                 CallService(db, clock.now_ms).cancel(tenant.organization_id, call_id)
@@ -379,3 +381,36 @@ def test_a_claim_moves_the_list_position_and_the_metadata_index_with_it(
         assert row.listed_at == row.start_at == clock.now_ms()
         meta = conn.execute(text("SELECT listed_at FROM call_meta WHERE call_id = :id"), {"id": call_id})
         assert [r.listed_at for r in meta] == [clock.now_ms()]
+
+
+def test_a_batch_is_claimed_in_one_statement_and_a_stale_fence_is_left_out(
+    db: Database, clock: FixedClock
+) -> None:
+    a = make_tenant(db, clock.now_ms(), "a")
+    b = make_tenant(db, clock.now_ms(), "b")
+    ids = create_calls(db, clock, a, 2, metadata={"crm": "A"}) + create_calls(db, clock, b, 1)
+    clock.advance(5_000)
+    updates: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE calls"):
+            updates.append(statement)
+
+    with db.write() as conn:
+        due = queue.due_calls(conn, clock.now_ms(), 10, exclude=())
+        assert {c.id for c in due} == set(ids)
+        # The first call was read at attempt 0; as if another claim had moved it on meanwhile.
+        stale = next(c for c in due if c.id == ids[0])
+        conn.execute(calls.update().where(calls.c.id == stale.id).values(attempt=7))
+        event.listen(conn, "before_cursor_execute", note)
+        claimed = queue.start_dialing(conn, due, owner="w1", now=clock.now_ms(), lease_ms=LEASE_MS)
+        event.remove(conn, "before_cursor_execute", note)
+    assert claimed == {ids[1]: 1, ids[2]: 1}
+    assert len(updates) == 1
+    assert get(db, a, ids[0]).status is CallStatus.QUEUED
+    assert get(db, a, ids[1]).status is CallStatus.DIALING
+    assert get(db, b, ids[2]).status is CallStatus.DIALING
+    with db.read() as conn:
+        meta = dict(conn.execute(text("SELECT call_id, listed_at FROM call_meta WHERE key = 'crm'")).all())
+    # The claimed call's metadata index follows its new list position; the stale one's stays.
+    assert meta[ids[1]] == clock.now_ms() and meta[ids[0]] != clock.now_ms()

@@ -393,19 +393,27 @@ def _moving(
     return update(target).where(*conditions).values(status=new.value, updated_at=now, **values)
 
 
-def move_metadata_index(conn: Connection, call: Call, listed_at: int) -> None:
+def move_metadata_index(conn: Connection, moved: Sequence[Call], listed_at: int) -> None:
     """The metadata index is keyed by the list position too (a count with a `listed_at` range
-    stays in the index): follow a call's new one, set with its claim. One statement."""
-    rows = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
-    if not rows:
+    stays in the index): follow the calls' new one, set with their claim. One statement for all,
+    each row named by its whole primary key."""
+    keys = [
+        (r["organization_id"], r["key"], r["value"], r["listed_at"], r["call_id"])
+        for call in moved
+        for r in metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
+    ]
+    if not keys:
         return
     conn.execute(
         update(call_meta)
         .where(
-            call_meta.c.organization_id == call.organization_id,
-            tuple_(call_meta.c.key, call_meta.c.value).in_([(r["key"], r["value"]) for r in rows]),
-            call_meta.c.listed_at == _listed_at(call),
-            call_meta.c.call_id == call.id,
+            tuple_(
+                call_meta.c.organization_id,
+                call_meta.c.key,
+                call_meta.c.value,
+                call_meta.c.listed_at,
+                call_meta.c.call_id,
+            ).in_(keys)
         )
         .values(listed_at=listed_at)
     )

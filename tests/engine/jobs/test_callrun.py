@@ -229,7 +229,7 @@ def test_a_late_ringing_never_moves_an_answered_call_back(db: Database, tenant: 
     [call_id] = create_calls(db, FixedClock(1), tenant, 1)
     with db.write() as conn:
         [claimed] = queue.due_calls(conn, 10**13, 10, exclude=())
-        attempt = queue.start_dialing(conn, claimed, owner="w", now=1, lease_ms=30_000)
+        attempt = queue.start_dialing(conn, [claimed], owner="w", now=1, lease_ms=30_000).get(claimed.id)
         assert attempt is not None
         assert store_lifecycle.answer(conn, tenant.organization_id, call_id, fence=attempt, at=2, now=2)
         assert not store_lifecycle.ring(

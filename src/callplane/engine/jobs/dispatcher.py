@@ -8,9 +8,10 @@ The whole pass is one write transaction (see `store.queue` for the locking on ea
 2. each remaining organisation is locked, its live calls counted and its caps read, then its
    calls are decided by `domain.limits.decide` — round-robin across organisations, so one
    organisation's backlog cannot take a worker's whole capacity while others wait;
-3. `DIAL` claims the call (`queued → dialing`, attempt + 1, lease) up to the worker's free
-   capacity; `DEFER` moves its due time to the window's next opening; `REFUSE` ends it with its
-   reason (post-call and `call_ended` included); `WAIT` leaves it queued.
+3. `DIAL` admits the call up to the worker's free capacity; the batch's admitted calls are
+   claimed together (`queued → dialing`, attempt + 1, lease: one statement); `DEFER` moves
+   its due time to the window's next opening; `REFUSE` ends it with its reason (post-call and
+   `call_ended` included); `WAIT` leaves it queued.
 """
 
 from __future__ import annotations
@@ -110,8 +111,20 @@ def _decide_batch(
             if wanted:  # ordinary calls cost nothing here
                 state.campaigns.update(campaign_store.gates(conn, org_id, wanted))
     groups = [by_org[o] for o in sorted(by_org) if o in states]
+    dialing: list[Call] = []
     for call in _round_robin(groups):
-        _decide_one(conn, call, states[call.organization_id], result, owner, now, capacity, lease_ms)
+        _decide_one(conn, call, states[call.organization_id], result, dialing, now, capacity)
+    # The calls admitted are claimed together: one statement for the batch.
+    attempts = queue.start_dialing(conn, dialing, owner=owner, now=now, lease_ms=lease_ms)
+    for call in dialing:
+        attempt = attempts.get(call.id)
+        if attempt is None:
+            # Taken meanwhile (it cannot be, under this pass's locks; if it were, the slot it
+            # was counted in stays free for the next pass).
+            states[call.organization_id].live -= 1
+            continue
+        claimed = replace(call, status=CallStatus.DIALING, attempt=attempt, start_at=now, updated_at=now)
+        result.claimed.append(Claimed(claimed, attempt, now))
 
 
 def _cannot_start_more(state: OrgState) -> bool:
@@ -130,24 +143,20 @@ def _decide_one(
     call: Call,
     state: OrgState,
     result: PassResult,
-    owner: str,
+    dialing: list[Call],
     now: int,
     capacity: int,
-    lease_ms: int,
 ) -> None:
+    """Decide one call; one to dial joins `dialing` (claimed with the rest of its batch)."""
     decision = decide(state.org, facts(call, state), now)
     if decision.verdict is Verdict.DIAL:
-        if len(result.claimed) >= capacity:
+        if len(result.claimed) + len(dialing) >= capacity:
             result.waiting += 1
-            return
-        attempt = queue.start_dialing(conn, call, owner=owner, now=now, lease_ms=lease_ms)
-        if attempt is None:
             return
         state.live += 1
         state.dialed_last_hour += 1
         state.dialed_today += 1
-        dialing = replace(call, status=CallStatus.DIALING, attempt=attempt, start_at=now, updated_at=now)
-        result.claimed.append(Claimed(dialing, attempt, now))
+        dialing.append(call)
     elif decision.verdict is Verdict.DEFER:
         assert decision.due_at is not None
         queue.defer(conn, call, decision.due_at, now)

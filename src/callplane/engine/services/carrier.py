@@ -101,7 +101,9 @@ def receive_inbound(
             telephony_id=carrier_id,
         )
         call_store.insert_call(conn, call)
-        attempt = queue.start_dialing(conn, call, owner=desk.worker_id, now=now, lease_ms=desk.lease_ms)
+        attempt = queue.start_dialing(
+            conn, [call], owner=desk.worker_id, now=now, lease_ms=desk.lease_ms
+        ).get(call.id)
         if attempt is None:
             return None
     claimed = replace(call, status=CallStatus.DIALING, attempt=attempt, start_at=now, updated_at=now)
