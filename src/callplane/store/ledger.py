@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Insert, select, update
+from sqlalchemy import Connection, Insert, Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.ids import new_id
@@ -34,8 +34,13 @@ class Entry:
 
 def settle(conn: Connection, organization_id: str, call_id: str, cost_minor: int, now: int) -> bool:
     """Charge a call once. Returns False when it was charged before (nothing changes then)."""
+    params = {"o": organization_id, "i": new_id(), "c": call_id, "amount": -cost_minor, "now": now}
+    if conn.dialect.name == "postgresql":
+        # Both in one statement: one round trip less for every answered call.
+        row = _CHARGE_AND_DEBIT.first(conn, cost=cost_minor, **params)
+        return row is not None and bool(row[0])
     # RETURNING, not rowcount: psycopg reports a row for an INSERT that DO NOTHING skipped.
-    charged = _CHARGE.first(conn, o=organization_id, i=new_id(), c=call_id, amount=-cost_minor, now=now)
+    charged = _CHARGE.first(conn, **params)
     if charged is None:
         return False
     # Postpaid organisations (balance NULL) keep NULL, and their row is not rewritten (nor
@@ -73,6 +78,27 @@ _DEBIT = Prepared(
         )
     )
 )
+
+
+def _charge_and_debit(_dialect: str) -> Select[tuple[int]]:
+    """PostgreSQL: the charge and, only if it was made, the debit, as one statement (a
+    data-modifying CTE runs once whether or not the query reads it); says whether it charged."""
+    charged = _charge("postgresql").cte("charged")
+    debited = (
+        update(organizations)
+        .where(organizations.c.id == param("o", organizations.c.id.type))
+        .where(organizations.c.balance_minor.is_not(None))
+        .where(exists(select(charged.c.id)))
+        .values(
+            balance_minor=organizations.c.balance_minor - param("cost", organizations.c.balance_minor.type)
+        )
+        .returning(organizations.c.id)
+        .cte("debited")
+    )
+    return select(func.count()).select_from(charged).add_cte(debited)
+
+
+_CHARGE_AND_DEBIT = Prepared(_charge_and_debit)
 
 
 def entries(conn: Connection, organization_id: str, call_id: str | None = None) -> list[Entry]:
