@@ -5,6 +5,9 @@ simulated line and feeds it N calls (wall-clock time, the simulator's `speed` as
 every call is terminal and post-called. Reports:
 
 - calls/s — calls finished (terminal + post-call) per second, first arrival to last finish;
+- dispatched/s — claims per second, first claim to last (the claim passes' own pace), beside
+  the bound the capacity sets (capacity ÷ how long a call is live): a run whose calls/s is near
+  that bound measured the capacity, not the worker;
 - queue-to-claim — `start_at - created_at`: how long a new call waited to be claimed (calls
   arrive at `--rate` per second from another thread, like API requests, waking the worker);
 - claim-to-dial — from the claim to the Conductor starting to dial it (p50/p95);
@@ -15,6 +18,11 @@ every call is terminal and post-called. Reports:
   server backends serving the worker (from /proc), and the HOT share of `calls` updates.
 
     python bench/engine_bench.py --calls 2000 --rate 100 --capacity 2000 --speed 1
+    python bench/engine_bench.py --calls 2000 --capacity 1000 --speed 20 --preload
+
+A worker starts with a ramp (`WorkerConfig.claim_ramp_s`: five calls at first, doubling each
+second), which the bench leaves out unless `--ramp-s 1` asks for it: the figures are a running
+worker's, not its first seconds'.
     python bench/engine_bench.py --database-url postgresql://postgres@127.0.0.1/bench
 
 The machine is usually shared: the report starts with `uptime`'s load averages. Figures seen:
@@ -64,10 +72,14 @@ class TimedConductor:
         self.inner = inner
         self.clock = clock
         self.dial_at: dict[str, int] = {}
+        self.done_at: dict[str, int] = {}
 
     async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
         self.dial_at[call.id] = self.clock.now_ms()
-        return await self.inner.conduct(call, version, hooks)
+        try:
+            return await self.inner.conduct(call, version, hooks)
+        finally:
+            self.done_at[call.id] = self.clock.now_ms()
 
 
 def rss_bytes() -> int:
@@ -151,6 +163,7 @@ def start_workers(db: Database, args: argparse.Namespace) -> list[subprocess.Pop
         "CALLPLANE_WORKER_CAPACITY": str(args.capacity),
         "CALLPLANE_SIMULATOR_SPEED": str(args.speed),
         "CALLPLANE_WORKER_POLL_INTERVAL_S": "0.2",
+        "CALLPLANE_WORKER_CLAIM_RAMP_S": str(args.ramp_s),
         "CALLPLANE_LOG_LEVEL": "warning",
     }
     return [
@@ -220,7 +233,11 @@ async def run(
     settings = Settings(simulator_speed=args.speed)
     conductor = TimedConductor(build_conductor(settings, clock), clock)
     config = WorkerConfig(
-        capacity=args.capacity, poll_interval_s=0.2, run_relay=False, db_threads=args.db_threads
+        capacity=args.capacity,
+        poll_interval_s=0.2,
+        run_relay=False,
+        db_threads=args.db_threads,
+        claim_ramp_s=args.ramp_s,
     )
     worker = Worker(db, conductor, clock=clock, config=config)
     ids: list[str] = []
@@ -284,6 +301,10 @@ async def run(
         still_live = queue.live_count(conn, org_id)
     queue_ms = [r.start_at - r.created_at for r in rows if r.start_at is not None]
     dial_ms = [conductor.dial_at[r.id] - r.start_at for r in rows if r.id in conductor.dial_at and r.start_at]
+    held_ms = [
+        conductor.done_at[i] - conductor.dial_at[i] for i in conductor.done_at if i in conductor.dial_at
+    ]
+    starts = sorted(r.start_at for r in rows if r.start_at is not None)
     statuses: dict[str, int] = {}
     for r in rows:
         statuses[r.status] = statuses.get(r.status, 0) + 1
@@ -291,6 +312,9 @@ async def run(
         "calls": len(ids),
         "elapsed_s": elapsed,
         "calls_per_s": len(ids) / elapsed,
+        # Claims per second from the first claim to the last (the dispatch rate itself).
+        "dispatched_per_s": (len(starts) - 1) * 1000 / max(1, starts[-1] - starts[0]) if starts else 0.0,
+        "call_s": statistics.mean(held_ms) / 1000 if held_ms else float("nan"),
         "peak_live": peak_live,
         "rss_delta_mb": peak_rss_delta / 2**20,
         "kb_per_live_call": per_call / 1024,
@@ -319,6 +343,13 @@ def main() -> None:
     parser.add_argument(
         "--statements", action="store_true", help="count the statements and commits per call, by kind"
     )
+    parser.add_argument(
+        "--ramp-s",
+        type=float,
+        default=0.0,
+        help="the worker's start-up ramp (WorkerConfig.claim_ramp_s; production: 1.0, five calls "
+        "at first, doubling each second). 0 (default): the steady state from the first second",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
     parser.add_argument(
         "--db-threads", type=int, default=WorkerConfig().db_threads, help="the measured worker's lanes"
@@ -331,7 +362,7 @@ def main() -> None:
         print(machine())
         print(
             f"database: {db.dialect}; {args.calls} calls arriving at {args.rate}/s, "
-            f"worker capacity {args.capacity}, simulator speed {args.speed}"
+            f"worker capacity {args.capacity}, simulator speed {args.speed}, start-up ramp {args.ramp_s} s"
             + (" (all queued before the worker starts)" if args.preload else "")
         )
         counts: Counter[str] = Counter()
@@ -344,6 +375,11 @@ def main() -> None:
     print(
         f"finished {result['calls']} calls in {result['elapsed_s']:.1f} s: "
         f"{result['calls_per_s']:.1f} calls/s"
+    )
+    print(
+        f"dispatched (claims per second, first claim to last): {result['dispatched_per_s']:.1f}/s; "
+        f"a call is live {result['call_s']:.2f} s (conductor, wall), so capacity {args.capacity} "
+        f"allows at most {args.capacity / result['call_s']:.0f} calls/s"
     )
     print(f"statuses: {result['statuses']} (still live: {result['still_live']})")
     print(f"queue-to-claim: p50 {q50:.0f} ms, p95 {q95:.0f} ms")

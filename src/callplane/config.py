@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(default=5.0, gt=0)
     worker_poll_interval_s: float = Field(default=1.0, gt=0)
     worker_reaper_interval_s: float = Field(default=5.0, gt=0)
+    #: A fresh worker's start-up ramp (`WorkerConfig.claim_ramp_s`; 0: none).
+    worker_claim_ramp_s: float = Field(default=1.0, ge=0)
     #: On SIGTERM/SIGINT, live calls get this long to finish before they are ended as errors:
     #: long enough for an ordinary phone call, so a rolling restart cuts none short. Give the
     #: orchestrator's kill timeout (Kubernetes terminationGracePeriodSeconds) a little more.

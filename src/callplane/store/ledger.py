@@ -80,7 +80,7 @@ _DEBIT = Prepared(
 )
 
 
-def _charge_and_debit(_dialect: str) -> Select[tuple[int]]:
+def _charge_and_debit(_dialect: str) -> Select[int]:
     """PostgreSQL: the charge and, only if it was made, the debit, as one statement (a
     data-modifying CTE runs once whether or not the query reads it); says whether it charged."""
     charged = _charge("postgresql").cte("charged")

@@ -70,6 +70,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 
 from callplane.domain.search import grams, normalize, query_grams, search_text
+from callplane.store.prepared import Prepared
 from callplane.store.schema import calls
 
 #: Up to this many index candidates in the tenant, search through the index; above, walk.
@@ -162,14 +163,17 @@ def index_new_calls(conn: Connection, rows: Sequence[tuple[str, str, str | None]
         for org, call_id, value in rows
         if value
     ]
-    if params:
-        conn.execute(
-            text(
-                f"INSERT INTO {FTS_TABLE}(rowid, terms) "
-                "SELECT rid, :d FROM calls WHERE organization_id = :o AND id = :i"
-            ),
-            params,
-        )
+    if len(params) == 1:
+        # A worker's call end: the driver's cursor, not Core's per-statement overhead.
+        _FTS_INSERT.execute(conn, params[0])
+    elif params:
+        conn.execute(_FTS_INSERT_SQL, params)
+
+
+_FTS_INSERT_SQL = text(
+    f"INSERT INTO {FTS_TABLE}(rowid, terms) SELECT rid, :d FROM calls WHERE organization_id = :o AND id = :i"
+)
+_FTS_INSERT = Prepared(lambda _dialect: _FTS_INSERT_SQL)
 
 
 def index_transcript(

@@ -24,7 +24,9 @@ that still happens — post-call steps also settle their organisation's balance 
 
 Lease renewals have their own lane of one thread (`Lanes.renew`) and the worker gives them their
 own connection: they never queue behind a claim pass, a reaper batch or a burst of call ends,
-so a busy worker does not lose its calls' leases.
+so a busy worker does not lose its calls' leases. Claim passes have a lane of their own too
+(`Lanes.claim`): a pass never waits for a lane behind a burst of call ends, which would be
+claimed calls waiting to be dialled (the pass stamps its claims before it runs).
 
 A step that must not be lost to a database blip (a restart, a terminated backend, SQLite's lock
 held too long) is run with `Lanes.retrying`: every such step is a fenced, forward-only
@@ -74,6 +76,7 @@ class Lanes:
         self._threads = max(1, threads)
         self._work = ThreadPoolExecutor(self._threads, thread_name_prefix="callplane-db")
         self._leases = ThreadPoolExecutor(1, thread_name_prefix="callplane-lease")
+        self._claims = ThreadPoolExecutor(1, thread_name_prefix="callplane-claim")
         self._db = db
         self._queued: deque[_Step] = deque()
         self._taking = threading.Lock()
@@ -157,10 +160,15 @@ class Lanes:
         """Run a lease renewal on its own thread, never behind other work."""
         return await asyncio.get_running_loop().run_in_executor(self._leases, work)
 
+    async def claim(self, work: Callable[[], T]) -> T:
+        """Run a claim pass on its own thread, never behind other work."""
+        return await asyncio.get_running_loop().run_in_executor(self._claims, work)
+
     def close(self) -> None:
         """Wait for work already started (a call's outcome being stored) and stop the threads."""
         self._work.shutdown(wait=True)
         self._leases.shutdown(wait=True)
+        self._claims.shutdown(wait=True)
 
 
 def _deliver(outcomes: list[tuple[_Step, Any, BaseException | None]]) -> None:

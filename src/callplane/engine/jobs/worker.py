@@ -105,6 +105,7 @@ class WorkerConfig:
             heartbeat_s=settings.worker_heartbeat_s,
             poll_interval_s=settings.worker_poll_interval_s,
             reaper_interval_s=settings.worker_reaper_interval_s,
+            claim_ramp_s=settings.worker_claim_ramp_s,
             shutdown_grace_s=settings.worker_shutdown_grace_s,
             relay=RelayConfig(
                 timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_destinations
@@ -285,7 +286,7 @@ class Worker:
     async def _dispatch_once(self) -> dispatcher.PassResult:
         free = max(0, min(self._allowed() - len(self.runs), self.config.claim_batch))
         now = self.clock.now_ms()
-        result = await self.lanes.run(
+        result = await self.lanes.claim(
             lambda: dispatcher.dispatch(
                 self.db,
                 owner=self.id,
