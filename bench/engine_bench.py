@@ -48,6 +48,7 @@ from typing import Any
 
 from sqlalchemy import event, select, text
 
+from callplane.api.dialects import webhooks as webhook_formats
 from callplane.cli.demo import demo_agent_file
 from callplane.config import Settings
 from callplane.domain.agent import AgentVersion
@@ -59,6 +60,7 @@ from callplane.engine.live.conduct import CallHooks, Conductor, Outcome
 from callplane.engine.live.conductor import build_conductor
 from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService, NewCall
+from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import queue
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
@@ -112,7 +114,7 @@ def machine() -> str:
     )
 
 
-def setup(db: Database) -> tuple[str, str, str]:
+def setup(db: Database, *, webhook: bool) -> tuple[str, str, str]:
     clock = SystemClock()
     admin = Admin(db, clock.now_ms)
     org = admin.create_organization(
@@ -125,6 +127,11 @@ def setup(db: Database) -> tuple[str, str, str]:
     number = parse_kr("07011112222", "n")
     admin.add_number(org.id, number)
     agent = admin.create_agent(org.id, demo_agent_file())
+    if webhook:
+        webhook_formats.register()  # as the CLI does before a worker starts
+        # Every event is emitted (written to the outbox with its transition); the relay that
+        # would deliver them is off (`run_relay=False`): nothing leaves the process.
+        WebhookAdmin(db, clock.now_ms, allow_private=True).add(org.id, "http://127.0.0.1:9/hooks")
     return org.id, agent.id, number
 
 
@@ -350,6 +357,12 @@ def main() -> None:
         help="the worker's start-up ramp (WorkerConfig.claim_ramp_s; production: 1.0, five calls "
         "at first, doubling each second). 0 (default): the steady state from the first second",
     )
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        help="give the organisation a webhook endpoint: every call's events are emitted to the "
+        "outbox (the relay that delivers them stays off)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
     parser.add_argument(
         "--db-threads", type=int, default=WorkerConfig().db_threads, help="the measured worker's lanes"
@@ -364,11 +377,12 @@ def main() -> None:
             f"database: {db.dialect}; {args.calls} calls arriving at {args.rate}/s, "
             f"worker capacity {args.capacity}, simulator speed {args.speed}, start-up ramp {args.ramp_s} s"
             + (" (all queued before the worker starts)" if args.preload else "")
+            + (", webhook events emitted" if args.webhook else ", no webhook endpoint")
         )
         counts: Counter[str] = Counter()
         if args.statements:
             count_statements(db, counts)
-        result = asyncio.run(run(db, *setup(db), args))
+        result = asyncio.run(run(db, *setup(db, webhook=args.webhook), args))
         db.dispose()
     q50, q95 = result["queue_to_claim_ms"]
     d50, d95 = result["claim_to_dial_ms"]

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection
 
 from callplane.domain.call import Call
 from callplane.engine import metrics
-from callplane.engine.services.webhooks import EventType, emit
+from callplane.engine.services.webhooks import EventType, emit, emit_all
 from callplane.store import ledger, lifecycle
 from callplane.store.lifecycle import Ending
 
@@ -54,12 +54,13 @@ def ended(
         also=also,
     )
     if moved is not None:
-        _emit(conn, call, EventType.CALL_ENDED, now, endpoints=moved.endpoints)
+        events = [EventType.CALL_ENDED]
         if ending.postcall is not None:
             # Post-call done with the end: what `engine.jobs.postcall` does at its completion.
             if ending.postcall.cost_minor > 0:
                 ledger.settle(conn, call.organization_id, call.id, ending.postcall.cost_minor, now)
-            _emit(conn, call, EventType.CALL_ANALYZED, now, endpoints=moved.endpoints)
+            events.append(EventType.CALL_ANALYZED)
+        emit_all(conn, call.organization_id, call.id, call.agent, events, now, endpoints=moved.endpoints)
         # Counted when the change is made, before its commit: a rare rolled-back transition
         # (a database failure in the same transaction) is counted as well.
         metrics.calls_finished.labels(ending.status.value, ending.reason.value).inc()

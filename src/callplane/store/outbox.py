@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, event, exists, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Table, delete, event, exists, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.errors import Conflict, NotFound
 from callplane.domain.ids import new_id
 from callplane.store.db import Database
+from callplane.store.prepared import Prepared, param
 from callplane.store.schema import (
     webhook_attempts,
     webhook_deliveries,
@@ -168,13 +169,21 @@ def set_signing_secret(conn: Connection, organization_id: str, secret: str, now:
 
 def destinations(conn: Connection, organization_id: str, agent_id: str, event_type: str) -> list[Endpoint]:
     """Enabled endpoints that want this event for this agent's calls."""
+    return wanting(enabled_endpoints(conn, organization_id), agent_id, event_type)
+
+
+def enabled_endpoints(conn: Connection, organization_id: str) -> list[Endpoint]:
     rows = conn.execute(
         select(webhook_endpoints).where(
             webhook_endpoints.c.organization_id == organization_id,
             webhook_endpoints.c.enabled.is_(True),
         )
     ).all()
-    found = [_endpoint(r) for r in rows]
+    return [_endpoint(r) for r in rows]
+
+
+def wanting(found: Sequence[Endpoint], agent_id: str, event_type: str) -> list[Endpoint]:
+    """Those of `found` that want this event for this agent's calls."""
     return [e for e in found if event_type in e.events and e.agent_id in (None, agent_id)]
 
 
@@ -223,39 +232,74 @@ def add_event(
     """One event, its body rendered in `format`, and a delivery to each target (all of that
     format); returns the deliveries' ids."""
     conn.info[_WROTE_EVENTS] = True  # for `on_events_committed`
-    conn.execute(
-        insert(webhook_events).values(
-            organization_id=organization_id,
-            id=event_id,
-            call_id=subject.id if subject.kind is SubjectKind.CALL else None,
-            subject_kind=subject.kind.value,
-            subject_id=subject.id,
-            type=event_type,
-            body=body,
-            created_at=now,
-            format=format,
-        )
+    # Prepared (`store.prepared`): the worker writes two or three events per call.
+    _ADD_EVENT.execute(
+        conn,
+        {
+            "o": organization_id,
+            "id": event_id,
+            "call": subject.id if subject.kind is SubjectKind.CALL else None,
+            "kind": subject.kind.value,
+            "subject": subject.id,
+            "type": event_type,
+            "body": body,
+            "now": now,
+            "format": format,
+        },
     )
     ids = [new_id() for _ in targets]
-    if targets:
-        conn.execute(
-            insert(webhook_deliveries),
-            [
-                {
-                    "organization_id": organization_id,
-                    "id": delivery_id,
-                    "event_id": event_id,
-                    "endpoint_id": t.endpoint_id,
-                    "url": t.url,
-                    "status": DeliveryStatus.PENDING.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for delivery_id, t in zip(ids, targets, strict=True)
-            ],
+    for delivery_id, target in zip(ids, targets, strict=True):
+        _ADD_DELIVERY.execute(
+            conn,
+            {
+                "o": organization_id,
+                "id": delivery_id,
+                "event": event_id,
+                "endpoint": target.endpoint_id,
+                "url": target.url,
+                "now": now,
+            },
         )
     return ids
+
+
+def _named(table: Table, **names: str) -> dict[str, Any]:
+    """Column values as parameters of a prepared statement: column name → parameter name."""
+    return {column: param(name, table.c[column].type) for column, name in names.items()}
+
+
+_ADD_EVENT = Prepared(
+    lambda _dialect: insert(webhook_events).values(
+        _named(
+            webhook_events,
+            organization_id="o",
+            id="id",
+            call_id="call",
+            subject_kind="kind",
+            subject_id="subject",
+            type="type",
+            body="body",
+            created_at="now",
+            format="format",
+        )
+    )
+)
+_ADD_DELIVERY = Prepared(
+    lambda _dialect: insert(webhook_deliveries).values(
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+        **_named(
+            webhook_deliveries,
+            organization_id="o",
+            id="id",
+            event_id="event",
+            endpoint_id="endpoint",
+            url="url",
+            next_attempt_at="now",
+            created_at="now",
+        ),
+    )
+)
 
 
 def on_events_committed(db: Database, callback: Callable[[], None]) -> Callable[[], None]:

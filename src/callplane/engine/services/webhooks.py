@@ -46,7 +46,7 @@ agent-secret`).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -98,45 +98,71 @@ def emit(
     *,
     endpoints: bool = True,
 ) -> list[str]:
-    """Write the event to the outbox with a delivery per destination, in the caller's transaction.
+    """Write the event to the outbox with a delivery per destination, in the caller's transaction
+    (`emit_all` with one event)."""
+    return emit_all(conn, organization_id, call_id, agent, [event], now, endpoints=endpoints)
+
+
+def emit_all(
+    conn: Connection,
+    organization_id: str,
+    call_id: str,
+    agent: AgentRef,
+    events: Sequence[EventType],
+    now: int,
+    *,
+    endpoints: bool = True,
+) -> list[str]:
+    """Write events of one call, in order, to the outbox with a delivery per destination, in the
+    caller's transaction.
 
     `endpoints=False`: the caller knows the organisation has no enabled endpoint (its status
     change asked, `store.outbox.has_endpoints`), so they are not looked up.
 
-    The body is rendered once per payload format among the destinations (one outbox event each:
-    Vox endpoints share one body, Retell endpoints another). The call is read (as the transaction
-    sees it now) only when some destination wants the event. Returns the event ids written."""
-    targets = _targets(conn, organization_id, agent, event, now, endpoints=endpoints)
-    if not targets:
+    The body is rendered once per payload format among an event's destinations (one outbox event
+    each: Vox endpoints share one body, Retell endpoints another). The endpoints are read once
+    for all the events, and the call (as the transaction sees it now) once, only when some
+    destination wants one of them: a call's end and its analysis, written together, cost one
+    read of each. Returns the event ids written."""
+    found = outbox.enabled_endpoints(conn, organization_id) if endpoints else []
+    wanted = [(event, _targets(conn, organization_id, agent, event, now, found)) for event in events]
+    if not any(targets for _, targets in wanted):
         return []
-    call = call_store.get_call(conn, organization_id, call_id, with_transcript=event is EventType.CALL_ENDED)
+    with_transcript = any(event is EventType.CALL_ENDED and targets for event, targets in wanted)
+    call = call_store.get_call(conn, organization_id, call_id, with_transcript=with_transcript)
     assert call is not None, "events are only emitted for calls that exist"
-    by_format: dict[str, list[Target]] = {}
-    for target in targets:
-        by_format.setdefault(target.format, []).append(target)
+    marked = recordings.marked(call)
     written = []
-    for name, group in by_format.items():
-        event_id = new_event_id()
-        outbox.add_event(
-            conn,
-            organization_id,
-            event_id=event_id,
-            subject=Subject(SubjectKind.CALL, call_id),
-            event_type=event.value,
-            body=FORMATS.get(name).render(recordings.marked(call), event.value, now),
-            now=now,
-            targets=group,
-            format=name,
-        )
-        written.append(event_id)
+    for event, targets in wanted:
+        by_format: dict[str, list[Target]] = {}
+        for target in targets:
+            by_format.setdefault(target.format, []).append(target)
+        for name, group in by_format.items():
+            event_id = new_event_id()
+            outbox.add_event(
+                conn,
+                organization_id,
+                event_id=event_id,
+                subject=Subject(SubjectKind.CALL, call_id),
+                event_type=event.value,
+                body=FORMATS.get(name).render(marked, event.value, now),
+                now=now,
+                targets=group,
+                format=name,
+            )
+            written.append(event_id)
     return written
 
 
 def _targets(
-    conn: Connection, organization_id: str, agent: AgentRef, event: EventType, now: int, *, endpoints: bool
+    conn: Connection,
+    organization_id: str,
+    agent: AgentRef,
+    event: EventType,
+    now: int,
+    found: Sequence[outbox.Endpoint],
 ) -> list[Target]:
-    found = outbox.destinations(conn, organization_id, agent.agent_id, event.value) if endpoints else []
-    targets = [Target(e.url, e.id, e.format) for e in found]
+    targets = [Target(e.url, e.id, e.format) for e in outbox.wanting(found, agent.agent_id, event.value)]
     url = _agent_webhook_url(conn, organization_id, agent)
     if url:
         if outbox.signing_secret(conn, organization_id) is None:
