@@ -59,29 +59,3 @@ def test_the_listener_comes_back_after_losing_its_connection(
             break
         except queue.Empty:
             assert time.monotonic() < deadline, "the listener did not come back"
-
-
-def test_a_hint_is_sent_by_its_own_thread_once_for_a_burst(
-    postgres_db: Database, heard: queue.Queue[str]
-) -> None:
-    hint = notify.hint(postgres_db, "created-burst")
-    assert notify.hint(postgres_db, "created-burst") is hint  # one per database and message
-    for _ in range(50):
-        hint.due()
-    assert heard.get(timeout=5) == "created-burst"
-    time.sleep(0.5)  # whatever else the burst sent has arrived
-    more = 0
-    while not heard.empty():
-        assert heard.get() == "created-burst"
-        more += 1
-    assert more < 49  # coalesced: not one NOTIFY per due()
-    hint.due()  # and a later one is told again
-    assert heard.get(timeout=5) == "created-burst"
-
-
-def test_a_hint_on_sqlite_starts_nothing(tmp_path: Path) -> None:
-    sqlite = Database(f"sqlite:///{tmp_path / 'x.db'}")
-    hint = notify.hint(sqlite, notify.CREATED)
-    hint.due()
-    assert hint._thread is None
-    sqlite.dispose()

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -52,50 +50,6 @@ def send(db: Database, message: str) -> None:
             )
     except SQLAlchemyError as exc:
         log.warning("could not notify workers of %r (%s); they will find it by polling", message, exc)
-
-
-class Hint:
-    """`message`, sent by a thread of its own after `due()`: the caller does not wait for the
-    round trip, and a burst of `due()`s costs one NOTIFY per round trip (a message that only
-    says "look now" says it once for all of them). PostgreSQL; nothing on SQLite. One per
-    database and message (`hint`), so however many services share a database, one thread."""
-
-    def __init__(self, db: Database, message: str) -> None:
-        self._db = db
-        self._message = message
-        self._due = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def due(self) -> None:
-        if not self._db.is_postgres:
-            return
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="callplane-hint", daemon=True)
-                    self._thread.start()
-        self._due.set()
-
-    def _run(self) -> None:
-        while True:
-            self._due.wait()
-            self._due.clear()  # a due() from here on is told by the next NOTIFY
-            send(self._db, self._message)  # never raises
-
-
-_hints: weakref.WeakKeyDictionary[Engine, dict[str, Hint]] = weakref.WeakKeyDictionary()
-_hints_lock = threading.Lock()
-
-
-def hint(db: Database, message: str) -> Hint:
-    """The one `Hint` of `message` on `db`'s engine."""
-    with _hints_lock:
-        per_engine = _hints.setdefault(db.engine, {})
-        found = per_engine.get(message)
-        if found is None:
-            found = per_engine[message] = Hint(db, message)
-        return found
 
 
 class Listener:

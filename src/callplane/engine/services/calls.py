@@ -144,8 +144,7 @@ class CallService:
         created = self.db.write_retrying(store, landed=landed)
         if created.replayed:
             return created
-        # Off this request's thread: workers in other processes are told by a thread of its own.
-        notify.hint(self.db, notify.CREATED).due()
+        notify.send(self.db, notify.CREATED)
         self.on_created()
         return created
 
