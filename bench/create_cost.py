@@ -37,20 +37,13 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.load import AGENT_FILE
-from bench.run import free_port
+from bench.run import cpu_s, free_port
 from callplane.domain.phone import parse_kr
 from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 
-TICKS = os.sysconf("SC_CLK_TCK")
 NUMBER = "07099990000"
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of every thread of `pid`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
 
 
 def loadavg() -> str:
