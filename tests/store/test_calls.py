@@ -8,6 +8,7 @@ from dataclasses import replace
 from itertools import product
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Direction
@@ -77,8 +78,15 @@ def _stored(db: Database, organization_id: str, call_id: str) -> tuple[dict[str,
     return {k: v for k, v in row._mapping.items() if k not in ("id", "rid")}, [tuple(m) for m in meta]
 
 
-def test_a_single_insert_stores_what_the_batch_insert_stores(db: Database) -> None:
-    """`insert_call` runs prepared statements; `insert_calls` (the loader's) runs Core's."""
+MIXED = {"crm": "lead_1", "n": 3, "f": 1.5, "ok": True, "nested": {"a": 1}, "none": None, "한": "값"}
+
+
+@pytest.mark.parametrize(
+    "metadata", [{}, {"one": "1"}, MIXED, {f"k{i}": i for i in range(20)}], ids=["none", "one", "mixed", "20"]
+)
+def test_a_single_insert_stores_what_the_batch_insert_stores(db: Database, metadata: dict[str, Any]) -> None:
+    """`insert_call` runs prepared statements (one multi-row insert of up to 16 metadata rows,
+    Core's executemany past that); `insert_calls` (the loader's) runs Core's."""
     clock = FixedClock(1_700_000_000_000)
     tenant = make_tenant(db, clock.now_ms())
     org = tenant.organization_id
@@ -88,8 +96,7 @@ def test_a_single_insert_stores_what_the_batch_insert_stores(db: Database) -> No
         from_number=tenant.from_number, to_number="+821012345678",
         presentation_number=tenant.presentation_number, created_at=clock.now_ms(),
         updated_at=clock.now_ms(), due_at=clock.now_ms(), opt_out_sensitive_data_storage=True,
-        metadata={"crm": "lead_1", "n": 3, "f": 1.5, "ok": True, "nested": {"a": 1}, "none": None,
-                  "한": "값"},
+        metadata=metadata,
         dynamic_variables={"customer_name": "홍길동"}, campaign_id=None, request_id="req-1",
     )  # fmt: skip
     single, batch = replace(template, id=new_id()), replace(template, id=new_id())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -87,8 +88,15 @@ def insert_call(conn: Connection, call: Call) -> None:
     if conn.dialect.name == "postgresql":
         values.update(search.pg_insert_values(call.organization_id, None))
     _INSERT_NEW.execute(conn, values)
-    for row in metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata):
-        _INSERT_META.execute(conn, row)
+    meta = metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
+    if len(meta) > _META_PREPARED_UP_TO:
+        conn.execute(insert(call_meta), meta)
+    elif meta:
+        # One statement for all of them (a round trip each would cost more on PostgreSQL).
+        prepared = _INSERT_META.get(len(meta))
+        if prepared is None:
+            prepared = _INSERT_META[len(meta)] = Prepared(partial(_insert_meta, len(meta)))
+        prepared.execute(conn, {f"{k}_{i}": v for i, row in enumerate(meta) for k, v in row.items()})
 
 
 def _insert_new(dialect: str) -> Any:
@@ -103,10 +111,17 @@ def _insert_new(dialect: str) -> Any:
     return insert(target).values({name: param(name, target.c[name].type) for name in names})
 
 
+def _insert_meta(rows: int, _dialect: str) -> Any:
+    return insert(call_meta).values(
+        [{c.name: param(f"{c.name}_{i}", c.type) for c in call_meta.c} for i in range(rows)]
+    )
+
+
 _INSERT_NEW = Prepared(_insert_new)
-_INSERT_META = Prepared(
-    lambda _: insert(call_meta).values({c.name: param(c.name, c.type) for c in call_meta.c})
-)
+#: A new call's metadata rows in one multi-row INSERT, prepared per number of rows up to this;
+#: more (rare) go through Core's executemany.
+_META_PREPARED_UP_TO = 16
+_INSERT_META: dict[int, Prepared] = {}
 
 
 @dataclass(frozen=True, slots=True)
