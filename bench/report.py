@@ -181,7 +181,13 @@ def report(run: dict[str, Any]) -> str:
             f"client {ing['single_client_per_s']:.0f} calls/s (p50 {ing['single_p50']:.2f} ms, p99 "
             f"{ing['single_p99']:.2f} ms); {ing['concurrent_clients']} clients {ing['concurrent_per_s']:.0f} "
             f"calls/s (p50 {ing['concurrent_p50']:.2f} ms, p99 {ing['concurrent_p99']:.2f} ms). "
-            "Target ≥ 300/s.",
+            "Target ≥ 300/s."
+            + (
+                f" Server CPU per create (one client): {ing['single_server_cpu_ms']:.2f} ms; load average "
+                f"{ing['load'][0][0]:.2f} → {ing['load'][1][0]:.2f}."
+                if ing.get("single_server_cpu_ms") is not None
+                else ""
+            ),
             "",
         ]
     lines += [

@@ -206,6 +206,17 @@ def serialize(
 # --- the server ---------------------------------------------------------------------------
 
 
+#: The pid of each running `server()`, by its base URL: the ingest measurement reads its CPU.
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of every thread of `pid` (robust to a loaded host, where rates
+    and latencies are not)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -234,8 +245,10 @@ def server(url: str, log: Path) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"server did not start; see {log}")
+        SERVER_PIDS[base] = proc.pid
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         proc.terminate()
         proc.wait(timeout=20)
 
@@ -480,9 +493,15 @@ def ingest_throughput(
                 else:
                     failed[why] = failed.get(why, 0) + 1
 
+    # The server runs no worker (`server()`: CALLPLANE_EMBEDDED_WORKER=false, the production
+    # shape of separate API processes), so its CPU is the creates' alone.
+    pid = SERVER_PIDS.get(base)
+    load_before = os.getloadavg()
+    cpu_before = cpu_s(pid) if pid is not None else 0.0
     started = time.perf_counter()
     worker(total // 3, latencies)
     single = len(latencies) / (time.perf_counter() - started)
+    single_cpu_ms = (cpu_s(pid) - cpu_before) * 1000 / max(1, len(latencies)) if pid is not None else None
     sinks: list[list[float]] = [[] for _ in range(clients)]
     threads = [
         threading.Thread(target=worker, args=(total // 3 * 2 // clients, sinks[k])) for k in range(clients)
@@ -498,6 +517,7 @@ def ingest_throughput(
         "single_client_per_s": single, "single_p50": p(latencies, .5), "single_p99": p(latencies, .99),
         "concurrent_clients": clients, "concurrent_per_s": concurrent,
         "concurrent_p50": p(merged, .5), "concurrent_p99": p(merged, .99), "failed": failed,
+        "single_server_cpu_ms": single_cpu_ms, "load": [load_before, os.getloadavg()],
     }  # fmt: skip
 
 

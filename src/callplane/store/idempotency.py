@@ -18,11 +18,14 @@ concurrent taker and then re-checks its condition on the new row: one of them wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.errors import Conflict
+from callplane.store.prepared import Prepared, param
 from callplane.store.schema import idempotency_keys, idempotent_requests
 
 #: Claim attempts before giving up; a second round is only needed when the row a claim lost to
@@ -51,10 +54,23 @@ class StoredRequest:
 
 
 def _claimed(conn: Connection, table: Table, values: dict[str, object]) -> bool:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.key)
+    shape = (table.name, tuple(values))
+    prepared = _CLAIMS.get(shape)
+    if prepared is None:
+        # Prepared once per table and set of columns (`store.prepared`): a create with a key runs
+        # it every time, and Core's building of it cost several times its execution.
+        prepared = _CLAIMS[shape] = Prepared(partial(_claim_statement, table, tuple(values)))
     # RETURNING, not rowcount: psycopg reports a row for an INSERT that DO NOTHING skipped.
-    return conn.execute(statement).first() is not None
+    return prepared.first(conn, **values) is not None
+
+
+def _claim_statement(table: Table, names: tuple[str, ...], dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {name: param(name, table.c[name].type) for name in names}
+    return insert(table).values(values).on_conflict_do_nothing().returning(table.c.key)
+
+
+_CLAIMS: dict[tuple[str, tuple[str, ...]], Prepared] = {}
 
 
 def _taken_over(

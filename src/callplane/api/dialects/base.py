@@ -161,6 +161,9 @@ async def reject_unstorable(request: Request) -> None:
     problem = _unstorable(data)
     if problem is not None:
         raise ValidationFailed.single("body", problem)
+    # Where Starlette caches what `request.json()` parsed: FastAPI validates the body from it,
+    # so the bytes are parsed once, not twice.
+    request._json = data
 
 
 def field_errors(exc: RequestValidationError) -> list[FieldError]:
