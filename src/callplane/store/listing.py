@@ -30,18 +30,21 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Text,
     bindparam,
+    cast,
     func,
     literal,
     literal_column,
     or_,
     select,
+    type_coerce,
 )
 
 from callplane.domain.call import Call
 from callplane.domain.query import MAX_SEARCH_RESULTS, CallQuery, Cursor, SortOrder, Total
 from callplane.store import counting, predicates, search
-from callplane.store.calls import FULL_COLUMNS, SUMMARY_COLUMNS, meta_value, rows_to_calls
+from callplane.store.calls import SUMMARY_COLUMNS, meta_value, rows_to_calls
 from callplane.store.schema import call_meta, calls
 
 
@@ -144,7 +147,7 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     how = route(conn, q)
     where = predicates.filters(q, dialect, how)
     column = predicates.SORT_COLUMNS[q.sort]
-    columns: Sequence[Any] = FULL_COLUMNS if q.include_transcript else SUMMARY_COLUMNS
+    columns: Sequence[Any] = _WITH_TRANSCRIPT[dialect] if q.include_transcript else SUMMARY_COLUMNS
     # A search list ends after MAX_SEARCH_RESULTS rows (see the module docstring): `served` rows
     # came before this page, `room` is what is left of the list.
     served = q.offset + (q.cursor.position if q.cursor is not None else 0) if q.search is not None else 0
@@ -169,7 +172,7 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
         and not q.sort.nullable
     )
     if windowed:
-        columns = (*columns, func.count().over().label("cp_total"))
+        columns = (*columns, _WINDOW_TOTAL)
     rows = _page_rows(conn, replace(q, limit=room), where, column, columns)
     more = len(rows) > room  # more matches follow this page
     has_more = more and served + room < MAX_SEARCH_RESULTS if q.search is not None else more
@@ -200,6 +203,15 @@ def _served_up_to(
     stmt = select(literal(1)).select_from(calls).where(*where, upto).limit(MAX_SEARCH_RESULTS)
     return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
+
+#: A page with transcripts reads them as the stored JSON text (PostgreSQL: jsonb's text form):
+#: `rows_to_calls` decodes it and keeps it, so a renderer can pass it through (Vox v2).
+_WITH_TRANSCRIPT: dict[str, tuple[Any, ...]] = {
+    "sqlite": (*SUMMARY_COLUMNS, type_coerce(calls.c.transcript, Text).label("transcript")),
+    "postgresql": (*SUMMARY_COLUMNS, cast(calls.c.transcript, Text).label("transcript")),
+}
+#: One object, so `_select` builds the windowed select once (it keys by the columns' ids).
+_WINDOW_TOTAL = func.count().over().label("cp_total")
 
 _SELECTS: dict[tuple[int, ...], Select[Any]] = {}
 
