@@ -329,7 +329,7 @@ def _count_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan | Non
         return int(conn.execute(counted).scalar_one())
     if plan is not None and not plan.only_token:
         # The tenant is among the index terms: its condition only filters (`predicates.Route`).
-        how = predicates.Route(replace(plan, use_index=True), tenant_filter_only=True)
+        how = predicates.Route(replace(plan, use_index=True, filter_walk=False), tenant_filter_only=True)
         if dialect == "sqlite":
             rest = predicates.filters(replace(q, search=None), dialect, how)
             return search.count_sqlite_matches(conn, plan, rest, cap, newest_first=not _until(q))
