@@ -125,11 +125,13 @@ def test_every_query_matches_a_brute_force_scan(
         assert page_through(db, q) == brute_force(found, q), query
         with db.read() as conn:
             plan = listing.route(conn, q).search
-            total = listing.list_calls(conn, q).total
+            page = listing.list_calls(conn, q)
             # A page with transcripts (Vox v2, Retell, Vocode) reads its rows in two steps: the
-            # same total (PostgreSQL's windowed count once counted the page's rows alone).
-            with_transcripts = listing.list_calls(conn, replace(q, include_transcript=True)).total
-        assert plan is not None and total is not None and with_transcripts == total, query
+            # same rows and total (PostgreSQL's windowed count once counted the page's rows alone).
+            with_transcripts = listing.list_calls(conn, replace(q, include_transcript=True))
+        total = page.total
+        assert plan is not None and total is not None and with_transcripts.total == total, query
+        assert [c.id for c in with_transcripts.calls] == [c.id for c in page.calls], query
         if plan.use_index or plan.gram_exact or plan.only_token or len(expected) <= q.limit:
             assert total.exact and total.value == len(expected), query
         else:

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Connection,
     Select,
     Text,
+    and_,
     bindparam,
     cast,
     func,
@@ -176,7 +177,18 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     )
     if windowed:
         columns = (*columns, _WINDOW_TOTAL)
-    rows = _page_rows(conn, replace(q, limit=room), where, column, columns)
+    page_where, recheck = where, None
+    if (
+        dialect == "postgresql"
+        and how.search is not None
+        and how.search.use_index
+        and not how.search.gram_exact
+    ):
+        # The candidates alone select, the substring is rechecked after the order (`_rechecked`).
+        candidates_only = replace(how, search=replace(how.search, gram_exact=True))
+        page_where = predicates.filters(q, dialect, candidates_only)
+        recheck = search.substring(how.search, dialect)
+    rows = _page_rows(conn, replace(q, limit=room), page_where, column, columns, recheck)
     more = len(rows) > room  # more matches follow this page
     has_more = more and served + room < MAX_SEARCH_RESULTS if q.search is not None else more
     rows = rows[:room]
@@ -234,14 +246,20 @@ def _page_rows(
     where: list[ColumnElement[bool]],
     column: Column[Any],
     columns: Sequence[Any],
+    recheck: ColumnElement[bool] | None = None,
 ) -> list[Any]:
+    """The page's rows (one more than the limit: is there more?). `recheck`: a condition left
+    out of `where`, applied after the order (`_rechecked`)."""
     want = q.limit + 1
     # Pages with transcripts: choose the rows by key first, then read the wide rows of just
     # those. A sort over many candidates would otherwise carry (SQLite) or fetch (PostgreSQL,
     # TOAST) every candidate's transcript.
     late = q.include_transcript
 
-    def run(stmt: Select[Any]) -> list[Any]:
+    def run(stmt: Select[Any], by: Column[Any], limit: int, offset: int | None = None) -> list[Any]:
+        if recheck is not None:
+            stmt = _rechecked(stmt, by, q.order, q.organization_id, columns, recheck)
+        stmt = stmt.limit(limit).offset(offset)
         if not late:
             return list(conn.execute(stmt).all())
         if conn.dialect.name == "sqlite":
@@ -254,34 +272,58 @@ def _page_rows(
             # it use the organisation's index for the probe side.
             keys = stmt.with_only_columns(calls.c.id)
             full = _select(columns).where(calls.c.organization_id == q.organization_id, calls.c.id.in_(keys))
-        return list(conn.execute(full.order_by(*stmt._order_by_clauses)).all())
+        return list(conn.execute(predicates.ordered(full, by, q.order)).all())
 
     base = _select(columns).where(*where)
     if not q.sort.nullable:
         stmt = predicates.ordered(base, column, q.order)
         if q.cursor is not None:
             stmt = stmt.where(predicates.after(column, q.order, q.cursor.value, q.cursor.id))
-        return run(stmt.limit(want).offset(q.offset or None))
+        return run(stmt, column, want, q.offset or None)
 
     known = predicates.ordered(base.where(column.is_not(None)), column, q.order)
     unknown = predicates.ordered(base.where(column.is_(None)), calls.c.id, q.order)
     if q.cursor is not None and q.cursor.value is None:
         # Already in the unknown segment.
-        return run(unknown.where(predicates.id_after(q.order, q.cursor.id)).limit(want))
+        return run(unknown.where(predicates.id_after(q.order, q.cursor.id)), calls.c.id, want)
     if q.cursor is not None:
         known = known.where(predicates.after(column, q.order, q.cursor.value, q.cursor.id))
-    rows = run(known.limit(want).offset(q.offset or None))
+    rows = run(known, column, want, q.offset or None)
     if len(rows) >= want:
         return rows
     skip = 0
     if q.offset and not rows:
         # The offset reaches past every known value: skip the rest in the unknown segment.
+        matching = [*where, recheck] if recheck is not None else where
         known_total = conn.execute(
-            select(func.count()).select_from(calls).where(*where, column.is_not(None))
+            select(func.count()).select_from(calls).where(*matching, column.is_not(None))
         ).scalar_one()
         skip = max(0, q.offset - known_total)
-    rows += run(unknown.limit(want - len(rows)).offset(skip or None))
+    rows += run(unknown, calls.c.id, want - len(rows), skip or None)
     return rows
+
+
+def _rechecked(
+    stmt: Select[Any],
+    by: Column[Any],
+    order: SortOrder,
+    organization_id: str,
+    columns: Sequence[Any],
+    recheck: ColumnElement[bool],
+) -> Select[Any]:
+    """`stmt` (the index's candidates, ordered) with the substring rechecked after the order.
+
+    PostgreSQL through the GIN index: the candidates' keys are sorted first (heap tuples read,
+    texts not), then each call's text is checked in that order until the page is full. Checked
+    before the sort, every candidate's text was decompressed and searched: ~6 µs a call, 26 ms
+    for `재약정` at 416k calls (~4,300 candidates at 1M).
+    """
+    keys = stmt.with_only_columns(calls.c.id.label("k_id"), by.label("k_by")).subquery("k")
+    joined = keys.join(calls, and_(calls.c.organization_id == organization_id, calls.c.id == keys.c.k_id))
+    ordered = (
+        (keys.c.k_by.desc(), keys.c.k_id.desc()) if order is SortOrder.DESC else (keys.c.k_by, keys.c.k_id)
+    )
+    return select(*columns).select_from(joined).where(recheck).order_by(*ordered)
 
 
 def _count(
