@@ -355,22 +355,12 @@ def _count_matches(conn: Connection, q: CallQuery, plan: search.SearchPlan | Non
     """
     dialect = conn.dialect.name
     how = predicates.Route(plan)
-    if (
-        dialect == "postgresql"
-        and plan is not None
-        and not plan.use_index
-        and (_since(q) or not plan.gram_exact)
-    ):
+    if dialect == "postgresql" and plan is not None and not plan.use_index and _since(q):
         # A common word within a time range from some point on ("the last 30 days"): the GIN
         # bitmap is read in table order, oldest first, so it rechecked every older match before
         # the first one in range (100k calls, `주문번호`: 5,457 rows before 1,001 matches; the
         # waste grew with the tenant). Walking the range's own index newest first, as the page
         # does, reads only calls in range: ~1,001 / density rows.
-        # Without a range, a common word that needs the substring check walks too: the GIN
-        # bitmap of the tenant token and its grams is built whole before the first recheck and
-        # grows with the tenant (`주문번호`, 100k calls: 28 ms, the walk 24; at 416k calls the
-        # GIN count added 37 ms), the walk does not. A 1–2 character word needs no recheck and
-        # keeps the GIN count (100k, `예약` 11 ms, `누` 7 ms, against 29 and 129 walking).
         by_end = q.start_at.low is None and q.listed_at.low is None
         walked = predicates.ordered(
             select(literal(1)).select_from(calls).where(*predicates.filters(q, dialect, how)),
