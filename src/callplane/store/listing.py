@@ -148,7 +148,7 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     how = route(conn, q)
     where = predicates.filters(q, dialect, how)
     column = predicates.SORT_COLUMNS[q.sort]
-    columns: Sequence[Any] = _WITH_TRANSCRIPT[dialect] if q.include_transcript else SUMMARY_COLUMNS
+    columns = page_columns(q, dialect)
     # A search list ends after MAX_SEARCH_RESULTS rows (see the module docstring): `served` rows
     # came before this page, `room` is what is left of the list.
     served = q.offset + (q.cursor.position if q.cursor is not None else 0) if q.search is not None else 0
@@ -177,17 +177,7 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     )
     if windowed:
         columns = (*columns, _WINDOW_TOTAL)
-    page_where, recheck = where, None
-    if (
-        dialect == "postgresql"
-        and how.search is not None
-        and how.search.use_index
-        and not how.search.gram_exact
-    ):
-        # The candidates alone select, the substring is rechecked after the order (`_rechecked`).
-        candidates_only = replace(how, search=replace(how.search, gram_exact=True))
-        page_where = predicates.filters(q, dialect, candidates_only)
-        recheck = search.substring(how.search, dialect)
+    page_where, recheck = page_filters(q, dialect, how, where)
     rows = _page_rows(conn, replace(q, limit=room), page_where, column, columns, recheck)
     more = len(rows) > room  # more matches follow this page
     has_more = more and served + room < MAX_SEARCH_RESULTS if q.search is not None else more
@@ -207,6 +197,24 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
         position = served + len(rows) if q.search is not None else 0
         next_cursor = Cursor(value=getattr(last, column.name), id=last.id, position=position)
     return Page(page, next_cursor, has_more, total)
+
+
+def page_filters(
+    q: CallQuery, dialect: str, how: predicates.Route, where: list[ColumnElement[bool]]
+) -> tuple[list[ColumnElement[bool]], ColumnElement[bool] | None]:
+    """The page statement's conditions, and one to apply after its order (`_rechecked`), if any:
+    PostgreSQL through the GIN index selects by the candidates alone and rechecks the substring
+    in the page's order."""
+    plan = how.search
+    if dialect == "postgresql" and plan is not None and plan.use_index and not plan.gram_exact:
+        candidates_only = replace(how, search=replace(plan, gram_exact=True))
+        return predicates.filters(q, dialect, candidates_only), search.substring(plan, dialect)
+    return where, None
+
+
+def page_columns(q: CallQuery, dialect: str) -> Sequence[Any]:
+    """What a page selects (see `_WITH_TRANSCRIPT`)."""
+    return _WITH_TRANSCRIPT[dialect] if q.include_transcript else SUMMARY_COLUMNS
 
 
 def _served_up_to(
