@@ -165,10 +165,13 @@ def list_calls(conn: Connection, q: CallQuery) -> Page:
     # candidate anyway: counting them in the same statement is nearly free, where a separate
     # count would repeat the index scan (SQLite at 1M calls: +5–7 ms for a rare word). Not for
     # pages with transcripts: they choose their keys in a subquery (`_page_rows`), outside of
-    # which the window would count the page's rows alone.
+    # which the window would count the page's rows alone. Not on PostgreSQL when the substring
+    # is rechecked: the page rechecks only the calls it shows (`_rechecked`), a window would
+    # recheck every candidate, where the capped count stops at MAX_SEARCH_RESULTS + 1 matches.
     windowed = (
         how.search is not None
         and how.search.use_index
+        and (dialect == "sqlite" or how.search.gram_exact)
         and q.count.value != "none"
         and q.cursor is None
         and not q.offset
