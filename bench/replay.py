@@ -168,6 +168,8 @@ def set_statement_timeout(conn: Any, ms: int) -> None:
 
 def path_of(statement: str) -> str:
     """Which route the store took, read off the page statement."""
+    if "+calls.rid IN" in statement:
+        return "walk + gram filter"
     if "MATCH" in statement or "@@" in statement:
         return "gram index"
     if "call_meta AS m" in statement:
@@ -181,7 +183,8 @@ def page_rows(db: Database, query: CallQuery) -> list[Any]:
     """The page's rows as the store reads them (for the serialization measurement)."""
     with db.read() as conn:
         how = listing.route(conn, query)
-        where = predicates.filters(query, conn.dialect.name, how)
+        dialect = conn.dialect.name
+        where, recheck = listing.page_filters(query, dialect, how, predicates.filters(query, dialect, how))
         column = predicates.SORT_COLUMNS[query.sort]
-        columns = listing.FULL_COLUMNS if query.include_transcript else listing.SUMMARY_COLUMNS
-        return listing._page_rows(conn, query, where, column, columns)[: query.limit]
+        columns = listing.page_columns(query, dialect)
+        return listing._page_rows(conn, query, where, column, columns, recheck)[: query.limit]

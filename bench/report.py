@@ -194,7 +194,9 @@ def report(run: dict[str, Any]) -> str:
         "### How to read this",
         "",
         "- *path*: `b-tree` = an ordered index walk or range; `walk + substring` = newest-first walk "
-        "with `instr`/`strpos` (common words); `gram index` = candidates from the tenant-scoped gram "
+        "with `instr`/`strpos` (common words); `walk + gram filter` = the same walk testing each "
+        "rowid against the gram index's candidates before the text (SQLite, 2,001–6,000 candidates); "
+        "`gram index` = candidates from the tenant-scoped gram "
         "index (SQLite FTS5 / PostgreSQL GIN), rechecked unless the query is one 1–2 character word; "
         "`metadata-driven` = SQLite's rare metadata value drives through `call_meta`. SQLite chooses "
         "by a capped FTS5 count of the tenant's candidates (≤ 2,000 → index), PostgreSQL by sampling "

@@ -170,7 +170,9 @@ def to_query(shape: Shape, org: str, key: bytes) -> CallQuery:
     return query
 
 
-JSON_COLUMNS = ("metadata", "dynamic_variables", "analysis", "transcript")
+#: Decoded from text here on SQLite. Not the transcript: a page reads it as text on both databases
+#: (`listing._WITH_TRANSCRIPT`) and `rows_to_calls`, timed below, decodes it.
+JSON_COLUMNS = ("metadata", "dynamic_variables", "analysis")
 
 
 def serialize(

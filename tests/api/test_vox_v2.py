@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import Tenant, call_body
+from callplane.api.dialects.vox import render
+from callplane.domain.query import CallQuery
+from callplane.store import listing
+from callplane.store.db import Database
+from tests.factories import Tenant, call_body, ended_saying, insert_calls, random_call
 
 SEED_000 = {
     "filter_criteria": {"agent_id": ["agent_123"], "call_type": ["outbound"]},
@@ -123,3 +130,81 @@ def test_every_documented_filter_is_accepted(client: TestClient, tenant: Tenant)
     del body["filter_criteria"]["user_sentiment"], body["filter_criteria"]["disconnection_reason"]
     del body["filter_criteria"]["duration"], body["filter_criteria"]["start_timestamp"]
     assert client.post("/v2/calls/list", json=body, headers=tenant.headers).json()["total_count"] == 1
+
+
+# Transcripts a v2 page passes through as stored (utterances only, the four keys) and ones it
+# must rebuild: a tool call, a flow move, an utterance with `words`, a float time.
+TRANSCRIPTS: list[list[dict[str, Any]]] = [
+    [],
+    [{"role": "agent", "content": "안녕하세요", "start_at": 1, "end_at": 2}],
+    [
+        {
+            "role": "agent",
+            "content": 'quote " back \\ slash\nline 한글 \u2028',
+            "start_at": 1,
+            "end_at": None,
+        },
+        {"role": "user", "content": "", "start_at": -5, "end_at": 10_000_000_000_000},
+    ],
+    [
+        {
+            "role": "user",
+            "content": "네",
+            "start_at": 1,
+            "end_at": 2,
+            "words": [{"word": "네", "start_at": 1, "end_at": 2}],
+        },
+        {
+            "role": "tool_call_invocation",
+            "tool_call_id": "t1",
+            "name": "lookup",
+            "arguments": {"a": 1},
+            "at": 3,
+        },
+        {"role": "tool_call_result", "tool_call_id": "t1", "content": "ok", "successful": True, "at": 4},
+        {"role": "node_transition", "from": "a", "to": "b", "at": 5},
+        {"role": "agent", "content": "끝", "start_at": 6, "end_at": 7},
+    ],
+    [{"role": "agent", "content": "x", "start_at": 1.5, "end_at": 2}],
+    [{"content": "x", "role": "agent", "start_at": 1, "end_at": 2}],
+]
+
+
+@pytest.mark.parametrize("transcript", TRANSCRIPTS)
+def test_listed_transcripts_are_what_a_get_renders(
+    client: TestClient, db: Database, tenant: Tenant, transcript: list[dict[str, Any]]
+) -> None:
+    """A list page may pass the stored transcript text through (`render._UTTERANCES`); what it
+    answers is what rendering the entries answers, as GET does."""
+    rng = random.Random(7)
+    made = random_call(rng, tenant.organization_id, [tenant.agent_id], start_at=1_767_225_600_000)
+    insert_calls(db, [replace(ended_saying(made, transcript), opt_out_sensitive_data_storage=False)])
+    listed = client.post("/v2/calls/list", json={}, headers=tenant.headers).json()["calls"]
+    assert len(listed) == 1
+    got = client.get(f"/v2/calls/{made.id}", headers=tenant.headers).json()
+    assert listed[0] == got
+    utterances = [
+        {k: e[k] for k in ("role", "content", "start_at", "end_at")}
+        for e in transcript
+        if e["role"] in ("agent", "user")
+    ]
+    assert got["transcript"] == utterances
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_plain_utterances_are_passed_through(db: Database, tenant: Tenant, passed: bool) -> None:
+    """The stored text of plain utterances is recognised in the form each database returns it."""
+    transcript = TRANSCRIPTS[2] if passed else TRANSCRIPTS[3]
+    made = random_call(
+        random.Random(7), tenant.organization_id, [tenant.agent_id], start_at=1_767_225_600_000
+    )
+    insert_calls(db, [replace(ended_saying(made, transcript), opt_out_sensitive_data_storage=False)])
+    with db.read() as conn:
+        (call,) = listing.list_calls(conn, CallQuery(tenant.organization_id, include_transcript=True)).calls
+    assert call.transcript == transcript and call.transcript_json is not None
+    assert orjson.loads(call.transcript_json) == transcript
+    spoken, full = render._v2_transcripts(call)
+    if passed:
+        assert isinstance(spoken, orjson.Fragment) and spoken is full
+    else:
+        assert isinstance(spoken, list) and isinstance(full, list)

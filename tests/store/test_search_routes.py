@@ -25,16 +25,22 @@ __all__ = ["corpus"]  # the fixture, shared with test_listing.py
 
 
 @pytest.mark.parametrize("drive_max", [-1, 10**9], ids=["walk", "drive"])
-@pytest.mark.parametrize("index_max", [-1, 10**9], ids=["search-walk", "search-index"])
+@pytest.mark.parametrize(
+    ("index_max", "filter_max"),
+    [(-1, -1), (-1, 10**9), (10**9, -1)],
+    ids=["search-walk", "search-filter-walk", "search-index"],
+)
 def test_routes_match_brute_force(
     db: Database,
     corpus: tuple[str, list[Call]],
     monkeypatch: pytest.MonkeyPatch,
     drive_max: int,
     index_max: int,
+    filter_max: int,
 ) -> None:
     monkeypatch.setattr(listing, "DRIVE_MAX", drive_max)
     monkeypatch.setattr(search, "INDEX_MAX_CANDIDATES", index_max)
+    monkeypatch.setattr(search, "FILTER_MAX_CANDIDATES", filter_max)  # SQLite only
     monkeypatch.setattr(listing, "SAMPLE_MATCHES", 0 if index_max < 0 else 10**9)
     org, found = corpus
     rng = random.Random(23)

@@ -188,6 +188,11 @@ class Call:
     #: None when not loaded (list pages skip it) *or* when opted out; see `transcript_loaded`.
     transcript: list[TranscriptEntry] | None = None
     transcript_loaded: bool = True
+    #: The stored JSON text of `transcript`, when a list page read it (`store.listing`): a
+    #: renderer whose output is that text can pass it through instead of rebuilding it (a v2
+    #: page of long calls spent most of its rendering time re-encoding transcripts). Not part
+    #: of the call's value: equal calls may have been read either way.
+    transcript_json: str | None = field(default=None, compare=False, repr=False)
     analysis: CallAnalysis | None = None
     cost_minor: int | None = None
     error_detail: str | None = None

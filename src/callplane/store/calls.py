@@ -317,6 +317,13 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
     request_id_at = position.get("request_id")
     out = []
     for row in rows:
+        transcript = stored = None
+        if transcript_at is not None:
+            transcript = row[transcript_at]
+            if isinstance(transcript, str):
+                # A list page selects the stored text (`listing.TRANSCRIPT_TEXT`): kept beside
+                # the decoded entries for renderers that can pass it through.
+                stored, transcript = transcript, orjson.loads(transcript)
         (
             id_, org, agent_id, spec, version, call_type, direction, status, from_number, to_number,
             presentation, created_at, updated_at, due_at, metadata, variables, opt_out, label, reason,
@@ -347,8 +354,9 @@ def rows_to_calls(rows: Sequence[Any], *, with_transcript: bool) -> list[Call]:
                 end_at=end_at,
                 duration_ms=duration_ms,
                 recording_key=recording_key,
-                transcript=row[transcript_at] if transcript_at is not None else None,
+                transcript=transcript,
                 transcript_loaded=with_transcript,
+                transcript_json=stored,
                 analysis=_analysis(analysis),
                 cost_minor=cost_minor,
                 error_detail=error_detail,

@@ -16,7 +16,10 @@ Mapping choices (Vox documents neither dialing nor ringing in v3):
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import orjson
 
 from callplane.domain.call import Call, CallStatus, CallType, TranscriptEntry
 from callplane.domain.money import billable_seconds, format_krw, from_minor
@@ -119,9 +122,32 @@ def _v2_entries(transcript: list[TranscriptEntry]) -> tuple[list[TranscriptEntry
     return [e for e in full if e["role"] in ("agent", "user")], full
 
 
+# A stored transcript of utterances only, each exactly `{role, content, start_at, end_at}` with
+# integer (or null) times: what `_v2_entries` would build from it is the stored text itself, for
+# both lists. In the two forms the databases return it in: SQLite the text as written (orjson,
+# compact, keys in that order); PostgreSQL jsonb's text form (its own key order, spaced).
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_ROLE = r'"(?:agent|user)"'
+_TIME = r"(?:-?[0-9]+|null)"
+_COMPACT = rf'\{{"role":{_ROLE},"content":{_STRING},"start_at":{_TIME},"end_at":{_TIME}\}}'
+_JSONB = rf'\{{"role": {_ROLE}, "end_at": {_TIME}, "content": {_STRING}, "start_at": {_TIME}\}}'
+_UTTERANCES = re.compile(rf"\[(?:{_COMPACT}(?:,{_COMPACT})*)?\]|\[(?:{_JSONB}(?:, {_JSONB})*)?\]")
+
+
+def _v2_transcripts(call: Call) -> tuple[Any, Any]:
+    """`transcript` and `transcript_with_tool_calls`: the stored text passed through when it is
+    already what they would be (`_UTTERANCES`), else built from the entries."""
+    if call.opt_out_sensitive_data_storage:
+        return None, None
+    stored = call.transcript_json
+    if stored is not None and _UTTERANCES.fullmatch(stored):
+        same = orjson.Fragment(stored)
+        return same, same
+    return _v2_entries(call.transcript or [])
+
+
 def v2_call(call: Call) -> dict[str, Any]:
-    transcript = _transcript(call)
-    spoken, full = (None, None) if transcript is None else _v2_entries(transcript)
+    spoken, full = _v2_transcripts(call)
     talk_ms = 0
     if call.answered_at is not None and call.end_at is not None:
         talk_ms = call.end_at - call.answered_at
