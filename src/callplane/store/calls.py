@@ -19,8 +19,10 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Select,
     Update,
     and_,
+    bindparam,
     exists,
     insert,
     literal,
@@ -374,11 +376,22 @@ def get_call(
     conn: Connection, organization_id: str, call_id: str, *, with_transcript: bool = True
 ) -> Call | None:
     """The call, or None — also when it belongs to another organisation."""
-    columns = FULL_COLUMNS if with_transcript else SUMMARY_COLUMNS
-    row = conn.execute(
-        select(*columns).where(calls.c.organization_id == organization_id, calls.c.id == call_id)
-    ).first()
+    statement = _GET_FULL if with_transcript else _GET_SUMMARY
+    row = conn.execute(statement, {"o": organization_id, "i": call_id}).first()
     return row_to_call(row, with_transcript=with_transcript) if row is not None else None
+
+
+def _get(columns: Sequence[ColumnElement[Any]]) -> Select[Any]:
+    # Built once: the worker reads a call for each webhook event it writes, and building the
+    # statement cost as much as running it.
+    return select(*columns).where(
+        calls.c.organization_id == bindparam("o", type_=calls.c.organization_id.type),
+        calls.c.id == bindparam("i", type_=calls.c.id.type),
+    )
+
+
+_GET_FULL = _get(FULL_COLUMNS)
+_GET_SUMMARY = _get(SUMMARY_COLUMNS)
 
 
 def get_calls(conn: Connection, organization_id: str, call_ids: Sequence[str]) -> list[Call]:

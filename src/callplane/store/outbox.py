@@ -15,7 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, delete, event, exists, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    event,
+    exists,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.errors import Conflict, NotFound
@@ -173,13 +185,14 @@ def destinations(conn: Connection, organization_id: str, agent_id: str, event_ty
 
 
 def enabled_endpoints(conn: Connection, organization_id: str) -> list[Endpoint]:
-    rows = conn.execute(
-        select(webhook_endpoints).where(
-            webhook_endpoints.c.organization_id == organization_id,
-            webhook_endpoints.c.enabled.is_(True),
-        )
-    ).all()
-    return [_endpoint(r) for r in rows]
+    return [_endpoint(r) for r in conn.execute(_ENABLED, {"o": organization_id})]
+
+
+#: Built once: read for every webhook event a call's change writes.
+_ENABLED = select(webhook_endpoints).where(
+    webhook_endpoints.c.organization_id == bindparam("o", type_=webhook_endpoints.c.organization_id.type),
+    webhook_endpoints.c.enabled.is_(True),
+)
 
 
 def wanting(found: Sequence[Endpoint], agent_id: str, event_type: str) -> list[Endpoint]:
