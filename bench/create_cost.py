@@ -19,7 +19,6 @@ average is printed beside every figure.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.load import AGENT_FILE
-from bench.run import cpu_s, free_port
+from bench.run import SERVER_PIDS, cpu_s, server
 from callplane.domain.phone import parse_kr
 from callplane.engine.services.admin import Admin
 from callplane.store.db import Database
@@ -67,33 +66,6 @@ def prepare(url: str) -> dict[str, str]:
         return {"agent_id": agent.id, "api_key": admin.issue_key(org.id, "create bench").key}
     finally:
         db.dispose()
-
-
-@contextmanager
-def server(url: str, log: Path, *, embedded_worker: bool) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    env = {**os.environ, "CALLPLANE_DATABASE_URL": url, "CALLPLANE_LOG_LEVEL": "warning",
-           "CALLPLANE_EMBEDDED_WORKER": "true" if embedded_worker else "false",
-           "CALLPLANE_RATE_LIMIT_PER_KEY": "1000000/second",
-           "CALLPLANE_RATE_LIMIT_PER_ORGANIZATION": "1000000/second"}  # fmt: skip
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "callplane", "serve", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"server did not start; see {log}")
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def measure(
@@ -203,7 +175,8 @@ def main() -> None:
         with fresh_sqlite() if kind == "sqlite" else fresh_postgres(args.pg) as url:
             keys = prepare(url)
             log = Path(tempfile.gettempdir()) / f"create-cost-{kind}.log"
-            with server(url, log, embedded_worker=args.embedded_worker) as (base, pid):
+            with server(url, log, embedded_worker=args.embedded_worker) as base:
+                pid = SERVER_PIDS[base]
                 profile = args.profile and args.profile.with_name(f"{args.profile.name}-{kind}.txt")
                 result = measure(base, pid, keys, args.creates, args.warmup, args.clients, profile)
         worker = "embedded worker" if args.embedded_worker else "no worker"

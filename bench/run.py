@@ -226,12 +226,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, log: Path) -> Iterator[str]:
+def server(url: str, log: Path, *, embedded_worker: bool = False) -> Iterator[str]:
     port = free_port()
     # The rate limits are lifted: back-to-back measurements from one key are far past the
     # default 50/s per key, and 429s would be left out of the figures (a run on the defaults
     # lost a third of its requests and measured creates at 50/s).
-    env = {**os.environ, "CALLPLANE_DATABASE_URL": url, "CALLPLANE_EMBEDDED_WORKER": "false",
+    env = {**os.environ, "CALLPLANE_DATABASE_URL": url,
+           "CALLPLANE_EMBEDDED_WORKER": "true" if embedded_worker else "false",
            "CALLPLANE_LOG_LEVEL": "warning", "CALLPLANE_RATE_LIMIT_PER_KEY": "1000000/second",
            "CALLPLANE_RATE_LIMIT_PER_ORGANIZATION": "1000000/second"}  # fmt: skip
     exe = Path(sys.executable).with_name("callplane")
