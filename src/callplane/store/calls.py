@@ -28,7 +28,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    tuple_,
+    union_all,
     update,
 )
 
@@ -529,28 +529,36 @@ def _moving(
 
 def move_metadata_index(conn: Connection, moved: Sequence[Call], listed_at: int) -> None:
     """The metadata index is keyed by the list position too (a count with a `listed_at` range
-    stays in the index): follow the calls' new one, set with their claim. One statement for all,
-    each row named by its whole primary key."""
+    stays in the index): follow the calls' new one, set with their claim. One statement for a
+    claim pass's calls (up to `_META_CHUNK` rows), each row found by its whole primary key."""
     keys = [
         (r["organization_id"], r["key"], r["value"], r["listed_at"], r["call_id"])
         for call in moved
         for r in metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
     ]
-    if not keys:
-        return
-    conn.execute(
-        update(call_meta)
-        .where(
-            tuple_(
-                call_meta.c.organization_id,
-                call_meta.c.key,
-                call_meta.c.value,
-                call_meta.c.listed_at,
-                call_meta.c.call_id,
-            ).in_(keys)
+    for start in range(0, len(keys), _META_CHUNK):
+        # A derived table joined on the key: a row-value IN list over five columns is planned as
+        # a scan of the whole table by SQLite once it holds two rows.
+        rows = union_all(
+            *(
+                select(*(literal(v, c.type).label(c.name) for v, c in zip(key, _META_KEY, strict=True)))
+                for key in keys[start : start + _META_CHUNK]
+            )
+        ).subquery("moved")
+        conn.execute(
+            update(call_meta).where(*(c == rows.c[c.name] for c in _META_KEY)).values(listed_at=listed_at)
         )
-        .values(listed_at=listed_at)
-    )
+
+
+_META_KEY = (
+    call_meta.c.organization_id,
+    call_meta.c.key,
+    call_meta.c.value,
+    call_meta.c.listed_at,
+    call_meta.c.call_id,
+)
+#: Rows per statement: five parameters each, under PostgreSQL's 65,535 per statement.
+_META_CHUNK = 1000
 
 
 def request_end(conn: Connection, organization_id: str, call_id: str, now: int) -> None:
