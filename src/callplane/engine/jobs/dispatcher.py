@@ -121,7 +121,10 @@ def _decide_batch(
         if attempt is None:
             # Taken meanwhile (it cannot be, under this pass's locks; if it were, the slot it
             # was counted in stays free for the next pass).
-            states[call.organization_id].live -= 1
+            state = states[call.organization_id]
+            state.live -= 1
+            state.dialed_last_hour -= 1
+            state.dialed_today -= 1
             continue
         claimed = replace(call, status=CallStatus.DIALING, attempt=attempt, start_at=now, updated_at=now)
         result.claimed.append(Claimed(claimed, attempt, now))
