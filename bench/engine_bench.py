@@ -114,7 +114,7 @@ def machine() -> str:
     )
 
 
-def setup(db: Database, *, webhook: bool) -> tuple[str, str, str]:
+def setup(db: Database, *, webhook: bool = False) -> tuple[str, str, str]:
     clock = SystemClock()
     admin = Admin(db, clock.now_ms)
     org = admin.create_organization(
