@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Subquery,
     Update,
     and_,
     bindparam,
@@ -537,17 +538,22 @@ def move_metadata_index(conn: Connection, moved: Sequence[Call], listed_at: int)
         for r in metadata_index_rows(call.organization_id, call.id, _listed_at(call), call.metadata)
     ]
     for start in range(0, len(keys), _META_CHUNK):
-        # A derived table joined on the key: a row-value IN list over five columns is planned as
-        # a scan of the whole table by SQLite once it holds two rows.
-        rows = union_all(
-            *(
-                select(*(literal(v, c.type).label(c.name) for v, c in zip(key, _META_KEY, strict=True)))
-                for key in keys[start : start + _META_CHUNK]
-            )
-        ).subquery("moved")
+        rows = literal_rows(_META_KEY, keys[start : start + _META_CHUNK], "moved")
         conn.execute(
             update(call_meta).where(*(c == rows.c[c.name] for c in _META_KEY)).values(listed_at=listed_at)
         )
+
+
+def literal_rows(columns: Sequence[ColumnElement[Any]], rows: Sequence[Sequence[Any]], name: str) -> Subquery:
+    """`rows` as a derived table with `columns`' names and types, to join a batch on a key: a
+    row-value IN list over the same columns is planned as a scan (of every queued call, of the
+    whole `call_meta`) on both databases."""
+    return union_all(
+        *(
+            select(*(literal(v, c.type).label(c.name) for v, c in zip(row, columns, strict=True)))
+            for row in rows
+        )
+    ).subquery(name)
 
 
 _META_KEY = (

@@ -25,11 +25,9 @@ from sqlalchemy import (
     and_,
     cast,
     func,
-    literal,
     or_,
     select,
     tuple_,
-    union_all,
     update,
 )
 
@@ -207,25 +205,17 @@ def start_dialing(
     statement is a wait for the server while the pass holds its organisations' locks."""
     if not due:
         return {}
-    # The batch as a derived table joined on the primary key: a row-value IN list over the
-    # same columns is planned as a scan of every queued call (`ix_calls_queue`) on both
-    # databases, which a large backlog makes slow.
-    batch = union_all(
-        *(
-            select(
-                literal(c.organization_id, calls.c.organization_id.type).label("o"),
-                literal(c.id, calls.c.id.type).label("i"),
-                literal(c.attempt, calls.c.attempt.type).label("a"),
-            )
-            for c in due
-        )
-    ).subquery("batch")
+    batch = call_store.literal_rows(  # joined on the primary key
+        (calls.c.organization_id, calls.c.id, calls.c.attempt),
+        [(c.organization_id, c.id, c.attempt) for c in due],
+        "batch",
+    )
     statement = (
         update(calls)
         .where(
-            calls.c.organization_id == batch.c.o,
-            calls.c.id == batch.c.i,
-            calls.c.attempt == batch.c.a,  # the fence: the attempt the call was read at
+            calls.c.organization_id == batch.c.organization_id,
+            calls.c.id == batch.c.id,
+            calls.c.attempt == batch.c.attempt,  # the fence: the attempt the call was read at
             calls.c.status == CallStatus.QUEUED.value,
         )
         .values(
