@@ -160,3 +160,37 @@ def test_a_cursor_from_a_bare_call_id_cannot_page_a_search_past_its_cap(
             page = listing.list_calls(conn, q.next_page(cursor))
         assert [c.id for c in page.calls] == expected[i + 1 : CAP]
         assert page.next_cursor is None and not page.has_more
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+@pytest.mark.parametrize("walk_max", [10_000, 3])
+def test_a_bounded_walk_and_the_index_count_give_the_same_capped_total(
+    db: Database, corpus: tuple[str, list[Call]], monkeypatch: pytest.MonkeyPatch, walk_max: int
+) -> None:
+    # PostgreSQL counts a common word's matches by walking the newest calls when that looks
+    # cheaper (`listing._walked_matches`), else through the GIN index. Here the walk is always
+    # tried (no cost threshold): bounded by `walk_max` rows, the small bound falls back to the
+    # index whenever the cap is not within reach. Either way, one answer: the brute force's.
+    monkeypatch.setattr(listing, "MAX_SEARCH_RESULTS", CAP)
+    monkeypatch.setattr(listing, "WALK_COST", 0)
+    monkeypatch.setattr(listing, "WALK_MAX_ROWS", walk_max)
+    walked: list[int | None] = []
+    original = listing._walked_matches
+
+    def spy(*args: Any) -> int | None:
+        walked.append(original(*args))
+        return walked[-1]
+
+    monkeypatch.setattr(listing, "_walked_matches", spy)
+    org, found = corpus
+    for name, options in shapes(org, found).items():
+        q = CallQuery(organization_id=org, limit=5, count=CountMode.EXACT, **options)
+        value, exact = expected_total(found, q)
+        with db.read() as conn:
+            answers = {listing.list_calls(conn, q).total for _ in range(3)}
+            answers.add(listing.list_calls(conn, replace(q, sort=SortField.END)).total)
+        assert answers == {listing.Total(value, exact)}, name
+    if walk_max > CAP * 10:
+        assert CAP + 1 in walked  # the walk answered
+    else:
+        assert walked and set(walked) == {None}  # the index answered
