@@ -116,3 +116,33 @@ def test_postgres_setup_check_refuses_generic_plans(postgres_db: Database) -> No
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")  # gone when the transaction ends
         with pytest.raises(DatabaseSetupError, match="plan_cache_mode"):
             check_postgres(conn)
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+@pytest.mark.parametrize("with_transcript", [False, True])
+def test_postgres_never_offers_an_index_of_the_tenant_beside_the_gram_index(
+    db: Database, corpus: tuple[str, list[Call]], monkeypatch: pytest.MonkeyPatch, with_transcript: bool
+) -> None:
+    # The tenant is among the GIN's terms; an indexable tenant condition beside it let the planner
+    # AND a whole tenant's b-tree range into the bitmap (1M calls: 36 ms for a 300-call word).
+    monkeypatch.setattr(listing, "SAMPLE_MATCHES", 10**9)  # every search through the index
+    org, found = corpus
+    through_index: list[str] = []
+
+    def seen(_c: object, _cursor: Any, statement: str, *_: object) -> None:
+        if "@@" in statement:
+            through_index.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        for search_for in ("예약", "help SUPPORT", "배"):
+            q = CallQuery(organization_id=org, search=search_for, include_transcript=with_transcript)
+            with db.read() as conn:
+                assert [c.id for c in listing.list_calls(conn, q).calls] == brute_force(found, q)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert through_index
+    for statement in through_index:
+        gin_part = statement.split("@@")[0].rsplit("SELECT", 1)[-1]
+        assert "(calls.organization_id || '')" in gin_part, statement
+        assert "calls.organization_id = " not in gin_part, statement
