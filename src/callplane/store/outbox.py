@@ -22,7 +22,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
-    exists,
+    func,
     insert,
     select,
     tuple_,
@@ -200,13 +200,45 @@ def wanting(found: Sequence[Endpoint], agent_id: str, event_type: str) -> list[E
     return [e for e in found if event_type in e.events and e.agent_id in (None, agent_id)]
 
 
-def has_endpoints(organization_id: ColumnElement[str]) -> ColumnElement[bool]:
-    """Whether the organisation has an enabled webhook endpoint, as an SQL expression: a status
-    change asks it in its own statement (`UPDATE … RETURNING`, `store.calls.move_announcing`), so
-    the events of an organisation without endpoints cost no `destinations` lookup."""
-    return exists().where(
-        webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.enabled.is_(True)
+def enabled_ids(organization_id: ColumnElement[str]) -> ColumnElement[str | None]:
+    """The ids of the organisation's enabled webhook endpoints, comma-separated (NULL: none), as
+    an SQL expression: a status change asks it in its own statement (`UPDATE … RETURNING`,
+    `store.calls.move_announcing`), so an event of an organisation without endpoints costs no
+    lookup, and one with endpoints finds them by this stamp (`endpoints_of`)."""
+    return (
+        select(func.aggregate_strings(webhook_endpoints.c.id, ","))
+        .where(webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.enabled.is_(True))
+        .scalar_subquery()
     )
+
+
+def endpoints_of(conn: Connection, organization_id: str, ids: str | None) -> tuple[Endpoint, ...]:
+    """The enabled endpoints a change saw (`enabled_ids`), read once per process for each set.
+
+    Endpoints are never edited, only created, disabled or removed, so the set of enabled ids
+    names the endpoints completely: an endpoint added or disabled changes the stamp that the
+    next change returns, and that event reads the new set (the same destinations as reading them
+    in each event's transaction, without the read). A set read differently from the stamp (an
+    endpoint removed or disabled in between, PostgreSQL's read committed) is used for this event
+    and not remembered."""
+    if not ids:
+        return ()
+    key = (organization_id, ids)
+    found = _ENDPOINTS.get(key)
+    if found is not None:
+        return found
+    wanted = set(ids.split(","))
+    found = tuple(e for e in enabled_endpoints(conn, organization_id) if e.id in wanted)
+    if len(found) == len(wanted):
+        if len(_ENDPOINTS) >= _ENDPOINT_SETS:
+            _ENDPOINTS.clear()  # bounded like `engine.memo.Memo`: cheap to read again
+        _ENDPOINTS[key] = found
+    return found
+
+
+#: (organisation, enabled ids) → those endpoints; see `endpoints_of`.
+_ENDPOINTS: dict[tuple[str, str], tuple[Endpoint, ...]] = {}
+_ENDPOINT_SETS = 10_000
 
 
 class SubjectKind(enum.StrEnum):
@@ -230,6 +262,19 @@ class Target:
     format: str = "vox"
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to write (`add_events`): its body rendered in `format`, for `targets` (all of
+    that format)."""
+
+    event_id: str
+    subject: Subject
+    event_type: str
+    body: str
+    targets: Sequence[Target]
+    format: str = "vox"
+
+
 def add_event(
     conn: Connection,
     organization_id: str,
@@ -244,75 +289,118 @@ def add_event(
 ) -> list[str]:
     """One event, its body rendered in `format`, and a delivery to each target (all of that
     format); returns the deliveries' ids."""
-    conn.info[_WROTE_EVENTS] = True  # for `on_events_committed`
-    # Prepared (`store.prepared`): the worker writes two or three events per call.
-    _ADD_EVENT.execute(
-        conn,
-        {
-            "o": organization_id,
-            "id": event_id,
-            "call": subject.id if subject.kind is SubjectKind.CALL else None,
-            "kind": subject.kind.value,
-            "subject": subject.id,
-            "type": event_type,
-            "body": body,
-            "now": now,
-            "format": format,
-        },
+    return add_events(
+        conn, organization_id, [NewEvent(event_id, subject, event_type, body, targets, format)], now
     )
-    ids = [new_id() for _ in targets]
-    for delivery_id, target in zip(ids, targets, strict=True):
-        _ADD_DELIVERY.execute(
-            conn,
+
+
+def add_events(conn: Connection, organization_id: str, events: Sequence[NewEvent], now: int) -> list[str]:
+    """Events, in order, each with a delivery to each of its targets; returns the deliveries' ids.
+
+    The worker writes two or three events per call: all of a change's events and deliveries go
+    in one prepared statement on PostgreSQL (the events' INSERT a CTE of the deliveries'), two
+    on SQLite (one multi-row INSERT each), not two statements per event."""
+    if not events:
+        return []
+    conn.info[_WROTE_EVENTS] = True  # for `on_events_committed`
+    params: dict[str, Any] = {
+        "o": organization_id,
+        "now": now,
+        "pending": DeliveryStatus.PENDING.value,
+        "zero": 0,
+    }
+    ids: list[str] = []
+    for i, e in enumerate(events):
+        subject = e.subject
+        params.update(
             {
-                "o": organization_id,
-                "id": delivery_id,
-                "event": event_id,
-                "endpoint": target.endpoint_id,
-                "url": target.url,
-                "now": now,
-            },
+                f"e{i}": e.event_id,
+                f"e{i}_call": subject.id if subject.kind is SubjectKind.CALL else None,
+                f"e{i}_kind": subject.kind.value,
+                f"e{i}_subject": subject.id,
+                f"e{i}_type": e.event_type,
+                f"e{i}_body": e.body,
+                f"e{i}_format": e.format,
+            }
         )
+        for target in e.targets:
+            n = len(ids)
+            ids.append(new_id())
+            params.update(
+                {
+                    f"d{n}": ids[-1],
+                    f"d{n}_event": e.event_id,
+                    f"d{n}_endpoint": target.endpoint_id,
+                    f"d{n}_url": target.url,
+                }
+            )
+    if conn.dialect.name == "postgresql":
+        _inserts(len(events), len(ids)).execute(conn, params)
+    else:
+        _inserts(len(events), 0).execute(conn, params)
+        if ids:
+            _inserts(0, len(ids)).execute(conn, params)
     return ids
 
 
-def _named(table: Table, **names: str) -> dict[str, Any]:
-    """Column values as parameters of a prepared statement: column name → parameter name."""
-    return {column: param(name, table.c[column].type) for column, name in names.items()}
+#: (events, deliveries) → the prepared INSERT of that many rows (both: PostgreSQL's CTE).
+_INSERTS: dict[tuple[int, int], Prepared] = {}
 
 
-_ADD_EVENT = Prepared(
-    lambda _dialect: insert(webhook_events).values(
-        _named(
-            webhook_events,
-            organization_id="o",
-            id="id",
-            call_id="call",
-            subject_kind="kind",
-            subject_id="subject",
-            type="type",
-            body="body",
-            created_at="now",
-            format="format",
-        )
-    )
-)
-_ADD_DELIVERY = Prepared(
-    lambda _dialect: insert(webhook_deliveries).values(
-        status=DeliveryStatus.PENDING.value,
-        attempts=0,
-        **_named(
-            webhook_deliveries,
-            organization_id="o",
-            id="id",
-            event_id="event",
-            endpoint_id="endpoint",
-            url="url",
-            next_attempt_at="now",
-            created_at="now",
-        ),
-    )
-)
+def _inserts(n_events: int, n_deliveries: int) -> Prepared:
+    shape = (n_events, n_deliveries)
+    found = _INSERTS.get(shape)
+    if found is not None:
+        return found
+    e, d = webhook_events, webhook_deliveries
+
+    def p(table: Table, column: str, name: str) -> Any:
+        return param(name, table.c[column].type)
+
+    def events_rows() -> list[dict[str, Any]]:
+        return [
+            {
+                "organization_id": p(e, "organization_id", "o"),
+                "id": p(e, "id", f"e{i}"),
+                "call_id": p(e, "call_id", f"e{i}_call"),
+                "subject_kind": p(e, "subject_kind", f"e{i}_kind"),
+                "subject_id": p(e, "subject_id", f"e{i}_subject"),
+                "type": p(e, "type", f"e{i}_type"),
+                "body": p(e, "body", f"e{i}_body"),
+                "created_at": p(e, "created_at", "now"),
+                "format": p(e, "format", f"e{i}_format"),
+            }
+            for i in range(n_events)
+        ]
+
+    def deliveries_rows() -> list[dict[str, Any]]:
+        return [
+            {
+                "organization_id": p(d, "organization_id", "o"),
+                "id": p(d, "id", f"d{n}"),
+                "event_id": p(d, "event_id", f"d{n}_event"),
+                "endpoint_id": p(d, "endpoint_id", f"d{n}_endpoint"),
+                "url": p(d, "url", f"d{n}_url"),
+                "status": p(d, "status", "pending"),
+                "attempts": p(d, "attempts", "zero"),
+                "next_attempt_at": p(d, "next_attempt_at", "now"),
+                "created_at": p(d, "created_at", "now"),
+            }
+            for n in range(n_deliveries)
+        ]
+
+    def build(_dialect: str) -> Any:
+        if n_events and n_deliveries:
+            # PostgreSQL: the events' INSERT as a CTE of the deliveries' — one statement.
+            return (
+                insert(d).values(deliveries_rows()).add_cte(insert(e).values(events_rows()).cte("new_events"))
+            )
+        if n_events:
+            return insert(e).values(events_rows())
+        return insert(d).values(deliveries_rows())
+
+    prepared = _INSERTS[shape] = Prepared(build)
+    return prepared
 
 
 def on_events_committed(db: Database, callback: Callable[[], None]) -> Callable[[], None]:

@@ -60,11 +60,11 @@ from callplane.engine.memo import Memo
 from callplane.engine.services import recordings
 from callplane.engine.services.webhook_formats import FORMATS, FormatName
 from callplane.store import agents as agent_store
-from callplane.store import calls as call_store
 from callplane.store import deliveries as delivery_store
 from callplane.store import outbox
+from callplane.store.calls import Moved
 from callplane.store.db import Database
-from callplane.store.outbox import Endpoint, Subject, SubjectKind, Target
+from callplane.store.outbox import Endpoint, NewEvent, Subject, SubjectKind, Target
 
 #: The event type of a test event (`WebhookAdmin.send_test`); never subscribed to, always sent.
 TEST_EVENT = "test"
@@ -88,70 +88,44 @@ def new_event_id() -> str:
     return "msg_" + new_id().replace("-", "")
 
 
-def emit(
-    conn: Connection,
-    organization_id: str,
-    call_id: str,
-    agent: AgentRef,
-    event: EventType,
-    now: int,
-    *,
-    endpoints: bool = True,
-) -> list[str]:
+def emit(conn: Connection, moved: Moved, agent: AgentRef, event: EventType, now: int) -> list[str]:
     """Write the event to the outbox with a delivery per destination, in the caller's transaction
     (`emit_all` with one event)."""
-    return emit_all(conn, organization_id, call_id, agent, [event], now, endpoints=endpoints)
+    return emit_all(conn, moved, agent, [event], now)
 
 
 def emit_all(
-    conn: Connection,
-    organization_id: str,
-    call_id: str,
-    agent: AgentRef,
-    events: Sequence[EventType],
-    now: int,
-    *,
-    endpoints: bool = True,
+    conn: Connection, moved: Moved, agent: AgentRef, events: Sequence[EventType], now: int
 ) -> list[str]:
-    """Write events of one call, in order, to the outbox with a delivery per destination, in the
-    caller's transaction.
+    """Write events of the call a change moved (`store.calls.move_announcing`), in order, to the
+    outbox with a delivery per destination, in the caller's transaction.
 
-    `endpoints=False`: the caller knows the organisation has no enabled endpoint (its status
-    change asked, `store.outbox.has_endpoints`), so they are not looked up.
+    The change's own statement returned the call as it left it and the organisation's enabled
+    endpoints (`Moved`): the call is not read again, and the endpoints are looked up by that
+    stamp (`outbox.endpoints_of`, remembered per set), so an endpoint added or disabled during a
+    call counts from the call's next change on, as if read in each event's transaction.
 
     The body is rendered once per payload format among an event's destinations (one outbox event
-    each: Vox endpoints share one body, Retell endpoints another). The endpoints are read once
-    for all the events, and the call (as the transaction sees it now) once, only when some
-    destination wants one of them: a call's end and its analysis, written together, cost one
-    read of each. Returns the event ids written."""
-    found = outbox.enabled_endpoints(conn, organization_id) if endpoints else []
+    each: Vox endpoints share one body, Retell endpoints another); every event and delivery of
+    the change is inserted together (`outbox.add_events`). Returns the event ids written."""
+    organization_id = moved.row.organization_id
+    found = outbox.endpoints_of(conn, organization_id, moved.endpoints)
     wanted = [(event, _targets(conn, organization_id, agent, event, now, found)) for event in events]
     if not any(targets for _, targets in wanted):
         return []
-    with_transcript = any(event is EventType.CALL_ENDED and targets for event, targets in wanted)
-    call = call_store.get_call(conn, organization_id, call_id, with_transcript=with_transcript)
-    assert call is not None, "events are only emitted for calls that exist"
+    call = moved.call()
     marked = recordings.marked(call)
-    written = []
+    subject = Subject(SubjectKind.CALL, call.id)
+    written: list[NewEvent] = []
     for event, targets in wanted:
         by_format: dict[str, list[Target]] = {}
         for target in targets:
             by_format.setdefault(target.format, []).append(target)
         for name, group in by_format.items():
-            event_id = new_event_id()
-            outbox.add_event(
-                conn,
-                organization_id,
-                event_id=event_id,
-                subject=Subject(SubjectKind.CALL, call_id),
-                event_type=event.value,
-                body=FORMATS.get(name).render(marked, event.value, now),
-                now=now,
-                targets=group,
-                format=name,
-            )
-            written.append(event_id)
-    return written
+            body = FORMATS.get(name).render(marked, event.value, now)
+            written.append(NewEvent(new_event_id(), subject, event.value, body, group, name))
+    outbox.add_events(conn, organization_id, written, now)
+    return [e.event_id for e in written]
 
 
 def _targets(
