@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
+    exists,
     func,
     insert,
     select,
@@ -443,6 +444,10 @@ def deliveries_due(conn: Connection, now: int) -> bool:
 def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> list[DueDelivery]:
     """Due deliveries, hidden from other relays for `lease_ms` while this one posts them.
 
+    In order per subject and destination: a delivery waits while an earlier event about the same
+    subject (a call's `call_ended` before its `call_analyzed`, written together) still has a
+    pending delivery to the same destination (`_waits_its_turn`), retries included.
+
     Two statements whatever the batch: one read of the deliveries with their events, endpoints
     and signing secrets (PostgreSQL: the deliveries locked, `SKIP LOCKED`, so relays in other
     processes take other rows), and one lease update of them all."""
@@ -468,7 +473,7 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
         .outerjoin(ep, (ep.c.organization_id == d.c.organization_id) & (ep.c.id == d.c.endpoint_id))
         # The agent version's own webhook_url (no endpoint) is signed with the organisation's secret.
         .outerjoin(s, (s.c.organization_id == d.c.organization_id) & d.c.endpoint_id.is_(None))
-        .where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
+        .where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now, ~_waits_its_turn(d, e))
         .order_by(d.c.next_attempt_at)
         .limit(limit)
     )
@@ -498,6 +503,24 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
         )
         for r in rows
     ]
+
+
+def _waits_its_turn(d: Any, e: Any) -> ColumnElement[bool]:
+    """Whether delivery `d` (of event `e`) has an earlier one pending to the same destination
+    about the same subject. Earlier: written before, by `(created_at, id)` — a transaction's
+    events share `created_at`, and their ids are UUIDv7s made in order by one process
+    (`domain.ids`: monotonic within it), so the id orders them."""
+    d2, e2 = webhook_deliveries.alias("earlier_delivery"), webhook_events.alias("earlier_event")
+    return exists().where(
+        e2.c.organization_id == e.c.organization_id,
+        e2.c.subject_id == e.c.subject_id,
+        tuple_(e2.c.created_at, e2.c.id) < tuple_(e.c.created_at, e.c.id),
+        d2.c.organization_id == e2.c.organization_id,
+        d2.c.event_id == e2.c.id,
+        d2.c.status == DeliveryStatus.PENDING.value,
+        d2.c.url == d.c.url,
+        d2.c.endpoint_id.is_not_distinct_from(d.c.endpoint_id),
+    )
 
 
 def _signing(row: Any) -> tuple[str | None, bool]:

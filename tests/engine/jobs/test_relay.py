@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+import orjson
 import pytest
 
 from callplane.engine.clock import FixedClock, SystemClock
@@ -15,7 +16,7 @@ from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.services.webhooks import new_event_id
 from callplane.store import outbox
 from callplane.store.db import Database
-from callplane.store.outbox import AttemptResult, DeliveryStatus, Subject, SubjectKind, Target
+from callplane.store.outbox import AttemptResult, DeliveryStatus, NewEvent, Subject, SubjectKind, Target
 from tests.conftest import _truncate
 from tests.engine.services.test_webhooks import FAST, all_delivered, canceled_call, local_webhooks
 from tests.factories import Tenant, make_tenant
@@ -159,3 +160,49 @@ def test_an_attempt_is_cut_off_after_its_timeout_all_told(db: Database, tenant: 
         listener.close()
     assert result.outcome is DeliveryStatus.PENDING and result.error == "timed out after 1 s"
     assert config.lease_ms == 11_000
+
+
+def test_a_calls_events_reach_an_endpoint_in_the_order_they_were_written(
+    db: Database, tenant: Tenant
+) -> None:
+    """`call_ended` and `call_analyzed` committed together; the end's first attempt fails: the
+    analysis waits for the end's retry instead of overtaking it (through the real relay)."""
+
+    def answer(_path: str, webhook_id: str, attempt: int) -> tuple[int, dict[str, str]]:
+        return (500, {}) if webhook_id == ended_id and attempt == 1 else (204, {})
+
+    receiver = WebhookReceiver(answer=answer)
+    clock = SystemClock()
+    now = clock.now_ms()
+    call = Subject(SubjectKind.CALL, tenant.agent_id)  # any id: the relay never reads the call
+    ended_id, analyzed_id = new_event_id(), new_event_id()  # in this order, as `emit_all` makes them
+
+    async def deliver_all(relay: Relay) -> None:
+        deadline = time.monotonic() + 30
+        try:
+            while len(receiver.accepted()) < 2:
+                assert time.monotonic() < deadline, receiver.received
+                await relay.deliver_due()
+                await asyncio.sleep(0.06)  # past the retry's 50 ms
+        finally:
+            await relay.aclose()
+
+    with serve_in_thread(receiver.app) as url:
+        endpoint = local_webhooks(db, clock.now_ms).add(tenant.organization_id, f"{url}/hooks").endpoint
+        target = Target(endpoint.url, endpoint.id)
+        with db.write() as conn:
+            outbox.add_events(
+                conn,
+                tenant.organization_id,
+                [
+                    NewEvent(event_id, call, kind, orjson.dumps({"event": kind}).decode(), [target])
+                    for event_id, kind in ((ended_id, "call_ended"), (analyzed_id, "call_analyzed"))
+                ],
+                now,
+            )
+        asyncio.run(deliver_all(Relay(db, clock, FAST)))
+    assert [(r.json()["event"], r.status) for r in receiver.received] == [
+        ("call_ended", 500),
+        ("call_ended", 204),
+        ("call_analyzed", 204),
+    ]

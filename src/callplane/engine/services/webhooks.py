@@ -28,9 +28,11 @@ null, as in the API) and `opt_out_sensitive_data_storage`. In addition:
   `call_cost {total_cost: "<KRW decimal string>"}` and `duration_ms` (no transcript: `call_ended`
   carried it; keeps the payload small).
 
-Delivery is at least once and not ordered: each event is retried on its own schedule, so a
-`call_analyzed` can arrive before a `call_ended` that needed a retry. Deduplicate on
-`webhook-id`; order by `call.occurred_at`.
+Delivery is at least once and, per call and destination, in the order the events were written:
+a `call_analyzed` is not posted to an endpoint while that call's `call_ended` is still pending
+there (its retries included; `store.outbox.claim_deliveries`). Events of different calls, and
+one call's events to different endpoints, are independent. Deduplicate on `webhook-id` (a
+retry after a lost answer, or a redelivery, sends an event again).
 
 An opted-out call (`opt_out_sensitive_data_storage`) carries `transcript`, `recording_url` and
 `call_analysis` as null: nothing that was not stored is sent.
