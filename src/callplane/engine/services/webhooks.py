@@ -30,7 +30,7 @@ null, as in the API) and `opt_out_sensitive_data_storage`. In addition:
 
 Delivery is at least once and, per call and destination, in the order the events were written:
 a `call_analyzed` is not posted to an endpoint while that call's `call_ended` is still pending
-there (its retries included; `store.outbox.claim_deliveries`). Events of different calls, and
+there (its retries included; `store.deliveries.claim_deliveries`). Events of different calls, and
 one call's events to different endpoints, are independent. Deduplicate on `webhook-id` (a
 retry after a lost answer, or a redelivery, sends an event again).
 
@@ -272,10 +272,10 @@ class WebhookAdmin:
             outbox.set_signing_secret(conn, organization_id, secret, self.now())
         return secret
 
-    def deliveries(self, organization_id: str, subject_id: str) -> list[outbox.DeliveryLog]:
+    def deliveries(self, organization_id: str, subject_id: str) -> list[delivery_store.DeliveryLog]:
         """The deliveries of a call's events (or a campaign's, or an endpoint's test events)."""
         with self.db.read() as conn:
-            return outbox.deliveries_about(conn, organization_id, subject_id)
+            return delivery_store.deliveries_about(conn, organization_id, subject_id)
 
     def delivery_log(
         self, organization_id: str, limit: int, before: tuple[int, str] | None = None
@@ -284,20 +284,20 @@ class WebhookAdmin:
         with self.db.read() as conn:
             return delivery_store.recent(conn, organization_id, limit=limit, before=before)
 
-    def delivery(self, organization_id: str, delivery_id: str) -> outbox.DeliveryLog:
+    def delivery(self, organization_id: str, delivery_id: str) -> delivery_store.DeliveryLog:
         with self.db.read() as conn:
-            return outbox.get_delivery(conn, organization_id, delivery_id)
+            return delivery_store.get_delivery(conn, organization_id, delivery_id)
 
-    def redeliver(self, organization_id: str, delivery_id: str) -> outbox.DeliveryLog:
+    def redeliver(self, organization_id: str, delivery_id: str) -> delivery_store.DeliveryLog:
         """Send a finished delivery's event again to its destination (a new delivery, due now).
 
         404 for a delivery or endpoint that is not there; 409 while it is still pending or when
         its endpoint is disabled."""
         with self.db.write() as conn:
-            new = outbox.redeliver(conn, organization_id, delivery_id, self.now())
-            return outbox.get_delivery(conn, organization_id, new)
+            new = delivery_store.redeliver(conn, organization_id, delivery_id, self.now())
+            return delivery_store.get_delivery(conn, organization_id, new)
 
-    def send_test(self, organization_id: str, endpoint_id: str) -> outbox.DeliveryLog:
+    def send_test(self, organization_id: str, endpoint_id: str) -> delivery_store.DeliveryLog:
         """A `test` event to one endpoint, in its format and signed like its real events; the
         relay delivers it like any other (follow it with `delivery`). A disabled endpoint is a
         409: the relay would fail the delivery without sending it."""
@@ -317,4 +317,4 @@ class WebhookAdmin:
                 targets=[Target(endpoint.url, endpoint.id, endpoint.format)],
                 format=endpoint.format,
             )
-            return outbox.get_delivery(conn, organization_id, delivery_id)
+            return delivery_store.get_delivery(conn, organization_id, delivery_id)
