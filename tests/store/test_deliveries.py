@@ -124,3 +124,25 @@ def test_a_delivery_waits_while_an_earlier_event_of_its_subject_is_pending_there
     with db.write() as conn:
         [last] = deliveries.claim_deliveries(conn, now + 2, LEASE_MS, 10)
     assert (last.event_id, last.url) == (analyzed, here.url)
+
+
+def test_a_redelivery_wakes_the_relays_of_its_process_when_it_commits(db: Database, tenant: Tenant) -> None:
+    now = SystemClock().now_ms()
+    local_webhooks(db, lambda: now).rotate_agent_url_secret(tenant.organization_id)
+    fresh = Database(db.url)  # its own pool: no connection marked by another test's writes
+    woken: list[str] = []
+    stop = outbox.on_events_committed(fresh, lambda: woken.append("woken"))
+    try:
+        _event(fresh, tenant, now, [Target("https://a.example.com/hooks", None)])
+        assert woken == ["woken"]
+        delivered = AttemptResult(now, 5, 204, None, DeliveryStatus.DELIVERED)
+        with fresh.write() as conn:
+            [claimed] = deliveries.claim_deliveries(conn, now, LEASE_MS, 10)
+            assert deliveries.record_attempt(conn, claimed, delivered)
+        assert woken == ["woken"]  # recording an attempt makes nothing due
+        with fresh.write() as conn:
+            deliveries.redeliver(conn, tenant.organization_id, claimed.id, now + 1)
+    finally:
+        stop()
+        fresh.dispose()
+    assert woken == ["woken", "woken"]

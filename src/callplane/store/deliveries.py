@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from callplane.domain.errors import Conflict, NotFound
 from callplane.domain.ids import new_id
-from callplane.store.outbox import DeliveryStatus, SubjectKind, get_endpoint
+from callplane.store.outbox import DeliveryStatus, SubjectKind, get_endpoint, wrote_deliveries
 from callplane.store.schema import (
     webhook_attempts,
     webhook_deliveries,
@@ -252,6 +252,7 @@ def redeliver(conn: Connection, organization_id: str, delivery_id: str, now: int
         if not endpoint.enabled:
             raise Conflict(f"webhook endpoint {endpoint.id} is disabled ({endpoint.disabled_reason})")
     new = new_id()
+    wrote_deliveries(conn)  # due now: relays look at once, not at their next poll
     conn.execute(
         insert(webhook_deliveries).values(
             organization_id=organization_id,

@@ -297,7 +297,7 @@ def add_events(conn: Connection, organization_id: str, events: Sequence[NewEvent
     on SQLite (one multi-row INSERT each), not two statements per event."""
     if not events:
         return []
-    conn.info[_WROTE_EVENTS] = True  # for `on_events_committed`
+    wrote_deliveries(conn)
     params: dict[str, Any] = {
         "o": organization_id,
         "now": now,
@@ -396,6 +396,12 @@ def _inserts(n_events: int, n_deliveries: int) -> Prepared:
 
     prepared = _INSERTS[shape] = Prepared(build)
     return prepared
+
+
+def wrote_deliveries(conn: Connection) -> None:
+    """Note that `conn`'s transaction made deliveries due (events, a redelivery): relays hear of
+    it once it commits (`on_events_committed`)."""
+    conn.info[_WROTE_EVENTS] = True
 
 
 def on_events_committed(db: Database, callback: Callable[[], None]) -> Callable[[], None]:
