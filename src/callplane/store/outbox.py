@@ -213,7 +213,8 @@ def endpoints_of(conn: Connection, organization_id: str, ids: str | None) -> tup
     Endpoints are never edited, only created, disabled or removed, so the set of enabled ids
     names the endpoints completely: an endpoint added or disabled changes the stamp that the
     next change returns, and that event reads the new set (the same destinations as reading them
-    in each event's transaction, without the read). A set read differently from the stamp (an
+    in each event's transaction, without the read; were endpoints ever made editable, the stamp
+    would have to carry their version). A set read differently from the stamp (an
     endpoint removed or disabled in between, PostgreSQL's read committed) is used for this event
     and not remembered."""
     if not ids:
