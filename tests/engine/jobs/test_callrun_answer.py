@@ -1,0 +1,136 @@
+"""The answer is stored beside the conversation: `answered` returns while its write waits on a
+real database lock (another connection holding the call's row on PostgreSQL, the write lock on
+SQLite), the conversation goes on meanwhile, and once the lock is let go the call ends `ended`
+with its answer stored before its end."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from sqlalchemy import select
+
+from callplane.domain.agent import AgentVersion
+from callplane.domain.call import Call, CallStatus, DisconnectionReason
+from callplane.engine.clock import LoopClock, run_virtual
+from callplane.engine.jobs.worker import Worker
+from callplane.engine.live.conduct import CallHooks, Outcome
+from callplane.engine.services.webhooks import WebhookAdmin
+from callplane.store.db import Database
+from callplane.store.schema import calls
+from tests.engine.jobs.test_worker import CONFIG, events, load, settled
+from tests.engine.scripted import create_calls, run_until
+from tests.factories import Tenant
+
+#: Real seconds the lock is held at most: only a hook that waits for the database (the failure
+#: this test exists for) gets that far, and the test then fails instead of hanging.
+WATCHDOG_S = 10.0
+
+
+class RowLock:
+    """Another connection holding what the answer's write needs: the call's row (PostgreSQL,
+    `SELECT … FOR UPDATE`) or the database's write lock (SQLite, `BEGIN IMMEDIATE`), in a thread
+    of its own until `release()`."""
+
+    def __init__(self, db: Database, tenant: Tenant, call_id: str) -> None:
+        self.other = Database(db.url, pool_size=1)  # its own connection (and, on SQLite, lock)
+        self.tenant, self.call_id = tenant, call_id
+        self.locked = threading.Event()
+        self._release = threading.Event()
+        self.held = False
+        self.timed_out = False
+        self._thread = threading.Thread(target=self._hold, name="row-lock")
+
+    def _hold(self) -> None:
+        with self.other.write() as conn:
+            if self.other.is_postgres:
+                row = calls.c.organization_id == self.tenant.organization_id, calls.c.id == self.call_id
+                conn.execute(select(calls.c.id).where(*row).with_for_update()).one()
+            self.held = True
+            self.locked.set()
+            self.timed_out = not self._release.wait(WATCHDOG_S)
+            self.held = False
+
+    def take(self) -> None:
+        self._thread.start()
+        assert self.locked.wait(WATCHDOG_S), "the lock was not taken"
+
+    def release(self) -> None:
+        self._release.set()
+
+    def close(self) -> None:
+        self._release.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.other.dispose()
+
+
+class TalksWhileTheAnswerIsStored:
+    """Answers with the call's row locked by another connection, then takes its next turn (a
+    line of the record) and notes what it saw, then lets the lock go and talks on."""
+
+    def __init__(self, db: Database, tenant: Tenant, clock: LoopClock) -> None:
+        self.db, self.tenant, self.clock = db, tenant, clock
+        self.lock: RowLock | None = None
+        self.answered_at: int | None = None
+        #: (lock still held, the call's stored status) as the turn after `answered` was taken.
+        self.next_turn: tuple[bool, CallStatus] | None = None
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        await hooks.ringing(f"sim-{call.id[:8]}")
+        await asyncio.sleep(1)
+        self.lock = RowLock(self.db, self.tenant, call.id)
+        self.lock.take()
+        self.answered_at = self.clock.now_ms()
+        await hooks.answered(self.answered_at)
+        said: list[dict[str, Any]] = [
+            {"role": "agent", "content": "안녕하세요 홍길동님", "start_at": 0, "end_at": 1500}
+        ]
+        hooks.progress(said, {})
+        [stored] = load(self.db, self.tenant, [call.id])  # a read: neither lock stops it
+        self.next_turn = (self.lock.held, stored.status)
+        self.lock.release()
+        await asyncio.sleep(20)
+        return Outcome(
+            CallStatus.ENDED,
+            DisconnectionReason.USER_HANGUP,
+            self.clock.now_ms(),
+            answered_at=self.answered_at,
+            telephony_id=f"sim-{call.id[:8]}",
+            transcript=said,
+        )
+
+
+def test_the_conversation_goes_on_while_the_answer_waits_for_a_lock(db: Database, tenant: Tenant) -> None:
+    WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
+    conductor: TalksWhileTheAnswerIsStored | None = None
+
+    async def main() -> list[str]:
+        nonlocal conductor
+        clock = LoopClock()
+        ids = create_calls(db, clock, tenant, 1)
+        conductor = TalksWhileTheAnswerIsStored(db, tenant, clock)
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=300)
+        return ids
+
+    try:
+        ids = run_virtual(main())
+    finally:
+        if conductor is not None and conductor.lock is not None:
+            conductor.lock.close()
+    assert conductor is not None and conductor.lock is not None
+    # The turn after `answered` was taken with the lock held and the answer not stored yet (the
+    # call still `ringing`, stored on its own after its fold).
+    assert conductor.next_turn == (True, CallStatus.RINGING)
+    assert not conductor.lock.timed_out
+    [call] = load(db, tenant, ids)
+    assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
+    assert call.answered_at == conductor.answered_at
+    assert call.cost_minor is not None and call.cost_minor > 0  # billed from the answer
+    assert [e["event"] for e in events(db, tenant, call.id)] == [
+        "call_started",
+        "call_ended",
+        "call_analyzed",
+    ]
