@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -129,6 +130,72 @@ def test_the_conversation_goes_on_while_the_answer_waits_for_a_lock(db: Database
     assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
     assert call.answered_at == conductor.answered_at
     assert call.cost_minor is not None and call.cost_minor > 0  # billed from the answer
+    assert [e["event"] for e in events(db, tenant, call.id)] == [
+        "call_started",
+        "call_ended",
+        "call_analyzed",
+    ]
+
+
+class StoppedWhileTheAnswerIsStored:
+    """Answers with the call's row locked, then stops the worker (no grace: the call's task is
+    cancelled at once) and lets the lock go only once that cancel reaches the conversation."""
+
+    def __init__(self, db: Database, tenant: Tenant, clock: LoopClock) -> None:
+        self.db, self.tenant, self.clock = db, tenant, clock
+        self.worker: Worker | None = None
+        self.lock: RowLock | None = None
+        self.answered_at: int | None = None
+        self.cancelled_while_held: bool | None = None
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        assert self.worker is not None
+        self.lock = RowLock(self.db, self.tenant, call.id)
+        self.lock.take()
+        self.answered_at = self.clock.now_ms()
+        await hooks.answered(self.answered_at)
+        hooks.progress([{"role": "agent", "content": "안녕하세요", "start_at": 0, "end_at": 900}], {})
+        self.worker.stop()
+        try:
+            await asyncio.sleep(600)
+        except asyncio.CancelledError:
+            self.cancelled_while_held = self.lock.held
+            self.lock.release()
+            raise
+        raise AssertionError("the stop did not cancel the call")
+
+
+def test_a_stop_while_the_answer_is_stored_stores_the_answer_then_the_end(
+    db: Database, tenant: Tenant
+) -> None:
+    WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
+    conductor: StoppedWhileTheAnswerIsStored | None = None
+
+    async def main() -> list[str]:
+        nonlocal conductor
+        clock = LoopClock()
+        ids = create_calls(db, clock, tenant, 1)
+        conductor = StoppedWhileTheAnswerIsStored(db, tenant, clock)
+        # No grace, no gathering pause: nothing in the stop waits on a timer, which this loop's
+        # clock would not reach while the answer's write is blocked (`engine.clock`).
+        config = replace(CONFIG, shutdown_grace_s=0, claim_gather_s=0)
+        conductor.worker = Worker(db, conductor, clock=clock, config=config)
+        await conductor.worker.run()  # returns once the stopped call's outcome is stored
+        return ids
+
+    try:
+        ids = run_virtual(main())
+    finally:
+        if conductor is not None and conductor.lock is not None:
+            conductor.lock.close()
+    assert conductor is not None and conductor.lock is not None
+    assert conductor.cancelled_while_held is True and not conductor.lock.timed_out
+    [call] = load(db, tenant, ids)
+    assert (call.status, call.disconnection_reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
+    assert call.error_detail == "the worker shut down during the call"
+    assert call.answered_at == conductor.answered_at
+    assert call.transcript and call.transcript[0]["content"] == "안녕하세요"
+    assert settled(db, tenant, ids) and call.analysis is not None
     assert [e["event"] for e in events(db, tenant, call.id)] == [
         "call_started",
         "call_ended",
