@@ -32,48 +32,57 @@ WATCHDOG_S = 10.0
 class RowLock:
     """Another connection holding what the answer's write needs: the call's row (PostgreSQL,
     `SELECT … FOR UPDATE`) or the database's write lock (SQLite, `BEGIN IMMEDIATE`), in a thread
-    of its own until `release()`."""
+    of its own from `take` until `release`."""
 
-    def __init__(self, db: Database, tenant: Tenant, call_id: str) -> None:
+    def __init__(self, db: Database, tenant: Tenant) -> None:
         self.other = Database(db.url, pool_size=1)  # its own connection (and, on SQLite, lock)
-        self.tenant, self.call_id = tenant, call_id
+        self.tenant = tenant
         self.locked = threading.Event()
         self._release = threading.Event()
         self.held = False
         self.timed_out = False
-        self._thread = threading.Thread(target=self._hold, name="row-lock")
+        self._thread: threading.Thread | None = None
 
-    def _hold(self) -> None:
+    def _hold(self, call_id: str) -> None:
         with self.other.write() as conn:
             if self.other.is_postgres:
-                row = calls.c.organization_id == self.tenant.organization_id, calls.c.id == self.call_id
+                row = calls.c.organization_id == self.tenant.organization_id, calls.c.id == call_id
                 conn.execute(select(calls.c.id).where(*row).with_for_update()).one()
             self.held = True
             self.locked.set()
             self.timed_out = not self._release.wait(WATCHDOG_S)
             self.held = False
 
-    def take(self) -> None:
+    def take(self, call_id: str) -> None:
+        self._thread = threading.Thread(target=self._hold, args=(call_id,), name="row-lock")
         self._thread.start()
         assert self.locked.wait(WATCHDOG_S), "the lock was not taken"
 
     def release(self) -> None:
         self._release.set()
 
-    def close(self) -> None:
+    def __enter__(self) -> RowLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
         self._release.set()
-        if self._thread.is_alive():
+        if self._thread is not None:
             self._thread.join()
         self.other.dispose()
+
+
+def started_then_ended(db: Database, tenant: Tenant, call_id: str) -> bool:
+    """The answer's event, then the end's (post-call with the end: analysed in the same step)."""
+    found = [e["event"] for e in events(db, tenant, call_id)]
+    return found == ["call_started", "call_ended", "call_analyzed"]
 
 
 class TalksWhileTheAnswerIsStored:
     """Answers with the call's row locked by another connection, then takes its next turn (a
     line of the record) and notes what it saw, then lets the lock go and talks on."""
 
-    def __init__(self, db: Database, tenant: Tenant, clock: LoopClock) -> None:
-        self.db, self.tenant, self.clock = db, tenant, clock
-        self.lock: RowLock | None = None
+    def __init__(self, db: Database, tenant: Tenant, clock: LoopClock, lock: RowLock) -> None:
+        self.db, self.tenant, self.clock, self.lock = db, tenant, clock, lock
         self.answered_at: int | None = None
         #: (lock still held, the call's stored status) as the turn after `answered` was taken.
         self.next_turn: tuple[bool, CallStatus] | None = None
@@ -81,8 +90,7 @@ class TalksWhileTheAnswerIsStored:
     async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
         await hooks.ringing(f"sim-{call.id[:8]}")
         await asyncio.sleep(1)
-        self.lock = RowLock(self.db, self.tenant, call.id)
-        self.lock.take()
+        self.lock.take(call.id)
         self.answered_at = self.clock.now_ms()
         await hooks.answered(self.answered_at)
         said: list[dict[str, Any]] = [
@@ -105,53 +113,41 @@ class TalksWhileTheAnswerIsStored:
 
 def test_the_conversation_goes_on_while_the_answer_waits_for_a_lock(db: Database, tenant: Tenant) -> None:
     WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
-    conductor: TalksWhileTheAnswerIsStored | None = None
 
-    async def main() -> list[str]:
-        nonlocal conductor
+    async def main(lock: RowLock) -> tuple[list[str], TalksWhileTheAnswerIsStored]:
         clock = LoopClock()
         ids = create_calls(db, clock, tenant, 1)
-        conductor = TalksWhileTheAnswerIsStored(db, tenant, clock)
+        conductor = TalksWhileTheAnswerIsStored(db, tenant, clock, lock)
         worker = Worker(db, conductor, clock=clock, config=CONFIG)
         await run_until(worker, lambda: settled(db, tenant, ids), limit_s=300)
-        return ids
+        return ids, conductor
 
-    try:
-        ids = run_virtual(main())
-    finally:
-        if conductor is not None and conductor.lock is not None:
-            conductor.lock.close()
-    assert conductor is not None and conductor.lock is not None
+    with RowLock(db, tenant) as lock:
+        ids, conductor = run_virtual(main(lock))
     # The turn after `answered` was taken with the lock held and the answer not stored yet (the
     # call still `ringing`, stored on its own after its fold).
     assert conductor.next_turn == (True, CallStatus.RINGING)
-    assert not conductor.lock.timed_out
+    assert not lock.timed_out
     [call] = load(db, tenant, ids)
     assert (call.status, call.disconnection_reason) == (CallStatus.ENDED, DisconnectionReason.USER_HANGUP)
     assert call.answered_at == conductor.answered_at
     assert call.cost_minor is not None and call.cost_minor > 0  # billed from the answer
-    assert [e["event"] for e in events(db, tenant, call.id)] == [
-        "call_started",
-        "call_ended",
-        "call_analyzed",
-    ]
+    assert started_then_ended(db, tenant, call.id)
 
 
 class StoppedWhileTheAnswerIsStored:
     """Answers with the call's row locked, then stops the worker (no grace: the call's task is
     cancelled at once) and lets the lock go only once that cancel reaches the conversation."""
 
-    def __init__(self, db: Database, tenant: Tenant, clock: LoopClock) -> None:
-        self.db, self.tenant, self.clock = db, tenant, clock
+    def __init__(self, clock: LoopClock, lock: RowLock) -> None:
+        self.clock, self.lock = clock, lock
         self.worker: Worker | None = None
-        self.lock: RowLock | None = None
         self.answered_at: int | None = None
         self.cancelled_while_held: bool | None = None
 
     async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
         assert self.worker is not None
-        self.lock = RowLock(self.db, self.tenant, call.id)
-        self.lock.take()
+        self.lock.take(call.id)
         self.answered_at = self.clock.now_ms()
         await hooks.answered(self.answered_at)
         hooks.progress([{"role": "agent", "content": "안녕하세요", "start_at": 0, "end_at": 900}], {})
@@ -169,35 +165,25 @@ def test_a_stop_while_the_answer_is_stored_stores_the_answer_then_the_end(
     db: Database, tenant: Tenant
 ) -> None:
     WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
-    conductor: StoppedWhileTheAnswerIsStored | None = None
 
-    async def main() -> list[str]:
-        nonlocal conductor
+    async def main(lock: RowLock) -> tuple[list[str], StoppedWhileTheAnswerIsStored]:
         clock = LoopClock()
         ids = create_calls(db, clock, tenant, 1)
-        conductor = StoppedWhileTheAnswerIsStored(db, tenant, clock)
+        conductor = StoppedWhileTheAnswerIsStored(clock, lock)
         # No grace, no gathering pause: nothing in the stop waits on a timer, which this loop's
         # clock would not reach while the answer's write is blocked (`engine.clock`).
         config = replace(CONFIG, shutdown_grace_s=0, claim_gather_s=0)
         conductor.worker = Worker(db, conductor, clock=clock, config=config)
         await conductor.worker.run()  # returns once the stopped call's outcome is stored
-        return ids
+        return ids, conductor
 
-    try:
-        ids = run_virtual(main())
-    finally:
-        if conductor is not None and conductor.lock is not None:
-            conductor.lock.close()
-    assert conductor is not None and conductor.lock is not None
-    assert conductor.cancelled_while_held is True and not conductor.lock.timed_out
+    with RowLock(db, tenant) as lock:
+        ids, conductor = run_virtual(main(lock))
+    assert conductor.cancelled_while_held is True and not lock.timed_out
     [call] = load(db, tenant, ids)
     assert (call.status, call.disconnection_reason) == (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI)
     assert call.error_detail == "the worker shut down during the call"
     assert call.answered_at == conductor.answered_at
     assert call.transcript and call.transcript[0]["content"] == "안녕하세요"
     assert settled(db, tenant, ids) and call.analysis is not None
-    assert [e["event"] for e in events(db, tenant, call.id)] == [
-        "call_started",
-        "call_ended",
-        "call_analyzed",
-    ]
+    assert started_then_ended(db, tenant, call.id)
