@@ -6,11 +6,13 @@ with its answer stored before its end."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
@@ -186,4 +188,77 @@ def test_a_stop_while_the_answer_is_stored_stores_the_answer_then_the_end(
     assert call.answered_at == conductor.answered_at
     assert call.transcript and call.transcript[0]["content"] == "안녕하세요"
     assert settled(db, tenant, ids) and call.analysis is not None
+    assert started_then_ended(db, tenant, call.id)
+
+
+class AnswersThen:
+    """Rings and answers at once (the ringing folded into the answer, with the carrier's id),
+    then either talks `talk_s` and hangs up, or stops the worker (`stop`: the call is cut)."""
+
+    def __init__(self, clock: LoopClock, *, stop: bool, talk_s: float = 30) -> None:
+        self.clock, self.stop, self.talk_s = clock, stop, talk_s
+        self.worker: Worker | None = None
+        self.answered_at: int | None = None
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        assert self.worker is not None
+        await asyncio.sleep(2)
+        await hooks.ringing(f"sim-{call.id[:8]}")
+        self.answered_at = self.clock.now_ms()
+        await hooks.answered(self.answered_at)
+        await asyncio.sleep(self.talk_s)
+        if self.stop:
+            self.worker.stop()
+            await asyncio.sleep(600)  # cancelled by the stop (no grace)
+            raise AssertionError("the stop did not cancel the call")
+        return Outcome(
+            CallStatus.ENDED,
+            DisconnectionReason.USER_HANGUP,
+            self.clock.now_ms(),
+            answered_at=self.answered_at,
+            telephony_id=f"sim-{call.id[:8]}",
+        )
+
+
+@pytest.mark.parametrize("stop", [False, True], ids=["hung_up", "stopped"])
+def test_an_answer_whose_write_failed_is_stored_with_the_end(
+    db: Database, tenant: Tenant, stop: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The answer's own write fails (every time: a defect, not a blip); the end stores it, at the
+    time the conductor reported, whether the callee hung up or the worker stopped the call."""
+    WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
+    failed: list[str] = []
+
+    def fail_the_answer(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        # The answer's step carries the folded carrier id; the end's own answer does not.
+        if statement.startswith("UPDATE calls SET status=") and "telephony_id" in statement:
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            if next(v for v in values if isinstance(v, str) and v in set(CallStatus)) == "ongoing":
+                failed.append(statement)
+                raise RuntimeError("the answer's write failed")
+
+    async def main() -> tuple[list[str], AnswersThen]:
+        clock = LoopClock()
+        ids = create_calls(db, clock, tenant, 1)
+        conductor = AnswersThen(clock, stop=stop)
+        conductor.worker = Worker(db, conductor, clock=clock, config=replace(CONFIG, shutdown_grace_s=0))
+        await run_until(conductor.worker, lambda: settled(db, tenant, ids), limit_s=300)
+        return ids, conductor
+
+    event.listen(db.engine, "before_cursor_execute", fail_the_answer)
+    try:
+        with caplog.at_level(logging.ERROR, logger="callplane.engine.jobs.callrun"):
+            ids, conductor = run_virtual(main())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", fail_the_answer)
+    assert len(failed) == 1 and "could not store that call" in caplog.text
+    [call] = load(db, tenant, ids)
+    expected = (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI) if stop else (
+        CallStatus.ENDED, DisconnectionReason.USER_HANGUP
+    )  # fmt: skip
+    assert (call.status, call.disconnection_reason) == expected
+    assert call.answered_at == conductor.answered_at and call.telephony_id == f"sim-{call.id[:8]}"
+    # 30 s talked at 100.00 KRW a minute, billed from the answer; a call the platform cut is
+    # billed up to the last thing said, and nothing was (`postcall.price`).
+    assert call.cost_minor == (0 if stop else 5_000)
     assert started_then_ended(db, tenant, call.id)
