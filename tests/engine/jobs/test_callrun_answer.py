@@ -6,13 +6,16 @@ with its answer stored before its end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 
 from callplane.domain.agent import AgentVersion
 from callplane.domain.call import Call, CallStatus, DisconnectionReason
@@ -191,6 +194,29 @@ def test_a_stop_while_the_answer_is_stored_stores_the_answer_then_the_end(
     assert started_then_ended(db, tenant, call.id)
 
 
+@contextlib.contextmanager
+def failing_answers(
+    db: Database, failed: list[str], error: Callable[[], Exception], times: int | None = None
+) -> Iterator[None]:
+    """The answer's write (its UPDATE to `ongoing` with the carrier id folded in; the end's own
+    answer has none) raises `error()` the first `times` times (None: every time)."""
+
+    def fail(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if not statement.startswith("UPDATE calls SET status=") or "telephony_id" not in statement:
+            return
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        status = next(v for v in values if isinstance(v, str) and v in set(CallStatus))
+        if status == "ongoing" and (times is None or len(failed) < times):
+            failed.append(statement)
+            raise error()
+
+    event.listen(db.engine, "before_cursor_execute", fail)
+    try:
+        yield
+    finally:
+        event.remove(db.engine, "before_cursor_execute", fail)
+
+
 class AnswersThen:
     """Rings and answers at once (the ringing folded into the answer, with the carrier's id),
     then either talks `talk_s` and hangs up, or stops the worker (`stop`: the call is cut)."""
@@ -229,14 +255,6 @@ def test_an_answer_whose_write_failed_is_stored_with_the_end(
     WebhookAdmin(db, lambda: 0).add(tenant.organization_id, "https://receiver.invalid/hooks")
     failed: list[str] = []
 
-    def fail_the_answer(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        # The answer's step carries the folded carrier id; the end's own answer does not.
-        if statement.startswith("UPDATE calls SET status=") and "telephony_id" in statement:
-            values = parameters.values() if isinstance(parameters, dict) else parameters
-            if next(v for v in values if isinstance(v, str) and v in set(CallStatus)) == "ongoing":
-                failed.append(statement)
-                raise RuntimeError("the answer's write failed")
-
     async def main() -> tuple[list[str], AnswersThen]:
         clock = LoopClock()
         ids = create_calls(db, clock, tenant, 1)
@@ -245,12 +263,11 @@ def test_an_answer_whose_write_failed_is_stored_with_the_end(
         await run_until(conductor.worker, lambda: settled(db, tenant, ids), limit_s=300)
         return ids, conductor
 
-    event.listen(db.engine, "before_cursor_execute", fail_the_answer)
-    try:
-        with caplog.at_level(logging.ERROR, logger="callplane.engine.jobs.callrun"):
-            ids, conductor = run_virtual(main())
-    finally:
-        event.remove(db.engine, "before_cursor_execute", fail_the_answer)
+    with (
+        failing_answers(db, failed, lambda: RuntimeError("the answer's write failed")),
+        caplog.at_level(logging.ERROR, logger="callplane.engine.jobs.callrun"),
+    ):
+        ids, conductor = run_virtual(main())
     assert len(failed) == 1 and "could not store that call" in caplog.text
     [call] = load(db, tenant, ids)
     expected = (CallStatus.ERROR, DisconnectionReason.ERROR_VOXAI) if stop else (
@@ -262,3 +279,46 @@ def test_an_answer_whose_write_failed_is_stored_with_the_end(
     # billed up to the last thing said, and nothing was (`postcall.price`).
     assert call.cost_minor == (0 if stop else 5_000)
     assert started_then_ended(db, tenant, call.id)
+
+
+class GreetsAtOnce:
+    """Answers and greets at once, then notes the record stored 5 s into the call."""
+
+    def __init__(self, db: Database, tenant: Tenant, clock: LoopClock) -> None:
+        self.db, self.tenant, self.clock = db, tenant, clock
+        self.stored_at_5_s: list[Any] | None = None
+
+    async def conduct(self, call: Call, version: AgentVersion, hooks: CallHooks) -> Outcome:
+        await hooks.ringing(f"sim-{call.id[:8]}")
+        answered_at = self.clock.now_ms()
+        await hooks.answered(answered_at)
+        hooks.progress([{"role": "agent", "content": "안녕하세요", "start_at": 0, "end_at": 900}], {})
+        await asyncio.sleep(5)
+        [stored] = load(self.db, self.tenant, [call.id])
+        self.stored_at_5_s = stored.transcript
+        await asyncio.sleep(5)
+        return Outcome(
+            CallStatus.ENDED, DisconnectionReason.USER_HANGUP, self.clock.now_ms(), answered_at=answered_at
+        )
+
+
+def test_a_record_reported_before_the_answer_committed_is_stored_after_it(
+    db: Database, tenant: Tenant
+) -> None:
+    """The answer's write meets two blips (retried 0.1 s and 0.6 s later): the progress writer's
+    first flush (0.25 s) comes while the call is not `ongoing` yet, which would drop the record."""
+    failed: list[str] = []
+
+    async def main() -> GreetsAtOnce:
+        clock = LoopClock()
+        ids = create_calls(db, clock, tenant, 1)
+        conductor = GreetsAtOnce(db, tenant, clock)
+        worker = Worker(db, conductor, clock=clock, config=CONFIG)
+        await run_until(worker, lambda: settled(db, tenant, ids), limit_s=120)
+        return conductor
+
+    blip = lambda: OperationalError("UPDATE calls", None, Exception("server closed the connection"))  # noqa: E731
+    with failing_answers(db, failed, blip, times=2):
+        conductor = run_virtual(main())
+    assert len(failed) == 2
+    assert conductor.stored_at_5_s is not None and conductor.stored_at_5_s[0]["content"] == "안녕하세요"

@@ -80,6 +80,8 @@ class CallRun:
         self._ring_task: asyncio.Future[None] | None = None
         #: The answer's write, under way beside the conversation.
         self._answer_task: asyncio.Future[None] | None = None
+        #: The record reported while the answer's write was under way (`progress`).
+        self._held: Record | None = None
 
     # The Conductor's hooks (`CallHooks`) ----------------------------------------------------
 
@@ -157,6 +159,9 @@ class CallRun:
             )
             if answered:
                 self.is_answered, self.answered_at = True, at_ms
+                if self._held is not None:
+                    self.worker.progress.put(self._held)
+                    self._held = None
         except Exception:
             # The callee is talking: keep the call; `_finish` stores the answer with the end.
             log.exception("could not store that call %s was answered", self.call.id)
@@ -167,9 +172,15 @@ class CallRun:
 
     def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
         self.transcript, self.collected = transcript, collected
-        if not self.call.opt_out_sensitive_data_storage:
-            record = Record(self.call.organization_id, self.call.id, self.attempt, transcript, collected)
-            self.worker.progress.put(record)
+        if self.call.opt_out_sensitive_data_storage:
+            return
+        record = Record(self.call.organization_id, self.call.id, self.attempt, transcript, collected)
+        if self._answer_task is not None and not self._answer_task.done():
+            # A record is stored only on an ongoing call (`store.progress`): one written before
+            # the answer commits would be dropped, so it waits for the answer (`_store_answer`).
+            self._held = record
+            return
+        self.worker.progress.put(record)
 
     # The call's task ------------------------------------------------------------------------
 
@@ -252,9 +263,9 @@ class CallRun:
             raise
 
     async def _store(self, outcome: Outcome) -> None:
-        self.worker.progress.forget(self.call.id)  # the outcome carries the whole record
         self._fold_ringing()  # the outcome carries the telephony id
         await self._settle_writes()
+        self.worker.progress.forget(self.call.id)  # the outcome carries the whole record
         try:
             # Losing the transcript would be the worst outcome: retried through a blip.
             now = self.worker.clock.now_ms()
