@@ -76,6 +76,18 @@ class RowLock:
         self.other.dispose()
 
 
+def hung_up(call: Call, clock: LoopClock, answered_at: int | None, said: list[Any] | None = None) -> Outcome:
+    """The outcome of a call the callee hung up, with the carrier id the conductors report."""
+    return Outcome(
+        CallStatus.ENDED,
+        DisconnectionReason.USER_HANGUP,
+        clock.now_ms(),
+        answered_at=answered_at,
+        telephony_id=f"sim-{call.id[:8]}",
+        transcript=said or [],
+    )
+
+
 def started_then_ended(db: Database, tenant: Tenant, call_id: str) -> bool:
     """The answer's event, then the end's (post-call with the end: analysed in the same step)."""
     found = [e["event"] for e in events(db, tenant, call_id)]
@@ -106,14 +118,7 @@ class TalksWhileTheAnswerIsStored:
         self.next_turn = (self.lock.held, stored.status)
         self.lock.release()
         await asyncio.sleep(20)
-        return Outcome(
-            CallStatus.ENDED,
-            DisconnectionReason.USER_HANGUP,
-            self.clock.now_ms(),
-            answered_at=self.answered_at,
-            telephony_id=f"sim-{call.id[:8]}",
-            transcript=said,
-        )
+        return hung_up(call, self.clock, self.answered_at, said)
 
 
 def test_the_conversation_goes_on_while_the_answer_waits_for_a_lock(db: Database, tenant: Tenant) -> None:
@@ -237,13 +242,7 @@ class AnswersThen:
             self.worker.stop()
             await asyncio.sleep(600)  # cancelled by the stop (no grace)
             raise AssertionError("the stop did not cancel the call")
-        return Outcome(
-            CallStatus.ENDED,
-            DisconnectionReason.USER_HANGUP,
-            self.clock.now_ms(),
-            answered_at=self.answered_at,
-            telephony_id=f"sim-{call.id[:8]}",
-        )
+        return hung_up(call, self.clock, self.answered_at)
 
 
 @pytest.mark.parametrize("stop", [False, True], ids=["hung_up", "stopped"])
@@ -297,9 +296,7 @@ class GreetsAtOnce:
         [stored] = load(self.db, self.tenant, [call.id])
         self.stored_at_5_s = stored.transcript
         await asyncio.sleep(5)
-        return Outcome(
-            CallStatus.ENDED, DisconnectionReason.USER_HANGUP, self.clock.now_ms(), answered_at=answered_at
-        )
+        return hung_up(call, self.clock, answered_at)
 
 
 def test_a_record_reported_before_the_answer_committed_is_stored_after_it(
