@@ -207,7 +207,9 @@ def failing_answers(
     answer has none) raises `error()` the first `times` times (None: every time)."""
 
     def fail(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if not statement.startswith("UPDATE calls SET status=") or "telephony_id" not in statement:
+        # The SET clause only: the row the UPDATE returns names every column.
+        assignments = statement.partition(" WHERE ")[0]
+        if not assignments.startswith("UPDATE calls SET status=") or "telephony_id" not in assignments:
             return
         values = parameters.values() if isinstance(parameters, dict) else parameters
         status = next(v for v in values if isinstance(v, str) and v in set(CallStatus))
