@@ -191,3 +191,42 @@ def test_a_create_whose_commit_loses_the_connection_answers_201_once(pg: Databas
     finally:
         through.dispose()
         cut.close()
+
+
+#: A deferred trigger that makes the commit of a transaction inserting a call take this long.
+_SLOW_COMMIT_S = 1.0
+
+
+@pytest.mark.postgres
+def test_a_create_whose_lost_commit_lands_after_the_lookup_answers_201_once(pg: Database) -> None:
+    # The commit reaches the server and is still running (here: a deferred trigger) when the
+    # client has lost the connection and looked the call up on another one: not visible yet,
+    # so the insert runs again with the same id, waits for the first transaction and fails on
+    # the primary key once it commits. That was a 500 for a call that exists; it is the call.
+    tenant = make_tenant(pg, SystemClock().now_ms())
+    with pg.write() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_sleep({_SLOW_COMMIT_S}); RETURN NULL; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON calls "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()"
+        )
+    cut = CommitCut(pg.url, deliver=True, wait=False)
+    through = Database(cut.url)
+    try:
+        app = create_app(Settings(database_url=through.url, embedded_worker=False), db=through)
+        with TestClient(app) as http:
+            sent = http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
+        assert cut.cut.is_set()
+        assert sent.status_code == 201, sent.text
+        with pg.read() as conn:
+            stored = conn.execute(select(calls.c.id)).scalars().all()
+        assert stored == [sent.json()["id"]]
+    finally:
+        through.dispose()
+        cut.close()
+        with pg.write() as conn:
+            conn.exec_driver_sql("DROP TRIGGER test_slow_commit ON calls")
+            conn.exec_driver_sql("DROP FUNCTION test_slow_commit()")

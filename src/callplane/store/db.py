@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,10 @@ class Database:
         serialization failure): the transaction was rolled back, so running it again cannot
         apply it twice. A connection lost *during* the commit leaves the outcome unknown: it is
         raised as is, unless `landed` can tell — read on a fresh connection, it returns what
-        the committed transaction would have (it did commit) or None (it did not, so `work` is
-        run again like any other failure)."""
+        the committed transaction would have (it did commit) or None (not committed, or not
+        yet: `work` is run again). `work` must then conflict on a unique key with what the lost
+        transaction wrote (the create reuses its call id), so a commit still in flight makes the
+        retry wait for it and fail on that key; `landed` is then asked again."""
         return self._retrying(self.write, work, landed)
 
     def _retrying(
@@ -163,6 +165,7 @@ class Database:
         work: Callable[[Connection], T],
         landed: Callable[[Connection], T | None] | None = None,
     ) -> T:
+        lost_commit = False
         for pause in (*RETRY_PAUSES_S, None):
             closing = False
             try:
@@ -170,10 +173,21 @@ class Database:
                     result = work(conn)
                     closing = True
                 return result
+            except IntegrityError:
+                if lost_commit and landed is not None:
+                    # The lost commit was still in flight when `landed` looked (the server had
+                    # the COMMIT, the client only lost its answer): not visible yet, so `work`
+                    # ran again, waited on that transaction's unique key and hit it once it
+                    # committed. It did land: answer it, not the conflict with itself.
+                    found = self.read_retrying(landed)
+                    if found is not None:
+                        return found
+                raise
             except DBAPIError as exc:
                 if not transient(exc) or (closing and landed is None):
                     raise
                 if closing and landed is not None:
+                    lost_commit = True
                     # SQLAlchemy invalidated the pool's connections older than the lost one, so
                     # this reads on a new connection.
                     found = self.read_retrying(landed)

@@ -13,6 +13,11 @@ Core would store them; `before_cursor_execute` listeners hear of it as from Core
 goes through Core's own handling (`DBAPIError`, the pool invalidated on a disconnect), so callers
 and retries see what Core raises.
 
+Compiled forms are kept per `Dialect` object, that is per engine: two engines of one dialect
+name can compile differently (their JSON serializers, paramstyle, server version), so one's form
+must never run on the other's connections. Nothing is prepared on the server (psycopg's
+`prepare_threshold` is off, `store.db`): a form is SQL text and Python, not tied to a connection.
+
 Results are plain tuples with the driver's values: use it for statements whose RETURNING is
 simple (counts, flags, ids), not for reading calls whole.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import BindParameter, Connection, bindparam
 from sqlalchemy.engine import Dialect
@@ -48,14 +54,15 @@ class _Form:
 
 class Prepared:
     """One statement (built by `build` for a dialect's name, with `param`s for what varies),
-    compiled per dialect."""
+    compiled per engine's dialect."""
 
     def __init__(self, build: Callable[[str], ClauseElement]) -> None:
         self._build = build
-        self._forms: dict[str, _Form] = {}
+        # Weak: an engine disposed of (tests make many) takes its forms with it.
+        self._forms: WeakKeyDictionary[Dialect, _Form] = WeakKeyDictionary()
 
     def _form(self, dialect: Dialect) -> _Form:
-        form = self._forms.get(dialect.name)
+        form = self._forms.get(dialect)
         if form is None:
             # `render_postcompile`: an IN list of constants becomes plain placeholders now, not
             # at each execution.
@@ -65,7 +72,7 @@ class Prepared:
             processors = {k: v for k, v in compiled._bind_processors.items() if v is not None}
             positions = tuple(compiled.positiontup) if compiled.positional else None
             form = _Form(compiled.string, dict(compiled.params), processors, positions)
-            self._forms[dialect.name] = form
+            self._forms[dialect] = form
         return form
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> tuple[int, list[Sequence[Any]]]:
