@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Column, Engine, Integer, MetaData, Table, create_engine, insert, select, text
 
+from callplane.store.db import Database
 from callplane.store.prepared import Prepared, param
 
 _METADATA = MetaData()
@@ -45,3 +46,18 @@ def test_two_engines_of_one_dialect_each_run_their_own_form(tmp_path: Path) -> N
     finally:
         compact.dispose()
         spaced.dispose()
+
+
+def test_rows_come_back_for_a_select_and_a_returning_and_none_for_an_insert(db: Database) -> None:
+    returning = Prepared(lambda dialect: _insert(dialect).returning(_NOTES.c.id))
+    plain = Prepared(_insert)
+    read = Prepared(lambda _: select(_NOTES.c.id, _NOTES.c.body).where(_NOTES.c.id == param("id", Integer())))
+    with db.write() as conn:
+        _NOTES.create(conn, checkfirst=True)
+        try:
+            assert plain.execute(conn, {"id": 1, "body": {"a": 1}}) == (1, [])
+            assert [tuple(r) for r in returning.execute(conn, {"id": 2, "body": None})[1]] == [(2,)]
+            assert [tuple(r) for r in read.execute(conn, {"id": 1})[1]] in ([(1, {"a": 1})], [(1, '{"a":1}')])
+            assert read.first(conn, id=3) is None
+        finally:
+            _NOTES.drop(conn)
