@@ -5,24 +5,22 @@ from the credential, never from the request. Each route names the scope it needs
 parameter's type (`CallsWrite`, `NumbersAdmin`, …); a valid key without it is a 403 in the
 route's dialect. The scopes come in the same row as the key's hash, so checking one costs no query.
 
-Threads: no database work runs on the event loop. The credential lookup runs in a thread
-(`in_thread`), and every endpoint is a plain `def` (FastAPI runs it in its thread pool) or hands
-its database work to `in_thread`. A hop to a thread costs ~0.6 ms a request, but a read on the
-loop stalls every other request for as long as it runs: one tenant's heaviest allowed list would
-then be every tenant's latency (tests/api/test_isolation.py measures the difference).
+Threads: no database work runs on the event loop. The credential lookup runs in the thread
+pool, and every endpoint is a plain `def` (FastAPI runs it there). A hop to the pool costs
+~0.6 ms a request, but a read on the loop stalls every other request for as long as it runs:
+one tenant's heaviest allowed list would then be every tenant's latency
+(tests/api/test_isolation.py measures the difference).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,24 +32,6 @@ from callplane.domain.principal import Principal, Scope
 from callplane.store import orgs
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-#: Threads for the API's own hops (as many as the pool Starlette's `run_in_threadpool` uses).
-_THREADS = ThreadPoolExecutor(max_workers=40, thread_name_prefix="callplane-api")
-
-
-async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`fn` on a thread, in this request's context (its request id, for the log and the call).
-
-    What Starlette's `run_in_threadpool` does, for less: anyio's hop (a cancel scope, a capacity
-    limiter, a `queue.Queue` woken through a Python `Condition`) was ~7 % of a create's server
-    CPU with two hops a request (py-spy); this is a C `SimpleQueue` and a future."""
-    context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(
-        _THREADS, partial(context.run, fn, *args, **kwargs)
-    )
 
 
 async def get_services(request: Request) -> Services:
@@ -84,7 +64,7 @@ async def _authenticate(request: Request, services: Services, key: str, secret: 
     await limits.before_credentials(request)
     now = services.clock.now_ms()
     try:
-        found = await in_thread(_lookup, services, key, secret, now)
+        found = await run_in_threadpool(_lookup, services, key, secret, now)
     except Unauthorized:
         await limits.credential_failed(request)
         raise

@@ -26,7 +26,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from callplane.api.deps import CallsRead, CallsWrite, Linked, ServicesDep, in_thread
+from callplane.api.deps import CallsRead, CallsWrite, Linked, ServicesDep
 from callplane.api.dialects import common
 from callplane.api.dialects.vox import parse, render
 from callplane.api.dialects.vox.errors import VoxRoute
@@ -58,14 +58,13 @@ LIST_PARAMS = (
 
 
 @router.post("/v3/calls", status_code=201, response_model=CallV3Out, summary="Create an outbound call")
-async def create_call(
+def create_call(
     body: parse.CreateCallV3,
     org: CallsWrite,
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSON:
-    # async, its database work handed to `in_thread`: the busiest route pays the cheaper hop.
-    created = await in_thread(services.calls.create, org, parse.new_call(body, idempotency_key))
+    created = services.calls.create(org, parse.new_call(body, idempotency_key))
     headers = {"Idempotent-Replayed": "true"} if created.replayed else None
     return JSON(render.v3_call(created.call), status_code=201, headers=headers)
 
