@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -177,20 +178,28 @@ def test_a_create_whose_commit_loses_the_connection_answers_201_once(pg: Databas
     # connection tells whether the commit happened (answer it) or not (insert it again).
     tenant = make_tenant(pg, SystemClock().now_ms())
     cut = CommitCut(pg.url, deliver=deliver)
+    sent = _create_through(cut, tenant)
+    assert cut.cut.is_set()  # the create's commit did lose its connection
+    assert cut.committed_upstream.is_set() is deliver
+    assert sent.status_code == 201, sent.text
+    assert _stored_ids(pg) == [sent.json()["id"]]
+
+
+def _create_through(cut: CommitCut, tenant: Tenant) -> httpx.Response:
+    """One `POST /v3/calls` by an API whose database connections go through `cut`."""
     through = Database(cut.url)
     try:
         app = create_app(Settings(database_url=through.url, embedded_worker=False), db=through)
         with TestClient(app) as http:
-            sent = http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
-        assert cut.cut.is_set()  # the create's commit did lose its connection
-        assert cut.committed_upstream.is_set() is deliver
-        assert sent.status_code == 201, sent.text
-        with pg.read() as conn:
-            stored = conn.execute(select(calls.c.id)).scalars().all()
-        assert stored == [sent.json()["id"]]
+            return http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
     finally:
         through.dispose()
         cut.close()
+
+
+def _stored_ids(db: Database) -> list[str]:
+    with db.read() as conn:
+        return list(conn.execute(select(calls.c.id)).scalars().all())
 
 
 #: A deferred trigger that makes the commit of a transaction inserting a call take this long.
@@ -214,19 +223,12 @@ def test_a_create_whose_lost_commit_lands_after_the_lookup_answers_201_once(pg: 
             "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()"
         )
     cut = CommitCut(pg.url, deliver=True, wait=False)
-    through = Database(cut.url)
     try:
-        app = create_app(Settings(database_url=through.url, embedded_worker=False), db=through)
-        with TestClient(app) as http:
-            sent = http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
+        sent = _create_through(cut, tenant)
         assert cut.cut.is_set()
         assert sent.status_code == 201, sent.text
-        with pg.read() as conn:
-            stored = conn.execute(select(calls.c.id)).scalars().all()
-        assert stored == [sent.json()["id"]]
+        assert _stored_ids(pg) == [sent.json()["id"]]
     finally:
-        through.dispose()
-        cut.close()
         with pg.write() as conn:
             conn.exec_driver_sql("DROP TRIGGER test_slow_commit ON calls")
             conn.exec_driver_sql("DROP FUNCTION test_slow_commit()")
