@@ -217,22 +217,34 @@ CHANGED_ORGANIZATION: ColumnElement[str] = literal_column("calls.organization_id
 class Moved:
     """A change clients hear about was made (`move_announcing`)."""
 
-    endpoints: bool  #: the call's organisation has an enabled webhook endpoint
+    #: The organisation's enabled webhook endpoints as the change saw them (`outbox.enabled_ids`;
+    #: None: it has none).
+    endpoints: str | None
+    #: The call as the change left it (`FULL_COLUMNS`): its events are rendered from this row.
+    row: Any
+
+    def call(self) -> Call:
+        return row_to_call(self.row, with_transcript=True)
 
 
 def move_announcing(
     conn: Connection, organization_id: str, call_id: str, new: CallStatus, now: int, **changes: Any
 ) -> Moved | None:
     """`move` (the same `fence`, `also` and values) for a change that writes a webhook event:
-    None if the call did not move. The same statement says whether the organisation has webhook
-    endpoints (`outbox.has_endpoints`), so the event needs no lookup of its own when it has none."""
+    None if the call did not move. The same statement returns the row as it left it and the
+    organisation's enabled webhook endpoints (`outbox.enabled_ids`), so the event reads neither."""
     prepared = _prepared_move(new, announcing=True, **changes)
     if prepared is not None:
-        row = prepared.first(conn, **_move_params(organization_id, call_id, now, **changes))
+        row = prepared.first_row(conn, **_move_params(organization_id, call_id, now, **changes))
     else:
         statement = _moving(organization_id, call_id, new, now, **changes)
-        row = conn.execute(statement.returning(outbox.has_endpoints(CHANGED_ORGANIZATION))).first()
-    return Moved(bool(row[0])) if row is not None else None
+        row = conn.execute(statement.returning(*_announced(calls))).first()
+    return Moved(row[-1], row) if row is not None else None
+
+
+def _announced(target: Any) -> tuple[ColumnElement[Any], ...]:
+    """What an announcing move returns: the row whole, then its organisation's endpoints."""
+    return (*(target.c[c.name] for c in FULL_COLUMNS), outbox.enabled_ids(CHANGED_ORGANIZATION))
 
 
 #: The worker's moves (no `also=`), one `Prepared` per shape: its status, fenced or not, the
@@ -267,9 +279,7 @@ def _prepared_move(
                 fence=param("p_fence", calls.c.attempt.type) if fence is not None else None,
                 **binds,
             )
-            return (
-                statement.returning(outbox.has_endpoints(CHANGED_ORGANIZATION)) if announcing else statement
-            )
+            return statement.returning(*_announced(target)) if announcing else statement
 
         prepared = _MOVES[shape] = Prepared(build)
     return prepared

@@ -18,12 +18,14 @@ name can compile differently (their JSON serializers, paramstyle, server version
 must never run on the other's connections. Nothing is prepared on the server (psycopg's
 `prepare_threshold` is off, `store.db`): a form is SQL text and Python, not tied to a connection.
 
-Results are plain tuples with the driver's values: use it for statements whose RETURNING is
-simple (counts, flags, ids), not for reading calls whole.
+`execute`, `rowcount` and `first` give plain tuples with the driver's values (counts, flags,
+ids); `first_row` gives a row as Core would (its values through the result types' processors,
+named by its columns: `_fields`), for a RETURNING that reads a call whole.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -50,6 +52,10 @@ class _Form:
     defaults: dict[str, Any]  #: values fixed in the statement (constants, IN lists)
     processors: dict[str, Callable[[Any], Any]]
     positions: tuple[str, ...] | None  #: names in order, for a positional paramstyle
+    #: Its result columns' processors (None: the driver's value as it is), and a row type named
+    #: by the columns.
+    results: tuple[Callable[[Any], Any] | None, ...]
+    row: Callable[..., Any]
 
 
 class Prepared:
@@ -71,7 +77,10 @@ class Prepared:
             )
             processors = {k: v for k, v in compiled._bind_processors.items() if v is not None}
             positions = tuple(compiled.positiontup) if compiled.positional else None
-            form = _Form(compiled.string, dict(compiled.params), processors, positions)
+            columns = compiled._result_columns
+            results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
+            row = namedtuple("row", [c.keyname for c in columns], rename=True) if columns else tuple
+            form = _Form(compiled.string, dict(compiled.params), processors, positions, results, row)
             self._forms[dialect] = form
         return form
 
@@ -103,6 +112,16 @@ class Prepared:
     def first(self, conn: Connection, **params: Any) -> Sequence[Any] | None:
         rows = self.execute(conn, params)[1]
         return rows[0] if rows else None
+
+    def first_row(self, conn: Connection, **params: Any) -> Any:
+        """The first row returned, its values as Core gives them and named (`_fields`), or None."""
+        rows = self.execute(conn, params)[1]
+        if not rows:
+            return None
+        form = self._form(conn.dialect)
+        return form.row(
+            *(v if process is None else process(v) for process, v in zip(form.results, rows[0], strict=True))
+        )
 
 
 def _has_rows(cursor: Any) -> bool:
