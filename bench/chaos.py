@@ -29,6 +29,7 @@ The machine is usually shared: the report prints `uptime` before and after.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import re
@@ -237,6 +238,14 @@ class Chaos:
                 codes.append(None)
         return codes
 
+    def close(self) -> None:
+        """Kill the workers still running (a run that failed) and close the connections."""
+        for w in self.slots:
+            if w.process.poll() is None:
+                w.process.kill()
+                w.process.wait()
+        self.db.dispose()
+
     def claims(self) -> Counter[str]:
         return Counter(c for w in [*self.retired, *self.slots] for c in w.claimed())
 
@@ -259,15 +268,24 @@ def tenant(db: Database, receiver_url: str) -> tuple[str, str, str]:
     return org
 
 
-def create_calls(db: Database, org: tuple[str, str, str], count: int, seconds: float, ids: list[str]) -> None:
-    """`count` calls at an even pace over `seconds`; a create that fails is retried with its key."""
+def create_calls(
+    db: Database,
+    org: tuple[str, str, str],
+    count: int,
+    seconds: float,
+    ids: list[str],
+    stop: threading.Event | None = None,
+) -> None:
+    """`count` calls at an even pace over `seconds`; a create that fails is retried with its key.
+    Stops early once `stop` is set (the run failed)."""
     org_id, agent_id, number = org
     service = CallService(db, SystemClock().now_ms)
+    stop = stop or threading.Event()
     start = time.monotonic()
     for i in range(count):
         delay = start + i * seconds / count - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        if stop.wait(max(0.0, delay)):
+            return
         request = NewCall(
             from_number=number,
             to_number=parse_kr(f"010{40_000_000 + i:08d}", "n"),
@@ -281,7 +299,8 @@ def create_calls(db: Database, org: tuple[str, str, str], count: int, seconds: f
                 break
             except Exception as exc:  # a blip: the same key cannot create it twice
                 print(f"create {i} failed ({type(exc).__name__}); retrying", flush=True)
-                time.sleep(0.5)
+                if stop.wait(0.5):
+                    return
 
 
 def settled(db: Database, org_id: str, ids: list[str]) -> bool:
@@ -311,18 +330,28 @@ def run(
 ) -> Report:
     register_webhook_formats()
     fresh_database(url)
-    db = Database(url)
-    upgrade(db)
-    receiver = Receiver()
-    org = tenant(db, receiver.url)
-    logs = log_dir or Path(tempfile.mkdtemp(prefix="chaos-"))
-    chaos = Chaos(url, workers=workers, speed=speed, log_dir=logs, env=env or {})
-    report = Report()
-    ids: list[str] = []
-    seconds = minutes * 60
-    creator = threading.Thread(target=create_calls, args=(db, org, count, seconds * 0.9, ids))
+    # Whatever fails on the way (a setup step, the chaos loop, the tally), everything started is
+    # stopped and every connection closed: a pool left open was a ResourceWarning failing an
+    # unrelated later test of the same pytest run.
+    cleanup = contextlib.ExitStack()
     try:
+        db = Database(url)
+        cleanup.callback(db.dispose)
+        upgrade(db)
+        receiver = Receiver()
+        cleanup.callback(receiver.close)
+        org = tenant(db, receiver.url)
+        logs = log_dir or Path(tempfile.mkdtemp(prefix="chaos-"))
+        chaos = Chaos(url, workers=workers, speed=speed, log_dir=logs, env=env or {})
+        cleanup.callback(chaos.close)
+        report = Report()
+        ids: list[str] = []
+        seconds = minutes * 60
+        stop = threading.Event()
+        creator = threading.Thread(target=create_calls, args=(db, org, count, seconds * 0.9, ids, stop))
         creator.start()
+        cleanup.callback(creator.join)
+        cleanup.callback(stop.set)  # first: the creator stops, then it is joined
         start = time.monotonic()
         next_kill, next_terminate = kill_every_s, terminate_every_s
         victims = itertools.cycle(range(workers))
@@ -344,16 +373,11 @@ def run(
             time.sleep(1)
         report.settle_s = time.monotonic() - calm
         report.worker_exit_codes = chaos.stop()
+        _tally(report, db, org[0], ids, chaos, receiver)
+        print(f"worker logs in {logs}")
+        return report
     finally:
-        for w in chaos.slots:
-            if w.process.poll() is None:
-                w.process.kill()
-        receiver.close()
-    _tally(report, db, org[0], ids, chaos, receiver)
-    print(f"worker logs in {logs}")
-    db.dispose()
-    chaos.db.dispose()
-    return report
+        cleanup.close()
 
 
 def _quietly(check: Callable[[], bool]) -> bool:

@@ -3,6 +3,7 @@
     python -m bench.create_cost                       # a fresh SQLite file and a fresh PostgreSQL database
     python -m bench.create_cost --only sqlite --creates 2000
     python -m bench.create_cost --embedded-worker     # serve with its worker (it dials what is created)
+    python -m bench.create_cost --processes 2 --clients 4   # two API processes, clients split between them
 
 Each database is fresh and holds one organisation (calling window all day, one number, one
 agent, one key), made through `engine.services.admin.Admin` as `bench.run` makes its ingest
@@ -10,6 +11,11 @@ organisation. `callplane serve` runs in a process of its own with `CALLPLANE_EMB
 by default: the production shape (README, "Workers" and "Deployment": API processes without a
 worker, workers apart), so the CPU counted is the create path's alone. With `--embedded-worker`
 the same process also claims and dials every created call, and its CPU includes that work.
+
+`--processes N` starts N `callplane serve` processes on one database (README "Deployment": many
+API processes in production) and sends client i to process i mod N; the CPU is theirs summed.
+The one-process figure is the headline: on this 2-core host two processes share the cores
+with the database and the clients.
 
 Server CPU is read from `/proc/<pid>/stat` (user + system, every thread) before and after the
 measured creates, so it holds on a loaded host, where rates and latencies do not; the load
@@ -27,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +75,7 @@ def prepare(url: str) -> dict[str, str]:
 
 
 def measure(
-    base: str, pid: int, keys: dict[str, str], creates: int, warmup: int, clients: int, profile: Path | None
+    bases: list[str], keys: dict[str, str], creates: int, warmup: int, clients: int, profile: Path | None
 ) -> dict[str, Any]:
     body = {
         "from_number": NUMBER,
@@ -80,7 +86,13 @@ def measure(
     headers = {"Authorization": f"Bearer {keys['api_key']}"}
     failures: dict[str, int] = {}
 
-    def run(n: int, sink: list[float]) -> None:
+    pids = [SERVER_PIDS[b] for b in bases]
+    base, pid = bases[0], pids[0]
+
+    def cpu() -> float:
+        return sum(cpu_s(p) for p in pids)
+
+    def run(n: int, sink: list[float], base: str = base) -> None:
         with httpx.Client(base_url=base, timeout=60) as client:
             for _ in range(n):
                 started = time.perf_counter()
@@ -90,7 +102,8 @@ def measure(
                 else:
                     failures[str(r.status_code)] = failures.get(str(r.status_code), 0) + 1
 
-    run(warmup, [])
+    for b in bases:
+        run(warmup, [], b)
     # The floor of any request on this host now: the CPU of a GET /healthz (no database).
     with httpx.Client(base_url=base, timeout=60) as client:
         for _ in range(100):
@@ -100,7 +113,10 @@ def measure(
             client.get("/healthz")
         healthz_ms = (cpu_s(pid) - floor_before) * 1000 / 500
     sinks: list[list[float]] = [[] for _ in range(clients)]
-    threads = [threading.Thread(target=run, args=(creates // clients, sink)) for sink in sinks]
+    threads = [
+        threading.Thread(target=run, args=(creates // clients, sink, bases[i % len(bases)]))
+        for i, sink in enumerate(sinks)
+    ]
     spy = None
     if profile is not None:
         # Collapsed stacks of the thread holding the GIL: where the Python CPU goes.
@@ -111,14 +127,14 @@ def measure(
         )  # fmt: skip
         time.sleep(1.0)  # attached
     load_before = loadavg()
-    cpu_before = cpu_s(pid)
+    cpu_before = cpu()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    cpu = cpu_s(pid) - cpu_before
+    spent = cpu() - cpu_before
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
@@ -129,7 +145,7 @@ def measure(
         "per_s": len(latencies) / wall,
         "p50_ms": pct(latencies, 0.5),
         "p99_ms": pct(latencies, 0.99),
-        "cpu_ms_per_create": cpu * 1000 / max(1, len(latencies)),
+        "cpu_ms_per_create": spent * 1000 / max(1, len(latencies)),
         "healthz_cpu_ms": healthz_ms,
         "load": f"{load_before} -> {loadavg()}",
     }
@@ -167,6 +183,7 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=1, help="API processes (clients split among them)")
     parser.add_argument("--embedded-worker", action="store_true", help="serve with its in-process worker")
     parser.add_argument("--profile", type=Path, help="py-spy the server while it creates: <this>-<db>.txt")
     args = parser.parse_args()
@@ -174,14 +191,20 @@ def main() -> None:
     for kind in kinds:
         with fresh_sqlite() if kind == "sqlite" else fresh_postgres(args.pg) as url:
             keys = prepare(url)
-            log = Path(tempfile.gettempdir()) / f"create-cost-{kind}.log"
-            with server(url, log, embedded_worker=args.embedded_worker) as base:
-                pid = SERVER_PIDS[base]
+            with ExitStack() as servers:
+                bases = [
+                    servers.enter_context(
+                        server(url, Path(tempfile.gettempdir()) / f"create-cost-{kind}-{i}.log",
+                               embedded_worker=args.embedded_worker)
+                    )
+                    for i in range(args.processes)
+                ]  # fmt: skip
                 profile = args.profile and args.profile.with_name(f"{args.profile.name}-{kind}.txt")
-                result = measure(base, pid, keys, args.creates, args.warmup, args.clients, profile)
+                result = measure(bases, keys, args.creates, args.warmup, args.clients, profile)
         worker = "embedded worker" if args.embedded_worker else "no worker"
+        processes = f"{args.processes} API processes, " if args.processes > 1 else ""
         print(
-            f"{kind:8} {worker}, {args.clients} client(s): {result['creates']} creates, "
+            f"{kind:8} {processes}{worker}, {args.clients} client(s): {result['creates']} creates, "
             f"{result['per_s']:.0f}/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
             f"server CPU {result['cpu_ms_per_create']:.2f} ms/create "
             f"({result['healthz_cpu_ms']:.2f} ms a /healthz), "

@@ -2,7 +2,9 @@
 inserting a call: the fault `Database.write_retrying(landed=...)` resolves, on a real server.
 
 `deliver=True`: the COMMIT reaches the server, which commits, but its answer never reaches the
-client (a network cut after the commit). `deliver=False`: the COMMIT never reaches the server,
+client (a network cut after the commit); with `wait=False` the cut does not wait for the server
+to finish committing, so the client learns of it while the commit may still be in flight.
+`deliver=False`: the COMMIT never reaches the server,
 which rolls the transaction back when the connection closes. The client sees the same lost
 connection either way. Only the first such commit is cut; everything else is relayed.
 """
@@ -22,10 +24,11 @@ COMMIT = b"COMMIT"
 
 
 class CommitCut:
-    def __init__(self, url: str, *, deliver: bool) -> None:
+    def __init__(self, url: str, *, deliver: bool, wait: bool = True) -> None:
         parsed = make_url(url)
         self._upstream = (parsed.host or "127.0.0.1", parsed.port or 5432)
         self._deliver = deliver
+        self._wait = wait
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = parsed.set(
             port=self._listener.getsockname()[1], query={"sslmode": "disable"}
@@ -58,7 +61,8 @@ class CommitCut:
                     if self._deliver:
                         muted.set()  # the server's answer is dropped from here on
                         server.sendall(data)
-                        self.committed_upstream.wait(10)
+                        if self._wait:
+                            self.committed_upstream.wait(10)
                     break
                 server.sendall(data)
         except OSError:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -177,17 +178,57 @@ def test_a_create_whose_commit_loses_the_connection_answers_201_once(pg: Databas
     # connection tells whether the commit happened (answer it) or not (insert it again).
     tenant = make_tenant(pg, SystemClock().now_ms())
     cut = CommitCut(pg.url, deliver=deliver)
+    sent = _create_through(cut, tenant)
+    assert cut.cut.is_set()  # the create's commit did lose its connection
+    assert cut.committed_upstream.is_set() is deliver
+    assert sent.status_code == 201, sent.text
+    assert _stored_ids(pg) == [sent.json()["id"]]
+
+
+def _create_through(cut: CommitCut, tenant: Tenant) -> httpx.Response:
+    """One `POST /v3/calls` by an API whose database connections go through `cut`."""
     through = Database(cut.url)
     try:
         app = create_app(Settings(database_url=through.url, embedded_worker=False), db=through)
         with TestClient(app) as http:
-            sent = http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
-        assert cut.cut.is_set()  # the create's commit did lose its connection
-        assert cut.committed_upstream.is_set() is deliver
-        assert sent.status_code == 201, sent.text
-        with pg.read() as conn:
-            stored = conn.execute(select(calls.c.id)).scalars().all()
-        assert stored == [sent.json()["id"]]
+            return http.post("/v3/calls", json=call_body(tenant), headers=tenant.headers)
     finally:
         through.dispose()
         cut.close()
+
+
+def _stored_ids(db: Database) -> list[str]:
+    with db.read() as conn:
+        return list(conn.execute(select(calls.c.id)).scalars().all())
+
+
+#: A deferred trigger that makes the commit of a transaction inserting a call take this long.
+_SLOW_COMMIT_S = 1.0
+
+
+@pytest.mark.postgres
+def test_a_create_whose_lost_commit_lands_after_the_lookup_answers_201_once(pg: Database) -> None:
+    # The commit reaches the server and is still running (here: a deferred trigger) when the
+    # client has lost the connection and looked the call up on another one: not visible yet,
+    # so the insert runs again with the same id, waits for the first transaction and fails on
+    # the primary key once it commits. That was a 500 for a call that exists; it is the call.
+    tenant = make_tenant(pg, SystemClock().now_ms())
+    with pg.write() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_sleep({_SLOW_COMMIT_S}); RETURN NULL; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON calls "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()"
+        )
+    cut = CommitCut(pg.url, deliver=True, wait=False)
+    try:
+        sent = _create_through(cut, tenant)
+        assert cut.cut.is_set()
+        assert sent.status_code == 201, sent.text
+        assert _stored_ids(pg) == [sent.json()["id"]]
+    finally:
+        with pg.write() as conn:
+            conn.exec_driver_sql("DROP TRIGGER test_slow_commit ON calls")
+            conn.exec_driver_sql("DROP FUNCTION test_slow_commit()")

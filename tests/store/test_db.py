@@ -82,3 +82,19 @@ def test_a_write_that_fails_for_another_reason_is_not_run_again(pg: Database) ->
     with pytest.raises(DBAPIError):
         pg.write_retrying(work)
     assert runs == [1]
+
+
+def test_a_connection_returned_inside_a_transaction_is_rolled_back(pg: Database) -> None:
+    # The pool's reset rolls back only a connection with a transaction open (`_rollback_if_open`):
+    # one handed back mid-transaction must come out of the pool idle, its work undone and its
+    # locks released.
+    raw = pg.engine.raw_connection()
+    raw.cursor().execute("CREATE TEMP TABLE IF NOT EXISTS held (n int)")
+    raw.commit()
+    raw.cursor().execute("INSERT INTO held VALUES (1)")
+    raw.close()  # back to the pool with the insert uncommitted
+    with pg.write() as conn:  # pool_size=1: the same session
+        assert conn.execute(text("SELECT count(*) FROM held")).scalar_one() == 0
+    with pg.read() as conn:
+        status = conn.connection.dbapi_connection.info.transaction_status  # type: ignore[union-attr]
+        assert status == psycopg.pq.TransactionStatus.IDLE

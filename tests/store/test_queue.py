@@ -19,7 +19,7 @@ from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.webhooks import WebhookAdmin
 from callplane.store import calls as call_store
-from callplane.store import outbox, queue
+from callplane.store import deliveries, outbox, queue
 from callplane.store.db import Database
 from callplane.store.schema import calls
 from tests.engine.scripted import create_calls
@@ -271,7 +271,7 @@ def test_cancel_of_a_queued_call_is_terminal_with_its_post_call_and_event(
     assert claim(db, clock).claimed == []
     with db.read() as conn:
         assert outbox.event_types_for_call(conn, tenant.organization_id, call_id) == ["call_ended"]
-        [delivery] = outbox.deliveries_about(conn, tenant.organization_id, call_id)
+        [delivery] = deliveries.deliveries_about(conn, tenant.organization_id, call_id)
     assert delivery.url == "https://hooks.example.com/x" and delivery.status == "pending"
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from callplane.domain.ids import new_id
-from callplane.store import outbox, retention
+from callplane.store import deliveries, outbox, retention
 from callplane.store.db import Database
-from callplane.store.outbox import AttemptResult, DeliveryStatus, Subject, SubjectKind, Target
+from callplane.store.deliveries import AttemptResult
+from callplane.store.outbox import DeliveryStatus, Subject, SubjectKind, Target
 from callplane.store.schema import webhook_attempts, webhook_deliveries, webhook_events
 from tests.factories import Tenant
 
@@ -26,14 +27,14 @@ def seed(db: Database, org: str, outcomes: list[tuple[DeliveryStatus, int]]) -> 
             conn, org, event_id=event_id, subject=Subject(SubjectKind.CALL, new_id()),
             event_type="call_ended", body="{}", now=created, targets=targets,
         )  # fmt: skip
-        claimed = outbox.claim_deliveries(conn, created, 1, 100)
+        claimed = deliveries.claim_deliveries(conn, created, 1, 100)
         due = sorted((d for d in claimed if d.event_id == event_id), key=lambda d: d.url)
         for delivery, (outcome, at) in zip(due, outcomes, strict=True):
             retry = AttemptResult(created, 5, 500, None, DeliveryStatus.PENDING, next_attempt_at=at)
-            assert outbox.record_attempt(conn, delivery, retry)
+            assert deliveries.record_attempt(conn, delivery, retry)
             if outcome is not DeliveryStatus.PENDING:
-                again = next(d for d in outbox.claim_deliveries(conn, at, 1, 100) if d.id == delivery.id)
-                assert outbox.record_attempt(conn, again, AttemptResult(at, 5, 200, None, outcome))
+                again = next(d for d in deliveries.claim_deliveries(conn, at, 1, 100) if d.id == delivery.id)
+                assert deliveries.record_attempt(conn, again, AttemptResult(at, 5, 200, None, outcome))
     return event_id
 
 

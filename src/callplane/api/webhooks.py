@@ -19,7 +19,8 @@ from callplane.api.idempotent import IdempotentRequest
 from callplane.api.responses import JSON
 from callplane.domain.errors import ValidationFailed
 from callplane.engine.services.webhooks import Endpoint, WebhookAdmin
-from callplane.store.outbox import DeliveryLog, DeliveryStatus
+from callplane.store.deliveries import DeliveryLog
+from callplane.store.outbox import DeliveryStatus
 
 router = APIRouter(prefix="/admin/v1", route_class=VoxRoute, tags=["Webhooks"])
 

@@ -61,6 +61,7 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = Context(database_url)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @app.command()

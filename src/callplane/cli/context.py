@@ -98,12 +98,26 @@ class Context:
     @cached_property
     def db(self) -> Database:
         from callplane.api.dialects.webhooks import register
+        from callplane.engine import relay_wakeup
         from callplane.store.db import Database
 
         # Whatever runs against the database may emit webhook events (a worker ending calls, a
-        # cancel, a campaign): their payloads are rendered by the dialects' formats.
+        # cancel, a campaign): their payloads are rendered by the dialects' formats, and running
+        # relays hear of them at once (PostgreSQL), as from the API (`close` sends what is left).
         register()
-        return Database(self.settings.database_url)
+        db = Database(self.settings.database_url)
+        relay_wakeup.announce(db)
+        return db
+
+    def close(self) -> None:
+        """At the command's end: announce webhook events it committed that its announcer's
+        thread has not announced yet (the process exits next, and the thread with it), and
+        close the database's connections."""
+        if "db" in self.__dict__:  # the command used the database
+            from callplane.engine import relay_wakeup
+
+            relay_wakeup.finish(self.db)
+            self.db.dispose()
 
     @cached_property
     def admin(self) -> Admin:

@@ -10,7 +10,7 @@ from callplane.cli.context import Context, console, fail, group, org_option
 
 if TYPE_CHECKING:
     from callplane.engine.services.webhooks import WebhookAdmin
-    from callplane.store.outbox import DeliveryLog
+    from callplane.store.deliveries import DeliveryLog
 
 app = group("Webhook endpoints (Vox's format signed per Standard Webhooks, or Retell's), deliveries, tests.")
 

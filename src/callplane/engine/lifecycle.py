@@ -28,7 +28,7 @@ def answered(
     )
     if moved is None:
         return False
-    _emit(conn, call, EventType.CALL_STARTED, now, endpoints=moved.endpoints)
+    emit(conn, moved, call.agent, EventType.CALL_STARTED, now)
     return True
 
 
@@ -60,7 +60,7 @@ def ended(
             if ending.postcall.cost_minor > 0:
                 ledger.settle(conn, call.organization_id, call.id, ending.postcall.cost_minor, now)
             events.append(EventType.CALL_ANALYZED)
-        emit_all(conn, call.organization_id, call.id, call.agent, events, now, endpoints=moved.endpoints)
+        emit_all(conn, moved, call.agent, events, now)
         # Counted when the change is made, before its commit: a rare rolled-back transition
         # (a database failure in the same transaction) is counted as well.
         metrics.calls_finished.labels(ending.status.value, ending.reason.value).inc()
@@ -70,7 +70,3 @@ def ended(
 def duration_ms(call: Call, end_at: int) -> int | None:
     """Vox `duration_ms`: from the start of dialling to the end; None for a call never dialled."""
     return max(0, end_at - call.start_at) if call.start_at is not None else None
-
-
-def _emit(conn: Connection, call: Call, event: EventType, now: int, *, endpoints: bool) -> None:
-    emit(conn, call.organization_id, call.id, call.agent, event, now, endpoints=endpoints)

@@ -25,23 +25,50 @@ from callplane.store.db import Database
 
 EVENTS = "events"
 
-#: One announcer per engine, however many apps or workers of a process share its database.
+#: One announcer per engine, however many apps or workers of a process share its database. An
+#: announcer holds its database only weakly: it ends (its thread within `_LOOK_S`, its entry
+#: here with the engine) once nothing else holds the database, instead of one per database a
+#: process ever announced on staying for good (tests and embedded apps make many).
 _announcers: weakref.WeakKeyDictionary[Engine, _Announcer] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+#: How often an idle announcer looks whether its database is still there.
+_LOOK_S = 5.0
 
 
 class _Announcer:
     def __init__(self, db: Database) -> None:
-        self._db = db
-        self._due = threading.Event()
-        outbox.on_events_committed(db, self._due.set)
-        threading.Thread(target=self._run, name="callplane-announce", daemon=True).start()
+        self.due = threading.Event()
+        self.stopping = threading.Event()
+        # The engine's listener holds the event only: nothing here keeps the database alive.
+        outbox.on_events_committed(db, self.due.set)
+        self.thread = threading.Thread(
+            target=_run,
+            args=(weakref.ref(db), self.due, self.stopping),
+            name="callplane-announce",
+            daemon=True,
+        )
+        self.thread.start()
 
-    def _run(self) -> None:
-        while True:
-            self._due.wait()
-            self._due.clear()  # commits from here on are announced by the next NOTIFY
-            notify.send(self._db, EVENTS)  # never raises
+    def finish(self, db: Database) -> None:
+        """Stop the thread, then send in the caller's thread an announcement still due."""
+        pending = self.due.is_set()
+        self.stopping.set()
+        self.due.set()  # wakes it
+        self.thread.join(_LOOK_S)  # a NOTIFY it is sending goes out first
+        if pending:
+            notify.send(db, EVENTS)
+
+
+def _run(ref: weakref.ref[Database], due: threading.Event, stopping: threading.Event) -> None:
+    while True:
+        signalled = due.wait(_LOOK_S)
+        db = ref()
+        if db is None or stopping.is_set():
+            return  # the database is gone (nothing to announce), or `finish` announces the rest
+        if signalled:
+            due.clear()  # commits from here on are announced by the next NOTIFY
+            notify.send(db, EVENTS)  # never raises
+        del db
 
 
 def announce(db: Database) -> None:
@@ -52,6 +79,16 @@ def announce(db: Database) -> None:
     with _lock:
         if db.engine not in _announcers:
             _announcers[db.engine] = _Announcer(db)
+
+
+def finish(db: Database) -> None:
+    """Announce now what this process committed on `db` and has not announced yet, and stop
+    announcing on it: a short-lived process (a CLI command) calls it before it closes the
+    database and exits, when the announcer's thread may not have run yet."""
+    with _lock:
+        announcer = _announcers.pop(db.engine, None)
+    if announcer is not None:
+        announcer.finish(db)
 
 
 def listen(db: Database, wake: Callable[[], None]) -> Callable[[], None]:

@@ -235,9 +235,9 @@ def complete_postcall(
             calls.c.postcall_due_at.is_not(None),
         )
         .values(**_analysed_values(analysis, cost_minor), postcall_due_at=None, updated_at=now)
-        .returning(outbox.has_endpoints(call_store.CHANGED_ORGANIZATION))
+        .returning(*call_store.FULL_COLUMNS, outbox.enabled_ids(call_store.CHANGED_ORGANIZATION))
     ).first()
-    return Moved(bool(row[0])) if row is not None else None
+    return Moved(row[-1], row) if row is not None else None
 
 
 def _analysed_values(analysis: CallAnalysis | None, cost_minor: int) -> dict[str, Any]:

@@ -1,18 +1,16 @@
-"""Webhook endpoints, the transactional outbox, deliveries and their attempt log.
+"""Webhook endpoints and the transactional outbox: events and the deliveries they start with.
 
 An event row and one delivery row per destination are inserted by the caller in the same
 transaction as the status change that causes the event, so an event exists if and only if the
-change committed. The relay claims due deliveries with a visibility timeout (`next_attempt_at`
-pushed forward by a lease; PostgreSQL: `FOR UPDATE SKIP LOCKED`), posts them, and records each
-attempt. A relay that dies mid-POST leaves the delivery to be claimed again after its lease:
-delivery is at least once, and the `webhook-id` (the event id) is the same on every attempt.
+change committed. What happens to a delivery after that — the relay's claim, its attempts, the
+logs and redelivery — is `store.deliveries`.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -22,20 +20,17 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
-    exists,
+    func,
     insert,
     select,
-    tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from callplane.domain.errors import Conflict, NotFound
+from callplane.domain.errors import NotFound
 from callplane.domain.ids import new_id
 from callplane.store.db import Database
 from callplane.store.prepared import Prepared, param
 from callplane.store.schema import (
-    webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,
     webhook_events,
@@ -200,13 +195,46 @@ def wanting(found: Sequence[Endpoint], agent_id: str, event_type: str) -> list[E
     return [e for e in found if event_type in e.events and e.agent_id in (None, agent_id)]
 
 
-def has_endpoints(organization_id: ColumnElement[str]) -> ColumnElement[bool]:
-    """Whether the organisation has an enabled webhook endpoint, as an SQL expression: a status
-    change asks it in its own statement (`UPDATE … RETURNING`, `store.calls.move_announcing`), so
-    the events of an organisation without endpoints cost no `destinations` lookup."""
-    return exists().where(
-        webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.enabled.is_(True)
+def enabled_ids(organization_id: ColumnElement[str]) -> ColumnElement[str | None]:
+    """The ids of the organisation's enabled webhook endpoints, comma-separated (NULL: none), as
+    an SQL expression: a status change asks it in its own statement (`UPDATE … RETURNING`,
+    `store.calls.move_announcing`), so an event of an organisation without endpoints costs no
+    lookup, and one with endpoints finds them by this stamp (`endpoints_of`)."""
+    return (
+        select(func.aggregate_strings(webhook_endpoints.c.id, ","))
+        .where(webhook_endpoints.c.organization_id == organization_id, webhook_endpoints.c.enabled.is_(True))
+        .scalar_subquery()
     )
+
+
+def endpoints_of(conn: Connection, organization_id: str, ids: str | None) -> tuple[Endpoint, ...]:
+    """The enabled endpoints a change saw (`enabled_ids`), read once per process for each set.
+
+    Endpoints are never edited, only created, disabled or removed, so the set of enabled ids
+    names the endpoints completely: an endpoint added or disabled changes the stamp that the
+    next change returns, and that event reads the new set (the same destinations as reading them
+    in each event's transaction, without the read; were endpoints ever made editable, the stamp
+    would have to carry their version). A set read differently from the stamp (an
+    endpoint removed or disabled in between, PostgreSQL's read committed) is used for this event
+    and not remembered."""
+    if not ids:
+        return ()
+    key = (organization_id, ids)
+    found = _ENDPOINTS.get(key)
+    if found is not None:
+        return found
+    wanted = set(ids.split(","))
+    found = tuple(e for e in enabled_endpoints(conn, organization_id) if e.id in wanted)
+    if len(found) == len(wanted):
+        if len(_ENDPOINTS) >= _ENDPOINT_SETS:
+            _ENDPOINTS.clear()  # bounded like `engine.memo.Memo`: cheap to read again
+        _ENDPOINTS[key] = found
+    return found
+
+
+#: (organisation, enabled ids) → those endpoints; see `endpoints_of`.
+_ENDPOINTS: dict[tuple[str, str], tuple[Endpoint, ...]] = {}
+_ENDPOINT_SETS = 10_000
 
 
 class SubjectKind(enum.StrEnum):
@@ -230,6 +258,19 @@ class Target:
     format: str = "vox"
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to write (`add_events`): its body rendered in `format`, for `targets` (all of
+    that format)."""
+
+    event_id: str
+    subject: Subject
+    event_type: str
+    body: str
+    targets: Sequence[Target]
+    format: str = "vox"
+
+
 def add_event(
     conn: Connection,
     organization_id: str,
@@ -244,75 +285,124 @@ def add_event(
 ) -> list[str]:
     """One event, its body rendered in `format`, and a delivery to each target (all of that
     format); returns the deliveries' ids."""
-    conn.info[_WROTE_EVENTS] = True  # for `on_events_committed`
-    # Prepared (`store.prepared`): the worker writes two or three events per call.
-    _ADD_EVENT.execute(
-        conn,
-        {
-            "o": organization_id,
-            "id": event_id,
-            "call": subject.id if subject.kind is SubjectKind.CALL else None,
-            "kind": subject.kind.value,
-            "subject": subject.id,
-            "type": event_type,
-            "body": body,
-            "now": now,
-            "format": format,
-        },
+    return add_events(
+        conn, organization_id, [NewEvent(event_id, subject, event_type, body, targets, format)], now
     )
-    ids = [new_id() for _ in targets]
-    for delivery_id, target in zip(ids, targets, strict=True):
-        _ADD_DELIVERY.execute(
-            conn,
+
+
+def add_events(conn: Connection, organization_id: str, events: Sequence[NewEvent], now: int) -> list[str]:
+    """Events, in order, each with a delivery to each of its targets; returns the deliveries' ids.
+
+    The worker writes two or three events per call: all of a change's events and deliveries go
+    in one prepared statement on PostgreSQL (the events' INSERT a CTE of the deliveries'), two
+    on SQLite (one multi-row INSERT each), not two statements per event."""
+    if not events:
+        return []
+    wrote_deliveries(conn)
+    params: dict[str, Any] = {
+        "o": organization_id,
+        "now": now,
+        "pending": DeliveryStatus.PENDING.value,
+        "zero": 0,
+    }
+    ids: list[str] = []
+    for i, e in enumerate(events):
+        subject = e.subject
+        params.update(
             {
-                "o": organization_id,
-                "id": delivery_id,
-                "event": event_id,
-                "endpoint": target.endpoint_id,
-                "url": target.url,
-                "now": now,
-            },
+                f"e{i}": e.event_id,
+                f"e{i}_call": subject.id if subject.kind is SubjectKind.CALL else None,
+                f"e{i}_kind": subject.kind.value,
+                f"e{i}_subject": subject.id,
+                f"e{i}_type": e.event_type,
+                f"e{i}_body": e.body,
+                f"e{i}_format": e.format,
+            }
         )
+        for target in e.targets:
+            n = len(ids)
+            ids.append(new_id())
+            params.update(
+                {
+                    f"d{n}": ids[-1],
+                    f"d{n}_event": e.event_id,
+                    f"d{n}_endpoint": target.endpoint_id,
+                    f"d{n}_url": target.url,
+                }
+            )
+    if conn.dialect.name == "postgresql":
+        _inserts(len(events), len(ids)).execute(conn, params)
+    else:
+        _inserts(len(events), 0).execute(conn, params)
+        if ids:
+            _inserts(0, len(ids)).execute(conn, params)
     return ids
 
 
-def _named(table: Table, **names: str) -> dict[str, Any]:
-    """Column values as parameters of a prepared statement: column name → parameter name."""
-    return {column: param(name, table.c[column].type) for column, name in names.items()}
+#: (events, deliveries) → the prepared INSERT of that many rows (both: PostgreSQL's CTE).
+_INSERTS: dict[tuple[int, int], Prepared] = {}
 
 
-_ADD_EVENT = Prepared(
-    lambda _dialect: insert(webhook_events).values(
-        _named(
-            webhook_events,
-            organization_id="o",
-            id="id",
-            call_id="call",
-            subject_kind="kind",
-            subject_id="subject",
-            type="type",
-            body="body",
-            created_at="now",
-            format="format",
-        )
-    )
-)
-_ADD_DELIVERY = Prepared(
-    lambda _dialect: insert(webhook_deliveries).values(
-        status=DeliveryStatus.PENDING.value,
-        attempts=0,
-        **_named(
-            webhook_deliveries,
-            organization_id="o",
-            id="id",
-            event_id="event",
-            endpoint_id="endpoint",
-            url="url",
-            next_attempt_at="now",
-            created_at="now",
-        ),
-    )
-)
+def _inserts(n_events: int, n_deliveries: int) -> Prepared:
+    shape = (n_events, n_deliveries)
+    found = _INSERTS.get(shape)
+    if found is not None:
+        return found
+    e, d = webhook_events, webhook_deliveries
+
+    def p(table: Table, column: str, name: str) -> Any:
+        return param(name, table.c[column].type)
+
+    def events_rows() -> list[dict[str, Any]]:
+        return [
+            {
+                "organization_id": p(e, "organization_id", "o"),
+                "id": p(e, "id", f"e{i}"),
+                "call_id": p(e, "call_id", f"e{i}_call"),
+                "subject_kind": p(e, "subject_kind", f"e{i}_kind"),
+                "subject_id": p(e, "subject_id", f"e{i}_subject"),
+                "type": p(e, "type", f"e{i}_type"),
+                "body": p(e, "body", f"e{i}_body"),
+                "created_at": p(e, "created_at", "now"),
+                "format": p(e, "format", f"e{i}_format"),
+            }
+            for i in range(n_events)
+        ]
+
+    def deliveries_rows() -> list[dict[str, Any]]:
+        return [
+            {
+                "organization_id": p(d, "organization_id", "o"),
+                "id": p(d, "id", f"d{n}"),
+                "event_id": p(d, "event_id", f"d{n}_event"),
+                "endpoint_id": p(d, "endpoint_id", f"d{n}_endpoint"),
+                "url": p(d, "url", f"d{n}_url"),
+                "status": p(d, "status", "pending"),
+                "attempts": p(d, "attempts", "zero"),
+                "next_attempt_at": p(d, "next_attempt_at", "now"),
+                "created_at": p(d, "created_at", "now"),
+            }
+            for n in range(n_deliveries)
+        ]
+
+    def build(_dialect: str) -> Any:
+        if n_events and n_deliveries:
+            # PostgreSQL: the events' INSERT as a CTE of the deliveries' — one statement.
+            return (
+                insert(d).values(deliveries_rows()).add_cte(insert(e).values(events_rows()).cte("new_events"))
+            )
+        if n_events:
+            return insert(e).values(events_rows())
+        return insert(d).values(deliveries_rows())
+
+    prepared = _INSERTS[shape] = Prepared(build)
+    return prepared
+
+
+def wrote_deliveries(conn: Connection) -> None:
+    """Note that `conn`'s transaction made deliveries due (events, a redelivery): relays hear of
+    it once it commits (`on_events_committed`)."""
+    conn.info[_WROTE_EVENTS] = True
 
 
 def on_events_committed(db: Database, callback: Callable[[], None]) -> Callable[[], None]:
@@ -327,254 +417,6 @@ def on_events_committed(db: Database, callback: Callable[[], None]) -> Callable[
 
     event.listen(db.engine, "checkin", checkin)
     return lambda: event.remove(db.engine, "checkin", checkin)
-
-
-@dataclass(frozen=True, slots=True)
-class DueDelivery:
-    organization_id: str
-    id: str
-    event_id: str
-    event_type: str
-    endpoint_id: str | None
-    url: str
-    body: str
-    attempts: int  #: attempts made before this one
-    secret: str | None  #: None: the endpoint is gone and there is nothing to sign with
-    enabled: bool
-    due_at: int | None = None  #: when this attempt was due (for the lag metric)
-    format: str = "vox"  #: how `body` was rendered, hence how it is signed
-
-
-def deliveries_due(conn: Connection, now: int) -> bool:
-    """A cheap read before taking the write lock: is any delivery due?"""
-    d = webhook_deliveries
-    query = select(d.c.id).where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
-    return conn.execute(query.limit(1)).first() is not None
-
-
-def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> list[DueDelivery]:
-    """Due deliveries, hidden from other relays for `lease_ms` while this one posts them.
-
-    Two statements whatever the batch: one read of the deliveries with their events, endpoints
-    and signing secrets (PostgreSQL: the deliveries locked, `SKIP LOCKED`, so relays in other
-    processes take other rows), and one lease update of them all."""
-    d, e, ep, s = webhook_deliveries, webhook_events, webhook_endpoints, webhook_signing_secrets
-    query = (
-        select(
-            d.c.organization_id,
-            d.c.id,
-            d.c.event_id,
-            d.c.endpoint_id,
-            d.c.url,
-            d.c.attempts,
-            d.c.next_attempt_at,
-            e.c.type,
-            e.c.body,
-            e.c.format,
-            ep.c.id.label("endpoint_found"),
-            ep.c.secret.label("endpoint_secret"),
-            ep.c.enabled,
-            s.c.secret.label("agent_url_secret"),
-        )
-        .join(e, (e.c.organization_id == d.c.organization_id) & (e.c.id == d.c.event_id))
-        .outerjoin(ep, (ep.c.organization_id == d.c.organization_id) & (ep.c.id == d.c.endpoint_id))
-        # The agent version's own webhook_url (no endpoint) is signed with the organisation's secret.
-        .outerjoin(s, (s.c.organization_id == d.c.organization_id) & d.c.endpoint_id.is_(None))
-        .where(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now)
-        .order_by(d.c.next_attempt_at)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=d, skip_locked=True)
-    rows = conn.execute(query).all()
-    if not rows:
-        return []
-    conn.execute(
-        update(d)
-        .where(tuple_(d.c.organization_id, d.c.id).in_([(r.organization_id, r.id) for r in rows]))
-        .values(next_attempt_at=now + lease_ms)
-    )
-    return [
-        DueDelivery(
-            r.organization_id,
-            r.id,
-            r.event_id,
-            r.type,
-            r.endpoint_id,
-            r.url,
-            r.body,
-            r.attempts,
-            *_signing(r),
-            r.next_attempt_at,
-            r.format,
-        )
-        for r in rows
-    ]
-
-
-def _signing(row: Any) -> tuple[str | None, bool]:
-    """(secret, enabled) of a claimed delivery's destination; no secret: its endpoint is gone."""
-    if row.endpoint_id is None:
-        return row.agent_url_secret, True
-    if row.endpoint_found is None:
-        return None, False
-    return row.endpoint_secret, bool(row.enabled)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    at: int
-    duration_ms: int
-    status_code: int | None
-    error: str | None
-    #: What happens next: DELIVERED, FAILED (give up) or PENDING (retry at `next_attempt_at`).
-    outcome: DeliveryStatus
-    next_attempt_at: int | None = None
-
-
-def record_attempt(conn: Connection, delivery: DueDelivery, result: AttemptResult) -> bool:
-    """Log the attempt and move the delivery on; False when another relay recorded this attempt."""
-    number = delivery.attempts + 1
-    d = webhook_deliveries
-    values: dict[str, object] = {
-        "attempts": number,
-        "last_status_code": result.status_code,
-        "last_error": result.error,
-        "status": result.outcome.value,
-    }
-    if result.outcome is DeliveryStatus.PENDING:
-        assert result.next_attempt_at is not None
-        values["next_attempt_at"] = result.next_attempt_at
-    else:
-        values["finished_at"] = result.at
-    moved = conn.execute(
-        update(d)
-        .where(
-            d.c.organization_id == delivery.organization_id,
-            d.c.id == delivery.id,
-            d.c.attempts == delivery.attempts,
-            d.c.status == DeliveryStatus.PENDING.value,
-        )
-        .values(**values)
-    ).rowcount
-    if not moved:
-        return False
-    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        insert_(webhook_attempts)
-        .values(
-            organization_id=delivery.organization_id,
-            delivery_id=delivery.id,
-            attempt=number,
-            at=result.at,
-            status_code=result.status_code,
-            error=result.error,
-            duration_ms=result.duration_ms,
-        )
-        .on_conflict_do_nothing()
-    )
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    attempt: int
-    at: int
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryLog:
-    id: str
-    event_id: str
-    event_type: str
-    endpoint_id: str | None
-    url: str
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: int
-    last_status_code: int | None
-    last_error: str | None
-    created_at: int
-    log: list[Attempt] = field(default_factory=list)
-
-
-def deliveries_about(conn: Connection, organization_id: str, subject_id: str) -> list[DeliveryLog]:
-    """Every delivery of every event about one subject — a call, a campaign, or an endpoint (its
-    test events) — oldest event first, with its attempts."""
-    return _logs(conn, organization_id, webhook_events.c.subject_id == subject_id)
-
-
-def get_delivery(conn: Connection, organization_id: str, delivery_id: str) -> DeliveryLog:
-    found = _logs(conn, organization_id, webhook_deliveries.c.id == delivery_id)
-    if not found:
-        raise NotFound(f"webhook delivery {delivery_id} not found")
-    return found[0]
-
-
-def redeliver(conn: Connection, organization_id: str, delivery_id: str, now: int) -> str:
-    """A new delivery of a finished delivery's event to the same destination, due now.
-
-    The event (its id, body and format) is the original's, so receivers can deduplicate; the new
-    delivery starts the retry schedule afresh and the original keeps its log. Returns its id."""
-    original = get_delivery(conn, organization_id, delivery_id)
-    if original.status is DeliveryStatus.PENDING:
-        raise Conflict(f"webhook delivery {delivery_id} is still pending: it is attempted again by itself")
-    if original.endpoint_id is not None:
-        endpoint = get_endpoint(conn, organization_id, original.endpoint_id)  # removed: 404
-        if not endpoint.enabled:
-            raise Conflict(f"webhook endpoint {endpoint.id} is disabled ({endpoint.disabled_reason})")
-    new = new_id()
-    conn.execute(
-        insert(webhook_deliveries).values(
-            organization_id=organization_id,
-            id=new,
-            event_id=original.event_id,
-            endpoint_id=original.endpoint_id,
-            url=original.url,
-            status=DeliveryStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
-    return new
-
-
-def _logs(conn: Connection, organization_id: str, condition: Any) -> list[DeliveryLog]:
-    d, e, a = webhook_deliveries, webhook_events, webhook_attempts
-    rows = conn.execute(
-        select(d, e.c.type)
-        .join(e, (e.c.organization_id == d.c.organization_id) & (e.c.id == d.c.event_id))
-        .where(e.c.organization_id == organization_id, condition)
-        .order_by(e.c.created_at, e.c.id, d.c.created_at, d.c.id)
-    ).all()
-    out = []
-    for r in rows:
-        attempts = conn.execute(
-            select(a)
-            .where(a.c.organization_id == organization_id, a.c.delivery_id == r.id)
-            .order_by(a.c.attempt)
-        ).all()
-        out.append(
-            DeliveryLog(
-                r.id,
-                r.event_id,
-                r.type,
-                r.endpoint_id,
-                r.url,
-                DeliveryStatus(r.status),
-                r.attempts,
-                r.next_attempt_at,
-                r.last_status_code,
-                r.last_error,
-                r.created_at,
-                [Attempt(x.attempt, x.at, x.status_code, x.error, x.duration_ms) for x in attempts],
-            )
-        )
-    return out
 
 
 def event_types_for_call(conn: Connection, organization_id: str, call_id: str) -> list[str]:

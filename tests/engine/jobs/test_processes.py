@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from bench import chaos
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from callplane.cli.demo import demo_agent_file
 from callplane.domain.call import CallStatus, DisconnectionReason
@@ -276,6 +278,21 @@ def test_chaos_loses_no_call_dials_none_twice_and_delivers_every_webhook(empty_p
     assert report.created == 100 and report.kills >= 5 and report.terminations >= 2
     # Every end that was not `ended` is explained by a kill, and none of them by a blip.
     assert report.answered_error_not_held == []
+
+
+def test_a_chaos_run_that_fails_leaves_no_connection_open(empty_postgres_url: str, tmp_path: Path) -> None:
+    """A run that fails part-way (here: its workers' log directory is missing, after the bench's
+    organisation was set up) closes what it opened: a pool left open was a ResourceWarning that
+    failed an unrelated later test of the same run."""
+    with pytest.raises(FileNotFoundError):
+        chaos.run(empty_postgres_url, minutes=0.1, count=1, log_dir=tmp_path / "missing")
+    database = make_url(empty_postgres_url).database
+    with psycopg.connect(chaos._admin_url(empty_postgres_url), autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'callplane'",
+            (database,),
+        ).fetchone()
+    assert row == (0,)
 
 
 def test_a_rolling_restart_of_two_workers_loses_no_call_and_no_transcript_line(

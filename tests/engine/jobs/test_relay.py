@@ -1,5 +1,6 @@
-"""The relay's claim and its wake-up: what a claimed delivery carries, who else may claim it, and
-a running relay delivering an event committed in its process without waiting for its poll."""
+"""The relay: a running relay delivering an event committed in its process without waiting for its
+poll, an attempt's time limit, and one call's events posted in the order they were written.
+(The claim itself: `tests/store/test_deliveries.py`.)"""
 
 from __future__ import annotations
 
@@ -8,88 +9,20 @@ import socket
 import threading
 import time
 
-import pytest
+import orjson
 
 from callplane.engine.clock import FixedClock, SystemClock
 from callplane.engine.jobs.relay import Relay, RelayConfig
 from callplane.engine.services.webhooks import new_event_id
-from callplane.store import outbox
+from callplane.store import deliveries, outbox
 from callplane.store.db import Database
-from callplane.store.outbox import AttemptResult, DeliveryStatus, Subject, SubjectKind, Target
-from tests.conftest import _truncate
+from callplane.store.deliveries import AttemptResult
+from callplane.store.outbox import DeliveryStatus, NewEvent, Subject, SubjectKind, Target
 from tests.engine.services.test_webhooks import FAST, all_delivered, canceled_call, local_webhooks
-from tests.factories import Tenant, make_tenant
+from tests.factories import Tenant
 from tests.fakes.server import serve_in_thread
 from tests.fakes.webhook_receiver import WebhookReceiver
-
-LEASE_MS = 60_000
-
-
-def _event(db: Database, tenant: Tenant, now: int, targets: list[Target]) -> list[str]:
-    with db.write() as conn:
-        return outbox.add_event(
-            conn,
-            tenant.organization_id,
-            event_id=new_event_id(),
-            subject=Subject(SubjectKind.CALL, tenant.agent_id),  # any id: the relay never reads the call
-            event_type="call_ended",
-            body="{}",
-            now=now,
-            targets=targets,
-        )
-
-
-def test_a_claim_carries_each_destinations_secret_and_hides_it_for_the_lease(
-    db: Database, tenant: Tenant
-) -> None:
-    now = SystemClock().now_ms()
-    admin = local_webhooks(db, lambda: now)
-    enabled = admin.add(tenant.organization_id, "https://a.example.com/on")
-    disabled = admin.add(tenant.organization_id, "https://a.example.com/off")
-    agent_url_secret = admin.rotate_agent_url_secret(tenant.organization_id)
-    with db.write() as conn:
-        outbox.disable_endpoint(conn, tenant.organization_id, disabled.endpoint.id, "test")
-    _event(
-        db,
-        tenant,
-        now,
-        [
-            Target(enabled.endpoint.url, enabled.endpoint.id),
-            Target(disabled.endpoint.url, disabled.endpoint.id),
-            Target("https://a.example.com/agent", None),
-        ],
-    )
-    with db.write() as conn:
-        claimed = outbox.claim_deliveries(conn, now, LEASE_MS, 10)
-    found = {d.url.rsplit("/", 1)[1]: (d.secret, d.enabled, d.event_type, d.attempts) for d in claimed}
-    assert found == {
-        "on": (enabled.secret, True, "call_ended", 0),
-        "off": (disabled.secret, False, "call_ended", 0),
-        "agent": (agent_url_secret, True, "call_ended", 0),
-    }
-    with db.write() as conn:
-        assert outbox.claim_deliveries(conn, now + LEASE_MS - 1, LEASE_MS, 10) == []
-    with db.write() as conn:
-        again = outbox.claim_deliveries(conn, now + LEASE_MS, LEASE_MS, 10)
-    assert sorted(d.id for d in again) == sorted(d.id for d in claimed)
-
-
-@pytest.mark.postgres
-def test_relays_claiming_at_once_on_postgresql_take_different_deliveries(postgres_db: Database) -> None:
-    db = postgres_db
-    _truncate(db)
-    now = SystemClock().now_ms()
-    tenant = make_tenant(db, now)
-    targets = [Target(f"https://a.example.com/{i}", None) for i in range(6)]
-    local_webhooks(db, lambda: now).rotate_agent_url_secret(tenant.organization_id)
-    _event(db, tenant, now, targets)
-    with db.engine.connect() as first:  # its transaction stays open: its rows stay locked
-        mine = outbox.claim_deliveries(first, now, LEASE_MS, 4)
-        with db.write() as conn:
-            theirs = outbox.claim_deliveries(conn, now, LEASE_MS, 10)
-        first.commit()
-    assert len(mine) == 4 and len(theirs) == 2
-    assert not {d.id for d in mine} & {d.id for d in theirs}
+from tests.store.test_deliveries import _event
 
 
 def test_a_running_relay_is_woken_by_events_committed_in_its_process(db: Database, tenant: Tenant) -> None:
@@ -143,7 +76,7 @@ def test_an_attempt_is_cut_off_after_its_timeout_all_told(db: Database, tenant: 
     _event(db, tenant, now, [Target(f"http://127.0.0.1:{port}/hooks", None)])
     with db.write() as conn:
         [due] = [
-            d for d in outbox.claim_deliveries(conn, now, config.lease_ms, 10) if d.url.endswith("/hooks")
+            d for d in deliveries.claim_deliveries(conn, now, config.lease_ms, 10) if d.url.endswith("/hooks")
         ]
 
     async def attempt() -> AttemptResult:
@@ -159,3 +92,49 @@ def test_an_attempt_is_cut_off_after_its_timeout_all_told(db: Database, tenant: 
         listener.close()
     assert result.outcome is DeliveryStatus.PENDING and result.error == "timed out after 1 s"
     assert config.lease_ms == 11_000
+
+
+def test_a_calls_events_reach_an_endpoint_in_the_order_they_were_written(
+    db: Database, tenant: Tenant
+) -> None:
+    """`call_ended` and `call_analyzed` committed together; the end's first attempt fails: the
+    analysis waits for the end's retry instead of overtaking it (through the real relay)."""
+
+    def answer(_path: str, webhook_id: str, attempt: int) -> tuple[int, dict[str, str]]:
+        return (500, {}) if webhook_id == ended_id and attempt == 1 else (204, {})
+
+    receiver = WebhookReceiver(answer=answer)
+    clock = SystemClock()
+    now = clock.now_ms()
+    call = Subject(SubjectKind.CALL, tenant.agent_id)  # any id: the relay never reads the call
+    ended_id, analyzed_id = new_event_id(), new_event_id()  # in this order, as `emit_all` makes them
+
+    async def deliver_all(relay: Relay) -> None:
+        deadline = time.monotonic() + 30
+        try:
+            while len(receiver.accepted()) < 2:
+                assert time.monotonic() < deadline, receiver.received
+                await relay.deliver_due()
+                await asyncio.sleep(0.06)  # past the retry's 50 ms
+        finally:
+            await relay.aclose()
+
+    with serve_in_thread(receiver.app) as url:
+        endpoint = local_webhooks(db, clock.now_ms).add(tenant.organization_id, f"{url}/hooks").endpoint
+        target = Target(endpoint.url, endpoint.id)
+        with db.write() as conn:
+            outbox.add_events(
+                conn,
+                tenant.organization_id,
+                [
+                    NewEvent(event_id, call, kind, orjson.dumps({"event": kind}).decode(), [target])
+                    for event_id, kind in ((ended_id, "call_ended"), (analyzed_id, "call_analyzed"))
+                ],
+                now,
+            )
+        asyncio.run(deliver_all(Relay(db, clock, FAST)))
+    assert [(r.json()["event"], r.status) for r in receiver.received] == [
+        ("call_ended", 500),
+        ("call_ended", 204),
+        ("call_analyzed", 204),
+    ]

@@ -25,7 +25,7 @@ from callplane.engine.services.admin import Admin
 from callplane.engine.services.calls import CallService
 from callplane.engine.services.webhook_formats import standard_webhooks_headers as sign
 from callplane.engine.services.webhooks import WebhookAdmin
-from callplane.store import outbox
+from callplane.store import deliveries as delivery_store
 from callplane.store.db import Database
 from callplane.store.outbox import DeliveryStatus
 from tests.engine.jobs.test_worker import settled
@@ -56,9 +56,13 @@ def receiver_url(receiver: WebhookReceiver) -> Iterator[str]:
         yield url
 
 
-def deliveries(db: Database, tenant: Tenant, ids: list[str]) -> list[outbox.DeliveryLog]:
+def deliveries(db: Database, tenant: Tenant, ids: list[str]) -> list[delivery_store.DeliveryLog]:
     with db.read() as conn:
-        return [d for call_id in ids for d in outbox.deliveries_about(conn, tenant.organization_id, call_id)]
+        return [
+            d
+            for call_id in ids
+            for d in delivery_store.deliveries_about(conn, tenant.organization_id, call_id)
+        ]
 
 
 def all_delivered(db: Database, tenant: Tenant, ids: list[str]) -> bool:
@@ -250,7 +254,7 @@ def test_a_relay_that_dies_after_posting_leads_to_a_redelivery_with_the_same_id(
 
     async def post_then_die() -> None:
         with db.write() as conn:
-            [due] = outbox.claim_deliveries(conn, clock.now_ms(), FAST.lease_ms, 10)
+            [due] = delivery_store.claim_deliveries(conn, clock.now_ms(), FAST.lease_ms, 10)
         await relay.attempt(due)  # the POST lands; the process dies before recording it
         await relay.aclose()
 

@@ -5,10 +5,15 @@ call's task. Every change is fenced on the claim's attempt, so a run whose lease
 reaper ended the call, or another worker's) can never move the call again.
 
 Database steps run off the loop (`engine.jobs.lanes`) and are retried through a database blip.
-The hooks never raise a database failure into the Conductor: a `ringing` that cannot be stored
-is not the carrier's failure (the Conductor would record `dial_failed`), and an `answered` that
-cannot be stored must not hang up a talking callee — the final transition stores the answer
-with the end instead.
+The hooks never wait for the database: the ringing is stored from a timer and the answer by a
+task of its own, beside the conversation — the callee hears the agent at once, not once the
+answer has committed (a round trip, a group commit's wait; under load tens to hundreds of ms,
+through a blip seconds). The end waits for those writes before it is stored (`_settle_writes`),
+so the answer is noted only once it committed and the end is stored after it. Nor do the hooks
+raise a database failure into the Conductor: a `ringing` that cannot be stored is not the
+carrier's failure (the Conductor would record `dial_failed`), and an `answered` that cannot be
+stored must not hang up a talking callee — the final transition stores the answer with the end
+instead.
 """
 
 from __future__ import annotations
@@ -67,9 +72,16 @@ class CallRun:
         self.version: AgentVersion | None = None
         #: When the answer was stored (`answered`), for a post-call done with the end.
         self.answered_at: int | None = None
+        #: When the conductor said the call was answered: the end stores the answer at this time
+        #: if the answer's own write did not.
+        self.reported_answer_at: int | None = None
         #: The ringing waiting to be stored (`RINGING_FOLD_S`), and its write once under way.
         self._ringing: asyncio.TimerHandle | None = None
         self._ring_task: asyncio.Future[None] | None = None
+        #: The answer's write, under way beside the conversation.
+        self._answer_task: asyncio.Future[None] | None = None
+        #: The record reported while the answer's write was under way (`progress`).
+        self._held: Record | None = None
 
     # The Conductor's hooks (`CallHooks`) ----------------------------------------------------
 
@@ -121,11 +133,18 @@ class CallRun:
             metrics.engine_errors.labels("ringing").inc()
 
     async def answered(self, at_ms: int) -> None:
-        w = self.worker
-        now = w.clock.now_ms()
+        # Returns at once: the conversation starts while the answer is stored (`_store_answer`).
+        if self._answer_task is not None:
+            return  # a call is answered once
+        self.reported_answer_at = at_ms
         # The carrier's id goes with the answer even when the ringing's own write is on its way
         # or failed: a reaper can hang up only a call whose id is stored.
         telephony_id = self._fold_ringing() or self.telephony_id
+        now = self.worker.clock.now_ms()
+        self._answer_task = asyncio.ensure_future(self._store_answer(at_ms, now, telephony_id))
+
+    async def _store_answer(self, at_ms: int, now: int, telephony_id: str | None) -> None:
+        w = self.worker
 
         def answer(conn: Connection) -> bool:
             return lifecycle.answered(
@@ -133,11 +152,16 @@ class CallRun:
             )
 
         try:
-            self.is_answered = await w.lanes.retrying(
+            # Noted only once its transaction committed (`Lanes.write`): a rolled-back answer
+            # is never believed, and the end then stores it (`_finish`).
+            answered = await w.lanes.retrying(
                 lambda: w.lanes.write(answer, self.call.id), f"storing the answer of call {self.call.id}"
             )
-            if self.is_answered:
-                self.answered_at = at_ms
+            if answered:
+                self.is_answered, self.answered_at = True, at_ms
+                if self._held is not None:
+                    self.worker.progress.put(self._held)
+                    self._held = None
         except Exception:
             # The callee is talking: keep the call; `_finish` stores the answer with the end.
             log.exception("could not store that call %s was answered", self.call.id)
@@ -148,9 +172,15 @@ class CallRun:
 
     def progress(self, transcript: list[TranscriptEntry], collected: dict[str, Any]) -> None:
         self.transcript, self.collected = transcript, collected
-        if not self.call.opt_out_sensitive_data_storage:
-            record = Record(self.call.organization_id, self.call.id, self.attempt, transcript, collected)
-            self.worker.progress.put(record)
+        if self.call.opt_out_sensitive_data_storage:
+            return
+        record = Record(self.call.organization_id, self.call.id, self.attempt, transcript, collected)
+        if self._answer_task is not None and not self._answer_task.done():
+            # A record is stored only on an ongoing call (`store.progress`): one written before
+            # the answer commits would be dropped, so it waits for the answer (`_store_answer`).
+            self._held = record
+            return
+        self.worker.progress.put(record)
 
     # The call's task ------------------------------------------------------------------------
 
@@ -161,26 +191,33 @@ class CallRun:
         logcontext.call_id.set(self.call.id)
         outcome: Outcome | None = None
         try:
-            outcome = await self._outcome()
-            # Still one of this worker's runs while its recording is stored: a stop waits for it.
-            outcome = await self._keep_recording(outcome)
-        except asyncio.CancelledError:
-            if self.lost:
-                return  # someone else ended it
-            if outcome is None:
-                outcome = Outcome(
-                    CallStatus.ERROR,
-                    DisconnectionReason.ERROR_VOXAI,
-                    w.clock.now_ms(),
-                    error_detail="the worker shut down during the call",
-                )
-            # Stopped while the recording was stored: the call itself ended; keep that.
-            outcome = replace(outcome, recording=None)
-            await self._store_outcome(salvaged(outcome, self.transcript, self.collected))
-            raise
+            try:
+                outcome = await self._outcome()
+                # Still one of this worker's runs while its recording is stored: a stop waits for it.
+                outcome = await self._keep_recording(outcome)
+            except asyncio.CancelledError:
+                if self.lost:
+                    # Someone else ended it: its writes under way are fenced out; none outlives the run.
+                    self._drop_writes()
+                    return
+                if outcome is None:
+                    outcome = Outcome(
+                        CallStatus.ERROR,
+                        DisconnectionReason.ERROR_VOXAI,
+                        w.clock.now_ms(),
+                        error_detail="the worker shut down during the call",
+                    )
+                # Stopped while the recording was stored: the call itself ended; keep that.
+                outcome = replace(outcome, recording=None)
+                await self._store_outcome(salvaged(outcome, self.transcript, self.collected))
+                raise
+            await self._store_outcome(outcome)
         finally:
+            # The place is freed once the end is stored: the claim pass this wakes counts the
+            # organisation's live calls in the database, where the call has ended by then, and
+            # does not queue on the row locks of the end's transaction (post-call with the end
+            # settles the organisation's balance row, which a pass locks too).
             w.run_done(self)
-        await self._store_outcome(outcome)
 
     async def _keep_recording(self, outcome: Outcome) -> Outcome:
         """Store the call's recording (in a thread: the WAV is built and written off the loop) and
@@ -199,13 +236,40 @@ class CallRun:
             return replace(outcome, recording=None)
         return replace(outcome, recording=None, recording_key=key)
 
+    async def _settle_writes(self) -> None:
+        """Wait for the hooks' writes under way (they never raise): the end is stored after them,
+        and on what they committed (`is_answered`, `answered_at`)."""
+        writes = {write for write in (self._ring_task, self._answer_task) if write is not None}
+        if writes:
+            await asyncio.wait(writes)
+
+    def _drop_writes(self) -> None:
+        """The call is not this run's any more: stop its ringing's timer and its hooks' writes (a
+        step not started yet is skipped, one in flight is fenced out by the new owner's move)."""
+        if self._ringing is not None:
+            self._ringing.cancel()
+        for write in (self._ring_task, self._answer_task):
+            if write is not None:
+                write.cancel()
+
     async def _store_outcome(self, outcome: Outcome) -> None:
+        """Store the outcome, to the end even when the call's task is cancelled meanwhile (a stop's
+        grace ran out as the conductor returned): the cancel is let through once it is stored."""
+        storing = asyncio.ensure_future(self._store(outcome))
+        try:
+            await asyncio.shield(storing)
+        except asyncio.CancelledError:
+            await storing
+            raise
+
+    async def _store(self, outcome: Outcome) -> None:
+        self._fold_ringing()  # the outcome carries the telephony id
+        await self._settle_writes()
+        self.worker.progress.forget(self.call.id)  # the outcome carries the whole record
         try:
             # Losing the transcript would be the worst outcome: retried through a blip.
             now = self.worker.clock.now_ms()
             lanes = self.worker.lanes
-            self.worker.progress.forget(self.call.id)  # the outcome carries the whole record
-            self._fold_ringing()  # the outcome carries the telephony id
             # The answer is noted only once the transaction committed: a retry after a dropped
             # connection must not believe a rolled-back "answered" happened.
             answered, moved = await lanes.retrying(
@@ -261,9 +325,12 @@ class CallRun:
         status = outcome.status if outcome.status in _TERMINAL_OUTCOMES else CallStatus.ERROR
         answered_at = outcome.answered_at
         answered = self.is_answered
-        if status is CallStatus.ENDED and not answered:
-            # The conductor reported a connected call without the `answered` hook.
-            answered_at = answered_at if answered_at is not None else outcome.ended_at
+        if not answered and (status is CallStatus.ENDED or self.reported_answer_at is not None):
+            # The answer's own write failed, or the conductor reported a connected call without
+            # the `answered` hook: the answer is stored with the end.
+            if answered_at is None:
+                reported = self.reported_answer_at
+                answered_at = reported if reported is not None else outcome.ended_at
             answered = lifecycle.answered(conn, call, fence=self.attempt, at=answered_at, now=now)
         ending = Ending(
             status,

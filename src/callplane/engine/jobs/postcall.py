@@ -205,13 +205,5 @@ def _complete(
         return False
     if cost_minor > 0:
         ledger.settle(conn, claim.organization_id, claim.call_id, cost_minor, now)
-    emit(
-        conn,
-        claim.organization_id,
-        claim.call_id,
-        claim.agent,
-        EventType.CALL_ANALYZED,
-        now,
-        endpoints=moved.endpoints,
-    )
+    emit(conn, moved, claim.agent, EventType.CALL_ANALYZED, now)
     return True

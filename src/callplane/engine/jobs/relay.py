@@ -16,6 +16,8 @@ Delivery rules (Standard Webhooks' recommendations):
   `Retry-After` on 429/503 pushes the next attempt later, never earlier; after the last one the
   delivery is `failed`;
 - the response body is never read; an attempt has 15 s by default, all told.
+- one subject's deliveries to one destination go in the order their events were written (the
+  claim skips one whose earlier event there is still pending: `deliveries.claim_deliveries`).
 
 Destination guard: deliveries go through `engine.egress.guarded_client`, which resolves the
 host, refuses internal addresses and connects to the address it vetted (no second lookup, so no
@@ -41,9 +43,10 @@ from callplane.engine import egress, metrics, relay_wakeup
 from callplane.engine.clock import Clock
 from callplane.engine.jobs.lanes import Lanes, offload
 from callplane.engine.services.webhook_formats import FORMATS, UnknownFormat
-from callplane.store import outbox
+from callplane.store import deliveries, outbox
 from callplane.store.db import Database
-from callplane.store.outbox import AttemptResult, DeliveryStatus, DueDelivery
+from callplane.store.deliveries import AttemptResult, DueDelivery
+from callplane.store.outbox import DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +178,10 @@ class Relay:
 
     def _claim(self, now: int) -> list[DueDelivery]:
         with self.db.read() as conn:
-            if not outbox.deliveries_due(conn, now):
+            if not deliveries.deliveries_due(conn, now):
                 return []
         with self.db.write() as conn:
-            claimed = outbox.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
+            claimed = deliveries.claim_deliveries(conn, now, self.config.lease_ms, self.config.batch)
         links = self.links
         return claimed if links is None else [replace(d, body=links(d.body)) for d in claimed]
 
@@ -250,7 +253,7 @@ class Relay:
         """Record a batch of attempts in one transaction."""
         with self.db.write() as conn:
             for delivery, result in batch:
-                recorded = outbox.record_attempt(conn, delivery, result)
+                recorded = deliveries.record_attempt(conn, delivery, result)
                 if recorded and result.status_code == 410 and delivery.endpoint_id is not None:
                     outbox.disable_endpoint(
                         conn, delivery.organization_id, delivery.endpoint_id, "the receiver answered 410 Gone"

@@ -321,7 +321,7 @@ class Worker:
         self.dialed += 1
 
     def run_done(self, run: CallRun) -> None:
-        """A live call's task is over (its outcome is stored next): free its place."""
+        """A live call is over and its outcome stored (or given up on): free its place."""
         if self.runs.pop(run.call.id, None) is not None:
             metrics.worker_live_calls.dec()
         self._wake.set()

@@ -25,7 +25,7 @@ from callplane.domain.query import CallQuery
 from callplane.engine import dialing, lifecycle, logcontext
 from callplane.store import agents as agent_store
 from callplane.store import calls as call_store
-from callplane.store import idempotency, listing, notify, reports
+from callplane.store import creating, idempotency, listing, notify, reports
 from callplane.store import numbers as number_store
 from callplane.store import orgs as org_store
 from callplane.store import success as success_store
@@ -127,7 +127,7 @@ class CallService:
                 if replay is not None:
                     return Created(replay, replayed=True)
             call = self.build(conn, organization_id, request, call_id, now)
-            call_store.insert_call(conn, call)
+            creating.insert_call(conn, call)
             return Created(call, replayed=False)
 
         def landed(conn: Connection) -> Created | None:
@@ -152,7 +152,7 @@ class CallService:
         """Check the request against every rule and return the queued call (not yet stored).
         The campaign feeder builds its calls here too, so a task is held to the same rules."""
         # One round trip for the line, the callee and the named agent (they were four reads).
-        facts = call_store.create_facts(
+        facts = creating.create_facts(
             conn,
             organization_id,
             request.from_number,

@@ -28,9 +28,11 @@ null, as in the API) and `opt_out_sensitive_data_storage`. In addition:
   `call_cost {total_cost: "<KRW decimal string>"}` and `duration_ms` (no transcript: `call_ended`
   carried it; keeps the payload small).
 
-Delivery is at least once and not ordered: each event is retried on its own schedule, so a
-`call_analyzed` can arrive before a `call_ended` that needed a retry. Deduplicate on
-`webhook-id`; order by `call.occurred_at`.
+Delivery is at least once and, per call and destination, in the order the events were written:
+a `call_analyzed` is not posted to an endpoint while that call's `call_ended` is still pending
+there (its retries included; `store.deliveries.claim_deliveries`). Events of different calls, and
+one call's events to different endpoints, are independent. Deduplicate on `webhook-id` (a
+retry after a lost answer, or a redelivery, sends an event again).
 
 An opted-out call (`opt_out_sensitive_data_storage`) carries `transcript`, `recording_url` and
 `call_analysis` as null: nothing that was not stored is sent.
@@ -60,11 +62,11 @@ from callplane.engine.memo import Memo
 from callplane.engine.services import recordings
 from callplane.engine.services.webhook_formats import FORMATS, FormatName
 from callplane.store import agents as agent_store
-from callplane.store import calls as call_store
 from callplane.store import deliveries as delivery_store
 from callplane.store import outbox
+from callplane.store.calls import Moved
 from callplane.store.db import Database
-from callplane.store.outbox import Endpoint, Subject, SubjectKind, Target
+from callplane.store.outbox import Endpoint, NewEvent, Subject, SubjectKind, Target
 
 #: The event type of a test event (`WebhookAdmin.send_test`); never subscribed to, always sent.
 TEST_EVENT = "test"
@@ -88,70 +90,44 @@ def new_event_id() -> str:
     return "msg_" + new_id().replace("-", "")
 
 
-def emit(
-    conn: Connection,
-    organization_id: str,
-    call_id: str,
-    agent: AgentRef,
-    event: EventType,
-    now: int,
-    *,
-    endpoints: bool = True,
-) -> list[str]:
+def emit(conn: Connection, moved: Moved, agent: AgentRef, event: EventType, now: int) -> list[str]:
     """Write the event to the outbox with a delivery per destination, in the caller's transaction
     (`emit_all` with one event)."""
-    return emit_all(conn, organization_id, call_id, agent, [event], now, endpoints=endpoints)
+    return emit_all(conn, moved, agent, [event], now)
 
 
 def emit_all(
-    conn: Connection,
-    organization_id: str,
-    call_id: str,
-    agent: AgentRef,
-    events: Sequence[EventType],
-    now: int,
-    *,
-    endpoints: bool = True,
+    conn: Connection, moved: Moved, agent: AgentRef, events: Sequence[EventType], now: int
 ) -> list[str]:
-    """Write events of one call, in order, to the outbox with a delivery per destination, in the
-    caller's transaction.
+    """Write events of the call a change moved (`store.calls.move_announcing`), in order, to the
+    outbox with a delivery per destination, in the caller's transaction.
 
-    `endpoints=False`: the caller knows the organisation has no enabled endpoint (its status
-    change asked, `store.outbox.has_endpoints`), so they are not looked up.
+    The change's own statement returned the call as it left it and the organisation's enabled
+    endpoints (`Moved`): the call is not read again, and the endpoints are looked up by that
+    stamp (`outbox.endpoints_of`, remembered per set), so an endpoint added or disabled during a
+    call counts from the call's next change on, as if read in each event's transaction.
 
     The body is rendered once per payload format among an event's destinations (one outbox event
-    each: Vox endpoints share one body, Retell endpoints another). The endpoints are read once
-    for all the events, and the call (as the transaction sees it now) once, only when some
-    destination wants one of them: a call's end and its analysis, written together, cost one
-    read of each. Returns the event ids written."""
-    found = outbox.enabled_endpoints(conn, organization_id) if endpoints else []
+    each: Vox endpoints share one body, Retell endpoints another); every event and delivery of
+    the change is inserted together (`outbox.add_events`). Returns the event ids written."""
+    organization_id = moved.row.organization_id
+    found = outbox.endpoints_of(conn, organization_id, moved.endpoints)
     wanted = [(event, _targets(conn, organization_id, agent, event, now, found)) for event in events]
     if not any(targets for _, targets in wanted):
         return []
-    with_transcript = any(event is EventType.CALL_ENDED and targets for event, targets in wanted)
-    call = call_store.get_call(conn, organization_id, call_id, with_transcript=with_transcript)
-    assert call is not None, "events are only emitted for calls that exist"
+    call = moved.call()
     marked = recordings.marked(call)
-    written = []
+    subject = Subject(SubjectKind.CALL, call.id)
+    written: list[NewEvent] = []
     for event, targets in wanted:
         by_format: dict[str, list[Target]] = {}
         for target in targets:
             by_format.setdefault(target.format, []).append(target)
         for name, group in by_format.items():
-            event_id = new_event_id()
-            outbox.add_event(
-                conn,
-                organization_id,
-                event_id=event_id,
-                subject=Subject(SubjectKind.CALL, call_id),
-                event_type=event.value,
-                body=FORMATS.get(name).render(marked, event.value, now),
-                now=now,
-                targets=group,
-                format=name,
-            )
-            written.append(event_id)
-    return written
+            body = FORMATS.get(name).render(marked, event.value, now)
+            written.append(NewEvent(new_event_id(), subject, event.value, body, group, name))
+    outbox.add_events(conn, organization_id, written, now)
+    return [e.event_id for e in written]
 
 
 def _targets(
@@ -296,10 +272,10 @@ class WebhookAdmin:
             outbox.set_signing_secret(conn, organization_id, secret, self.now())
         return secret
 
-    def deliveries(self, organization_id: str, subject_id: str) -> list[outbox.DeliveryLog]:
+    def deliveries(self, organization_id: str, subject_id: str) -> list[delivery_store.DeliveryLog]:
         """The deliveries of a call's events (or a campaign's, or an endpoint's test events)."""
         with self.db.read() as conn:
-            return outbox.deliveries_about(conn, organization_id, subject_id)
+            return delivery_store.deliveries_about(conn, organization_id, subject_id)
 
     def delivery_log(
         self, organization_id: str, limit: int, before: tuple[int, str] | None = None
@@ -308,20 +284,20 @@ class WebhookAdmin:
         with self.db.read() as conn:
             return delivery_store.recent(conn, organization_id, limit=limit, before=before)
 
-    def delivery(self, organization_id: str, delivery_id: str) -> outbox.DeliveryLog:
+    def delivery(self, organization_id: str, delivery_id: str) -> delivery_store.DeliveryLog:
         with self.db.read() as conn:
-            return outbox.get_delivery(conn, organization_id, delivery_id)
+            return delivery_store.get_delivery(conn, organization_id, delivery_id)
 
-    def redeliver(self, organization_id: str, delivery_id: str) -> outbox.DeliveryLog:
+    def redeliver(self, organization_id: str, delivery_id: str) -> delivery_store.DeliveryLog:
         """Send a finished delivery's event again to its destination (a new delivery, due now).
 
         404 for a delivery or endpoint that is not there; 409 while it is still pending or when
         its endpoint is disabled."""
         with self.db.write() as conn:
-            new = outbox.redeliver(conn, organization_id, delivery_id, self.now())
-            return outbox.get_delivery(conn, organization_id, new)
+            new = delivery_store.redeliver(conn, organization_id, delivery_id, self.now())
+            return delivery_store.get_delivery(conn, organization_id, new)
 
-    def send_test(self, organization_id: str, endpoint_id: str) -> outbox.DeliveryLog:
+    def send_test(self, organization_id: str, endpoint_id: str) -> delivery_store.DeliveryLog:
         """A `test` event to one endpoint, in its format and signed like its real events; the
         relay delivers it like any other (follow it with `delivery`). A disabled endpoint is a
         409: the relay would fail the delivery without sending it."""
@@ -341,4 +317,4 @@ class WebhookAdmin:
                 targets=[Target(endpoint.url, endpoint.id, endpoint.format)],
                 format=endpoint.format,
             )
-            return outbox.get_delivery(conn, organization_id, delivery_id)
+            return delivery_store.get_delivery(conn, organization_id, delivery_id)
