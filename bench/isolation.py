@@ -42,7 +42,7 @@ from callplane.domain.phone import parse_kr
 from callplane.domain.principal import TENANT_SCOPES
 from callplane.engine.clock import SystemClock
 from callplane.engine.services.admin import Admin
-from callplane.store import calls as call_store
+from callplane.store import creating
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 
@@ -105,7 +105,7 @@ def _ended_call(rng: random.Random, tenant: Tenant, start_at: int) -> Call:
 def _insert(db: Database, found: list[Call]) -> None:
     with db.write() as conn:
         for call in found:
-            call_store.insert_call(conn, call)
+            creating.insert_call(conn, call)
 
 
 @contextmanager

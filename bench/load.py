@@ -4,7 +4,7 @@
     python -m bench.load postgresql://postgres@127.0.0.1:5432/callplane_bench --calls 1000000
 
 Organisations, numbers, agents and one API key per organisation are made by the admin use
-cases (`engine.services.admin.Admin`); calls by `store.calls.insert_calls` in transactions of `--chunk`
+cases (`engine.services.admin.Admin`); calls by `store.creating.insert_calls` in transactions of `--chunk`
 calls, so a load killed at any point resumes at the next chunk when run again (call `i` is
 always the same call). On PostgreSQL the search GIN index is dropped for the load and rebuilt
 afterwards (`store.search.drop_pg_index` / `create_index_objects`), then `calls` and `call_meta` are vacuumed
@@ -28,8 +28,7 @@ from sqlalchemy.engine import make_url
 from bench import gen
 from callplane.domain.phone import parse_kr
 from callplane.engine.services.admin import Admin
-from callplane.store import calls as call_store
-from callplane.store import search
+from callplane.store import creating, search
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 
@@ -131,7 +130,7 @@ def load(url: str, n: int, chunk: int) -> None:
     for first in range(done, n, chunk):
         batch = [gen.make_call(i, n, tenants) for i in range(first, min(n, first + chunk))]
         with db.write() as conn:
-            call_store.insert_calls(conn, batch)
+            creating.insert_calls(conn, batch)
         loaded = first + len(batch)
         if loaded % (chunk * 25) == 0 or loaded == n:
             rate = (loaded - done) / (time.perf_counter() - started)

@@ -25,7 +25,7 @@ from bench import gen
 from bench.analytics_bench import uptime
 from bench.load import ensure_postgres_database, make_tenants
 from callplane.domain.call import CallStatus, DisconnectionReason, Sentiment
-from callplane.store import calls as call_store
+from callplane.store import creating
 from callplane.store.db import Database
 from callplane.store.migrate import upgrade
 from callplane.store.schema import calls
@@ -94,7 +94,7 @@ def main() -> None:
     queued = {"status": CallStatus.QUEUED, "end_at": None, "answered_at": None}
     batch = [replace(gen.make_call(i, args.calls, tenants), **queued) for i in range(args.calls)]
     with db.write() as conn:
-        call_store.insert_calls(conn, batch)
+        creating.insert_calls(conn, batch)
     ids = [c.id for c in batch]
     reset(db, ids)
     out: dict[str, object] = {"database": db.engine.dialect.name, "calls": args.calls}

@@ -20,7 +20,7 @@ from callplane.domain.ids import new_id
 from callplane.domain.phone import parse_kr, to_domestic
 from callplane.domain.principal import TENANT_SCOPES
 from callplane.engine.services.admin import Admin
-from callplane.store import calls as call_store
+from callplane.store import creating
 from callplane.store.db import Database
 
 FLOW_AGENT: dict[str, Any] = {
@@ -171,7 +171,7 @@ def random_call(
 def insert_calls(db: Database, found: list[Call]) -> None:
     with db.write() as conn:
         for call in found:
-            call_store.insert_call(conn, call)
+            creating.insert_call(conn, call)
 
 
 def with_status(call: Call, status: CallStatus) -> Call:

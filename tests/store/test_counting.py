@@ -10,8 +10,7 @@ from sqlalchemy import select, text
 
 from callplane.domain.call import Call
 from callplane.domain.ids import new_id
-from callplane.store import calls as call_store
-from callplane.store import counting
+from callplane.store import counting, creating
 from callplane.store.db import Database
 from callplane.store.schema import call_count_marks, call_counts
 from tests.factories import insert_calls, random_call
@@ -103,7 +102,7 @@ def test_a_total_inside_a_callers_transaction_counts_in_it(db: Database) -> None
     found = calls_over_days(rng, org, days=3, per_day=5)
     with db.write() as conn:
         for call in found:
-            call_store.insert_call(conn, call)
+            creating.insert_call(conn, call)
         assert counting.organization_total(conn, org) == len(found)
     assert total(db, org) == len(found)
 

@@ -21,8 +21,7 @@ from sqlalchemy import delete, select, update
 
 from callplane.domain.call import Call, CallAnalysis, CallStatus, DisconnectionReason, Sentiment
 from callplane.domain.query import CallQuery, Range
-from callplane.store import calls as call_store
-from callplane.store import reports, success
+from callplane.store import creating, reports, success
 from callplane.store.db import Database
 from callplane.store.migrate import downgrade, upgrade
 from callplane.store.schema import calls
@@ -75,7 +74,7 @@ def _analysis(rng: random.Random) -> CallAnalysis:
 
 def _insert(db: Database, batch: list[Call]) -> None:
     with db.write() as conn:
-        call_store.insert_calls(conn, batch)
+        creating.insert_calls(conn, batch)
 
 
 Tallies = dict[Any, reports.Kpis]
@@ -288,7 +287,7 @@ def test_the_verdict_follows_an_analysis_written_after_the_end_and_rewritten(
     q = CallQuery(tenant.organization_id, listed_at=Range(NOW - 7 * DAY, NOW - 1))
 
     def analyse(ids: list[str], verdict: bool | None) -> None:
-        analysis = call_store.analysis_to_json(CallAnalysis("요약", Sentiment.NEUTRAL, [], verdict))
+        analysis = creating.analysis_to_json(CallAnalysis("요약", Sentiment.NEUTRAL, [], verdict))
         with db.write() as conn:
             conn.execute(update(calls).where(calls.c.id.in_(ids)).values(analysis=analysis))
 

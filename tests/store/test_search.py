@@ -19,8 +19,7 @@ from callplane.domain.call import Call, CallStatus
 from callplane.domain.ids import new_id
 from callplane.domain.query import CallQuery, CountMode, Range, SortField, SortOrder
 from callplane.domain.search import matches
-from callplane.store import calls as call_store
-from callplane.store import listing, search
+from callplane.store import creating, listing, search
 from callplane.store.db import Database
 from callplane.store.migrate import _config
 from tests.factories import ended_saying, insert_calls, random_call
@@ -262,9 +261,9 @@ def test_bulk_insert_indexes_like_single_inserts(db: Database, monkeypatch: pyte
         for i in range(30)
     ]
     with db.write() as conn:
-        call_store.insert_calls(conn, found[:20])
+        creating.insert_calls(conn, found[:20])
         for call in found[20:]:
-            call_store.insert_call(conn, call)
+            creating.insert_call(conn, call)
     for query in ("예약", "누", "환불_", "REFUND"):
         q = CallQuery(organization_id=org, search=query, limit=100)
         with db.read() as conn:

@@ -26,7 +26,7 @@ from callplane.domain.call import (
 from callplane.domain.ids import new_id
 from callplane.engine.clock import FixedClock
 from callplane.engine.live.recorder import SAMPLE_RATE, Recorder
-from callplane.store import calls as call_store
+from callplane.store import creating
 from callplane.store.db import Database
 from tests.factories import Tenant, make_tenant
 
@@ -144,7 +144,7 @@ def queued_call(tenant: Tenant, **fields: Any) -> Call:
 def insert(db: Database, *calls: Call) -> None:
     with db.write() as conn:
         for call in calls:
-            call_store.insert_call(conn, call)
+            creating.insert_call(conn, call)
 
 
 @pytest.fixture

@@ -41,15 +41,7 @@ from callplane.domain.call import (
     Sentiment,
 )
 from callplane.store import outbox, search
-
-# What moved to `store.creating`, under the names other modules and the bench loader import.
-from callplane.store.creating import CreateFacts as CreateFacts
-from callplane.store.creating import analysis_to_json as analysis_to_json
-from callplane.store.creating import create_facts as create_facts
-from callplane.store.creating import insert_call as insert_call
-from callplane.store.creating import insert_calls as insert_calls
 from callplane.store.creating import listed_at_of, metadata_index_rows
-from callplane.store.creating import meta_value as meta_value
 from callplane.store.prepared import Prepared, param
 from callplane.store.schema import call_meta, calls
 

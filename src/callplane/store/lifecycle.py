@@ -29,7 +29,7 @@ from callplane.domain.call import (
     TranscriptEntry,
 )
 from callplane.store import calls as call_store
-from callplane.store import outbox, progress, search
+from callplane.store import creating, outbox, progress, search
 from callplane.store.calls import Moved
 from callplane.store.prepared import Prepared, param
 from callplane.store.schema import calls
@@ -242,7 +242,7 @@ def complete_postcall(
 
 def _analysed_values(analysis: CallAnalysis | None, cost_minor: int) -> dict[str, Any]:
     return {
-        "analysis": call_store.analysis_to_json(analysis),
+        "analysis": creating.analysis_to_json(analysis),
         "user_sentiment": (
             analysis.user_sentiment.value if analysis is not None and analysis.user_sentiment else None
         ),

@@ -45,7 +45,8 @@ from sqlalchemy import (
 from callplane.domain.call import Call
 from callplane.domain.query import MAX_SEARCH_RESULTS, CallQuery, Cursor, SortOrder, Total
 from callplane.store import counting, predicates, search
-from callplane.store.calls import SUMMARY_COLUMNS, meta_value, rows_to_calls
+from callplane.store.calls import SUMMARY_COLUMNS, rows_to_calls
+from callplane.store.creating import meta_value
 from callplane.store.schema import call_counts, call_meta, calls
 
 

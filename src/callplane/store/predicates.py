@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from callplane.domain.query import CallQuery, Range, SortField, SortOrder
 from callplane.store import search
-from callplane.store.calls import meta_value
+from callplane.store.creating import meta_value
 from callplane.store.schema import call_meta, calls
 
 SORT_COLUMNS: dict[SortField, Column[Any]] = {

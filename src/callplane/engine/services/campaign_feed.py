@@ -46,9 +46,9 @@ from callplane.domain.ids import new_id
 from callplane.engine.services import campaign_events
 from callplane.engine.services.calls import CallService, NewCall
 from callplane.engine.services.webhooks import EventType
-from callplane.store import calls as call_store
 from callplane.store import campaign_tasks as task_store
 from callplane.store import campaigns as store
+from callplane.store import creating
 from callplane.store import orgs as org_store
 
 
@@ -211,7 +211,7 @@ def _start_tasks(conn: Connection, service: CallService, campaign: Campaign, fre
             continue
         if not task_store.start(conn, task, call_id, now):
             continue  # another feeder took this attempt (the fence): make no call
-        call_store.insert_call(conn, call)
+        creating.insert_call(conn, call)
         created += 1
     return created
 

@@ -13,11 +13,10 @@ from callplane.domain.call import AgentRef, Call, CallStatus, CallType, Directio
 from callplane.domain.ids import new_id
 from callplane.engine.live.telephony.registry import SIMULATED
 from callplane.store import agents as agent_store
-from callplane.store import calls as call_store
 from callplane.store import carrier as carrier_store
+from callplane.store import creating, queue
 from callplane.store import numbers as number_store
 from callplane.store import orgs as org_store
-from callplane.store import queue
 from callplane.store.db import Database
 
 
@@ -100,7 +99,7 @@ def receive_inbound(
             opt_out_sensitive_data_storage=version.opt_out_sensitive_data_storage,
             telephony_id=carrier_id,
         )
-        call_store.insert_call(conn, call)
+        creating.insert_call(conn, call)
         attempt = queue.start_dialing(
             conn, [call], owner=desk.worker_id, now=now, lease_ms=desk.lease_ms
         ).get(call.id)

@@ -10,7 +10,7 @@ which always rechecks: a total read one heap page per matching call (3,146 at 10
 a `listed_at` range too). Nothing else read the GIN (`store.success`'s `@>` is on `analysis`),
 so it is dropped: every create wrote it, and now writes the side rows instead.
 
-The backfill stores what `store.calls.meta_value` makes of each value as the store reads it back
+The backfill stores what `store.creating.meta_value` makes of each value as the store reads it back
 (`orjson.loads` of the JSONB text): strings, booleans and integers of up to 18 digits are their
 JSONB text, which is orjson's (same escapes, UTF-8 unescaped) and done in SQL; other numbers
 (fractions, and integers that may not fit 64 bits) are few and converted in Python. Null, arrays
