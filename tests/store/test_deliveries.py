@@ -4,6 +4,7 @@ order one subject's deliveries to one destination are claimed in."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from callplane.engine.clock import SystemClock
 from callplane.engine.services.webhooks import new_event_id
@@ -11,6 +12,7 @@ from callplane.store import deliveries, outbox
 from callplane.store.db import Database
 from callplane.store.deliveries import AttemptResult
 from callplane.store.outbox import DeliveryStatus, NewEvent, Subject, SubjectKind, Target
+from callplane.store.schema import webhook_deliveries
 from tests.conftest import _truncate
 from tests.engine.services.test_webhooks import local_webhooks
 from tests.factories import Tenant, make_tenant
@@ -146,3 +148,85 @@ def test_a_redelivery_wakes_the_relays_of_its_process_when_it_commits(db: Databa
         stop()
         fresh.dispose()
     assert woken == ["woken", "woken"]
+
+
+def test_deliveries_waiting_behind_a_retry_are_due_with_it_and_announced_when_it_is_delivered(
+    db: Database, tenant: Tenant
+) -> None:
+    """While the end is retried, its analysis is not due before the retry (the claim does not read
+    it on every pass); once the end is delivered the analysis is due, and the relays of the
+    process hear of it at commit rather than at their next poll."""
+    now = SystemClock().now_ms()
+    local_webhooks(db, lambda: now).rotate_agent_url_secret(tenant.organization_id)
+    here = Target("https://a.example.com/here", None)
+    call = Subject(SubjectKind.CALL, "call-1")
+    ended, analyzed = new_event_id(), new_event_id()
+    fresh = Database(db.url)  # its own pool: no connection marked by another test's writes
+    woken: list[str] = []
+    stop = outbox.on_events_committed(fresh, lambda: woken.append("woken"))
+    try:
+        with fresh.write() as conn:
+            outbox.add_events(
+                conn,
+                tenant.organization_id,
+                [
+                    NewEvent(ended, call, "call_ended", "{}", [here]),
+                    NewEvent(analyzed, call, "call_analyzed", "{}", [here]),
+                ],
+                now,
+            )
+        woken.clear()
+        with fresh.write() as conn:
+            [end] = deliveries.claim_deliveries(conn, now, LEASE_MS, 10)
+            retry = AttemptResult(now, 5, 500, "HTTP 500", DeliveryStatus.PENDING, now + 300_000)
+            assert deliveries.record_attempt(conn, end, retry)
+        assert woken == []
+        assert _due_at(fresh, tenant, analyzed) == now + 300_000
+        with fresh.write() as conn:
+            [again] = deliveries.claim_deliveries(conn, now + 300_000, LEASE_MS, 10)
+            assert again.event_id == ended
+            delivered = AttemptResult(now + 300_001, 5, 204, None, DeliveryStatus.DELIVERED)
+            assert deliveries.record_attempt(conn, again, delivered)
+        assert woken == ["woken"]
+        with fresh.write() as conn:
+            [last] = deliveries.claim_deliveries(conn, now + 300_001, LEASE_MS, 10)
+        assert last.event_id == analyzed
+    finally:
+        stop()
+        fresh.dispose()
+
+
+def _due_at(db: Database, tenant: Tenant, event_id: str) -> int:
+    d = webhook_deliveries
+    with db.read() as conn:
+        due: int = conn.execute(
+            select(d.c.next_attempt_at).where(
+                d.c.organization_id == tenant.organization_id, d.c.event_id == event_id
+            )
+        ).scalar_one()
+    return due
+
+
+def test_a_failed_test_event_never_holds_back_the_next_one(db: Database, tenant: Tenant) -> None:
+    """Test events are pings: the receiver fixed, a new test goes out while the old one waits
+    for its retry."""
+    now = SystemClock().now_ms()
+    local_webhooks(db, lambda: now).rotate_agent_url_secret(tenant.organization_id)
+    here = Target("https://a.example.com/here", None)
+    endpoint = Subject(SubjectKind.ENDPOINT, "endpoint-1")
+    first, second = new_event_id(), new_event_id()
+    with db.write() as conn:
+        outbox.add_events(
+            conn, tenant.organization_id, [NewEvent(first, endpoint, "test", "{}", [here])], now
+        )
+    with db.write() as conn:
+        [claimed] = deliveries.claim_deliveries(conn, now, LEASE_MS, 10)
+        retry = AttemptResult(now, 5, 500, "HTTP 500", DeliveryStatus.PENDING, now + 1_800_000)
+        assert deliveries.record_attempt(conn, claimed, retry)
+    with db.write() as conn:
+        outbox.add_events(
+            conn, tenant.organization_id, [NewEvent(second, endpoint, "test", "{}", [here])], now + 1
+        )
+    with db.write() as conn:
+        [fresh] = deliveries.claim_deliveries(conn, now + 1, LEASE_MS, 10)
+    assert fresh.event_id == second

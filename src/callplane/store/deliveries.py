@@ -3,8 +3,9 @@
 The relay claims due deliveries with a visibility timeout (`next_attempt_at` pushed forward by a
 lease; PostgreSQL: `FOR UPDATE SKIP LOCKED`), posts them, and records each attempt. A relay
 that dies mid-POST leaves the delivery to be claimed again after its lease: delivery is at least
-once, and the `webhook-id` (the event id) is the same on every attempt. One subject's
-deliveries to one destination are claimed in the order their events were written.
+once, and the `webhook-id` (the event id) is the same on every attempt. One call's (or
+campaign's) deliveries to one destination are claimed in the order their events were written;
+an endpoint's test events are not ordered.
 
 The logs: a subject's deliveries with their attempts (a call's page), one delivery, and the
 organisation's deliveries newest first (the dashboard's delivery log: keyset pages on
@@ -121,11 +122,13 @@ def claim_deliveries(conn: Connection, now: int, lease_ms: int, limit: int) -> l
 
 def _waits_its_turn(d: Any, e: Any) -> ColumnElement[bool]:
     """Whether delivery `d` (of event `e`) has an earlier one pending to the same destination
-    about the same subject. Earlier: written before, by `(created_at, id)` — a transaction's
-    events share `created_at`, and their ids are UUIDv7s made in order by one process
-    (`domain.ids`: monotonic within it), so the id orders them."""
+    about the same call or campaign. Earlier: written before, by `(created_at, id)` — a
+    transaction's events share `created_at`, and their ids are UUIDv7s made in order by one
+    process (`domain.ids`: monotonic within it), so the id orders them; events of one call
+    written by different processes are ordered by those processes' clocks. An endpoint's test
+    events are pings, each on its own: a failed one never holds back the next."""
     d2, e2 = webhook_deliveries.alias("earlier_delivery"), webhook_events.alias("earlier_event")
-    return exists().where(
+    held: ColumnElement[bool] = (e.c.subject_kind != SubjectKind.ENDPOINT.value) & exists().where(
         e2.c.organization_id == e.c.organization_id,
         e2.c.subject_id == e.c.subject_id,
         tuple_(e2.c.created_at, e2.c.id) < tuple_(e.c.created_at, e.c.id),
@@ -135,6 +138,7 @@ def _waits_its_turn(d: Any, e: Any) -> ColumnElement[bool]:
         d2.c.url == d.c.url,
         d2.c.endpoint_id.is_not_distinct_from(d.c.endpoint_id),
     )
+    return held
 
 
 def _signing(row: Any) -> tuple[str | None, bool]:
@@ -184,6 +188,7 @@ def record_attempt(conn: Connection, delivery: DueDelivery, result: AttemptResul
     ).rowcount
     if not moved:
         return False
+    _pass_turn(conn, delivery, result)
     insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
         insert_(webhook_attempts)
@@ -199,6 +204,38 @@ def record_attempt(conn: Connection, delivery: DueDelivery, result: AttemptResul
         .on_conflict_do_nothing()
     )
     return True
+
+
+def _pass_turn(conn: Connection, delivery: DueDelivery, result: AttemptResult) -> None:
+    """Move the deliveries waiting behind this one (`_waits_its_turn`) with it: while it is
+    retried they are not due before it (the claim would otherwise read every one of them on each
+    pass while an endpoint is down); once it is delivered or given up, the relays hear of it at
+    commit (they would otherwise wait for their next poll to post what was waiting — due by then:
+    this one was claimed at or after the time they were moved to)."""
+    d, e, this = webhook_deliveries, webhook_events, webhook_events.alias("this_event")
+    later = select(e.c.id).where(
+        this.c.organization_id == delivery.organization_id,
+        this.c.id == delivery.event_id,
+        this.c.subject_kind != SubjectKind.ENDPOINT.value,
+        e.c.organization_id == this.c.organization_id,
+        e.c.subject_id == this.c.subject_id,
+        tuple_(e.c.created_at, e.c.id) > tuple_(this.c.created_at, this.c.id),
+    )
+    waiting = (
+        d.c.organization_id == delivery.organization_id,
+        d.c.status == DeliveryStatus.PENDING.value,
+        d.c.url == delivery.url,
+        d.c.endpoint_id.is_not_distinct_from(delivery.endpoint_id),
+        d.c.event_id.in_(later),
+    )
+    if result.outcome is DeliveryStatus.PENDING:
+        assert result.next_attempt_at is not None
+        retry_at = result.next_attempt_at
+        conn.execute(
+            update(d).where(*waiting, d.c.next_attempt_at < retry_at).values(next_attempt_at=retry_at)
+        )
+    elif conn.execute(select(d.c.id).where(*waiting).limit(1)).first() is not None:
+        wrote_deliveries(conn)
 
 
 @dataclass(frozen=True, slots=True)

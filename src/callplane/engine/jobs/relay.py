@@ -16,8 +16,9 @@ Delivery rules (Standard Webhooks' recommendations):
   `Retry-After` on 429/503 pushes the next attempt later, never earlier; after the last one the
   delivery is `failed`;
 - the response body is never read; an attempt has 15 s by default, all told.
-- one subject's deliveries to one destination go in the order their events were written (the
-  claim skips one whose earlier event there is still pending: `deliveries.claim_deliveries`).
+- one call's (or campaign's) deliveries to one destination go in the order their events were
+  written (the claim skips one whose earlier event there is still pending, and a retry moves
+  the ones waiting behind it along: `deliveries`); an endpoint's test events are not ordered.
 
 Destination guard: deliveries go through `engine.egress.guarded_client`, which resolves the
 host, refuses internal addresses and connects to the address it vetted (no second lookup, so no
