@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.telemetry import TelemetryConfig
 
 from callplane import __version__, web
 from callplane.api import admin, admin_campaigns, health, observability, openapi, operator, recordings
@@ -34,20 +32,6 @@ from callplane.store.db import Database
 
 #: Seconds a thread may hold the GIL while others wait (CPython's default is 0.005).
 GIL_SWITCH_INTERVAL_S = 0.0005
-
-
-def _telemetry() -> TelemetryConfig:
-    """FastAPI's built-in OpenTelemetry: off unless the operator asks for it.
-
-    callplane configures no OpenTelemetry provider, so FastAPI's telemetry never records anything
-    here, yet with its defaults FastAPI asks the three global providers on every request whether
-    one was configured meanwhile (~1 % of a create's server CPU in py-spy's samples). An operator
-    who wants it sets `FASTAPI_OTEL_AUTO_CONFIGURE=true` (FastAPI's own switch, exporters from the
-    OTEL_* environment): then FastAPI's defaults apply unchanged.
-    """
-    if os.getenv("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true":
-        return {}
-    return {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -85,7 +69,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=openapi.operation_id,
-        telemetry=_telemetry(),
     )
     openapi.install(app)
     app.state.services = _services(settings, db, clock, blobs=blobs)

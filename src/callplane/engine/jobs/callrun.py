@@ -64,6 +64,8 @@ class CallRun:
         self.is_answered = False
         self.end_flag = False
         self.lost = False
+        #: Its outcome is being stored (fenced on the attempt): the heartbeat leaves it alone.
+        self.ending = False
         self.task: asyncio.Task[None] | None = None
         #: The record the conductor last reported (`progress`), for an outcome it cannot give.
         self.transcript: list[TranscriptEntry] = []
@@ -263,6 +265,7 @@ class CallRun:
             raise
 
     async def _store(self, outcome: Outcome) -> None:
+        self.ending = True
         self._fold_ringing()  # the outcome carries the telephony id
         await self._settle_writes()
         self.worker.progress.forget(self.call.id)  # the outcome carries the whole record

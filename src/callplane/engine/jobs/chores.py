@@ -97,8 +97,10 @@ class Chores:
         held = await w.lanes.renew(renew)
         still = {lease.call_id: lease for lease in held}
         for call_id, run in runs.items():
-            if call_id not in w.runs:
-                continue  # ended meanwhile: its outcome is being stored
+            if call_id not in w.runs or run.ending:
+                # Its outcome is being stored, or was: a lease the end's commit ended is no loss,
+                # and the end is fenced on the attempt anyway.
+                continue
             lease = still.get(call_id)
             if lease is None or lease.attempt != run.attempt:
                 if not run.lost and run.task is not None:
