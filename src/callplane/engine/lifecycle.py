@@ -22,12 +22,14 @@ def answered(
     conn: Connection, call: Call, *, fence: int, at: int, now: int, telephony_id: str | None = None
 ) -> bool:
     """`dialing|ringing → ongoing` and the `call_started` event; `telephony_id` is stored with it
-    when its ringing was not (folded into the answer)."""
+    when its ringing was not (folded into the answer). True also when this attempt's answer is
+    stored already (a retry after a commit whose acknowledgement was lost): nothing is written
+    twice, and the run does not hold its records back from a call that is live."""
     moved = lifecycle.answer(
         conn, call.organization_id, call.id, fence=fence, at=at, now=now, telephony_id=telephony_id
     )
     if moved is None:
-        return False
+        return lifecycle.answered_under(conn, call.organization_id, call.id, fence=fence)
     emit(conn, moved, call.agent, EventType.CALL_STARTED, now)
     return True
 

@@ -52,6 +52,17 @@ def answer(
     )
 
 
+def answered_under(conn: Connection, organization_id: str, call_id: str, *, fence: int) -> bool:
+    """Whether the call is `ongoing` under attempt `fence`: only that attempt's own answer puts
+    it there, so a retry whose first commit landed (its acknowledgement lost) finds it so."""
+    status = conn.execute(
+        select(calls.c.status).where(
+            calls.c.organization_id == organization_id, calls.c.id == call_id, calls.c.attempt == fence
+        )
+    ).scalar_one_or_none()
+    return status == CallStatus.ONGOING.value
+
+
 def ring(
     conn: Connection, organization_id: str, call_id: str, *, fence: int, telephony_id: str, now: int
 ) -> bool:
