@@ -128,7 +128,10 @@ def _waits_its_turn(d: Any, e: Any) -> ColumnElement[bool]:
     written by different processes are ordered by those processes' clocks. An endpoint's test
     events are pings, each on its own: a failed one never holds back the next."""
     d2, e2 = webhook_deliveries.alias("earlier_delivery"), webhook_events.alias("earlier_event")
-    held: ColumnElement[bool] = (e.c.subject_kind != SubjectKind.ENDPOINT.value) & exists().where(
+    # The test-event check inside the EXISTS keeps `NOT EXISTS` an anti-join for PostgreSQL's
+    # planner (outside it, the claim's negation became an OR run per candidate row).
+    held: ColumnElement[bool] = exists().where(
+        e.c.subject_kind != SubjectKind.ENDPOINT.value,
         e2.c.organization_id == e.c.organization_id,
         e2.c.subject_id == e.c.subject_id,
         tuple_(e2.c.created_at, e2.c.id) < tuple_(e.c.created_at, e.c.id),
